@@ -1,0 +1,17 @@
+//! The pure domain of OmniClaw.
+//!
+//! Profiles and the paths they resolve to, the config model and its strict
+//! validation, the port plan and the isolation audit. Everything here takes
+//! values and returns values or plans; adapters in `omniclaw-os` and the
+//! binaries carry them out.
+//!
+//! This crate must never do IO: no filesystem, no network, no environment
+//! reads, no clock, no tokio, no GUI. It can fail only on bad input, and then
+//! it says what is wrong, where, and how to fix it.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod env;
+pub mod paths;
+pub mod ports;
+pub mod profile;
