@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod env;
+pub mod inventory;
 pub mod paths;
 pub mod ports;
 pub mod profile;

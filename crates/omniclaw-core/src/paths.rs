@@ -27,6 +27,8 @@ pub enum Source {
     Flag,
     Env(&'static str),
     Config,
+    /// The state dir's `profile.json`, written by `setup`.
+    Marker,
     Default,
 }
 
@@ -36,6 +38,7 @@ impl std::fmt::Display for Source {
             Source::Flag => f.write_str("flag"),
             Source::Env(name) => write!(f, "env {name}"),
             Source::Config => f.write_str("config"),
+            Source::Marker => f.write_str(MARKER_FILE),
             Source::Default => f.write_str("default"),
         }
     }
@@ -132,6 +135,17 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Resolved, PathError> {
         ),
         None => (default_state_dir(&home, &profile), Source::Default),
     };
+    // Without any profile given, a state dir named like a profile's
+    // (`OMNICLAW_STATE_DIR=~/.omniclaw-main`, as in the manual's env
+    // example) makes this that profile, so its workspace and service names
+    // stay apart from the default profile's.
+    let (profile, profile_source) = match (&profile_source, state_dir_source) {
+        (Source::Default, Source::Env(_)) => state_dir
+            .file_name()
+            .and_then(|n| profile_of_dir_name(&n.to_string_lossy()))
+            .map_or((profile, profile_source), |p| (p, Source::Env(env::STATE_DIR))),
+        _ => (profile, profile_source),
+    };
     let (config_path, config_path_source) = match config_var {
         Some(v) => (
             absolute(&v, &home, inputs.cwd, env::CONFIG_PATH)?,
@@ -164,16 +178,26 @@ impl Resolved {
     /// expanded and relative paths taken from the config's folder), else
     /// `~/.omniclaw/workspace` or `~/.omniclaw/workspace-NAME`.
     pub fn workspace(&self, configured: Option<&str>) -> (PathBuf, Source) {
-        match configured {
-            Some(raw) => {
-                let base = self.config_path.parent().unwrap_or(&self.state_dir);
-                (
-                    normalize(&expand_home(raw, &self.home, Some(base))),
-                    Source::Config,
-                )
-            }
-            None => (default_workspace(&self.home, &self.profile), Source::Default),
+        let source = if configured.is_some() {
+            Source::Config
+        } else {
+            Source::Default
+        };
+        (
+            workspace_for(&self.home, &self.profile, &self.config_path, configured),
+            source,
+        )
+    }
+
+    /// Applies the config path recorded in the state dir's marker (read by
+    /// the caller) when no variable chose one: a profile set up with
+    /// `OMNICLAW_CONFIG_PATH` keeps finding its config without it.
+    pub fn with_marker(mut self, marker_profile: &str, marker_config: &Path) -> Resolved {
+        if self.config_path_source == Source::Default && marker_profile == self.profile.name() {
+            self.config_path = normalize(marker_config);
+            self.config_path_source = Source::Marker;
         }
+        self
     }
 
     /// Base port: `--port` > `OMNICLAW_GATEWAY_PORT` > `gateway.port` > 18789.
@@ -225,6 +249,20 @@ pub fn default_workspace(home: &Path, profile: &Profile) -> PathBuf {
     match profile.suffix() {
         None => home.join(".omniclaw").join("workspace"),
         Some(name) => home.join(".omniclaw").join(format!("workspace-{name}")),
+    }
+}
+
+/// The workspace of any profile: `configured` (with `~` expanded and a
+/// relative path taken from the config's folder), else the default one.
+pub fn workspace_for(
+    home: &Path,
+    profile: &Profile,
+    config_path: &Path,
+    configured: Option<&str>,
+) -> PathBuf {
+    match configured {
+        Some(raw) => normalize(&expand_home(raw, home, config_path.parent())),
+        None => default_workspace(home, profile),
     }
 }
 
@@ -400,10 +438,10 @@ mod tests {
                 ("OMNICLAW_STATE_DIR", "~/.omniclaw-main"),
             ],
             Want {
-                profile: "default",
+                profile: "main",
                 state: "/home/u/.omniclaw-main",
                 config: "/home/u/.omniclaw/main.json",
-                workspace: "/home/u/.omniclaw/workspace",
+                workspace: "/home/u/.omniclaw/workspace-main",
             },
         );
         // OMNICLAW_HOME beats HOME; relative variables resolve against cwd.
@@ -535,6 +573,20 @@ mod tests {
         assert_eq!(profile_of_dir_name(".omniclaw-default"), None);
         assert_eq!(profile_of_dir_name(".omniclawx"), None);
         assert_eq!(profile_of_dir_name(".openclaw"), None);
+    }
+
+    #[test]
+    fn marker_config_applies_only_by_default() {
+        let plain = env(&[]);
+        let r = resolve(Inputs { profile_flag: Some("main"), env: &plain, cwd: None }).expect("resolves");
+        let m = r.clone().with_marker("main", Path::new("/home/u/.omniclaw/main.json"));
+        assert_eq!(m.config_path, PathBuf::from("/home/u/.omniclaw/main.json"));
+        assert_eq!(m.config_path_source, Source::Marker);
+        let other = r.clone().with_marker("rescue", Path::new("/x.json"));
+        assert_eq!(other.config_path, r.config_path, "a marker of another profile is ignored");
+        let with_var = env(&[("OMNICLAW_CONFIG_PATH", "/y.json")]);
+        let r = resolve(Inputs { profile_flag: None, env: &with_var, cwd: None }).expect("resolves");
+        assert_eq!(r.clone().with_marker("default", Path::new("/x.json")).config_path, PathBuf::from("/y.json"));
     }
 
     #[test]

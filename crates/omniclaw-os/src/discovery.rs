@@ -43,7 +43,7 @@ pub enum DiscoveryError {
 }
 
 /// Lists the OmniClaw profiles and OpenClaw installs under `home`, sorted:
-/// the default profile first, then by name.
+/// the default profile first, then by name, then by state dir.
 pub fn scan(home: &Path) -> Result<(Vec<FoundProfile>, Vec<FoundForeign>), DiscoveryError> {
     let entries = match fs::read_dir(home) {
         Ok(e) => e,
@@ -63,10 +63,17 @@ pub fn scan(home: &Path) -> Result<(Vec<FoundProfile>, Vec<FoundForeign>), Disco
         if !path.is_dir() {
             continue;
         }
-        if let Some(profile) = paths::profile_of_dir_name(&name) {
-            let config_path = match read_marker(&path) {
-                Some(m) if m.profile == profile.name() => m.config_path,
-                _ => path.join(paths::CONFIG_FILE),
+        if let Some(dir_profile) = paths::profile_of_dir_name(&name) {
+            // The marker written by `setup` is the truth: a state dir set with
+            // OMNICLAW_STATE_DIR may carry another profile's name.
+            let marker = read_marker(&path);
+            let profile = marker
+                .as_ref()
+                .and_then(|m| Profile::parse(&m.profile).ok())
+                .unwrap_or(dir_profile);
+            let config_path = match marker {
+                Some(m) => m.config_path,
+                None => path.join(paths::CONFIG_FILE),
             };
             // A bare `~/.omniclaw` that only holds workspaces of named
             // profiles is not a profile of its own.
@@ -88,7 +95,7 @@ pub fn scan(home: &Path) -> Result<(Vec<FoundProfile>, Vec<FoundForeign>), Disco
             }
         }
     }
-    profiles.sort_by(|a, b| a.profile.cmp(&b.profile));
+    profiles.sort_by(|a, b| (&a.profile, &a.state_dir).cmp(&(&b.profile, &b.state_dir)));
     foreign.sort_by(|a, b| a.dir_name.cmp(&b.dir_name));
     Ok((profiles, foreign))
 }

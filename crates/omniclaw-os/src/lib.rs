@@ -10,5 +10,7 @@
 
 pub mod discovery;
 pub mod fsx;
+pub mod live;
 pub mod lock;
 pub mod portowner;
+pub mod profiles;

@@ -1,0 +1,190 @@
+//! `omniclaw config validate|get|set|unset|schema`.
+//!
+//! Reads work on an invalid config (that is when they are needed); writes
+//! are validated as a whole before the atomic write, keep `.bak`, and keep
+//! the user's comments.
+
+use serde_json::json;
+
+use omniclaw_core::config;
+use omniclaw_core::paths::Resolved;
+use omniclaw_os::fsx;
+use omniclaw_os::profiles::{self, ConfigState};
+
+use crate::cli::ConfigCommand;
+use crate::ctx::Ctx;
+use crate::out::{self, CliError, CmdResult, Outcome};
+
+use super::setup::command;
+
+pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> CmdResult {
+    match cmd {
+        ConfigCommand::Schema => {
+            out::json(&config::json_schema());
+            Ok(Outcome::Ok)
+        }
+        ConfigCommand::Validate => validate(ctx),
+        ConfigCommand::Get { path } => get(ctx, &path),
+        ConfigCommand::Set { path, value } => edit(ctx, &path, |text| config::set(text, &path, &value)),
+        ConfigCommand::Unset { path } => edit(ctx, &path, |text| config::unset(text, &path)),
+    }
+}
+
+fn validate(ctx: &Ctx) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let file = resolved.display(&resolved.config_path);
+    match profiles::read_config(&resolved.config_path) {
+        ConfigState::Valid { .. } => {
+            if ctx.json {
+                out::json(&json!({"ok": true, "path": resolved.config_path, "errors": []}));
+            } else {
+                println!("{file}: valid");
+            }
+            Ok(Outcome::Ok)
+        }
+        ConfigState::Invalid { errors, .. } => {
+            if ctx.json {
+                let list: Vec<_> = errors
+                    .diagnostics()
+                    .iter()
+                    .map(|d| json!({"path": d.path, "message": d.message, "line": d.line, "col": d.col}))
+                    .collect();
+                out::json(&json!({"ok": false, "path": resolved.config_path, "errors": list}));
+            } else {
+                let n = errors.diagnostics().len();
+                println!("{file}: invalid ({n} problem{})", if n == 1 { "" } else { "s" });
+                for d in errors.diagnostics() {
+                    println!("  {d}");
+                }
+            }
+            Ok(Outcome::Problem)
+        }
+        ConfigState::Missing => Err(missing(&resolved)),
+        ConfigState::Unreadable(msg) => Err(CliError::failed(msg)),
+    }
+}
+
+fn get(ctx: &Ctx, path: &str) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let text = read(&resolved)?;
+    let doc = config::parse(&text).map_err(|e| {
+        CliError::failed(format!(
+            "{} does not parse:\n{e}",
+            resolved.display(&resolved.config_path)
+        ))
+    })?;
+    // Validates the path against the schema (unknown keys get a suggestion).
+    let value = config::get(&doc, path).map_err(CliError::usage)?;
+    match value.and_then(|_| walk(&config::redacted(doc.value()), path)) {
+        Some(v) => {
+            if ctx.json {
+                out::json(&json!({"ok": true, "path": path, "value": v}));
+            } else {
+                match &v {
+                    serde_json::Value::String(s) => println!("{s}"),
+                    other => out::json(other),
+                }
+            }
+            Ok(Outcome::Ok)
+        }
+        None => {
+            if ctx.json {
+                out::json(&json!({"ok": false, "path": path, "value": null}));
+            } else {
+                eprintln!(
+                    "{path} is not set in {} (the default applies)",
+                    resolved.display(&resolved.config_path)
+                );
+            }
+            Ok(Outcome::Problem)
+        }
+    }
+}
+
+fn edit(
+    ctx: &Ctx,
+    path: &str,
+    change: impl FnOnce(&str) -> Result<String, config::EditError>,
+) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let text = read(&resolved)?;
+    let new_text = change(&text).map_err(|e| {
+        CliError::usage(format!(
+            "{} was not changed: {e}",
+            resolved.display(&resolved.config_path)
+        ))
+    })?;
+    if new_text != text {
+        fsx::atomic_write(&resolved.config_path, new_text.as_bytes()).map_err(|e| {
+            CliError::failed(format!(
+                "cannot write {}: {e}; the file was not changed",
+                resolved.config_path.display()
+            ))
+        })?;
+    }
+    if ctx.json {
+        out::json(&json!({"ok": true, "path": path, "changed": new_text != text, "file": resolved.config_path}));
+    } else if new_text != text {
+        println!(
+            "{}: {path} updated (previous version in {})",
+            resolved.display(&resolved.config_path),
+            resolved.display(&fsx::backup_path(&resolved.config_path))
+        );
+    } else {
+        println!("{}: {path} already had that value", resolved.display(&resolved.config_path));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn read(resolved: &Resolved) -> Result<String, CliError> {
+    match profiles::read_text(&resolved.config_path) {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(missing(resolved)),
+        Err(msg) => Err(CliError::failed(msg)),
+    }
+}
+
+fn missing(resolved: &Resolved) -> CliError {
+    CliError::failed(format!(
+        "no config at {}: run `{} setup` first",
+        resolved.display(&resolved.config_path),
+        command(resolved)
+    ))
+}
+
+/// The value at a dotted path (`a.b[2].c`) of a JSON value.
+fn walk(value: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
+    let mut v = value;
+    for part in path.split('.') {
+        let (key, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            v = v.get(key)?;
+        }
+        for idx in indexes.split('[').filter(|s| !s.is_empty()) {
+            let n: usize = idx.strip_suffix(']')?.parse().ok()?;
+            v = v.get(n)?;
+        }
+    }
+    Some(v.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::walk;
+    use serde_json::json;
+
+    #[test]
+    fn walks_paths() {
+        let v = json!({"a": {"b": [1, {"c": 2}]}});
+        assert_eq!(walk(&v, "a.b[1].c"), Some(json!(2)));
+        assert_eq!(walk(&v, "a.b[0]"), Some(json!(1)));
+        assert_eq!(walk(&v, "a.x"), None);
+        assert_eq!(walk(&v, "a.b[9]"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! `omniclaw doctor`: the isolation checklist across all profiles, config
+//! validity, secrets kept in plain text, and who holds the needed ports.
+//! Exit 1 when any check fails (warnings alone keep exit 0).
+
+use serde_json::json;
+
+use omniclaw_core::config::SecretRef;
+use omniclaw_core::paths;
+use omniclaw_os::profiles::{ConfigState, ProfileRecord};
+
+use crate::cli::DoctorArgs;
+use crate::ctx::Ctx;
+use crate::out::{self, CmdResult, Outcome};
+
+use super::audit::{self, Audit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+
+    fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        }
+    }
+}
+
+struct Check {
+    scope: String,
+    name: &'static str,
+    status: Status,
+    message: String,
+    fix: String,
+}
+
+pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
+    let a = Audit::run(ctx)?;
+    let home = &a.inv.home;
+    let mut checks = Vec::new();
+    for note in &a.resolved.notes {
+        checks.push(Check {
+            scope: a.resolved.profile.name().to_string(),
+            name: "environment",
+            status: Status::Warn,
+            message: note.clone(),
+            fix: String::new(),
+        });
+    }
+    for p in &a.inv.profiles {
+        profile_checks(p, home, a.running.get(&p.label).copied(), &mut checks);
+    }
+    for f in &a.inv.foreign {
+        if let Some(problem) = &f.problem {
+            checks.push(Check {
+                scope: f.label.clone(),
+                name: "openclaw config",
+                status: Status::Warn,
+                message: problem.clone(),
+                fix: "its ports could not be reserved; fix that file so OmniClaw can keep clear of them".into(),
+            });
+        }
+    }
+    let iso = "isolation".to_string();
+    for c in &a.plan.conflicts {
+        checks.push(Check {
+            scope: iso.clone(),
+            name: "conflict",
+            status: Status::Fail,
+            message: c.to_string(),
+            fix: c.fix(),
+        });
+    }
+    for (name, e) in &a.plan.errors {
+        checks.push(Check {
+            scope: iso.clone(),
+            name: "ports",
+            status: Status::Fail,
+            message: format!("{name}: {e}"),
+            fix: String::new(),
+        });
+    }
+    for (r, s) in a.live_problems() {
+        checks.push(Check {
+            scope: iso.clone(),
+            name: "port owner",
+            status: Status::Fail,
+            message: audit::held_message(r, s),
+            fix: audit::held_fix(r, s),
+        });
+    }
+    if a.plan.conflicts.is_empty() && a.plan.errors.is_empty() && a.live_problems().next().is_none() {
+        let n = a.inv.profiles.len() + a.inv.foreign.len();
+        checks.push(Check {
+            scope: iso,
+            name: "isolation",
+            status: Status::Ok,
+            message: format!(
+                "{n} instance{} isolated: no shared config, state dir, workspace, ports, CDP URL or bot token",
+                if n == 1 { "" } else { "s" }
+            ),
+            fix: String::new(),
+        });
+    }
+
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    if ctx.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|c| json!({"scope": c.scope, "check": c.name, "status": c.status.as_str(), "message": c.message, "fix": c.fix}))
+            .collect();
+        out::json(&json!({"ok": !failed, "checks": list}));
+    } else {
+        let mut scope = "";
+        for c in &checks {
+            if c.scope != scope {
+                scope = &c.scope;
+                println!("{scope}");
+            }
+            println!("  {} {}", c.status.mark(), c.message);
+            if !c.fix.is_empty() {
+                println!("    fix: {}", c.fix);
+            }
+        }
+        let fails = checks.iter().filter(|c| c.status == Status::Fail).count();
+        let warns = checks.iter().filter(|c| c.status == Status::Warn).count();
+        println!(
+            "\n{}",
+            match (fails, warns) {
+                (0, 0) => "All checks passed.".to_string(),
+                (0, w) => format!("No failures, {w} warning{}.", if w == 1 { "" } else { "s" }),
+                (f, w) => format!("{f} failed, {w} warning{}.", if w == 1 { "" } else { "s" }),
+            }
+        );
+    }
+    Ok(if failed { Outcome::Problem } else { Outcome::Ok })
+}
+
+fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32>, out: &mut Vec<Check>) {
+    let show = |path: &std::path::Path| paths::tilde(path, home);
+    let cmd = if p.profile.is_default() {
+        "omniclaw".to_string()
+    } else {
+        format!("omniclaw --profile {}", p.profile)
+    };
+    let mut push = |name, status, message: String, fix: String| {
+        out.push(Check {
+            scope: p.label.clone(),
+            name,
+            status,
+            message,
+            fix,
+        })
+    };
+    match &p.config {
+        ConfigState::Valid { loaded, .. } => {
+            push("config", Status::Ok, format!("config valid ({})", show(&p.config_path)), String::new());
+            for (key, secret) in loaded.config.secrets() {
+                if let SecretRef::Plain(_) = secret {
+                    push(
+                        "secrets",
+                        Status::Warn,
+                        format!("{key} is stored in plain text in {}", show(&p.config_path)),
+                        format!(
+                            "keep it out of the file: set it in an environment variable and use {cmd} config set {key} '\"${{VAR}}\"'"
+                        ),
+                    );
+                }
+            }
+        }
+        ConfigState::Invalid { errors, .. } => {
+            let list: Vec<String> = errors.diagnostics().iter().map(|d| format!("      {d}")).collect();
+            push(
+                "config",
+                Status::Fail,
+                format!("config {} is invalid; the gateway will refuse to start:\n{}", show(&p.config_path), list.join("\n")),
+                format!("edit the keys listed, or `{cmd} config set PATH VALUE`; check with `{cmd} config validate`"),
+            );
+        }
+        ConfigState::Missing if !p.set_up => push(
+            "config",
+            Status::Warn,
+            format!("not set up yet (no {})", show(&p.config_path)),
+            format!("{cmd} setup"),
+        ),
+        ConfigState::Missing => push(
+            "config",
+            Status::Fail,
+            format!("config {} is missing", show(&p.config_path)),
+            format!("{cmd} setup"),
+        ),
+        ConfigState::Unreadable(msg) => push("config", Status::Fail, msg.clone(), String::new()),
+    }
+    if p.set_up {
+        let mode = dir_mode(&p.state_dir);
+        match mode {
+            Some(m) if m & 0o077 != 0 => push(
+                "state dir",
+                Status::Warn,
+                format!("state dir {} is open to other users (mode {m:o})", show(&p.state_dir)),
+                format!("chmod 700 {}", p.state_dir.display()),
+            ),
+            _ => push("state dir", Status::Ok, format!("state dir {}", show(&p.state_dir)), String::new()),
+        }
+        if p.workspace.is_dir() {
+            push("workspace", Status::Ok, format!("workspace {}", show(&p.workspace)), String::new());
+        } else {
+            push(
+                "workspace",
+                Status::Warn,
+                format!("workspace {} does not exist", show(&p.workspace)),
+                format!("{cmd} setup (creates it)"),
+            );
+        }
+    }
+    if let Some(pid) = running {
+        push("gateway", Status::Ok, format!("gateway running (pid {pid})"), String::new());
+    }
+}
+
+#[cfg(unix)]
+fn dir_mode(dir: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir).ok().map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn dir_mode(_dir: &std::path::Path) -> Option<u32> {
+    None
+}

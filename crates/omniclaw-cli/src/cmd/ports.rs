@@ -1,0 +1,68 @@
+//! `omniclaw ports`: the port plan of every profile and OpenClaw install,
+//! one row per instance and surface; exit 1 on any conflict.
+
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::out::{self, CmdResult, Outcome};
+
+use super::audit::{self, Audit};
+
+pub fn run(ctx: &Ctx) -> CmdResult {
+    let a = Audit::run(ctx)?;
+    let clean = a.is_clean();
+    if ctx.json {
+        out::json(&json!({"ok": clean, "rows": a.rows_json(), "problems": a.problems_json()}));
+    } else {
+        let rows: Vec<Vec<String>> = a
+            .plan
+            .rows
+            .iter()
+            .zip(&a.live)
+            .map(|(r, s)| {
+                vec![
+                    r.instance.clone(),
+                    r.surface.to_string(),
+                    r.range.to_string(),
+                    r.bind.to_string(),
+                    r.key.to_string(),
+                    s.to_string(),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            println!("No profiles yet: run `omniclaw setup` or `omniclaw --profile NAME setup`.");
+        } else {
+            print!("{}", out::table(&["PROFILE", "SURFACE", "PORTS", "BIND", "SET BY", "NOW"], &rows));
+        }
+        let problems = print_problems(&a);
+        if problems == 0 {
+            println!("\nNo conflicts.");
+        }
+    }
+    Ok(if clean { Outcome::Ok } else { Outcome::Problem })
+}
+
+/// Prints conflicts, port errors and live holders with their fixes; returns how many.
+pub fn print_problems(a: &Audit) -> usize {
+    let mut lines = Vec::new();
+    for c in &a.plan.conflicts {
+        lines.push((c.to_string(), c.fix()));
+    }
+    for (name, e) in &a.plan.errors {
+        lines.push((format!("{name}: {e}"), String::new()));
+    }
+    for (r, s) in a.live_problems() {
+        lines.push((audit::held_message(r, s), audit::held_fix(r, s)));
+    }
+    if !lines.is_empty() {
+        println!("\n{} problem{}:", lines.len(), if lines.len() == 1 { "" } else { "s" });
+        for (msg, fix) in &lines {
+            println!("  ✗ {msg}");
+            if !fix.is_empty() {
+                println!("    fix: {fix}");
+            }
+        }
+    }
+    lines.len()
+}

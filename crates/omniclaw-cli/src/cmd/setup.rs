@@ -1,0 +1,365 @@
+//! `omniclaw [--profile P] setup [--port N] [--workspace DIR]`.
+//!
+//! Creates the state dir (0700), a valid config with a collision-free base
+//! port, the workspace and the ownership marker. Every check runs before the
+//! first write; a second run with the same arguments changes nothing; an
+//! existing invalid config is never touched.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use omniclaw_core::config;
+use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::ports::{self, Instance, PortInputs, DEFAULT_BASE, RESCUE_BASE};
+use omniclaw_core::profile::Profile;
+use omniclaw_os::discovery::{self, Marker};
+use omniclaw_os::fsx;
+use omniclaw_os::portowner;
+use omniclaw_os::profiles::{self, ConfigState, Inventory};
+
+use crate::cli::SetupArgs;
+use crate::ctx::Ctx;
+use crate::out::{self, CliError, CmdResult, Outcome};
+
+pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let inv = ctx.inventory(&resolved)?;
+    check_ownership(&resolved, &inv)?;
+
+    let workspace_arg = args
+        .workspace
+        .as_deref()
+        .map(|w| workspace_value(w, &resolved, ctx.cwd.as_deref()))
+        .transpose()?;
+    let explicit_port = args.port.or(resolved.env_port);
+    let others: Vec<Instance> = inv
+        .instances(&ctx.env)
+        .into_iter()
+        .filter(|i| Some(i.name.as_str()) != inv.current().map(|c| c.label.as_str()))
+        .collect();
+
+    let (text, created) = match profiles::read_config(&resolved.config_path) {
+        ConfigState::Unreadable(msg) => {
+            return Err(CliError::failed(format!(
+                "{msg}\nsetup changed nothing; run `{} doctor` after fixing it",
+                command(&resolved)
+            )))
+        }
+        ConfigState::Invalid { errors, .. } => {
+            return Err(CliError::failed(format!(
+                "the config {} is invalid, so setup leaves it untouched:\n{errors}\nfix these keys (or run `{} doctor`), then run setup again",
+                resolved.display(&resolved.config_path),
+                command(&resolved)
+            )))
+        }
+        ConfigState::Missing => {
+            let port = match explicit_port {
+                Some(p) => p,
+                None => free_base(&resolved, &others)?,
+            };
+            let ws = workspace_arg.as_deref();
+            (config::initial(port, ws), true)
+        }
+        ConfigState::Valid { text, .. } => {
+            // Idempotent: only what the flags ask to change is changed.
+            let mut text = text;
+            let current_port = config::load(&text)
+                .ok()
+                .and_then(|l| l.config.gateway_port());
+            if let Some(p) = args.port.filter(|p| Some(*p) != current_port) {
+                text = config::set(&text, "gateway.port", &p.to_string()).map_err(CliError::usage)?;
+            }
+            if let Some(ws) = &workspace_arg {
+                let current = config::parse(&text)
+                    .ok()
+                    .and_then(|d| inventory::configured_workspace(d.value()).map(str::to_owned));
+                if current.as_deref() != Some(ws.as_str()) {
+                    text = config::set(&text, "agents.defaults.workspace", &json!(ws).to_string())
+                        .map_err(CliError::usage)?;
+                }
+            }
+            (text, false)
+        }
+    };
+
+    // Check the result as a whole against every other instance before writing.
+    let loaded = config::load(&text).map_err(|e| {
+        CliError::failed(format!("internal: the config setup produced is invalid:\n{e}"))
+    })?;
+    let value = loaded.doc.value();
+    let configured_ws = inventory::configured_workspace(value);
+    let (workspace, _) = resolved.workspace(configured_ws);
+    let candidate = inventory::instance(
+        resolved.profile.name(),
+        false,
+        Some(value),
+        &InstancePaths {
+            config_path: resolved.config_path.clone(),
+            state_dir: resolved.state_dir.clone(),
+            workspace: workspace.clone(),
+        },
+        &ctx.env,
+    );
+    let mut candidate = candidate;
+    if let Some(p) = explicit_port {
+        candidate.ports.base = p;
+    }
+    let allocations = ports::allocate(&candidate.ports).map_err(CliError::usage)?;
+    let mut all = others.clone();
+    all.push(candidate.clone());
+    let plan = ports::plan(&all);
+    let mine: Vec<_> = plan
+        .conflicts
+        .iter()
+        .filter(|c| {
+            let (a, b) = c.instances();
+            a == candidate.name || b == candidate.name
+        })
+        .collect();
+    if !mine.is_empty() {
+        let lines: Vec<String> = mine
+            .iter()
+            .map(|c| format!("  - {c}\n    fix: {}", c.fix()))
+            .collect();
+        let hint = match ports::suggest_base(&others, candidate.ports.base) {
+            Some(p) if !created || explicit_port.is_some() => {
+                format!("\na free base port is {p}: `{} setup --port {p}`", command(&resolved))
+            }
+            _ => String::new(),
+        };
+        return Err(CliError::usage(format!(
+            "profile {} would collide with other instances; setup changed nothing:\n{}{hint}",
+            resolved.profile,
+            lines.join("\n")
+        )));
+    }
+
+    // All checks passed: write.
+    let changed = write_all(&resolved, &text, created, &workspace)?;
+
+    let rows: Vec<serde_json::Value> = allocations
+        .iter()
+        .map(|a| json!({"surface": a.surface.to_string(), "start": a.range.start(), "end": a.range.end(), "key": a.key.to_string()}))
+        .collect();
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "profile": resolved.profile.name(),
+            "created": created,
+            "changed": changed,
+            "stateDir": resolved.state_dir,
+            "configPath": resolved.config_path,
+            "workspace": workspace,
+            "port": candidate.ports.base,
+            "ports": rows,
+        }));
+    } else {
+        let verb = match (created, changed) {
+            (true, _) => "Set up",
+            (false, true) => "Updated",
+            (false, false) => "Already set up:",
+        };
+        println!("{verb} profile {}", resolved.profile);
+        println!("  state dir  {}", resolved.display(&resolved.state_dir));
+        println!("  config     {}", resolved.display(&resolved.config_path));
+        println!("  workspace  {}", resolved.display(&workspace));
+        let ports: Vec<String> = allocations
+            .iter()
+            .map(|a| format!("{} {}", a.surface, a.range))
+            .collect();
+        println!("  ports      {}", ports.join(" · "));
+        println!("Start it:    {} gateway", command(&resolved));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `omniclaw` or `omniclaw --profile NAME`, for hints.
+pub fn command(resolved: &Resolved) -> String {
+    match resolved.profile.suffix() {
+        None => "omniclaw".to_string(),
+        Some(name) => format!("omniclaw --profile {name}"),
+    }
+}
+
+/// Refuses a state dir or config path that belongs to another profile.
+fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), CliError> {
+    if let Some(marker) = discovery::read_marker(&resolved.state_dir) {
+        if marker.profile != resolved.profile.name() {
+            return Err(CliError::usage(format!(
+                "the state dir {} belongs to profile {} (see its {}), not to {}: {}",
+                resolved.display(&resolved.state_dir),
+                marker.profile,
+                paths::MARKER_FILE,
+                resolved.profile,
+                redirect_fix(resolved)
+            )));
+        }
+    } else if let Some(name) = resolved
+        .state_dir
+        .file_name()
+        .and_then(|n| paths::profile_of_dir_name(&n.to_string_lossy()))
+    {
+        if name != resolved.profile && resolved.state_dir.parent() == Some(resolved.home.as_path())
+        {
+            return Err(CliError::usage(format!(
+                "the state dir {} is the default place of profile {}, not of {}: {}",
+                resolved.display(&resolved.state_dir),
+                name,
+                resolved.profile,
+                redirect_fix(resolved)
+            )));
+        }
+    }
+    for other in inv.profiles.iter().filter(|p| !p.is_current) {
+        if other.config_path == resolved.config_path {
+            return Err(CliError::usage(format!(
+                "the config {} is already used by profile {}: each profile needs its own config; {}",
+                resolved.display(&resolved.config_path),
+                other.label,
+                redirect_fix(resolved)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn redirect_fix(resolved: &Resolved) -> String {
+    let mut vars = Vec::new();
+    if resolved.state_dir_source != paths::Source::Default {
+        vars.push("OMNICLAW_STATE_DIR");
+    }
+    if resolved.config_path_source != paths::Source::Default {
+        vars.push("OMNICLAW_CONFIG_PATH");
+    }
+    if vars.is_empty() {
+        format!("choose another profile name than {}", resolved.profile)
+    } else {
+        format!(
+            "unset {} or point it at a directory of this profile's own",
+            vars.join(" and ")
+        )
+    }
+}
+
+/// A free base port for a new profile: `main` and the default profile
+/// prefer 18789, `rescue` 19789; ports held right now by another process
+/// are skipped too.
+fn free_base(resolved: &Resolved, others: &[Instance]) -> Result<u16, CliError> {
+    let preferred = match &resolved.profile {
+        Profile::Named(n) if n.as_str() == "rescue" => RESCUE_BASE,
+        _ => DEFAULT_BASE,
+    };
+    let listening = portowner::listening();
+    let mut reserved: Vec<Instance> = others.to_vec();
+    let mut start = preferred;
+    // Each round reserves the live-held ports it hit; a bounded number of
+    // rounds keeps a machine full of listeners from looping forever.
+    for _ in 0..64 {
+        let base = ports::suggest_base(&reserved, start).ok_or_else(|| {
+            CliError::failed("no free base port is left for this profile: remove unused profiles or give --port")
+        })?;
+        let inputs = PortInputs::with_base(base);
+        let allocs = ports::allocate(&inputs).map_err(CliError::failed)?;
+        let held: Vec<u16> = allocs
+            .iter()
+            .flat_map(|a| a.range.start()..=a.range.end())
+            .filter(|p| listening.contains_key(p))
+            .collect();
+        if held.is_empty() {
+            return Ok(base);
+        }
+        for port in held {
+            let mut busy = PortInputs::with_base(port);
+            busy.browser_enabled = false;
+            busy.canvas_enabled = false;
+            let mut i = Instance::new(format!("port {port} in use"), busy);
+            i.foreign = true;
+            reserved.push(i);
+        }
+        start = base;
+    }
+    Err(CliError::failed(
+        "could not find a base port whose derived ports are all free: give one with --port",
+    ))
+}
+
+/// The value written to `agents.defaults.workspace` for `--workspace DIR`:
+/// absolute, shown with `~` when under home.
+fn workspace_value(raw: &Path, resolved: &Resolved, cwd: Option<&Path>) -> Result<String, CliError> {
+    let s = raw.to_string_lossy();
+    if s.trim().is_empty() {
+        return Err(CliError::usage("--workspace is empty: give a directory"));
+    }
+    let p = paths::expand_home(&s, &resolved.home, cwd);
+    if p.is_relative() {
+        return Err(CliError::usage(format!(
+            "--workspace {s} is relative and the working directory is unknown: give an absolute path"
+        )));
+    }
+    Ok(paths::tilde(&paths::normalize(&p), &resolved.home))
+}
+
+/// Creates the dirs and writes config and marker. Returns whether anything changed.
+fn write_all(resolved: &Resolved, text: &str, created: bool, workspace: &PathBuf) -> Result<bool, CliError> {
+    let mut changed = false;
+    let state = &resolved.state_dir;
+    if !state.is_dir() {
+        changed = true;
+    }
+    fsx::create_private_dir(state).map_err(|e| {
+        CliError::failed(format!(
+            "cannot create the state dir {}: {e}; fix the permissions of its parent or choose another dir with OMNICLAW_STATE_DIR",
+            state.display()
+        ))
+    })?;
+    for dir in [resolved.logs_dir()] {
+        fsx::create_private_dir(&dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    if !workspace.is_dir() {
+        changed = true;
+        // Named profiles keep their workspace in the default profile's state
+        // dir (~/.omniclaw/workspace-NAME): create that one private too.
+        let default_state = paths::default_state_dir(&resolved.home, &Profile::Default);
+        if workspace.parent() == Some(default_state.as_path()) {
+            fsx::create_private_dir(&default_state).map_err(|e| {
+                CliError::failed(format!("cannot create {}: {e}", default_state.display()))
+            })?;
+        }
+        std::fs::create_dir_all(workspace).map_err(|e| {
+            CliError::failed(format!(
+                "cannot create the workspace {}: {e}; give another with --workspace",
+                workspace.display()
+            ))
+        })?;
+    }
+    let on_disk = std::fs::read_to_string(&resolved.config_path).ok();
+    if created || on_disk.as_deref() != Some(text) {
+        changed = true;
+        if let Some(parent) = resolved.config_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::failed(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
+            CliError::failed(format!(
+                "cannot write the config {}: {e}; nothing was changed in it",
+                resolved.config_path.display()
+            ))
+        })?;
+    }
+    let marker = Marker {
+        profile: resolved.profile.name().to_string(),
+        config_path: resolved.config_path.clone(),
+    };
+    if discovery::read_marker(state).as_ref() != Some(&marker) {
+        changed = true;
+        discovery::write_marker(state, &marker).map_err(|e| {
+            CliError::failed(format!("cannot write {}: {e}", resolved.marker_path().display()))
+        })?;
+    }
+    Ok(changed)
+}

@@ -1,0 +1,266 @@
+//! Loading every profile's config from disk into one inventory.
+//!
+//! The inventory is what `ports`, `doctor`, `status` and the tray look at:
+//! each OmniClaw profile with its paths and config state (missing,
+//! unreadable, invalid or valid), and each real OpenClaw install. An
+//! invalid config never stops the inventory: diagnostics must work exactly
+//! when something is broken.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use omniclaw_core::config::{self, ConfigErrors, Loaded};
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::ports::Instance;
+use omniclaw_core::profile::Profile;
+
+use crate::discovery::{self, DiscoveryError};
+
+/// The state of a config file.
+#[derive(Debug)]
+pub enum ConfigState {
+    /// No file yet: `setup` has not run.
+    Missing,
+    /// The path exists but cannot be read as a file; the message says why and what to do.
+    Unreadable(String),
+    /// Read and parsed (or not), but not valid. `value` is there when the syntax was fine.
+    Invalid {
+        text: String,
+        errors: ConfigErrors,
+        value: Option<Value>,
+    },
+    Valid {
+        text: String,
+        loaded: Box<Loaded>,
+    },
+}
+
+impl ConfigState {
+    /// The raw value, when the file parsed (valid or not).
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            ConfigState::Invalid { value, .. } => value.as_ref(),
+            ConfigState::Valid { loaded, .. } => Some(loaded.doc.value()),
+            ConfigState::Missing | ConfigState::Unreadable(_) => None,
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        matches!(self, ConfigState::Valid { .. })
+    }
+
+    /// The text of the file, when it could be read.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            ConfigState::Invalid { text, .. } | ConfigState::Valid { text, .. } => Some(text),
+            ConfigState::Missing | ConfigState::Unreadable(_) => None,
+        }
+    }
+}
+
+/// Reads and strictly validates the config at `path`.
+pub fn read_config(path: &Path) -> ConfigState {
+    let text = match read_text(path) {
+        Ok(Some(t)) => t,
+        Ok(None) => return ConfigState::Missing,
+        Err(msg) => return ConfigState::Unreadable(msg),
+    };
+    match config::load(&text) {
+        Ok(loaded) => ConfigState::Valid {
+            text,
+            loaded: Box::new(loaded),
+        },
+        Err(errors) => {
+            let value = config::parse(&text).ok().map(|d| d.into_value());
+            ConfigState::Invalid {
+                text,
+                errors,
+                value,
+            }
+        }
+    }
+}
+
+/// The text of a file; `Ok(None)` when it does not exist; `Err` says why it
+/// cannot be read, naming the path and the fix.
+pub fn read_text(path: &Path) -> Result<Option<String>, String> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Ok(m) if m.is_dir() => {
+            return Err(format!(
+                "{} is a directory, not a config file: move it away or point OMNICLAW_CONFIG_PATH at a file",
+                path.display()
+            ))
+        }
+        Ok(_) => {}
+    }
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            format!("{} is not UTF-8 text: it must be a JSON5 file", path.display())
+        }),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(format!(
+            "cannot read {}: permission denied; make it readable by this user (chmod u+r)",
+            path.display()
+        )),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// One OmniClaw profile on disk.
+#[derive(Debug)]
+pub struct ProfileRecord {
+    pub profile: Profile,
+    /// Unique name in reports: the profile name, or `name (state dir)` when
+    /// two state dirs claim the same profile.
+    pub label: String,
+    pub state_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub workspace: PathBuf,
+    /// The profile the command was run for.
+    pub is_current: bool,
+    /// `setup` has run: the config or the ownership marker exists.
+    pub set_up: bool,
+    pub config: ConfigState,
+}
+
+/// One real OpenClaw install on disk.
+#[derive(Debug)]
+pub struct ForeignRecord {
+    /// `openclaw:.openclaw-work`, as named in reports.
+    pub label: String,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub workspace: PathBuf,
+    pub value: Option<Value>,
+    /// Why its config could not be used, when it could not.
+    pub problem: Option<String>,
+}
+
+/// Every profile and OpenClaw install under one home.
+#[derive(Debug)]
+pub struct Inventory {
+    pub home: PathBuf,
+    pub profiles: Vec<ProfileRecord>,
+    pub foreign: Vec<ForeignRecord>,
+}
+
+impl Inventory {
+    /// The instances the port plan and isolation audit compare, profiles first.
+    pub fn instances(&self, env: &EnvSnapshot) -> Vec<Instance> {
+        let mut out = Vec::with_capacity(self.profiles.len() + self.foreign.len());
+        for p in &self.profiles {
+            let paths = InstancePaths {
+                config_path: p.config_path.clone(),
+                state_dir: p.state_dir.clone(),
+                workspace: p.workspace.clone(),
+            };
+            out.push(inventory::instance(&p.label, false, p.config.value(), &paths, env));
+        }
+        for f in &self.foreign {
+            let paths = InstancePaths {
+                config_path: f.config_path.clone(),
+                state_dir: f.dir.clone(),
+                workspace: f.workspace.clone(),
+            };
+            out.push(inventory::instance(&f.label, true, f.value.as_ref(), &paths, env));
+        }
+        out
+    }
+
+    pub fn current(&self) -> Option<&ProfileRecord> {
+        self.profiles.iter().find(|p| p.is_current)
+    }
+}
+
+/// Loads the inventory around the profile `current` resolves to. The current
+/// profile is always in it, set up or not, with the paths this shell resolved.
+pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, DiscoveryError> {
+    let home = &current.home;
+    let (found, foreign_found) = discovery::scan(home)?;
+    let mut records: Vec<(Profile, PathBuf, PathBuf, bool)> = found
+        .into_iter()
+        .map(|f| {
+            let is_current = paths::normalize(&f.state_dir) == current.state_dir;
+            // This shell's resolution wins for the current profile (its
+            // OMNICLAW_CONFIG_PATH may point elsewhere than the marker).
+            let config_path = if is_current {
+                current.config_path.clone()
+            } else {
+                f.config_path
+            };
+            (f.profile, f.state_dir, config_path, is_current)
+        })
+        .collect();
+    // The current profile joins even when it is not set up, so commands can
+    // say so -- except an implicit default profile beside named ones, which
+    // would only add noise.
+    let implicit_default = current.profile.is_default()
+        && current.profile_source == paths::Source::Default
+        && current.state_dir_source == paths::Source::Default
+        && !records.is_empty();
+    if !records.iter().any(|r| r.3) && !implicit_default {
+        records.push((
+            current.profile.clone(),
+            current.state_dir.clone(),
+            current.config_path.clone(),
+            true,
+        ));
+    }
+    let profiles = records
+        .iter()
+        .map(|(profile, state_dir, config_path, is_current)| {
+            let config = read_config(config_path);
+            let configured = config.value().and_then(inventory::configured_workspace);
+            let workspace = paths::workspace_for(home, profile, config_path, configured);
+            let shared_name = records.iter().filter(|r| &r.0 == profile).count() > 1;
+            let label = if shared_name {
+                format!("{} ({})", profile.name(), paths::tilde(state_dir, home))
+            } else {
+                profile.name().to_string()
+            };
+            ProfileRecord {
+                profile: profile.clone(),
+                label,
+                state_dir: state_dir.clone(),
+                config_path: config_path.clone(),
+                workspace,
+                is_current: *is_current,
+                set_up: config_path.exists() || state_dir.join(paths::MARKER_FILE).exists(),
+                config,
+            }
+        })
+        .collect();
+    let foreign = foreign_found
+        .into_iter()
+        .map(|f| {
+            let dir = f.config_path.parent().unwrap_or(home).to_path_buf();
+            let (value, problem) = match read_text(&f.config_path) {
+                Ok(Some(text)) => match config::parse(&text) {
+                    Ok(doc) => (Some(doc.into_value()), None),
+                    Err(e) => (None, Some(format!("{} does not parse: {e}", f.config_path.display()))),
+                },
+                Ok(None) => (None, Some(format!("{} vanished", f.config_path.display()))),
+                Err(msg) => (None, Some(msg)),
+            };
+            ForeignRecord {
+                label: format!("openclaw:{}", f.dir_name),
+                workspace: inventory::foreign_workspace(value.as_ref(), &dir, home),
+                dir,
+                config_path: f.config_path,
+                value,
+                problem,
+            }
+        })
+        .collect();
+    Ok(Inventory {
+        home: home.clone(),
+        profiles,
+        foreign,
+    })
+}
