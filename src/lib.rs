@@ -1,2 +1,177 @@
 //! Support for the black-box tests in `tests/`: they run the built binaries
 //! against a temporary home directory, never the real one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The built `omniclaw` binary, next to the test executable's deps folder.
+pub fn omniclaw_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/omniclaw
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = dir.join(format!("omniclaw{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p omniclaw-cli` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A temporary home directory and a way to run `omniclaw` inside it with a
+/// clean environment (no OMNICLAW_* variable leaks in from the caller).
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+/// What a run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout or stderr contains `fragment`.
+    pub fn expect_output(&self, fragment: &str) -> &Run {
+        assert!(
+            self.stdout.contains(fragment) || self.stderr.contains(fragment),
+            "output lacks {fragment:?}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Home::new()
+    }
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("temp home"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command for `omniclaw` with HOME set to this home and every
+    /// OMNICLAW_* variable of the caller removed.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(omniclaw_bin());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OMNICLAW_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path()).current_dir(self.path());
+        c
+    }
+
+    /// Runs `omniclaw ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// Runs `omniclaw ARGS...` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().expect("run omniclaw"))
+    }
+
+    /// Runs a shell command line the way a user types it (for the manual's
+    /// commands, verbatim), with `omniclaw` on PATH.
+    pub fn shell(&self, line: &str) -> Run {
+        let bin_dir = omniclaw_bin().parent().expect("bin dir").to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new("sh");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OMNICLAW_") {
+                c.env_remove(k);
+            }
+        }
+        c.arg("-c")
+            .arg(line)
+            .env("HOME", self.path())
+            .env("PATH", path)
+            .current_dir(self.path());
+        Run::from(c.output().expect("run sh"))
+    }
+
+    /// Every file under the home with its content, to prove a failed
+    /// command changed nothing.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![self.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    out.insert(p.clone(), b"<dir>".to_vec());
+                    stack.push(p);
+                } else {
+                    out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes a file under the home, creating parents.
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+}

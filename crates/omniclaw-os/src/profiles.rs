@@ -90,7 +90,10 @@ pub fn read_config(path: &Path) -> ConfigState {
 /// cannot be read, naming the path and the fix.
 pub fn read_text(path: &Path) -> Result<Option<String>, String> {
     match fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // A file where a parent dir should be: the config cannot exist yet.
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            return Ok(None)
+        }
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         Ok(m) if m.is_dir() => {
             return Err(format!(

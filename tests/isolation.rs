@@ -1,0 +1,122 @@
+//! The isolation audit across profiles and real OpenClaw installs, as
+//! `ports` and `doctor` report it.
+
+use omniclaw_tests::Home;
+
+fn two_profiles() -> Home {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    home.run(&["--profile", "rescue", "setup"]).expect_code(0);
+    home
+}
+
+#[test]
+fn openclaw_installs_reserve_their_ports() {
+    let home = Home::new();
+    // A real OpenClaw gateway on the default port, and one moved by config.
+    home.write(".openclaw/openclaw.json", "{ // real peer\n  gateway: { mode: 'local' },\n}\n");
+    home.write(".openclaw-work/openclaw.json", "{\"gateway\": {\"port\": 19789}}");
+    let main = home.run(&["--profile", "main", "setup", "--json"]);
+    main.expect_code(0);
+    let rescue = home.run(&["--profile", "rescue", "setup", "--json"]);
+    rescue.expect_code(0);
+    let (m, r) = (main.json()["port"].as_u64(), rescue.json()["port"].as_u64());
+    let (m, r) = (m.expect("port"), r.expect("port"));
+    for (name, port) in [("main", m), ("rescue", r)] {
+        for taken in [18789u64, 19789] {
+            assert!(
+                port + 110 < taken || port > taken + 110,
+                "{name} at {port} keeps clear of the OpenClaw gateway at {taken} and its derived ports"
+            );
+        }
+    }
+    let ports = home.run(&["ports", "--json"]);
+    ports.expect_code(0);
+    let rows = ports.json()["rows"].as_array().cloned().unwrap_or_default();
+    assert!(rows.iter().any(|r| r["profile"] == "openclaw:.openclaw" && r["start"] == 18789 && r["foreign"] == true));
+    assert!(rows.iter().any(|r| r["profile"] == "openclaw:.openclaw-work" && r["start"] == 19789));
+
+    // An explicit clash with the OpenClaw install is refused, naming it.
+    home.run(&["--profile", "third", "setup", "--port", "18790"])
+        .expect_code(2)
+        .expect_output("openclaw:.openclaw");
+}
+
+#[test]
+fn conflicts_from_edited_configs_fail_ports_and_doctor() {
+    let home = two_profiles();
+    // Twenty ports apart, as the rule of thumb says: still a collision.
+    home.write(".omniclaw-rescue/omniclaw.json", "{ gateway: { port: 18809 } }");
+    let run = home.run(&["ports"]);
+    run.expect_code(1)
+        .expect_output("rescue base 18809 lies in main's CDP range 18800–18899")
+        .expect_output("fix: move rescue to base");
+    let json = home.run(&["ports", "--json"]);
+    json.expect_code(1);
+    let v = json.json();
+    assert_eq!(v["ok"], false);
+    assert!(v["problems"].as_array().is_some_and(|p| p.iter().any(|p| p["kind"] == "portOverlap")));
+    home.run(&["doctor"]).expect_code(1).expect_output("lies in main's CDP range");
+    let doctor = home.run(&["doctor", "--json"]);
+    doctor.expect_code(1);
+    assert_eq!(doctor.json()["ok"], false);
+}
+
+#[test]
+fn shared_workspace_token_and_cdp_url_are_reported() {
+    let home = two_profiles();
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        "{ gateway: { port: 18789 }, agents: { defaults: { workspace: '~/shared' } },\n  browser: { cdpUrl: 'http://127.0.0.1:9222' },\n  channels: { telegram: { botToken: '${TG_TOKEN}' } } }",
+    );
+    home.write(
+        ".omniclaw-rescue/omniclaw.json",
+        "{ gateway: { port: 19789 }, agents: { defaults: { workspace: '~/shared' } },\n  browser: { cdpUrl: 'http://127.0.0.1:9222' },\n  channels: { telegram: { botToken: '${TG_TOKEN}' } } }",
+    );
+    let run = home.run_env(&["doctor"], &[("TG_TOKEN", "123456:secret-value")]);
+    run.expect_code(1)
+        .expect_output("workspace")
+        .expect_output("http://127.0.0.1:9222")
+        .expect_output("bot token");
+    assert!(!run.stdout.contains("secret-value") && !run.stderr.contains("secret-value"));
+}
+
+#[test]
+fn a_port_held_by_another_process_is_named() {
+    let home = Home::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    if port > 65000 {
+        eprintln!("skipped: the OS gave port {port}, too high for a base port");
+        return;
+    }
+    home.run(&["--profile", "main", "setup", "--port", &port.to_string()]).expect_code(0);
+    let pid = std::process::id();
+    home.run(&["ports"])
+        .expect_code(1)
+        .expect_output(&format!("main's base port {port} is held by pid {pid}"));
+    home.run(&["doctor"]).expect_code(1).expect_output(&format!("pid {pid}"));
+    let run = home.run(&["ports", "--json"]);
+    let v = run.json();
+    let row = v["rows"].as_array().and_then(|r| r.iter().find(|r| r["start"] == port).cloned());
+    let row = row.expect("row of the base port");
+    assert_eq!(row["live"]["state"], "held");
+    assert_eq!(row["live"]["pid"], pid);
+    drop(listener);
+    home.run(&["ports"]).expect_code(0);
+}
+
+#[test]
+fn setup_skips_ports_other_processes_hold() {
+    let home = Home::new();
+    // Hold the default base of main: setup must pick another one.
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:18789") else {
+        eprintln!("skipped: port 18789 is in use on this machine");
+        return;
+    };
+    let run = home.run(&["--profile", "main", "setup", "--json"]);
+    run.expect_code(0);
+    let port = run.json()["port"].as_u64().expect("port");
+    assert!(!(18789 - 110..=18789).contains(&port), "picked {port}");
+    drop(listener);
+}
