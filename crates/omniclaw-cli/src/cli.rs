@@ -84,7 +84,9 @@ pub fn parse_port(raw: &str) -> Result<u16, String> {
         Ok(0) => Err("port 0 is not allowed: use a port from 1 to 65535".into()),
         Ok(n) if n > 65535 => Err(format!("{n} is not a port: use a port from 1 to 65535")),
         Ok(n) => u16::try_from(n).map_err(|e| e.to_string()),
-        Err(_) => Err(format!("{raw:?} is not a port: use a whole number from 1 to 65535")),
+        Err(_) => Err(format!(
+            "{raw:?} is not a port: use a whole number from 1 to 65535"
+        )),
     }
 }
 
@@ -102,8 +104,12 @@ mod tests {
     fn ports() {
         assert_eq!(parse_port("18789"), Ok(18789));
         assert!(parse_port("0").unwrap_err().contains("port 0"));
-        assert!(parse_port("65536").unwrap_err().contains("65536 is not a port"));
-        assert!(parse_port("abc").unwrap_err().contains("\"abc\" is not a port"));
+        assert!(parse_port("65536")
+            .unwrap_err()
+            .contains("65536 is not a port"));
+        assert!(parse_port("abc")
+            .unwrap_err()
+            .contains("\"abc\" is not a port"));
         assert!(parse_port("-1").is_err());
     }
 }

@@ -20,9 +20,10 @@ pub struct Ctx {
 impl Ctx {
     pub fn from_process(cli: &Cli) -> Ctx {
         Ctx {
-            env: EnvSnapshot::from_vars(std::env::vars_os().filter_map(|(k, v)| {
-                Some((k.into_string().ok()?, v.into_string().ok()?))
-            })),
+            env: EnvSnapshot::from_vars(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            ),
             cwd: std::env::current_dir().ok(),
             profile_flag: cli.profile.clone(),
             json: cli.json,
@@ -38,10 +39,12 @@ impl Ctx {
             cwd: self.cwd.as_deref(),
         })
         .map_err(CliError::usage)
-        .map(|r| match omniclaw_os::discovery::read_marker(&r.state_dir) {
-            Some(m) => r.with_marker(&m.profile, &m.config_path),
-            None => r,
-        })
+        .map(
+            |r| match omniclaw_os::discovery::read_marker(&r.state_dir) {
+                Some(m) => r.with_marker(&m.profile, &m.config_path),
+                None => r,
+            },
+        )
     }
 
     /// Every profile on disk plus this one, and the OpenClaw installs beside them.

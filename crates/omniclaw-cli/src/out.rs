@@ -80,7 +80,10 @@ pub fn json(value: &serde_json::Value) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         // Serializing a Value cannot fail; keep the output valid anyway.
-        Err(e) => println!("{{\"ok\":false,\"error\":{{\"message\":{:?}}}}}", e.to_string()),
+        Err(e) => println!(
+            "{{\"ok\":false,\"error\":{{\"message\":{:?}}}}}",
+            e.to_string()
+        ),
     }
 }
 
@@ -102,7 +105,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
                 l.push_str("  ");
             }
             l.push_str(c);
-            let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count());
+            let pad = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(c.chars().count());
             l.extend(std::iter::repeat_n(' ', pad));
         }
         s.push_str(l.trim_end());
@@ -123,7 +130,10 @@ mod tests {
     fn table_aligns() {
         let t = table(
             &["A", "BB"],
-            &[vec!["long".into(), "x".into()], vec!["s".into(), "yy".into()]],
+            &[
+                vec!["long".into(), "x".into()],
+                vec!["s".into(), "yy".into()],
+            ],
         );
         assert_eq!(t, "A     BB\nlong  x\ns     yy\n");
     }

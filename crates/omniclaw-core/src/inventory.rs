@@ -26,7 +26,8 @@ pub struct InstancePaths {
 /// to `default_base`.
 pub fn port_inputs(value: &Value, default_base: u16) -> PortInputs {
     let port = |path: &[&str]| get(value, path).and_then(as_port);
-    let flag = |path: &[&str], default: bool| get(value, path).and_then(Value::as_bool).unwrap_or(default);
+    let flag =
+        |path: &[&str], default: bool| get(value, path).and_then(Value::as_bool).unwrap_or(default);
     let base = port(&["gateway", "port"]).unwrap_or(default_base);
     let mut inputs = PortInputs::with_base(base);
     inputs.bind = match get(value, &["gateway", "bind"]).and_then(Value::as_str) {
@@ -123,7 +124,10 @@ fn token_identity(token: &Value, env: &EnvSnapshot) -> Option<String> {
         return None;
     }
     match s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        Some(var) => Some(env.get(var).map_or_else(|| format!("env:{var}"), str::to_string)),
+        Some(var) => Some(
+            env.get(var)
+                .map_or_else(|| format!("env:{var}"), str::to_string),
+        ),
         None => Some(s.to_string()),
     }
 }
@@ -151,7 +155,9 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 }
 
 fn as_port(v: &Value) -> Option<u16> {
-    v.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|p| *p != 0)
+    v.as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|p| *p != 0)
 }
 
 #[cfg(test)]
@@ -186,7 +192,10 @@ mod tests {
         assert_eq!(p.telegram_webhook_port, Some(24000));
         assert!(p.browser_enabled && p.canvas_enabled);
 
-        let p = port_inputs(&json!({"gateway": {"port": "19001"}, "browser": {"enabled": false}}), 18789);
+        let p = port_inputs(
+            &json!({"gateway": {"port": "19001"}, "browser": {"enabled": false}}),
+            18789,
+        );
         assert_eq!(p.base, 18789, "a wrong type falls back to the default");
         assert!(!p.browser_enabled);
         assert_eq!(p.telegram_webhook_port, None);
@@ -198,7 +207,9 @@ mod tests {
         let a = instance(
             "main",
             false,
-            Some(&json!({"browser": {"cdpUrl": "http://h:1"}, "channels": {"telegram": {"botToken": "123:abc"}}})),
+            Some(
+                &json!({"browser": {"cdpUrl": "http://h:1"}, "channels": {"telegram": {"botToken": "123:abc"}}}),
+            ),
             &paths("main"),
             &env,
         );
@@ -209,9 +220,15 @@ mod tests {
             &paths("rescue"),
             &env,
         );
-        assert_eq!(a.cdp_urls, vec![("browser.cdpUrl".to_string(), "http://h:1".to_string())]);
+        assert_eq!(
+            a.cdp_urls,
+            vec![("browser.cdpUrl".to_string(), "http://h:1".to_string())]
+        );
         assert!(a.bot_token_fingerprint.is_some());
-        assert_eq!(a.bot_token_fingerprint, b.bot_token_fingerprint, "env ref resolves to the same token");
+        assert_eq!(
+            a.bot_token_fingerprint, b.bot_token_fingerprint,
+            "env ref resolves to the same token"
+        );
         assert_ne!(a.bot_token_fingerprint.as_deref(), Some("123:abc"));
         let unknown = instance("x", false, None, &paths("x"), &env);
         assert!(!unknown.has_ports);
@@ -221,8 +238,14 @@ mod tests {
     fn foreign_workspace_defaults_inside_install() {
         let home = Path::new("/h");
         let dir = Path::new("/h/.openclaw");
-        assert_eq!(foreign_workspace(None, dir, home), PathBuf::from("/h/.openclaw/workspace"));
+        assert_eq!(
+            foreign_workspace(None, dir, home),
+            PathBuf::from("/h/.openclaw/workspace")
+        );
         let v = json!({"agents": {"defaults": {"workspace": "~/ws"}}});
-        assert_eq!(foreign_workspace(Some(&v), dir, home), PathBuf::from("/h/ws"));
+        assert_eq!(
+            foreign_workspace(Some(&v), dir, home),
+            PathBuf::from("/h/ws")
+        );
     }
 }

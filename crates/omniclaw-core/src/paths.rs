@@ -53,7 +53,9 @@ pub enum PathError {
         var: &'static str,
         source: ProfileError,
     },
-    #[error("no home directory: set OMNICLAW_HOME (or HOME) to the directory that holds .omniclaw")]
+    #[error(
+        "no home directory: set OMNICLAW_HOME (or HOME) to the directory that holds .omniclaw"
+    )]
     NoHome,
     #[error("{var}={value:?} is not a port: use a whole number from 1 to 65535, or unset {var}")]
     BadPortEnv { var: &'static str, value: String },
@@ -143,7 +145,9 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Resolved, PathError> {
         (Source::Default, Source::Env(_)) => state_dir
             .file_name()
             .and_then(|n| profile_of_dir_name(&n.to_string_lossy()))
-            .map_or((profile, profile_source), |p| (p, Source::Env(env::STATE_DIR))),
+            .map_or((profile, profile_source), |p| {
+                (p, Source::Env(env::STATE_DIR))
+            }),
         _ => (profile, profile_source),
     };
     let (config_path, config_path_source) = match config_var {
@@ -384,8 +388,16 @@ mod tests {
         .unwrap_or_else(|e| panic!("{flag:?} {vars:?}: {e}"));
         assert_eq!(r.profile.name(), want.profile, "{flag:?} {vars:?}");
         assert_eq!(r.state_dir, PathBuf::from(want.state), "{flag:?} {vars:?}");
-        assert_eq!(r.config_path, PathBuf::from(want.config), "{flag:?} {vars:?}");
-        assert_eq!(r.workspace(None).0, PathBuf::from(want.workspace), "{flag:?} {vars:?}");
+        assert_eq!(
+            r.config_path,
+            PathBuf::from(want.config),
+            "{flag:?} {vars:?}"
+        );
+        assert_eq!(
+            r.workspace(None).0,
+            PathBuf::from(want.workspace),
+            "{flag:?} {vars:?}"
+        );
     }
 
     #[test]
@@ -447,7 +459,10 @@ mod tests {
         // OMNICLAW_HOME beats HOME; relative variables resolve against cwd.
         check(
             None,
-            &[("OMNICLAW_HOME", "/srv/oc"), ("OMNICLAW_STATE_DIR", "state/../st")],
+            &[
+                ("OMNICLAW_HOME", "/srv/oc"),
+                ("OMNICLAW_STATE_DIR", "state/../st"),
+            ],
             Want {
                 profile: "default",
                 state: "/cwd/st",
@@ -495,7 +510,10 @@ mod tests {
 
     #[test]
     fn ignored_variables_are_noted() {
-        let env = env(&[("OMNICLAW_STATE_DIR", "/x"), ("OMNICLAW_GATEWAY_PORT", "1234")]);
+        let env = env(&[
+            ("OMNICLAW_STATE_DIR", "/x"),
+            ("OMNICLAW_GATEWAY_PORT", "1234"),
+        ]);
         let r = resolve(Inputs {
             profile_flag: Some("rescue"),
             env: &env,
@@ -543,12 +561,32 @@ mod tests {
     #[test]
     fn errors() {
         check_err(Some("a b"), &[("HOME", "/h")], "\"a b\" is invalid");
-        check_err(None, &[("HOME", "/h"), ("OMNICLAW_PROFILE", "-x")], "OMNICLAW_PROFILE: profile name \"-x\"");
+        check_err(
+            None,
+            &[("HOME", "/h"), ("OMNICLAW_PROFILE", "-x")],
+            "OMNICLAW_PROFILE: profile name \"-x\"",
+        );
         check_err(None, &[], "no home directory");
-        check_err(None, &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "abc")], "OMNICLAW_GATEWAY_PORT=\"abc\" is not a port");
-        check_err(None, &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "0")], "is not a port");
-        check_err(None, &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "65536")], "is not a port");
-        check_err(None, &[("HOME", "/h"), ("OMNICLAW_STATE_DIR", "rel")], "is relative");
+        check_err(
+            None,
+            &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "abc")],
+            "OMNICLAW_GATEWAY_PORT=\"abc\" is not a port",
+        );
+        check_err(
+            None,
+            &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "0")],
+            "is not a port",
+        );
+        check_err(
+            None,
+            &[("HOME", "/h"), ("OMNICLAW_GATEWAY_PORT", "65536")],
+            "is not a port",
+        );
+        check_err(
+            None,
+            &[("HOME", "/h"), ("OMNICLAW_STATE_DIR", "rel")],
+            "is relative",
+        );
     }
 
     #[test]
@@ -562,13 +600,19 @@ mod tests {
         .expect("resolves");
         assert_eq!(r.workspace(Some("~/ws")).0, PathBuf::from("/home/u/ws"));
         assert_eq!(r.workspace(Some("/abs/ws")).0, PathBuf::from("/abs/ws"));
-        assert_eq!(r.workspace(Some("ws")).0, PathBuf::from("/home/u/.omniclaw-main/ws"));
+        assert_eq!(
+            r.workspace(Some("ws")).0,
+            PathBuf::from("/home/u/.omniclaw-main/ws")
+        );
     }
 
     #[test]
     fn dir_names() {
         assert_eq!(profile_of_dir_name(".omniclaw"), Some(Profile::Default));
-        assert_eq!(profile_of_dir_name(".omniclaw-rescue").map(|p| p.name().to_string()), Some("rescue".into()));
+        assert_eq!(
+            profile_of_dir_name(".omniclaw-rescue").map(|p| p.name().to_string()),
+            Some("rescue".into())
+        );
         assert_eq!(profile_of_dir_name(".omniclaw-Rescue"), None);
         assert_eq!(profile_of_dir_name(".omniclaw-default"), None);
         assert_eq!(profile_of_dir_name(".omniclawx"), None);
@@ -578,20 +622,43 @@ mod tests {
     #[test]
     fn marker_config_applies_only_by_default() {
         let plain = env(&[]);
-        let r = resolve(Inputs { profile_flag: Some("main"), env: &plain, cwd: None }).expect("resolves");
-        let m = r.clone().with_marker("main", Path::new("/home/u/.omniclaw/main.json"));
+        let r = resolve(Inputs {
+            profile_flag: Some("main"),
+            env: &plain,
+            cwd: None,
+        })
+        .expect("resolves");
+        let m = r
+            .clone()
+            .with_marker("main", Path::new("/home/u/.omniclaw/main.json"));
         assert_eq!(m.config_path, PathBuf::from("/home/u/.omniclaw/main.json"));
         assert_eq!(m.config_path_source, Source::Marker);
         let other = r.clone().with_marker("rescue", Path::new("/x.json"));
-        assert_eq!(other.config_path, r.config_path, "a marker of another profile is ignored");
+        assert_eq!(
+            other.config_path, r.config_path,
+            "a marker of another profile is ignored"
+        );
         let with_var = env(&[("OMNICLAW_CONFIG_PATH", "/y.json")]);
-        let r = resolve(Inputs { profile_flag: None, env: &with_var, cwd: None }).expect("resolves");
-        assert_eq!(r.clone().with_marker("default", Path::new("/x.json")).config_path, PathBuf::from("/y.json"));
+        let r = resolve(Inputs {
+            profile_flag: None,
+            env: &with_var,
+            cwd: None,
+        })
+        .expect("resolves");
+        assert_eq!(
+            r.clone()
+                .with_marker("default", Path::new("/x.json"))
+                .config_path,
+            PathBuf::from("/y.json")
+        );
     }
 
     #[test]
     fn tilde_display() {
-        assert_eq!(tilde(Path::new("/home/u/.omniclaw"), Path::new("/home/u")), "~/.omniclaw");
+        assert_eq!(
+            tilde(Path::new("/home/u/.omniclaw"), Path::new("/home/u")),
+            "~/.omniclaw"
+        );
         assert_eq!(tilde(Path::new("/etc/x"), Path::new("/home/u")), "/etc/x");
     }
 }

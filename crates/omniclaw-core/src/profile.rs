@@ -138,7 +138,10 @@ mod tests {
             (Ok(p), Ok(name)) => assert_eq!(p.name(), name, "input {raw:?}"),
             (Err(e), Err(fragment)) => {
                 let msg = e.to_string();
-                assert!(msg.contains(fragment), "input {raw:?}: {msg:?} lacks {fragment:?}");
+                assert!(
+                    msg.contains(fragment),
+                    "input {raw:?}: {msg:?} lacks {fragment:?}"
+                );
             }
             (got, expected) => panic!("input {raw:?}: got {got:?}, expected {expected:?}"),
         }
@@ -166,7 +169,10 @@ mod tests {
 
     #[test]
     fn default_has_no_suffix() {
-        assert_eq!(Profile::parse("default").map(|p| p.suffix().map(String::from)), Ok(None));
+        assert_eq!(
+            Profile::parse("default").map(|p| p.suffix().map(String::from)),
+            Ok(None)
+        );
         assert_eq!(
             Profile::parse("rescue").map(|p| p.suffix().map(String::from)),
             Ok(Some("rescue".to_string()))

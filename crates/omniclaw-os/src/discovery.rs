@@ -129,7 +129,15 @@ mod tests {
     fn finds_profiles_and_foreign_installs() {
         let home = tempfile::tempdir().expect("tempdir");
         let h = home.path();
-        for d in [".omniclaw-rescue", ".omniclaw-main", ".omniclaw-Bad", ".openclaw", ".openclaw-work", ".openclaw-empty", "other"] {
+        for d in [
+            ".omniclaw-rescue",
+            ".omniclaw-main",
+            ".omniclaw-Bad",
+            ".openclaw",
+            ".openclaw-work",
+            ".openclaw-empty",
+            "other",
+        ] {
             fs::create_dir(h.join(d)).expect("mkdir");
         }
         // ~/.omniclaw holding only workspaces is no profile.
@@ -147,10 +155,16 @@ mod tests {
         .expect("marker");
 
         let (profiles, foreign) = scan(h).expect("scan");
-        let names: Vec<_> = profiles.iter().map(|p| p.profile.name().to_string()).collect();
+        let names: Vec<_> = profiles
+            .iter()
+            .map(|p| p.profile.name().to_string())
+            .collect();
         assert_eq!(names, ["main", "rescue"]);
         assert_eq!(profiles[0].config_path, custom);
-        assert_eq!(profiles[1].config_path, h.join(".omniclaw-rescue/omniclaw.json"));
+        assert_eq!(
+            profiles[1].config_path,
+            h.join(".omniclaw-rescue/omniclaw.json")
+        );
         let dirs: Vec<_> = foreign.iter().map(|f| f.dir_name.as_str()).collect();
         assert_eq!(dirs, [".openclaw", ".openclaw-work"]);
 

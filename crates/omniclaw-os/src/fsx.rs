@@ -19,7 +19,10 @@ pub fn atomic_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The backup path kept by [`atomic_write`]: `omniclaw.json` → `omniclaw.json.bak`.
 pub fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".bak");
     path.with_file_name(name)
 }
@@ -80,7 +83,10 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         // An existing dir keeps its mode unless it is open to others.
         let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -104,7 +110,10 @@ mod tests {
         let p = dir.path().join("omniclaw.json");
         atomic_write(&p, b"one").expect("first write");
         assert_eq!(fs::read(&p).expect("read"), b"one");
-        assert!(!backup_path(&p).exists(), "no backup of a file that did not exist");
+        assert!(
+            !backup_path(&p).exists(),
+            "no backup of a file that did not exist"
+        );
         atomic_write(&p, b"two").expect("second write");
         assert_eq!(fs::read(&p).expect("read"), b"two");
         assert_eq!(fs::read(backup_path(&p)).expect("bak"), b"one");
@@ -135,6 +144,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("a/b");
         create_private_dir(&p).expect("create");
-        assert_eq!(fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

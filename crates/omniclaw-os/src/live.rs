@@ -64,12 +64,15 @@ pub fn check_with(
             let mut first_foreign = None;
             let mut any_own = None;
             for port in row.range.start()..=row.range.end() {
-                let Some(h) = listening.get(&port) else { continue };
+                let Some(h) = listening.get(&port) else {
+                    continue;
+                };
                 // Browsers a running gateway started listen in its CDP
                 // range under their own pids.
                 let ours = row.foreign
                     || own == Some(h.pid)
-                    || (own.is_some() && matches!(row.surface, Surface::CdpRange | Surface::CdpPinned(_)));
+                    || (own.is_some()
+                        && matches!(row.surface, Surface::CdpRange | Surface::CdpPinned(_)));
                 if ours {
                     any_own.get_or_insert(h.pid);
                 } else if first_foreign.is_none() {
@@ -130,10 +133,27 @@ mod tests {
         ]);
         let got = check_with(&rows, &running, &listening);
         assert_eq!(got[0], PortState::Listening { pid: 10 });
-        assert_eq!(got[1], PortState::Listening { pid: 11 }, "a browser of running main");
-        assert_eq!(got[2], PortState::Held { port: 300, holder: holder(99) });
+        assert_eq!(
+            got[1],
+            PortState::Listening { pid: 11 },
+            "a browser of running main"
+        );
+        assert_eq!(
+            got[2],
+            PortState::Held {
+                port: 300,
+                holder: holder(99)
+            }
+        );
         assert!(got[2].is_problem());
-        assert_eq!(got[3], PortState::Held { port: 450, holder: holder(98) }, "rescue is not running");
+        assert_eq!(
+            got[3],
+            PortState::Held {
+                port: 450,
+                holder: holder(98)
+            },
+            "rescue is not running"
+        );
         assert_eq!(got[4], PortState::Listening { pid: 97 });
         assert_eq!(got[5], PortState::Free);
         assert_eq!(got[2].to_string(), "port 300 held by pid 99 (p99)");

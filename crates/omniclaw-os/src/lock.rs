@@ -159,7 +159,10 @@ mod tests {
         let err = InstanceLock::acquire(&p, Owner::Cli).expect_err("second must fail");
         let msg = err.to_string();
         assert!(
-            msg.contains(&format!("already running (pid {}, embedded)", std::process::id())),
+            msg.contains(&format!(
+                "already running (pid {}, embedded)",
+                std::process::id()
+            )),
             "{msg}"
         );
         assert_eq!(
@@ -190,8 +193,13 @@ mod tests {
     fn missing_dir_is_a_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("nope/gateway.lock");
-        let msg = InstanceLock::acquire(&p, Owner::Cli).expect_err("fails").to_string();
-        assert!(msg.contains("nope/gateway.lock") && msg.contains("writable"), "{msg}");
+        let msg = InstanceLock::acquire(&p, Owner::Cli)
+            .expect_err("fails")
+            .to_string();
+        assert!(
+            msg.contains("nope/gateway.lock") && msg.contains("writable"),
+            "{msg}"
+        );
         assert_eq!(InstanceLock::probe(&p).expect("probe"), None);
     }
 }

@@ -55,7 +55,10 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         let h = holder(port).expect("the OS reports our listener");
         assert_eq!(h.pid, std::process::id());
-        assert_eq!(listening().get(&port).map(|h| h.pid), Some(std::process::id()));
+        assert_eq!(
+            listening().get(&port).map(|h| h.pid),
+            Some(std::process::id())
+        );
         drop(listener);
         assert_eq!(holder(0), None);
     }

@@ -105,7 +105,10 @@ pub fn read_text(path: &Path) -> Result<Option<String>, String> {
     }
     match fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-            format!("{} is not UTF-8 text: it must be a JSON5 file", path.display())
+            format!(
+                "{} is not UTF-8 text: it must be a JSON5 file",
+                path.display()
+            )
         }),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(format!(
             "cannot read {}: permission denied; make it readable by this user (chmod u+r)",
@@ -163,7 +166,13 @@ impl Inventory {
                 state_dir: p.state_dir.clone(),
                 workspace: p.workspace.clone(),
             };
-            out.push(inventory::instance(&p.label, false, p.config.value(), &paths, env));
+            out.push(inventory::instance(
+                &p.label,
+                false,
+                p.config.value(),
+                &paths,
+                env,
+            ));
         }
         for f in &self.foreign {
             let paths = InstancePaths {
@@ -171,7 +180,13 @@ impl Inventory {
                 state_dir: f.dir.clone(),
                 workspace: f.workspace.clone(),
             };
-            out.push(inventory::instance(&f.label, true, f.value.as_ref(), &paths, env));
+            out.push(inventory::instance(
+                &f.label,
+                true,
+                f.value.as_ref(),
+                &paths,
+                env,
+            ));
         }
         out
     }
@@ -215,13 +230,17 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
             true,
         ));
     }
+    let mut claims: std::collections::HashMap<&Profile, usize> = std::collections::HashMap::new();
+    for r in &records {
+        *claims.entry(&r.0).or_default() += 1;
+    }
     let profiles = records
         .iter()
         .map(|(profile, state_dir, config_path, is_current)| {
             let config = read_config(config_path);
             let configured = config.value().and_then(inventory::configured_workspace);
             let workspace = paths::workspace_for(home, profile, config_path, configured);
-            let shared_name = records.iter().filter(|r| &r.0 == profile).count() > 1;
+            let shared_name = claims.get(profile).copied().unwrap_or(0) > 1;
             let label = if shared_name {
                 format!("{} ({})", profile.name(), paths::tilde(state_dir, home))
             } else {
@@ -246,7 +265,10 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
             let (value, problem) = match read_text(&f.config_path) {
                 Ok(Some(text)) => match config::parse(&text) {
                     Ok(doc) => (Some(doc.into_value()), None),
-                    Err(e) => (None, Some(format!("{} does not parse: {e}", f.config_path.display()))),
+                    Err(e) => (
+                        None,
+                        Some(format!("{} does not parse: {e}", f.config_path.display())),
+                    ),
                 },
                 Ok(None) => (None, Some(format!("{} vanished", f.config_path.display()))),
                 Err(msg) => (None, Some(msg)),

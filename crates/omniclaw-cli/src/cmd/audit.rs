@@ -46,7 +46,11 @@ impl Audit {
 
     /// Rows whose ports another process holds.
     pub fn live_problems(&self) -> impl Iterator<Item = (&ports::Row, &PortState)> {
-        self.plan.rows.iter().zip(&self.live).filter(|(_, s)| s.is_problem())
+        self.plan
+            .rows
+            .iter()
+            .zip(&self.live)
+            .filter(|(_, s)| s.is_problem())
     }
 
     pub fn is_clean(&self) -> bool {
@@ -128,7 +132,11 @@ pub fn held_fix(r: &ports::Row, s: &PortState) -> String {
             holder.name,
             holder.pid,
             r.instance,
-            if r.instance == "default" { "omniclaw".to_string() } else { format!("omniclaw --profile {}", r.instance) },
+            if r.instance == "default" {
+                "omniclaw".to_string()
+            } else {
+                format!("omniclaw --profile {}", r.instance)
+            },
             r.key
         ),
         _ => String::new(),

@@ -25,7 +25,9 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> CmdResult {
         }
         ConfigCommand::Validate => validate(ctx),
         ConfigCommand::Get { path } => get(ctx, &path),
-        ConfigCommand::Set { path, value } => edit(ctx, &path, |text| config::set(text, &path, &value)),
+        ConfigCommand::Set { path, value } => {
+            edit(ctx, &path, |text| config::set(text, &path, &value))
+        }
         ConfigCommand::Unset { path } => edit(ctx, &path, |text| config::unset(text, &path)),
     }
 }
@@ -53,7 +55,10 @@ fn validate(ctx: &Ctx) -> CmdResult {
                 out::json(&json!({"ok": false, "path": resolved.config_path, "errors": list}));
             } else {
                 let n = errors.diagnostics().len();
-                println!("{file}: invalid ({n} problem{})", if n == 1 { "" } else { "s" });
+                println!(
+                    "{file}: invalid ({n} problem{})",
+                    if n == 1 { "" } else { "s" }
+                );
                 for d in errors.diagnostics() {
                     println!("  {d}");
                 }
@@ -75,9 +80,9 @@ fn get(ctx: &Ctx, path: &str) -> CmdResult {
             resolved.display(&resolved.config_path)
         ))
     })?;
-    // Validates the path against the schema (unknown keys get a suggestion).
-    let value = config::get(&doc, path).map_err(CliError::usage)?;
-    match value.and_then(|_| walk(&config::redacted(doc.value()), path)) {
+    // Validates the path against the schema (unknown keys get a suggestion)
+    // and redacts plaintext secrets.
+    match config::get(&doc, path).map_err(CliError::usage)? {
         Some(v) => {
             if ctx.json {
                 out::json(&json!({"ok": true, "path": path, "value": v}));
@@ -126,7 +131,9 @@ fn edit(
         })?;
     }
     if ctx.json {
-        out::json(&json!({"ok": true, "path": path, "changed": new_text != text, "file": resolved.config_path}));
+        out::json(
+            &json!({"ok": true, "path": path, "changed": new_text != text, "file": resolved.config_path}),
+        );
     } else if new_text != text {
         println!(
             "{}: {path} updated (previous version in {})",
@@ -134,7 +141,10 @@ fn edit(
             resolved.display(&fsx::backup_path(&resolved.config_path))
         );
     } else {
-        println!("{}: {path} already had that value", resolved.display(&resolved.config_path));
+        println!(
+            "{}: {path} already had that value",
+            resolved.display(&resolved.config_path)
+        );
     }
     Ok(Outcome::Ok)
 }
@@ -153,38 +163,4 @@ fn missing(resolved: &Resolved) -> CliError {
         resolved.display(&resolved.config_path),
         command(resolved)
     ))
-}
-
-/// The value at a dotted path (`a.b[2].c`) of a JSON value.
-fn walk(value: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
-    let mut v = value;
-    for part in path.split('.') {
-        let (key, indexes) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            v = v.get(key)?;
-        }
-        for idx in indexes.split('[').filter(|s| !s.is_empty()) {
-            let n: usize = idx.strip_suffix(']')?.parse().ok()?;
-            v = v.get(n)?;
-        }
-    }
-    Some(v.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::walk;
-    use serde_json::json;
-
-    #[test]
-    fn walks_paths() {
-        let v = json!({"a": {"b": [1, {"c": 2}]}});
-        assert_eq!(walk(&v, "a.b[1].c"), Some(json!(2)));
-        assert_eq!(walk(&v, "a.b[0]"), Some(json!(1)));
-        assert_eq!(walk(&v, "a.x"), None);
-        assert_eq!(walk(&v, "a.b[9]"), None);
-    }
 }

@@ -102,7 +102,8 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             fix: audit::held_fix(r, s),
         });
     }
-    if a.plan.conflicts.is_empty() && a.plan.errors.is_empty() && a.live_problems().next().is_none() {
+    if a.plan.conflicts.is_empty() && a.plan.errors.is_empty() && a.live_problems().next().is_none()
+    {
         let n = a.inv.profiles.len() + a.inv.foreign.len();
         checks.push(Check {
             scope: iso,
@@ -146,10 +147,19 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             }
         );
     }
-    Ok(if failed { Outcome::Problem } else { Outcome::Ok })
+    Ok(if failed {
+        Outcome::Problem
+    } else {
+        Outcome::Ok
+    })
 }
 
-fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32>, out: &mut Vec<Check>) {
+fn profile_checks(
+    p: &ProfileRecord,
+    home: &std::path::Path,
+    running: Option<u32>,
+    out: &mut Vec<Check>,
+) {
     let show = |path: &std::path::Path| paths::tilde(path, home);
     let cmd = if p.profile.is_default() {
         "omniclaw".to_string()
@@ -167,7 +177,12 @@ fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32
     };
     match &p.config {
         ConfigState::Valid { loaded, .. } => {
-            push("config", Status::Ok, format!("config valid ({})", show(&p.config_path)), String::new());
+            push(
+                "config",
+                Status::Ok,
+                format!("config valid ({})", show(&p.config_path)),
+                String::new(),
+            );
             for (key, secret) in loaded.config.secrets() {
                 if let SecretRef::Plain(_) = secret {
                     push(
@@ -182,7 +197,11 @@ fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32
             }
         }
         ConfigState::Invalid { errors, .. } => {
-            let list: Vec<String> = errors.diagnostics().iter().map(|d| format!("      {d}")).collect();
+            let list: Vec<String> = errors
+                .diagnostics()
+                .iter()
+                .map(|d| format!("      {d}"))
+                .collect();
             push(
                 "config",
                 Status::Fail,
@@ -210,13 +229,26 @@ fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32
             Some(m) if m & 0o077 != 0 => push(
                 "state dir",
                 Status::Warn,
-                format!("state dir {} is open to other users (mode {m:o})", show(&p.state_dir)),
+                format!(
+                    "state dir {} is open to other users (mode {m:o})",
+                    show(&p.state_dir)
+                ),
                 format!("chmod 700 {}", p.state_dir.display()),
             ),
-            _ => push("state dir", Status::Ok, format!("state dir {}", show(&p.state_dir)), String::new()),
+            _ => push(
+                "state dir",
+                Status::Ok,
+                format!("state dir {}", show(&p.state_dir)),
+                String::new(),
+            ),
         }
         if p.workspace.is_dir() {
-            push("workspace", Status::Ok, format!("workspace {}", show(&p.workspace)), String::new());
+            push(
+                "workspace",
+                Status::Ok,
+                format!("workspace {}", show(&p.workspace)),
+                String::new(),
+            );
         } else {
             push(
                 "workspace",
@@ -227,14 +259,21 @@ fn profile_checks(p: &ProfileRecord, home: &std::path::Path, running: Option<u32
         }
     }
     if let Some(pid) = running {
-        push("gateway", Status::Ok, format!("gateway running (pid {pid})"), String::new());
+        push(
+            "gateway",
+            Status::Ok,
+            format!("gateway running (pid {pid})"),
+            String::new(),
+        );
     }
 }
 
 #[cfg(unix)]
 fn dir_mode(dir: &std::path::Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(dir).ok().map(|m| m.permissions().mode() & 0o777)
+    std::fs::metadata(dir)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
 }
 
 #[cfg(not(unix))]

@@ -33,7 +33,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         if rows.is_empty() {
             println!("No profiles yet: run `omniclaw setup` or `omniclaw --profile NAME setup`.");
         } else {
-            print!("{}", out::table(&["PROFILE", "SURFACE", "PORTS", "BIND", "SET BY", "NOW"], &rows));
+            print!(
+                "{}",
+                out::table(
+                    &["PROFILE", "SURFACE", "PORTS", "BIND", "SET BY", "NOW"],
+                    &rows
+                )
+            );
         }
         let problems = print_problems(&a);
         if problems == 0 {
@@ -56,7 +62,11 @@ pub fn print_problems(a: &Audit) -> usize {
         lines.push((audit::held_message(r, s), audit::held_fix(r, s)));
     }
     if !lines.is_empty() {
-        println!("\n{} problem{}:", lines.len(), if lines.len() == 1 { "" } else { "s" });
+        println!(
+            "\n{} problem{}:",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" }
+        );
         for (msg, fix) in &lines {
             println!("  ✗ {msg}");
             if !fix.is_empty() {

@@ -87,7 +87,9 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
 
     // Check the result as a whole against every other instance before writing.
     let loaded = config::load(&text).map_err(|e| {
-        CliError::failed(format!("internal: the config setup produced is invalid:\n{e}"))
+        CliError::failed(format!(
+            "internal: the config setup produced is invalid:\n{e}"
+        ))
     })?;
     let value = loaded.doc.value();
     let configured_ws = inventory::configured_workspace(value);
@@ -126,7 +128,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             .collect();
         let hint = match ports::suggest_base(&others, candidate.ports.base) {
             Some(p) if !created || explicit_port.is_some() => {
-                format!("\na free base port is {p}: `{} setup --port {p}`", command(&resolved))
+                format!(
+                    "\na free base port is {p}: `{} setup --port {p}`",
+                    command(&resolved)
+                )
             }
             _ => String::new(),
         };
@@ -259,7 +264,9 @@ fn free_base(resolved: &Resolved, others: &[Instance]) -> Result<u16, CliError> 
     // rounds keeps a machine full of listeners from looping forever.
     for _ in 0..64 {
         let base = ports::suggest_base(&reserved, start).ok_or_else(|| {
-            CliError::failed("no free base port is left for this profile: remove unused profiles or give --port")
+            CliError::failed(
+                "no free base port is left for this profile: remove unused profiles or give --port",
+            )
         })?;
         let inputs = PortInputs::with_base(base);
         let allocs = ports::allocate(&inputs).map_err(CliError::failed)?;
@@ -288,7 +295,11 @@ fn free_base(resolved: &Resolved, others: &[Instance]) -> Result<u16, CliError> 
 
 /// The value written to `agents.defaults.workspace` for `--workspace DIR`:
 /// absolute, shown with `~` when under home.
-fn workspace_value(raw: &Path, resolved: &Resolved, cwd: Option<&Path>) -> Result<String, CliError> {
+fn workspace_value(
+    raw: &Path,
+    resolved: &Resolved,
+    cwd: Option<&Path>,
+) -> Result<String, CliError> {
     let s = raw.to_string_lossy();
     if s.trim().is_empty() {
         return Err(CliError::usage("--workspace is empty: give a directory"));
@@ -303,7 +314,12 @@ fn workspace_value(raw: &Path, resolved: &Resolved, cwd: Option<&Path>) -> Resul
 }
 
 /// Creates the dirs and writes config and marker. Returns whether anything changed.
-fn write_all(resolved: &Resolved, text: &str, created: bool, workspace: &PathBuf) -> Result<bool, CliError> {
+fn write_all(
+    resolved: &Resolved,
+    text: &str,
+    created: bool,
+    workspace: &PathBuf,
+) -> Result<bool, CliError> {
     let mut changed = false;
     let state = &resolved.state_dir;
     if !state.is_dir() {
@@ -315,10 +331,9 @@ fn write_all(resolved: &Resolved, text: &str, created: bool, workspace: &PathBuf
             state.display()
         ))
     })?;
-    for dir in [resolved.logs_dir()] {
-        fsx::create_private_dir(&dir)
-            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
-    }
+    let logs = resolved.logs_dir();
+    fsx::create_private_dir(&logs)
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", logs.display())))?;
     if !workspace.is_dir() {
         changed = true;
         // Named profiles keep their workspace in the default profile's state
@@ -358,7 +373,10 @@ fn write_all(resolved: &Resolved, text: &str, created: bool, workspace: &PathBuf
     if discovery::read_marker(state).as_ref() != Some(&marker) {
         changed = true;
         discovery::write_marker(state, &marker).map_err(|e| {
-            CliError::failed(format!("cannot write {}: {e}", resolved.marker_path().display()))
+            CliError::failed(format!(
+                "cannot write {}: {e}",
+                resolved.marker_path().display()
+            ))
         })?;
     }
     Ok(changed)

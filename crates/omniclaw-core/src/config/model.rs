@@ -1,0 +1,606 @@
+//! The typed config: plain structs and enums, built only from a document that
+//! validated, plus the obvious accessors (with defaults) the rest of OmniClaw
+//! reads settings through.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::schema;
+use crate::profile::Profile;
+
+/// Declares a config enum with its JSON spellings in one place; the schema
+/// takes `NAMES` from here, so the two cannot disagree.
+macro_rules! config_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every accepted spelling, in schema order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+config_enum! {
+    /// `gateway.mode`.
+    GatewayMode { Local = "local", Remote = "remote" }
+}
+
+config_enum! {
+    /// `gateway.bind`.
+    BindMode { Loopback = "loopback", Lan = "lan", Custom = "custom" }
+}
+
+config_enum! {
+    /// `gateway.auth.mode`.
+    AuthMode { Token = "token", Password = "password", None = "none" }
+}
+
+config_enum! {
+    /// `gateway.reload.mode`.
+    ReloadMode { Hybrid = "hybrid", Off = "off" }
+}
+
+config_enum! {
+    /// `channels.telegram.dmPolicy`.
+    DmPolicy { Pairing = "pairing", Allowlist = "allowlist", Disabled = "disabled" }
+}
+
+config_enum! {
+    /// `logging.level`.
+    LogLevel { Trace = "trace", Debug = "debug", Info = "info", Warn = "warn", Error = "error" }
+}
+
+config_enum! {
+    /// The `source` of a secret given as an object.
+    SecretSource { Keychain = "keychain" }
+}
+
+/// Where a secret comes from. The config never has to hold the secret itself.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// The secret written into the config (accepted; `doctor` flags it).
+    Plain(String),
+    /// `"${NAME}"`: read from the environment variable NAME (stored without
+    /// the `${}`).
+    Env(String),
+    /// `{"source": "keychain"}`: the OS keychain entry of this profile.
+    Keychain,
+}
+
+impl SecretRef {
+    pub fn is_plaintext(&self) -> bool {
+        matches!(self, SecretRef::Plain(_))
+    }
+
+    /// Reads a validated secret value (a string or `{"source": "keychain"}`).
+    fn from_value(value: &Value) -> Option<SecretRef> {
+        match value {
+            Value::String(text) => Some(match schema::env_ref(text) {
+                Some(name) => SecretRef::Env(name.to_string()),
+                None => SecretRef::Plain(text.clone()),
+            }),
+            Value::Object(_) => Some(SecretRef::Keychain),
+            _ => None,
+        }
+    }
+}
+
+/// Never prints a plaintext secret.
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Plain(_) => f.write_str("Plain(<redacted>)"),
+            SecretRef::Env(name) => f.debug_tuple("Env").field(name).finish(),
+            SecretRef::Keychain => f.write_str("Keychain"),
+        }
+    }
+}
+
+/// How a secret is configured, for status output: never the plaintext.
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Plain(_) => f.write_str("plaintext in config"),
+            SecretRef::Env(name) => write!(f, "${{{name}}}"),
+            SecretRef::Keychain => f.write_str("keychain"),
+        }
+    }
+}
+
+/// A validated `omniclaw.json`. Unset keys are `None` (or empty); the
+/// accessors on [`Config`] apply the documented defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    pub gateway: Gateway,
+    pub agents: Agents,
+    pub browser: Browser,
+    pub canvas_host: CanvasHost,
+    pub channels: Channels,
+    pub rescue: Rescue,
+    pub logging: Logging,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gateway {
+    pub mode: Option<GatewayMode>,
+    pub port: Option<u16>,
+    pub bind: Option<BindMode>,
+    pub custom_bind_host: Option<String>,
+    pub auth: GatewayAuth,
+    pub remote: GatewayRemote,
+    pub reload: GatewayReload,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayAuth {
+    pub mode: Option<AuthMode>,
+    pub token: Option<SecretRef>,
+    pub password: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayRemote {
+    pub url: Option<String>,
+    pub token: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayReload {
+    pub mode: Option<ReloadMode>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Agents {
+    pub defaults: AgentDefaults,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentDefaults {
+    /// As written: may start with `~`; `paths` expands it.
+    pub workspace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Browser {
+    pub enabled: Option<bool>,
+    pub control_port: Option<u16>,
+    pub cdp_port_range_start: Option<u16>,
+    pub cdp_url: Option<String>,
+    pub profiles: BTreeMap<String, BrowserProfile>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BrowserProfile {
+    pub cdp_port: Option<u16>,
+    pub cdp_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CanvasHost {
+    pub enabled: Option<bool>,
+    pub port: Option<u16>,
+    pub root: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Channels {
+    pub telegram: Telegram,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Telegram {
+    pub enabled: Option<bool>,
+    pub bot_token: Option<SecretRef>,
+    pub dm_policy: Option<DmPolicy>,
+    /// Numeric Telegram user ids (numeric strings in the file are read too).
+    pub allow_from: Vec<u64>,
+    pub api_root: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rescue {
+    pub targets: Vec<Profile>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Logging {
+    pub level: Option<LogLevel>,
+}
+
+impl Config {
+    /// `gateway.port`; the base-port precedence (flag > env > config >
+    /// default) lives in `paths`.
+    pub fn gateway_port(&self) -> Option<u16> {
+        self.gateway.port
+    }
+
+    pub fn gateway_mode(&self) -> GatewayMode {
+        self.gateway.mode.unwrap_or(GatewayMode::Local)
+    }
+
+    pub fn bind(&self) -> BindMode {
+        self.gateway.bind.unwrap_or(BindMode::Loopback)
+    }
+
+    pub fn custom_bind_host(&self) -> Option<&str> {
+        self.gateway.custom_bind_host.as_deref()
+    }
+
+    pub fn auth_mode(&self) -> AuthMode {
+        self.gateway.auth.mode.unwrap_or(AuthMode::Token)
+    }
+
+    pub fn reload_mode(&self) -> ReloadMode {
+        self.gateway.reload.mode.unwrap_or(ReloadMode::Hybrid)
+    }
+
+    /// `agents.defaults.workspace` as written (`~` not expanded).
+    pub fn workspace(&self) -> Option<&str> {
+        self.agents.defaults.workspace.as_deref()
+    }
+
+    pub fn browser_control_port(&self) -> Option<u16> {
+        self.browser.control_port
+    }
+
+    pub fn cdp_port_range_start(&self) -> Option<u16> {
+        self.browser.cdp_port_range_start
+    }
+
+    pub fn canvas_port(&self) -> Option<u16> {
+        self.canvas_host.port
+    }
+
+    pub fn telegram_bot_token(&self) -> Option<&SecretRef> {
+        self.channels.telegram.bot_token.as_ref()
+    }
+
+    pub fn dm_policy(&self) -> DmPolicy {
+        self.channels
+            .telegram
+            .dm_policy
+            .unwrap_or(DmPolicy::Pairing)
+    }
+
+    pub fn rescue_targets(&self) -> &[Profile] {
+        &self.rescue.targets
+    }
+
+    pub fn log_level(&self) -> LogLevel {
+        self.logging.level.unwrap_or(LogLevel::Info)
+    }
+
+    /// Every secret that is set, with its dotted path, in schema order.
+    pub fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
+        [
+            ("gateway.auth.token", &self.gateway.auth.token),
+            ("gateway.auth.password", &self.gateway.auth.password),
+            ("gateway.remote.token", &self.gateway.remote.token),
+            (
+                "channels.telegram.botToken",
+                &self.channels.telegram.bot_token,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(path, secret)| secret.as_ref().map(|s| (path, s)))
+        .collect()
+    }
+
+    /// Builds the model from a value that passed validation. Anything that
+    /// does not fit is left unset: validation already refused it.
+    pub(crate) fn from_validated(root: &Value) -> Config {
+        let at = |path: &[&str]| path.iter().try_fold(root, |v, key| v.get(key));
+        let text = |path: &[&str]| at(path).and_then(Value::as_str).map(str::to_string);
+        let port = |path: &[&str]| {
+            at(path)
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+        };
+        let flag = |path: &[&str]| at(path).and_then(Value::as_bool);
+        let secret = |path: &[&str]| at(path).and_then(SecretRef::from_value);
+        let choice = |path: &[&str]| at(path).and_then(Value::as_str);
+
+        let profiles = at(&["browser", "profiles"])
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .map(|(name, p)| {
+                        let profile = BrowserProfile {
+                            cdp_port: p
+                                .get("cdpPort")
+                                .and_then(Value::as_u64)
+                                .and_then(|n| u16::try_from(n).ok()),
+                            cdp_url: p.get("cdpUrl").and_then(Value::as_str).map(str::to_string),
+                        };
+                        (name.clone(), profile)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let allow_from = at(&["channels", "telegram", "allowFrom"])
+            .and_then(Value::as_array)
+            .map(|ids| ids.iter().filter_map(telegram_user_id).collect())
+            .unwrap_or_default();
+        let targets = at(&["rescue", "targets"])
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|name| Profile::parse(name).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        Config {
+            gateway: Gateway {
+                mode: choice(&["gateway", "mode"]).and_then(GatewayMode::parse),
+                port: port(&["gateway", "port"]),
+                bind: choice(&["gateway", "bind"]).and_then(BindMode::parse),
+                custom_bind_host: text(&["gateway", "customBindHost"]),
+                auth: GatewayAuth {
+                    mode: choice(&["gateway", "auth", "mode"]).and_then(AuthMode::parse),
+                    token: secret(&["gateway", "auth", "token"]),
+                    password: secret(&["gateway", "auth", "password"]),
+                },
+                remote: GatewayRemote {
+                    url: text(&["gateway", "remote", "url"]),
+                    token: secret(&["gateway", "remote", "token"]),
+                },
+                reload: GatewayReload {
+                    mode: choice(&["gateway", "reload", "mode"]).and_then(ReloadMode::parse),
+                },
+            },
+            agents: Agents {
+                defaults: AgentDefaults {
+                    workspace: text(&["agents", "defaults", "workspace"]),
+                },
+            },
+            browser: Browser {
+                enabled: flag(&["browser", "enabled"]),
+                control_port: port(&["browser", "controlPort"]),
+                cdp_port_range_start: port(&["browser", "cdpPortRangeStart"]),
+                cdp_url: text(&["browser", "cdpUrl"]),
+                profiles,
+            },
+            canvas_host: CanvasHost {
+                enabled: flag(&["canvasHost", "enabled"]),
+                port: port(&["canvasHost", "port"]),
+                root: text(&["canvasHost", "root"]),
+            },
+            channels: Channels {
+                telegram: Telegram {
+                    enabled: flag(&["channels", "telegram", "enabled"]),
+                    bot_token: secret(&["channels", "telegram", "botToken"]),
+                    dm_policy: choice(&["channels", "telegram", "dmPolicy"])
+                        .and_then(DmPolicy::parse),
+                    allow_from,
+                    api_root: text(&["channels", "telegram", "apiRoot"]),
+                    webhook_url: text(&["channels", "telegram", "webhookUrl"]),
+                    webhook_port: port(&["channels", "telegram", "webhookPort"]),
+                },
+            },
+            rescue: Rescue { targets },
+            logging: Logging {
+                level: choice(&["logging", "level"]).and_then(LogLevel::parse),
+            },
+        }
+    }
+}
+
+/// A Telegram user id: a positive integer, or a string of digits.
+pub(crate) fn telegram_user_id(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64().filter(|&id| id > 0),
+        Value::String(s) if !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check<T: PartialEq + fmt::Debug>(input: &str, got: T, expected: T) {
+        assert_eq!(got, expected, "input: {input}");
+    }
+
+    #[test]
+    fn enums_round_trip_their_names() {
+        for name in BindMode::NAMES {
+            check(
+                name,
+                BindMode::parse(name).map(BindMode::as_str),
+                Some(*name),
+            );
+        }
+        check("LAN", BindMode::parse("LAN"), None);
+        check("none", AuthMode::parse("none"), Some(AuthMode::None));
+        check(
+            "warn",
+            LogLevel::parse("warn").map(|l| l.to_string()),
+            Some("warn".into()),
+        );
+        check(
+            "names",
+            DmPolicy::NAMES,
+            &["pairing", "allowlist", "disabled"][..],
+        );
+    }
+
+    #[test]
+    fn secret_debug_and_display_never_show_plaintext() {
+        let table = [
+            (
+                SecretRef::Plain("123:ABC".into()),
+                "Plain(<redacted>)",
+                "plaintext in config",
+            ),
+            (SecretRef::Env("BOT".into()), "Env(\"BOT\")", "${BOT}"),
+            (SecretRef::Keychain, "Keychain", "keychain"),
+        ];
+        for (secret, debug, display) in table {
+            check(debug, format!("{secret:?}"), debug.to_string());
+            check(display, secret.to_string(), display.to_string());
+        }
+        let config = Config {
+            channels: Channels {
+                telegram: Telegram {
+                    bot_token: Some(SecretRef::Plain("123:SECRET".into())),
+                    ..Telegram::default()
+                },
+            },
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn secret_refs_from_values() {
+        let table = [
+            (json!("abc"), Some(SecretRef::Plain("abc".into()))),
+            (
+                json!("${TG_TOKEN}"),
+                Some(SecretRef::Env("TG_TOKEN".into())),
+            ),
+            (json!({"source": "keychain"}), Some(SecretRef::Keychain)),
+            (json!(5), None),
+        ];
+        for (value, expected) in table {
+            check(&value.to_string(), SecretRef::from_value(&value), expected);
+        }
+    }
+
+    #[test]
+    fn telegram_user_ids() {
+        let table = [
+            (json!(123), Some(123)),
+            (json!("456"), Some(456)),
+            (json!(0), None),
+            (json!(-5), None),
+            (json!(1.5), None),
+            (json!("012"), None),
+            (json!("@bob"), None),
+            (json!(""), None),
+        ];
+        for (value, expected) in table {
+            check(&value.to_string(), telegram_user_id(&value), expected);
+        }
+    }
+
+    #[test]
+    fn defaults_and_accessors() {
+        let empty = Config::default();
+        check("bind", empty.bind(), BindMode::Loopback);
+        check("mode", empty.gateway_mode(), GatewayMode::Local);
+        check("auth", empty.auth_mode(), AuthMode::Token);
+        check("reload", empty.reload_mode(), ReloadMode::Hybrid);
+        check("dm", empty.dm_policy(), DmPolicy::Pairing);
+        check("log", empty.log_level(), LogLevel::Info);
+        check("secrets", empty.secrets().len(), 0);
+
+        let config = Config::from_validated(&json!({
+            "gateway": {
+                "port": 19001, "bind": "custom", "customBindHost": "10.0.0.2",
+                "auth": { "mode": "password", "password": "${GW_PASS}" },
+                "remote": { "token": { "source": "keychain" } },
+            },
+            "agents": { "defaults": { "workspace": "~/.omniclaw/workspace-rescue" } },
+            "browser": { "controlPort": 19003, "profiles": { "work": { "cdpPort": 19020 } } },
+            "canvasHost": { "port": 19005 },
+            "channels": { "telegram": { "botToken": "1:x", "allowFrom": [5, "6"] } },
+            "rescue": { "targets": ["main", "default"] },
+        }));
+        check("port", config.gateway_port(), Some(19001));
+        check("bind", config.bind(), BindMode::Custom);
+        check("host", config.custom_bind_host(), Some("10.0.0.2"));
+        check("auth", config.auth_mode(), AuthMode::Password);
+        check(
+            "ws",
+            config.workspace(),
+            Some("~/.omniclaw/workspace-rescue"),
+        );
+        check("control", config.browser_control_port(), Some(19003));
+        check("canvas", config.canvas_port(), Some(19005));
+        check(
+            "profile",
+            config.browser.profiles.get("work").and_then(|p| p.cdp_port),
+            Some(19020),
+        );
+        check(
+            "allow",
+            config.channels.telegram.allow_from.clone(),
+            vec![5, 6],
+        );
+        check(
+            "targets",
+            config
+                .rescue_targets()
+                .iter()
+                .map(Profile::name)
+                .collect::<Vec<_>>(),
+            vec!["main", "default"],
+        );
+        check(
+            "secrets",
+            config.secrets(),
+            vec![
+                ("gateway.auth.password", &SecretRef::Env("GW_PASS".into())),
+                ("gateway.remote.token", &SecretRef::Keychain),
+                (
+                    "channels.telegram.botToken",
+                    &SecretRef::Plain("1:x".into()),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn secrets_cover_every_secret_in_the_schema() {
+        let in_schema: Vec<String> = schema::all_paths()
+            .into_iter()
+            .filter(|(_, node)| matches!(node.kind, schema::Kind::Secret))
+            .map(|(path, _)| path)
+            .collect();
+        let every = Config::from_validated(&json!({
+            "gateway": {
+                "auth": { "token": "a", "password": "b" },
+                "remote": { "token": "c" },
+            },
+            "channels": { "telegram": { "botToken": "d" } },
+        }));
+        let listed: Vec<String> = every.secrets().iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(listed, in_schema);
+    }
+}
