@@ -8,26 +8,68 @@ fn check(args: &[&str], env: &[(&str, &str)], code: i32, fragment: &str) {
     let home = Home::new();
     home.run(&["--profile", "main", "setup"]).expect_code(0);
     let before = home.snapshot();
-    home.run_env(args, env).expect_code(code).expect_output(fragment);
+    home.run_env(args, env)
+        .expect_code(code)
+        .expect_output(fragment);
     assert_eq!(before, home.snapshot(), "{args:?} changed files");
 }
 
 #[test]
 fn profile_names() {
-    check(&["--profile", "-x", "setup"], &[], 2, "profile name \"-x\" is invalid");
-    check(&["--profile", "a b", "setup"], &[], 2, "profile name \"a b\" is invalid");
+    check(
+        &["--profile", "-x", "setup"],
+        &[],
+        2,
+        "profile name \"-x\" is invalid",
+    );
+    check(
+        &["--profile", "a b", "setup"],
+        &[],
+        2,
+        "profile name \"a b\" is invalid",
+    );
     let long = "a".repeat(65);
-    check(&["--profile", &long, "setup"], &[], 2, "is 65 characters long");
+    check(
+        &["--profile", &long, "setup"],
+        &[],
+        2,
+        "is 65 characters long",
+    );
     check(&["--profile", "", "setup"], &[], 2, "profile name is empty");
-    check(&["--profile"], &[], 2, "a value is required for '--profile <NAME>'");
-    check(&["setup"], &[("OMNICLAW_PROFILE", "a/b")], 2, "OMNICLAW_PROFILE: profile name \"a/b\" is invalid");
+    check(
+        &["--profile"],
+        &[],
+        2,
+        "a value is required for '--profile <NAME>'",
+    );
+    check(
+        &["setup"],
+        &[("OMNICLAW_PROFILE", "a/b")],
+        2,
+        "OMNICLAW_PROFILE: profile name \"a/b\" is invalid",
+    );
 }
 
 #[test]
 fn ports() {
-    check(&["--profile", "x", "setup", "--port", "0"], &[], 2, "port 0 is not allowed");
-    check(&["--profile", "x", "setup", "--port", "65536"], &[], 2, "65536 is not a port");
-    check(&["--profile", "x", "setup", "--port", "abc"], &[], 2, "\"abc\" is not a port");
+    check(
+        &["--profile", "x", "setup", "--port", "0"],
+        &[],
+        2,
+        "port 0 is not allowed",
+    );
+    check(
+        &["--profile", "x", "setup", "--port", "65536"],
+        &[],
+        2,
+        "65536 is not a port",
+    );
+    check(
+        &["--profile", "x", "setup", "--port", "abc"],
+        &[],
+        2,
+        "\"abc\" is not a port",
+    );
     check(
         &["--profile", "x", "setup", "--port", "65500"],
         &[],
@@ -41,7 +83,14 @@ fn ports() {
         "OMNICLAW_GATEWAY_PORT=\"x1\" is not a port",
     );
     check(
-        &["--profile", "main", "config", "set", "gateway.port", "70000"],
+        &[
+            "--profile",
+            "main",
+            "config",
+            "set",
+            "gateway.port",
+            "70000",
+        ],
         &[],
         2,
         "gateway.port: expected an integer 1–65535, got 70000",
@@ -52,10 +101,22 @@ fn ports() {
 fn config_files() {
     let cases: &[(&str, &str)] = &[
         ("{ gateway: { port: 18789 ", "syntax error"),
-        ("{ gateway: { prot: 18789 } }", "gateway.prot: unknown key \"prot\"; did you mean \"port\"?"),
-        ("{ gateway: { auth: { mode: \"token\", tokn: 1 } } }", "gateway.auth.tokn: unknown key"),
-        ("{ browser: { profiles: { work: { cdpPrt: 1 } } } }", "browser.profiles.work.cdpPrt: unknown key"),
-        ("{ gateway: { port: \"18789\" } }", "gateway.port: expected an integer 1–65535"),
+        (
+            "{ gateway: { prot: 18789 } }",
+            "gateway.prot: unknown key \"prot\"; did you mean \"port\"?",
+        ),
+        (
+            "{ gateway: { auth: { mode: \"token\", tokn: 1 } } }",
+            "gateway.auth.tokn: unknown key",
+        ),
+        (
+            "{ browser: { profiles: { work: { cdpPrt: 1 } } } }",
+            "browser.profiles.work.cdpPrt: unknown key",
+        ),
+        (
+            "{ gateway: { port: \"18789\" } }",
+            "gateway.port: expected an integer 1–65535",
+        ),
         ("{ gateway: { bind: \"everywhere\" } }", "gateway.bind:"),
         ("{ extra: 1 }", "extra: unknown key"),
     ];
@@ -64,7 +125,9 @@ fn config_files() {
         home.run(&["--profile", "main", "setup"]).expect_code(0);
         home.write(".omniclaw-main/omniclaw.json", text);
         let before = home.snapshot();
-        home.run(&["--profile", "main", "config", "validate"]).expect_code(1).expect_output(fragment);
+        home.run(&["--profile", "main", "config", "validate"])
+            .expect_code(1)
+            .expect_output(fragment);
         // Setup refuses to touch it, and names the way out.
         home.run(&["--profile", "main", "setup"])
             .expect_code(1)
@@ -105,7 +168,9 @@ fn config_that_is_a_directory() {
     home.run(&["--profile", "main", "setup"])
         .expect_code(1)
         .expect_output("is a directory, not a config file");
-    home.run(&["--profile", "main", "config", "validate"]).expect_code(1).expect_output("is a directory");
+    home.run(&["--profile", "main", "config", "validate"])
+        .expect_code(1)
+        .expect_output("is a directory");
     assert_eq!(before, home.snapshot());
 }
 
@@ -121,7 +186,9 @@ fn unreadable_config() {
         eprintln!("skipped: running with privileges that read any file (root)");
         return;
     }
-    home.run(&["--profile", "main", "setup"]).expect_code(1).expect_output("permission denied");
+    home.run(&["--profile", "main", "setup"])
+        .expect_code(1)
+        .expect_output("permission denied");
 }
 
 #[test]
@@ -143,7 +210,10 @@ fn two_profiles_pointed_at_one_state_dir() {
     let before = home.snapshot();
     home.run_env(
         &["setup"],
-        &[("OMNICLAW_PROFILE", "rescue"), ("OMNICLAW_STATE_DIR", "~/.omniclaw-main")],
+        &[
+            ("OMNICLAW_PROFILE", "rescue"),
+            ("OMNICLAW_STATE_DIR", "~/.omniclaw-main"),
+        ],
     )
     .expect_code(2)
     .expect_output("the state dir ~/.omniclaw-main belongs to profile main")
@@ -169,9 +239,13 @@ fn inherited_state_dir_does_not_redirect_an_explicit_profile() {
         &["--profile", "rescue", "setup", "--json"],
         &[("OMNICLAW_STATE_DIR", "~/.omniclaw-main")],
     );
-    run.expect_code(0).expect_output("ignoring inherited OMNICLAW_STATE_DIR");
+    run.expect_code(0)
+        .expect_output("ignoring inherited OMNICLAW_STATE_DIR");
     assert_eq!(
         run.json()["stateDir"],
-        home.path().join(".omniclaw-rescue").to_string_lossy().as_ref()
+        home.path()
+            .join(".omniclaw-rescue")
+            .to_string_lossy()
+            .as_ref()
     );
 }

@@ -14,8 +14,14 @@ fn two_profiles() -> Home {
 fn openclaw_installs_reserve_their_ports() {
     let home = Home::new();
     // A real OpenClaw gateway on the default port, and one moved by config.
-    home.write(".openclaw/openclaw.json", "{ // real peer\n  gateway: { mode: 'local' },\n}\n");
-    home.write(".openclaw-work/openclaw.json", "{\"gateway\": {\"port\": 19789}}");
+    home.write(
+        ".openclaw/openclaw.json",
+        "{ // real peer\n  gateway: { mode: 'local' },\n}\n",
+    );
+    home.write(
+        ".openclaw-work/openclaw.json",
+        "{\"gateway\": {\"port\": 19789}}",
+    );
     let main = home.run(&["--profile", "main", "setup", "--json"]);
     main.expect_code(0);
     let rescue = home.run(&["--profile", "rescue", "setup", "--json"]);
@@ -33,8 +39,12 @@ fn openclaw_installs_reserve_their_ports() {
     let ports = home.run(&["ports", "--json"]);
     ports.expect_code(0);
     let rows = ports.json()["rows"].as_array().cloned().unwrap_or_default();
-    assert!(rows.iter().any(|r| r["profile"] == "openclaw:.openclaw" && r["start"] == 18789 && r["foreign"] == true));
-    assert!(rows.iter().any(|r| r["profile"] == "openclaw:.openclaw-work" && r["start"] == 19789));
+    assert!(rows.iter().any(|r| r["profile"] == "openclaw:.openclaw"
+        && r["start"] == 18789
+        && r["foreign"] == true));
+    assert!(rows
+        .iter()
+        .any(|r| r["profile"] == "openclaw:.openclaw-work" && r["start"] == 19789));
 
     // An explicit clash with the OpenClaw install is refused, naming it.
     home.run(&["--profile", "third", "setup", "--port", "18790"])
@@ -46,7 +56,10 @@ fn openclaw_installs_reserve_their_ports() {
 fn conflicts_from_edited_configs_fail_ports_and_doctor() {
     let home = two_profiles();
     // Twenty ports apart, as the rule of thumb says: still a collision.
-    home.write(".omniclaw-rescue/omniclaw.json", "{ gateway: { port: 18809 } }");
+    home.write(
+        ".omniclaw-rescue/omniclaw.json",
+        "{ gateway: { port: 18809 } }",
+    );
     let run = home.run(&["ports"]);
     run.expect_code(1)
         .expect_output("rescue base 18809 lies in main's CDP range 18800–18899")
@@ -55,8 +68,12 @@ fn conflicts_from_edited_configs_fail_ports_and_doctor() {
     json.expect_code(1);
     let v = json.json();
     assert_eq!(v["ok"], false);
-    assert!(v["problems"].as_array().is_some_and(|p| p.iter().any(|p| p["kind"] == "portOverlap")));
-    home.run(&["doctor"]).expect_code(1).expect_output("lies in main's CDP range");
+    assert!(v["problems"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["kind"] == "portOverlap")));
+    home.run(&["doctor"])
+        .expect_code(1)
+        .expect_output("lies in main's CDP range");
     let doctor = home.run(&["doctor", "--json"]);
     doctor.expect_code(1);
     assert_eq!(doctor.json()["ok"], false);
@@ -90,15 +107,20 @@ fn a_port_held_by_another_process_is_named() {
         eprintln!("skipped: the OS gave port {port}, too high for a base port");
         return;
     }
-    home.run(&["--profile", "main", "setup", "--port", &port.to_string()]).expect_code(0);
+    home.run(&["--profile", "main", "setup", "--port", &port.to_string()])
+        .expect_code(0);
     let pid = std::process::id();
     home.run(&["ports"])
         .expect_code(1)
         .expect_output(&format!("main's base port {port} is held by pid {pid}"));
-    home.run(&["doctor"]).expect_code(1).expect_output(&format!("pid {pid}"));
+    home.run(&["doctor"])
+        .expect_code(1)
+        .expect_output(&format!("pid {pid}"));
     let run = home.run(&["ports", "--json"]);
     let v = run.json();
-    let row = v["rows"].as_array().and_then(|r| r.iter().find(|r| r["start"] == port).cloned());
+    let row = v["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["start"] == port).cloned());
     let row = row.expect("row of the base port");
     assert_eq!(row["live"]["state"], "held");
     assert_eq!(row["live"]["pid"], pid);
