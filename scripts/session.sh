@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs a command the way a desktop session would see it: inside a private
+# D-Bus session bus, with a virtual X display (Xvfb) and an unlocked Secret
+# Service (gnome-keyring). Tests of the tray, the UI and the keychain run
+# under it; nothing of the caller's own desktop session is touched.
+#
+# usage: scripts/session.sh COMMAND [ARGS...]
+set -euo pipefail
+
+if [ -z "${_OC_IN_SESSION:-}" ]; then
+  command -v dbus-run-session >/dev/null || { echo "session: dbus-run-session missing: run scripts/install-deps.sh" >&2; exit 1; }
+  exec env _OC_IN_SESSION=1 dbus-run-session -- "$0" "$@"
+fi
+
+cleanup() {
+  [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null || true
+  [ -n "${keyring_pid:-}" ] && kill "$keyring_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# A free display number: the first without a lock file.
+display=90
+while [ -e "/tmp/.X${display}-lock" ] || [ -e "/tmp/.X11-unix/X${display}" ]; do
+  display=$((display + 1))
+done
+Xvfb ":$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb_pid=$!
+export DISPLAY=":$display"
+for _ in $(seq 1 50); do
+  [ -e "/tmp/.X11-unix/X${display}" ] && break
+  sleep 0.1
+done
+
+# An unlocked login keyring with an empty password, private to this session.
+export XDG_DATA_HOME="${XDG_DATA_HOME:-$(mktemp -d)}"
+eval "$(printf '' | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
+export GNOME_KEYRING_CONTROL SSH_AUTH_SOCK 2>/dev/null || true
+keyring_pid="${GNOME_KEYRING_PID:-}"
+
+"$@"
