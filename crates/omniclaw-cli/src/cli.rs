@@ -38,6 +38,84 @@ pub enum Command {
     Ports,
     /// Run the isolation checklist across all profiles; exit 1 when anything fails.
     Doctor(DoctorArgs),
+    /// Run this profile's gateway in the foreground, or manage and probe gateways.
+    Gateway(GatewayArgs),
+    /// Every profile: running or not, ports, config, conflicts; exit 1 on problems.
+    Status,
+    /// Ask this profile's running gateway for its health; exit 1 when unreachable or unhealthy.
+    Health(ConnectArgs),
+    /// The browser control service of this profile's gateway.
+    #[command(subcommand)]
+    Browser(BrowserCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run the gateway in the foreground (the default when no subcommand is given).
+    Run(RunArgs),
+    /// This profile's gateway: running or not, pid, ports, and an RPC probe.
+    Status(ConnectArgs),
+    /// Probe every known profile's port (and --url), proving identity from the handshake.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Base port (overrides OMNICLAW_GATEWAY_PORT and gateway.port).
+    #[arg(long, value_name = "N", value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Where the gateway and canvas listen (overrides gateway.bind).
+    #[arg(long, value_name = "MODE", value_parser = ["loopback", "lan", "custom"])]
+    pub bind: Option<String>,
+    /// Token clients must present (overrides OMNICLAW_GATEWAY_TOKEN and gateway.auth.token).
+    #[arg(long, value_name = "T", conflicts_with = "password")]
+    pub token: Option<String>,
+    /// Password clients must present (overrides OMNICLAW_GATEWAY_PASSWORD and gateway.auth.password).
+    #[arg(long, value_name = "P")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ConnectArgs {
+    /// Token to authenticate with (default: this profile's own).
+    #[arg(long, value_name = "T", conflicts_with = "password")]
+    pub token: Option<String>,
+    /// Password to authenticate with (default: this profile's own).
+    #[arg(long, value_name = "P")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Also probe this gateway URL (ws://host:port); needs --token or --password,
+    /// stored credentials are never sent to an explicit URL.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Token for --url.
+    #[arg(long, value_name = "T", conflicts_with = "password", requires = "url")]
+    pub token: Option<String>,
+    /// Password for --url.
+    #[arg(long, value_name = "P", requires = "url")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrowserCommand {
+    /// The browser control service: running, CDP range, browser profiles and their CDP ports.
+    Status {
+        /// Show only this browser profile.
+        #[arg(long, value_name = "NAME")]
+        browser_profile: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -14,3 +14,4 @@ pub mod live;
 pub mod lock;
 pub mod portowner;
 pub mod profiles;
+pub mod runtime;

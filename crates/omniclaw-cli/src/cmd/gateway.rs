@@ -1,0 +1,229 @@
+//! `omniclaw [--profile P] gateway [run] [--port N] [--bind MODE] [--token T | --password P]`:
+//! one gateway in the foreground, until SIGINT or SIGTERM.
+//!
+//! Everything that can be refused is refused before a port is bound: an
+//! invalid config, missing credentials, ports past 65535, a profile already
+//! running. Binding is all or nothing (the gateway crate's job); on a signal
+//! clients get a `shutdown` event and every listener closes.
+
+use omniclaw_core::config::BindMode;
+use omniclaw_gateway::profile::{self, Overrides};
+use omniclaw_gateway::{Gateway, GatewaySpec};
+use omniclaw_os::fsx;
+use omniclaw_os::lock::{InstanceLock, LockError, Owner};
+use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::runtime::{self, RuntimeInfo};
+
+use crate::cli::RunArgs;
+use crate::ctx::Ctx;
+use crate::out::{CliError, CmdResult, Outcome};
+
+use super::setup::command;
+use super::target::ws_url;
+
+/// Set in the environment of service units: the gateway then reports its owner as `service`.
+pub const SERVICE_MARKER: &str = "OMNICLAW_SERVICE";
+
+pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let state = profiles::read_config(&resolved.config_path);
+    let (config, value) = match &state {
+        ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
+        ConfigState::Missing => {
+            eprintln!(
+                "note: no config at {}; running with defaults (`{} setup` writes one)",
+                resolved.display(&resolved.config_path),
+                command(&resolved)
+            );
+            (None, None)
+        }
+        ConfigState::Invalid { errors, .. } => {
+            return Err(CliError::failed(format!(
+                "refusing to start: the config {} is invalid:\n{errors}\nfix these keys (`{} config validate` shows them again)",
+                resolved.display(&resolved.config_path),
+                command(&resolved)
+            )))
+        }
+        ConfigState::Unreadable(msg) => return Err(CliError::failed(msg)),
+    };
+    let overrides = Overrides {
+        port: args.port,
+        bind: args.bind.as_deref().and_then(BindMode::parse),
+        token: args.token.clone(),
+        password: args.password.clone(),
+    };
+    let spec = profile::spec_for(&resolved, config, value, &overrides, &ctx.env)
+        .map_err(CliError::usage)?;
+
+    warn_conflicts(ctx, &resolved);
+
+    fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+        CliError::failed(format!(
+            "cannot create the state dir {}: {e}",
+            resolved.state_dir.display()
+        ))
+    })?;
+    let owner = if ctx.env.get(SERVICE_MARKER).is_some() {
+        Owner::Service
+    } else {
+        Owner::Cli
+    };
+    let lock = InstanceLock::acquire(&resolved.lock_path(), owner).map_err(|e| match e {
+        LockError::AlreadyRunning { .. } => {
+            CliError::failed(format!("profile {}: {e}", resolved.profile))
+        }
+        other => CliError::failed(other),
+    })?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(async {
+        let bound = Gateway::bind(spec).map_err(CliError::failed)?;
+        let addrs = bound.addrs();
+        publish(&resolved, bound.spec(), &addrs, owner);
+        print_surfaces(ctx, &resolved, bound.spec(), &addrs);
+        bound
+            .serve(shutdown_signal())
+            .await
+            .map_err(CliError::failed)
+    });
+    runtime::remove(&resolved.state_dir);
+    drop(lock);
+    result?;
+    if !ctx.json {
+        eprintln!("gateway of profile {} stopped", resolved.profile);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Prints the isolation conflicts this profile is part of; starting goes on
+/// (a clash that matters shows up as a port in use).
+fn warn_conflicts(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved) {
+    let Ok(inv) = ctx.inventory(resolved) else {
+        return;
+    };
+    let Some(me) = inv.current().map(|c| c.label.clone()) else {
+        return;
+    };
+    let plan = omniclaw_core::ports::plan(&inv.instances(&ctx.env));
+    for c in plan.conflicts.iter().filter(|c| {
+        let (a, b) = c.instances();
+        a == me || b == me
+    }) {
+        eprintln!("warning: {c}\n  fix: {}", c.fix());
+    }
+}
+
+/// Tells `status`, `probe` and `browser status` where this gateway really
+/// listens (flags may have moved it off its configured ports).
+fn publish(
+    resolved: &omniclaw_core::paths::Resolved,
+    spec: &GatewaySpec,
+    addrs: &omniclaw_gateway::Addrs,
+    owner: Owner,
+) {
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let info = RuntimeInfo {
+        pid: std::process::id(),
+        owner: owner.as_str().to_string(),
+        bind: addrs.gateway.ip().to_string(),
+        port: addrs.gateway.port(),
+        control_port: addrs.browser_control.map(|a| a.port()),
+        canvas_port: addrs.canvas.map(|a| a.port()),
+        cdp_range: spec.browser.enabled.then(|| {
+            (
+                *spec.browser.cdp_range.start(),
+                *spec.browser.cdp_range.end(),
+            )
+        }),
+        config_path: resolved.config_path.clone(),
+        started_ms,
+    };
+    if let Err(e) = runtime::write(&resolved.state_dir, &info) {
+        eprintln!(
+            "warning: cannot write {}: {e}; `status` will show the configured ports",
+            resolved.state_dir.join(runtime::FILE).display()
+        );
+    }
+}
+
+fn print_surfaces(
+    ctx: &Ctx,
+    resolved: &omniclaw_core::paths::Resolved,
+    spec: &GatewaySpec,
+    addrs: &omniclaw_gateway::Addrs,
+) {
+    let url = ws_url(addrs.gateway.ip(), addrs.gateway.port());
+    if ctx.json {
+        let v = serde_json::json!({
+            "event": "listening",
+            "profile": resolved.profile.name(),
+            "pid": std::process::id(),
+            "gateway": url,
+            "browserControl": addrs.browser_control.map(|a| format!("http://{a}")),
+            "canvas": addrs.canvas.map(|a| format!("http://{a}/")),
+            "cdpRange": spec.browser.enabled.then(|| [*spec.browser.cdp_range.start(), *spec.browser.cdp_range.end()]),
+            "configPath": resolved.config_path,
+            "stateDir": resolved.state_dir,
+        });
+        println!("{v}");
+        return;
+    }
+    println!(
+        "omniclaw gateway · profile {} · pid {}",
+        resolved.profile,
+        std::process::id()
+    );
+    println!("  gateway          {url}  (HTTP /healthz, /readyz)");
+    if let Some(a) = addrs.browser_control {
+        println!("  browser control  http://{a}");
+        println!(
+            "  CDP ports        {}–{}",
+            spec.browser.cdp_range.start(),
+            spec.browser.cdp_range.end()
+        );
+    }
+    if let Some(a) = addrs.canvas {
+        println!(
+            "  canvas           http://{a}/  (serving {})",
+            resolved.display(&spec.canvas.root)
+        );
+    }
+    println!(
+        "  config           {}",
+        resolved.display(&resolved.config_path)
+    );
+    println!(
+        "  state dir        {}",
+        resolved.display(&resolved.state_dir)
+    );
+    println!("Press Ctrl+C to stop.");
+}
+
+/// Resolves on SIGINT (Ctrl+C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,625 @@
+//! The methods a connected client can call, and the `hello-ok` payload.
+//!
+//! Payloads follow the real peer's shapes where the captures show them, and
+//! carry only fields this gateway can fill truthfully. Nothing returned here
+//! contains a plaintext secret: config text and values are redacted.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use omniclaw_core::config;
+use serde_json::{json, Map, Value};
+
+use crate::conn::now_ms;
+use crate::protocol::{ErrorShape, EVENTS, METHODS, PROTOCOL_VERSION};
+use crate::server::Shared;
+use crate::VERSION;
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+pub(crate) async fn call(
+    shared: &Arc<Shared>,
+    method: &str,
+    params: Value,
+) -> Result<Value, ErrorShape> {
+    match method {
+        "health" => Ok(health(shared)),
+        "status" => Ok(status(shared)),
+        "system-presence" => Ok(json!([presence(shared)])),
+        "gateway.identity.get" => Ok(identity(shared)),
+        "config.get" => config_get(shared).await,
+        "config.patch" => config_patch(shared, &params).await,
+        "logs.tail" => {
+            let query = LogQuery::from_params(&params)?;
+            let dir = shared.spec.logs_dir();
+            tokio::task::spawn_blocking(move || tail_logs(&dir, &query))
+                .await
+                .map_err(|e| ErrorShape::unavailable(format!("logs.tail failed: {e}")))?
+        }
+        "channels.status" => channels_status(shared).await,
+        other => Err(ErrorShape::unknown_method(other)),
+    }
+}
+
+pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[String]) -> Value {
+    let spec = &shared.spec;
+    json!({
+        "type": "hello-ok",
+        "protocol": PROTOCOL_VERSION,
+        "server": {
+            "version": VERSION,
+            "bootId": shared.boot_id,
+            "connId": conn_id,
+        },
+        "features": {"methods": METHODS, "events": EVENTS},
+        "snapshot": {
+            "presence": [presence(shared)],
+            "health": health(shared),
+            "stateVersion": {
+                "presence": 1,
+                "health": shared.health_version.load(Ordering::Relaxed),
+            },
+            "uptimeMs": shared.uptime_ms(),
+            "profile": spec.profile,
+            "configPath": path_str(&spec.config_path),
+            "stateDir": path_str(&spec.state_dir),
+            "workspace": path_str(&spec.workspace),
+        },
+        "auth": {"method": spec.auth.mode(), "role": role, "scopes": scopes},
+        "policy": {
+            "maxPayload": spec.limits.max_payload,
+            "maxBufferedBytes": spec.limits.max_buffered_bytes,
+            "tickIntervalMs": u64::try_from(spec.limits.tick_interval.as_millis()).unwrap_or(u64::MAX),
+        },
+    })
+}
+
+fn surfaces(shared: &Shared) -> Value {
+    let spec = &shared.spec;
+    let a = &shared.addrs;
+    json!({
+        "gateway": {
+            "bind": spec.bind.to_string(),
+            "port": a.gateway.port(),
+            "listening": shared.gateway_up.load(Ordering::Relaxed),
+        },
+        "browserControl": {
+            "enabled": spec.browser.enabled,
+            "port": a.browser_control.map(|s| s.port()).unwrap_or(spec.browser.control_port),
+            "listening": shared.control_up.load(Ordering::Relaxed),
+            "cdpPortRange": {
+                "start": spec.browser.cdp_range.start(),
+                "end": spec.browser.cdp_range.end(),
+            },
+        },
+        "canvas": {
+            "enabled": spec.canvas.enabled,
+            "port": a.canvas.map(|s| s.port()).unwrap_or(spec.canvas.port),
+            "listening": shared.canvas_up.load(Ordering::Relaxed),
+            "root": path_str(&spec.canvas.root),
+        },
+    })
+}
+
+pub(crate) fn health(shared: &Shared) -> Value {
+    let t0 = Instant::now();
+    let ok = shared.failing().is_empty();
+    let surfaces = surfaces(shared);
+    json!({
+        "ok": ok,
+        "ts": now_ms(),
+        "durationMs": t0.elapsed().as_millis() as u64,
+        "profile": shared.spec.profile,
+        "surfaces": surfaces,
+        "channels": {},
+        "channelOrder": [],
+        "channelLabels": {},
+    })
+}
+
+fn host_name() -> Option<&'static str> {
+    static HOST: OnceLock<Option<String>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .as_deref()
+}
+
+fn presence(shared: &Shared) -> Value {
+    let mut m = Map::new();
+    let host = host_name();
+    if let Some(h) = host {
+        m.insert("host".into(), Value::from(h));
+    }
+    m.insert("version".into(), Value::from(VERSION));
+    m.insert("platform".into(), Value::from(std::env::consts::OS));
+    m.insert("mode".into(), Value::from("gateway"));
+    m.insert("reason".into(), Value::from("self"));
+    m.insert("instanceId".into(), Value::from(shared.boot_id.clone()));
+    m.insert(
+        "text".into(),
+        Value::from(format!(
+            "Gateway: {} · app {VERSION} · mode gateway · reason self",
+            host.unwrap_or("this host")
+        )),
+    );
+    m.insert("ts".into(), Value::from(now_ms()));
+    Value::Object(m)
+}
+
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn status(shared: &Shared) -> Value {
+    let spec = &shared.spec;
+    let mut v = json!({
+        "runtimeVersion": VERSION,
+        "pid": std::process::id(),
+        "profile": spec.profile,
+        "configPath": path_str(&spec.config_path),
+        "stateDir": path_str(&spec.state_dir),
+        "workspace": path_str(&spec.workspace),
+        "uptimeMs": shared.uptime_ms(),
+        "auth": {"mode": spec.auth.mode()},
+        "surfaces": surfaces(shared),
+        "ready": shared.failing().is_empty(),
+        "connections": shared.connections.load(Ordering::Relaxed),
+        "channelSummary": [],
+        "queuedSystemEvents": [],
+    });
+    if let Some(rss) = rss_bytes() {
+        v["processMemory"] = json!({"rssBytes": rss});
+    }
+    v
+}
+
+fn identity(shared: &Shared) -> Value {
+    let spec = &shared.spec;
+    json!({
+        "profile": spec.profile,
+        "configPath": path_str(&spec.config_path),
+        "stateDir": path_str(&spec.state_dir),
+        "workspace": path_str(&spec.workspace),
+        "bootId": shared.boot_id,
+        "version": VERSION,
+        "pid": std::process::id(),
+        "port": shared.addrs.gateway.port(),
+    })
+}
+
+async fn read_config(path: &Path) -> Result<Option<String>, ErrorShape> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ErrorShape::unavailable(format!(
+            "cannot read config {}: {e}; check its permissions",
+            path.display()
+        ))),
+    }
+}
+
+/// Every plaintext string that redaction replaced, longest first.
+fn secrets_in(original: &Value, redacted: &Value, out: &mut Vec<String>) {
+    match (original, redacted) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                if let Some(vb) = b.get(k) {
+                    secrets_in(va, vb, out);
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (va, vb) in a.iter().zip(b) {
+                secrets_in(va, vb, out);
+            }
+        }
+        (Value::String(s), other) if other != original && !s.is_empty() => out.push(s.clone()),
+        _ => {}
+    }
+}
+
+/// The config text with every plaintext secret replaced by the redaction marker.
+pub(crate) fn redact_text(text: &str, original: &Value) -> String {
+    let redacted = config::redacted(original);
+    let mut secrets = Vec::new();
+    secrets_in(original, &redacted, &mut secrets);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(&s, config::REDACTED);
+        // The secret may sit in the text in escaped form.
+        let escaped = Value::from(s.as_str()).to_string();
+        let inner = &escaped[1..escaped.len() - 1];
+        if inner != s {
+            out = out.replace(inner, config::REDACTED);
+        }
+    }
+    out
+}
+
+async fn config_get(shared: &Shared) -> Result<Value, ErrorShape> {
+    let path = &shared.spec.config_path;
+    let Some(text) = read_config(path).await? else {
+        return Ok(json!({
+            "path": path_str(path),
+            "exists": false,
+            "raw": null,
+            "hash": null,
+            "valid": true,
+            "config": {},
+            "issues": [],
+        }));
+    };
+    let hash = config::hash(&text);
+    match config::parse(&text) {
+        Err(errors) => Ok(json!({
+            "path": path_str(path),
+            "exists": true,
+            // Unparsable text cannot be redacted reliably, so it is not shown.
+            "raw": null,
+            "hash": hash,
+            "valid": false,
+            "config": null,
+            "issues": errors.diagnostics().iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        })),
+        Ok(doc) => {
+            let issues: Vec<String> = match config::validate(&doc) {
+                Ok(_) => Vec::new(),
+                Err(errors) => errors.diagnostics().iter().map(|d| d.to_string()).collect(),
+            };
+            Ok(json!({
+                "path": path_str(path),
+                "exists": true,
+                "raw": redact_text(&text, doc.value()),
+                "hash": hash,
+                "valid": issues.is_empty(),
+                "config": config::redacted(doc.value()),
+                "issues": issues,
+            }))
+        }
+    }
+}
+
+/// Drops patch entries that carry the redaction marker: a client that got
+/// redacted config and sends it back means "keep the secret as it is".
+fn strip_redacted(patch: &mut Value) {
+    if let Value::Object(m) = patch {
+        m.retain(|_, v| v.as_str() != Some(config::REDACTED));
+        for v in m.values_mut() {
+            strip_redacted(v);
+        }
+    }
+}
+
+async fn config_patch(shared: &Shared, params: &Value) -> Result<Value, ErrorShape> {
+    let path = shared.spec.config_path.clone();
+    let mut patch = match params.get("raw") {
+        Some(Value::String(raw)) => config::parse(raw)
+            .map(|doc| doc.into_value())
+            .map_err(|e| {
+                ErrorShape::invalid_request(format!(
+                    "invalid config.patch params: raw is not valid JSON5: {e}"
+                ))
+            })?,
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) | None => {
+            return Err(ErrorShape::invalid_request(
+                "invalid config.patch params: raw must be a JSON5 merge patch (text or object), e.g. {\"raw\": \"{ gateway: { port: 19001 } }\", \"baseHash\": \"<hash from config.get>\"}",
+            ))
+        }
+    };
+    if !patch.is_object() {
+        return Err(ErrorShape::invalid_request(
+            "invalid config.patch params: raw must be an object (a JSON merge patch)",
+        ));
+    }
+    strip_redacted(&mut patch);
+    let base_hash = params.get("baseHash").and_then(Value::as_str);
+
+    let _serialized = shared.config_lock.lock().await;
+    let current = read_config(&path).await?;
+    if let Some(text) = &current {
+        let current_hash = config::hash(text);
+        match base_hash {
+            None => {
+                return Err(ErrorShape::invalid_request(
+                    "config base hash required: run config.get and pass its hash as baseHash",
+                )
+                .with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"})))
+            }
+            Some(b) if b != current_hash => {
+                return Err(ErrorShape::invalid_request(format!(
+                    "config changed since last load ({} was modified): run config.get again and retry with the new hash",
+                    path.display()
+                ))
+                .with_details(json!({
+                    "code": "CONFIG_BASE_HASH_MISMATCH",
+                    "baseHash": b,
+                    "currentHash": current_hash,
+                })))
+            }
+            Some(_) => {}
+        }
+    }
+    let base = current.as_deref().unwrap_or("{}\n");
+    let next = config::merge_patch(base, &patch).map_err(|e| {
+        ErrorShape::invalid_request(format!(
+            "config.patch refused, {} left unchanged: {e}",
+            path.display()
+        ))
+        .with_details(json!({"code": "INVALID_CONFIG"}))
+    })?;
+    let write_path = path.clone();
+    let bytes = next.clone().into_bytes();
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = write_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        omniclaw_os::fsx::atomic_write(&write_path, &bytes)
+    })
+    .await
+    .map_err(|e| ErrorShape::unavailable(format!("config.patch failed: {e}")))?
+    .map_err(|e| {
+        ErrorShape::unavailable(format!(
+            "cannot write {}: {e}; check that the directory is writable",
+            path.display()
+        ))
+    })?;
+    let shown = config::parse(&next)
+        .map(|doc| config::redacted(doc.value()))
+        .unwrap_or(Value::Null);
+    Ok(json!({
+        "ok": true,
+        "path": path_str(&path),
+        "hash": config::hash(&next),
+        "config": shown,
+    }))
+}
+
+async fn channels_status(shared: &Shared) -> Result<Value, ErrorShape> {
+    let text = read_config(&shared.spec.config_path).await?;
+    let value = text
+        .as_deref()
+        .and_then(|t| config::parse(t).ok())
+        .map(|d| d.into_value())
+        .unwrap_or(Value::Null);
+    let mut order = Vec::new();
+    let mut labels = Map::new();
+    let mut channels = Map::new();
+    if let Some(tg) = value
+        .pointer("/channels/telegram")
+        .filter(|v| v.is_object())
+    {
+        order.push("telegram");
+        labels.insert("telegram".into(), Value::from("Telegram"));
+        channels.insert(
+            "telegram".into(),
+            json!({
+                "configured": true,
+                "enabled": tg.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+                "running": false,
+            }),
+        );
+    }
+    Ok(json!({
+        "ts": now_ms(),
+        "channelOrder": order,
+        "channelLabels": labels,
+        "channels": channels,
+    }))
+}
+
+/// Parameters of `logs.tail`, with the real peer's defaults and caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogQuery {
+    pub cursor: Option<u64>,
+    pub limit: usize,
+    pub max_bytes: u64,
+}
+
+const LOG_LIMIT_DEFAULT: usize = 500;
+const LOG_LIMIT_MAX: usize = 5000;
+const LOG_BYTES_DEFAULT: u64 = 250_000;
+const LOG_BYTES_MAX: u64 = 1_000_000;
+
+impl LogQuery {
+    pub fn from_params(params: &Value) -> Result<LogQuery, ErrorShape> {
+        let num = |k: &str| -> Result<Option<u64>, ErrorShape> {
+            match params.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                    ErrorShape::invalid_request(format!(
+                        "invalid logs.tail params: {k} must be a non-negative integer"
+                    ))
+                }),
+            }
+        };
+        let limit = num("limit")?.map_or(LOG_LIMIT_DEFAULT, |n| {
+            usize::try_from(n)
+                .unwrap_or(LOG_LIMIT_MAX)
+                .clamp(1, LOG_LIMIT_MAX)
+        });
+        let max_bytes = num("maxBytes")?.map_or(LOG_BYTES_DEFAULT, |n| n.clamp(1, LOG_BYTES_MAX));
+        Ok(LogQuery {
+            cursor: num("cursor")?,
+            limit,
+            max_bytes,
+        })
+    }
+}
+
+/// The newest regular file in `dir`, by modification time then name.
+fn newest_log(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_file()
+                .then(|| (meta.modified().ok(), e.file_name(), e.path()))
+        })
+        .max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)))
+        .map(|(_, _, p)| p)
+}
+
+pub(crate) fn tail_logs(dir: &Path, q: &LogQuery) -> Result<Value, ErrorShape> {
+    let Some(file) = newest_log(dir) else {
+        return Ok(json!({
+            "file": null, "cursor": 0, "size": 0, "lines": [], "truncated": false, "reset": false,
+        }));
+    };
+    let io_err = |e: std::io::Error| {
+        ErrorShape::unavailable(format!("cannot read log file {}: {e}", file.display()))
+    };
+    let mut f = std::fs::File::open(&file).map_err(io_err)?;
+    let size = f.metadata().map_err(io_err)?.len();
+    let reset = q.cursor.is_some_and(|c| c > size);
+    let from = match q.cursor {
+        Some(c) if c <= size => c,
+        _ => size.saturating_sub(q.max_bytes),
+    };
+    let start = from.max(size.saturating_sub(q.max_bytes));
+    let mut truncated = start > from || ((q.cursor.is_none() || reset) && start > 0);
+    f.seek(SeekFrom::Start(start)).map_err(io_err)?;
+    let mut buf = Vec::new();
+    f.take(size - start).read_to_end(&mut buf).map_err(io_err)?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    // Starting in the middle of the file means the first line is partial.
+    let jumped = start > 0 && q.cursor != Some(start);
+    if jumped && !lines.is_empty() {
+        lines.remove(0);
+    }
+    if lines.len() > q.limit {
+        lines.drain(..lines.len() - q.limit);
+        truncated = true;
+    }
+    Ok(json!({
+        "file": path_str(&file),
+        "cursor": size,
+        "size": size,
+        "lines": lines,
+        "truncated": truncated,
+        "reset": reset,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_query(params: Value, expected: Result<(Option<u64>, usize, u64), &str>) {
+        let got = LogQuery::from_params(&params)
+            .map(|q| (q.cursor, q.limit, q.max_bytes))
+            .map_err(|e| e.message);
+        assert_eq!(got, expected.map_err(str::to_string), "{params}");
+    }
+
+    #[test]
+    fn log_query_defaults_and_caps() {
+        check_query(json!({}), Ok((None, 500, 250_000)));
+        check_query(Value::Null, Ok((None, 500, 250_000)));
+        check_query(
+            json!({"cursor": 10, "limit": 99999, "maxBytes": 0}),
+            Ok((Some(10), 5000, 1)),
+        );
+        check_query(
+            json!({"limit": -1}),
+            Err("invalid logs.tail params: limit must be a non-negative integer"),
+        );
+    }
+
+    fn check_tail(content: &str, q: LogQuery, expected: (Vec<&str>, u64, bool, bool)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("old.log"), "old\n").expect("write");
+        // Make sure the newer file has a later mtime even on coarse clocks.
+        let newer = dir.path().join("gateway.log");
+        std::fs::write(&newer, content).expect("write");
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&newer)
+            .and_then(|f| f.set_modified(later))
+            .expect("mtime");
+        let v = tail_logs(dir.path(), &q).expect("tail");
+        let lines: Vec<&str> = v["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l.as_str().expect("str"))
+            .collect();
+        assert_eq!(
+            (
+                lines,
+                v["cursor"].as_u64().expect("cursor"),
+                v["truncated"].as_bool().expect("t"),
+                v["reset"].as_bool().expect("r")
+            ),
+            expected,
+            "{q:?}"
+        );
+        assert!(v["file"].as_str().expect("file").ends_with("gateway.log"));
+    }
+
+    fn q(cursor: Option<u64>, limit: usize, max_bytes: u64) -> LogQuery {
+        LogQuery {
+            cursor,
+            limit,
+            max_bytes,
+        }
+    }
+
+    #[test]
+    fn tail_reads_the_newest_file() {
+        let text = "a1\nb2\nc3\n";
+        check_tail(
+            text,
+            q(None, 500, 1000),
+            (vec!["a1", "b2", "c3"], 9, false, false),
+        );
+        check_tail(text, q(None, 2, 1000), (vec!["b2", "c3"], 9, true, false));
+        check_tail(text, q(None, 500, 4), (vec!["c3"], 9, true, false));
+        check_tail(
+            text,
+            q(Some(3), 500, 1000),
+            (vec!["b2", "c3"], 9, false, false),
+        );
+        check_tail(text, q(Some(9), 500, 1000), (vec![], 9, false, false));
+        check_tail(
+            text,
+            q(Some(50), 500, 1000),
+            (vec!["a1", "b2", "c3"], 9, false, true),
+        );
+        check_tail(text, q(Some(0), 500, 4), (vec!["c3"], 9, true, false));
+    }
+
+    #[test]
+    fn tail_without_logs_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v = tail_logs(&dir.path().join("missing"), &q(None, 10, 10)).expect("tail");
+        assert_eq!(v["lines"], json!([]));
+        assert_eq!(v["file"], Value::Null);
+    }
+
+    #[test]
+    fn redacted_patch_values_are_dropped() {
+        let mut p = json!({"gateway": {"auth": {"token": config::REDACTED, "mode": "token"}}});
+        strip_redacted(&mut p);
+        assert_eq!(p, json!({"gateway": {"auth": {"mode": "token"}}}));
+    }
+}

@@ -1,0 +1,370 @@
+//! From a resolved profile and its config to the [`GatewaySpec`] that runs it.
+//!
+//! Pure: the caller resolves paths, reads the config and captures the
+//! environment; this module decides ports, bind address and credentials by
+//! the precedence flag > environment > config > default. Both the CLI host
+//! and the tray build their gateways through it, so they cannot disagree.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::Value;
+
+use omniclaw_core::config::{AuthMode, BindMode, Config, SecretRef};
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::inventory;
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::ports::{self, PortError, Surface as PlanSurface};
+
+use crate::spec::{Auth, GatewaySpec};
+
+/// Environment variable holding the gateway token when no flag gives one.
+pub const TOKEN_ENV: &str = "OMNICLAW_GATEWAY_TOKEN";
+/// Environment variable holding the gateway password when no flag gives one.
+pub const PASSWORD_ENV: &str = "OMNICLAW_GATEWAY_PASSWORD";
+
+/// What the command line says, on top of the config.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub port: Option<u16>,
+    pub bind: Option<BindMode>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Why a profile's gateway cannot be described; each names the key and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Ports(#[from] PortError),
+    #[error("no gateway {mode} for profile {profile}: pass --{mode} on the command line, set {var}, or point gateway.auth.{mode} at an environment variable: {command} config set gateway.auth.{mode} '\"${{MY_SECRET}}\"'")]
+    NoSecret {
+        profile: String,
+        mode: &'static str,
+        var: &'static str,
+        command: String,
+    },
+    #[error("gateway.auth.{mode} refers to the environment variable {var}, which is not set: set it, or pass --{mode}")]
+    EnvUnset { mode: &'static str, var: String },
+    #[error("gateway.auth.{mode} refers to the OS keychain, which this command cannot read: pass --{mode}, or set {env}")]
+    Keychain {
+        mode: &'static str,
+        env: &'static str,
+    },
+    #[error("gateway.bind is custom but gateway.customBindHost {host:?} is not an IP address: set it to an address of this machine, e.g. 192.168.1.10")]
+    CustomHost { host: String },
+}
+
+/// Builds the spec of `resolved`'s gateway. `config` is `None` when the
+/// profile has no config file yet (defaults apply); `value` is the raw
+/// config value the port inputs are read from.
+pub fn spec_for(
+    resolved: &Resolved,
+    config: Option<&Config>,
+    value: Option<&Value>,
+    overrides: &Overrides,
+    env: &EnvSnapshot,
+) -> Result<GatewaySpec, SpecError> {
+    let mut spec = layout(resolved, config, value, overrides)?;
+    let default_config = Config::default();
+    spec.auth = credentials(resolved, config.unwrap_or(&default_config), overrides, env)?;
+    Ok(spec)
+}
+
+/// The spec without credentials (`Auth::None`): ports, bind, paths. For
+/// commands that look at a gateway rather than run it.
+pub fn layout(
+    resolved: &Resolved,
+    config: Option<&Config>,
+    value: Option<&Value>,
+    overrides: &Overrides,
+) -> Result<GatewaySpec, SpecError> {
+    let default_config = Config::default();
+    let config = config.unwrap_or(&default_config);
+    let empty = Value::Null;
+    let (base, _) = resolved.base_port(overrides.port, config.gateway_port());
+    let mut inputs = inventory::port_inputs(value.unwrap_or(&empty), base);
+    inputs.base = base;
+    let allocations = ports::allocate(&inputs)?;
+    let (workspace, _) = resolved.workspace(config.workspace());
+
+    let mut spec = GatewaySpec::new(
+        resolved.profile.name(),
+        resolved.config_path.clone(),
+        resolved.state_dir.clone(),
+        workspace.clone(),
+        base,
+    );
+    spec.bind = bind_address(overrides.bind.unwrap_or(config.bind()), config)?;
+
+    spec.browser.enabled = inputs.browser_enabled;
+    spec.canvas.enabled = inputs.canvas_enabled;
+    for a in &allocations {
+        match &a.surface {
+            PlanSurface::BrowserControl => spec.browser.control_port = a.range.start(),
+            PlanSurface::CdpRange => spec.browser.cdp_range = a.range.start()..=a.range.end(),
+            PlanSurface::Canvas => spec.canvas.port = a.range.start(),
+            _ => {}
+        }
+    }
+    spec.browser.profiles = config
+        .browser
+        .profiles
+        .iter()
+        .filter(|(_, p)| p.cdp_url.is_none())
+        .map(|(name, p)| (name.clone(), p.cdp_port))
+        .collect::<BTreeMap<_, _>>();
+    if let Some(root) = config.canvas_host.root.as_deref() {
+        spec.canvas.root = paths::expand_home(root, &resolved.home, Some(&workspace));
+    }
+    Ok(spec)
+}
+
+fn bind_address(mode: BindMode, config: &Config) -> Result<IpAddr, SpecError> {
+    Ok(match mode {
+        BindMode::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        BindMode::Lan => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        BindMode::Custom => {
+            let host = config.custom_bind_host().unwrap_or_default();
+            host.parse().map_err(|_| SpecError::CustomHost {
+                host: host.to_string(),
+            })?
+        }
+    })
+}
+
+/// Credentials: `--token`/`--password` > `OMNICLAW_GATEWAY_TOKEN`/`_PASSWORD`
+/// > the config's reference. A flag also selects the mode.
+pub fn credentials(
+    resolved: &Resolved,
+    config: &Config,
+    overrides: &Overrides,
+    env: &EnvSnapshot,
+) -> Result<Auth, SpecError> {
+    if let Some(t) = &overrides.token {
+        return Ok(Auth::Token(t.clone()));
+    }
+    if let Some(p) = &overrides.password {
+        return Ok(Auth::Password(p.clone()));
+    }
+    let (mode, var, configured) = match config.auth_mode() {
+        AuthMode::None => return Ok(Auth::None),
+        AuthMode::Token => ("token", TOKEN_ENV, config.gateway.auth.token.as_ref()),
+        AuthMode::Password => (
+            "password",
+            PASSWORD_ENV,
+            config.gateway.auth.password.as_ref(),
+        ),
+    };
+    let wrap = |s: String| {
+        if mode == "token" {
+            Auth::Token(s)
+        } else {
+            Auth::Password(s)
+        }
+    };
+    if let Some(v) = env.get(var) {
+        return Ok(wrap(v.to_string()));
+    }
+    match configured {
+        Some(SecretRef::Plain(s)) => Ok(wrap(s.clone())),
+        Some(SecretRef::Env(name)) => {
+            env.get(name)
+                .map(|v| wrap(v.to_string()))
+                .ok_or_else(|| SpecError::EnvUnset {
+                    mode,
+                    var: name.clone(),
+                })
+        }
+        Some(SecretRef::Keychain) => Err(SpecError::Keychain { mode, env: var }),
+        None => Err(SpecError::NoSecret {
+            profile: resolved.profile.name().to_string(),
+            mode,
+            var,
+            command: match resolved.profile.suffix() {
+                None => "omniclaw".to_string(),
+                Some(n) => format!("omniclaw --profile {n}"),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omniclaw_core::config;
+    use std::path::{Path, PathBuf};
+
+    fn resolved(profile: Option<&str>, env: &EnvSnapshot) -> Resolved {
+        paths::resolve(paths::Inputs {
+            profile_flag: profile,
+            env,
+            cwd: Some(Path::new("/")),
+        })
+        .expect("resolves")
+    }
+
+    fn build(
+        text: &str,
+        overrides: Overrides,
+        vars: &[(&str, &str)],
+    ) -> Result<GatewaySpec, SpecError> {
+        let env = EnvSnapshot::from_vars(vars.iter().copied().chain([("HOME", "/h")]));
+        let r = resolved(Some("main"), &env);
+        let loaded = config::load(text).expect("valid config");
+        spec_for(
+            &r,
+            Some(&loaded.config),
+            Some(loaded.doc.value()),
+            &overrides,
+            &env,
+        )
+    }
+
+    fn token(t: &str) -> Overrides {
+        Overrides {
+            token: Some(t.into()),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn ports_and_paths_follow_the_config() {
+        let s = build(
+            "{ gateway: { port: 19001 }, browser: { controlPort: 20000, profiles: { work: { cdpPort: 20500 } } }, canvasHost: { port: 21000 } }",
+            token("t"),
+            &[],
+        )
+        .expect("spec");
+        assert_eq!(s.port, 19001);
+        assert_eq!(s.browser.control_port, 20000);
+        assert_eq!(s.browser.cdp_range, 20009..=20108);
+        assert_eq!(s.browser.profiles.get("work"), Some(&Some(20500)));
+        assert_eq!(s.canvas.port, 21000);
+        assert_eq!(s.state_dir, PathBuf::from("/h/.omniclaw-main"));
+        assert_eq!(s.workspace, PathBuf::from("/h/.omniclaw/workspace-main"));
+        assert_eq!(
+            s.canvas.root,
+            PathBuf::from("/h/.omniclaw/workspace-main/canvas")
+        );
+        assert_eq!(s.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn flag_beats_env_beats_config() {
+        let o = Overrides {
+            port: Some(19001),
+            ..token("t")
+        };
+        let s = build(
+            "{ gateway: { port: 18789 } }",
+            o,
+            &[
+                ("OMNICLAW_PROFILE", "main"),
+                ("OMNICLAW_GATEWAY_PORT", "18000"),
+            ],
+        )
+        .expect("spec");
+        assert_eq!(s.port, 19001);
+        assert_eq!(s.canvas.port, 19005);
+        let s = build(
+            "{ gateway: { port: 18789 } }",
+            token("t"),
+            &[
+                ("OMNICLAW_PROFILE", "main"),
+                ("OMNICLAW_GATEWAY_PORT", "18000"),
+            ],
+        )
+        .expect("spec");
+        assert_eq!(s.port, 18000);
+    }
+
+    #[test]
+    fn credentials() {
+        let cfg = "{ gateway: { auth: { mode: 'token', token: '${MY_TOKEN}' } } }";
+        assert_eq!(
+            build(cfg, Overrides::default(), &[("MY_TOKEN", "abc")]).map(|s| s.auth),
+            Ok(Auth::Token("abc".into()))
+        );
+        assert_eq!(
+            build(
+                cfg,
+                Overrides::default(),
+                &[("MY_TOKEN", "abc"), ("OMNICLAW_GATEWAY_TOKEN", "envtok")]
+            )
+            .map(|s| s.auth),
+            Ok(Auth::Token("envtok".into()))
+        );
+        assert_eq!(
+            build(cfg, token("flag"), &[("MY_TOKEN", "abc")]).map(|s| s.auth),
+            Ok(Auth::Token("flag".into()))
+        );
+        let err = build(cfg, Overrides::default(), &[]).expect_err("unset var");
+        assert!(
+            err.to_string().contains("MY_TOKEN, which is not set"),
+            "{err}"
+        );
+        let err = build("{}", Overrides::default(), &[]).expect_err("no secret");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("no gateway token for profile main")
+                && msg.contains("--token")
+                && msg.contains("OMNICLAW_GATEWAY_TOKEN"),
+            "{msg}"
+        );
+        let pw = build(
+            "{ gateway: { auth: { mode: 'password' } } }",
+            Overrides::default(),
+            &[("OMNICLAW_GATEWAY_PASSWORD", "pw")],
+        );
+        assert_eq!(pw.map(|s| s.auth), Ok(Auth::Password("pw".into())));
+        assert_eq!(
+            build(
+                "{ gateway: { auth: { mode: 'none' } } }",
+                Overrides::default(),
+                &[]
+            )
+            .map(|s| s.auth),
+            Ok(Auth::None)
+        );
+        let kc = build(
+            "{ gateway: { auth: { token: { source: 'keychain' } } } }",
+            Overrides::default(),
+            &[],
+        )
+        .expect_err("keychain");
+        assert!(kc.to_string().contains("keychain"));
+    }
+
+    #[test]
+    fn bind_modes() {
+        let s = build("{ gateway: { bind: 'lan' } }", token("t"), &[]).expect("spec");
+        assert_eq!(s.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let s = build(
+            "{ gateway: { bind: 'custom', customBindHost: '10.1.2.3' } }",
+            token("t"),
+            &[],
+        )
+        .expect("spec");
+        assert_eq!(s.bind, "10.1.2.3".parse::<IpAddr>().expect("ip"));
+        let o = Overrides {
+            bind: Some(BindMode::Loopback),
+            ..token("t")
+        };
+        let s = build("{ gateway: { bind: 'lan' } }", o, &[]).expect("spec");
+        assert_eq!(s.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn overflowing_base_is_refused() {
+        let o = Overrides {
+            port: Some(65500),
+            ..token("t")
+        };
+        let err = build("{}", o, &[]).expect_err("overflow");
+        assert!(
+            err.to_string().contains("choose a base of 65425 or lower"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! Binding and serving one gateway: all listeners first, then the servers.
+//!
+//! [`Gateway::bind`] takes every port before anything serves, so a clash
+//! leaves nothing half-started. [`Bound::serve`] runs the three servers
+//! until the shutdown future resolves, then stops gracefully: a `shutdown`
+//! event and a close frame to every client, listeners closed, browsers we
+//! started stopped, all within [`crate::Limits::shutdown_grace`].
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::serve::ListenerExt;
+use omniclaw_os::lock::{InstanceLock, Owner};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::auth::RateLimiter;
+use crate::browser::Manager;
+use crate::error::{RunError, StartError, Surface};
+use crate::spec::{Auth, GatewaySpec};
+
+/// Where each surface actually listens (port 0 in a spec becomes a real port here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addrs {
+    pub gateway: SocketAddr,
+    pub browser_control: Option<SocketAddr>,
+    pub canvas: Option<SocketAddr>,
+}
+
+/// Why a running gateway stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("the {surface} listener on {addr} failed: {source}")]
+    Listener {
+        surface: Surface,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+}
+
+/// Entry point for binding a gateway.
+pub struct Gateway;
+
+/// A gateway whose listeners are all bound; nothing is served yet.
+#[derive(Debug)]
+pub struct Bound {
+    spec: GatewaySpec,
+    addrs: Addrs,
+    gateway: StdListener,
+    control: Option<StdListener>,
+    canvas: Option<StdListener>,
+}
+
+impl Gateway {
+    /// Checks the spec and binds every listener. On any failure every
+    /// listener bound so far is closed again before the error returns.
+    pub fn bind(spec: GatewaySpec) -> Result<Bound, StartError> {
+        check_spec(&spec)?;
+        let gateway_addr = SocketAddr::new(spec.bind, spec.port);
+        let gateway = listen(gateway_addr, Surface::Gateway)?;
+        let control = if spec.browser.enabled {
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), spec.browser.control_port);
+            Some(listen(addr, Surface::BrowserControl)?)
+        } else {
+            None
+        };
+        let canvas = if spec.canvas.enabled {
+            Some(listen(
+                SocketAddr::new(spec.bind, spec.canvas.port),
+                Surface::Canvas,
+            )?)
+        } else {
+            None
+        };
+        let local = |l: &StdListener, surface: Surface, fallback: SocketAddr| {
+            l.local_addr().map_err(|source| StartError::Bind {
+                addr: fallback,
+                surface,
+                source,
+            })
+        };
+        let addrs = Addrs {
+            gateway: local(&gateway, Surface::Gateway, gateway_addr)?,
+            browser_control: match &control {
+                Some(l) => Some(local(l, Surface::BrowserControl, gateway_addr)?),
+                None => None,
+            },
+            canvas: match &canvas {
+                Some(l) => Some(local(l, Surface::Canvas, gateway_addr)?),
+                None => None,
+            },
+        };
+        Ok(Bound {
+            spec,
+            addrs,
+            gateway,
+            control,
+            canvas,
+        })
+    }
+}
+
+fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
+    match &spec.auth {
+        Auth::Token(s) if s.is_empty() => return Err(StartError::EmptySecret { mode: "token" }),
+        Auth::Password(s) if s.is_empty() => {
+            return Err(StartError::EmptySecret { mode: "password" })
+        }
+        Auth::None if !spec.bind.is_loopback() => {
+            return Err(StartError::InsecureBind { addr: spec.bind })
+        }
+        _ => {}
+    }
+    let mut ports = vec![(Surface::Gateway, spec.port)];
+    if spec.browser.enabled {
+        ports.push((Surface::BrowserControl, spec.browser.control_port));
+    }
+    if spec.canvas.enabled {
+        ports.push((Surface::Canvas, spec.canvas.port));
+    }
+    for (i, (first, a)) in ports.iter().enumerate() {
+        for (second, b) in &ports[i + 1..] {
+            if *a != 0 && a == b {
+                return Err(StartError::SamePort {
+                    port: *a,
+                    first: *first,
+                    second: *second,
+                });
+            }
+        }
+    }
+    if spec.browser.enabled {
+        let range = &spec.browser.cdp_range;
+        let (start, end) = (*range.start(), *range.end());
+        if range.is_empty() {
+            return Err(StartError::CdpRange {
+                start,
+                end,
+                port: start,
+                surface: Surface::BrowserControl,
+            });
+        }
+        if let Some((surface, port)) = ports.iter().find(|(_, p)| *p != 0 && range.contains(p)) {
+            return Err(StartError::CdpRange {
+                start,
+                end,
+                port: *port,
+                surface: *surface,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn listen(addr: SocketAddr, surface: Surface) -> Result<StdListener, StartError> {
+    let listener = StdListener::bind(addr).map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            StartError::PortInUse {
+                port: addr.port(),
+                surface,
+                holder: omniclaw_os::portowner::holder(addr.port()),
+            }
+        } else {
+            StartError::Bind {
+                addr,
+                surface,
+                source,
+            }
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind {
+            addr,
+            surface,
+            source,
+        })?;
+    Ok(listener)
+}
+
+/// Gateway-wide events fanned out to every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broadcast {
+    Tick,
+}
+
+/// State shared by every handler of one gateway.
+pub(crate) struct Shared {
+    pub spec: GatewaySpec,
+    pub addrs: Addrs,
+    pub started: Instant,
+    pub boot_id: String,
+    pub events: broadcast::Sender<Broadcast>,
+    pub limiter: Mutex<RateLimiter>,
+    pub gateway_up: AtomicBool,
+    pub control_up: AtomicBool,
+    pub canvas_up: AtomicBool,
+    pub connections: AtomicUsize,
+    pub health_version: AtomicU64,
+    /// Serializes `config.patch` so two patches never race on one base hash.
+    pub config_lock: tokio::sync::Mutex<()>,
+    /// Flips to `true` on graceful stop; its sender drops if the gateway dies.
+    pub stopping: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Surfaces that are enabled but not serving.
+    pub fn failing(&self) -> Vec<Surface> {
+        let mut out = Vec::new();
+        if !self.gateway_up.load(Ordering::Relaxed) {
+            out.push(Surface::Gateway);
+        }
+        if self.addrs.browser_control.is_some() && !self.control_up.load(Ordering::Relaxed) {
+            out.push(Surface::BrowserControl);
+        }
+        if self.addrs.canvas.is_some() && !self.canvas_up.load(Ordering::Relaxed) {
+            out.push(Surface::Canvas);
+        }
+        out
+    }
+
+    fn set_up(&self, up: bool) {
+        self.gateway_up.store(up, Ordering::Relaxed);
+        self.control_up.store(
+            up && self.addrs.browser_control.is_some(),
+            Ordering::Relaxed,
+        );
+        self.canvas_up
+            .store(up && self.addrs.canvas.is_some(), Ordering::Relaxed);
+    }
+}
+
+/// What every gateway handler gets: the shared state and a guard whose
+/// clones tell the graceful stop when the last connection has ended.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub shared: Arc<Shared>,
+    pub tracker: mpsc::Sender<()>,
+}
+
+impl Bound {
+    /// Where each surface listens.
+    pub fn addrs(&self) -> Addrs {
+        self.addrs
+    }
+
+    pub fn spec(&self) -> &GatewaySpec {
+        &self.spec
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully.
+    ///
+    /// Must run inside a Tokio runtime. Dropping the returned future instead
+    /// (for example when its task panics or is aborted) closes the
+    /// listeners, makes every open connection close itself, and kills the
+    /// browsers this gateway started.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let Bound {
+            spec,
+            addrs,
+            gateway,
+            control,
+            canvas,
+        } = self;
+        let to_tokio = |l: StdListener, surface: Surface, addr: SocketAddr| {
+            TcpListener::from_std(l).map_err(|source| ServeError::Listener {
+                surface,
+                addr,
+                source,
+            })
+        };
+        // Frames are small request/response pairs: never wait to coalesce them.
+        let nodelay = |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        };
+        let gateway = to_tokio(gateway, Surface::Gateway, addrs.gateway)?.tap_io(nodelay);
+        let control = match (control, addrs.browser_control) {
+            (Some(l), Some(a)) => Some(to_tokio(l, Surface::BrowserControl, a)?),
+            _ => None,
+        };
+        let canvas = match (canvas, addrs.canvas) {
+            (Some(l), Some(a)) => Some(to_tokio(l, Surface::Canvas, a)?),
+            _ => None,
+        };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (events, _) = broadcast::channel(16);
+        let (tracker, mut tracked) = mpsc::channel::<()>(1);
+        let browser = spec.browser.enabled.then(|| {
+            Arc::new(Manager::new(
+                spec.browser.clone(),
+                spec.browser_dir(),
+                spec.limits.browser_start_timeout,
+            ))
+        });
+        let limiter = RateLimiter::new(
+            spec.limits.max_auth_failures,
+            spec.limits.auth_failure_window,
+        );
+        let tick = spec.limits.tick_interval;
+        let grace = spec.limits.shutdown_grace;
+        let canvas_root = spec.canvas.root.clone();
+        let shared = Arc::new(Shared {
+            spec,
+            addrs,
+            started: Instant::now(),
+            boot_id: uuid::Uuid::new_v4().to_string(),
+            events,
+            limiter: Mutex::new(limiter),
+            gateway_up: AtomicBool::new(false),
+            control_up: AtomicBool::new(false),
+            canvas_up: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            health_version: AtomicU64::new(1),
+            config_lock: tokio::sync::Mutex::new(()),
+            stopping: stop_rx.clone(),
+        });
+
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            // Err means the sender is gone: stop as well.
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let app = crate::http::router(AppState {
+            shared: shared.clone(),
+            tracker: tracker.clone(),
+        });
+        let gateway_server = axum::serve(
+            gateway,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future();
+        let control_server = control.map(|l| {
+            let router = crate::browser::router(browser.clone());
+            axum::serve(l, router)
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future()
+        });
+        let canvas_server = canvas.map(|l| {
+            axum::serve(l, crate::canvas::router(canvas_root))
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future()
+        });
+        let servers = async move {
+            let control = async {
+                match control_server {
+                    Some(f) => f.await.map_err(|e| (Surface::BrowserControl, e)),
+                    None => Ok(()),
+                }
+            };
+            let canvas = async {
+                match canvas_server {
+                    Some(f) => f.await.map_err(|e| (Surface::Canvas, e)),
+                    None => Ok(()),
+                }
+            };
+            let gateway = async { gateway_server.await.map_err(|e| (Surface::Gateway, e)) };
+            tokio::try_join!(gateway, control, canvas).map(|_| ())
+        };
+        tokio::pin!(servers);
+
+        let ticker = {
+            let shared = shared.clone();
+            async move {
+                let mut every = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+                loop {
+                    every.tick().await;
+                    // No receivers is fine: nobody is connected.
+                    let _ = shared.events.send(Broadcast::Tick);
+                }
+            }
+        };
+
+        shared.set_up(true);
+        let early = tokio::select! {
+            r = &mut servers => Some(r),
+            () = shutdown => None,
+            () = ticker => None,
+        };
+        shared.set_up(false);
+        let _ = stop_tx.send(true);
+        drop(tracker);
+        let drain = async {
+            if early.is_none() {
+                let _ = (&mut servers).await;
+            }
+            while tracked.recv().await.is_some() {}
+        };
+        let _ = tokio::time::timeout(grace, drain).await;
+        if let Some(b) = &browser {
+            b.stop_all().await;
+        }
+        match early {
+            Some(Err((surface, source))) => {
+                let addr = match surface {
+                    Surface::Gateway => Some(addrs.gateway),
+                    Surface::BrowserControl => addrs.browser_control,
+                    Surface::Canvas => addrs.canvas,
+                }
+                .unwrap_or(addrs.gateway);
+                Err(ServeError::Listener {
+                    surface,
+                    addr,
+                    source,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Takes the instance lock at `lock_path` (a second start of the same
+/// profile fails with "already running (pid N, owner)"), binds, and serves
+/// until `shutdown` resolves. The lock is released when this returns.
+pub async fn run(
+    spec: GatewaySpec,
+    lock_path: &Path,
+    owner: Owner,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let lock = InstanceLock::acquire(lock_path, owner).map_err(|source| RunError::Locked {
+        profile: spec.profile.clone(),
+        source,
+    })?;
+    let bound = Gateway::bind(spec)?;
+    let result = bound.serve(shutdown).await;
+    drop(lock);
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn spec(port: u16) -> GatewaySpec {
+        GatewaySpec::new(
+            "main",
+            PathBuf::from("/nonexistent/c.json"),
+            PathBuf::from("/nonexistent/s"),
+            PathBuf::from("/nonexistent/w"),
+            port,
+        )
+    }
+
+    fn check(mutate: impl FnOnce(&mut GatewaySpec), expected: Result<(), &str>) {
+        let mut s = spec(18789);
+        mutate(&mut s);
+        let got = check_spec(&s).map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_string));
+    }
+
+    #[test]
+    fn spec_checks() {
+        check(|_| {}, Ok(()));
+        check(
+            |s| s.bind = "0.0.0.0".parse().expect("ip"),
+            Err("refusing to bind the gateway to 0.0.0.0 without authentication: set gateway.auth.mode to token or password (with gateway.auth.token or gateway.auth.password), or use gateway.bind: loopback"),
+        );
+        check(
+            |s| {
+                s.bind = "0.0.0.0".parse().expect("ip");
+                s.auth = Auth::Token("t".into());
+            },
+            Ok(()),
+        );
+        check(
+            |s| s.auth = Auth::Token(String::new()),
+            Err("gateway.auth.token is empty: set a non-empty token, or use gateway.auth.mode: none on a loopback bind"),
+        );
+        check(
+            |s| s.canvas.port = 18789,
+            Err("the gateway and the canvas host are both set to port 18789: give each surface its own port (gateway.port (or --port) / canvasHost.port)"),
+        );
+        check(|s| s.canvas.enabled = false, Ok(()));
+        check(
+            |s| s.browser.cdp_range = 18780..=18800,
+            Err("browser CDP range 18780..=18800 is empty or contains port 18789 of the gateway: move browser.cdpPortRangeStart"),
+        );
+        check(
+            |s| {
+                s.browser.enabled = false;
+                s.browser.cdp_range = 18780..=18800;
+            },
+            Ok(()),
+        );
+    }
+
+    #[test]
+    fn bind_failure_releases_every_listener() {
+        let blocker = StdListener::bind("127.0.0.1:0").expect("bind");
+        let taken = blocker.local_addr().expect("addr").port();
+        let free = |_: ()| {
+            let l = StdListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let mut s = spec(free(()));
+        s.browser.control_port = free(());
+        s.browser.cdp_range = 1..=2;
+        s.canvas.port = taken;
+        let err = Gateway::bind(s.clone()).expect_err("canvas port is taken");
+        match err {
+            StartError::PortInUse { port, surface, .. } => {
+                assert_eq!((port, surface), (taken, Surface::Canvas));
+            }
+            other => panic!("unexpected {other}"),
+        }
+        // The two ports bound before the failure are free again.
+        StdListener::bind(("127.0.0.1", s.port)).expect("gateway port released");
+        StdListener::bind(("127.0.0.1", s.browser.control_port)).expect("control port released");
+    }
+}

@@ -1,0 +1,131 @@
+//! What a running gateway publishes about itself: `<state dir>/gateway.json`.
+//!
+//! A gateway may run on other ports than its config says (`--port`,
+//! `OMNICLAW_GATEWAY_PORT`), so `status`, `probe` and `browser status` read
+//! where it really listens from here. The file is trusted only while the
+//! instance lock is held by the pid it names: a file left by a killed
+//! gateway is ignored, never believed.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::fsx;
+use crate::lock::InstanceLock;
+
+pub const FILE: &str = "gateway.json";
+
+/// Where a running gateway listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    pub pid: u32,
+    /// `cli`, `service` or `embedded`.
+    pub owner: String,
+    /// The address the gateway listens on (`127.0.0.1`, `0.0.0.0`, ...).
+    pub bind: String,
+    pub port: u16,
+    pub control_port: Option<u16>,
+    pub canvas_port: Option<u16>,
+    pub cdp_range: Option<(u16, u16)>,
+    pub config_path: PathBuf,
+    /// Milliseconds since the Unix epoch when it started serving.
+    pub started_ms: u64,
+}
+
+impl RuntimeInfo {
+    fn to_json(&self) -> Value {
+        json!({
+            "pid": self.pid,
+            "owner": self.owner,
+            "bind": self.bind,
+            "port": self.port,
+            "controlPort": self.control_port,
+            "canvasPort": self.canvas_port,
+            "cdpRange": self.cdp_range.map(|(a, b)| [a, b]),
+            "configPath": self.config_path,
+            "startedMs": self.started_ms,
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<RuntimeInfo> {
+        let port = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+        };
+        let range = v.get("cdpRange").and_then(Value::as_array).and_then(|a| {
+            Some((
+                u16::try_from(a.first()?.as_u64()?).ok()?,
+                u16::try_from(a.get(1)?.as_u64()?).ok()?,
+            ))
+        });
+        Some(RuntimeInfo {
+            pid: u32::try_from(v.get("pid")?.as_u64()?).ok()?,
+            owner: v.get("owner")?.as_str()?.to_string(),
+            bind: v.get("bind")?.as_str()?.to_string(),
+            port: port("port")?,
+            control_port: port("controlPort"),
+            canvas_port: port("canvasPort"),
+            cdp_range: range,
+            config_path: PathBuf::from(v.get("configPath")?.as_str()?),
+            started_ms: v.get("startedMs")?.as_u64()?,
+        })
+    }
+}
+
+/// Publishes `info` atomically in the state dir.
+pub fn write(state_dir: &Path, info: &RuntimeInfo) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(&info.to_json()).map_err(io::Error::other)?;
+    text.push('\n');
+    fsx::atomic_replace(&state_dir.join(FILE), text.as_bytes())
+}
+
+/// Removes the published info (on a clean stop).
+pub fn remove(state_dir: &Path) {
+    let _ = fs::remove_file(state_dir.join(FILE));
+}
+
+/// The info of the gateway running for `state_dir` right now, if any.
+pub fn read_live(state_dir: &Path) -> Option<RuntimeInfo> {
+    let holder = InstanceLock::probe(&state_dir.join("gateway.lock")).ok()??;
+    let text = fs::read_to_string(state_dir.join(FILE)).ok()?;
+    let info = RuntimeInfo::from_json(&serde_json::from_str(&text).ok()?)?;
+    (info.pid == holder.pid).then_some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::Owner;
+
+    fn info(pid: u32) -> RuntimeInfo {
+        RuntimeInfo {
+            pid,
+            owner: "cli".into(),
+            bind: "127.0.0.1".into(),
+            port: 19001,
+            control_port: Some(19003),
+            canvas_port: None,
+            cdp_range: Some((19012, 19111)),
+            config_path: PathBuf::from("/h/.omniclaw-rescue/omniclaw.json"),
+            started_ms: 1,
+        }
+    }
+
+    #[test]
+    fn trusted_only_while_the_lock_is_held_by_that_pid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        write(d, &info(std::process::id())).expect("write");
+        assert_eq!(read_live(d), None, "nobody holds the lock");
+        let lock = InstanceLock::acquire(&d.join("gateway.lock"), Owner::Cli).expect("lock");
+        assert_eq!(read_live(d), Some(info(std::process::id())));
+        write(d, &info(1)).expect("write");
+        assert_eq!(read_live(d), None, "a file naming another pid is stale");
+        drop(lock);
+        remove(d);
+        assert!(!d.join(FILE).exists());
+    }
+}
