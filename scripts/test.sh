@@ -11,6 +11,13 @@ if [ -f "$HOME/.cargo/env" ] && ! command -v cargo >/dev/null 2>&1; then
   . "$HOME/.cargo/env"
 fi
 
+# The real OpenClaw CLI, for the protocol compatibility test (about a minute
+# and 900 MB on the first run; kept in the ignored .tools/ folder).
+if [ ! -x .tools/openclaw/bin/openclaw ]; then
+  echo "== installing the real OpenClaw CLI into .tools/openclaw"
+  scripts/install-openclaw.sh .tools/openclaw >/dev/null
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,0 +1,511 @@
+//! The gateway as users run it: the manual's commands verbatim, main and
+//! rescue side by side, clean failures, signals, stale locks, and the real
+//! OpenClaw client talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use omniclaw_tests::{Home, Run};
+
+/// Tests that use the manual's fixed ports (18789, 19001) take turns.
+static FIXED_PORTS: Mutex<()> = Mutex::new(());
+
+/// A gateway process that is killed when dropped.
+struct Gateway {
+    child: Child,
+    pub output: String,
+}
+
+impl Gateway {
+    /// Starts `cmd` and waits until it says it listens (or exits).
+    fn start(mut cmd: Command) -> Result<Gateway, Run> {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn gateway");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut output = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    output.push_str(&line);
+                    output.push('\n');
+                    if line.contains("Press Ctrl+C to stop.") {
+                        // Keep draining stdout so the gateway never blocks on a full pipe.
+                        std::thread::spawn(move || for _ in lines.by_ref() {});
+                        return Ok(Gateway { child, output });
+                    }
+                }
+                _ => break,
+            }
+        }
+        let out = child.wait_with_output().expect("wait");
+        Err(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: output,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and returns how long the process took to exit.
+    fn signal(mut self, signal: &str) -> Duration {
+        let start = Instant::now();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("wait");
+        start.elapsed()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port `p` such that p, p+2, p+4 are free now (CDP ports bind lazily).
+fn free_base() -> u16 {
+    for _ in 0..200 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        drop(l);
+        if p < 65000
+            && [p, p + 2, p + 4]
+                .iter()
+                .all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok())
+        {
+            return p;
+        }
+    }
+    panic!("no free base port found");
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn gateway_cmd(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = home.cmd();
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn sh_cmd(home: &Home, line: &str, env: &[(&str, &str)]) -> Command {
+    let bin_dir = omniclaw_tests::omniclaw_bin()
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let mut c = Command::new("sh");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OMNICLAW_") {
+            c.env_remove(k);
+        }
+    }
+    c.arg("-c")
+        // exec: the signal goes to the gateway, not to the shell.
+        .arg(format!("exec {line}"))
+        .env("HOME", home.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir(home.path());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+#[test]
+fn manual_main_and_rescue_side_by_side() {
+    let _fixed = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    if !port_is_free(18789) || !port_is_free(19001) {
+        eprintln!("skipped: 18789 or 19001 is in use on this machine");
+        return;
+    }
+    let home = Home::new();
+    home.shell("omniclaw --profile main setup").expect_code(0);
+    home.shell("omniclaw --profile rescue setup").expect_code(0);
+    // Each profile reads its token from its own variable.
+    home.run(&[
+        "--profile",
+        "main",
+        "config",
+        "set",
+        "gateway.auth.token",
+        "\"${MAIN_TOKEN}\"",
+    ])
+    .expect_code(0);
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.auth.token",
+        "\"${RESCUE_TOKEN}\"",
+    ])
+    .expect_code(0);
+    let tokens = [
+        ("MAIN_TOKEN", "main-secret-token-1"),
+        ("RESCUE_TOKEN", "rescue-secret-token-2"),
+    ];
+
+    let main = Gateway::start(sh_cmd(
+        &home,
+        "omniclaw --profile main gateway --port 18789",
+        &tokens,
+    ))
+    .unwrap_or_else(|r| panic!("main did not start: {r:?}"));
+    let rescue = Gateway::start(sh_cmd(
+        &home,
+        "omniclaw --profile rescue gateway --port 19001",
+        &tokens,
+    ))
+    .unwrap_or_else(|r| panic!("rescue did not start: {r:?}"));
+    assert!(
+        main.output.contains("ws://127.0.0.1:18789"),
+        "{}",
+        main.output
+    );
+    assert!(
+        main.output.contains("http://127.0.0.1:18791"),
+        "{}",
+        main.output
+    );
+    assert!(
+        main.output.contains("http://127.0.0.1:18793/"),
+        "{}",
+        main.output
+    );
+    assert!(
+        rescue.output.contains("ws://127.0.0.1:19001"),
+        "{}",
+        rescue.output
+    );
+    for out in [&main.output, &rescue.output] {
+        assert!(
+            !out.contains("secret-token"),
+            "a token reached the terminal: {out}"
+        );
+    }
+
+    // The quick checks of the manual.
+    home.run_env(&["--profile", "main", "status"], &tokens)
+        .expect_code(0)
+        .expect_output("running");
+    home.run_env(&["--profile", "rescue", "status"], &tokens)
+        .expect_code(0);
+    let browser = home.run_env(
+        &["--profile", "rescue", "browser", "status", "--json"],
+        &tokens,
+    );
+    browser.expect_code(0);
+    assert_eq!(browser.json()["controlPort"], 19003);
+
+    // Each answers as itself; probe proves identity and warns about two.
+    let probe = home.run_env(&["gateway", "probe", "--json"], &tokens);
+    probe.expect_code(0);
+    let v = probe.json();
+    assert_eq!(v["reachable"], 2);
+    let targets = v["targets"].as_array().cloned().unwrap_or_default();
+    for (name, port) in [("main", 18789), ("rescue", 19001)] {
+        let t = targets
+            .iter()
+            .find(|t| t["target"] == name)
+            .expect("target");
+        assert_eq!(t["result"], "ok", "{t}");
+        assert_eq!(t["url"], format!("ws://127.0.0.1:{port}"));
+        assert_eq!(t["identity"]["profile"], name);
+        let cfg = home.path().join(format!(".omniclaw-{name}/omniclaw.json"));
+        assert_eq!(t["identity"]["configPath"], cfg.to_string_lossy().as_ref());
+    }
+    assert!(v["warning"]
+        .as_str()
+        .is_some_and(|w| w.contains("multiple reachable gateways detected")));
+    home.run_env(&["gateway", "probe"], &tokens)
+        .expect_output("warning: multiple reachable gateways detected")
+        .expect_output("rescue bot");
+    home.run_env(&["--profile", "rescue", "health"], &tokens)
+        .expect_code(0)
+        .expect_output("healthy");
+    let gs = home.run_env(
+        &["--profile", "main", "gateway", "status", "--json"],
+        &tokens,
+    );
+    gs.expect_code(0);
+    assert_eq!(gs.json()["running"]["pid"], main.pid());
+
+    // A second copy of a running profile is refused, naming the first.
+    let again = Gateway::start(sh_cmd(
+        &home,
+        "omniclaw --profile main gateway --port 18789",
+        &tokens,
+    ))
+    .err()
+    .expect("second start must fail");
+    again
+        .expect_code(1)
+        .expect_output(&format!("already running (pid {}, cli)", main.pid()));
+
+    // SIGTERM: clients get `shutdown`, listeners close, the process exits in time.
+    let took = main.signal("TERM");
+    assert!(took < Duration::from_secs(3), "main took {took:?} to stop");
+    let took = rescue.signal("INT");
+    assert!(
+        took < Duration::from_secs(3),
+        "rescue took {took:?} to stop"
+    );
+    for p in [18789, 18791, 18793, 19001, 19003, 19005] {
+        assert!(port_is_free(p), "port {p} still bound after shutdown");
+    }
+}
+
+#[test]
+fn manual_env_example_runs_without_setup() {
+    let _fixed = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    if !port_is_free(18789) {
+        eprintln!("skipped: 18789 is in use on this machine");
+        return;
+    }
+    let home = Home::new();
+    let line = "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\nomniclaw gateway --port 18789";
+    let mut cmd = Command::new("sh");
+    let bin_dir = omniclaw_tests::omniclaw_bin()
+        .parent()
+        .expect("dir")
+        .to_path_buf();
+    cmd.arg("-c")
+        .arg(format!("cd && {line}"))
+        .env("HOME", home.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("OMNICLAW_GATEWAY_TOKEN", "env-example-token");
+    let gw = Gateway::start(cmd).unwrap_or_else(|r| panic!("did not start: {r:?}"));
+    assert!(gw.output.contains("profile main"), "{}", gw.output);
+    assert!(gw.output.contains("~/.omniclaw/main.json"), "{}", gw.output);
+    assert!(gw.output.contains("~/.omniclaw-main"), "{}", gw.output);
+    assert!(home.path().join(".omniclaw-main").is_dir());
+    let s = home.run_env(
+        &["gateway", "status", "--json"],
+        &[
+            ("OMNICLAW_CONFIG_PATH", "~/.omniclaw/main.json"),
+            ("OMNICLAW_STATE_DIR", "~/.omniclaw-main"),
+            ("OMNICLAW_GATEWAY_TOKEN", "env-example-token"),
+        ],
+    );
+    s.expect_code(0);
+    assert_eq!(s.json()["rpc"]["ok"], true);
+}
+
+#[test]
+fn a_taken_port_fails_cleanly_and_binds_nothing() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let base = free_base();
+    let canvas = TcpListener::bind(("127.0.0.1", base + 4)).expect("hold the canvas port");
+    let err = Gateway::start(gateway_cmd(
+        &home,
+        &[
+            "--profile",
+            "main",
+            "gateway",
+            "--port",
+            &base.to_string(),
+            "--token",
+            "t0k",
+        ],
+        &[],
+    ))
+    .err()
+    .expect("start must fail");
+    err.expect_code(1)
+        .expect_output(&format!("port {} for the canvas", base + 4))
+        .expect_output(&format!("pid {}", std::process::id()));
+    assert!(port_is_free(base), "gateway port left bound");
+    assert!(port_is_free(base + 2), "browser control port left bound");
+    drop(canvas);
+}
+
+#[test]
+fn kill_9_leaves_a_lock_that_the_next_start_takes_over() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let base = free_base().to_string();
+    let args = [
+        "--profile",
+        "main",
+        "gateway",
+        "--port",
+        base.as_str(),
+        "--token",
+        "t0k",
+    ];
+    let first = Gateway::start(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
+    first.signal("KILL");
+    let lock = home.read(".omniclaw-main/gateway.lock");
+    assert!(!lock.is_empty(), "the killed gateway left its pid behind");
+    let second = Gateway::start(gateway_cmd(&home, &args, &[]))
+        .unwrap_or_else(|r| panic!("stale lock not recovered: {r:?}"));
+    let status = home.run_env(
+        &["--profile", "main", "gateway", "status", "--json"],
+        &[("OMNICLAW_GATEWAY_TOKEN", "t0k")],
+    );
+    assert_eq!(status.json()["running"]["pid"], second.pid());
+}
+
+#[test]
+fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let base = free_base().to_string();
+    let r = Gateway::start(gateway_cmd(
+        &home,
+        &["--profile", "main", "gateway", "--port", &base],
+        &[],
+    ))
+    .err()
+    .expect("no token: refused");
+    r.expect_code(2)
+        .expect_output("no gateway token for profile main")
+        .expect_output("--token")
+        .expect_output("OMNICLAW_GATEWAY_TOKEN");
+    let cfg = home.read(".omniclaw-main/omniclaw.json");
+    assert!(
+        !cfg.contains("\"token\":"),
+        "no secret was written for the user: {cfg}"
+    );
+
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        "{ gateway: { port: 0, bogus: 1 } }",
+    );
+    let r = Gateway::start(gateway_cmd(
+        &home,
+        &[
+            "--profile",
+            "main",
+            "gateway",
+            "--port",
+            &base,
+            "--token",
+            "t",
+        ],
+        &[],
+    ))
+    .err()
+    .expect("invalid config: refused");
+    r.expect_code(1)
+        .expect_output("refusing to start")
+        .expect_output("gateway.port:")
+        .expect_output("gateway.bogus: unknown key");
+    assert!(port_is_free(base.parse().expect("port")));
+
+    // A LAN bind without auth is refused before anything binds.
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        "{ gateway: { bind: 'lan', auth: { mode: 'none' } } }",
+    );
+    let r = Gateway::start(gateway_cmd(
+        &home,
+        &["--profile", "main", "gateway", "--port", &base],
+        &[],
+    ))
+    .err()
+    .expect("insecure bind: refused");
+    r.expect_code(1).expect_output("without authentication");
+}
+
+#[test]
+fn url_without_credentials_is_a_usage_error() {
+    let home = Home::new();
+    home.run(&["gateway", "probe", "--url", "ws://127.0.0.1:1"])
+        .expect_code(2)
+        .expect_output("--url needs --token or --password: stored credentials are never sent to an explicit URL");
+}
+
+/// The real OpenClaw CLI (installed by scripts/test.sh) calls `health` and
+/// `status` on an OmniClaw gateway.
+#[test]
+fn real_openclaw_client_calls_health_and_status() {
+    let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/openclaw/bin/openclaw");
+    if !launcher.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{} is missing: scripts/test.sh installs it (scripts/install-openclaw.sh)",
+            launcher.display()
+        );
+        eprintln!("skipped: the real OpenClaw CLI is not installed (scripts/install-openclaw.sh .tools/openclaw)");
+        return;
+    }
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let base = free_base();
+    let args = [
+        "--profile",
+        "main",
+        "gateway",
+        "--port",
+        &base.to_string(),
+        "--token",
+        "compat-token",
+    ];
+    let _gw = Gateway::start(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
+    let peer_home = tempfile::tempdir().expect("peer home");
+    let url = format!("ws://127.0.0.1:{base}");
+    let call = |method: &str, token: &str| {
+        let out = Command::new(&launcher)
+            .args([
+                "gateway", "call", method, "--url", &url, "--token", token, "--json",
+            ])
+            .env("HOME", peer_home.path())
+            .output()
+            .expect("run openclaw");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = call("health", "compat-token");
+    assert_eq!(
+        code, 0,
+        "openclaw gateway call health failed:\n{stdout}\n{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("health JSON");
+    assert_eq!(v["ok"], true, "{v}");
+    let (code, stdout, stderr) = call("status", "compat-token");
+    assert_eq!(
+        code, 0,
+        "openclaw gateway call status failed:\n{stdout}\n{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("status JSON");
+    assert_eq!(v["profile"], "main", "{v}");
+    let (code, stdout, _) = call("health", "wrong-token");
+    assert_ne!(code, 0);
+    assert!(stdout.contains("AUTH_TOKEN_MISMATCH"), "{stdout}");
+}
