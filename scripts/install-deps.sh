@@ -17,6 +17,7 @@ PACKAGES=(
   libxdo-dev
   libssl-dev
   libsecret-1-dev
+  libdbus-1-dev
   xvfb
   xauth
   dbus
@@ -26,6 +27,10 @@ PACKAGES=(
   chromium
   systemd
   python3
+  python3-dbus
+  python3-gi
+  xdotool
+  imagemagick
   curl
   ca-certificates
 )

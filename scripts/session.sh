@@ -31,9 +31,11 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
-# An unlocked login keyring with an empty password, private to this session.
+# An unlocked login keyring, private to this session. gnome-keyring creates
+# the login keyring (the Secret Service's `default` collection) only for a
+# non-empty password; the password protects nothing here (a throwaway dir).
 export XDG_DATA_HOME="${XDG_DATA_HOME:-$(mktemp -d)}"
-eval "$(printf '' | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
+eval "$(printf 'omniclaw-session' | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
 export GNOME_KEYRING_CONTROL SSH_AUTH_SOCK 2>/dev/null || true
 keyring_pid="${GNOME_KEYRING_PID:-}"
 

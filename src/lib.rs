@@ -181,3 +181,103 @@ impl Home {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
 }
+
+/// A gateway process started by a test; killed (with its whole process
+/// group, so a shell that started it takes it along) when dropped.
+pub struct GatewayProc {
+    child: std::process::Child,
+    /// What it printed on stdout up to "Press Ctrl+C to stop.".
+    pub output: String,
+}
+
+impl GatewayProc {
+    /// Starts `cmd` and waits until it says it listens; `Err` with what it
+    /// printed when it exits (or stays silent for 20 s) instead.
+    pub fn spawn(mut cmd: Command) -> Result<GatewayProc, Run> {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        use std::time::{Duration, Instant};
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn gateway");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut output = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    output.push_str(&line);
+                    output.push('\n');
+                    if line.contains("Press Ctrl+C to stop.") {
+                        // Keep draining stdout so the gateway never blocks on a full pipe.
+                        std::thread::spawn(move || for _ in lines.by_ref() {});
+                        return Ok(GatewayProc { child, output });
+                    }
+                }
+                _ => break,
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
+        let out = child.wait_with_output().expect("wait");
+        Err(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: output,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// `omniclaw ARGS...` in `home` as a gateway; panics with its stderr
+    /// when it does not start.
+    pub fn start(home: &Home, args: &[&str]) -> GatewayProc {
+        let mut cmd = home.cmd();
+        cmd.args(args);
+        GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("gateway did not start: {r:?}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and returns how long the process took to exit.
+    pub fn signal(mut self, signal: &str) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+        self.child.wait().expect("wait");
+        start.elapsed()
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pid())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A base port `p` such that p, p+2 and p+4 are free right now (CDP ports
+/// bind lazily, so they are not checked).
+pub fn free_base() -> u16 {
+    for _ in 0..200 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        drop(l);
+        if p < 64000 && [p, p + 2, p + 4].iter().all(|q| port_is_free(*q)) {
+            return p;
+        }
+    }
+    panic!("no free base port found");
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}

@@ -2,99 +2,16 @@
 //! rescue side by side, clean failures, signals, stale locks, and the real
 //! OpenClaw client talking to it.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use omniclaw_tests::{Home, Run};
+use omniclaw_tests::{free_base, port_is_free, GatewayProc as Gateway, Home};
 
 /// Tests that use the manual's fixed ports (18789, 19001) take turns.
 static FIXED_PORTS: Mutex<()> = Mutex::new(());
-
-/// A gateway process that is killed when dropped.
-struct Gateway {
-    child: Child,
-    pub output: String,
-}
-
-impl Gateway {
-    /// Starts `cmd` and waits until it says it listens (or exits).
-    fn start(mut cmd: Command) -> Result<Gateway, Run> {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut output = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    output.push_str(&line);
-                    output.push('\n');
-                    if line.contains("Press Ctrl+C to stop.") {
-                        // Keep draining stdout so the gateway never blocks on a full pipe.
-                        std::thread::spawn(move || for _ in lines.by_ref() {});
-                        return Ok(Gateway { child, output });
-                    }
-                }
-                _ => break,
-            }
-        }
-        let out = child.wait_with_output().expect("wait");
-        Err(Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: output,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends `signal` and returns how long the process took to exit.
-    fn signal(mut self, signal: &str) -> Duration {
-        let start = Instant::now();
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.child.wait().expect("wait");
-        start.elapsed()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port `p` such that p, p+2, p+4 are free now (CDP ports bind lazily).
-fn free_base() -> u16 {
-    for _ in 0..200 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        drop(l);
-        if p < 65000
-            && [p, p + 2, p + 4]
-                .iter()
-                .all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok())
-        {
-            return p;
-        }
-    }
-    panic!("no free base port found");
-}
-
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
 
 fn gateway_cmd(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = home.cmd();
@@ -169,13 +86,13 @@ fn manual_main_and_rescue_side_by_side() {
         ("RESCUE_TOKEN", "rescue-secret-token-2"),
     ];
 
-    let main = Gateway::start(sh_cmd(
+    let main = Gateway::spawn(sh_cmd(
         &home,
         "omniclaw --profile main gateway --port 18789",
         &tokens,
     ))
     .unwrap_or_else(|r| panic!("main did not start: {r:?}"));
-    let rescue = Gateway::start(sh_cmd(
+    let rescue = Gateway::spawn(sh_cmd(
         &home,
         "omniclaw --profile rescue gateway --port 19001",
         &tokens,
@@ -255,7 +172,7 @@ fn manual_main_and_rescue_side_by_side() {
     assert_eq!(gs.json()["running"]["pid"], main.pid());
 
     // A second copy of a running profile is refused, naming the first.
-    let again = Gateway::start(sh_cmd(
+    let again = Gateway::spawn(sh_cmd(
         &home,
         "omniclaw --profile main gateway --port 18789",
         &tokens,
@@ -305,7 +222,7 @@ fn manual_env_example_runs_without_setup() {
             ),
         )
         .env("OMNICLAW_GATEWAY_TOKEN", "env-example-token");
-    let gw = Gateway::start(cmd).unwrap_or_else(|r| panic!("did not start: {r:?}"));
+    let gw = Gateway::spawn(cmd).unwrap_or_else(|r| panic!("did not start: {r:?}"));
     assert!(gw.output.contains("profile main"), "{}", gw.output);
     assert!(gw.output.contains("~/.omniclaw/main.json"), "{}", gw.output);
     assert!(gw.output.contains("~/.omniclaw-main"), "{}", gw.output);
@@ -328,7 +245,7 @@ fn a_taken_port_fails_cleanly_and_binds_nothing() {
     home.run(&["--profile", "main", "setup"]).expect_code(0);
     let base = free_base();
     let canvas = TcpListener::bind(("127.0.0.1", base + 4)).expect("hold the canvas port");
-    let err = Gateway::start(gateway_cmd(
+    let err = Gateway::spawn(gateway_cmd(
         &home,
         &[
             "--profile",
@@ -365,11 +282,11 @@ fn kill_9_leaves_a_lock_that_the_next_start_takes_over() {
         "--token",
         "t0k",
     ];
-    let first = Gateway::start(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
+    let first = Gateway::spawn(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
     first.signal("KILL");
     let lock = home.read(".omniclaw-main/gateway.lock");
     assert!(!lock.is_empty(), "the killed gateway left its pid behind");
-    let second = Gateway::start(gateway_cmd(&home, &args, &[]))
+    let second = Gateway::spawn(gateway_cmd(&home, &args, &[]))
         .unwrap_or_else(|r| panic!("stale lock not recovered: {r:?}"));
     let status = home.run_env(
         &["--profile", "main", "gateway", "status", "--json"],
@@ -382,8 +299,11 @@ fn kill_9_leaves_a_lock_that_the_next_start_takes_over() {
 fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
     let home = Home::new();
     home.run(&["--profile", "main", "setup"]).expect_code(0);
+    // setup generated a token into the keychain; without it the gateway refuses.
+    home.run(&["--profile", "main", "secrets", "rm", "gateway.auth.token"])
+        .expect_code(0);
     let base = free_base().to_string();
-    let r = Gateway::start(gateway_cmd(
+    let r = Gateway::spawn(gateway_cmd(
         &home,
         &["--profile", "main", "gateway", "--port", &base],
         &[],
@@ -391,20 +311,21 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
     .err()
     .expect("no token: refused");
     r.expect_code(2)
-        .expect_output("no gateway token for profile main")
+        .expect_output("holds no token for profile main")
+        .expect_output("secrets set gateway.auth.token")
         .expect_output("--token")
         .expect_output("OMNICLAW_GATEWAY_TOKEN");
     let cfg = home.read(".omniclaw-main/omniclaw.json");
     assert!(
-        !cfg.contains("\"token\":"),
-        "no secret was written for the user: {cfg}"
+        cfg.contains("\"source\": \"keychain\"") && !cfg.contains("\"token\": \""),
+        "the config refers to the keychain and holds no secret: {cfg}"
     );
 
     home.write(
         ".omniclaw-main/omniclaw.json",
         "{ gateway: { port: 0, bogus: 1 } }",
     );
-    let r = Gateway::start(gateway_cmd(
+    let r = Gateway::spawn(gateway_cmd(
         &home,
         &[
             "--profile",
@@ -430,7 +351,7 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
         ".omniclaw-main/omniclaw.json",
         "{ gateway: { bind: 'lan', auth: { mode: 'none' } } }",
     );
-    let r = Gateway::start(gateway_cmd(
+    let r = Gateway::spawn(gateway_cmd(
         &home,
         &["--profile", "main", "gateway", "--port", &base],
         &[],
@@ -474,7 +395,7 @@ fn real_openclaw_client_calls_health_and_status() {
         "--token",
         "compat-token",
     ];
-    let _gw = Gateway::start(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
+    let _gw = Gateway::spawn(gateway_cmd(&home, &args, &[])).unwrap_or_else(|r| panic!("{r:?}"));
     let peer_home = tempfile::tempdir().expect("peer home");
     let url = format!("ws://127.0.0.1:{base}");
     let call = |method: &str, token: &str| {

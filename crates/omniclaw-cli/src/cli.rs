@@ -23,6 +23,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Keep this profile's secrets in `<state dir>/secrets.json` (mode 0600) instead of the OS
+    /// keychain: for headless machines without a Secret Service. Once that file exists the
+    /// profile keeps using it without the flag.
+    #[arg(long, global = true)]
+    pub secrets_file: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +53,40 @@ pub enum Command {
     /// The browser control service of this profile's gateway.
     #[command(subcommand)]
     Browser(BrowserCommand),
+    /// This profile's secrets in the OS keychain (or the --secrets-file): set, show status, remove.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Show this profile's gateway log (rolling files in `<state dir>/logs/`).
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Store a secret; the value is read from stdin or a hidden prompt, never from the command line.
+    Set {
+        /// gateway.auth.token, gateway.auth.password, gateway.remote.token or channels.telegram.botToken.
+        name: String,
+    },
+    /// Which secrets are stored (present / missing, with a fingerprint); never their values.
+    Status {
+        /// Only this secret.
+        name: Option<String>,
+    },
+    /// Remove a secret from the store.
+    Rm {
+        /// The secret's config path, e.g. gateway.auth.token.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines as the gateway writes them (Ctrl+C stops).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// How many of the newest lines to show first.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 100)]
+    pub lines: usize,
 }
 
 #[derive(Debug, Args)]
@@ -62,10 +102,53 @@ pub struct GatewayArgs {
 pub enum GatewayCommand {
     /// Run the gateway in the foreground (the default when no subcommand is given).
     Run(RunArgs),
-    /// This profile's gateway: running or not, pid, ports, and an RPC probe.
-    Status(ConnectArgs),
+    /// This profile's gateway: running or not, pid, ports, its service, and an RPC probe.
+    Status(GatewayStatusArgs),
     /// Probe every known profile's port (and --url), proving identity from the handshake.
     Probe(ProbeArgs),
+    /// Install this profile's gateway as a user service (systemd, launchd or Task Scheduler) and start it.
+    Install(InstallArgs),
+    /// Stop and remove this profile's gateway service.
+    Uninstall(UninstallArgs),
+    /// Start this profile's gateway through its service.
+    Start,
+    /// Stop this profile's gateway (its service, or a gateway run from a terminal).
+    Stop,
+    /// Restart this profile's gateway through its service.
+    Restart,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct GatewayStatusArgs {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+    /// Also list the gateway services of every profile, stale ones (profile gone, port drifted,
+    /// binary missing) and OpenClaw's, with cleanup hints.
+    #[arg(long)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Base port of the service; also written to gateway.port (validated and conflict-checked).
+    #[arg(long, value_name = "N", value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Replace an installed service of this profile that differs.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the files it would write and the commands it would run; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The `omniclaw` binary the service runs (default: this one).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Print the commands it would run and the files it would remove; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -129,7 +212,15 @@ pub struct SetupArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Repair what can be repaired: back up, remove unknown keys, move plaintext secrets into the
+    /// keychain, move the profile set up last off a port conflict. Lists every change.
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: do not ask for confirmation (needed without a terminal).
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -154,6 +245,9 @@ pub enum ConfigCommand {
     },
     /// Print the JSON Schema of omniclaw.json, for editors.
     Schema,
+    /// Restore the last known good config (saved after 10 s of healthy running); the current one
+    /// is kept as omniclaw.json.rejected.<timestamp>.
+    Rollback,
 }
 
 /// A TCP port 1–65535, with a message that says so.

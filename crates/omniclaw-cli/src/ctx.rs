@@ -1,11 +1,14 @@
 //! What every command starts from: the environment captured once, the
-//! working directory, the global flags, and the profile they resolve to.
+//! working directory, the global flags, the secret store (built once: the OS
+//! keychain, or the 0600 secrets file with `--secrets-file`), and the
+//! profile they resolve to.
 
 use std::path::PathBuf;
 
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_os::profiles::{self, Inventory};
+use omniclaw_os::secrets::{Routed, Scope};
 
 use crate::cli::Cli;
 use crate::out::CliError;
@@ -15,6 +18,11 @@ pub struct Ctx {
     pub cwd: Option<PathBuf>,
     pub profile_flag: Option<String>,
     pub json: bool,
+    /// Where secrets live: per profile, its secrets file when it has one
+    /// (or `--secrets-file` was given), the OS keychain otherwise.
+    pub store: Routed,
+    /// `--secrets-file` was given.
+    pub secrets_file: bool,
 }
 
 impl Ctx {
@@ -27,7 +35,14 @@ impl Ctx {
             cwd: std::env::current_dir().ok(),
             profile_flag: cli.profile.clone(),
             json: cli.json,
+            store: Routed::system(cli.secrets_file),
+            secrets_file: cli.secrets_file,
         }
+    }
+
+    /// The secret store scope of a resolved profile.
+    pub fn scope(resolved: &Resolved) -> Scope {
+        omniclaw_gateway::profile::scope(resolved)
     }
 
     /// The paths of the profile this command speaks about. Bad input here

@@ -16,3 +16,5 @@ pub mod inventory;
 pub mod paths;
 pub mod ports;
 pub mod profile;
+pub mod reload;
+pub mod service;

@@ -194,7 +194,7 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
         };
         match limiter.check(ip, now) {
             Err(wait) => Err(rate_limited(ip, wait)),
-            Ok(()) => match verify(&shared.spec.auth, &connect.auth) {
+            Ok(()) => match verify(&shared.live.auth(), &connect.auth) {
                 Verdict::Accepted => {
                     limiter.reset(ip);
                     Ok(())
@@ -263,6 +263,12 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
                 Ok(Broadcast::Tick) => {
                     seq += 1;
                     if !send(&mut socket, protocol::event("tick", json!({"ts": now_ms()}), Some(seq))).await {
+                        return;
+                    }
+                }
+                Ok(Broadcast::Health) => {
+                    seq += 1;
+                    if !send(&mut socket, protocol::event("health", methods::health(&shared), Some(seq))).await {
                         return;
                     }
                 }

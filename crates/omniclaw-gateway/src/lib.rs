@@ -24,6 +24,7 @@ mod http;
 mod methods;
 pub mod profile;
 pub mod protocol;
+pub mod reload;
 mod server;
 mod spec;
 

@@ -70,7 +70,7 @@ pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[Str
             "stateDir": path_str(&spec.state_dir),
             "workspace": path_str(&spec.workspace),
         },
-        "auth": {"method": spec.auth.mode(), "role": role, "scopes": scopes},
+        "auth": {"method": shared.live.auth().mode(), "role": role, "scopes": scopes},
         "policy": {
             "maxPayload": spec.limits.max_payload,
             "maxBufferedBytes": spec.limits.max_buffered_bytes,
@@ -112,6 +112,7 @@ pub(crate) fn health(shared: &Shared) -> Value {
     let surfaces = surfaces(shared);
     json!({
         "ok": ok,
+        "reload": shared.live.report(),
         "ts": now_ms(),
         "durationMs": t0.elapsed().as_millis() as u64,
         "profile": shared.spec.profile,
@@ -172,7 +173,8 @@ fn status(shared: &Shared) -> Value {
         "stateDir": path_str(&spec.state_dir),
         "workspace": path_str(&spec.workspace),
         "uptimeMs": shared.uptime_ms(),
-        "auth": {"mode": spec.auth.mode()},
+        "auth": {"mode": shared.live.auth().mode()},
+        "reload": shared.live.report(),
         "surfaces": surfaces(shared),
         "ready": shared.failing().is_empty(),
         "connections": shared.connections.load(Ordering::Relaxed),

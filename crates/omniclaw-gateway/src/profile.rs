@@ -15,6 +15,7 @@ use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, PortError, Surface as PlanSurface};
+use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
 
 use crate::spec::{Auth, GatewaySpec};
 
@@ -46,10 +47,19 @@ pub enum SpecError {
     },
     #[error("gateway.auth.{mode} refers to the environment variable {var}, which is not set: set it, or pass --{mode}")]
     EnvUnset { mode: &'static str, var: String },
-    #[error("gateway.auth.{mode} refers to the OS keychain, which this command cannot read: pass --{mode}, or set {env}")]
-    Keychain {
+    #[error("gateway.auth.{mode} refers to the {store}, which holds no {mode} for profile {profile}: store one with `{command} secrets set gateway.auth.{mode}` (or pass --{mode}, or set {env})")]
+    KeychainMissing {
         mode: &'static str,
         env: &'static str,
+        profile: String,
+        store: String,
+        command: String,
+    },
+    #[error("cannot read gateway.auth.{mode} of profile {profile}: {reason}")]
+    Store {
+        mode: &'static str,
+        profile: String,
+        reason: String,
     },
     #[error("gateway.bind is custom but gateway.customBindHost {host:?} is not an IP address: set it to an address of this machine, e.g. 192.168.1.10")]
     CustomHost { host: String },
@@ -64,10 +74,17 @@ pub fn spec_for(
     value: Option<&Value>,
     overrides: &Overrides,
     env: &EnvSnapshot,
+    store: &dyn SecretStore,
 ) -> Result<GatewaySpec, SpecError> {
     let mut spec = layout(resolved, config, value, overrides)?;
     let default_config = Config::default();
-    spec.auth = credentials(resolved, config.unwrap_or(&default_config), overrides, env)?;
+    spec.auth = credentials(
+        resolved,
+        config.unwrap_or(&default_config),
+        overrides,
+        env,
+        store,
+    )?;
     Ok(spec)
 }
 
@@ -133,13 +150,28 @@ fn bind_address(mode: BindMode, config: &Config) -> Result<IpAddr, SpecError> {
     })
 }
 
-/// Credentials: `--token`/`--password` > `OMNICLAW_GATEWAY_TOKEN`/`_PASSWORD`
-/// > the config's reference. A flag also selects the mode.
+/// The secret store scope of a resolved profile.
+pub fn scope(resolved: &Resolved) -> Scope {
+    Scope::new(resolved.profile.name(), resolved.state_dir.clone())
+}
+
+fn command_of(resolved: &Resolved) -> String {
+    match resolved.profile.suffix() {
+        None => "omniclaw".to_string(),
+        Some(n) => format!("omniclaw --profile {n}"),
+    }
+}
+
+/// Credentials, by precedence: `--token`/`--password`, then
+/// `OMNICLAW_GATEWAY_TOKEN`/`_PASSWORD`, then the config's reference
+/// (plaintext, `${VAR}`, or the profile's entry in `store`). A flag also
+/// selects the mode.
 pub fn credentials(
     resolved: &Resolved,
     config: &Config,
     overrides: &Overrides,
     env: &EnvSnapshot,
+    store: &dyn SecretStore,
 ) -> Result<Auth, SpecError> {
     if let Some(t) = &overrides.token {
         return Ok(Auth::Token(t.clone()));
@@ -176,15 +208,34 @@ pub fn credentials(
                     var: name.clone(),
                 })
         }
-        Some(SecretRef::Keychain) => Err(SpecError::Keychain { mode, env: var }),
+        Some(SecretRef::Keychain) => {
+            let name = if mode == "token" {
+                SecretName::GatewayAuthToken
+            } else {
+                SecretName::GatewayAuthPassword
+            };
+            let scope = scope(resolved);
+            match store.get(&scope, name) {
+                Ok(Some(v)) => Ok(wrap(v)),
+                Ok(None) => Err(SpecError::KeychainMissing {
+                    mode,
+                    env: var,
+                    profile: resolved.profile.name().to_string(),
+                    store: store.mode(&scope).to_string(),
+                    command: command_of(resolved),
+                }),
+                Err(e) => Err(SpecError::Store {
+                    mode,
+                    profile: resolved.profile.name().to_string(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
         None => Err(SpecError::NoSecret {
             profile: resolved.profile.name().to_string(),
             mode,
             var,
-            command: match resolved.profile.suffix() {
-                None => "omniclaw".to_string(),
-                Some(n) => format!("omniclaw --profile {n}"),
-            },
+            command: command_of(resolved),
         }),
     }
 }
@@ -193,6 +244,7 @@ pub fn credentials(
 mod tests {
     use super::*;
     use omniclaw_core::config;
+    use omniclaw_os::secrets::MemoryStore;
     use std::path::{Path, PathBuf};
 
     fn resolved(profile: Option<&str>, env: &EnvSnapshot) -> Resolved {
@@ -212,12 +264,17 @@ mod tests {
         let env = EnvSnapshot::from_vars(vars.iter().copied().chain([("HOME", "/h")]));
         let r = resolved(Some("main"), &env);
         let loaded = config::load(text).expect("valid config");
+        let store = MemoryStore::default();
+        store
+            .set(&scope(&r), SecretName::GatewayAuthPassword, "stored-pw")
+            .expect("set");
         spec_for(
             &r,
             Some(&loaded.config),
             Some(loaded.doc.value()),
             &overrides,
             &env,
+            &store,
         )
     }
 
@@ -333,7 +390,20 @@ mod tests {
             &[],
         )
         .expect_err("keychain");
-        assert!(kc.to_string().contains("keychain"));
+        assert!(
+            kc.to_string()
+                .contains("omniclaw --profile main secrets set gateway.auth.token"),
+            "{kc}"
+        );
+        let stored = build(
+            "{ gateway: { auth: { mode: 'password', password: { source: 'keychain' } } } }",
+            Overrides::default(),
+            &[],
+        );
+        assert_eq!(
+            stored.map(|s| s.auth),
+            Ok(Auth::Password("stored-pw".into()))
+        );
     }
 
     #[test]

@@ -17,11 +17,12 @@ use std::time::Instant;
 use axum::serve::ListenerExt;
 use omniclaw_os::lock::{InstanceLock, Owner};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::auth::RateLimiter;
 use crate::browser::Manager;
 use crate::error::{RunError, StartError, Surface};
+use crate::reload::Live;
 use crate::spec::{Auth, GatewaySpec};
 
 /// Where each surface actually listens (port 0 in a spec becomes a real port here).
@@ -41,6 +42,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: io::Error,
     },
+    #[error("the gateway is down after a config change: {reason}; fix the config (or `config rollback`) and start it again")]
+    Rebind { reason: String },
 }
 
 /// Entry point for binding a gateway.
@@ -187,15 +190,19 @@ fn listen(addr: SocketAddr, surface: Surface) -> Result<StdListener, StartError>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Broadcast {
     Tick,
+    /// Health changed (a reload applied or was refused): push a `health` event.
+    Health,
 }
 
 /// State shared by every handler of one gateway.
 pub(crate) struct Shared {
     pub spec: GatewaySpec,
+    /// What a hot reload may change while serving: auth, reload status.
+    pub live: Arc<Live>,
     pub addrs: Addrs,
     pub started: Instant,
     pub boot_id: String,
-    pub events: broadcast::Sender<Broadcast>,
+    pub events: tokio::sync::broadcast::Sender<Broadcast>,
     pub limiter: Mutex<RateLimiter>,
     pub gateway_up: AtomicBool,
     pub control_up: AtomicBool,
@@ -264,6 +271,18 @@ impl Bound {
     /// listeners, makes every open connection close itself, and kills the
     /// browsers this gateway started.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let live = Live::new(self.spec.auth.clone());
+        self.serve_live(shutdown, live).await
+    }
+
+    /// Like [`Bound::serve`], with the hot-reloadable state handed in: a
+    /// reloader keeps `live` and changes auth or reports a refused edit
+    /// while this serves. `live`'s auth replaces the spec's.
+    pub async fn serve_live(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        live: Arc<Live>,
+    ) -> Result<(), ServeError> {
         let Bound {
             spec,
             addrs,
@@ -293,7 +312,7 @@ impl Bound {
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (events, _) = broadcast::channel(16);
+        let events = live.events.clone();
         let (tracker, mut tracked) = mpsc::channel::<()>(1);
         let browser = spec.browser.enabled.then(|| {
             Arc::new(Manager::new(
@@ -311,6 +330,7 @@ impl Bound {
         let canvas_root = spec.canvas.root.clone();
         let shared = Arc::new(Shared {
             spec,
+            live,
             addrs,
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),

@@ -190,7 +190,7 @@ fn profile_checks(
                         Status::Warn,
                         format!("{key} is stored in plain text in {}", show(&p.config_path)),
                         format!(
-                            "keep it out of the file: set it in an environment variable and use {cmd} config set {key} '\"${{VAR}}\"'"
+                            "`{cmd} doctor --fix` moves it into the secret store (or put it in an environment variable: {cmd} config set {key} '\"${{VAR}}\"')"
                         ),
                     );
                 }
@@ -224,6 +224,15 @@ fn profile_checks(
         ConfigState::Unreadable(msg) => push("config", Status::Fail, msg.clone(), String::new()),
     }
     if p.set_up {
+        let store = if omniclaw_os::secrets::uses_file(&p.state_dir) {
+            format!(
+                "secrets in {} (mode 0600, --secrets-file mode)",
+                show(&p.state_dir.join(omniclaw_os::secrets::FILE_NAME))
+            )
+        } else {
+            "secrets in the OS keychain".to_string()
+        };
+        push("secret store", Status::Ok, store, String::new());
         let mode = dir_mode(&p.state_dir);
         match mode {
             Some(m) if m & 0o077 != 0 => push(

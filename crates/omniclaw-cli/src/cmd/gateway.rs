@@ -6,13 +6,20 @@
 //! running. Binding is all or nothing (the gateway crate's job); on a signal
 //! clients get a `shutdown` event and every listener closes.
 
-use omniclaw_core::config::BindMode;
+use std::sync::Arc;
+
+use omniclaw_core::config::{self, BindMode, SecretRef};
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::paths::Resolved;
 use omniclaw_gateway::profile::{self, Overrides};
-use omniclaw_gateway::{Gateway, GatewaySpec};
+use omniclaw_gateway::reload::{self, Candidate, Rebuild};
+use omniclaw_gateway::{Auth, Gateway, GatewaySpec};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
+use omniclaw_os::logs;
 use omniclaw_os::profiles::{self, ConfigState};
 use omniclaw_os::runtime::{self, RuntimeInfo};
+use omniclaw_os::secrets::{Routed, SecretName, SecretStore};
 
 use crate::cli::RunArgs;
 use crate::ctx::Ctx;
@@ -53,7 +60,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         token: args.token.clone(),
         password: args.password.clone(),
     };
-    let spec = profile::spec_for(&resolved, config, value, &overrides, &ctx.env)
+    let spec = profile::spec_for(&resolved, config, value, &overrides, &ctx.env, &ctx.store)
         .map_err(CliError::usage)?;
 
     warn_conflicts(ctx, &resolved);
@@ -76,19 +83,41 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         other => CliError::failed(other),
     })?;
 
+    let level = config.map_or("info", |c| c.log_level().as_str());
+    let logger = logs::file_logger(&resolved.logs_dir(), level).map_err(CliError::failed)?;
+    // Only this process's gateway logs here: the first subscriber wins.
+    let _ = tracing::dispatcher::set_global_default(logger.dispatch.clone());
+    let text = state
+        .text()
+        .map_or_else(|| "{}\n".to_string(), str::to_string);
+    let first = candidate(&text, spec).map_err(CliError::failed)?;
+    let rebuild = Arc::new(CliRebuild {
+        resolved: resolved.clone(),
+        overrides,
+        env: ctx.env.clone(),
+        store: Routed::system(ctx.secrets_file),
+        logger,
+        owner,
+    });
+    rebuild.redact(&first);
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let result = runtime.block_on(async {
-        let bound = Gateway::bind(spec).map_err(CliError::failed)?;
+        let bound = Gateway::bind(first.spec.clone()).map_err(CliError::failed)?;
         let addrs = bound.addrs();
-        publish(&resolved, bound.spec(), &addrs, owner);
         print_surfaces(ctx, &resolved, bound.spec(), &addrs);
-        bound
-            .serve(shutdown_signal())
-            .await
-            .map_err(CliError::failed)
+        reload::serve_reloading(
+            bound,
+            first,
+            rebuild,
+            reload::Options::default(),
+            shutdown_signal(),
+        )
+        .await
+        .map_err(CliError::failed)
     });
     runtime::remove(&resolved.state_dir);
     drop(lock);
@@ -97,6 +126,79 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         eprintln!("gateway of profile {} stopped", resolved.profile);
     }
     Ok(Outcome::Ok)
+}
+
+/// A validated config text with the spec built from it.
+fn candidate(text: &str, spec: GatewaySpec) -> Result<Candidate, String> {
+    let loaded = config::load(text).map_err(|e| e.to_string())?;
+    Ok(Candidate {
+        spec,
+        config: loaded.config,
+        value: loaded.doc.into_value(),
+        text: text.to_string(),
+    })
+}
+
+/// The CLI's half of hot reload: builds specs the way `gateway` did at
+/// start (same flags, environment and secret store), and on each applied
+/// config sets the log level, the redacted secrets and the runtime file.
+struct CliRebuild {
+    resolved: Resolved,
+    overrides: Overrides,
+    env: EnvSnapshot,
+    store: Routed,
+    logger: logs::Logger,
+    owner: Owner,
+}
+
+impl CliRebuild {
+    /// Every secret this gateway could write into a log line.
+    fn redact(&self, c: &Candidate) {
+        let mut secrets = Vec::new();
+        match &c.spec.auth {
+            Auth::Token(s) | Auth::Password(s) => secrets.push(s.clone()),
+            Auth::None => {}
+        }
+        let scope = omniclaw_gateway::profile::scope(&self.resolved);
+        for (path, r) in c.config.secrets() {
+            let value = match r {
+                SecretRef::Plain(s) => Some(s.clone()),
+                SecretRef::Env(var) => self.env.get(var).map(str::to_string),
+                SecretRef::Keychain => SecretName::parse(path)
+                    .ok()
+                    .and_then(|n| self.store.get(&scope, n).ok().flatten()),
+            };
+            secrets.extend(value);
+        }
+        self.logger.redactor.set(secrets);
+    }
+}
+
+impl Rebuild for CliRebuild {
+    fn build(&self, text: &str) -> Result<Candidate, String> {
+        let loaded = config::load(text).map_err(|e| e.to_string())?;
+        let spec = profile::spec_for(
+            &self.resolved,
+            Some(&loaded.config),
+            Some(loaded.doc.value()),
+            &self.overrides,
+            &self.env,
+            &self.store,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Candidate {
+            spec,
+            config: loaded.config,
+            value: loaded.doc.into_value(),
+            text: text.to_string(),
+        })
+    }
+
+    fn applied(&self, c: &Candidate, addrs: &omniclaw_gateway::Addrs) {
+        self.logger.set_level(c.config.log_level().as_str());
+        self.redact(c);
+        publish(&self.resolved, &c.spec, addrs, self.owner);
+    }
 }
 
 /// Prints the isolation conflicts this profile is part of; starting goes on

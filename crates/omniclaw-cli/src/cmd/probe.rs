@@ -82,6 +82,7 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             cfg.unwrap_or(&default_config),
             &Overrides::default(),
             &env,
+            &ctx.store,
         );
         let (auth, why) = match auth {
             Ok(a) => (Some(a), String::new()),

@@ -18,10 +18,13 @@ use omniclaw_os::discovery::{self, Marker};
 use omniclaw_os::fsx;
 use omniclaw_os::portowner;
 use omniclaw_os::profiles::{self, ConfigState, Inventory};
+use omniclaw_os::secrets::{self, SecretName, SecretStore};
 
 use crate::cli::SetupArgs;
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
+
+use super::secrets::KEYCHAIN_REF;
 
 pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
@@ -61,7 +64,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
                 None => free_base(&resolved, &others)?,
             };
             let ws = workspace_arg.as_deref();
-            (config::initial(port, ws), true)
+            // The gateway token lives in the secret store; the config only refers to it.
+            let text = config::set(
+                &config::initial(port, ws),
+                SecretName::GatewayAuthToken.path(),
+                KEYCHAIN_REF,
+            )
+            .map_err(|e| CliError::failed(format!("internal: {e}")))?;
+            (text, true)
         }
         ConfigState::Valid { text, .. } => {
             // Idempotent: only what the flags ask to change is changed.
@@ -142,8 +152,12 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         )));
     }
 
+    // The token comes first: a keychain that cannot be reached stops setup
+    // before any file is written.
+    let token_generated = ensure_token(ctx, &resolved, &loaded.config)?;
+
     // All checks passed: write.
-    let changed = write_all(&resolved, &text, created, &workspace)?;
+    let changed = write_all(&resolved, &text, created, &workspace)? || token_generated;
 
     let rows: Vec<serde_json::Value> = allocations
         .iter()
@@ -160,6 +174,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             "workspace": workspace,
             "port": candidate.ports.base,
             "ports": rows,
+            "secretStore": ctx.store.mode(&Ctx::scope(&resolved)).kind(),
+            "tokenGenerated": token_generated,
         }));
     } else {
         let verb = match (created, changed) {
@@ -176,9 +192,56 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             .map(|a| format!("{} {}", a.surface, a.range))
             .collect();
         println!("  ports      {}", ports.join(" · "));
+        if token_generated {
+            println!(
+                "  token      generated into the {} (`{} secrets status` shows its fingerprint)",
+                ctx.store.mode(&Ctx::scope(&resolved)),
+                command(&resolved)
+            );
+        }
         println!("Start it:    {} gateway", command(&resolved));
     }
     Ok(Outcome::Ok)
+}
+
+/// Generates the gateway token (48 hex characters from the OS CSPRNG) into
+/// the secret store when the config refers to the store for it and the
+/// store holds none yet. Returns whether it did.
+fn ensure_token(ctx: &Ctx, resolved: &Resolved, config: &config::Config) -> Result<bool, CliError> {
+    let wants = config.auth_mode() == config::AuthMode::Token
+        && config.gateway.auth.token == Some(config::SecretRef::Keychain);
+    if !wants {
+        return Ok(false);
+    }
+    let scope = Ctx::scope(resolved);
+    let fail = |e: secrets::SecretError| {
+        CliError::failed(format!(
+            "cannot store the gateway token of profile {}, so setup changed nothing: {e}",
+            resolved.profile
+        ))
+    };
+    if ctx
+        .store
+        .get(&scope, SecretName::GatewayAuthToken)
+        .map_err(fail)?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let token = secrets::generate_token()
+        .map_err(|e| CliError::failed(format!("the OS random number generator failed: {e}")))?;
+    if ctx.store.mode(&scope).kind() == "file" {
+        fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+            CliError::failed(format!(
+                "cannot create the state dir {}: {e}",
+                resolved.state_dir.display()
+            ))
+        })?;
+    }
+    ctx.store
+        .set(&scope, SecretName::GatewayAuthToken, &token)
+        .map_err(fail)?;
+    Ok(true)
 }
 
 /// `omniclaw` or `omniclaw --profile NAME`, for hints.

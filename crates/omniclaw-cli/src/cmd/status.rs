@@ -11,7 +11,7 @@ use omniclaw_gateway::Auth;
 use omniclaw_os::lock::InstanceLock;
 use omniclaw_os::profiles::ConfigState;
 
-use crate::cli::ConnectArgs;
+use crate::cli::{ConnectArgs, GatewayStatusArgs};
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
@@ -52,7 +52,8 @@ pub async fn probe(url: &str, auth: Auth, mode: &str) -> Result<Reached, RpcErro
 
 /// `gateway status`: this profile's gateway, whether it runs, and whether the
 /// one answering on its port is really it.
-pub fn gateway_status(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
+pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
+    let conn = &args.conn;
     let t = Target::load(ctx, conn)?;
     let r = &t.resolved;
     let holder = InstanceLock::probe(&r.lock_path()).ok().flatten();
@@ -80,6 +81,14 @@ pub fn gateway_status(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
         warnings.push(format!("cannot authenticate to probe it: {e}"));
     }
     let reachable = matches!(probe, Some(Ok(_)));
+    // The service manager's view: a profile under its service is started
+    // and stopped through it, never as a second copy.
+    let service = super::service::status_section(ctx, r);
+    warnings.extend(service.warnings.iter().cloned());
+    let deep = args.deep.then(|| super::service::deep_section(ctx, r));
+    if let Some(d) = &deep {
+        warnings.extend(d.warnings.iter().cloned());
+    }
     let ok = reachable && warnings.is_empty();
     let config_state = config_word(&t.config);
     if ctx.json {
@@ -96,6 +105,8 @@ pub fn gateway_status(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
                 Ok(reached) => json!({"ok": true, "millis": reached.millis, "health": reached.health, "server": reached.hello.get("server")}),
                 Err(e) => json!({"ok": false, "error": e.to_string()}),
             }),
+            "service": service.json,
+            "services": deep.as_ref().map(|d| &d.json),
             "warnings": warnings,
         }));
     } else {
@@ -122,6 +133,14 @@ pub fn gateway_status(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
                     reached.millis
                 ),
                 Err(e) => println!("  rpc      {e}"),
+            }
+        }
+        for line in &service.lines {
+            println!("{line}");
+        }
+        if let Some(d) = &deep {
+            for line in &d.lines {
+                println!("{line}");
             }
         }
         for w in &warnings {

@@ -43,12 +43,18 @@ impl Target {
         if let Some(live) = runtime::read_live(&resolved.state_dir) {
             apply_live(&mut layout, &live);
         }
-        let default_config = omniclaw_core::config::Config::default();
+        // An invalid config cannot say where its secret is; a running gateway
+        // still serves its last good config, whose token `setup` put in the store.
+        let mut fallback = omniclaw_core::config::Config::default();
+        if matches!(config, ConfigState::Invalid { .. }) {
+            fallback.gateway.auth.token = Some(omniclaw_core::config::SecretRef::Keychain);
+        }
         let auth = profile::credentials(
             &resolved,
-            cfg.unwrap_or(&default_config),
+            cfg.unwrap_or(&fallback),
             &overrides,
             &ctx.env,
+            &ctx.store,
         );
         Ok(Target {
             resolved,

@@ -1,0 +1,251 @@
+//! `omniclaw [--profile P] [--secrets-file] secrets set|status|rm NAME`.
+//!
+//! Values come from stdin or a hidden prompt, never from argv (argv is
+//! visible to every user through `ps`). `status` shows present / missing
+//! and a fingerprint, never a value. `set` points an unset config key at the
+//! store, so the stored secret is used without further edits.
+
+use std::io::{IsTerminal, Read};
+
+use serde_json::json;
+
+use omniclaw_core::config::{self, SecretRef};
+use omniclaw_core::paths::Resolved;
+use omniclaw_os::fsx;
+use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::secrets::{self, SecretName, SecretStore};
+
+use crate::cli::SecretsCommand;
+use crate::ctx::Ctx;
+use crate::out::{self, CliError, CmdResult, Outcome};
+
+use super::setup::command;
+
+/// The config value that refers to the profile's keychain entry.
+pub const KEYCHAIN_REF: &str = "{\"source\": \"keychain\"}";
+
+pub fn run(ctx: &Ctx, cmd: SecretsCommand) -> CmdResult {
+    match cmd {
+        SecretsCommand::Set { name } => set(ctx, &name),
+        SecretsCommand::Status { name } => status(ctx, name.as_deref()),
+        SecretsCommand::Rm { name } => rm(ctx, &name),
+    }
+}
+
+fn name_of(raw: &str) -> Result<SecretName, CliError> {
+    SecretName::parse(raw).map_err(CliError::usage)
+}
+
+/// The secret from a hidden prompt on a terminal, else all of stdin
+/// without its final line break.
+fn read_value(name: SecretName) -> Result<String, CliError> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{name} (input hidden): ")).map_err(|e| {
+            CliError::failed(format!("cannot read the value from the terminal: {e}"))
+        })?
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::failed(format!("cannot read the value from stdin: {e}")))?;
+        let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
+    };
+    if value.is_empty() {
+        return Err(CliError::usage(format!(
+            "no value for {name}: pipe it in (e.g. `printf %s \"$TOKEN\" | omniclaw secrets set {name}`) or type it at the prompt; values are never taken from the command line"
+        )));
+    }
+    if value.contains('\n') {
+        return Err(CliError::usage(format!(
+            "the value for {name} spans several lines: give a single-line secret"
+        )));
+    }
+    Ok(value)
+}
+
+/// How the config refers to `name`, if it is valid and sets it.
+fn configured(resolved: &Resolved, name: SecretName) -> Option<SecretRef> {
+    match profiles::read_config(&resolved.config_path) {
+        ConfigState::Valid { loaded, .. } => loaded
+            .config
+            .secrets()
+            .into_iter()
+            .find(|(p, _)| *p == name.path())
+            .map(|(_, r)| r.clone()),
+        _ => None,
+    }
+}
+
+fn set(ctx: &Ctx, raw: &str) -> CmdResult {
+    let name = name_of(raw)?;
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let value = read_value(name)?;
+    let scope = Ctx::scope(&resolved);
+    if ctx.store.mode(&scope).kind() == "file" {
+        fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+            CliError::failed(format!(
+                "cannot create the state dir {}: {e}",
+                resolved.state_dir.display()
+            ))
+        })?;
+    }
+    ctx.store
+        .set(&scope, name, &value)
+        .map_err(CliError::failed)?;
+    let mut notes = Vec::new();
+    let mut linked = false;
+    match configured(&resolved, name) {
+        None => {
+            if let Ok(Some(text)) = profiles::read_text(&resolved.config_path) {
+                if let Ok(next) = config::set(&text, name.path(), KEYCHAIN_REF) {
+                    fsx::atomic_write(&resolved.config_path, next.as_bytes()).map_err(|e| {
+                        CliError::failed(format!(
+                            "the secret is stored, but {} could not be pointed at it: {e}; run `{} config set {name} '{KEYCHAIN_REF}'`",
+                            resolved.display(&resolved.config_path),
+                            command(&resolved)
+                        ))
+                    })?;
+                    linked = true;
+                }
+            }
+        }
+        Some(SecretRef::Keychain) => {}
+        Some(SecretRef::Env(var)) => notes.push(format!(
+            "the config reads {name} from ${{{var}}}; to use the stored one: {} config set {name} '{KEYCHAIN_REF}'",
+            command(&resolved)
+        )),
+        Some(SecretRef::Plain(_)) => notes.push(format!(
+            "the config still holds {name} in plain text; `{} doctor --fix` replaces it with a reference to the store",
+            command(&resolved)
+        )),
+    }
+    let mode = ctx.store.mode(&scope);
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "profile": resolved.profile.name(),
+            "name": name.path(),
+            "store": mode.kind(),
+            "fingerprint": secrets::fingerprint(&value),
+            "configLinked": linked,
+            "notes": notes,
+        }));
+    } else {
+        println!(
+            "Stored {name} of profile {} in the {mode} ({})",
+            resolved.profile,
+            secrets::fingerprint(&value)
+        );
+        if linked {
+            println!(
+                "  {} now refers to it: {name}: {KEYCHAIN_REF}",
+                resolved.display(&resolved.config_path)
+            );
+        }
+        for n in &notes {
+            println!("  note: {n}");
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn status(ctx: &Ctx, only: Option<&str>) -> CmdResult {
+    let names: Vec<SecretName> = match only {
+        Some(raw) => vec![name_of(raw)?],
+        None => SecretName::ALL.to_vec(),
+    };
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let scope = Ctx::scope(&resolved);
+    let mode = ctx.store.mode(&scope);
+    let mut rows = Vec::new();
+    let mut problem = false;
+    for name in names {
+        let stored = ctx.store.get(&scope, name).map_err(CliError::failed)?;
+        let refers = configured(&resolved, name);
+        if refers == Some(SecretRef::Keychain) && stored.is_none() {
+            problem = true;
+        }
+        rows.push((name, refers, stored.as_deref().map(secrets::fingerprint)));
+    }
+    if ctx.json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(n, r, fp)| {
+                json!({
+                    "name": n.path(),
+                    "configured": r.as_ref().map(|r| r.to_string()),
+                    "stored": fp.is_some(),
+                    "fingerprint": fp,
+                })
+            })
+            .collect();
+        let path = match &mode {
+            secrets::StoreMode::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        out::json(&json!({
+            "ok": !problem,
+            "profile": resolved.profile.name(),
+            "store": {"kind": mode.kind(), "path": path},
+            "secrets": list,
+        }));
+    } else {
+        println!("Secrets of profile {} ({mode})", resolved.profile);
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(n, r, fp)| {
+                vec![
+                    n.path().to_string(),
+                    r.as_ref().map_or("unset".to_string(), |r| r.to_string()),
+                    fp.as_ref()
+                        .map_or("missing".to_string(), |f| format!("present ({f})")),
+                ]
+            })
+            .collect();
+        print!("{}", out::table(&["SECRET", "CONFIG", "STORED"], &table));
+        if problem {
+            println!(
+                "a secret the config refers to is missing: `{} secrets set NAME`",
+                command(&resolved)
+            );
+        }
+    }
+    Ok(if problem {
+        Outcome::Problem
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn rm(ctx: &Ctx, raw: &str) -> CmdResult {
+    let name = name_of(raw)?;
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let scope = Ctx::scope(&resolved);
+    let removed = ctx.store.remove(&scope, name).map_err(CliError::failed)?;
+    let still_referenced = configured(&resolved, name) == Some(SecretRef::Keychain);
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "profile": resolved.profile.name(),
+            "name": name.path(),
+            "removed": removed,
+        }));
+    } else {
+        if removed {
+            println!("Removed {name} of profile {}", resolved.profile);
+        } else {
+            println!("{name} of profile {} was not stored", resolved.profile);
+        }
+        if still_referenced {
+            println!(
+                "  note: the config still refers to it; store a new one with `{} secrets set {name}`",
+                command(&resolved)
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,1005 @@
+//! `omniclaw [--profile P] gateway install|uninstall|start|stop|restart`, and
+//! the service part of `gateway status [--deep]`.
+//!
+//! Install checks everything before it writes anything: a valid config, no
+//! port conflict with another instance, secrets a service can read, an
+//! existing binary, a reachable service manager. The service manager is
+//! chosen from the environment (`OMNICLAW_SERVICE_MANAGER`) and used only
+//! through its trait. Never copies a secret into a service file, and never
+//! signals a process the instance lock does not confirm as this profile's
+//! terminal-run gateway.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use omniclaw_core::config;
+use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::ports;
+use omniclaw_core::profile::ServiceNames;
+use omniclaw_core::service::{
+    self, Owner as ServiceOwner, Platform, SecretAccess, ServiceFile, ServiceSpec,
+};
+use omniclaw_os::fsx;
+use omniclaw_os::lock::{Holder, InstanceLock, Owner};
+use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::service::{self as manager, ServiceManager, ServiceState, Step, Unit};
+
+use crate::cli::{InstallArgs, UninstallArgs};
+use crate::ctx::Ctx;
+use crate::out::{self, CliError, CmdResult, Outcome};
+
+use super::setup::command;
+
+/// How long `stop` waits for a terminal-run gateway to exit after SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
+    manager::select(&ctx.env).map_err(CliError::failed)
+}
+
+/// The unit of `resolved`'s profile on `platform`.
+fn unit_of(platform: Platform, resolved: &Resolved) -> Unit {
+    let names = resolved.service_names();
+    Unit {
+        name: platform.service_name(&names).to_string(),
+        definition: platform.definition_path(&resolved.home, &names),
+    }
+}
+
+/// The service files of a profile that exist on disk (definition first).
+fn existing_files(platform: Platform, home: &Path, names: &ServiceNames) -> Vec<PathBuf> {
+    let mut files = vec![platform.definition_path(home, names)];
+    let cmd = platform.command_path(home, names);
+    if !files.contains(&cmd) {
+        files.push(cmd);
+    }
+    files.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// A login session keyring exists for a service to read keychain secrets
+/// from. Linux: the session D-Bus bus the Secret Service lives on. macOS:
+/// launch agents run inside the GUI login session, whose login keychain is
+/// open while it lasts. Windows: Credential Manager needs no session.
+fn session_keyring(ctx: &Ctx, platform: Platform) -> bool {
+    match platform {
+        Platform::Systemd => {
+            ctx.env.get("DBUS_SESSION_BUS_ADDRESS").is_some()
+                || ctx
+                    .env
+                    .get("XDG_RUNTIME_DIR")
+                    .is_some_and(|d| Path::new(d).join("bus").exists())
+        }
+        Platform::Launchd | Platform::TaskScheduler => true,
+    }
+}
+
+/// The binary a service runs: `--binary`, else this executable; absolute and present.
+fn binary(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf, CliError> {
+    let path = match flag {
+        Some(p) if p.is_relative() => match &ctx.cwd {
+            Some(cwd) => cwd.join(p),
+            None => {
+                return Err(CliError::usage(format!(
+                    "--binary {} is relative and the working directory is unknown: give an absolute path",
+                    p.display()
+                )))
+            }
+        },
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| {
+            CliError::failed(format!(
+                "cannot tell where this omniclaw binary is ({e}): give its absolute path with --binary"
+            ))
+        })?,
+    };
+    let path = paths::normalize(&path);
+    if !path.is_file() {
+        return Err(CliError::usage(format!(
+            "the binary {} does not exist: a service must run an installed omniclaw; give its path with --binary",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// `DOMAIN\user` for the Windows task, from the environment.
+fn windows_user(ctx: &Ctx) -> Option<String> {
+    let user = ctx.env.get("USERNAME")?;
+    Some(match ctx.env.get("USERDOMAIN") {
+        Some(domain) => format!("{domain}\\{user}"),
+        None => user.to_string(),
+    })
+}
+
+/// Refuses a port plan in which this profile collides with another instance.
+fn check_conflicts(
+    ctx: &Ctx,
+    resolved: &Resolved,
+    value: &Value,
+    port: u16,
+) -> Result<(), CliError> {
+    let inv = ctx.inventory(resolved)?;
+    let me = inv
+        .current()
+        .map_or_else(|| resolved.profile.name().to_string(), |c| c.label.clone());
+    let mut all: Vec<ports::Instance> = inv
+        .instances(&ctx.env)
+        .into_iter()
+        .filter(|i| i.name != me)
+        .collect();
+    let others = all.clone();
+    let (workspace, _) = resolved.workspace(inventory::configured_workspace(value));
+    let mut candidate = inventory::instance(
+        &me,
+        false,
+        Some(value),
+        &InstancePaths {
+            config_path: resolved.config_path.clone(),
+            state_dir: resolved.state_dir.clone(),
+            workspace,
+        },
+        &ctx.env,
+    );
+    candidate.ports.base = port;
+    ports::allocate(&candidate.ports).map_err(CliError::usage)?;
+    all.push(candidate);
+    let plan = ports::plan(&all);
+    let lines: Vec<String> = plan
+        .conflicts
+        .iter()
+        .filter(|c| {
+            let (a, b) = c.instances();
+            a == me || b == me
+        })
+        .map(|c| format!("  - {c}\n    fix: {}", c.fix()))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let hint = ports::suggest_base(&others, port)
+        .map(|p| {
+            format!(
+                "\na free base port is {p}: `{} gateway install --port {p}`",
+                command(resolved)
+            )
+        })
+        .unwrap_or_default();
+    Err(CliError::usage(format!(
+        "refusing to install the service of profile {}: its ports collide with other instances; nothing was changed:\n{}{hint}",
+        resolved.profile,
+        lines.join("\n")
+    )))
+}
+
+fn show_step(step: &Step) -> Option<String> {
+    match step {
+        Step::Run {
+            cmd,
+            tolerate_failure,
+        } => Some(format!(
+            "{cmd}{}",
+            if *tolerate_failure {
+                "  (may fail: nothing loaded yet)"
+            } else {
+                ""
+            }
+        )),
+        Step::WriteFiles | Step::RemoveFiles => None,
+    }
+}
+
+fn step_argv(steps: &[Step]) -> Vec<Vec<String>> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Run { cmd, .. } => Some(cmd.argv()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What was on disk before a write, to put back when a later step fails.
+struct Undo {
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+    config: Option<(PathBuf, String)>,
+}
+
+impl Undo {
+    fn restore(self) {
+        for (path, before) in self.files {
+            match before {
+                Some(bytes) => {
+                    let _ = fsx::atomic_replace(&path, &bytes);
+                }
+                None => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        if let Some((path, text)) = self.config {
+            let _ = fsx::atomic_replace(&path, text.as_bytes());
+        }
+    }
+}
+
+/// `gateway install [--port N] [--force] [--dry-run]`.
+pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let cmd = command(&resolved);
+    let manager = select(ctx)?;
+    let platform = manager.platform();
+    let shown_config = resolved.display(&resolved.config_path);
+
+    let text = match profiles::read_config(&resolved.config_path) {
+        ConfigState::Valid { text, .. } => text,
+        ConfigState::Missing => {
+            return Err(CliError::failed(format!(
+                "no config at {shown_config}: run `{cmd} setup` first (it picks a collision-free port), then install"
+            )))
+        }
+        ConfigState::Invalid { errors, .. } => {
+            return Err(CliError::failed(format!(
+                "refusing to install: the config {shown_config} is invalid and the service would fail at start:\n{errors}\nfix these keys (`{cmd} config validate` shows them again)"
+            )))
+        }
+        ConfigState::Unreadable(msg) => return Err(CliError::failed(msg)),
+    };
+    let current_port = config::load(&text)
+        .ok()
+        .and_then(|l| l.config.gateway_port());
+    let new_text = match args.port {
+        Some(p) if Some(p) != current_port => Some(
+            config::set(&text, "gateway.port", &p.to_string())
+                .map_err(|e| CliError::usage(format!("{shown_config} was not changed: {e}")))?,
+        ),
+        _ => None,
+    };
+    let loaded = config::load(new_text.as_deref().unwrap_or(&text)).map_err(|e| {
+        CliError::usage(format!(
+            "refusing to install: gateway.port would make {shown_config} invalid:\n{e}"
+        ))
+    })?;
+    let port = args
+        .port
+        .unwrap_or_else(|| service::config_port(&loaded.config));
+    let mut warnings = Vec::new();
+    if let Some(env_port) = resolved
+        .env_port
+        .filter(|p| *p != port && args.port.is_none())
+    {
+        warnings.push(format!(
+            "OMNICLAW_GATEWAY_PORT={env_port} is set in this shell but the service runs gateway.port {port}; pass --port {env_port} to change the config"
+        ));
+    }
+
+    check_conflicts(ctx, &resolved, loaded.doc.value(), port)?;
+
+    let access = SecretAccess {
+        platform,
+        session_keyring: session_keyring(ctx, platform),
+        secrets_file: ctx.secrets_file || omniclaw_os::secrets::uses_file(&resolved.state_dir),
+    };
+    let problems = service::secret_problems(&loaded.config, &access);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  - {}", p.explain(&cmd)))
+            .collect();
+        return Err(CliError::failed(format!(
+            "refusing to install the service of profile {}: it could not read its secrets; nothing was changed:\n{}",
+            resolved.profile,
+            lines.join("\n")
+        )));
+    }
+
+    let binary = binary(ctx, args.binary.as_deref())?;
+    let mut spec = ServiceSpec::for_profile(&resolved, &binary, port);
+    if platform == Platform::TaskScheduler {
+        spec.windows_user = windows_user(ctx);
+    }
+    let files = spec.render(platform).map_err(CliError::usage)?;
+    let unit = Unit {
+        name: platform.service_name(&spec.names).to_string(),
+        definition: files[0].path.clone(),
+    };
+    let before: Vec<Option<Vec<u8>>> = files.iter().map(|f| fs::read(&f.path).ok()).collect();
+    let unchanged = files
+        .iter()
+        .zip(&before)
+        .all(|(f, b)| b.as_deref() == Some(f.bytes().as_slice()));
+    let replacing = !unchanged && before.iter().any(Option::is_some);
+    if replacing && !args.force {
+        return Err(CliError::usage(format!(
+            "profile {} already has a {platform} at {} that differs from what install would write now: \
+             pass --force to replace it (`{cmd} gateway install --force --dry-run` shows the new file), or `{cmd} gateway uninstall` first",
+            resolved.profile,
+            resolved.display(&files[0].path)
+        )));
+    }
+    let plan = manager.install_plan(&unit, replacing);
+
+    if args.dry_run {
+        print_dry_run(
+            ctx,
+            &resolved,
+            platform,
+            &unit,
+            &spec,
+            &files,
+            &plan,
+            new_text.is_some(),
+            &warnings,
+        );
+        return Ok(Outcome::Ok);
+    }
+
+    // Everything is checked; the manager must be reachable before any write.
+    warnings.extend(
+        manager
+            .preflight()
+            .map_err(|e| CliError::failed(format!("{e}\nnothing was changed")))?,
+    );
+
+    let mut undo = Undo {
+        files: Vec::new(),
+        config: None,
+    };
+    if let Some(new) = &new_text {
+        fsx::atomic_write(&resolved.config_path, new.as_bytes()).map_err(|e| {
+            CliError::failed(format!(
+                "cannot write {}: {e}; nothing was changed",
+                resolved.config_path.display()
+            ))
+        })?;
+        undo.config = Some((resolved.config_path.clone(), text.clone()));
+    }
+    let logs = resolved.logs_dir();
+    let result = (|| -> Result<(), CliError> {
+        fsx::create_private_dir(&resolved.state_dir)
+            .and_then(|()| fsx::create_private_dir(&logs))
+            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", logs.display())))?;
+        for step in &plan {
+            match step {
+                Step::WriteFiles if !unchanged => {
+                    for (f, b) in files.iter().zip(&before) {
+                        write_service_file(f)?;
+                        undo.files.push((f.path.clone(), b.clone()));
+                    }
+                }
+                Step::Run {
+                    cmd: c,
+                    tolerate_failure,
+                } => match manager.run(c) {
+                    Err(_) if *tolerate_failure => {}
+                    Err(e) => return Err(CliError::failed(e)),
+                    Ok(_) => {}
+                },
+                _ => {}
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        undo.restore();
+        return Err(CliError::failed(format!(
+            "{}\nthe service files and the config were put back as they were",
+            e.message()
+        )));
+    }
+
+    let state = manager.state(&unit);
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "profile": resolved.profile.name(),
+            "platform": platform.as_str(),
+            "name": unit.name,
+            "files": files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+            "port": port,
+            "binary": binary,
+            "changed": !unchanged || new_text.is_some(),
+            "state": state.as_ref().map(ToString::to_string).ok(),
+            "warnings": warnings,
+        }));
+    } else {
+        let verb = if unchanged {
+            "Already installed:"
+        } else if replacing {
+            "Replaced"
+        } else {
+            "Installed"
+        };
+        println!(
+            "{verb} {platform} {} for profile {}",
+            unit.name, resolved.profile
+        );
+        for f in &files {
+            println!("  file     {}", resolved.display(&f.path));
+        }
+        println!("  runs     {} gateway --port {port}", binary.display());
+        if new_text.is_some() {
+            println!("  config   gateway.port = {port} in {shown_config}");
+        }
+        match &state {
+            Ok(s) => println!("  state    {s}"),
+            Err(e) => println!("  state    unknown: {e}"),
+        }
+        for w in &warnings {
+            println!("warning: {w}");
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn write_service_file(f: &ServiceFile) -> Result<(), CliError> {
+    if let Some(dir) = f.path.parent() {
+        fs::create_dir_all(dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    fsx::atomic_replace(&f.path, &f.bytes())
+        .map_err(|e| CliError::failed(format!("cannot write {}: {e}", f.path.display())))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_dry_run(
+    ctx: &Ctx,
+    resolved: &Resolved,
+    platform: Platform,
+    unit: &Unit,
+    spec: &ServiceSpec,
+    files: &[ServiceFile],
+    plan: &[Step],
+    config_change: bool,
+    warnings: &[String],
+) {
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "dryRun": true,
+            "profile": resolved.profile.name(),
+            "platform": platform.as_str(),
+            "name": unit.name,
+            "port": spec.port,
+            "binary": spec.binary,
+            "configChange": config_change.then(|| json!({"path": resolved.config_path, "key": "gateway.port", "value": spec.port})),
+            "files": files.iter().map(|f| json!({"path": f.path, "contents": f.contents})).collect::<Vec<_>>(),
+            "commands": step_argv(plan),
+            "warnings": warnings,
+        }));
+        return;
+    }
+    println!(
+        "Dry run for profile {}: nothing is written or run.",
+        resolved.profile
+    );
+    if config_change {
+        println!(
+            "Would set gateway.port = {} in {}",
+            spec.port,
+            resolved.display(&resolved.config_path)
+        );
+    }
+    for f in files {
+        println!("Would write {}:", resolved.display(&f.path));
+        for line in f.contents.lines() {
+            println!("    {line}");
+        }
+    }
+    println!("Would run:");
+    for s in plan.iter().filter_map(show_step) {
+        println!("    {s}");
+    }
+    for w in warnings {
+        println!("warning: {w}");
+    }
+}
+
+/// `gateway uninstall [--dry-run]`.
+pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let manager = select(ctx)?;
+    let platform = manager.platform();
+    let unit = unit_of(platform, &resolved);
+    let files = existing_files(platform, &resolved.home, &resolved.service_names());
+    let plan = manager.uninstall_plan(&unit);
+    if args.dry_run {
+        if ctx.json {
+            out::json(&json!({
+                "ok": true,
+                "dryRun": true,
+                "profile": resolved.profile.name(),
+                "platform": platform.as_str(),
+                "name": unit.name,
+                "files": files,
+                "commands": step_argv(&plan),
+            }));
+        } else {
+            println!(
+                "Dry run for profile {}: nothing is removed or run.",
+                resolved.profile
+            );
+            println!("Would run:");
+            for s in plan.iter().filter_map(show_step) {
+                println!("    {s}");
+            }
+            for f in &files {
+                println!("Would remove {}", resolved.display(f));
+            }
+        }
+        return Ok(Outcome::Ok);
+    }
+    if files.is_empty() {
+        let loaded = matches!(manager.state(&unit), Ok(s) if s != ServiceState::NotLoaded);
+        if !loaded {
+            if ctx.json {
+                out::json(
+                    &json!({"ok": true, "profile": resolved.profile.name(), "removed": false}),
+                );
+            } else {
+                println!(
+                    "Profile {} has no {platform} installed ({}); nothing to remove.",
+                    resolved.profile, unit.name
+                );
+            }
+            return Ok(Outcome::Ok);
+        }
+    }
+    for step in &plan {
+        match step {
+            Step::Run {
+                cmd,
+                tolerate_failure,
+            } => match manager.run(cmd) {
+                Err(_) if *tolerate_failure => {}
+                Err(e) => return Err(CliError::failed(e)),
+                Ok(_) => {}
+            },
+            Step::RemoveFiles => {
+                for f in &files {
+                    fs::remove_file(f).map_err(|e| {
+                        CliError::failed(format!("cannot remove {}: {e}", f.display()))
+                    })?;
+                }
+            }
+            Step::WriteFiles => {}
+        }
+    }
+    if ctx.json {
+        out::json(
+            &json!({"ok": true, "profile": resolved.profile.name(), "removed": true, "name": unit.name, "files": files}),
+        );
+    } else {
+        println!(
+            "Removed {platform} {} of profile {}",
+            unit.name, resolved.profile
+        );
+        for f in &files {
+            println!("  removed  {}", resolved.display(f));
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn holder(resolved: &Resolved) -> Option<Holder> {
+    InstanceLock::probe(&resolved.lock_path()).ok().flatten()
+}
+
+fn no_service(resolved: &Resolved) -> CliError {
+    let cmd = command(resolved);
+    CliError::failed(format!(
+        "profile {} has no gateway service installed: run it in the foreground with `{cmd} gateway`, or install a service with `{cmd} gateway install`",
+        resolved.profile
+    ))
+}
+
+fn done(ctx: &Ctx, resolved: &Resolved, action: &str, message: &str) -> CmdResult {
+    if ctx.json {
+        out::json(
+            &json!({"ok": true, "profile": resolved.profile.name(), "action": action, "message": message}),
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(Outcome::Ok)
+}
+
+fn installed(platform: Platform, resolved: &Resolved) -> bool {
+    !existing_files(platform, &resolved.home, &resolved.service_names()).is_empty()
+}
+
+fn owner_word(h: &Holder) -> &'static str {
+    h.owner.map_or("unknown owner", Owner::as_str)
+}
+
+/// `gateway start`: through the service; never a second copy.
+pub fn start(ctx: &Ctx) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let manager = select(ctx)?;
+    let platform = manager.platform();
+    if let Some(h) = holder(&resolved) {
+        return done(
+            ctx,
+            &resolved,
+            "start",
+            &format!(
+                "profile {} is already running (pid {}, {}); not starting another copy",
+                resolved.profile,
+                h.pid,
+                owner_word(&h)
+            ),
+        );
+    }
+    if !installed(platform, &resolved) {
+        return Err(no_service(&resolved));
+    }
+    let unit = unit_of(platform, &resolved);
+    manager.start(&unit).map_err(CliError::failed)?;
+    let state = manager
+        .state(&unit)
+        .map_or_else(|e| format!("unknown: {e}"), |s| s.to_string());
+    done(
+        ctx,
+        &resolved,
+        "start",
+        &format!(
+            "started {platform} {} of profile {} ({state})",
+            unit.name, resolved.profile
+        ),
+    )
+}
+
+/// `gateway stop`: the service, or a gateway the lock says runs from a terminal.
+pub fn stop(ctx: &Ctx) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let manager = select(ctx)?;
+    let platform = manager.platform();
+    let has_service = installed(platform, &resolved);
+    if has_service {
+        let unit = unit_of(platform, &resolved);
+        manager.stop(&unit).map_err(CliError::failed)?;
+        if !matches!(
+            holder(&resolved),
+            Some(Holder {
+                owner: Some(Owner::Cli),
+                ..
+            })
+        ) {
+            return done(
+                ctx,
+                &resolved,
+                "stop",
+                &format!(
+                    "stopped {platform} {} of profile {}",
+                    unit.name, resolved.profile
+                ),
+            );
+        }
+    }
+    match holder(&resolved) {
+        None => done(
+            ctx,
+            &resolved,
+            "stop",
+            &format!("profile {} is not running", resolved.profile),
+        ),
+        Some(h) if h.owner == Some(Owner::Cli) => {
+            omniclaw_os::service::terminate_cli_gateway(&resolved.lock_path(), h.pid, STOP_WAIT)
+                .map_err(CliError::failed)?;
+            done(
+                ctx,
+                &resolved,
+                "stop",
+                &format!(
+                    "stopped the gateway of profile {} that ran from a terminal (pid {}, sent SIGTERM)",
+                    resolved.profile, h.pid
+                ),
+            )
+        }
+        Some(h) if h.owner == Some(Owner::Embedded) => Err(CliError::failed(format!(
+            "profile {} runs inside the desktop app (pid {}): stop it from the tray menu",
+            resolved.profile, h.pid
+        ))),
+        Some(h) => Err(CliError::failed(format!(
+            "profile {} runs as pid {} ({}) under a service this profile did not install here: stop it with that service manager",
+            resolved.profile,
+            h.pid,
+            owner_word(&h)
+        ))),
+    }
+}
+
+/// `gateway restart`: through the service.
+pub fn restart(ctx: &Ctx) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let manager = select(ctx)?;
+    let platform = manager.platform();
+    if !installed(platform, &resolved) {
+        return match holder(&resolved) {
+            Some(h) if h.owner == Some(Owner::Cli) => Err(CliError::failed(format!(
+                "profile {} runs from a terminal (pid {}): restart it there (Ctrl+C, then run it again), or install a service with `{} gateway install`",
+                resolved.profile,
+                h.pid,
+                command(&resolved)
+            ))),
+            _ => Err(no_service(&resolved)),
+        };
+    }
+    if let Some(h) = holder(&resolved).filter(|h| h.owner != Some(Owner::Service)) {
+        return Err(CliError::failed(format!(
+            "profile {} runs outside its service (pid {}, {}): stop it first (`{} gateway stop`), then restart",
+            resolved.profile,
+            h.pid,
+            owner_word(&h),
+            command(&resolved)
+        )));
+    }
+    let unit = unit_of(platform, &resolved);
+    manager.restart(&unit).map_err(CliError::failed)?;
+    done(
+        ctx,
+        &resolved,
+        "restart",
+        &format!(
+            "restarted {platform} {} of profile {}",
+            unit.name, resolved.profile
+        ),
+    )
+}
+
+/// A part of `gateway status`: JSON, text lines, and warnings (which make it exit 1).
+pub struct Section {
+    pub json: Value,
+    pub lines: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Facts about one installed OmniClaw service file, and why it is stale.
+fn inspect(
+    platform: Platform,
+    home: &Path,
+    profile: &omniclaw_core::profile::Profile,
+    command_file: &Path,
+) -> (service::Installed, Vec<service::Stale>) {
+    let text = fs::read(command_file)
+        .ok()
+        .and_then(|b| ServiceFile::decode(&b))
+        .unwrap_or_default();
+    let installed = service::parse(platform, &text);
+    let state_dir = installed
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| paths::default_state_dir(home, profile));
+    let config_path = installed
+        .config_path
+        .clone()
+        .unwrap_or_else(|| state_dir.join(paths::CONFIG_FILE));
+    let config_port = match profiles::read_config(&config_path) {
+        ConfigState::Valid { loaded, .. } => Some(service::config_port(&loaded.config)),
+        _ => None,
+    };
+    let facts = service::Facts {
+        profile: profile.clone(),
+        state_dir_exists: state_dir.is_dir(),
+        binary_exists: installed.binary.as_ref().is_some_and(|b| b.is_file()),
+        config_port,
+    };
+    let stale = service::stale_reasons(&installed, &facts);
+    (installed, stale)
+}
+
+/// This profile's service: installed or not, what the manager says, stale or not.
+pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Section {
+    let manager = match select(ctx) {
+        Ok(m) => m,
+        Err(e) => {
+            return Section {
+                json: json!({"installed": false, "error": e.message()}),
+                lines: vec![format!("  service  unavailable: {e}")],
+                warnings: Vec::new(),
+            }
+        }
+    };
+    let platform = manager.platform();
+    let names = resolved.service_names();
+    let unit = unit_of(platform, resolved);
+    let command_file = platform.command_path(&resolved.home, &names);
+    if !installed(platform, resolved) {
+        return Section {
+            json: json!({"installed": false, "platform": platform.as_str(), "name": unit.name}),
+            lines: vec![format!(
+                "  service  not installed (`{} gateway install` adds a {platform})",
+                command(resolved)
+            )],
+            warnings: Vec::new(),
+        };
+    }
+    let (installed, stale) = inspect(platform, &resolved.home, &resolved.profile, &command_file);
+    let state = manager.state(&unit);
+    let (state_text, pid) = match &state {
+        Ok(s @ ServiceState::Running { pid }) => (s.to_string(), *pid),
+        Ok(s) => (s.to_string(), None),
+        Err(e) => (format!("unknown ({e})"), None),
+    };
+    let mut warnings = Vec::new();
+    if !stale.is_empty() {
+        let reasons: Vec<String> = stale.iter().map(ToString::to_string).collect();
+        warnings.push(format!(
+            "the {platform} {} is stale: {}; {}",
+            unit.name,
+            reasons.join("; "),
+            service::stale_fix(&resolved.profile, &stale)
+        ));
+    }
+    let active = matches!(
+        state,
+        Ok(ServiceState::Running { .. }) | Ok(ServiceState::Starting)
+    );
+    Section {
+        json: json!({
+            "installed": true,
+            "platform": platform.as_str(),
+            "name": unit.name,
+            "file": unit.definition,
+            "port": installed.port,
+            "active": active,
+            "state": state_text,
+            "mainPid": pid,
+            "stale": stale.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+        lines: vec![format!(
+            "  service  {platform} {} · {state_text}{}",
+            unit.name,
+            installed
+                .port
+                .map(|p| format!(" · port {p}"))
+                .unwrap_or_default()
+        )],
+        warnings,
+    }
+}
+
+/// `gateway status --deep`: OmniClaw services of every profile, stale ones,
+/// and OpenClaw's gateway services with cleanup hints.
+pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Section {
+    let manager = match select(ctx) {
+        Ok(m) => m,
+        Err(e) => {
+            return Section {
+                json: json!([]),
+                lines: vec![format!("services: unavailable: {e}")],
+                warnings: Vec::new(),
+            }
+        }
+    };
+    let platform = manager.platform();
+    let home = &resolved.home;
+    let dir = platform.service_dir(home);
+    let mut entries: Vec<(String, Option<PathBuf>)> = fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), Some(e.path())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    if platform == Platform::TaskScheduler {
+        match manager.registered() {
+            Ok(names) => entries.extend(names.into_iter().map(|n| (n, None))),
+            Err(e) => notes.push(format!("cannot list scheduled tasks: {e}")),
+        }
+    }
+    entries.sort();
+    let mut rows = Vec::new();
+    let mut lines = vec![format!(
+        "services ({platform}s under {}):",
+        resolved.display(&dir)
+    )];
+    let mut warnings = Vec::new();
+    for (name, path) in entries {
+        let Some(owner) = service::classify(platform, &name) else {
+            continue;
+        };
+        match owner {
+            ServiceOwner::OpenClaw => {
+                // Task Scheduler names come without a file.
+                let hint = service::foreign_cleanup(platform, &name, path.as_deref());
+                lines.push(format!(
+                    "  {name}  OpenClaw gateway (not managed by OmniClaw)\n    cleanup: {hint}"
+                ));
+                rows.push(
+                    json!({"name": name, "owner": "openclaw", "file": path, "cleanup": hint}),
+                );
+            }
+            ServiceOwner::OmniClaw(profile) => {
+                let names = ServiceNames::for_profile(&profile);
+                let Some(path) = path else {
+                    // A task known to Task Scheduler: its launcher script is what we read.
+                    if platform.command_path(home, &names).is_file() {
+                        continue;
+                    }
+                    let fix = format!("{} gateway uninstall", profile_cmd(&profile));
+                    warnings.push(format!(
+                        "the task {name} has no launcher script in {}: `{fix}` removes it",
+                        resolved.display(&dir)
+                    ));
+                    rows.push(json!({"name": name, "owner": "omniclaw", "profile": profile.name(), "stale": ["launcher script missing"]}));
+                    continue;
+                };
+                // On Windows the launcher script carries the command; skip the XML twin.
+                if path != platform.command_path(home, &names) {
+                    continue;
+                }
+                let (installed, stale) = inspect(platform, home, &profile, &path);
+                let unit = Unit {
+                    name: platform.service_name(&names).to_string(),
+                    definition: platform.definition_path(home, &names),
+                };
+                let state = manager
+                    .state(&unit)
+                    .map_or_else(|e| format!("unknown ({e})"), |s| s.to_string());
+                let reasons: Vec<String> = stale.iter().map(ToString::to_string).collect();
+                let fix = (!stale.is_empty()).then(|| service::stale_fix(&profile, &stale));
+                lines.push(format!(
+                    "  {}  profile {} · port {} · {state}{}",
+                    unit.name,
+                    profile,
+                    installed.port.map_or("?".into(), |p| p.to_string()),
+                    if stale.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "\n    stale: {}\n    fix: {}",
+                            reasons.join("; "),
+                            fix.clone().unwrap_or_default()
+                        )
+                    }
+                ));
+                if let Some(fix) = &fix {
+                    warnings.push(format!(
+                        "the {platform} {} of profile {profile} is stale: {}; {fix}",
+                        unit.name,
+                        reasons.join("; ")
+                    ));
+                }
+                rows.push(json!({
+                    "name": unit.name,
+                    "owner": "omniclaw",
+                    "profile": profile.name(),
+                    "file": path,
+                    "port": installed.port,
+                    "binary": installed.binary,
+                    "state": state,
+                    "stale": reasons,
+                    "fix": fix,
+                }));
+            }
+        }
+    }
+    if rows.is_empty() {
+        lines.push("  none".into());
+    }
+    for n in notes {
+        lines.push(format!("  note: {n}"));
+    }
+    Section {
+        json: Value::Array(rows),
+        lines,
+        warnings,
+    }
+}
+
+fn profile_cmd(profile: &omniclaw_core::profile::Profile) -> String {
+    match profile.suffix() {
+        None => "omniclaw".into(),
+        Some(n) => format!("omniclaw --profile {n}"),
+    }
+}

@@ -1,0 +1,198 @@
+//! The systemd user unit of a gateway, and reading one back.
+//!
+//! Quoting follows systemd.service(5) and systemd.syntax(7): `%` starts a
+//! specifier everywhere (written `%%`), `$` expands variables in `ExecStart`
+//! (written `$$`), and double quotes with C escapes keep spaces in one
+//! argument or one `Environment=` assignment. Must never write a secret.
+
+use std::fmt::Write as _;
+
+use super::{ServiceSpec, SpecError, RESTART_SECS};
+
+pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
+    let mut exec = vec![exec_word(&super::text("binary path", &spec.binary)?)];
+    exec.extend(spec.args().iter().map(|a| exec_word(a)));
+    let mut out = String::new();
+    let cmd = spec.command();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "# Written by `{cmd} gateway install`; OmniClaw owns this file.\n\
+         # Change it with `{cmd} gateway install --force`, remove it with `{cmd} gateway uninstall`.\n\
+         # No secret is stored here: the gateway reads them from its config or the keychain."
+    );
+    let _ = writeln!(out, "[Unit]");
+    let _ = writeln!(out, "Description={}", specifiers(&spec.description()));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[Service]");
+    let _ = writeln!(out, "Type=simple");
+    let _ = writeln!(out, "ExecStart={}", exec.join(" "));
+    for (k, v) in spec.env()? {
+        let _ = writeln!(out, "Environment=\"{}\"", quoted(&format!("{k}={v}")));
+    }
+    let _ = writeln!(out, "Restart=always");
+    let _ = writeln!(out, "RestartSec={RESTART_SECS}");
+    let _ = writeln!(out, "TimeoutStopSec=30");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[Install]");
+    let _ = writeln!(out, "WantedBy=default.target");
+    Ok(out)
+}
+
+fn specifiers(s: &str) -> String {
+    s.replace('%', "%%")
+}
+
+/// Escapes for the inside of a double-quoted systemd string.
+fn quoted(s: &str) -> String {
+    specifiers(s).replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// One `ExecStart` word: quoted when it holds anything systemd would split on or unescape.
+fn exec_word(s: &str) -> String {
+    let needs_quotes = s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
+    let s = s.replace('$', "$$");
+    if needs_quotes {
+        format!("\"{}\"", quoted(&s))
+    } else {
+        specifiers(&s)
+    }
+}
+
+/// The `ExecStart` words and the `Environment=` assignments of a unit.
+pub(super) fn parse(text: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut argv = Vec::new();
+    let mut vars = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("ExecStart=") {
+            argv = split(rest)
+                .into_iter()
+                .map(|w| w.replace("$$", "$"))
+                .collect();
+        } else if let Some(rest) = line.strip_prefix("Environment=") {
+            for assignment in split(rest) {
+                if let Some((k, v)) = assignment.split_once('=') {
+                    vars.push((k.to_string(), v.to_string()));
+                }
+            }
+        }
+    }
+    (argv, vars)
+}
+
+/// Splits a systemd value into words: whitespace separates, double or
+/// single quotes group, backslash escapes, `%%` is `%`.
+fn split(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quote) {
+            ('\\', _) => {
+                if let Some(n) = chars.next() {
+                    cur.push(match n {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+                in_word = true;
+            }
+            ('%', _) if chars.peek() == Some(&'%') => {
+                chars.next();
+                cur.push('%');
+                in_word = true;
+            }
+            (q, Some(open)) if q == open => quote = None,
+            ('"' | '\'', None) => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (w, None) if w.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (other, _) => {
+                cur.push(other);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::spec;
+    use super::super::{parse as parse_installed, Platform};
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn unit_named_profile() {
+        let files = spec("rescue", true)
+            .render(Platform::Systemd)
+            .expect("renders");
+        assert_eq!(
+            files[0].path,
+            PathBuf::from("/home/u")
+                .join(".config")
+                .join("systemd")
+                .join("user")
+                .join("omniclaw-gateway-rescue.service")
+        );
+        insta::assert_snapshot!("unit_rescue", files[0].contents);
+    }
+
+    #[test]
+    fn unit_default_profile() {
+        let files = spec("default", true)
+            .render(Platform::Systemd)
+            .expect("renders");
+        insta::assert_snapshot!("unit_default", files[0].contents);
+    }
+
+    fn check(word: &str, expected: &str) {
+        assert_eq!(exec_word(word), expected, "{word:?}");
+        let back = split(expected)
+            .into_iter()
+            .map(|w| w.replace("$$", "$"))
+            .collect::<Vec<_>>();
+        assert_eq!(back, [word.to_string()], "round trip of {word:?}");
+    }
+
+    #[test]
+    fn exec_words() {
+        check("/usr/bin/omniclaw", "/usr/bin/omniclaw");
+        check("/opt/omni claw/x", "\"/opt/omni claw/x\"");
+        check("/opt/100%/x", "/opt/100%%/x");
+        check("/opt/$HOME/x", "/opt/$$HOME/x");
+        check("/a \"b\"\\c", "\"/a \\\"b\\\"\\\\c\"");
+        check("", "\"\"");
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let mut s = spec("rescue", true);
+        s.state_dir = PathBuf::from("/home/u/50% \"odd\" dir");
+        let unit = s.render(Platform::Systemd).expect("renders");
+        let installed = parse_installed(Platform::Systemd, &unit[0].contents);
+        assert_eq!(
+            installed.binary,
+            Some(PathBuf::from("/opt/omni claw/bin/omniclaw"))
+        );
+        assert_eq!(installed.port, Some(19789));
+        assert_eq!(installed.profile.as_deref(), Some("rescue"));
+        assert_eq!(installed.state_dir, Some(s.state_dir.clone()));
+        assert!(installed.marked);
+    }
+}

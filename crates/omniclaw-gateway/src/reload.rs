@@ -1,0 +1,466 @@
+//! Hot reload of a running gateway: watch its config, validate each edit,
+//! apply what can be applied in place, restart for the rest, refuse what is
+//! invalid while the last good config keeps serving.
+//!
+//! [`serve_reloading`] owns one gateway for its whole life. On an edit
+//! (debounced by the OS watcher) it asks the caller's [`Rebuild`] to turn
+//! the new text into a [`Candidate`] (validation and secret lookup are the
+//! caller's, so this crate still never resolves profiles or reads the
+//! environment), classifies the change with `omniclaw_core::reload`, and:
+//!
+//! - nothing changed that matters → nothing happens;
+//! - invalid, or secrets missing → refused: logged, kept in [`Live`] for
+//!   `status` / `health`, and pushed as a `health` event; the gateway keeps
+//!   serving the previous config and every client stays connected;
+//! - `gateway.reload.mode: off` → only reported;
+//! - hot keys only → applied in place (auth swapped under a lock, the
+//!   caller's `applied` hook for logging and redaction);
+//! - otherwise → the gateway is stopped and bound again with the new spec;
+//!   if the new ports cannot be bound the previous spec is bound again.
+//!
+//! Once a config has served for [`Options::healthy_after`] (10 s by default)
+//! it is saved next to the config as `omniclaw.json.last-good`, which
+//! `config rollback` restores. Nothing here logs or stores a secret value.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use omniclaw_core::config::{self, Config, ReloadMode};
+use omniclaw_os::watch::ConfigWatcher;
+
+use crate::server::{Addrs, Bound, Broadcast, Gateway, ServeError};
+use crate::spec::{Auth, GatewaySpec};
+
+/// Suffix of the last known good config: `omniclaw.json.last-good`.
+pub const LAST_GOOD_SUFFIX: &str = ".last-good";
+
+/// `<config>.last-good`.
+pub fn last_good_path(config: &Path) -> PathBuf {
+    let mut name = config
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(LAST_GOOD_SUFFIX);
+    config.with_file_name(name)
+}
+
+/// What the reloader reports through `status` and `health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Report {
+    mode: Option<ReloadMode>,
+    /// Hash of the config text the gateway runs on.
+    config_hash: Option<String>,
+    last_applied_ms: Option<u64>,
+    /// Why the newest edit was refused; cleared by the next good one.
+    last_error: Option<String>,
+    /// Changes seen but not applied (`reload.mode: off`).
+    pending: Vec<String>,
+}
+
+/// The part of a gateway a reload changes while it serves. Shared between
+/// the reloader and the server; cheap to read on every connect.
+pub struct Live {
+    auth: RwLock<Auth>,
+    report: RwLock<Report>,
+    pub(crate) events: broadcast::Sender<Broadcast>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Live {
+    pub fn new(auth: Auth) -> Arc<Live> {
+        let (events, _) = broadcast::channel(16);
+        Arc::new(Live {
+            auth: RwLock::new(auth),
+            report: RwLock::new(Report::default()),
+            events,
+        })
+    }
+
+    /// The credentials clients must present now.
+    pub fn auth(&self) -> Auth {
+        self.auth
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_auth(&self, auth: Auth) {
+        *self
+            .auth
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = auth;
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Report)) {
+        f(&mut self
+            .report
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+        // No receivers is fine: nobody is connected.
+        let _ = self.events.send(Broadcast::Health);
+    }
+
+    /// The `reload` object of `status` and `health`.
+    pub fn report(&self) -> Value {
+        let r = self
+            .report
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        json!({
+            "mode": r.mode.map(ReloadMode::as_str),
+            "configHash": r.config_hash,
+            "lastAppliedMs": r.last_applied_ms,
+            "lastError": r.last_error,
+            "pending": r.pending,
+        })
+    }
+
+    /// The reason the newest edit was refused, if it was.
+    pub fn last_error(&self) -> Option<String> {
+        self.report
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_error
+            .clone()
+    }
+}
+
+/// A config turned into what a gateway runs.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub spec: GatewaySpec,
+    pub config: Config,
+    /// The validated config value (for classifying the next edit).
+    pub value: Value,
+    /// The config text it came from.
+    pub text: String,
+}
+
+/// The caller's half of a reload: validation, secret lookup and side
+/// effects outside the gateway (logging level, redaction, runtime file).
+pub trait Rebuild: Send + Sync + 'static {
+    /// Validates `text` and builds the gateway it describes. `Err` refuses
+    /// the edit; its message names the key and the fix, never a secret.
+    fn build(&self, text: &str) -> Result<Candidate, String>;
+    /// Called once a candidate runs (hot-applied or restarted) on `addrs`.
+    fn applied(&self, candidate: &Candidate, addrs: &Addrs);
+}
+
+/// Timings of the reloader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Quiet time after the last file event before an edit is read.
+    pub debounce: Duration,
+    /// How long a config must serve before it becomes the last good one.
+    pub healthy_after: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            debounce: Duration::from_millis(100),
+            healthy_after: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServeError>>,
+    addrs: Addrs,
+}
+
+fn start(bound: Bound, live: Arc<Live>) -> Running {
+    let (stop, mut stop_rx) = watch::channel(false);
+    let addrs = bound.addrs();
+    let task = tokio::spawn(bound.serve_live(
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+        live,
+    ));
+    Running { stop, task, addrs }
+}
+
+impl Running {
+    async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(r) => r,
+            // A panicked serve task has dropped its listeners: nothing left to stop.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// The spec without its credentials, to tell whether a restart changes anything.
+fn layout_of(spec: &GatewaySpec) -> GatewaySpec {
+    let mut s = spec.clone();
+    s.auth = Auth::None;
+    s
+}
+
+/// Serves `bound` (built from `first`) until `shutdown` resolves, applying
+/// edits of `first.spec.config_path` as the module docs describe.
+pub async fn serve_reloading(
+    bound: Bound,
+    first: Candidate,
+    rebuild: Arc<dyn Rebuild>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let live = Live::new(first.spec.auth.clone());
+    let config_path = first.spec.config_path.clone();
+    let last_good = last_good_path(&config_path);
+    let (tx, mut edits) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let _watcher = match ConfigWatcher::start(&config_path, options.debounce, move || {
+        let _ = tx.send(());
+    }) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "hot reload is off");
+            None
+        }
+    };
+    let mut current = first;
+    let mut running = start(bound, live.clone());
+    mark_applied(&live, &current);
+    rebuild.applied(&current, &running.addrs);
+    tracing::info!(
+        profile = %current.spec.profile,
+        port = running.addrs.gateway.port(),
+        config = %config_path.display(),
+        "gateway serving"
+    );
+    let mut good_due = Some(Instant::now() + options.healthy_after);
+    tokio::pin!(shutdown);
+
+    loop {
+        let due = good_due;
+        tokio::select! {
+            () = &mut shutdown => {
+                return running.stop().await;
+            }
+            result = &mut running.task => {
+                // Serving ended without being asked to: a listener failed.
+                return result.unwrap_or(Ok(()));
+            }
+            edit = edits.recv() => {
+                if edit.is_none() {
+                    // The watcher is gone; serve on without reloads.
+                    std::future::pending::<()>().await;
+                }
+                let next = handle_edit(&live, &rebuild, &mut current, running).await;
+                running = next.0?;
+                if next.1 {
+                    good_due = Some(Instant::now() + options.healthy_after);
+                }
+            }
+            () = sleep_until(due) => {
+                good_due = None;
+                save_last_good(&last_good, &current.text);
+            }
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn mark_applied(live: &Live, c: &Candidate) {
+    let hash = config::hash(&c.text);
+    let mode = c.config.reload_mode();
+    live.update(|r| {
+        r.mode = Some(mode);
+        r.config_hash = Some(hash);
+        r.last_applied_ms = Some(now_ms());
+        r.last_error = None;
+        r.pending.clear();
+    });
+}
+
+fn refuse(live: &Live, why: String) {
+    tracing::warn!(reason = %why, "config edit refused; still serving the last good config");
+    live.update(|r| r.last_error = Some(why));
+}
+
+fn save_last_good(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return;
+    }
+    match omniclaw_os::fsx::atomic_replace(path, text.as_bytes()) {
+        Ok(()) => tracing::info!(file = %path.display(), "config saved as last known good"),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot save the last known good config")
+        }
+    }
+}
+
+/// Reads and applies one edit. Returns the gateway now running and whether
+/// a new config took effect (which restarts the last-good clock).
+async fn handle_edit(
+    live: &Arc<Live>,
+    rebuild: &Arc<dyn Rebuild>,
+    current: &mut Candidate,
+    running: Running,
+) -> (Result<Running, ServeError>, bool) {
+    let path = current.spec.config_path.clone();
+    let text = match tokio::fs::read_to_string(&path).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            refuse(
+                live,
+                format!(
+                    "the config {} was removed; restore it (or `config rollback`)",
+                    path.display()
+                ),
+            );
+            return (Ok(running), false);
+        }
+        Err(e) => {
+            refuse(
+                live,
+                format!("cannot read the config {}: {e}", path.display()),
+            );
+            return (Ok(running), false);
+        }
+    };
+    if text == current.text {
+        // Saved unchanged, or an invalid edit was reverted.
+        if live.last_error().is_some() {
+            mark_applied(live, current);
+            tracing::info!("config is back to the running version");
+        }
+        return (Ok(running), false);
+    }
+    let next = {
+        let rebuild = rebuild.clone();
+        let text = text.clone();
+        match tokio::task::spawn_blocking(move || rebuild.build(&text)).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("checking the config failed: {e}")),
+        }
+    };
+    let next = match next {
+        Ok(n) => n,
+        Err(why) => {
+            refuse(
+                live,
+                format!("invalid config {}, edit refused:\n{why}", path.display()),
+            );
+            return (Ok(running), false);
+        }
+    };
+    let plan = omniclaw_core::reload::classify(&current.value, &next.value);
+    // Turning reload off is itself applied; anything else under `off` is only reported.
+    let only_mode_switch = plan.changes.iter().all(|c| c.path == "gateway.reload.mode")
+        && current.config.reload_mode() != ReloadMode::Off;
+    if next.config.reload_mode() == ReloadMode::Off && !only_mode_switch {
+        let pending: Vec<String> = plan.changes.iter().map(|c| c.path.clone()).collect();
+        tracing::warn!(changes = %plan.summary(), "config changed but gateway.reload.mode is off: restart the gateway to apply");
+        live.update(|r| r.pending = pending);
+        return (Ok(running), false);
+    }
+    let restart = layout_of(&next.spec) != layout_of(&current.spec)
+        || next.spec.auth.mode() != current.spec.auth.mode();
+    if !restart {
+        live.set_auth(next.spec.auth.clone());
+        *current = next;
+        mark_applied(live, current);
+        rebuild.applied(current, &running.addrs);
+        tracing::info!(changes = %plan.summary(), "config applied in place");
+        return (Ok(running), true);
+    }
+    tracing::info!(changes = %plan.summary(), "config needs a restart of the gateway");
+    if let Err(e) = running.stop().await {
+        tracing::warn!(error = %e, "the gateway stopped with an error");
+    }
+    match Gateway::bind(next.spec.clone()) {
+        Ok(bound) => {
+            live.set_auth(next.spec.auth.clone());
+            let running = start(bound, live.clone());
+            *current = next;
+            mark_applied(live, current);
+            rebuild.applied(current, &running.addrs);
+            tracing::info!(
+                port = running.addrs.gateway.port(),
+                "gateway restarted with the new config"
+            );
+            (Ok(running), true)
+        }
+        Err(e) => {
+            let why = format!("restart refused: {e}; still serving the previous config");
+            // Bind the previous spec again: the old ports were ours a moment ago.
+            match Gateway::bind(current.spec.clone()) {
+                Ok(bound) => {
+                    let running = start(bound, live.clone());
+                    refuse(live, why);
+                    (Ok(running), false)
+                }
+                Err(again) => {
+                    tracing::error!(error = %again, "cannot bind the previous config again; the gateway is down");
+                    (
+                        Err(ServeError::Rebind {
+                            reason: format!("{why}; binding it again failed too: {again}"),
+                        }),
+                        false,
+                    )
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_good_sits_next_to_the_config() {
+        assert_eq!(
+            last_good_path(Path::new("/s/omniclaw.json")),
+            PathBuf::from("/s/omniclaw.json.last-good")
+        );
+    }
+
+    #[test]
+    fn report_shows_refusals_until_the_next_apply() {
+        let live = Live::new(Auth::Token("t".into()));
+        let mut rx = live.events.subscribe();
+        refuse(&live, "gateway.port: expected an integer".into());
+        assert_eq!(rx.try_recv().ok(), Some(Broadcast::Health));
+        assert_eq!(
+            live.report()["lastError"],
+            json!("gateway.port: expected an integer")
+        );
+        let loaded = config::load("{}").expect("valid");
+        let c = Candidate {
+            spec: GatewaySpec::new("main", "/c".into(), "/s".into(), "/w".into(), 1),
+            config: loaded.config,
+            value: loaded.doc.into_value(),
+            text: "{}".into(),
+        };
+        mark_applied(&live, &c);
+        let r = live.report();
+        assert_eq!(r["lastError"], Value::Null);
+        assert_eq!(r["mode"], json!("hybrid"));
+        assert_eq!(r["configHash"], json!(config::hash("{}")));
+        assert_eq!(live.auth(), Auth::Token("t".into()));
+    }
+}

@@ -1,0 +1,325 @@
+//! Where a profile's secrets live: the OS keychain, or (opted in on a
+//! headless machine) a 0600 file in the state dir.
+//!
+//! [`SecretStore`] is the small trait every command and gateway is handed;
+//! [`Keyring`] is the real adapter (Secret Service on Linux, Keychain on
+//! macOS, Credential Manager on Windows), [`FileStore`] the headless
+//! fallback, [`MemoryStore`] the double for unit tests, and [`Routed`] picks
+//! keyring or file per profile.
+//!
+//! # Entry naming
+//!
+//! One keychain entry per profile and secret: service `omniclaw`, account
+//! `<profile>/<dotted secret path>@<state dir>`, e.g.
+//! `main/gateway.auth.token@/home/ada/.omniclaw-main`. The state dir is part
+//! of the account so that two homes (or two test sandboxes) with a profile of
+//! the same name never share a secret. In the file store the profile is
+//! implied by the file's state dir and the key is the dotted path.
+//!
+//! This module must never print, log or put a secret value into an error
+//! message; errors name the profile, the secret path and the fix.
+
+mod file;
+mod keyring;
+mod memory;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use file::{FileStore, FILE_NAME};
+pub use keyring::Keyring;
+pub use memory::MemoryStore;
+
+/// The secrets a profile can hold, by their config path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecretName {
+    GatewayAuthToken,
+    GatewayAuthPassword,
+    GatewayRemoteToken,
+    TelegramBotToken,
+}
+
+impl SecretName {
+    pub const ALL: [SecretName; 4] = [
+        SecretName::GatewayAuthToken,
+        SecretName::GatewayAuthPassword,
+        SecretName::GatewayRemoteToken,
+        SecretName::TelegramBotToken,
+    ];
+
+    /// The dotted config path the secret belongs to.
+    pub fn path(self) -> &'static str {
+        match self {
+            SecretName::GatewayAuthToken => "gateway.auth.token",
+            SecretName::GatewayAuthPassword => "gateway.auth.password",
+            SecretName::GatewayRemoteToken => "gateway.remote.token",
+            SecretName::TelegramBotToken => "channels.telegram.botToken",
+        }
+    }
+
+    /// Parses a dotted path; the error lists the valid names.
+    pub fn parse(path: &str) -> Result<SecretName, SecretError> {
+        SecretName::ALL
+            .into_iter()
+            .find(|n| n.path() == path)
+            .ok_or_else(|| SecretError::UnknownName {
+                name: path.to_string(),
+            })
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.path())
+    }
+}
+
+/// Whose secret: a profile at its state dir.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub profile: String,
+    pub state_dir: PathBuf,
+}
+
+impl Scope {
+    pub fn new(profile: impl Into<String>, state_dir: impl Into<PathBuf>) -> Scope {
+        Scope {
+            profile: profile.into(),
+            state_dir: state_dir.into(),
+        }
+    }
+
+    /// The keychain account of `name` in this scope (see the module docs).
+    pub fn account(&self, name: SecretName) -> String {
+        format!(
+            "{}/{}@{}",
+            self.profile,
+            name.path(),
+            self.state_dir.display()
+        )
+    }
+
+    /// `<state dir>/secrets.json`, the file of the headless mode.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.state_dir.join(FILE_NAME)
+    }
+}
+
+/// Which kind of store holds a profile's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreMode {
+    Keychain,
+    File(PathBuf),
+    Memory,
+}
+
+impl fmt::Display for StoreMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreMode::Keychain => f.write_str("OS keychain"),
+            StoreMode::File(p) => write!(f, "secrets file {} (mode 0600)", p.display()),
+            StoreMode::Memory => f.write_str("memory"),
+        }
+    }
+}
+
+impl StoreMode {
+    /// `keychain`, `file` or `memory`, for JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreMode::Keychain => "keychain",
+            StoreMode::File(_) => "file",
+            StoreMode::Memory => "memory",
+        }
+    }
+}
+
+/// Why a secret could not be read, written or removed. Never holds a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("no OS keychain is reachable ({detail}); on a headless machine keep secrets in a 0600 file in the state dir instead: add --secrets-file to the command (e.g. `omniclaw --profile NAME --secrets-file secrets set gateway.auth.token`)")]
+    Unreachable { detail: String },
+    #[error("the OS keychain refused {account}: {detail}; unlock the keychain (or log in to the desktop session) and retry")]
+    Keychain { account: String, detail: String },
+    #[error("{path} is readable by other users (mode {mode:o}); it holds secrets: run `chmod 600 {path}`, then retry", path = path.display())]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot read the secrets file {path}: {source}; check its permissions", path = path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the secrets file {path} is not a JSON object of strings ({detail}); fix or remove it, then set the secrets again", path = path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("cannot write the secrets file {path}: {source}; check that the state dir is writable", path = path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{name} is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken")]
+    UnknownName { name: String },
+    #[error("the value for {name} is empty: give a non-empty secret")]
+    Empty { name: SecretName },
+}
+
+/// A place to keep secrets, one entry per (profile, secret).
+pub trait SecretStore: Send + Sync {
+    /// The secret, or `None` when it was never set (or was removed).
+    fn get(&self, scope: &Scope, name: SecretName) -> Result<Option<String>, SecretError>;
+    /// Stores (or replaces) the secret. An empty value is refused.
+    fn set(&self, scope: &Scope, name: SecretName, value: &str) -> Result<(), SecretError>;
+    /// Removes the secret; `true` when there was one.
+    fn remove(&self, scope: &Scope, name: SecretName) -> Result<bool, SecretError>;
+    /// Where this scope's secrets live.
+    fn mode(&self, scope: &Scope) -> StoreMode;
+}
+
+/// The CLI's and the tray's store: the secrets file for a profile that opted
+/// in (its state dir holds `secrets.json`, or `force_file` is set for this
+/// run), the OS keychain otherwise.
+pub struct Routed {
+    keychain: Box<dyn SecretStore>,
+    file: FileStore,
+    force_file: bool,
+}
+
+impl Routed {
+    pub fn new(keychain: Box<dyn SecretStore>, force_file: bool) -> Routed {
+        Routed {
+            keychain,
+            file: FileStore,
+            force_file,
+        }
+    }
+
+    /// Keyring by default; `force_file` is the `--secrets-file` opt-in.
+    pub fn system(force_file: bool) -> Routed {
+        Routed::new(Box::new(Keyring), force_file)
+    }
+
+    fn pick(&self, scope: &Scope) -> &dyn SecretStore {
+        if self.force_file || uses_file(&scope.state_dir) {
+            &self.file
+        } else {
+            self.keychain.as_ref()
+        }
+    }
+}
+
+/// Whether the profile at `state_dir` keeps its secrets in a file.
+pub fn uses_file(state_dir: &Path) -> bool {
+    state_dir.join(FILE_NAME).is_file()
+}
+
+impl SecretStore for Routed {
+    fn get(&self, scope: &Scope, name: SecretName) -> Result<Option<String>, SecretError> {
+        self.pick(scope).get(scope, name)
+    }
+    fn set(&self, scope: &Scope, name: SecretName, value: &str) -> Result<(), SecretError> {
+        self.pick(scope).set(scope, name, value)
+    }
+    fn remove(&self, scope: &Scope, name: SecretName) -> Result<bool, SecretError> {
+        self.pick(scope).remove(scope, name)
+    }
+    fn mode(&self, scope: &Scope) -> StoreMode {
+        self.pick(scope).mode(scope)
+    }
+}
+
+/// A short, non-reversible fingerprint of a secret for status output:
+/// `sha256:` and the first 12 hex digits of its SHA-256.
+pub fn fingerprint(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A new gateway token from the OS CSPRNG: 48 lowercase hex characters.
+pub fn generate_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn check_value(name: SecretName, value: &str) -> Result<(), SecretError> {
+    if value.is_empty() {
+        Err(SecretError::Empty { name })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(path: &str, expected: Result<SecretName, &str>) {
+        let got = SecretName::parse(path).map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_string), "{path}");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for n in SecretName::ALL {
+            check(n.path(), Ok(n));
+        }
+        check(
+            "gateway.port",
+            Err("gateway.port is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken"),
+        );
+    }
+
+    #[test]
+    fn accounts_carry_profile_path_and_state_dir() {
+        let s = Scope::new("main", "/h/.omniclaw-main");
+        assert_eq!(
+            s.account(SecretName::TelegramBotToken),
+            "main/channels.telegram.botToken@/h/.omniclaw-main"
+        );
+        assert_eq!(
+            s.secrets_file(),
+            PathBuf::from("/h/.omniclaw-main/secrets.json")
+        );
+    }
+
+    #[test]
+    fn tokens_are_48_hex_and_differ() {
+        let a = generate_token().expect("rng");
+        let b = generate_token().expect("rng");
+        assert_eq!(a.len(), 48);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn fingerprints_are_short_and_stable() {
+        let f = fingerprint("secret");
+        assert_eq!(f, "sha256:2bb80d537b1d");
+        assert!(!f.contains("secret"));
+    }
+
+    #[test]
+    fn routed_picks_the_file_once_it_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scope = Scope::new("main", dir.path());
+        let routed = Routed::new(Box::new(MemoryStore::default()), false);
+        assert_eq!(routed.mode(&scope), StoreMode::Memory);
+        routed
+            .set(&scope, SecretName::GatewayAuthToken, "in-memory")
+            .expect("set");
+        let forced = Routed::new(Box::new(MemoryStore::default()), true);
+        forced
+            .set(&scope, SecretName::GatewayAuthToken, "in-file")
+            .expect("set");
+        assert!(uses_file(dir.path()));
+        assert_eq!(
+            routed
+                .get(&scope, SecretName::GatewayAuthToken)
+                .expect("get"),
+            Some("in-file".to_string())
+        );
+        assert_eq!(routed.mode(&scope), StoreMode::File(scope.secrets_file()));
+    }
+}

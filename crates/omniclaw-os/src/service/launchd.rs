@@ -1,0 +1,299 @@
+//! `launchctl`: LaunchAgents in the user's GUI domain (`gui/UID`) on macOS.
+//!
+//! Never touches the system domain. A stopped agent is unloaded (`bootout`),
+//! because `KeepAlive` would restart a killed one.
+
+use omniclaw_core::service::Platform;
+
+use super::{
+    checked, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState, Step, Unit,
+};
+
+const MISSING: (&str, &str) = (
+    "launchctl",
+    "launch agents need macOS; choose this system's manager with OMNICLAW_SERVICE_MANAGER, or run `omniclaw gateway` in the foreground",
+);
+
+pub struct Launchd {
+    runner: Box<dyn CommandRunner>,
+    uid: u32,
+}
+
+impl Launchd {
+    pub fn new(runner: Box<dyn CommandRunner>, uid: u32) -> Launchd {
+        Launchd { runner, uid }
+    }
+
+    fn domain(&self) -> String {
+        format!("gui/{}", self.uid)
+    }
+
+    fn target(&self, unit: &Unit) -> String {
+        format!("gui/{}/{}", self.uid, unit.name)
+    }
+
+    fn launchctl(args: &[&str]) -> Cmd {
+        Cmd::new("launchctl", args.iter().copied())
+    }
+
+    fn bootstrap(&self, unit: &Unit) -> Cmd {
+        Launchd::launchctl(&[
+            "bootstrap",
+            &self.domain(),
+            &unit.definition.to_string_lossy(),
+        ])
+    }
+}
+
+fn classify(command: &str, detail: &str) -> Option<ServiceError> {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("could not find domain")
+        || lower.contains("domain does not support specified action")
+        || lower.contains("bootstrap failed: 125")
+    {
+        return Some(ServiceError::NoGuiSession {
+            command: command.to_string(),
+            detail: detail.to_string(),
+        });
+    }
+    if lower.contains("operation not permitted") || lower.contains("permission denied") {
+        return Some(ServiceError::PermissionDenied {
+            command: command.to_string(),
+            detail: detail.to_string(),
+            fix: "run it as the logged-in user the gateway belongs to, without sudo",
+        });
+    }
+    None
+}
+
+fn not_found(err: &ServiceError) -> bool {
+    match err {
+        ServiceError::Failed { code, detail, .. } => {
+            *code == Some(113)
+                || detail.contains("Could not find service")
+                || detail.contains("No such process")
+        }
+        _ => false,
+    }
+}
+
+impl ServiceManager for Launchd {
+    fn platform(&self) -> Platform {
+        Platform::Launchd
+    }
+
+    fn preflight(&self) -> Result<Vec<String>, ServiceError> {
+        self.run(&Launchd::launchctl(&["print", &self.domain()]))?;
+        Ok(Vec::new())
+    }
+
+    fn install_plan(&self, unit: &Unit, _replacing: bool) -> Vec<Step> {
+        vec![
+            Step::WriteFiles,
+            // Unload a previous version (fails when none is loaded).
+            Step::tolerant(Launchd::launchctl(&["bootout", &self.target(unit)])),
+            Step::run(Launchd::launchctl(&["enable", &self.target(unit)])),
+            // RunAtLoad starts it.
+            Step::run(self.bootstrap(unit)),
+        ]
+    }
+
+    fn uninstall_plan(&self, unit: &Unit) -> Vec<Step> {
+        vec![
+            Step::tolerant(Launchd::launchctl(&["bootout", &self.target(unit)])),
+            Step::RemoveFiles,
+        ]
+    }
+
+    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
+        checked(self.runner.as_ref(), cmd, MISSING, classify)
+    }
+
+    fn start(&self, unit: &Unit) -> Result<(), ServiceError> {
+        match self.state(unit)? {
+            ServiceState::NotLoaded => self.run(&self.bootstrap(unit)).map(drop),
+            _ => self
+                .run(&Launchd::launchctl(&["kickstart", &self.target(unit)]))
+                .map(drop),
+        }
+    }
+
+    fn stop(&self, unit: &Unit) -> Result<(), ServiceError> {
+        match self.run(&Launchd::launchctl(&["bootout", &self.target(unit)])) {
+            Err(e) if not_found(&e) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    fn restart(&self, unit: &Unit) -> Result<(), ServiceError> {
+        match self.state(unit)? {
+            ServiceState::NotLoaded => self.run(&self.bootstrap(unit)).map(drop),
+            _ => self
+                .run(&Launchd::launchctl(&[
+                    "kickstart",
+                    "-k",
+                    &self.target(unit),
+                ]))
+                .map(drop),
+        }
+    }
+
+    fn state(&self, unit: &Unit) -> Result<ServiceState, ServiceError> {
+        match self.run(&Launchd::launchctl(&["print", &self.target(unit)])) {
+            Ok(out) => Ok(parse_print(&out.stdout)),
+            Err(e) if not_found(&e) => Ok(ServiceState::NotLoaded),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn registered(&self) -> Result<Vec<String>, ServiceError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Reads `launchctl print gui/UID/LABEL` into a state.
+fn parse_print(text: &str) -> ServiceState {
+    let get = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(" = ")?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let pid = get("pid").and_then(|p| p.parse::<u32>().ok());
+    match get("state").as_deref() {
+        Some("running") => ServiceState::Running { pid },
+        Some("spawn scheduled") | Some("spawning") => ServiceState::Starting,
+        _ => match get("last exit code").as_deref() {
+            Some("0") | Some("(never exited)") | None => ServiceState::Stopped,
+            Some(code) => ServiceState::Failed {
+                reason: format!("last exit code {code} (see the service logs in the state dir)"),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::super::fake::{out, Fake};
+    use super::*;
+
+    fn unit() -> Unit {
+        Unit {
+            name: "ai.omniclaw.rescue".into(),
+            definition: PathBuf::from("/Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist"),
+        }
+    }
+
+    fn commands(plan: &[Step]) -> Vec<String> {
+        plan.iter()
+            .map(|s| match s {
+                Step::Run { cmd, .. } => cmd.to_string(),
+                Step::WriteFiles => "<write>".into(),
+                Step::RemoveFiles => "<remove>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plans() {
+        let m = Launchd::new(Box::new(Fake::ok()), 501);
+        assert_eq!(
+            commands(&m.install_plan(&unit(), false)),
+            [
+                "<write>",
+                "launchctl bootout gui/501/ai.omniclaw.rescue",
+                "launchctl enable gui/501/ai.omniclaw.rescue",
+                "launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist",
+            ]
+        );
+        assert_eq!(
+            commands(&m.uninstall_plan(&unit())),
+            ["launchctl bootout gui/501/ai.omniclaw.rescue", "<remove>"]
+        );
+    }
+
+    #[test]
+    fn start_loads_an_unloaded_agent_and_kicks_a_loaded_one() {
+        let unloaded = Fake::answering(|cmd| {
+            Ok(if cmd.args[0] == "print" {
+                out(
+                    113,
+                    "",
+                    "Could not find service \"ai.omniclaw.rescue\" in domain for user gui: 501",
+                )
+            } else {
+                out(0, "", "")
+            })
+        });
+        Launchd::new(Box::new(unloaded.clone()), 501)
+            .start(&unit())
+            .expect("start");
+        assert_eq!(
+            unloaded.commands(),
+            [
+                "launchctl print gui/501/ai.omniclaw.rescue",
+                "launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist",
+            ]
+        );
+        let loaded = Fake::answering(|_| Ok(out(0, "\tstate = not running\n", "")));
+        let m = Launchd::new(Box::new(loaded.clone()), 501);
+        m.start(&unit()).expect("start");
+        m.restart(&unit()).expect("restart");
+        m.stop(&unit()).expect("stop");
+        assert_eq!(
+            loaded.commands(),
+            [
+                "launchctl print gui/501/ai.omniclaw.rescue",
+                "launchctl kickstart gui/501/ai.omniclaw.rescue",
+                "launchctl print gui/501/ai.omniclaw.rescue",
+                "launchctl kickstart -k gui/501/ai.omniclaw.rescue",
+                "launchctl bootout gui/501/ai.omniclaw.rescue",
+            ]
+        );
+    }
+
+    fn check_state(print: &str, expected: ServiceState) {
+        assert_eq!(parse_print(print), expected, "{print:?}");
+    }
+
+    #[test]
+    fn states() {
+        check_state(
+            "gui/501/ai.omniclaw.rescue = {\n\tstate = running\n\tpid = 812\n}",
+            ServiceState::Running { pid: Some(812) },
+        );
+        check_state(
+            "\tstate = not running\n\tlast exit code = (never exited)\n",
+            ServiceState::Stopped,
+        );
+        check_state("\tstate = spawn scheduled\n", ServiceState::Starting);
+        check_state(
+            "\tstate = not running\n\tlast exit code = 78: EX_CONFIG\n",
+            ServiceState::Failed {
+                reason: "last exit code 78: EX_CONFIG (see the service logs in the state dir)"
+                    .into(),
+            },
+        );
+    }
+
+    #[test]
+    fn no_gui_session_is_explained() {
+        let fake = Fake::answering(|_| {
+            Ok(out(
+                125,
+                "",
+                "Bootstrap failed: 125: Domain does not support specified action",
+            ))
+        });
+        let err = Launchd::new(Box::new(fake), 501)
+            .preflight()
+            .expect_err("fails");
+        assert!(
+            err.to_string()
+                .contains("log in to the Mac's desktop as this user"),
+            "{err}"
+        );
+    }
+}

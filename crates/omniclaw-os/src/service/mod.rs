@@ -1,0 +1,328 @@
+//! Service managers: `systemctl --user`, `launchctl` and `schtasks` behind
+//! one [`ServiceManager`] trait.
+//!
+//! Each adapter turns an operation into the exact commands to run and runs
+//! them through a [`CommandRunner`], so tests assert the argv without
+//! running anything, and black-box tests can put the manager out of reach
+//! (`OMNICLAW_SERVICE_MANAGER=none`). Adapters never write service files
+//! (the caller does, at the [`Step::WriteFiles`] of a plan) and never decide
+//! policy; every failure names the command and the fix.
+
+mod launchd;
+mod process;
+mod runner;
+mod schtasks;
+mod systemd;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::service::Platform;
+
+pub use launchd::Launchd;
+pub use process::{current_uid, terminate_cli_gateway, TerminateError};
+pub use runner::{Cmd, CmdOutput, CommandRunner, NoRunner, SystemRunner};
+pub use schtasks::Schtasks;
+pub use systemd::Systemd;
+
+/// Chooses the service manager: `systemd`, `launchd`, `schtasks` or `none`.
+pub const MANAGER_ENV: &str = "OMNICLAW_SERVICE_MANAGER";
+
+/// One registered service: its name with the manager and its definition file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// Unit file name, launchd label or task name.
+    pub name: String,
+    /// The unit file, plist or task XML.
+    pub definition: PathBuf,
+}
+
+/// One step of installing or uninstalling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Run a command; with `tolerate_failure` a failure is expected when the
+    /// service is not loaded (unloading before loading anew).
+    Run { cmd: Cmd, tolerate_failure: bool },
+    /// The caller writes the service files here.
+    WriteFiles,
+    /// The caller removes the service files here.
+    RemoveFiles,
+}
+
+impl Step {
+    fn run(cmd: Cmd) -> Step {
+        Step::Run {
+            cmd,
+            tolerate_failure: false,
+        }
+    }
+
+    fn tolerant(cmd: Cmd) -> Step {
+        Step::Run {
+            cmd,
+            tolerate_failure: true,
+        }
+    }
+}
+
+/// What the service manager says about a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceState {
+    /// The manager does not know it (not installed, or unloaded).
+    NotLoaded,
+    Stopped,
+    Starting,
+    Running {
+        pid: Option<u32>,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceState::NotLoaded => f.write_str("not loaded"),
+            ServiceState::Stopped => f.write_str("stopped"),
+            ServiceState::Starting => f.write_str("starting"),
+            ServiceState::Running { pid: Some(p) } => write!(f, "running (pid {p})"),
+            ServiceState::Running { pid: None } => f.write_str("running"),
+            ServiceState::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// Why a service manager call failed, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("`{program}` was not found: {fix}")]
+    MissingManager {
+        program: &'static str,
+        fix: &'static str,
+    },
+    #[error("`{command}` cannot reach this user's systemd manager ({detail}): log in to a session of this user (desktop or `ssh`) so its manager runs (from sudo or su use `machinectl shell USER@`); to keep gateways running without a session, enable lingering with `loginctl enable-linger USER`")]
+    NoUserBus { command: String, detail: String },
+    #[error("`{command}` found no GUI login session of this user ({detail}): log in to the Mac's desktop as this user; launch agents run in that session")]
+    NoGuiSession { command: String, detail: String },
+    #[error("`{command}` was denied ({detail}): {fix}")]
+    PermissionDenied {
+        command: String,
+        detail: String,
+        fix: &'static str,
+    },
+    #[error("`{command}` failed{}: {detail}", code.map(|c| format!(" (exit {c})")).unwrap_or_default())]
+    Failed {
+        command: String,
+        code: Option<i32>,
+        detail: String,
+    },
+    #[error("no service manager: {reason}")]
+    Unavailable { reason: String },
+    #[error("cannot run `{command}`: {source}")]
+    Spawn { command: String, source: io::Error },
+}
+
+/// A platform's service manager.
+pub trait ServiceManager {
+    fn platform(&self) -> Platform;
+
+    /// Checks that the manager can be used now; returns warnings (for
+    /// example: lingering is off, so the gateway stops at log out).
+    fn preflight(&self) -> Result<Vec<String>, ServiceError>;
+
+    /// The steps of installing `unit`; `replacing` when a previous version is installed.
+    fn install_plan(&self, unit: &Unit, replacing: bool) -> Vec<Step>;
+
+    /// The steps of uninstalling `unit`.
+    fn uninstall_plan(&self, unit: &Unit) -> Vec<Step>;
+
+    /// Runs one command of a plan.
+    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError>;
+
+    fn start(&self, unit: &Unit) -> Result<(), ServiceError>;
+    fn stop(&self, unit: &Unit) -> Result<(), ServiceError>;
+    fn restart(&self, unit: &Unit) -> Result<(), ServiceError>;
+    fn state(&self, unit: &Unit) -> Result<ServiceState, ServiceError>;
+
+    /// Names of the services the manager itself lists, for managers that
+    /// keep no files the caller can scan (Task Scheduler); empty otherwise.
+    fn registered(&self) -> Result<Vec<String>, ServiceError>;
+}
+
+/// The service manager `env` asks for (`OMNICLAW_SERVICE_MANAGER`), else
+/// the native one. `none` keeps the native platform's files and plans but
+/// fails every call, so nothing reaches a real manager.
+pub fn select(env: &EnvSnapshot) -> Result<Box<dyn ServiceManager>, ServiceError> {
+    let requested = env.get(MANAGER_ENV);
+    let (platform, runner): (Option<Platform>, Box<dyn CommandRunner>) = match requested {
+        None => (Platform::native(), Box::new(SystemRunner)),
+        Some(raw) if raw.eq_ignore_ascii_case("none") => (
+            Platform::native().or(Some(Platform::Systemd)),
+            Box::new(NoRunner::new(format!(
+                "{MANAGER_ENV}=none turns service managers off; unset it to use this system's"
+            ))),
+        ),
+        Some(raw) => match Platform::parse(raw) {
+            Some(p) => (Some(p), Box::new(SystemRunner)),
+            None => {
+                return Err(ServiceError::Unavailable {
+                    reason: format!(
+                        "{MANAGER_ENV}={raw:?} is not a service manager: use systemd, launchd, schtasks or none"
+                    ),
+                })
+            }
+        },
+    };
+    let platform = platform.ok_or_else(|| ServiceError::Unavailable {
+        reason: "this operating system has no supported service manager (systemd, launchd, Task Scheduler): run `omniclaw gateway` under your own supervisor".into(),
+    })?;
+    Ok(match platform {
+        Platform::Systemd => Box::new(Systemd::new(
+            runner,
+            env.get("USER")
+                .or_else(|| env.get("LOGNAME"))
+                .map(str::to_owned),
+        )),
+        Platform::Launchd => Box::new(Launchd::new(runner, current_uid().unwrap_or(0))),
+        Platform::TaskScheduler => Box::new(Schtasks::new(runner)),
+    })
+}
+
+/// Runs `cmd` through `runner`; a missing program, a refused spawn and a
+/// non-zero exit become errors, the last classified by `classify`.
+fn checked(
+    runner: &dyn CommandRunner,
+    cmd: &Cmd,
+    missing: (&'static str, &'static str),
+    classify: impl Fn(&str, &str) -> Option<ServiceError>,
+) -> Result<CmdOutput, ServiceError> {
+    let out = runner.run(cmd).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ServiceError::MissingManager {
+            program: missing.0,
+            fix: missing.1,
+        },
+        io::ErrorKind::Unsupported => ServiceError::Unavailable {
+            reason: e.to_string(),
+        },
+        _ => ServiceError::Spawn {
+            command: cmd.to_string(),
+            source: e,
+        },
+    })?;
+    if out.success() {
+        return Ok(out);
+    }
+    let detail = out.detail();
+    Err(
+        classify(&cmd.to_string(), &detail).unwrap_or_else(|| ServiceError::Failed {
+            command: cmd.to_string(),
+            code: out.code,
+            detail,
+        }),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! A recording runner that answers from a script.
+
+    use std::cell::RefCell;
+    use std::io;
+    use std::rc::Rc;
+
+    use super::{Cmd, CmdOutput, CommandRunner};
+
+    type Answer = Box<dyn Fn(&Cmd) -> io::Result<CmdOutput>>;
+
+    #[derive(Clone)]
+    pub struct Fake {
+        pub log: Rc<RefCell<Vec<String>>>,
+        answer: Rc<Answer>,
+    }
+
+    impl Fake {
+        /// Every command succeeds with empty output.
+        pub fn ok() -> Fake {
+            Fake::answering(|_| Ok(out(0, "", "")))
+        }
+
+        pub fn answering(f: impl Fn(&Cmd) -> io::Result<CmdOutput> + 'static) -> Fake {
+            Fake {
+                log: Rc::default(),
+                answer: Rc::new(Box::new(f)),
+            }
+        }
+
+        pub fn commands(&self) -> Vec<String> {
+            self.log.borrow().clone()
+        }
+    }
+
+    pub fn out(code: i32, stdout: &str, stderr: &str) -> CmdOutput {
+        CmdOutput {
+            code: Some(code),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    impl CommandRunner for Fake {
+        fn run(&self, cmd: &Cmd) -> io::Result<CmdOutput> {
+            self.log.borrow_mut().push(cmd.to_string());
+            (self.answer)(cmd)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(var: Option<&str>, expected: Result<Platform, &str>) {
+        let env = match var {
+            Some(v) => EnvSnapshot::default().with(MANAGER_ENV, v),
+            None => EnvSnapshot::default(),
+        };
+        match (select(&env), expected) {
+            (Ok(m), Ok(p)) => assert_eq!(m.platform(), p, "{var:?}"),
+            (Err(e), Err(fragment)) => {
+                assert!(e.to_string().contains(fragment), "{var:?}: {e}")
+            }
+            (Ok(m), Err(_)) => panic!("{var:?}: got {:?}", m.platform()),
+            (Err(e), Ok(_)) => panic!("{var:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn selection() {
+        check(Some("systemd"), Ok(Platform::Systemd));
+        check(Some("launchd"), Ok(Platform::Launchd));
+        check(Some("schtasks"), Ok(Platform::TaskScheduler));
+        check(Some("upstart"), Err("\"upstart\" is not a service manager"));
+        if let Some(native) = Platform::native() {
+            check(None, Ok(native));
+            check(Some("none"), Ok(native));
+        }
+    }
+
+    #[test]
+    fn none_fails_every_call() {
+        let env = EnvSnapshot::default().with(MANAGER_ENV, "none");
+        let m = select(&env).expect("selects");
+        let unit = Unit {
+            name: "omniclaw-gateway.service".into(),
+            definition: PathBuf::from("/x"),
+        };
+        let err = m.state(&unit).expect_err("no manager");
+        assert!(
+            err.to_string()
+                .starts_with("no service manager: OMNICLAW_SERVICE_MANAGER=none"),
+            "{err}"
+        );
+        assert!(m.preflight().is_err());
+        assert!(!m.install_plan(&unit, false).is_empty());
+    }
+}

@@ -1,0 +1,406 @@
+//! Secrets in the OS keychain (the real Secret Service of the test session),
+//! the headless `--secrets-file` mode, and the guarantee that no secret
+//! reaches a file under the home or any command's output.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use omniclaw_tests::{free_base, GatewayProc as Gateway, Home, Run};
+
+/// Runs `omniclaw ARGS` with `input` on stdin.
+fn run_stdin(home: &Home, args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
+    let mut c = home.cmd();
+    c.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn setup(home: &Home, profile: &str, port: u16) {
+    home.run(&["--profile", profile, "setup", "--port", &port.to_string()])
+        .expect_code(0);
+}
+
+#[test]
+fn setup_puts_a_generated_token_in_the_keychain_and_the_plain_gateway_command_starts() {
+    let home = Home::new();
+    let base = free_base();
+    setup(&home, "main", base);
+    let cfg = home.read(".omniclaw-main/omniclaw.json");
+    assert!(cfg.contains("\"source\": \"keychain\""), "{cfg}");
+
+    let st = home.run(&["--profile", "main", "secrets", "status", "--json"]);
+    st.expect_code(0);
+    let v = st.json();
+    assert_eq!(v["store"]["kind"], "keychain");
+    let token = &v["secrets"][0];
+    assert_eq!(token["name"], "gateway.auth.token");
+    assert_eq!(token["stored"], true);
+    assert!(token["fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("sha256:")));
+
+    // No flag, no variable: the token comes from the keychain.
+    let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+    home.run(&["--profile", "main", "gateway", "status"])
+        .expect_code(0)
+        .expect_output("rpc      ok");
+    let probe = home.run(&["gateway", "probe", "--json"]);
+    assert!(probe.stdout.contains("\"main\""), "{}", probe.stdout);
+
+    // A second setup keeps the token (idempotent).
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let again = home
+        .run(&["--profile", "main", "secrets", "status", "--json"])
+        .json();
+    assert_eq!(again["secrets"][0]["fingerprint"], token["fingerprint"]);
+}
+
+#[test]
+fn secrets_are_set_from_stdin_shown_by_fingerprint_and_removed() {
+    let home = Home::new();
+    setup(&home, "main", free_base());
+    let value = "pw-from-stdin-7f3a9c";
+    let set = run_stdin(
+        &home,
+        &[
+            "--profile",
+            "main",
+            "secrets",
+            "set",
+            "gateway.auth.password",
+        ],
+        &format!("{value}\n"),
+        &[],
+    );
+    set.expect_code(0)
+        .expect_output("Stored gateway.auth.password");
+    let st = home.run(&[
+        "--profile",
+        "main",
+        "secrets",
+        "status",
+        "gateway.auth.password",
+    ]);
+    st.expect_code(0).expect_output("present (sha256:");
+    for r in [&set, &st] {
+        assert!(!r.stdout.contains(value) && !r.stderr.contains(value));
+    }
+    // The config now refers to the store.
+    let cfg = home.read(".omniclaw-main/omniclaw.json");
+    assert!(
+        cfg.contains("\"password\": {") && !cfg.contains(value),
+        "{cfg}"
+    );
+
+    // Values never come from argv; unknown names and empty input are usage errors.
+    home.run(&[
+        "--profile",
+        "main",
+        "secrets",
+        "set",
+        "gateway.auth.password",
+        value,
+    ])
+    .expect_code(2);
+    run_stdin(
+        &home,
+        &["--profile", "main", "secrets", "set", "gateway.port"],
+        "x",
+        &[],
+    )
+    .expect_code(2)
+    .expect_output("gateway.port is not a secret name");
+    run_stdin(
+        &home,
+        &[
+            "--profile",
+            "main",
+            "secrets",
+            "set",
+            "gateway.remote.token",
+        ],
+        "",
+        &[],
+    )
+    .expect_code(2)
+    .expect_output("no value for gateway.remote.token");
+
+    home.run(&[
+        "--profile",
+        "main",
+        "secrets",
+        "rm",
+        "gateway.auth.password",
+    ])
+    .expect_code(0)
+    .expect_output("Removed gateway.auth.password");
+    // Referenced but missing: status says so and exits 1.
+    home.run(&[
+        "--profile",
+        "main",
+        "secrets",
+        "status",
+        "gateway.auth.password",
+    ])
+    .expect_code(1)
+    .expect_output("missing");
+}
+
+#[test]
+fn without_a_keychain_commands_say_so_and_the_secrets_file_mode_works() {
+    let home = Home::new();
+    let no_bus = [(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/omniclaw-test-bus",
+    )];
+    let before = home.snapshot();
+    let port = free_base().to_string();
+    home.run_env(&["--profile", "main", "setup", "--port", &port], &no_bus)
+        .expect_code(1)
+        .expect_output("no OS keychain is reachable")
+        .expect_output("--secrets-file");
+    assert_eq!(home.snapshot(), before, "a refused setup changes nothing");
+
+    home.run_env(
+        &[
+            "--profile",
+            "main",
+            "--secrets-file",
+            "setup",
+            "--port",
+            &port,
+        ],
+        &no_bus,
+    )
+    .expect_code(0);
+    let file = home.path().join(".omniclaw-main/secrets.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("secrets file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Once the file exists the profile keeps using it, flag or not.
+    let st = home.run_env(
+        &["--profile", "main", "secrets", "status", "--json"],
+        &no_bus,
+    );
+    st.expect_code(0);
+    assert_eq!(st.json()["store"]["kind"], "file");
+    assert_eq!(st.json()["secrets"][0]["stored"], true);
+    home.run_env(&["--profile", "main", "doctor"], &no_bus)
+        .expect_output("secrets in ~/.omniclaw-main/secrets.json (mode 0600");
+    {
+        let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
+        home.run_env(&["--profile", "main", "health"], &no_bus)
+            .expect_code(0);
+    }
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        home.run_env(&["--profile", "main", "secrets", "status"], &no_bus)
+            .expect_code(1)
+            .expect_output("mode 644")
+            .expect_output("chmod 600");
+    }
+}
+
+#[test]
+fn no_secret_reaches_a_file_or_any_output() {
+    let home = Home::new();
+    let (main_port, rescue_port) = (free_base(), free_base());
+    setup(&home, "main", main_port);
+    setup(&home, "rescue", rescue_port);
+    let known = [
+        ("main", "gateway.auth.token", "main-known-token-5d1e8a2b"),
+        (
+            "rescue",
+            "gateway.auth.token",
+            "rescue-known-token-9c4f7e10",
+        ),
+        (
+            "rescue",
+            "channels.telegram.botToken",
+            "123456:rescue-known-bot-token",
+        ),
+    ];
+    let mut outputs: Vec<(String, Run)> = Vec::new();
+    for (profile, name, value) in known {
+        let r = run_stdin(
+            &home,
+            &["--profile", profile, "secrets", "set", name],
+            value,
+            &[],
+        );
+        r.expect_code(0);
+        outputs.push((format!("secrets set {profile} {name}"), r));
+    }
+    {
+        let _main = Gateway::start(&home, &["--profile", "main", "gateway"]);
+        let _rescue = Gateway::start(&home, &["--profile", "rescue", "gateway"]);
+        // An edit makes the gateways log a reload.
+        home.run(&[
+            "--profile",
+            "main",
+            "config",
+            "set",
+            "logging.level",
+            "\"debug\"",
+        ])
+        .expect_code(0);
+        std::thread::sleep(Duration::from_millis(800));
+        let commands: &[&[&str]] = &[
+            &["status"],
+            &["--profile", "main", "health"],
+            &["--profile", "rescue", "health"],
+            &["--profile", "main", "gateway", "status"],
+            &["--profile", "rescue", "gateway", "status"],
+            &["gateway", "probe"],
+            &["--profile", "main", "config", "get", "gateway.auth.token"],
+            &[
+                "--profile",
+                "rescue",
+                "config",
+                "get",
+                "channels.telegram.botToken",
+            ],
+            &["--profile", "rescue", "config", "get", "channels"],
+            &["doctor"],
+            &["ports"],
+            &["--profile", "main", "secrets", "status"],
+            &["--profile", "rescue", "secrets", "status"],
+            &["--profile", "main", "logs"],
+            &["--profile", "rescue", "logs"],
+        ];
+        for args in commands {
+            for json in [false, true] {
+                let mut a: Vec<&str> = args.to_vec();
+                if json {
+                    a.push("--json");
+                }
+                outputs.push((a.join(" "), home.run(&a)));
+            }
+        }
+        assert_eq!(
+            outputs
+                .iter()
+                .find(|(c, _)| c == "--profile main health")
+                .map(|(_, r)| r.code),
+            Some(0)
+        );
+    }
+    let files = home.snapshot();
+    assert!(
+        files
+            .keys()
+            .any(|p| p.to_string_lossy().contains("/logs/gateway.")),
+        "the gateways wrote logs"
+    );
+    for (_, _, value) in known {
+        for (cmd, r) in &outputs {
+            assert!(
+                !r.stdout.contains(value) && !r.stderr.contains(value),
+                "`{cmd}` printed a secret:\n{}\n{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+        for (path, bytes) in &files {
+            assert!(
+                !String::from_utf8_lossy(bytes).contains(value),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn doctor_fix_removes_unknown_keys_moves_plaintext_secrets_and_resolves_a_port_clash() {
+    let home = Home::new();
+    let base = free_base();
+    setup(&home, "main", base);
+    // rescue is set up later and then edited into main's CDP range, with a
+    // plaintext bot token and an unknown key.
+    std::thread::sleep(Duration::from_millis(20));
+    setup(&home, "rescue", free_base());
+    let bot = "654321:plaintext-bot-token-known";
+    let clash = base + 20;
+    home.write(
+        ".omniclaw-rescue/omniclaw.json",
+        &format!(
+            "// rescue\n{{\n  gateway: {{ port: {clash}, auth: {{ mode: 'token', token: {{ source: 'keychain' }} }}, colour: 'red' }},\n  channels: {{ telegram: {{ botToken: '{bot}' }} }},\n}}\n"
+        ),
+    );
+    home.run(&["doctor"]).expect_code(1);
+
+    // Without --yes and without a terminal: refused, nothing changed.
+    let before = home.snapshot();
+    home.run(&["doctor", "--fix"])
+        .expect_code(2)
+        .expect_output("confirm with --yes")
+        .expect_output("remove unknown key gateway.colour")
+        .expect_output("move channels.telegram.botToken from plain text into the secret store")
+        .expect_output(&format!("move base port {clash}"));
+    assert_eq!(home.snapshot(), before);
+
+    let fixed = home.run(&["doctor", "--fix", "--yes"]);
+    fixed.expect_code(0).expect_output("Applied.");
+    let cfg = home.read(".omniclaw-rescue/omniclaw.json");
+    assert!(!cfg.contains("colour") && !cfg.contains(bot), "{cfg}");
+    assert!(cfg.contains("// rescue"), "comments survive: {cfg}");
+    let bak = home.read(".omniclaw-rescue/omniclaw.json.bak");
+    assert!(
+        bak.contains("colour") && !bak.contains(bot),
+        "backup without the secret: {bak}"
+    );
+    let st = home.run(&[
+        "--profile",
+        "rescue",
+        "secrets",
+        "status",
+        "channels.telegram.botToken",
+        "--json",
+    ]);
+    assert_eq!(st.json()["secrets"][0]["stored"], true);
+    assert!(
+        home.read(".omniclaw-main/omniclaw.json")
+            .contains(&format!("\"port\": {base}")),
+        "main, set up first, keeps its port"
+    );
+    home.run(&["ports"]).expect_code(0);
+    home.run(&["doctor", "--fix", "--yes"])
+        .expect_code(0)
+        .expect_output("Nothing to fix automatically.");
+    for (path, bytes) in home.snapshot() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(bot),
+            "{} holds the bot token",
+            path.display()
+        );
+    }
+}

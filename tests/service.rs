@@ -1,0 +1,801 @@
+//! Gateways as services, black-box: the manual's `gateway install` commands
+//! verbatim against a fake `systemctl` on PATH (so no test reaches the real
+//! user's service manager), `--dry-run` of every manual command on every
+//! platform, refusals that change nothing, `status --deep`, `stop` of a
+//! terminal-run gateway, `systemd-analyze verify` on generated units, and,
+//! where a user systemd manager runs, a real unit installed, started,
+//! probed and removed.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use omniclaw_tests::{Home, Run};
+
+const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "systemctl $*" >> "$dir/calls.log"
+case "$*" in
+  "--user show --property=Version") echo "Version=252" ;;
+  "--user show "*) if [ ! -f "$HOME/.config/systemd/user/$3" ]; then
+      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    elif [ -f "$dir/active" ]; then
+      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nResult=success\n'
+    else
+      printf 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    fi ;;
+  "--user enable --now "*|"--user start "*|"--user restart "*) touch "$dir/active" ;;
+  "--user disable --now "*|"--user stop "*) rm -f "$dir/active" ;;
+esac
+exit 0
+"#;
+
+const FAKE_LOGINCTL: &str = r#"#!/bin/sh
+echo "loginctl $*" >> "$(dirname "$0")/calls.log"
+echo no
+"#;
+
+/// A home with a fake `systemctl` and `loginctl` that log their arguments.
+struct Fixture {
+    home: Home,
+    bin: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let home = Home::new();
+        let bin = home.path().join("fakebin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        for (name, script) in [("systemctl", FAKE_SYSTEMCTL), ("loginctl", FAKE_LOGINCTL)] {
+            let p = bin.join(name);
+            std::fs::write(&p, script).expect("write fake");
+            make_executable(&p);
+        }
+        Fixture { home, bin }
+    }
+
+    fn path_var(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.bin.display())
+    }
+
+    /// Runs omniclaw with the fake manager first on PATH.
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let path = self.path_var();
+        let mut env: Vec<(&str, &str)> = vec![
+            ("PATH", &path),
+            ("USER", "tester"),
+            ("OMNICLAW_SERVICE_MANAGER", "systemd"),
+        ];
+        env.extend_from_slice(extra);
+        self.home.run_env(args, &env)
+    }
+
+    /// The commands the fake manager received since the last call, then forgets them.
+    fn calls(&self) -> Vec<String> {
+        let log = self.bin.join("calls.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// Every file of the home except the fake manager's own log and state.
+    fn files(&self) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+        self.home
+            .snapshot()
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with(&self.bin))
+            .collect()
+    }
+
+    fn config(&self, profile_dir: &str, body: &str) {
+        self.home
+            .write(&format!("{profile_dir}/omniclaw.json"), body);
+    }
+
+    fn unit(&self, name: &str) -> PathBuf {
+        self.home.path().join(".config/systemd/user").join(name)
+    }
+}
+
+#[cfg(unix)]
+fn make_executable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[cfg(not(unix))]
+fn make_executable(_p: &Path) {}
+
+fn main_and_rescue(f: &Fixture) {
+    f.config(
+        ".omniclaw-main",
+        "{gateway: {port: 18789, auth: {token: 'main-secret'}}}\n",
+    );
+    f.config(
+        ".omniclaw-rescue",
+        "{gateway: {port: 19789, auth: {token: 'rescue-secret'}}}\n",
+    );
+}
+
+#[test]
+fn manual_install_commands_verbatim() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    let bin = omniclaw_tests::omniclaw_bin();
+
+    f.run(&["--profile", "main", "gateway", "install"])
+        .expect_code(0)
+        .expect_output("Installed systemd user unit omniclaw-gateway-main.service for profile main")
+        .expect_output("running (pid 4242)")
+        .expect_output("loginctl enable-linger tester");
+    assert_eq!(
+        f.calls(),
+        [
+            "systemctl --user show --property=Version",
+            "loginctl show-user tester --property=Linger --value",
+            "systemctl --user daemon-reload",
+            "systemctl --user enable --now omniclaw-gateway-main.service",
+            "systemctl --user show omniclaw-gateway-main.service --property=LoadState,ActiveState,SubState,MainPID,Result",
+        ]
+    );
+    let unit = std::fs::read_to_string(f.unit("omniclaw-gateway-main.service")).expect("unit");
+    assert!(unit.contains(&format!("ExecStart={} gateway --port 18789", bin.display())));
+    assert!(unit.contains("Environment=\"OMNICLAW_PROFILE=main\""));
+    assert!(unit.contains("Environment=\"OMNICLAW_SERVICE=1\""));
+    assert!(
+        !unit.contains("main-secret"),
+        "no secret in a unit:\n{unit}"
+    );
+
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    let unit = std::fs::read_to_string(f.unit("omniclaw-gateway-rescue.service")).expect("unit");
+    assert!(unit.contains("Environment=\"OMNICLAW_GATEWAY_PORT=19789\""));
+    assert!(!unit.contains("rescue-secret"));
+    f.calls();
+
+    // `install --port 19789` with the port it already has: nothing changes.
+    let before = f.files();
+    f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--port",
+        "19789",
+    ])
+    .expect_code(0)
+    .expect_output("Already installed:");
+    assert_eq!(before, f.files());
+
+    // A new port changes the unit: refused without --force, done with it.
+    f.calls();
+    let before = f.files();
+    f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--port",
+        "19989",
+    ])
+    .expect_code(2)
+    .expect_output("pass --force");
+    assert_eq!(before, f.files(), "a refused install changes nothing");
+    assert_eq!(f.calls(), Vec::<String>::new(), "and runs nothing");
+    f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--port",
+        "19989",
+        "--force",
+    ])
+    .expect_code(0)
+    .expect_output("Replaced systemd user unit");
+    assert!(f
+        .home
+        .read(".omniclaw-rescue/omniclaw.json")
+        .contains("19989"));
+    assert!(
+        std::fs::read_to_string(f.unit("omniclaw-gateway-rescue.service"))
+            .expect("unit")
+            .contains("--port 19989")
+    );
+    assert!(f
+        .calls()
+        .contains(&"systemctl --user restart omniclaw-gateway-rescue.service".to_string()));
+
+    // Status shows the service through the manager.
+    let st = f
+        .run(&["--profile", "rescue", "--json", "gateway", "status"])
+        .json();
+    assert_eq!(st["service"]["installed"], true);
+    assert_eq!(st["service"]["active"], true);
+    assert_eq!(st["service"]["mainPid"], 4242);
+    assert_eq!(st["service"]["port"], 19989);
+
+    // start / stop / restart go through the service.
+    f.calls();
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0);
+    f.run(&["--profile", "rescue", "gateway", "start"])
+        .expect_code(0);
+    f.run(&["--profile", "rescue", "gateway", "restart"])
+        .expect_code(0);
+    let calls = f.calls();
+    for wanted in [
+        "systemctl --user stop omniclaw-gateway-rescue.service",
+        "systemctl --user start omniclaw-gateway-rescue.service",
+        "systemctl --user restart omniclaw-gateway-rescue.service",
+    ] {
+        assert!(
+            calls.contains(&wanted.to_string()),
+            "{wanted} missing in {calls:?}"
+        );
+    }
+
+    // Uninstall.
+    f.run(&["--profile", "rescue", "gateway", "uninstall"])
+        .expect_code(0)
+        .expect_output("Removed systemd user unit omniclaw-gateway-rescue.service");
+    assert!(!f.unit("omniclaw-gateway-rescue.service").exists());
+    assert_eq!(
+        f.calls(),
+        [
+            "systemctl --user disable --now omniclaw-gateway-rescue.service",
+            "systemctl --user daemon-reload",
+            "systemctl --user reset-failed omniclaw-gateway-rescue.service",
+        ]
+    );
+    f.run(&["--profile", "rescue", "gateway", "uninstall"])
+        .expect_code(0)
+        .expect_output("nothing to remove");
+}
+
+#[test]
+fn dry_run_of_every_manual_command_on_every_platform() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.config(
+        ".omniclaw",
+        "{gateway: {port: 20789, auth: {token: 'd'}}}\n",
+    );
+    let before = f.files();
+    let commands: [&[&str]; 4] = [
+        &["gateway", "install", "--dry-run"],
+        &["--profile", "main", "gateway", "install", "--dry-run"],
+        &["--profile", "rescue", "gateway", "install", "--dry-run"],
+        &[
+            "--profile",
+            "rescue",
+            "gateway",
+            "install",
+            "--port",
+            "19989",
+            "--dry-run",
+        ],
+    ];
+    for platform in ["systemd", "launchd", "schtasks"] {
+        for args in commands {
+            let mut with_json = vec!["--json"];
+            with_json.extend_from_slice(args);
+            let r = f.run_env(&with_json, &[("OMNICLAW_SERVICE_MANAGER", platform)]);
+            r.expect_code(0);
+            let v = r.json();
+            assert_eq!(v["dryRun"], true);
+            assert_eq!(v["platform"], platform);
+            let files = v["files"].as_array().expect("files");
+            assert!(!files.is_empty());
+            let all: String = files
+                .iter()
+                .filter_map(|f| f["contents"].as_str())
+                .collect();
+            assert!(all.contains("OMNICLAW_SERVICE"), "{platform} {args:?}");
+            assert!(
+                !all.contains("secret") || all.contains("No secret"),
+                "{all}"
+            );
+            assert!(!v["commands"].as_array().expect("commands").is_empty());
+            let port_change = args.contains(&"19989");
+            assert_eq!(v["configChange"].is_object(), port_change, "{args:?}");
+            if port_change {
+                assert!(all.contains("19989"));
+            }
+        }
+        // Text form: the file and the commands.
+        f.run_env(
+            &["--profile", "rescue", "gateway", "install", "--dry-run"],
+            &[("OMNICLAW_SERVICE_MANAGER", platform)],
+        )
+        .expect_code(0)
+        .expect_output("Would write")
+        .expect_output("Would run:");
+        f.run_env(
+            &["--profile", "rescue", "gateway", "uninstall", "--dry-run"],
+            &[("OMNICLAW_SERVICE_MANAGER", platform)],
+        )
+        .expect_code(0)
+        .expect_output("Would run:");
+    }
+    let launchd = f
+        .run_env(
+            &[
+                "--json",
+                "--profile",
+                "rescue",
+                "gateway",
+                "install",
+                "--dry-run",
+            ],
+            &[("OMNICLAW_SERVICE_MANAGER", "launchd")],
+        )
+        .json();
+    assert_eq!(
+        launchd["files"][0]["path"],
+        f.home
+            .path()
+            .join("Library/LaunchAgents/ai.omniclaw.rescue.plist")
+            .display()
+            .to_string()
+    );
+    assert_eq!(
+        launchd["commands"]
+            .as_array()
+            .and_then(|c| c.last())
+            .and_then(|c| c[1].as_str()),
+        Some("bootstrap")
+    );
+    assert_eq!(f.calls(), Vec::<String>::new(), "a dry run runs nothing");
+    assert_eq!(before, f.files(), "a dry run writes nothing");
+}
+
+#[test]
+fn refusals_say_why_and_change_nothing() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    let check =
+        |setup: &dyn Fn(), args: &[&str], env: &[(&str, &str)], code: i32, fragment: &str| {
+            setup();
+            f.calls();
+            let before = f.files();
+            f.run_env(args, env)
+                .expect_code(code)
+                .expect_output(fragment);
+            assert_eq!(before, f.files(), "{args:?} changed files");
+            let calls = f.calls();
+            assert!(
+                calls.iter().all(|c| c.contains("show")),
+                "{args:?} ran {calls:?}"
+            );
+        };
+    let rescue = ["--profile", "rescue", "gateway", "install"];
+    let nothing = || {};
+    check(
+        &|| {
+            f.config(
+                ".omniclaw-rescue",
+                "{gateway: {port: 'x', auth: {token: 't'}}}",
+            )
+        },
+        &rescue,
+        &[],
+        1,
+        "the config ~/.omniclaw-rescue/omniclaw.json is invalid",
+    );
+    check(
+        &|| f.config(".omniclaw-rescue", "{gateway: {port: 19789, auth: {token: '${GW_TOKEN}'}}}"),
+        &rescue,
+        &[("GW_TOKEN", "abc")],
+        1,
+        "gateway.auth.token refers to the environment variable GW_TOKEN, which a service does not inherit",
+    );
+    check(
+        &|| {
+            f.config(
+                ".omniclaw-rescue",
+                "{gateway: {port: 19789, auth: {token: {source: 'keychain'}}}}",
+            )
+        },
+        &rescue,
+        &[
+            ("XDG_RUNTIME_DIR", "/nonexistent"),
+            ("DBUS_SESSION_BUS_ADDRESS", ""),
+        ],
+        1,
+        "a service can read it only while a login session keyring exists",
+    );
+    check(
+        &|| {
+            f.config(
+                ".omniclaw-rescue",
+                "{gateway: {port: 19789, auth: {token: 't'}}}",
+            )
+        },
+        &[
+            "--profile",
+            "rescue",
+            "gateway",
+            "install",
+            "--port",
+            "18800",
+        ],
+        &[],
+        2,
+        "its ports collide with other instances",
+    );
+    check(
+        &nothing,
+        &[
+            "--profile",
+            "rescue",
+            "gateway",
+            "install",
+            "--binary",
+            "/nonexistent/omniclaw",
+        ],
+        &[],
+        2,
+        "the binary /nonexistent/omniclaw does not exist",
+    );
+    check(
+        &nothing,
+        &["--profile", "newbie", "gateway", "install"],
+        &[],
+        1,
+        "run `omniclaw --profile newbie setup` first",
+    );
+    check(
+        &nothing,
+        &rescue,
+        &[("OMNICLAW_SERVICE_MANAGER", "none")],
+        1,
+        "no service manager: OMNICLAW_SERVICE_MANAGER=none",
+    );
+    // The same keychain reference is fine when the profile keeps its
+    // secrets in its own file (headless machines): a service reads that.
+    f.config(
+        ".omniclaw-rescue",
+        "{gateway: {port: 19789, auth: {token: {source: 'keychain'}}}}",
+    );
+    f.home.write(".omniclaw-rescue/secrets.json", "{}");
+    f.run_env(
+        &["--profile", "rescue", "gateway", "install", "--dry-run"],
+        &[
+            ("XDG_RUNTIME_DIR", "/nonexistent"),
+            ("DBUS_SESSION_BUS_ADDRESS", ""),
+        ],
+    )
+    .expect_code(0);
+    // No user bus: the message says how to get one; nothing written.
+    let nobus = Fixture::new();
+    main_and_rescue(&nobus);
+    std::fs::write(
+        nobus.bin.join("systemctl"),
+        "#!/bin/sh\necho 'Failed to connect to bus: No medium found' >&2\nexit 1\n",
+    )
+    .expect("write");
+    let before = nobus.files();
+    nobus
+        .run(&rescue)
+        .expect_code(1)
+        .expect_output("loginctl enable-linger");
+    assert_eq!(before, nobus.files());
+    // A missing manager program.
+    let r = Home::new();
+    r.write(
+        ".omniclaw-rescue/omniclaw.json",
+        "{gateway: {port: 19789, auth: {token: 't'}}}",
+    );
+    r.run_env(
+        &rescue,
+        &[
+            ("PATH", "/nonexistent"),
+            ("OMNICLAW_SERVICE_MANAGER", "launchd"),
+        ],
+    )
+    .expect_code(1)
+    .expect_output("`launchctl` was not found");
+}
+
+#[test]
+fn start_without_a_service_says_how_to_run_it() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.run(&["--profile", "rescue", "gateway", "start"])
+        .expect_code(1)
+        .expect_output("run it in the foreground with `omniclaw --profile rescue gateway`")
+        .expect_output("`omniclaw --profile rescue gateway install`");
+    f.run(&["--profile", "rescue", "gateway", "restart"])
+        .expect_code(1)
+        .expect_output("has no gateway service installed");
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0)
+        .expect_output("profile rescue is not running");
+    assert_eq!(f.calls(), Vec::<String>::new());
+}
+
+#[test]
+fn status_deep_finds_stale_and_foreign_services() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    // The config moves on without the unit: port drift.
+    f.config(
+        ".omniclaw-rescue",
+        "{gateway: {port: 19889, auth: {token: 't'}}}\n",
+    );
+    // A unit of a profile whose state dir is gone, with a binary that is gone.
+    let gone = f.home.path().join(".omniclaw-gone");
+    f.home.write(
+        ".config/systemd/user/omniclaw-gateway-gone.service",
+        &format!(
+            "[Service]\nExecStart=/nonexistent/omniclaw gateway --port 21789\nEnvironment=\"OMNICLAW_PROFILE=gone\"\nEnvironment=\"OMNICLAW_STATE_DIR={}\"\nEnvironment=\"OMNICLAW_SERVICE=1\"\n",
+            gone.display()
+        ),
+    );
+    // OpenClaw's own gateway unit.
+    f.home.write(
+        ".config/systemd/user/openclaw-gateway.service",
+        "[Service]\nExecStart=/usr/bin/openclaw gateway\n",
+    );
+    f.home.write(
+        ".config/systemd/user/unrelated.service",
+        "[Service]\nExecStart=/bin/true\n",
+    );
+
+    let r = f.run(&[
+        "--profile",
+        "rescue",
+        "--json",
+        "gateway",
+        "status",
+        "--deep",
+    ]);
+    r.expect_code(1);
+    let v = r.json();
+    let services = v["services"].as_array().expect("services");
+    let by_name = |n: &str| {
+        services
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing in {services:?}"))
+    };
+    assert_eq!(services.len(), 3, "{services:?}");
+    let rescue = by_name("omniclaw-gateway-rescue.service");
+    assert_eq!(
+        rescue["stale"][0],
+        "it runs port 19789 but the config says gateway.port 19889"
+    );
+    assert!(rescue["fix"]
+        .as_str()
+        .is_some_and(|s| s.contains("omniclaw --profile rescue gateway install --force")));
+    let gone_row = by_name("omniclaw-gateway-gone.service");
+    let reasons: Vec<&str> = gone_row["stale"]
+        .as_array()
+        .expect("stale")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("is gone (profile removed)")),
+        "{reasons:?}"
+    );
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("/nonexistent/omniclaw it runs does not exist")));
+    let foreign = by_name("openclaw-gateway.service");
+    assert_eq!(foreign["owner"], "openclaw");
+    assert!(foreign["cleanup"]
+        .as_str()
+        .is_some_and(|s| s.contains("systemctl --user disable --now openclaw-gateway.service")));
+    assert_eq!(v["service"]["stale"][0], rescue["stale"][0]);
+
+    // Text form.
+    f.run(&["--profile", "rescue", "gateway", "status", "--deep"])
+        .expect_code(1)
+        .expect_output("OpenClaw gateway (not managed by OmniClaw)")
+        .expect_output("stale: its state dir");
+}
+
+/// A base port whose gateway, control and canvas ports are free now.
+fn free_base() -> u16 {
+    for _ in 0..200 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        drop(l);
+        if p < 65000
+            && [p, p + 2, p + 4]
+                .iter()
+                .all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok())
+        {
+            return p;
+        }
+    }
+    panic!("no free base port found");
+}
+
+#[cfg(unix)]
+#[test]
+fn stop_ends_a_gateway_run_from_a_terminal_and_nothing_else() {
+    let f = Fixture::new();
+    let port = free_base();
+    f.config(
+        ".omniclaw-rescue",
+        &format!("{{gateway: {{port: {port}, auth: {{token: 't'}}}}, browser: {{enabled: false}}, canvasHost: {{enabled: false}}}}\n"),
+    );
+    let mut cmd = f.home.cmd();
+    cmd.args(["--profile", "rescue", "gateway"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn gateway");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ready = false;
+    while Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("Press Ctrl+C to stop.") => {
+                ready = true;
+                break;
+            }
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    assert!(ready, "gateway did not start");
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+
+    // start refuses a second copy; restart points at the terminal.
+    f.run(&["--profile", "rescue", "gateway", "start"])
+        .expect_code(0)
+        .expect_output("already running");
+    f.run(&["--profile", "rescue", "gateway", "restart"])
+        .expect_code(1)
+        .expect_output("runs from a terminal");
+
+    let started = Instant::now();
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0)
+        .expect_output(&format!("(pid {}, sent SIGTERM)", child.id()));
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "graceful exit after SIGTERM: {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "port released"
+    );
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0)
+        .expect_output("not running");
+}
+
+#[test]
+fn systemd_analyze_verifies_generated_units() {
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: systemd-analyze is not installed (package systemd)");
+        return;
+    };
+    assert!(version.status.success());
+    let f = Fixture::new();
+    // A home with a space and a `%` exercises quoting and specifier escapes.
+    let home = f.home.path().join("50% my home");
+    std::fs::create_dir_all(home.join(".omniclaw-rescue")).expect("mkdir");
+    std::fs::create_dir_all(home.join(".omniclaw")).expect("mkdir");
+    std::fs::write(
+        home.join(".omniclaw-rescue/omniclaw.json"),
+        "{gateway: {port: 19789, auth: {token: 't'}}}",
+    )
+    .expect("write");
+    std::fs::write(
+        home.join(".omniclaw/omniclaw.json"),
+        "{gateway: {port: 18789, auth: {token: 't'}}}",
+    )
+    .expect("write");
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let units = tempfile::tempdir().expect("unit dir");
+    let home_s = home.display().to_string();
+    for profile in [None, Some("rescue")] {
+        let mut args = vec!["--json"];
+        if let Some(p) = profile {
+            args.extend(["--profile", p]);
+        }
+        args.extend(["gateway", "install", "--dry-run"]);
+        let r = f.run_env(&args, &[("HOME", &home_s)]);
+        r.expect_code(0);
+        let v = r.json();
+        let file = &v["files"][0];
+        let path = PathBuf::from(file["path"].as_str().expect("path"));
+        let name = path.file_name().expect("file name");
+        let target = units.path().join(name);
+        std::fs::write(&target, file["contents"].as_str().expect("contents")).expect("write unit");
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--user"])
+            .arg(&target)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("HOME", &home)
+            .output()
+            .expect("run systemd-analyze");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify {}: {:?}\n{stderr}\n{}",
+            target.display(),
+            out.status,
+            file["contents"].as_str().unwrap_or_default()
+        );
+    }
+}
+
+/// Installs, starts, probes and removes a real unit, where this user's
+/// systemd manager runs; skipped (with the reason) elsewhere.
+#[test]
+fn real_user_systemd_round_trip() {
+    let probe = Command::new("systemctl")
+        .args(["--user", "show", "--property=Version"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            eprintln!(
+                "skipped: no user systemd manager here ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("skipped: systemctl is not available ({e})");
+            return;
+        }
+    }
+    // The real manager reads units from the real home: use it for the unit
+    // only, with a uniquely named profile whose state lives in a temp dir.
+    let Some(real_home) = std::env::var_os("HOME") else {
+        eprintln!("skipped: HOME is not set");
+        return;
+    };
+    let profile = format!("svctest{}", std::process::id());
+    let state = tempfile::tempdir().expect("state dir");
+    let port = free_base();
+    std::fs::write(
+        state.path().join("omniclaw.json"),
+        format!("{{gateway: {{port: {port}, auth: {{token: 't'}}}}, browser: {{enabled: false}}, canvasHost: {{enabled: false}}}}"),
+    )
+    .expect("config");
+    let home = Home::new();
+    let real_home = real_home.to_string_lossy().into_owned();
+    let state_s = state.path().display().to_string();
+    let env = [
+        ("HOME", real_home.as_str()),
+        ("OMNICLAW_PROFILE", profile.as_str()),
+        ("OMNICLAW_STATE_DIR", state_s.as_str()),
+    ];
+    struct Cleanup<'a>(&'a Home, [(&'a str, &'a str); 3]);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run_env(&["gateway", "uninstall"], &self.1);
+        }
+    }
+    let _cleanup = Cleanup(&home, env);
+    home.run_env(&["gateway", "install"], &env).expect_code(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut status = home.run_env(&["--json", "gateway", "status"], &env);
+    while Instant::now() < deadline && status.json()["rpc"]["ok"] != true {
+        std::thread::sleep(Duration::from_millis(200));
+        status = home.run_env(&["--json", "gateway", "status"], &env);
+    }
+    let v = status.json();
+    assert_eq!(v["rpc"]["ok"], true, "{v}");
+    assert_eq!(v["running"]["owner"], "service", "{v}");
+    assert_eq!(v["service"]["active"], true, "{v}");
+    home.run_env(&["gateway", "uninstall"], &env).expect_code(0);
+}
