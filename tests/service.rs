@@ -7,12 +7,11 @@
 //! probed and removed.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use omniclaw_tests::{Home, Run};
+use omniclaw_tests::{free_base, port_is_free, Home, Run};
 
 const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
 dir=$(dirname "$0")
@@ -608,23 +607,6 @@ fn status_deep_finds_stale_and_foreign_services() {
         .expect_output("stale: its state dir");
 }
 
-/// A base port whose gateway, control and canvas ports are free now.
-fn free_base() -> u16 {
-    for _ in 0..200 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        drop(l);
-        if p < 65000
-            && [p, p + 2, p + 4]
-                .iter()
-                .all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok())
-        {
-            return p;
-        }
-    }
-    panic!("no free base port found");
-}
-
 #[cfg(unix)]
 #[test]
 fn stop_ends_a_gateway_run_from_a_terminal_and_nothing_else() {
@@ -670,10 +652,7 @@ fn stop_ends_a_gateway_run_from_a_terminal_and_nothing_else() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "graceful exit after SIGTERM: {status:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(
-        TcpListener::bind(("127.0.0.1", port)).is_ok(),
-        "port released"
-    );
+    assert!(port_is_free(port), "port released");
     f.run(&["--profile", "rescue", "gateway", "stop"])
         .expect_code(0)
         .expect_output("not running");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_os::profiles::{self, Inventory};
-use omniclaw_os::secrets::{Routed, Scope};
+use omniclaw_os::secrets::{Routed, Scope, SecretStore};
 
 use crate::cli::Cli;
 use crate::out::CliError;
@@ -43,6 +43,20 @@ impl Ctx {
     /// The secret store scope of a resolved profile.
     pub fn scope(resolved: &Resolved) -> Scope {
         omniclaw_gateway::profile::scope(resolved)
+    }
+
+    /// Makes sure a profile kept in the secrets file has its state dir, so
+    /// the file can be written (the keychain needs no directory).
+    pub fn prepare_store(&self, resolved: &Resolved) -> Result<(), CliError> {
+        if self.store.mode(&Ctx::scope(resolved)).kind() != "file" {
+            return Ok(());
+        }
+        omniclaw_os::fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+            CliError::failed(format!(
+                "cannot create the state dir {}: {e}",
+                resolved.state_dir.display()
+            ))
+        })
     }
 
     /// The paths of the profile this command speaks about. Bad input here

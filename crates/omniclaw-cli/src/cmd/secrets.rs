@@ -83,14 +83,7 @@ fn set(ctx: &Ctx, raw: &str) -> CmdResult {
     ctx.print_notes(&resolved);
     let value = read_value(name)?;
     let scope = Ctx::scope(&resolved);
-    if ctx.store.mode(&scope).kind() == "file" {
-        fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
-            CliError::failed(format!(
-                "cannot create the state dir {}: {e}",
-                resolved.state_dir.display()
-            ))
-        })?;
-    }
+    ctx.prepare_store(&resolved)?;
     ctx.store
         .set(&scope, name, &value)
         .map_err(CliError::failed)?;

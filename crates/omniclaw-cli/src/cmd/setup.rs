@@ -230,14 +230,7 @@ fn ensure_token(ctx: &Ctx, resolved: &Resolved, config: &config::Config) -> Resu
     }
     let token = secrets::generate_token()
         .map_err(|e| CliError::failed(format!("the OS random number generator failed: {e}")))?;
-    if ctx.store.mode(&scope).kind() == "file" {
-        fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
-            CliError::failed(format!(
-                "cannot create the state dir {}: {e}",
-                resolved.state_dir.display()
-            ))
-        })?;
-    }
+    ctx.prepare_store(resolved)?;
     ctx.store
         .set(&scope, SecretName::GatewayAuthToken, &token)
         .map_err(fail)?;
