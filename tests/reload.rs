@@ -6,8 +6,29 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use omniclaw_gateway::client::Client;
+use omniclaw_gateway::Auth;
 use omniclaw_tests::{free_base, GatewayProc as Gateway, Home};
 use serde_json::Value;
+
+/// Stores `token` as main's gateway token (read from stdin, as users do).
+fn set_token(home: &Home, token: &str) {
+    use std::io::Write;
+    let mut c = home.cmd();
+    c.args(["--profile", "main", "secrets", "set", "gateway.auth.token"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(token.as_bytes())
+        .expect("write token");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "secrets set failed: {out:?}");
+}
 
 const CONFIG: &str = ".omniclaw-main/omniclaw.json";
 
@@ -115,8 +136,23 @@ fn invalid_edit_keeps_serving_and_rollback_restores_the_last_good_config() {
     ])
     .expect_code(0);
     let good = home.read(CONFIG);
+    set_token(&home, "reload-test-token");
     let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
     let good_hash = hash(&home);
+    // A client that stays connected through the bad edit and the rollback.
+    let port = home.run(&["--profile", "main", "config", "get", "gateway.port"]);
+    let url = format!("ws://127.0.0.1:{}", port.stdout.trim());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt
+        .block_on(Client::connect(
+            &url,
+            Auth::Token("reload-test-token".into()),
+            &["operator.read"],
+        ))
+        .expect("client connects");
 
     // After 10 s of healthy running the config becomes the last good one.
     let last_good = home.path().join(".omniclaw-main/omniclaw.json.last-good");
@@ -147,6 +183,10 @@ fn invalid_edit_keeps_serving_and_rollback_restores_the_last_good_config() {
         "still serving the good config"
     );
     assert_eq!(v["health"]["ok"], true);
+    let on_same_connection = rt
+        .block_on(client.call("health", serde_json::json!({})))
+        .expect("the connected client is still served after the refused edit");
+    assert_eq!(on_same_connection["reload"]["configHash"], good_hash);
 
     home.run(&["--profile", "main", "config", "rollback"])
         .expect_code(0)
@@ -169,6 +209,8 @@ fn invalid_edit_keeps_serving_and_rollback_restores_the_last_good_config() {
     health_until(&home, "the refusal cleared", |v| {
         v["health"]["reload"]["lastError"].is_null()
     });
+    rt.block_on(client.call("health", serde_json::json!({})))
+        .expect("still connected after the rollback");
     home.run(&["--profile", "main", "config", "rollback"])
         .expect_code(0)
         .expect_output("already is the last known good config");

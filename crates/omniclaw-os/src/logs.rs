@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{reload, Registry};
@@ -161,6 +162,17 @@ pub fn parse_level(level: &str) -> LevelFilter {
 /// Starts JSON-lines logging into `dir` (created 0700), rotating daily and
 /// keeping [`KEEP`] files. `profile` is added to every line.
 pub fn file_logger(dir: &Path, level: &str) -> Result<Logger, LogError> {
+    logger(dir, level, false)
+}
+
+/// Like [`file_logger`], and warnings and errors also go to stderr (one
+/// redacted line each), so a gateway run in a terminal shows a refused edit
+/// or a failed restart where its operator is looking.
+pub fn terminal_logger(dir: &Path, level: &str) -> Result<Logger, LogError> {
+    logger(dir, level, true)
+}
+
+fn logger(dir: &Path, level: &str, echo_warnings: bool) -> Result<Logger, LogError> {
     crate::fsx::create_private_dir(dir).map_err(|source| LogError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -188,7 +200,21 @@ pub fn file_logger(dir: &Path, level: &str) -> Result<Logger, LogError> {
         .with_span_list(false)
         .with_ansi(false)
         .with_writer(writer);
-    let subscriber = Registry::default().with(filter).with(fmt);
+    let stderr = echo_warnings.then(|| {
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(
+                Redacting {
+                    inner: std::io::stderr,
+                    redactor: redactor.clone(),
+                }
+                .with_max_level(tracing::Level::WARN),
+            )
+    });
+    let subscriber = Registry::default().with(filter).with(fmt).with(stderr);
     Ok(Logger {
         dispatch: tracing::Dispatch::new(subscriber),
         redactor,

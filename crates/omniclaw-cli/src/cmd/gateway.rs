@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     })?;
 
     let level = config.map_or("info", |c| c.log_level().as_str());
-    let logger = logs::file_logger(&resolved.logs_dir(), level).map_err(CliError::failed)?;
+    let logger = logs::terminal_logger(&resolved.logs_dir(), level).map_err(CliError::failed)?;
     // Only this process's gateway logs here: the first subscriber wins.
     let _ = tracing::dispatcher::set_global_default(logger.dispatch.clone());
     let text = state
