@@ -1,6 +1,8 @@
 //! Support for the black-box tests in `tests/`: they run the built binaries
 //! against a temporary home directory, never the real one.
 
+pub mod botapi;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

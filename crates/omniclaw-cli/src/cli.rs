@@ -58,6 +58,52 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// Show this profile's gateway log (rolling files in `<state dir>/logs/`).
     Logs(LogsArgs),
+    /// Set this profile up with its Telegram bot step by step (port, token, operator, targets).
+    Onboard(OnboardArgs),
+    /// Telegram users waiting for access to this profile's bot: list, approve or deny their codes.
+    #[command(subcommand)]
+    Pairing(PairingCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// Ask nothing: take every answer from the flags (and the token from stdin).
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Base port of the gateway. Default: a free slot (19789 for `rescue` when free).
+    #[arg(long, value_name = "N", value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Read the BotFather token from stdin (never from the command line).
+    #[arg(long)]
+    pub telegram_token_stdin: bool,
+    /// Telegram user id allowed to operate the bot (repeatable).
+    #[arg(long = "allow-from", value_name = "ID")]
+    pub allow_from: Vec<u64>,
+    /// Profiles the rescue bot may act on (repeatable). Default: every other profile.
+    #[arg(long = "target", value_name = "PROFILE")]
+    pub targets: Vec<String>,
+    /// Install the gateway as a service and start it.
+    #[arg(long)]
+    pub install_service: bool,
+    /// Telegram Bot API root (for a self-hosted Bot API server). Default: https://api.telegram.org.
+    #[arg(long, value_name = "URL")]
+    pub api_root: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Pending requests: code, Telegram user, age.
+    List,
+    /// Let the user who got CODE operate the bot.
+    Approve {
+        /// The code the bot sent the user.
+        code: String,
+    },
+    /// Drop the request with CODE.
+    Deny {
+        /// The code the bot sent the user.
+        code: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

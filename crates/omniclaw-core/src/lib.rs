@@ -17,4 +17,5 @@ pub mod paths;
 pub mod ports;
 pub mod profile;
 pub mod reload;
+pub mod rescue;
 pub mod service;

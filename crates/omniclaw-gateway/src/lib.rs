@@ -27,6 +27,7 @@ pub mod protocol;
 pub mod reload;
 mod server;
 mod spec;
+pub mod telegram;
 
 pub use error::{RunError, StartError, Surface};
 pub use host::{GatewayState, Host, HostError};

@@ -181,6 +181,10 @@ fn status(shared: &Shared) -> Value {
         "channelSummary": [],
         "queuedSystemEvents": [],
     });
+    if let Some(tg) = shared.live.telegram() {
+        v["channelSummary"] = json!([format!("Telegram: {}", tg.summary())]);
+        v["telegram"] = tg.to_json();
+    }
     if let Some(rss) = rss_bytes() {
         v["processMemory"] = json!({"rssBytes": rss});
     }
@@ -406,14 +410,25 @@ async fn channels_status(shared: &Shared) -> Result<Value, ErrorShape> {
     {
         order.push("telegram");
         labels.insert("telegram".into(), Value::from("Telegram"));
-        channels.insert(
-            "telegram".into(),
-            json!({
-                "configured": true,
-                "enabled": tg.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-                "running": false,
-            }),
-        );
+        let mut entry = json!({
+            "configured": true,
+            "enabled": tg.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            "running": false,
+        });
+        if let (Some(state), Some(map)) = (shared.live.telegram(), entry.as_object_mut()) {
+            if let Value::Object(fields) = state.to_json() {
+                map.extend(fields);
+            }
+        }
+        // Pending pairing requests, for the tray and the dashboard.
+        if let Ok(p) = omniclaw_os::rescue::PairingStore::new(&shared.spec.state_dir).load() {
+            entry["pendingPairings"] = json!(p
+                .pending
+                .iter()
+                .map(|r| json!({"code": r.code.as_str(), "userId": r.user_id, "who": r.who, "created": r.created}))
+                .collect::<Vec<_>>());
+        }
+        channels.insert("telegram".into(), entry);
     }
     Ok(json!({
         "ts": now_ms(),

@@ -21,6 +21,11 @@
 //! Once a config has served for [`Options::healthy_after`] (10 s by default)
 //! it is saved next to the config as `omniclaw.json.last-good`, which
 //! `config rollback` restores. Nothing here logs or stores a secret value.
+//!
+//! The Telegram channel lives as long as the gateway: it starts with the
+//! first config that enables it, and an applied edit that changes its
+//! settings (token, API root, policy, allowlist, targets) restarts only the
+//! channel — its persisted offset makes that lose and repeat nothing.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -36,6 +41,18 @@ use omniclaw_os::watch::ConfigWatcher;
 
 use crate::server::{Addrs, Bound, Broadcast, Gateway, ServeError};
 use crate::spec::{Auth, GatewaySpec};
+use crate::telegram::{self, Channel, ChannelState};
+
+/// How long a stopping Telegram channel may finish the update in hand.
+const CHANNEL_GRACE: Duration = Duration::from_secs(3);
+
+/// The Telegram channel as `status` sees it.
+enum TelegramSlot {
+    Off,
+    /// The config enables it but it cannot run (no token, …).
+    Refused(String),
+    On(watch::Receiver<ChannelState>),
+}
 
 /// Suffix of the last known good config: `omniclaw.json.last-good`.
 pub const LAST_GOOD_SUFFIX: &str = ".last-good";
@@ -68,6 +85,7 @@ struct Report {
 pub struct Live {
     auth: RwLock<Auth>,
     report: RwLock<Report>,
+    telegram: RwLock<TelegramSlot>,
     pub(crate) events: broadcast::Sender<Broadcast>,
 }
 
@@ -83,6 +101,7 @@ impl Live {
         Arc::new(Live {
             auth: RwLock::new(auth),
             report: RwLock::new(Report::default()),
+            telegram: RwLock::new(TelegramSlot::Off),
             events,
         })
     }
@@ -100,6 +119,29 @@ impl Live {
             .auth
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = auth;
+    }
+
+    /// The Telegram channel's state; `None` when the config does not enable it.
+    pub fn telegram(&self) -> Option<ChannelState> {
+        match &*self
+            .telegram
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            TelegramSlot::Off => None,
+            TelegramSlot::Refused(reason) => Some(ChannelState::Failed {
+                reason: reason.clone(),
+            }),
+            TelegramSlot::On(rx) => Some(rx.borrow().clone()),
+        }
+    }
+
+    fn set_telegram(&self, slot: TelegramSlot) {
+        *self
+            .telegram
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = slot;
+        let _ = self.events.send(Broadcast::Health);
     }
 
     fn update(&self, f: impl FnOnce(&mut Report)) {
@@ -156,6 +198,65 @@ pub trait Rebuild: Send + Sync + 'static {
     fn build(&self, text: &str) -> Result<Candidate, String>;
     /// Called once a candidate runs (hot-applied or restarted) on `addrs`.
     fn applied(&self, candidate: &Candidate, addrs: &Addrs);
+    /// The Telegram channel `candidate` runs: `Ok(None)` when its config
+    /// does not enable one, `Err` (shown in `status`) when it cannot run.
+    /// The default reads the bot token from the profile's secret store (its
+    /// secrets file when it has one, the OS keychain otherwise) and runs
+    /// rescue commands through the `omniclaw` binary.
+    fn telegram(&self, candidate: &Candidate) -> Result<Option<telegram::Settings>, String> {
+        let store = omniclaw_os::secrets::Routed::system(false);
+        telegram::settings(
+            &candidate.spec.profile,
+            &candidate.spec.state_dir,
+            &candidate.config,
+            &candidate.value,
+            &store,
+            telegram::default_program(),
+        )
+    }
+}
+
+/// Brings the Telegram channel in line with `c`: keeps `old` when its
+/// settings did not change, else stops it and starts what `c` asks for.
+async fn sync_channel(
+    live: &Live,
+    rebuild: &Arc<dyn Rebuild>,
+    c: &Candidate,
+    old: Option<Channel>,
+) -> Option<Channel> {
+    let wanted = {
+        let rebuild = rebuild.clone();
+        let c = c.clone();
+        match tokio::task::spawn_blocking(move || rebuild.telegram(&c)).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("reading the telegram settings failed: {e}")),
+        }
+    };
+    if let (Some(ch), Ok(Some(s))) = (&old, &wanted) {
+        if ch.settings() == s {
+            return old;
+        }
+    }
+    if let Some(ch) = old {
+        ch.stop(CHANNEL_GRACE).await;
+        tracing::info!("telegram channel stopped");
+    }
+    match wanted {
+        Ok(Some(settings)) => {
+            let ch = Channel::start(settings);
+            live.set_telegram(TelegramSlot::On(ch.state()));
+            Some(ch)
+        }
+        Ok(None) => {
+            live.set_telegram(TelegramSlot::Off);
+            None
+        }
+        Err(why) => {
+            tracing::error!(reason = %why, "telegram channel cannot run");
+            live.set_telegram(TelegramSlot::Refused(why));
+            None
+        }
+    }
 }
 
 /// Timings of the reloader.
@@ -245,12 +346,16 @@ pub async fn serve_reloading(
         "gateway serving"
     );
     let mut good_due = Some(Instant::now() + options.healthy_after);
+    let mut channel = sync_channel(&live, &rebuild, &current, None).await;
     tokio::pin!(shutdown);
 
     loop {
         let due = good_due;
         tokio::select! {
             () = &mut shutdown => {
+                if let Some(ch) = channel.take() {
+                    ch.stop(CHANNEL_GRACE).await;
+                }
                 return running.stop().await;
             }
             result = &mut running.task => {
@@ -266,6 +371,7 @@ pub async fn serve_reloading(
                 running = next.0?;
                 if next.1 {
                     good_due = Some(Instant::now() + options.healthy_after);
+                    channel = sync_channel(&live, &rebuild, &current, channel.take()).await;
                 }
             }
             () = sleep_until(due) => {

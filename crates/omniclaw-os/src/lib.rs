@@ -15,6 +15,7 @@ pub mod lock;
 pub mod logs;
 pub mod portowner;
 pub mod profiles;
+pub mod rescue;
 pub mod runtime;
 pub mod secrets;
 pub mod service;

@@ -7,6 +7,8 @@ mod doctor;
 mod fix;
 mod gateway;
 mod logs;
+mod onboard;
+mod pairing;
 mod ports;
 mod probe;
 mod secrets;
@@ -44,5 +46,7 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
         }
         Command::Secrets(cmd) => secrets::run(ctx, cmd),
         Command::Logs(args) => logs::run(ctx, &args),
+        Command::Onboard(args) => onboard::run(ctx, &args),
+        Command::Pairing(cmd) => pairing::run(ctx, cmd),
     }
 }

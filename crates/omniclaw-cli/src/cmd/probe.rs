@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
 use super::status::probe;
-use super::target::{apply_live, runtime, ws_url};
+use super::target::{apply_live, credentials_of, runtime, ws_url};
 
 pub const MULTIPLE_WARNING: &str = "multiple reachable gateways detected";
 
@@ -76,10 +76,9 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
         if let Some(live) = omniclaw_os::runtime::read_live(&p.state_dir) {
             apply_live(&mut layout, &live);
         }
-        let default_config = omniclaw_core::config::Config::default();
-        let auth = profile::credentials(
+        let auth = credentials_of(
             &resolved,
-            cfg.unwrap_or(&default_config),
+            &p.config,
             &Overrides::default(),
             &env,
             &ctx.store,

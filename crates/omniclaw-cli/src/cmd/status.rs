@@ -190,6 +190,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     let mut rows = Vec::new();
     let mut list = Vec::new();
     let mut bad_config = false;
+    let mut channels = Vec::new();
     for p in &a.inv.profiles {
         let base = a
             .plan
@@ -212,6 +213,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             ),
             None => "stopped".to_string(),
         };
+        // The channel state file is the running gateway's; a stopped one's is stale.
+        let telegram = holder
+            .as_ref()
+            .and_then(|_| omniclaw_os::rescue::read_channel_status(&p.state_dir));
+        if let Some(summary) = telegram.as_ref().and_then(|t| t["summary"].as_str()) {
+            channels.push(format!("{}: Telegram {summary}", p.label));
+        }
         let config = config_word(&p.config);
         bad_config |= matches!(
             p.config,
@@ -233,6 +241,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             "configPath": p.config_path,
             "stateDir": p.state_dir,
             "workspace": p.workspace,
+            "telegram": telegram,
         }));
     }
     for f in &a.inv.foreign {
@@ -269,6 +278,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 "{}",
                 out::table(&["PROFILE", "STATE", "PORT", "CONFIG", "STATE DIR"], &rows)
             );
+        }
+        for line in &channels {
+            println!("{line}");
         }
         if print_problems(&a) == 0 && !bad_config {
             println!("\nNo conflicts.");

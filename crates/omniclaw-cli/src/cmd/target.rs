@@ -43,19 +43,7 @@ impl Target {
         if let Some(live) = runtime::read_live(&resolved.state_dir) {
             apply_live(&mut layout, &live);
         }
-        // An invalid config cannot say where its secret is; a running gateway
-        // still serves its last good config, whose token `setup` put in the store.
-        let mut fallback = omniclaw_core::config::Config::default();
-        if matches!(config, ConfigState::Invalid { .. }) {
-            fallback.gateway.auth.token = Some(omniclaw_core::config::SecretRef::Keychain);
-        }
-        let auth = profile::credentials(
-            &resolved,
-            cfg.unwrap_or(&fallback),
-            &overrides,
-            &ctx.env,
-            &ctx.store,
-        );
+        let auth = credentials_of(&resolved, &config, &overrides, &ctx.env, &ctx.store);
         Ok(Target {
             resolved,
             config,
@@ -68,6 +56,27 @@ impl Target {
     pub fn url(&self) -> String {
         ws_url(self.layout.bind, self.layout.port)
     }
+}
+
+/// The credentials to present to a profile's gateway. An invalid config
+/// cannot say where its secret is; a running gateway still serves its last
+/// good config, whose token `setup` put in the store, so that is tried.
+pub fn credentials_of(
+    resolved: &omniclaw_core::paths::Resolved,
+    config: &ConfigState,
+    overrides: &Overrides,
+    env: &omniclaw_core::env::EnvSnapshot,
+    store: &dyn omniclaw_os::secrets::SecretStore,
+) -> Result<Auth, SpecError> {
+    let mut fallback = omniclaw_core::config::Config::default();
+    if matches!(config, ConfigState::Invalid { .. }) {
+        fallback.gateway.auth.token = Some(omniclaw_core::config::SecretRef::Keychain);
+    }
+    let cfg = match config {
+        ConfigState::Valid { loaded, .. } => &loaded.config,
+        _ => &fallback,
+    };
+    profile::credentials(resolved, cfg, overrides, env, store)
 }
 
 /// Where the running gateway really listens wins over its config.

@@ -1,0 +1,325 @@
+//! The rescue command executor: turns a parsed operator command into the
+//! reply text by running the `omniclaw` binary with explicit arguments
+//! (`--profile <target> gateway restart`, `config set`, `logs -n`, …).
+//!
+//! Running the CLI rather than calling its code keeps one implementation of
+//! every action — the same validation, atomic writes and backups, and the
+//! same route to whoever owns a target (its service, the terminal-run
+//! process behind the instance lock) — and it works when a target's config
+//! is invalid, which is when a rescue bot is needed. The child never
+//! inherits the rescue profile's own `OMNICLAW_*` variables, so an explicit
+//! `--profile` always speaks about the target. Replies never carry a
+//! secret: the CLI redacts config values, and the bot token is masked here.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use omniclaw_core::profile::Profile;
+use omniclaw_core::rescue::{help_text, Command};
+
+/// Variables describing the rescue profile itself; a child acting on a
+/// target must not see them.
+const OWN_VARS: [&str; 7] = [
+    "OMNICLAW_PROFILE",
+    "OMNICLAW_STATE_DIR",
+    "OMNICLAW_CONFIG_PATH",
+    "OMNICLAW_GATEWAY_PORT",
+    "OMNICLAW_SERVICE",
+    "OMNICLAW_GATEWAY_TOKEN",
+    "OMNICLAW_GATEWAY_PASSWORD",
+];
+
+/// How long one command may run before it is stopped.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs rescue commands for one rescue profile.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    /// The `omniclaw` binary.
+    pub program: PathBuf,
+    /// The rescue profile (never a target of itself).
+    pub own: Profile,
+    /// `rescue.targets`; empty means every other profile.
+    pub targets: Vec<Profile>,
+    /// Strings masked in every reply (the bot token).
+    pub secrets: Vec<String>,
+}
+
+/// The outcome of one command: the reply and whether it succeeded (for the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub ok: bool,
+    pub reply: String,
+}
+
+impl Executor {
+    /// Why `command` may not run here (a target outside `rescue.targets`, or the bot's own profile).
+    pub fn refuse(&self, command: &Command) -> Option<String> {
+        let target = command.target()?;
+        if target == &self.own {
+            return Some(format!(
+                "{target} is this rescue bot's own profile; it acts on other gateways only"
+            ));
+        }
+        if !self.targets.is_empty() && !self.targets.contains(target) {
+            return Some(format!(
+                "{target} is not a rescue target (targets: {}); add it with `omniclaw --profile {} config set rescue.targets '[…]'`",
+                self.target_list(),
+                self.own
+            ));
+        }
+        None
+    }
+
+    fn target_list(&self) -> String {
+        if self.targets.is_empty() {
+            "every other profile".to_string()
+        } else {
+            self.targets
+                .iter()
+                .map(Profile::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    /// The help text for this bot.
+    pub fn help(&self) -> String {
+        let mut text = help_text(&self.targets);
+        if self.targets.is_empty() {
+            text = text.replacen("targets: none", "targets: every other profile", 1);
+        }
+        text
+    }
+
+    /// Runs `command` (already confirmed when it mutates) and returns the reply.
+    pub async fn run(&self, command: &Command) -> Done {
+        if let Some(why) = self.refuse(command) {
+            return Done {
+                ok: false,
+                reply: why,
+            };
+        }
+        let (title, calls) = self.plan(command);
+        if calls.is_empty() {
+            return Done {
+                ok: true,
+                reply: title,
+            };
+        }
+        let mut ok = true;
+        let mut parts = Vec::new();
+        if !title.is_empty() {
+            parts.push(title);
+        }
+        for args in calls {
+            let (success, text) = self.call(&args).await;
+            ok &= success;
+            parts.push(text);
+        }
+        Done {
+            ok,
+            reply: self.mask(&parts.join("\n\n")),
+        }
+    }
+
+    /// The reply without a call, or the `omniclaw` invocations to make.
+    fn plan(&self, command: &Command) -> (String, Vec<Vec<String>>) {
+        let on = |p: &Profile, rest: &[&str]| {
+            let mut v = vec!["--profile".to_string(), p.name().to_string()];
+            v.extend(rest.iter().map(|s| (*s).to_string()));
+            v
+        };
+        match command {
+            Command::Hello | Command::Help => (self.help(), vec![]),
+            Command::Status if self.targets.is_empty() => {
+                (String::new(), vec![vec!["status".into()]])
+            }
+            Command::Status => (
+                String::new(),
+                self.targets
+                    .iter()
+                    .map(|t| on(t, &["gateway", "status"]))
+                    .collect(),
+            ),
+            Command::Ports => (String::new(), vec![vec!["ports".into()]]),
+            Command::Doctor => (String::new(), vec![vec!["doctor".into()]]),
+            Command::Logs { profile, lines } => {
+                let n = lines.to_string();
+                (String::new(), vec![on(profile, &["logs", "-n", &n])])
+            }
+            Command::Start { profile } => (String::new(), vec![on(profile, &["gateway", "start"])]),
+            Command::Stop { profile } => (String::new(), vec![on(profile, &["gateway", "stop"])]),
+            Command::Restart { profile } => {
+                (String::new(), vec![on(profile, &["gateway", "restart"])])
+            }
+            Command::ConfigGet { profile, path } => {
+                (String::new(), vec![on(profile, &["config", "get", path])])
+            }
+            Command::ConfigSet {
+                profile,
+                path,
+                value,
+            } => (
+                String::new(),
+                vec![on(profile, &["config", "set", path, value])],
+            ),
+            Command::Rollback { profile } => {
+                (String::new(), vec![on(profile, &["config", "rollback"])])
+            }
+        }
+    }
+
+    async fn call(&self, args: &[String]) -> (bool, String) {
+        let shown = format!("$ omniclaw {}", args.join(" "));
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for var in OWN_VARS {
+            cmd.env_remove(var);
+        }
+        let output = match cmd.spawn() {
+            Ok(child) => tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output()).await,
+            Err(e) => {
+                return (
+                    false,
+                    format!("{shown}\ncannot run {}: {e}", self.program.display()),
+                )
+            }
+        };
+        match output {
+            Err(_) => (
+                false,
+                format!(
+                    "{shown}\nstopped after {} s without an answer",
+                    COMMAND_TIMEOUT.as_secs()
+                ),
+            ),
+            Ok(Err(e)) => (false, format!("{shown}\nfailed: {e}")),
+            Ok(Ok(out)) => {
+                let mut text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+                let err = String::from_utf8_lossy(&out.stderr);
+                if !err.trim().is_empty() {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(err.trim_end());
+                }
+                let code = out.status.code().unwrap_or(-1);
+                let mark = match code {
+                    0 => "✓".to_string(),
+                    n => format!("✗ exit {n}"),
+                };
+                (
+                    code == 0,
+                    format!("{shown}  {mark}\n{text}").trim_end().to_string(),
+                )
+            }
+        }
+    }
+
+    fn mask(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omniclaw_core::rescue::parse;
+
+    fn exec(targets: &[&str]) -> Executor {
+        Executor {
+            program: PathBuf::from("omniclaw"),
+            own: Profile::parse("rescue").expect("valid"),
+            targets: targets
+                .iter()
+                .map(|t| Profile::parse(t).expect("valid"))
+                .collect(),
+            secrets: vec!["123:SECRET".into()],
+        }
+    }
+
+    #[test]
+    fn commands_become_explicit_cli_calls() {
+        fn check(targets: &[&str], text: &str, expected: &[&[&str]]) {
+            let (_, calls) = exec(targets).plan(&parse(text).expect("parses"));
+            let expected: Vec<Vec<String>> = expected
+                .iter()
+                .map(|c| c.iter().map(|s| (*s).to_string()).collect())
+                .collect();
+            assert_eq!(calls, expected, "{text}");
+        }
+        check(&[], "/status", &[&["status"]]);
+        check(
+            &["main", "work"],
+            "/status",
+            &[
+                &["--profile", "main", "gateway", "status"],
+                &["--profile", "work", "gateway", "status"],
+            ],
+        );
+        check(&[], "/ports", &[&["ports"]]);
+        check(&[], "/doctor", &[&["doctor"]]);
+        check(
+            &[],
+            "/logs main 5",
+            &[&["--profile", "main", "logs", "-n", "5"]],
+        );
+        check(
+            &[],
+            "/restart main",
+            &[&["--profile", "main", "gateway", "restart"]],
+        );
+        check(
+            &[],
+            "/config main set gateway.port 18800",
+            &[&[
+                "--profile",
+                "main",
+                "config",
+                "set",
+                "gateway.port",
+                "18800",
+            ]],
+        );
+        check(
+            &[],
+            "/rollback main",
+            &[&["--profile", "main", "config", "rollback"]],
+        );
+        check(&[], "/help", &[]);
+    }
+
+    #[test]
+    fn only_targets_are_acted_on() {
+        fn check(targets: &[&str], text: &str, refused: bool) {
+            let c = parse(text).expect("parses");
+            assert_eq!(
+                exec(targets).refuse(&c).is_some(),
+                refused,
+                "{targets:?} {text}"
+            );
+        }
+        check(&[], "/stop main", false);
+        check(&[], "/stop rescue", true);
+        check(&["main"], "/stop main", false);
+        check(&["main"], "/stop work", true);
+        check(&["main"], "/status", false);
+    }
+
+    #[test]
+    fn replies_mask_the_token() {
+        assert_eq!(
+            exec(&[]).mask("token 123:SECRET here"),
+            "token <redacted> here"
+        );
+    }
+}

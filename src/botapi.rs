@@ -1,0 +1,406 @@
+//! A local double of the Telegram Bot API for the tests, on a loopback
+//! port: `getMe`, `deleteWebhook`, `getUpdates` (long poll with offset,
+//! limit and timeout; a newer poll ends an older one with 409, as Telegram
+//! does), `sendMessage` (4096-character limit), `answerCallbackQuery`;
+//! 401 for an unknown token. Tests queue updates and read back every reply.
+//!
+//! A gateway reaches it through `channels.telegram.apiRoot`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// One `sendMessage` the double answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub token: String,
+    pub chat_id: i64,
+    pub text: String,
+    /// `reply_parameters.message_id` (the pushed message's id = its update id).
+    pub reply_to: Option<i64>,
+    /// Inline keyboard buttons as (label, callback data).
+    pub buttons: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// token → bot username.
+    bots: HashMap<String, String>,
+    next_update: i64,
+    next_message: i64,
+    /// Queued updates not yet confirmed by an offset.
+    queue: Vec<(i64, Value)>,
+    /// Per token: the newest poll's number; an older poll still waiting gets 409.
+    poll_gen: HashMap<String, u64>,
+    sent: Vec<Sent>,
+    answered: Vec<(String, String)>,
+    calls: Vec<String>,
+    /// A `sendMessage` replying to this message id is held without an answer.
+    freeze_reply_to: Option<i64>,
+    held: Vec<Sent>,
+    /// Answer every method with a 502 (a network failure on the way).
+    down: bool,
+}
+
+/// The running double. Dropping it stops the server.
+pub struct BotApiDouble {
+    inner: Arc<Mutex<Inner>>,
+    notify: Arc<Notify>,
+    /// The API root to put in `channels.telegram.apiRoot`.
+    pub url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn error(code: u16, description: &str) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        Json(json!({"ok": false, "error_code": code, "description": description})),
+    )
+        .into_response()
+}
+
+fn ok(result: Value) -> Response {
+    Json(json!({"ok": true, "result": result})).into_response()
+}
+
+fn user(id: i64, name: &str) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": name, "username": name})
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs())
+}
+
+type Shared = (Arc<Mutex<Inner>>, Arc<Notify>);
+
+async fn method(
+    State((inner, notify)): State<Shared>,
+    Path((bot, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(token) = bot.strip_prefix("bot").map(str::to_string) else {
+        return error(404, "Not Found");
+    };
+    {
+        let mut g = lock(&inner);
+        g.calls.push(name.clone());
+        if g.down {
+            return error(502, "Bad Gateway");
+        }
+        if !g.bots.contains_key(&token) {
+            return error(401, "Unauthorized");
+        }
+    }
+    match name.as_str() {
+        "getMe" => {
+            let g = lock(&inner);
+            let username = g.bots.get(&token).cloned().unwrap_or_default();
+            ok(json!({"id": 424242, "is_bot": true, "first_name": "Rescue", "username": username}))
+        }
+        "deleteWebhook" => ok(json!(true)),
+        "getUpdates" => get_updates(&inner, &notify, &token, &params).await,
+        "sendMessage" => send_message(&inner, &token, &params).await,
+        "answerCallbackQuery" => {
+            let mut g = lock(&inner);
+            let id = params["callback_query_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let text = params["text"].as_str().unwrap_or_default().to_string();
+            g.answered.push((id, text));
+            ok(json!(true))
+        }
+        _ => error(404, "Not Found: method not found"),
+    }
+}
+
+async fn get_updates(
+    inner: &Arc<Mutex<Inner>>,
+    notify: &Arc<Notify>,
+    token: &str,
+    params: &Value,
+) -> Response {
+    let offset = params["offset"].as_i64().unwrap_or(0);
+    let limit = params["limit"].as_u64().map_or(100, |l| l.clamp(1, 100)) as usize;
+    let timeout = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0));
+    let generation = {
+        let mut g = lock(inner);
+        // An offset confirms every update before it: Telegram forgets them.
+        g.queue.retain(|(id, _)| *id >= offset);
+        let gen = g.poll_gen.entry(token.to_string()).or_insert(0);
+        *gen += 1;
+        *gen
+    };
+    // Wake the older poll of this token so it can answer 409.
+    notify.notify_waiters();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let wake = notify.notified();
+        {
+            let g = lock(inner);
+            if g.poll_gen.get(token).copied() != Some(generation) {
+                return error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
+            }
+            let ready: Vec<Value> = g
+                .queue
+                .iter()
+                .filter(|(id, _)| *id >= offset)
+                .take(limit)
+                .map(|(_, u)| u.clone())
+                .collect();
+            if !ready.is_empty() || Instant::now() >= deadline {
+                return ok(Value::Array(ready));
+            }
+        }
+        let _ =
+            tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), wake).await;
+    }
+}
+
+async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) -> Response {
+    let chat_id = params["chat_id"].as_i64().unwrap_or_default();
+    let text = params["text"].as_str().unwrap_or_default().to_string();
+    if text.chars().count() > 4096 {
+        return error(400, "Bad Request: message is too long");
+    }
+    if text.is_empty() {
+        return error(400, "Bad Request: message text is empty");
+    }
+    let buttons = params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(|b| {
+                    (
+                        b["text"].as_str().unwrap_or_default().to_string(),
+                        b["callback_data"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let sent = Sent {
+        token: token.to_string(),
+        chat_id,
+        text: text.clone(),
+        reply_to: params["reply_parameters"]["message_id"].as_i64(),
+        buttons,
+    };
+    let message_id = {
+        let mut g = lock(inner);
+        if sent.reply_to.is_some() && sent.reply_to == g.freeze_reply_to {
+            g.held.push(sent);
+            None
+        } else {
+            g.sent.push(sent);
+            g.next_message += 1;
+            Some(1_000_000 + g.next_message)
+        }
+    };
+    let Some(message_id) = message_id else {
+        // Held: the sender never learns whether it went out.
+        return std::future::pending::<Response>().await;
+    };
+    ok(json!({
+        "message_id": message_id,
+        "date": now(),
+        "chat": {"id": chat_id, "type": "private", "first_name": "op"},
+        "text": text,
+    }))
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl BotApiDouble {
+    /// Starts the double on a free loopback port.
+    pub fn start() -> BotApiDouble {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime for the Bot API double");
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let notify = Arc::new(Notify::new());
+        let app = Router::new()
+            .route("/{bot}/{method}", post(method))
+            .with_state((inner.clone(), notify.clone()));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the Bot API double");
+        let addr = listener.local_addr().expect("local addr");
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        BotApiDouble {
+            inner,
+            notify,
+            url: format!("http://{addr}"),
+            _runtime: runtime,
+        }
+    }
+
+    fn g(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    /// Accepts `token` as the token of a bot called `username`.
+    pub fn add_bot(&self, token: &str, username: &str) {
+        self.g()
+            .bots
+            .insert(token.to_string(), username.to_string());
+    }
+
+    fn push(&self, make: impl FnOnce(i64) -> Value) -> i64 {
+        let id = {
+            let mut g = self.g();
+            g.next_update += 1;
+            let id = g.next_update;
+            g.queue.push((id, make(id)));
+            id
+        };
+        self.notify.notify_waiters();
+        id
+    }
+
+    /// A private message from `user_id` (chat id = user id). Its message id
+    /// equals the returned update id.
+    pub fn push_message(&self, user_id: i64, text: &str) -> i64 {
+        let name = format!("user{user_id}");
+        self.push(|id| {
+            json!({"update_id": id, "message": {
+                "message_id": id, "from": user(user_id, &name),
+                "chat": {"id": user_id, "type": "private", "first_name": name},
+                "date": now(), "text": text}})
+        })
+    }
+
+    /// A message in a group chat.
+    pub fn push_group_message(&self, user_id: i64, group_id: i64, text: &str) -> i64 {
+        let name = format!("user{user_id}");
+        self.push(|id| {
+            json!({"update_id": id, "message": {
+                "message_id": id, "from": user(user_id, &name),
+                "chat": {"id": group_id, "type": "group", "title": "ops"},
+                "date": now(), "text": text}})
+        })
+    }
+
+    /// A press of an inline button carrying `data`.
+    pub fn push_callback(&self, user_id: i64, data: &str) -> i64 {
+        let name = format!("user{user_id}");
+        self.push(|id| {
+            json!({"update_id": id, "callback_query": {
+                "id": format!("cb{id}"), "from": user(user_id, &name), "chat_instance": "1",
+                "data": data,
+                "message": {"message_id": 1, "date": now(),
+                    "chat": {"id": user_id, "type": "private", "first_name": name}, "text": "?"}}})
+        })
+    }
+
+    /// Every answered `sendMessage`, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.g().sent.clone()
+    }
+
+    /// Replies whose `reply_to` is `message_id`.
+    pub fn replies_to(&self, message_id: i64) -> Vec<Sent> {
+        self.g()
+            .sent
+            .iter()
+            .filter(|s| s.reply_to == Some(message_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Messages sent to `chat_id` after the first `skip`.
+    pub fn sent_to(&self, chat_id: i64) -> Vec<Sent> {
+        self.g()
+            .sent
+            .iter()
+            .filter(|s| s.chat_id == chat_id)
+            .cloned()
+            .collect()
+    }
+
+    /// `answerCallbackQuery` calls as (id, text).
+    pub fn answered(&self) -> Vec<(String, String)> {
+        self.g().answered.clone()
+    }
+
+    /// How often `method` was called.
+    pub fn calls(&self, method: &str) -> usize {
+        self.g().calls.iter().filter(|c| *c == method).count()
+    }
+
+    /// Updates queued and not yet confirmed by an offset.
+    pub fn unconfirmed(&self) -> usize {
+        self.g().queue.len()
+    }
+
+    /// Holds, without an answer, the `sendMessage` replying to `message_id`.
+    pub fn freeze_reply_to(&self, message_id: Option<i64>) {
+        self.g().freeze_reply_to = message_id;
+    }
+
+    /// `sendMessage` calls held by [`freeze_reply_to`](Self::freeze_reply_to).
+    pub fn held(&self) -> Vec<Sent> {
+        self.g().held.clone()
+    }
+
+    /// While down, every method answers 502 (Telegram unreachable).
+    pub fn set_down(&self, down: bool) {
+        self.g().down = down;
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until `cond` holds on the sent messages, or panics after `timeout`.
+    pub fn wait_sent(
+        &self,
+        timeout: Duration,
+        what: &str,
+        cond: impl Fn(&[Sent]) -> bool,
+    ) -> Vec<Sent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let sent = self.sent();
+            if cond(&sent) {
+                return sent;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; sent so far:\n{:#?}",
+                sent.iter().rev().take(5).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the first reply to `message_id`.
+    pub fn wait_reply(&self, message_id: i64, timeout: Duration) -> Sent {
+        self.wait_sent(timeout, &format!("a reply to message {message_id}"), |s| {
+            s.iter().any(|m| m.reply_to == Some(message_id))
+        });
+        self.replies_to(message_id).remove(0)
+    }
+}
