@@ -18,6 +18,15 @@ if [ ! -x .tools/openclaw/bin/openclaw ]; then
   scripts/install-openclaw.sh .tools/openclaw >/dev/null
 fi
 
+# tauri-driver, the WebDriver server the dashboard test drives the desktop
+# app through (with WebKitWebDriver from webkit2gtk-driver); built once into
+# the ignored .tools/ folder.
+if [ ! -x .tools/cargo/bin/tauri-driver ]; then
+  echo "== installing tauri-driver into .tools/cargo"
+  cargo install tauri-driver --locked --root .tools/cargo >/dev/null 2>&1 ||
+    { echo "test: cargo install tauri-driver failed" >&2; exit 1; }
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,34 +1,126 @@
 //! `omniclaw-desktop`: the OmniClaw tray app.
 //!
-//! A thin shell around Tauri: it opens the dashboard window (the web UI in
-//! `ui/`), puts the OmniClaw icon in the system tray and routes tray menu
-//! clicks. The window hides instead of closing, so the app keeps running in
-//! the tray until "Quit". Everything about gateways, profiles and ports lives
-//! in the core crates; this binary must never grow domain logic of its own.
+//! A thin shell around Tauri: it runs gateways in-process (embedded) through
+//! the gateway host, shows every profile in the tray menu and the dashboard
+//! (the web UI in `ui/`), and stays in the tray with no window open until
+//! "Quit", which stops the embedded gateways gracefully (services keep
+//! running). One instance per user: a second launch focuses the first.
+//! Labels, enabled states and routing come from `omniclaw_core::tray`; this
+//! binary must never grow domain logic of its own, and never hands its own
+//! environment to a gateway.
 
 #![deny(clippy::unwrap_used)]
 // Release builds on Windows are GUI apps and must not open a console window.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod commands;
+mod desktop;
+mod refresh;
+mod settings;
 mod tray;
+mod view;
 mod window;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use tauri::{Manager, RunEvent};
+use tauri_plugin_autostart::MacosLauncher;
+
+use crate::desktop::Desktop;
+
+/// Start without showing the dashboard (what the login item passes).
+pub const HIDDEN_FLAG: &str = "--hidden";
 
 /// The app's embedded assets and `tauri.conf.json` (from the workspace root).
 fn context() -> tauri::Context<tauri::Wry> {
     tauri::generate_context!("../tauri.conf.json")
 }
 
+/// Why there is no graphical session to show a tray in, if there is none:
+/// on Linux and the BSDs that is neither `DISPLAY` nor `WAYLAND_DISPLAY`.
+fn missing_display(display: Option<&str>, wayland: Option<&str>) -> Option<String> {
+    let set = |v: Option<&str>| v.is_some_and(|v| !v.is_empty());
+    if !cfg!(all(unix, not(target_os = "macos"))) || set(display) || set(wayland) {
+        return None;
+    }
+    Some(
+        "no graphical session: DISPLAY and WAYLAND_DISPLAY are unset; start the tray app from a \
+         desktop session, or run gateways headless with `omniclaw [--profile NAME] gateway`"
+            .to_string(),
+    )
+}
+
 fn run() -> anyhow::Result<()> {
-    tauri::Builder::default()
-        .setup(|app| {
-            tray::install(app.handle())?;
+    let var = |k: &str| std::env::var(k).ok();
+    if let Some(problem) =
+        missing_display(var("DISPLAY").as_deref(), var("WAYLAND_DISPLAY").as_deref())
+    {
+        anyhow::bail!(problem);
+    }
+    let args: Vec<String> = std::env::args_os()
+        .filter_map(|a| a.into_string().ok())
+        .collect();
+    let hidden = args.iter().any(|a| a == HIDDEN_FLAG);
+    let env = desktop::gateway_env(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
+    let store = Box::new(omniclaw_os::secrets::Routed::system(false));
+    let desktop =
+        Arc::new(Desktop::new(env, store).context("cannot find the home directory (set HOME)")?);
+    let for_setup = Arc::clone(&desktop);
+    let builder = tauri::Builder::default()
+        // First, so a second launch hands over before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tray::navigate(app, "gateways");
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_FLAG]),
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .manage(Arc::clone(&desktop))
+        .manage(window::PendingPage::default())
+        .invoke_handler(tauri::generate_handler![
+            commands::dashboard,
+            commands::gateway_action,
+            commands::set_autostart,
+            commands::set_start_with_app,
+            commands::apply_fix,
+            commands::open_folder,
+            commands::setup_profile,
+            commands::initial_page,
+        ])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let desktop = for_setup;
+            let view = view::gather(&desktop, false);
+            tray::install(&handle, &omniclaw_core::tray::menu(&view.snapshot))?;
+            if !hidden {
+                window::show_dashboard(&handle, "gateways")?;
+            }
+            refresh::spawn(handle.clone(), Arc::clone(&desktop));
+            tauri::async_runtime::spawn(async move { desktop.start_marked().await });
             Ok(())
-        })
-        .on_window_event(window::on_event)
-        .run(context())
-        .context("the OmniClaw desktop app failed to start or stopped with an error (is a graphical session available? check $DISPLAY or $WAYLAND_DISPLAY)")
+        });
+    // The windowing toolkit panics when it cannot reach the display named by
+    // DISPLAY; turn that into an error like any other.
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.build(context())))
+        .map_err(|_| anyhow::anyhow!("cannot open the display (DISPLAY={:?}, WAYLAND_DISPLAY={:?}): is the graphical session running?", var("DISPLAY").unwrap_or_default(), var("WAYLAND_DISPLAY").unwrap_or_default()))?;
+    let app = built.context("the OmniClaw desktop app failed to start")?;
+    app.run(move |handle, event| match event {
+        // Closing the last window must not quit a tray app; only "Quit" does.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
+        RunEvent::Exit => {
+            let desktop = handle.state::<Arc<Desktop>>().inner().clone();
+            tauri::async_runtime::block_on(desktop.shutdown());
+        }
+        _ => {}
+    });
+    Ok(())
 }
 
 fn main() {
@@ -41,6 +133,32 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_needs_a_display() {
+        let cases = [
+            (Some(":0"), None, false),
+            (None, Some("wayland-0"), false),
+            (Some(":0"), Some("wayland-0"), false),
+            (None, None, true),
+            (Some(""), Some(""), true),
+        ];
+        for (display, wayland, missing) in cases {
+            let got = missing_display(display, wayland);
+            let expected = missing && cfg!(all(unix, not(target_os = "macos")));
+            assert_eq!(
+                got.is_some(),
+                expected,
+                "DISPLAY={display:?} WAYLAND_DISPLAY={wayland:?}"
+            );
+            if let Some(message) = got {
+                assert!(
+                    message.contains("omniclaw [--profile NAME] gateway"),
+                    "{message}"
+                );
+            }
+        }
+    }
 
     /// The config that ships inside the binary, as Tauri parsed it.
     fn config() -> tauri::Config {
@@ -110,7 +228,10 @@ mod tests {
         for (field, actual, expected) in cases {
             assert_eq!(actual, Some(expected), "app.windows[0].{field}");
         }
-        assert!(w.visible, "the dashboard opens visible on start");
+        // Built by the app at start unless `--hidden` (the login item) says
+        // otherwise, so a launch at login costs no web view.
+        assert!(!w.create, "the dashboard is created on demand");
+        assert!(w.visible, "once created, the dashboard shows");
     }
 
     #[test]
@@ -118,7 +239,7 @@ mod tests {
         let context = context();
         let cases = [
             ("index.html", "<h1>OmniClaw</h1>"),
-            ("app.js", "getVersion"),
+            ("app.js", "gateway_action"),
             ("style.css", "font-family"),
         ];
         for (asset, needle) in cases {

@@ -1,129 +1,314 @@
-//! The tray icon and its menu.
+//! The tray icon: renders the core's menu model and routes clicks.
 //!
-//! Linux trays (StatusNotifierItem / AppIndicator) show no left-click menu,
-//! so every action lives in the right-click menu. Menu item ids are typed as
-//! [`TrayAction`] so a click is matched against an enum, never a loose string.
+//! The menu itself (labels, enabled flags, ids, icon variant) is decided by
+//! `omniclaw_core::tray::menu`; this module only turns it into Tauri menu
+//! items. When a new model has the same shape and the same submenu titles
+//! as the one on screen, items are updated in place (label, enabled,
+//! checked), so an open menu does not flicker and D-Bus menu readers see
+//! property updates; otherwise the menu is rebuilt (a submenu's own title
+//! does not reach the Linux tray's exported menu when changed in place). Linux trays (StatusNotifierItem) show no left-click menu, so
+//! every action is in the right-click menu. Clicks never block: actions run
+//! on the async runtime.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use omniclaw_core::tray::{self as model, Icon, Item, ItemId};
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::menu::{
+    CheckMenuItem, Menu, MenuEvent, MenuItem, MenuItemKind, PredefinedMenuItem, Submenu,
+};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Runtime};
+use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_autostart::ManagerExt as _;
 
+use crate::desktop::{self, Desktop};
 use crate::window;
 
 /// Id of the one tray icon the app owns.
 pub const TRAY_ID: &str = "omniclaw";
 
-/// Tooltip shown when hovering the tray icon.
-pub const TOOLTIP: &str = "OmniClaw";
-
-/// The tray icon while every gateway is healthy.
 const ICON_OK: Image<'static> = tauri::include_image!("../icons/tray-ok.png");
+const ICON_WARNING: Image<'static> = tauri::include_image!("../icons/tray-warning.png");
+const ICON_ERROR: Image<'static> = tauri::include_image!("../icons/tray-error.png");
 
-/// What a tray menu item does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrayAction {
-    /// Show and focus the dashboard window.
-    OpenDashboard,
-    /// Leave the app.
-    Quit,
-}
-
-impl TrayAction {
-    /// Every action, in menu order.
-    pub const ALL: [TrayAction; 2] = [TrayAction::OpenDashboard, TrayAction::Quit];
-
-    /// The menu item id that carries this action.
-    pub fn id(self) -> &'static str {
-        match self {
-            TrayAction::OpenDashboard => "open-dashboard",
-            TrayAction::Quit => "quit",
-        }
-    }
-
-    /// The label the user sees.
-    pub fn label(self) -> &'static str {
-        match self {
-            TrayAction::OpenDashboard => "Open dashboard",
-            TrayAction::Quit => "Quit",
-        }
-    }
-
-    /// The action behind a clicked menu item id, if it is one of ours.
-    pub fn from_id(id: &str) -> Option<TrayAction> {
-        TrayAction::ALL.into_iter().find(|action| action.id() == id)
+fn image(icon: Icon) -> Image<'static> {
+    match icon {
+        Icon::Ok => ICON_OK,
+        Icon::Warning => ICON_WARNING,
+        Icon::Error => ICON_ERROR,
     }
 }
 
-/// Builds the tray menu: "Open dashboard", a separator, "Quit".
-fn menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
-    let item = |action: TrayAction| {
-        MenuItem::with_id(app, action.id(), action.label(), true, None::<&str>)
+/// What is on screen now, to update in place.
+#[derive(Default)]
+pub struct Rendered {
+    shape: Vec<Option<ItemId>>,
+    titles: Vec<String>,
+    handles: HashMap<ItemId, MenuItemKind<Wry>>,
+    icon: Option<Icon>,
+    tooltip: String,
+}
+
+/// The renderer's state, managed by the app.
+pub type RenderState = Mutex<Rendered>;
+
+/// Puts the icon with the menu for `menu` into the tray.
+pub fn install(app: &AppHandle<Wry>, menu: &model::Menu) -> tauri::Result<TrayIcon<Wry>> {
+    let mut rendered = Rendered::default();
+    let built = build(app, menu, &mut rendered)?;
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(image(menu.icon))
+        .tooltip(&menu.tooltip)
+        .menu(&built)
+        .show_menu_on_left_click(true)
+        .on_menu_event(on_menu_event)
+        .build(app)?;
+    rendered.icon = Some(menu.icon);
+    rendered.tooltip = menu.tooltip.clone();
+    app.manage::<RenderState>(Mutex::new(rendered));
+    Ok(tray)
+}
+
+/// Shows `menu`: in place when only labels and states changed.
+pub fn render(app: &AppHandle<Wry>, menu: &model::Menu) -> tauri::Result<()> {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return Ok(());
     };
-    let open = item(TrayAction::OpenDashboard)?;
-    let separator = PredefinedMenuItem::separator(app)?;
-    let quit = item(TrayAction::Quit)?;
-    Menu::with_items(app, &[&open, &separator, &quit])
+    let state = app.state::<RenderState>();
+    let mut rendered = state.lock().unwrap_or_else(|p| p.into_inner());
+    if rendered.shape == menu.shape() && rendered.titles == titles(&menu.items) {
+        update(&menu.items, &rendered.handles)?;
+    } else {
+        let mut fresh = Rendered::default();
+        let built = build(app, menu, &mut fresh)?;
+        tray.set_menu(Some(built))?;
+        rendered.shape = fresh.shape;
+        rendered.titles = fresh.titles;
+        rendered.handles = fresh.handles;
+    }
+    if rendered.icon != Some(menu.icon) {
+        tray.set_icon(Some(image(menu.icon)))?;
+        rendered.icon = Some(menu.icon);
+    }
+    if rendered.tooltip != menu.tooltip {
+        tray.set_tooltip(Some(&menu.tooltip))?;
+        rendered.tooltip = menu.tooltip.clone();
+    }
+    Ok(())
+}
+
+fn build(
+    app: &AppHandle<Wry>,
+    menu: &model::Menu,
+    rendered: &mut Rendered,
+) -> tauri::Result<Menu<Wry>> {
+    let items = build_items(app, &menu.items, &mut rendered.handles)?;
+    let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = items.iter().map(|i| i as _).collect();
+    rendered.shape = menu.shape();
+    rendered.titles = titles(&menu.items);
+    Menu::with_items(app, &refs)
+}
+
+/// The titles of the submenus, in order.
+fn titles(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Submenu { label, .. } => Some(label.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn build_items(
+    app: &AppHandle<Wry>,
+    items: &[Item],
+    handles: &mut HashMap<ItemId, MenuItemKind<Wry>>,
+) -> tauri::Result<Vec<MenuItemKind<Wry>>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let kind = match item {
+            Item::Separator => MenuItemKind::Predefined(PredefinedMenuItem::separator(app)?),
+            Item::Action { id, label, enabled } => MenuItemKind::MenuItem(MenuItem::with_id(
+                app,
+                id.to_string(),
+                label,
+                *enabled,
+                None::<&str>,
+            )?),
+            Item::Check { id, label, checked } => MenuItemKind::Check(CheckMenuItem::with_id(
+                app,
+                id.to_string(),
+                label,
+                true,
+                *checked,
+                None::<&str>,
+            )?),
+            Item::Submenu { id, label, items } => {
+                let children = build_items(app, items, handles)?;
+                let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> =
+                    children.iter().map(|i| i as _).collect();
+                MenuItemKind::Submenu(Submenu::with_id_and_items(
+                    app,
+                    id.to_string(),
+                    label,
+                    true,
+                    &refs,
+                )?)
+            }
+        };
+        if let Some(id) = item.id() {
+            handles.insert(id.clone(), kind.clone());
+        }
+        out.push(kind);
+    }
+    Ok(out)
+}
+
+fn update(items: &[Item], handles: &HashMap<ItemId, MenuItemKind<Wry>>) -> tauri::Result<()> {
+    for item in items {
+        let Some(handle) = item.id().and_then(|id| handles.get(id)) else {
+            continue;
+        };
+        match (item, handle) {
+            (Item::Action { label, enabled, .. }, MenuItemKind::MenuItem(h)) => {
+                if h.text()? != *label {
+                    h.set_text(label)?;
+                }
+                if h.is_enabled()? != *enabled {
+                    h.set_enabled(*enabled)?;
+                }
+            }
+            (Item::Check { label, checked, .. }, MenuItemKind::Check(h)) => {
+                if h.text()? != *label {
+                    h.set_text(label)?;
+                }
+                if h.is_checked()? != *checked {
+                    h.set_checked(*checked)?;
+                }
+            }
+            // Same title (see `render`): only the children can have changed.
+            (Item::Submenu { items, .. }, MenuItemKind::Submenu(_)) => update(items, handles)?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Carries out a tray menu click.
-fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
-    match TrayAction::from_id(event.id().as_ref()) {
-        Some(TrayAction::OpenDashboard) => {
-            if let Err(error) = window::show_dashboard(app) {
-                eprintln!("omniclaw-desktop: could not open the dashboard: {error}");
-            }
+fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
+    let raw = event.id().as_ref().to_string();
+    let id: ItemId = match raw.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("omniclaw-desktop: ignoring a click: {e}");
+            return;
         }
-        Some(TrayAction::Quit) => app.exit(0),
-        None => eprintln!(
-            "omniclaw-desktop: ignoring a click on unknown tray menu item {:?}",
-            event.id().as_ref()
-        ),
+    };
+    let desktop = app.state::<Arc<Desktop>>().inner().clone();
+    match id {
+        ItemId::GatewayAction(action, name) => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = desktop.act(&name, action).await {
+                    eprintln!("omniclaw-desktop: {} {name}: {e}", action.as_str());
+                }
+            });
+        }
+        ItemId::OpenLogs(name) => open_folder(&desktop, &name, Folder::Logs),
+        ItemId::OpenConfigFolder(name) => open_folder(&desktop, &name, Folder::Config),
+        ItemId::Warning(_) => navigate(app, "ports"),
+        ItemId::SetUpRescue => navigate(app, "setup"),
+        ItemId::OpenDashboard => navigate(app, "gateways"),
+        ItemId::StartAtLogin => {
+            if let Err(e) = toggle_autostart(app) {
+                eprintln!("omniclaw-desktop: {e}");
+            }
+            desktop.changed.notify_one();
+        }
+        ItemId::Quit => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                desktop.shutdown().await;
+                app.exit(0);
+            });
+        }
+        ItemId::Gateway(_) | ItemId::NoGateways => {}
     }
 }
 
-/// Puts the OmniClaw icon with its menu into the system tray. The returned
-/// handle is also kept by the app (look it up with `app.tray_by_id(TRAY_ID)`).
-pub fn install<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
-    TrayIconBuilder::with_id(TRAY_ID)
-        .icon(ICON_OK)
-        .tooltip(TOOLTIP)
-        .menu(&menu(app)?)
-        .show_menu_on_left_click(true)
-        .on_menu_event(on_menu_event)
-        .build(app)
+/// Shows the dashboard on `page`.
+pub fn navigate(app: &AppHandle<Wry>, page: &str) {
+    if let Err(e) = window::show_dashboard(app, page) {
+        eprintln!("omniclaw-desktop: could not open the dashboard on {page}: {e}");
+    }
+}
+
+/// Flips "Start at login".
+pub fn toggle_autostart(app: &AppHandle<Wry>) -> Result<bool, String> {
+    let on = !app.autolaunch().is_enabled().unwrap_or(false);
+    set_autostart(app, on)?;
+    Ok(on)
+}
+
+/// Turns "Start at login" on or off.
+pub fn set_autostart(app: &AppHandle<Wry>, on: bool) -> Result<(), String> {
+    let launcher = app.autolaunch();
+    let result = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    result.map_err(|e| {
+        let verb = if on { "turn on" } else { "turn off" };
+        format!("could not {verb} start at login: {e}")
+    })
+}
+
+/// Which folder of a profile to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Logs,
+    Config,
+}
+
+/// Opens a profile's logs or config folder in the file manager.
+pub fn open_folder(desktop: &Desktop, name: &str, folder: Folder) {
+    if let Err(e) = try_open_folder(desktop, name, folder) {
+        eprintln!("omniclaw-desktop: {e}");
+    }
+}
+
+/// Like [`open_folder`], saying why it could not.
+pub fn try_open_folder(desktop: &Desktop, name: &str, folder: Folder) -> Result<(), String> {
+    let resolved = desktop::resolve(desktop.env(), Some(name)).map_err(|e| e.to_string())?;
+    let dir = match folder {
+        Folder::Logs => resolved.logs_dir(),
+        Folder::Config => resolved
+            .config_path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| resolved.state_dir.clone()),
+    };
+    omniclaw_os::fsx::create_private_dir(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(&dir)
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("cannot open {} with {opener}: {e}", dir.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(id: &str, expected: Option<TrayAction>) {
-        assert_eq!(TrayAction::from_id(id), expected, "menu item id {id:?}");
-    }
-
-    #[test]
-    fn menu_ids_map_to_actions() {
-        let cases = [
-            ("open-dashboard", Some(TrayAction::OpenDashboard)),
-            ("quit", Some(TrayAction::Quit)),
-            ("Quit", None),
-            ("open dashboard", None),
-            ("", None),
-        ];
-        for (id, expected) in cases {
-            check(id, expected);
-        }
-    }
-
-    #[test]
-    fn every_action_round_trips_and_has_a_distinct_label() {
-        for action in TrayAction::ALL {
-            check(action.id(), Some(action));
-        }
-        let labels: Vec<_> = TrayAction::ALL.iter().map(|a| a.label()).collect();
-        assert_eq!(labels, ["Open dashboard", "Quit"]);
-    }
 
     /// Width, height, bit depth and colour type from a PNG's IHDR chunk.
     fn png_header(bytes: &[u8]) -> (u32, u32, u8, u8) {
@@ -163,9 +348,18 @@ mod tests {
         }
     }
 
+    fn check(icon: Icon, expected_rgba_len: usize) {
+        let image = image(icon);
+        assert_eq!((image.width(), image.height()), (64, 64), "{icon:?}");
+        assert_eq!(image.rgba().len(), expected_rgba_len, "{icon:?}");
+    }
+
     #[test]
-    fn the_tray_icon_is_decoded_at_its_size() {
-        assert_eq!((ICON_OK.width(), ICON_OK.height()), (64, 64));
-        assert_eq!(ICON_OK.rgba().len(), 64 * 64 * 4);
+    fn every_icon_variant_is_decoded_at_its_size() {
+        for icon in [Icon::Ok, Icon::Warning, Icon::Error] {
+            check(icon, 64 * 64 * 4);
+        }
+        assert_ne!(ICON_OK.rgba(), ICON_WARNING.rgba());
+        assert_ne!(ICON_WARNING.rgba(), ICON_ERROR.rgba());
     }
 }

@@ -1,51 +1,70 @@
-//! The dashboard window: showing it on demand and hiding it on close.
+//! The dashboard window: created on demand, destroyed on close.
 //!
-//! A tray app outlives its window. Closing the window only hides it; the app
-//! keeps running in the tray until the user picks "Quit".
+//! A tray app outlives its window. Closing the dashboard destroys it (and
+//! with it the web view's processes and memory); the app keeps running in
+//! the tray until "Quit", and "Open dashboard" builds the window again from
+//! `tauri.conf.json`. The window is never created at start with `--hidden`
+//! (the login item), so a login costs no web view at all.
 
-use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
+use std::sync::Mutex;
+
+use tauri::webview::WebviewWindowBuilder;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 /// Label of the dashboard window, as configured in `tauri.conf.json`.
 pub const MAIN: &str = "main";
 
-/// What to do when the user asks to close a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseAction {
-    /// Keep the process alive and just hide the window.
-    Hide,
-    /// Let the window close normally.
-    Close,
-}
+/// Event telling an open dashboard which page to show.
+pub const NAVIGATE_EVENT: &str = "omniclaw://navigate";
 
-/// Decides what closing the window with this label does: the dashboard hides,
-/// any other (future, transient) window closes for real.
-pub fn close_action(label: &str) -> CloseAction {
-    if label == MAIN {
-        CloseAction::Hide
-    } else {
-        CloseAction::Close
+/// The dashboard's pages.
+pub const PAGES: [&str; 4] = ["gateways", "ports", "settings", "setup"];
+
+/// The page a dashboard that is still loading shows first (it asks once).
+#[derive(Default)]
+pub struct PendingPage(Mutex<Option<String>>);
+
+impl PendingPage {
+    /// Takes the page asked for, if any.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set(&self, page: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(page.to_string());
     }
 }
 
-/// Window event hook installed on the app builder.
-pub fn on_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
-    if let WindowEvent::CloseRequested { api, .. } = event {
-        if close_action(window.label()) == CloseAction::Hide {
-            api.prevent_close();
-            if let Err(error) = window.hide() {
-                eprintln!("omniclaw-desktop: could not hide the {MAIN:?} window: {error}");
-            }
-        }
-    }
+/// The page to show for a request: a known page, else the gateways.
+pub fn page_for(requested: &str) -> &'static str {
+    PAGES
+        .into_iter()
+        .find(|p| *p == requested)
+        .unwrap_or(PAGES[0])
 }
 
-/// Brings the dashboard to the front: un-minimises, shows and focuses it.
-pub fn show_dashboard<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let window = app
-        .get_webview_window(MAIN)
-        .ok_or_else(|| tauri::Error::WindowNotFound)?;
-    window.unminimize()?;
-    window.show()?;
+/// Brings the dashboard to the front on `page`: builds it when it is closed,
+/// else un-minimises, shows and focuses it.
+pub fn show_dashboard<R: Runtime>(app: &AppHandle<R>, page: &str) -> tauri::Result<()> {
+    let page = page_for(page);
+    if let Some(window) = app.get_webview_window(MAIN) {
+        window.unminimize()?;
+        window.show()?;
+        window.set_focus()?;
+        return app.emit_to(MAIN, NAVIGATE_EVENT, page);
+    }
+    app.state::<PendingPage>().set(page);
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN)
+        .cloned()
+        .ok_or(tauri::Error::WindowNotFound)?;
+    let window = WebviewWindowBuilder::from_config(app, &config)?
+        .visible(true)
+        .build()?;
     window.set_focus()
 }
 
@@ -53,20 +72,32 @@ pub fn show_dashboard<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 mod tests {
     use super::*;
 
-    fn check(label: &str, expected: CloseAction) {
-        assert_eq!(close_action(label), expected, "closing window {label:?}");
+    fn check(requested: &str, expected: &str) {
+        assert_eq!(page_for(requested), expected, "page for {requested:?}");
     }
 
     #[test]
-    fn closing_the_dashboard_hides_it_and_other_windows_close() {
+    fn unknown_pages_fall_back_to_the_gateways() {
         let cases = [
-            ("main", CloseAction::Hide),
-            ("Main", CloseAction::Close),
-            ("onboarding", CloseAction::Close),
-            ("", CloseAction::Close),
+            ("gateways", "gateways"),
+            ("ports", "ports"),
+            ("settings", "settings"),
+            ("setup", "setup"),
+            ("Ports", "gateways"),
+            ("", "gateways"),
+            ("../etc", "gateways"),
         ];
-        for (label, expected) in cases {
-            check(label, expected);
+        for (requested, expected) in cases {
+            check(requested, expected);
         }
+    }
+
+    #[test]
+    fn a_pending_page_is_taken_once() {
+        let pending = PendingPage::default();
+        assert_eq!(pending.take(), None);
+        pending.set("ports");
+        assert_eq!(pending.take().as_deref(), Some("ports"));
+        assert_eq!(pending.take(), None);
     }
 }

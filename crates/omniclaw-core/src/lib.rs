@@ -19,3 +19,4 @@ pub mod profile;
 pub mod reload;
 pub mod rescue;
 pub mod service;
+pub mod tray;

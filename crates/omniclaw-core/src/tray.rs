@@ -1,0 +1,1013 @@
+//! The tray menu as a pure model: `menu(&Snapshot) -> Menu`.
+//!
+//! The desktop shell gathers what it knows about every gateway (its state,
+//! who runs it, its base port, whether a service is installed) and the
+//! isolation audit into a [`Snapshot`]; this module decides every label,
+//! every enabled flag, the icon, which actions go through the in-process
+//! host and which through the service manager ([`route`]), and which
+//! changes deserve a desktop notification ([`notices`]). The shell only
+//! renders the result and carries out clicks.
+//!
+//! This module must never do IO or know about any GUI toolkit: menu item ids
+//! are the [`ItemId`] enum, turned into strings only at the shell's edge.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ports::Conflict;
+
+/// Who runs a gateway that is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This desktop app, in-process.
+    Embedded,
+    /// The platform's service manager (systemd, launchd, Task Scheduler).
+    Service,
+    /// Someone else: `omniclaw gateway` in a terminal, or an unknown holder.
+    External,
+}
+
+impl Owner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Owner::Embedded => "embedded",
+            Owner::Service => "service",
+            Owner::External => "external",
+        }
+    }
+}
+
+/// Where a gateway is, as the tray shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Stopped,
+    /// Being started by this app.
+    Starting,
+    Running(Owner),
+    /// The last start or run of this app's gateway failed.
+    Failed {
+        reason: String,
+    },
+}
+
+impl Status {
+    /// `stopped`, `starting`, `running · embedded`, `failed: reason`.
+    pub fn label(&self) -> String {
+        match self {
+            Status::Stopped => "stopped".to_string(),
+            Status::Starting => "starting".to_string(),
+            Status::Running(owner) => format!("running · {}", owner.as_str()),
+            Status::Failed { reason } => format!("failed: {}", first_line(reason, REASON_CHARS)),
+        }
+    }
+}
+
+/// One gateway profile as the shell sees it right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    /// The profile's name (`main`, `rescue`, `default`).
+    pub name: String,
+    /// Its base port, when its config says (or implies) one.
+    pub base_port: Option<u16>,
+    pub status: Status,
+    /// Whether a service registration exists for this profile.
+    pub service_installed: bool,
+    /// Why its config cannot start a gateway (invalid, unreadable), if so.
+    pub config_problem: Option<String>,
+}
+
+impl Gateway {
+    /// A stopped gateway with a base port, no service and a good config.
+    pub fn new(name: impl Into<String>, base_port: u16) -> Gateway {
+        Gateway {
+            name: name.into(),
+            base_port: Some(base_port),
+            status: Status::Stopped,
+            service_installed: false,
+            config_problem: None,
+        }
+    }
+}
+
+/// Everything the menu is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// In display order.
+    pub gateways: Vec<Gateway>,
+    /// The isolation audit's findings.
+    pub conflicts: Vec<Conflict>,
+    /// Whether the app starts at login.
+    pub autostart: bool,
+}
+
+/// A lifecycle action on one gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    InstallService,
+    UninstallService,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Start,
+        Action::Stop,
+        Action::Restart,
+        Action::InstallService,
+        Action::UninstallService,
+    ];
+
+    /// The id fragment (`start`, `install-service`); also the IPC name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::InstallService => "install-service",
+            Action::UninstallService => "uninstall-service",
+        }
+    }
+
+    /// The menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Start => "Start",
+            Action::Stop => "Stop",
+            Action::Restart => "Restart",
+            Action::InstallService => "Install as service",
+            Action::UninstallService => "Uninstall service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Who carries out an allowed action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The gateway host inside this app.
+    Host,
+    /// The platform's service manager (through `omniclaw gateway install|start|stop…`).
+    ServiceManager,
+}
+
+/// Why an action makes no sense for a gateway right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{name} is already running ({owner}): it is never started twice", owner = owner.as_str())]
+    AlreadyRunning { name: String, owner: Owner },
+    #[error("{name} is starting: wait until it runs or fails")]
+    Busy { name: String },
+    #[error("{name} is not running")]
+    NotRunning { name: String },
+    #[error("{name} runs outside OmniClaw (a terminal or another program): stop it where it was started")]
+    NotOurs { name: String },
+    #[error("{name} cannot start: {problem}; fix its config (`{command} config validate` lists the problems)")]
+    ConfigProblem {
+        name: String,
+        problem: String,
+        command: String,
+    },
+    #[error("{name} already has a service: uninstall it first to reinstall")]
+    ServiceInstalled { name: String },
+    #[error("{name} has no service to uninstall")]
+    NoService { name: String },
+    #[error("{name} runs inside this app: stop it here before installing it as a service")]
+    RunningEmbedded { name: String },
+}
+
+/// Decides whether `action` makes sense for `gateway` and who carries it out.
+/// Menu items and dashboard buttons are enabled exactly when this is `Ok`.
+pub fn route(gateway: &Gateway, action: Action) -> Result<Via, Refusal> {
+    let name = gateway.name.clone();
+    let config_ok = || match &gateway.config_problem {
+        None => Ok(()),
+        Some(problem) => Err(Refusal::ConfigProblem {
+            name: name.clone(),
+            problem: first_line(problem, REASON_CHARS),
+            command: command_of(&name),
+        }),
+    };
+    match action {
+        Action::Start => match &gateway.status {
+            Status::Running(owner) => Err(Refusal::AlreadyRunning {
+                name,
+                owner: *owner,
+            }),
+            Status::Starting => Err(Refusal::Busy { name }),
+            Status::Stopped | Status::Failed { .. } => {
+                config_ok()?;
+                Ok(if gateway.service_installed {
+                    Via::ServiceManager
+                } else {
+                    Via::Host
+                })
+            }
+        },
+        Action::Stop => match &gateway.status {
+            Status::Running(Owner::Embedded) | Status::Starting => Ok(Via::Host),
+            Status::Running(Owner::Service) => Ok(Via::ServiceManager),
+            Status::Running(Owner::External) => Err(Refusal::NotOurs { name }),
+            Status::Stopped | Status::Failed { .. } => Err(Refusal::NotRunning { name }),
+        },
+        Action::Restart => match &gateway.status {
+            Status::Running(Owner::Embedded) => config_ok().map(|()| Via::Host),
+            Status::Running(Owner::Service) => Ok(Via::ServiceManager),
+            Status::Running(Owner::External) => Err(Refusal::NotOurs { name }),
+            Status::Starting => Err(Refusal::Busy { name }),
+            Status::Stopped | Status::Failed { .. } => Err(Refusal::NotRunning { name }),
+        },
+        Action::InstallService => {
+            if gateway.service_installed {
+                return Err(Refusal::ServiceInstalled { name });
+            }
+            match &gateway.status {
+                Status::Running(Owner::Embedded) | Status::Starting => {
+                    Err(Refusal::RunningEmbedded { name })
+                }
+                Status::Running(Owner::External) => Err(Refusal::NotOurs { name }),
+                _ => config_ok().map(|()| Via::ServiceManager),
+            }
+        }
+        Action::UninstallService => {
+            if gateway.service_installed {
+                Ok(Via::ServiceManager)
+            } else {
+                Err(Refusal::NoService { name })
+            }
+        }
+    }
+}
+
+/// The id of a menu item; [`fmt::Display`] and [`FromStr`] give its string
+/// form (`start:main`, `quit`) for toolkits that key items by string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ItemId {
+    /// A gateway's submenu (its label carries state and port).
+    Gateway(String),
+    /// A lifecycle action on a gateway.
+    GatewayAction(Action, String),
+    OpenLogs(String),
+    OpenConfigFolder(String),
+    /// The n-th isolation warning; opens the port map.
+    Warning(usize),
+    /// The disabled line shown while no profile exists.
+    NoGateways,
+    SetUpRescue,
+    OpenDashboard,
+    StartAtLogin,
+    Quit,
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ItemId::Gateway(name) => write!(f, "gateway:{name}"),
+            ItemId::GatewayAction(action, name) => write!(f, "{}:{name}", action.as_str()),
+            ItemId::OpenLogs(name) => write!(f, "open-logs:{name}"),
+            ItemId::OpenConfigFolder(name) => write!(f, "open-config-folder:{name}"),
+            ItemId::Warning(n) => write!(f, "warning:{n}"),
+            ItemId::NoGateways => f.write_str("no-gateways"),
+            ItemId::SetUpRescue => f.write_str("set-up-rescue"),
+            ItemId::OpenDashboard => f.write_str("open-dashboard"),
+            ItemId::StartAtLogin => f.write_str("start-at-login"),
+            ItemId::Quit => f.write_str("quit"),
+        }
+    }
+}
+
+/// A string that is not a menu item id of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a tray menu item id")]
+pub struct UnknownItem(pub String);
+
+impl FromStr for ItemId {
+    type Err = UnknownItem;
+
+    fn from_str(s: &str) -> Result<ItemId, UnknownItem> {
+        let unknown = || UnknownItem(s.to_string());
+        let fixed = match s {
+            "no-gateways" => Some(ItemId::NoGateways),
+            "set-up-rescue" => Some(ItemId::SetUpRescue),
+            "open-dashboard" => Some(ItemId::OpenDashboard),
+            "start-at-login" => Some(ItemId::StartAtLogin),
+            "quit" => Some(ItemId::Quit),
+            _ => None,
+        };
+        if let Some(id) = fixed {
+            return Ok(id);
+        }
+        let (kind, arg) = s.split_once(':').ok_or_else(unknown)?;
+        if arg.is_empty() {
+            return Err(unknown());
+        }
+        let name = arg.to_string();
+        Ok(match kind {
+            "gateway" => ItemId::Gateway(name),
+            "open-logs" => ItemId::OpenLogs(name),
+            "open-config-folder" => ItemId::OpenConfigFolder(name),
+            "warning" => ItemId::Warning(arg.parse().map_err(|_| unknown())?),
+            other => ItemId::GatewayAction(Action::parse(other).ok_or_else(unknown)?, name),
+        })
+    }
+}
+
+/// One entry of the menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Action {
+        id: ItemId,
+        label: String,
+        enabled: bool,
+    },
+    Check {
+        id: ItemId,
+        label: String,
+        checked: bool,
+    },
+    Submenu {
+        id: ItemId,
+        label: String,
+        items: Vec<Item>,
+    },
+    Separator,
+}
+
+impl Item {
+    fn action(id: ItemId, label: impl Into<String>, enabled: bool) -> Item {
+        Item::Action {
+            id,
+            label: label.into(),
+            enabled,
+        }
+    }
+
+    /// The item's id; separators have none.
+    pub fn id(&self) -> Option<&ItemId> {
+        match self {
+            Item::Action { id, .. } | Item::Check { id, .. } | Item::Submenu { id, .. } => Some(id),
+            Item::Separator => None,
+        }
+    }
+}
+
+/// Which tray icon variant to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icon {
+    /// Everything isolated, nothing failed.
+    Ok,
+    /// An isolation conflict or a config that cannot start.
+    Warning,
+    /// A gateway failed.
+    Error,
+}
+
+/// The whole tray: icon, tooltip and menu items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Menu {
+    pub icon: Icon,
+    pub tooltip: String,
+    pub items: Vec<Item>,
+}
+
+impl Menu {
+    /// The ids of every item in menu order, depth first (separators as
+    /// `None`). Two menus with the same shape can be updated in place.
+    pub fn shape(&self) -> Vec<Option<ItemId>> {
+        fn walk(items: &[Item], out: &mut Vec<Option<ItemId>>) {
+            for item in items {
+                out.push(item.id().cloned());
+                if let Item::Submenu { items, .. } = item {
+                    walk(items, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.items, &mut out);
+        out
+    }
+}
+
+/// Longest failure reason shown in a menu label, in characters.
+const REASON_CHARS: usize = 80;
+
+/// Builds the tray menu for `snapshot`.
+pub fn menu(snapshot: &Snapshot) -> Menu {
+    let mut items = Vec::new();
+    for (n, label) in warnings(&snapshot.conflicts).into_iter().enumerate() {
+        items.push(Item::action(
+            ItemId::Warning(n),
+            format!("⚠ {label} — fix…"),
+            true,
+        ));
+    }
+    if !items.is_empty() {
+        items.push(Item::Separator);
+    }
+    for gateway in &snapshot.gateways {
+        items.push(gateway_submenu(gateway));
+    }
+    if snapshot.gateways.is_empty() {
+        items.push(Item::action(
+            ItemId::NoGateways,
+            "No gateways set up yet",
+            false,
+        ));
+    }
+    items.push(Item::Separator);
+    items.push(Item::action(
+        ItemId::SetUpRescue,
+        "Set up rescue bot…",
+        true,
+    ));
+    items.push(Item::action(ItemId::OpenDashboard, "Open dashboard", true));
+    items.push(Item::Check {
+        id: ItemId::StartAtLogin,
+        label: "Start at login".to_string(),
+        checked: snapshot.autostart,
+    });
+    items.push(Item::Separator);
+    items.push(Item::action(ItemId::Quit, "Quit", true));
+    Menu {
+        icon: icon(snapshot),
+        tooltip: tooltip(snapshot),
+        items,
+    }
+}
+
+/// The gateway's submenu label: `main — running · embedded — port 18789`.
+pub fn gateway_label(gateway: &Gateway) -> String {
+    let port = match gateway.base_port {
+        Some(p) => format!("port {p}"),
+        None => "no port".to_string(),
+    };
+    let status = match (&gateway.status, &gateway.config_problem) {
+        (Status::Stopped, Some(_)) => "stopped (config invalid)".to_string(),
+        (status, _) => status.label(),
+    };
+    format!("{} — {status} — {port}", gateway.name)
+}
+
+fn gateway_submenu(gateway: &Gateway) -> Item {
+    let name = &gateway.name;
+    let mut items: Vec<Item> = [Action::Start, Action::Stop, Action::Restart]
+        .into_iter()
+        .map(|a| {
+            Item::action(
+                ItemId::GatewayAction(a, name.clone()),
+                a.label(),
+                route(gateway, a).is_ok(),
+            )
+        })
+        .collect();
+    items.push(Item::Separator);
+    // One service item: install when there is none, uninstall when there is.
+    let service = if gateway.service_installed {
+        Action::UninstallService
+    } else {
+        Action::InstallService
+    };
+    items.push(Item::action(
+        ItemId::GatewayAction(service, name.clone()),
+        service.label(),
+        route(gateway, service).is_ok(),
+    ));
+    items.push(Item::Separator);
+    items.push(Item::action(
+        ItemId::OpenLogs(name.clone()),
+        "Open logs",
+        true,
+    ));
+    items.push(Item::action(
+        ItemId::OpenConfigFolder(name.clone()),
+        "Open config folder",
+        true,
+    ));
+    Item::Submenu {
+        id: ItemId::Gateway(name.clone()),
+        label: gateway_label(gateway),
+        items,
+    }
+}
+
+/// One line per clashing pair and kind, `Port conflict: rescue ↔ main`
+/// (the instance the fix moves first), in audit order.
+pub fn warnings(conflicts: &[Conflict]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for conflict in conflicts {
+        let (a, b) = conflict.instances();
+        let label = format!("{}: {b} ↔ {a}", conflict_kind(conflict));
+        if seen.insert(label.clone()) {
+            out.push(label);
+        }
+    }
+    out
+}
+
+/// `Port conflict`, `Shared path`, …
+pub fn conflict_kind(conflict: &Conflict) -> &'static str {
+    match conflict {
+        Conflict::PortOverlap { .. } => "Port conflict",
+        Conflict::SharedPath { .. } => "Shared path",
+        Conflict::SharedCdpUrl { .. } => "Shared browser",
+        Conflict::SharedBotToken { .. } => "Shared bot token",
+    }
+}
+
+fn icon(snapshot: &Snapshot) -> Icon {
+    let failed = snapshot
+        .gateways
+        .iter()
+        .any(|g| matches!(g.status, Status::Failed { .. }));
+    let uneasy = !snapshot.conflicts.is_empty()
+        || snapshot.gateways.iter().any(|g| g.config_problem.is_some());
+    if failed {
+        Icon::Error
+    } else if uneasy {
+        Icon::Warning
+    } else {
+        Icon::Ok
+    }
+}
+
+fn tooltip(snapshot: &Snapshot) -> String {
+    let running = snapshot
+        .gateways
+        .iter()
+        .filter(|g| matches!(g.status, Status::Running(_)))
+        .count();
+    let failed = snapshot
+        .gateways
+        .iter()
+        .filter(|g| matches!(g.status, Status::Failed { .. }))
+        .count();
+    let conflicts = warnings(&snapshot.conflicts).len();
+    let mut parts = vec![format!("{running} of {} running", snapshot.gateways.len())];
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if conflicts > 0 {
+        let s = if conflicts == 1 { "" } else { "s" };
+        parts.push(format!("{conflicts} conflict{s}"));
+    }
+    format!("OmniClaw — {}", parts.join(", "))
+}
+
+/// Something worth a desktop notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A gateway went to `failed` (or failed again for another reason).
+    Failed { name: String, reason: String },
+    /// An isolation conflict appeared.
+    Conflict { label: String },
+}
+
+impl Notice {
+    /// Notification title.
+    pub fn title(&self) -> String {
+        match self {
+            Notice::Failed { name, .. } => format!("Gateway {name} failed"),
+            Notice::Conflict { .. } => "Isolation problem".to_string(),
+        }
+    }
+
+    /// Notification body.
+    pub fn body(&self) -> String {
+        match self {
+            Notice::Failed { reason, .. } => first_line(reason, 200),
+            Notice::Conflict { label } => format!("{label}. Open the port map to fix it."),
+        }
+    }
+}
+
+/// What changed from `before` to `after` that the user should hear about:
+/// each failure and each new conflict once, never repeated while it lasts.
+pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for gateway in &after.gateways {
+        let Status::Failed { reason } = &gateway.status else {
+            continue;
+        };
+        let was = before
+            .gateways
+            .iter()
+            .find(|g| g.name == gateway.name)
+            .map(|g| &g.status);
+        let already = matches!(was, Some(Status::Failed { reason: r }) if r == reason);
+        if !already {
+            out.push(Notice::Failed {
+                name: gateway.name.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    let old: BTreeSet<String> = warnings(&before.conflicts).into_iter().collect();
+    for label in warnings(&after.conflicts) {
+        if !old.contains(&label) {
+            out.push(Notice::Conflict { label });
+        }
+    }
+    out
+}
+
+/// The first line of `text`, cut to `max` characters with an ellipsis.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn command_of(name: &str) -> String {
+    if name == "default" {
+        "omniclaw".to_string()
+    } else {
+        format!("omniclaw --profile {name}")
+    }
+}
+
+/// A plain-text picture of the menu, one item per line, for tests and logs:
+/// `[id] label` with `(disabled)` / `[x]` marks, submenus indented.
+impl fmt::Display for Menu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn walk(items: &[Item], depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let pad = "    ".repeat(depth);
+            for item in items {
+                match item {
+                    Item::Separator => writeln!(f, "{pad}----")?,
+                    Item::Action { id, label, enabled } => {
+                        let off = if *enabled { "" } else { "  (disabled)" };
+                        writeln!(f, "{pad}[{id}] {label}{off}")?;
+                    }
+                    Item::Check { id, label, checked } => {
+                        let mark = if *checked { "x" } else { " " };
+                        writeln!(f, "{pad}[{id}] [{mark}] {label}")?;
+                    }
+                    Item::Submenu { id, label, items } => {
+                        writeln!(f, "{pad}[{id}] {label} >")?;
+                        walk(items, depth + 1, f)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        writeln!(f, "icon: {:?}", self.icon)?;
+        writeln!(f, "tooltip: {}", self.tooltip)?;
+        walk(&self.items, 0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{PortKey, PortRange, Surface};
+
+    fn gw(name: &str, port: u16, status: Status) -> Gateway {
+        Gateway {
+            status,
+            ..Gateway::new(name, port)
+        }
+    }
+
+    fn port_conflict(a: &str, b: &str) -> Conflict {
+        Conflict::PortOverlap {
+            a: a.to_string(),
+            a_surface: Surface::CdpRange,
+            a_range: PortRange::new(18800, 18899).expect("range"),
+            b: b.to_string(),
+            b_surface: Surface::Gateway,
+            b_range: PortRange::single(18809),
+            b_key: PortKey::GatewayPort,
+            suggestion: Some(19009),
+        }
+    }
+
+    fn snapshot(gateways: Vec<Gateway>, conflicts: Vec<Conflict>, autostart: bool) -> Snapshot {
+        Snapshot {
+            gateways,
+            conflicts,
+            autostart,
+        }
+    }
+
+    fn main_and_rescue(main: Status, rescue: Status) -> Snapshot {
+        snapshot(
+            vec![gw("main", 18789, main), gw("rescue", 19789, rescue)],
+            Vec::new(),
+            false,
+        )
+    }
+
+    #[test]
+    fn both_stopped() {
+        let s = main_and_rescue(Status::Stopped, Status::Stopped);
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn main_embedded_rescue_starting() {
+        let s = main_and_rescue(Status::Running(Owner::Embedded), Status::Starting);
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn service_and_external_owners() {
+        let mut s = main_and_rescue(
+            Status::Running(Owner::Service),
+            Status::Running(Owner::External),
+        );
+        s.gateways[0].service_installed = true;
+        s.autostart = true;
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn failed_gateway_and_port_conflict() {
+        let mut s = main_and_rescue(
+            Status::Running(Owner::Embedded),
+            Status::Failed {
+                reason: "the gateway port 18809 is in use by pid 4242 (node)\nmore detail".into(),
+            },
+        );
+        s.conflicts = vec![
+            port_conflict("main", "rescue"),
+            port_conflict("main", "rescue"),
+        ];
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn invalid_config_and_no_port() {
+        let mut s = main_and_rescue(Status::Stopped, Status::Stopped);
+        s.gateways[1].config_problem = Some("gateway.port: expected an integer (3:13)".into());
+        s.gateways[1].base_port = None;
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn no_gateways() {
+        insta::assert_snapshot!(menu(&Snapshot::default()).to_string());
+    }
+
+    fn check_icon(s: Snapshot, expected: Icon) {
+        assert_eq!(menu(&s).icon, expected, "{s:?}");
+    }
+
+    #[test]
+    fn icon_follows_the_worst_state() {
+        check_icon(main_and_rescue(Status::Stopped, Status::Stopped), Icon::Ok);
+        check_icon(
+            main_and_rescue(Status::Running(Owner::Service), Status::Starting),
+            Icon::Ok,
+        );
+        let mut conflict = main_and_rescue(Status::Stopped, Status::Stopped);
+        conflict.conflicts.push(port_conflict("main", "rescue"));
+        check_icon(conflict.clone(), Icon::Warning);
+        let mut invalid = main_and_rescue(Status::Stopped, Status::Stopped);
+        invalid.gateways[0].config_problem = Some("bad".into());
+        check_icon(invalid, Icon::Warning);
+        conflict.gateways[0].status = Status::Failed { reason: "x".into() };
+        check_icon(conflict, Icon::Error);
+    }
+
+    fn check_route(gateway: &Gateway, action: Action, expected: Result<Via, &str>) {
+        let got = route(gateway, action).map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            expected.map_err(str::to_string),
+            "{action:?} on {gateway:?}"
+        );
+    }
+
+    #[test]
+    fn routes() {
+        use Action::*;
+        let stopped = gw("main", 1, Status::Stopped);
+        let failed = gw(
+            "main",
+            1,
+            Status::Failed {
+                reason: "boom".into(),
+            },
+        );
+        let embedded = gw("main", 1, Status::Running(Owner::Embedded));
+        let starting = gw("main", 1, Status::Starting);
+        let external = gw("main", 1, Status::Running(Owner::External));
+        let service = Gateway {
+            service_installed: true,
+            ..gw("main", 1, Status::Running(Owner::Service))
+        };
+        let installed_stopped = Gateway {
+            service_installed: true,
+            ..stopped.clone()
+        };
+        let invalid = Gateway {
+            config_problem: Some("gateway.port: expected an integer (3:13)".into()),
+            ..stopped.clone()
+        };
+        let not_running = "main is not running";
+        let not_ours = "main runs outside OmniClaw (a terminal or another program): stop it where it was started";
+        let cases: Vec<(&Gateway, Action, Result<Via, &str>)> = vec![
+            (&stopped, Start, Ok(Via::Host)),
+            (&failed, Start, Ok(Via::Host)),
+            (&installed_stopped, Start, Ok(Via::ServiceManager)),
+            (&embedded, Start, Err("main is already running (embedded): it is never started twice")),
+            (&external, Start, Err("main is already running (external): it is never started twice")),
+            (&service, Start, Err("main is already running (service): it is never started twice")),
+            (&starting, Start, Err("main is starting: wait until it runs or fails")),
+            (&invalid, Start, Err("main cannot start: gateway.port: expected an integer (3:13); fix its config (`omniclaw --profile main config validate` lists the problems)")),
+            (&stopped, Stop, Err(not_running)),
+            (&failed, Stop, Err(not_running)),
+            (&embedded, Stop, Ok(Via::Host)),
+            (&starting, Stop, Ok(Via::Host)),
+            (&service, Stop, Ok(Via::ServiceManager)),
+            (&external, Stop, Err(not_ours)),
+            (&embedded, Restart, Ok(Via::Host)),
+            (&service, Restart, Ok(Via::ServiceManager)),
+            (&external, Restart, Err(not_ours)),
+            (&stopped, Restart, Err(not_running)),
+            (&starting, Restart, Err("main is starting: wait until it runs or fails")),
+            (&stopped, InstallService, Ok(Via::ServiceManager)),
+            (&failed, InstallService, Ok(Via::ServiceManager)),
+            (&embedded, InstallService, Err("main runs inside this app: stop it here before installing it as a service")),
+            (&external, InstallService, Err(not_ours)),
+            (&service, InstallService, Err("main already has a service: uninstall it first to reinstall")),
+            (&invalid, InstallService, Err("main cannot start: gateway.port: expected an integer (3:13); fix its config (`omniclaw --profile main config validate` lists the problems)")),
+            (&service, UninstallService, Ok(Via::ServiceManager)),
+            (&installed_stopped, UninstallService, Ok(Via::ServiceManager)),
+            (&stopped, UninstallService, Err("main has no service to uninstall")),
+        ];
+        for (gateway, action, expected) in cases {
+            check_route(gateway, action, expected);
+        }
+    }
+
+    fn check_id(text: &str, expected: Option<ItemId>) {
+        assert_eq!(text.parse::<ItemId>().ok(), expected, "{text:?}");
+        if let Some(id) = expected {
+            assert_eq!(id.to_string(), text, "round trip of {id:?}");
+        }
+    }
+
+    #[test]
+    fn item_ids_round_trip() {
+        let main = || "main".to_string();
+        let cases = [
+            (
+                "start:main",
+                Some(ItemId::GatewayAction(Action::Start, main())),
+            ),
+            (
+                "stop:main",
+                Some(ItemId::GatewayAction(Action::Stop, main())),
+            ),
+            (
+                "restart:main",
+                Some(ItemId::GatewayAction(Action::Restart, main())),
+            ),
+            (
+                "install-service:main",
+                Some(ItemId::GatewayAction(Action::InstallService, main())),
+            ),
+            (
+                "uninstall-service:main",
+                Some(ItemId::GatewayAction(Action::UninstallService, main())),
+            ),
+            ("gateway:main", Some(ItemId::Gateway(main()))),
+            ("open-logs:main", Some(ItemId::OpenLogs(main()))),
+            (
+                "open-config-folder:main",
+                Some(ItemId::OpenConfigFolder(main())),
+            ),
+            ("warning:2", Some(ItemId::Warning(2))),
+            ("no-gateways", Some(ItemId::NoGateways)),
+            ("set-up-rescue", Some(ItemId::SetUpRescue)),
+            ("open-dashboard", Some(ItemId::OpenDashboard)),
+            ("start-at-login", Some(ItemId::StartAtLogin)),
+            ("quit", Some(ItemId::Quit)),
+            ("warning:x", None),
+            ("start:", None),
+            ("launch:main", None),
+            ("Quit", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            check_id(text, expected);
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_in_every_menu() {
+        let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        s.conflicts.push(port_conflict("main", "rescue"));
+        for snapshot in [s, Snapshot::default()] {
+            let ids: Vec<_> = menu(&snapshot).shape().into_iter().flatten().collect();
+            let unique: BTreeSet<_> = ids.iter().collect();
+            assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        }
+    }
+
+    #[test]
+    fn shape_ignores_labels_and_states() {
+        let a = menu(&main_and_rescue(Status::Stopped, Status::Stopped));
+        let b = menu(&main_and_rescue(
+            Status::Running(Owner::Embedded),
+            Status::Failed { reason: "x".into() },
+        ));
+        assert_eq!(a.shape(), b.shape());
+        let mut installed = main_and_rescue(Status::Stopped, Status::Stopped);
+        installed.gateways[0].service_installed = true;
+        assert_ne!(a.shape(), menu(&installed).shape());
+    }
+
+    fn check_notices(before: &Snapshot, after: &Snapshot, expected: &[Notice]) {
+        assert_eq!(notices(before, after), expected);
+    }
+
+    #[test]
+    fn each_failure_and_conflict_is_told_once() {
+        let boom = || Status::Failed {
+            reason: "boom".into(),
+        };
+        let ok = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        let failed = main_and_rescue(boom(), Status::Stopped);
+        let failed_again = main_and_rescue(
+            Status::Failed {
+                reason: "port 1 in use".into(),
+            },
+            Status::Stopped,
+        );
+        let mut clash = ok.clone();
+        clash.conflicts.push(port_conflict("main", "rescue"));
+        let told_failure = Notice::Failed {
+            name: "main".into(),
+            reason: "boom".into(),
+        };
+        let told_conflict = Notice::Conflict {
+            label: "Port conflict: rescue ↔ main".into(),
+        };
+        check_notices(&ok, &failed, std::slice::from_ref(&told_failure));
+        check_notices(
+            &Snapshot::default(),
+            &failed,
+            std::slice::from_ref(&told_failure),
+        );
+        check_notices(&failed, &failed, &[]);
+        check_notices(
+            &failed,
+            &failed_again,
+            &[Notice::Failed {
+                name: "main".into(),
+                reason: "port 1 in use".into(),
+            }],
+        );
+        check_notices(&failed, &ok, &[]);
+        check_notices(&ok, &clash, std::slice::from_ref(&told_conflict));
+        check_notices(&clash, &clash, &[]);
+        check_notices(&clash, &ok, &[]);
+        assert_eq!(told_failure.title(), "Gateway main failed");
+        assert_eq!(
+            told_conflict.body(),
+            "Port conflict: rescue ↔ main. Open the port map to fix it."
+        );
+    }
+
+    #[test]
+    fn warnings_name_the_pair_once_per_kind() {
+        let shared = Conflict::SharedBotToken {
+            a: "main".into(),
+            b: "rescue".into(),
+        };
+        let got = warnings(&[
+            port_conflict("main", "rescue"),
+            shared,
+            port_conflict("main", "rescue"),
+            port_conflict("main", "work"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "Port conflict: rescue ↔ main",
+                "Shared bot token: rescue ↔ main",
+                "Port conflict: work ↔ main"
+            ]
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut_to_one_line() {
+        let reason = format!("{}\nsecond line", "x".repeat(200));
+        let label = Status::Failed { reason }.label();
+        assert_eq!(label.chars().count(), "failed: ".len() + REASON_CHARS);
+        assert!(label.ends_with('…'));
+    }
+}

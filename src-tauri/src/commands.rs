@@ -1,0 +1,97 @@
+//! The commands the dashboard calls (`window.__TAURI__.core.invoke`).
+//!
+//! Thin: each parses its arguments into core types and hands over to
+//! [`Desktop`]; errors come back as the message to show. Every command that
+//! changes something wakes the refresher, which pushes the new state to the
+//! dashboard as an event, so the UI never polls.
+
+use std::sync::Arc;
+
+use omniclaw_core::tray::Action;
+use tauri::{AppHandle, State, Wry};
+
+use crate::desktop::Desktop;
+use crate::refresh;
+use crate::tray::{self, Folder};
+use crate::view::Dashboard;
+use crate::window::PendingPage;
+
+type Shared<'a> = State<'a, Arc<Desktop>>;
+
+/// The dashboard's data right now.
+#[tauri::command]
+pub async fn dashboard(app: AppHandle<Wry>, desktop: Shared<'_>) -> Result<Dashboard, String> {
+    refresh::current(&app, desktop.inner())
+        .await
+        .map(|view| view.dashboard)
+        .ok_or_else(|| "could not read the gateways' state".to_string())
+}
+
+/// Start, stop, restart, install or uninstall the service of gateway `name`.
+#[tauri::command]
+pub async fn gateway_action(
+    desktop: Shared<'_>,
+    name: String,
+    action: String,
+) -> Result<(), String> {
+    let action = Action::parse(&action).ok_or_else(|| {
+        format!("{action:?} is not a gateway action: use start, stop, restart, install-service or uninstall-service")
+    })?;
+    desktop.act(&name, action).await.map_err(|e| e.to_string())
+}
+
+/// Turns "Start at login" on or off.
+#[tauri::command]
+pub fn set_autostart(app: AppHandle<Wry>, desktop: Shared<'_>, on: bool) -> Result<(), String> {
+    let result = tray::set_autostart(&app, on);
+    desktop.changed.notify_one();
+    result
+}
+
+/// Marks gateway `name` to start (or not) when the app starts.
+#[tauri::command]
+pub fn set_start_with_app(desktop: Shared<'_>, name: String, on: bool) -> Result<(), String> {
+    desktop
+        .set_start_with_app(&name, on)
+        .map_err(|e| e.to_string())
+}
+
+/// Applies a port conflict's suggested fix: `key` of `profile` set to `port`.
+#[tauri::command]
+pub fn apply_fix(
+    desktop: Shared<'_>,
+    profile: String,
+    key: String,
+    port: u16,
+) -> Result<(), String> {
+    desktop
+        .apply_fix(&profile, &key, port)
+        .map_err(|e| e.to_string())
+}
+
+/// Opens gateway `name`'s `logs` or `config` folder.
+#[tauri::command]
+pub fn open_folder(desktop: Shared<'_>, name: String, folder: String) -> Result<(), String> {
+    let folder = match folder.as_str() {
+        "logs" => Folder::Logs,
+        "config" => Folder::Config,
+        other => return Err(format!("{other:?} is not a folder: use logs or config")),
+    };
+    tray::try_open_folder(&desktop, &name, folder)
+}
+
+/// Creates a profile with a collision-free base port (`omniclaw --profile NAME setup`).
+#[tauri::command]
+pub async fn setup_profile(desktop: Shared<'_>, name: String) -> Result<String, String> {
+    let output = desktop
+        .run_cli(vec!["--profile".into(), name, "setup".into()])
+        .await?;
+    desktop.changed.notify_one();
+    Ok(output.trim().to_string())
+}
+
+/// The page a freshly opened dashboard should show (asked once, at load).
+#[tauri::command]
+pub fn initial_page(pending: State<'_, PendingPage>) -> Option<String> {
+    pending.take()
+}

@@ -1,0 +1,618 @@
+//! The app's state and every gateway action: embedded gateways run in the
+//! in-process [`Host`], service-owned ones go through the service manager
+//! (the `omniclaw` binary's `gateway install|uninstall|start|stop|restart`).
+//!
+//! Gateways are resolved from an environment snapshot holding only `HOME` /
+//! `OMNICLAW_HOME`: an embedded gateway never inherits the tray's own
+//! environment. An embedded gateway holds its profile's instance lock as
+//! `embedded`, so the CLI and other tools see who runs it, and a profile
+//! someone else runs is never started a second time. Nothing here touches a
+//! window or a menu; callers render [`crate::view::View`]s.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use omniclaw_core::env::{self, EnvSnapshot};
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::tray::{self, Action, Via};
+use omniclaw_gateway::profile::{self, Overrides};
+use omniclaw_gateway::{GatewaySpec, Host};
+use omniclaw_os::lock::{InstanceLock, Owner};
+use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::runtime::{self, RuntimeInfo};
+use omniclaw_os::secrets::SecretStore;
+use omniclaw_os::{discovery, fsx};
+use tokio::sync::Notify;
+
+use crate::settings::{self, Settings, SettingsError};
+
+/// Lines of activity kept per gateway for the dashboard.
+const ACTIVITY_LINES: usize = 50;
+
+/// Why an action on a gateway failed; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0:?} is not a profile: profile names are lowercase letters, digits, '-' and '_'")]
+    BadProfile(String),
+    #[error("no profile {0:?} is set up: create it with `omniclaw --profile {0} setup`")]
+    UnknownProfile(String),
+    #[error(transparent)]
+    Refused(#[from] tray::Refusal),
+    #[error("{name}: {message}")]
+    Failed { name: String, message: String },
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+impl ActionError {
+    fn failed(name: &str, message: impl std::fmt::Display) -> ActionError {
+        ActionError::Failed {
+            name: name.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A gateway this app runs: its lock is held as long as it runs.
+struct Embedded {
+    _lock: InstanceLock,
+    state_dir: PathBuf,
+}
+
+/// The desktop app's state, shared by the tray, the commands and the
+/// background refresher. Cheap to share behind an `Arc`.
+pub struct Desktop {
+    env: EnvSnapshot,
+    home: PathBuf,
+    host: Host,
+    /// Where embedded gateways' credentials come from (the OS keychain, or a
+    /// profile's secrets file): never the tray's environment.
+    store: Box<dyn SecretStore>,
+    embedded: Mutex<HashMap<String, Embedded>>,
+    /// The last failed action per gateway (shown on its card, and as the
+    /// `failed` state when the start failed before the host saw it).
+    errors: Mutex<HashMap<String, String>>,
+    /// Starts that failed before the host took the gateway (bad config,
+    /// missing credentials): the gateway shows as `failed` until the next
+    /// successful action.
+    start_failures: Mutex<HashMap<String, String>>,
+    activity: Mutex<HashMap<String, VecDeque<String>>>,
+    settings: Mutex<Settings>,
+    settings_path: PathBuf,
+    /// Problems with the app itself (unreadable settings), for the dashboard.
+    app_problems: Mutex<Vec<String>>,
+    /// Poked whenever something changed; the refresher wakes up at once.
+    pub changed: Notify,
+    cli: PathBuf,
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every mutex here holds plain data; a panic elsewhere cannot tear it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The environment embedded gateways resolve from: `HOME` and
+/// `OMNICLAW_HOME` (plus `USERPROFILE` on Windows), nothing else.
+pub fn gateway_env<I>(process: I) -> EnvSnapshot
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let keep = ["HOME", env::HOME, "USERPROFILE"];
+    EnvSnapshot::from_vars(
+        process
+            .into_iter()
+            .filter(|(k, _)| keep.contains(&k.as_str())),
+    )
+}
+
+impl Desktop {
+    /// The state for `env` (see [`gateway_env`]) with credentials from
+    /// `store`; reads the settings file.
+    pub fn new(env: EnvSnapshot, store: Box<dyn SecretStore>) -> Result<Desktop, ActionError> {
+        let home = resolve(&env, None)?.home;
+        let settings_path = settings::path(&home);
+        let (settings, problems) = match settings::load(&settings_path) {
+            Ok(s) => (s, Vec::new()),
+            Err(e) => (Settings::default(), vec![e.to_string()]),
+        };
+        Ok(Desktop {
+            env,
+            home,
+            host: Host::new(),
+            store,
+            embedded: Mutex::new(HashMap::new()),
+            errors: Mutex::new(HashMap::new()),
+            start_failures: Mutex::new(HashMap::new()),
+            activity: Mutex::new(HashMap::new()),
+            settings: Mutex::new(settings),
+            settings_path,
+            app_problems: Mutex::new(problems),
+            changed: Notify::new(),
+            cli: cli_path(),
+        })
+    }
+
+    pub fn env(&self) -> &EnvSnapshot {
+        &self.env
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    pub fn settings(&self) -> Settings {
+        guard(&self.settings).clone()
+    }
+
+    pub fn app_problems(&self) -> Vec<String> {
+        guard(&self.app_problems).clone()
+    }
+
+    /// The last error of an action on `name`, if the last action failed.
+    pub fn last_error(&self, name: &str) -> Option<String> {
+        guard(&self.errors).get(name).cloned()
+    }
+
+    /// Why the last start of `name` in this app failed, if it did.
+    pub fn start_failure(&self, name: &str) -> Option<String> {
+        guard(&self.start_failures).get(name).cloned()
+    }
+
+    /// Recent activity lines of `name`, oldest first.
+    pub fn activity(&self, name: &str) -> Vec<String> {
+        guard(&self.activity)
+            .get(name)
+            .map(|lines| lines.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn note(&self, name: &str, line: impl Into<String>) {
+        let mut all = guard(&self.activity);
+        let lines = all.entry(name.to_string()).or_default();
+        if lines.len() == ACTIVITY_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.into());
+    }
+
+    fn fail(&self, name: &str, error: ActionError) -> ActionError {
+        let message = error.to_string();
+        self.note(name, format!("error: {message}"));
+        guard(&self.errors).insert(name.to_string(), message);
+        self.changed.notify_one();
+        error
+    }
+
+    fn succeed(&self, name: &str, line: String) {
+        self.note(name, line);
+        guard(&self.errors).remove(name);
+        guard(&self.start_failures).remove(name);
+        self.changed.notify_one();
+    }
+
+    /// Carries out `action` on gateway `name` as [`tray::route`] decides for
+    /// its current state. Errors are also kept as the gateway's last error.
+    pub async fn act(self: &Arc<Self>, name: &str, action: Action) -> Result<(), ActionError> {
+        let me = Arc::clone(self);
+        let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
+            .await
+            .map_err(|e| {
+                ActionError::failed(name, format!("reading the gateways' state failed: {e}"))
+            })?;
+        let gateway = view
+            .snapshot
+            .gateways
+            .iter()
+            .find(|g| g.name == name)
+            .ok_or_else(|| ActionError::UnknownProfile(name.to_string()))?;
+        let via = tray::route(gateway, action).map_err(|e| self.fail(name, e.into()))?;
+        let result = match (via, action) {
+            (Via::Host, Action::Start) => self.start_embedded(name).inspect_err(|e| {
+                if let ActionError::Failed { message, .. } = e {
+                    guard(&self.start_failures).insert(name.to_string(), message.clone());
+                }
+            }),
+            (Via::Host, Action::Stop) => self.stop_embedded(name).await,
+            (Via::Host, Action::Restart) => {
+                self.stop_embedded(name).await?;
+                self.start_embedded(name)
+            }
+            // `route` sends service registration to the service manager only;
+            // should that ever change, refuse instead of guessing.
+            (Via::Host, Action::InstallService | Action::UninstallService) => Err(
+                ActionError::failed(name, "services are managed by the service manager"),
+            ),
+            (Via::ServiceManager, action) => self.service(name, action).await,
+        };
+        result.map_err(|e| self.fail(name, e))
+    }
+
+    /// Starts `name` in this process: valid config, credentials, instance
+    /// lock as `embedded`, every listener bound, or nothing at all.
+    fn start_embedded(self: &Arc<Self>, name: &str) -> Result<(), ActionError> {
+        let resolved = resolve(&self.env, Some(name))?;
+        let spec = spec_of(&resolved, &self.env, self.store.as_ref())
+            .map_err(|m| ActionError::failed(name, m))?;
+        fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+            ActionError::failed(
+                name,
+                format!(
+                    "cannot create the state dir {}: {e}",
+                    resolved.state_dir.display()
+                ),
+            )
+        })?;
+        // Someone may have started it since the menu was drawn: the lock,
+        // not the menu, guarantees it never runs twice.
+        let lock = InstanceLock::acquire(&resolved.lock_path(), Owner::Embedded)
+            .map_err(|e| ActionError::failed(name, e))?;
+        let browser = spec.browser.enabled.then(|| {
+            (
+                *spec.browser.cdp_range.start(),
+                *spec.browser.cdp_range.end(),
+            )
+        });
+        let addrs = self
+            .host
+            .start(name, spec)
+            .map_err(|e| ActionError::failed(name, e))?;
+        let info = RuntimeInfo {
+            pid: std::process::id(),
+            owner: Owner::Embedded.as_str().to_string(),
+            bind: addrs.gateway.ip().to_string(),
+            port: addrs.gateway.port(),
+            control_port: addrs.browser_control.map(|a| a.port()),
+            canvas_port: addrs.canvas.map(|a| a.port()),
+            cdp_range: browser,
+            config_path: resolved.config_path.clone(),
+            started_ms: now_ms(),
+        };
+        if let Err(e) = runtime::write(&resolved.state_dir, &info) {
+            self.note(
+                name,
+                format!(
+                    "warning: cannot write {}: {e}",
+                    resolved.state_dir.join(runtime::FILE).display()
+                ),
+            );
+        }
+        guard(&self.embedded).insert(
+            name.to_string(),
+            Embedded {
+                _lock: lock,
+                state_dir: resolved.state_dir.clone(),
+            },
+        );
+        self.watch(name);
+        self.succeed(name, format!("started in the app on {}", addrs.gateway));
+        Ok(())
+    }
+
+    /// Follows the host's state of `name`: every change wakes the refresher,
+    /// and a gateway that stopped or failed on its own gives its lock back.
+    fn watch(self: &Arc<Self>, name: &str) {
+        let mut states = self.host.subscribe(name);
+        let me = Arc::clone(self);
+        let name = name.to_string();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                // The current state first: the gateway may have ended before
+                // this task subscribed.
+                let state = states.borrow_and_update().clone();
+                me.changed.notify_one();
+                use omniclaw_gateway::GatewayState::*;
+                match state {
+                    Running | Starting => {}
+                    Failed { reason } => {
+                        me.note(&name, format!("failed: {reason}"));
+                        me.release_if_down(&name);
+                        break;
+                    }
+                    Stopped => {
+                        me.release_if_down(&name);
+                        break;
+                    }
+                }
+                if states.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Drops the instance lock and the runtime file of `name`, if we hold them.
+    fn release(&self, name: &str) {
+        if let Some(embedded) = guard(&self.embedded).remove(name) {
+            runtime::remove(&embedded.state_dir);
+        }
+    }
+
+    /// Like [`Desktop::release`], unless the gateway was started again
+    /// meanwhile (the new run owns the lock now).
+    fn release_if_down(&self, name: &str) {
+        let mut embedded = guard(&self.embedded);
+        let down = !matches!(
+            self.host.state(name),
+            omniclaw_gateway::GatewayState::Running | omniclaw_gateway::GatewayState::Starting
+        );
+        if down {
+            if let Some(gone) = embedded.remove(name) {
+                runtime::remove(&gone.state_dir);
+            }
+        }
+    }
+
+    async fn stop_embedded(&self, name: &str) -> Result<(), ActionError> {
+        self.host
+            .stop(name)
+            .await
+            .map_err(|e| ActionError::failed(name, e))?;
+        self.release(name);
+        self.succeed(name, "stopped".to_string());
+        Ok(())
+    }
+
+    /// Stops every embedded gateway gracefully; services keep running.
+    pub async fn shutdown(&self) {
+        self.host.shutdown_all().await;
+        let names: Vec<String> = guard(&self.embedded).keys().cloned().collect();
+        for name in names {
+            self.release(&name);
+        }
+    }
+
+    /// Runs `omniclaw --profile NAME gateway <verb>` for the service manager.
+    async fn service(&self, name: &str, action: Action) -> Result<(), ActionError> {
+        let verb = match action {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::InstallService => "install",
+            Action::UninstallService => "uninstall",
+        };
+        let args = vec![
+            "--profile".to_string(),
+            name.to_string(),
+            "gateway".to_string(),
+            verb.to_string(),
+        ];
+        let output = self
+            .run_cli(args)
+            .await
+            .map_err(|m| ActionError::failed(name, m))?;
+        self.succeed(name, format!("service {verb}: {}", output.trim()));
+        Ok(())
+    }
+
+    /// Runs the `omniclaw` CLI with the app's gateway environment (plus
+    /// `PATH` so it can reach the service manager), off the async threads.
+    pub async fn run_cli(&self, args: Vec<String>) -> Result<String, String> {
+        let cli = self.cli.clone();
+        let env = self.env.clone();
+        let shown = format!("omniclaw {}", args.join(" "));
+        let run = move || {
+            let mut command = Command::new(&cli);
+            command.args(&args).env_clear();
+            for key in ["HOME", env::HOME, "USERPROFILE"] {
+                if let Some(value) = env.get(key) {
+                    command.env(key, value);
+                }
+            }
+            for key in [
+                "PATH",
+                "XDG_RUNTIME_DIR",
+                "DBUS_SESSION_BUS_ADDRESS",
+                "SYSTEMROOT",
+            ] {
+                if let Some(value) = std::env::var_os(key) {
+                    command.env(key, value);
+                }
+            }
+            command.output()
+        };
+        let output = tauri::async_runtime::spawn_blocking(run)
+            .await
+            .map_err(|e| format!("`{shown}` did not finish: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "cannot run `{shown}` ({}): {e}; install the omniclaw CLI next to the app or on PATH",
+                    self.cli.display()
+                )
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            Ok(if stdout.trim().is_empty() {
+                stderr
+            } else {
+                stdout
+            })
+        } else {
+            let said = if stderr.trim().is_empty() {
+                stdout
+            } else {
+                stderr
+            };
+            Err(format!("`{shown}` failed: {}", said.trim()))
+        }
+    }
+
+    /// Starts every gateway the settings mark "start with the app" that is
+    /// not running anywhere yet; failures show on their cards.
+    pub async fn start_marked(self: &Arc<Self>) {
+        let marked = self.settings().start_with_app;
+        let view = crate::view::gather(self, false);
+        for gateway in view.snapshot.gateways {
+            if marked.contains(&gateway.name)
+                && tray::route(&gateway, Action::Start) == Ok(Via::Host)
+            {
+                let _ = self.act(&gateway.name, Action::Start).await;
+            }
+        }
+    }
+
+    /// Marks or unmarks `name` to start with the app, and saves.
+    pub fn set_start_with_app(&self, name: &str, on: bool) -> Result<(), ActionError> {
+        let mut next = self.settings();
+        if on {
+            next.start_with_app.insert(name.to_string());
+        } else {
+            next.start_with_app.remove(name);
+        }
+        settings::save(&self.settings_path, &next)?;
+        *guard(&self.settings) = next;
+        guard(&self.app_problems).clear();
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Applies the suggested fix of a port conflict: sets the key that moves
+    /// the conflicting surface in that profile's config (validated, atomic,
+    /// previous version kept as `.bak`).
+    pub fn apply_fix(&self, profile_name: &str, key: &str, port: u16) -> Result<(), ActionError> {
+        let resolved = resolve(&self.env, Some(profile_name))?;
+        let path = &resolved.config_path;
+        let text = match profiles::read_config(path) {
+            ConfigState::Valid { text, .. } | ConfigState::Invalid { text, .. } => text,
+            ConfigState::Missing => {
+                return Err(ActionError::failed(
+                    profile_name,
+                    format!(
+                        "{} does not exist: run `omniclaw --profile {profile_name} setup`",
+                        path.display()
+                    ),
+                ))
+            }
+            ConfigState::Unreadable(message) => {
+                return Err(ActionError::failed(profile_name, message))
+            }
+        };
+        let edited = omniclaw_core::config::set(&text, key, &port.to_string()).map_err(|e| {
+            ActionError::failed(
+                profile_name,
+                format!("cannot set {key} in {}: {e}", path.display()),
+            )
+        })?;
+        fsx::atomic_write(path, edited.as_bytes()).map_err(|e| {
+            ActionError::failed(
+                profile_name,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+        self.succeed(
+            profile_name,
+            format!("set {key} to {port} in {}", path.display()),
+        );
+        Ok(())
+    }
+}
+
+/// Resolves `profile` (or the default profile) from the gateway environment,
+/// honouring the state dir's ownership marker like the CLI does.
+pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, ActionError> {
+    let resolved = paths::resolve(paths::Inputs {
+        profile_flag: profile,
+        env,
+        cwd: None,
+    })
+    .map_err(|_| ActionError::BadProfile(profile.unwrap_or("default").to_string()))?;
+    Ok(match discovery::read_marker(&resolved.state_dir) {
+        Some(m) => resolved.with_marker(&m.profile, &m.config_path),
+        None => resolved,
+    })
+}
+
+/// The spec of a profile's gateway from its config on disk.
+fn spec_of(
+    resolved: &Resolved,
+    env: &EnvSnapshot,
+    store: &dyn SecretStore,
+) -> Result<GatewaySpec, String> {
+    let state = profiles::read_config(&resolved.config_path);
+    let (config, value) = match &state {
+        ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
+        ConfigState::Missing => (None, None),
+        ConfigState::Invalid { errors, .. } => {
+            return Err(format!(
+                "the config {} is invalid:\n{errors}",
+                resolved.config_path.display()
+            ))
+        }
+        ConfigState::Unreadable(message) => return Err(message.clone()),
+    };
+    profile::spec_for(resolved, config, value, &Overrides::default(), env, store)
+        .map_err(|e| e.to_string())
+}
+
+/// The `omniclaw` CLI: next to this executable when it is there (a build
+/// tree or an install), else whatever `PATH` finds.
+fn cli_path() -> PathBuf {
+    let name = format!("omniclaw{}", std::env::consts::EXE_SUFFIX);
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(process: &[(&str, &str)], expected: &[(&str, Option<&str>)]) {
+        let env = gateway_env(process.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        for (key, value) in expected {
+            assert_eq!(env.get(key), *value, "{key}");
+        }
+    }
+
+    #[test]
+    fn gateways_see_only_the_home_variables() {
+        check(
+            &[
+                ("HOME", "/home/u"),
+                ("OMNICLAW_HOME", "/srv/oc"),
+                ("OMNICLAW_PROFILE", "rescue"),
+                ("OMNICLAW_STATE_DIR", "/srv/elsewhere"),
+                ("OMNICLAW_GATEWAY_TOKEN", "secret"),
+                ("OMNICLAW_GATEWAY_PORT", "1"),
+                ("PATH", "/usr/bin"),
+            ],
+            &[
+                ("HOME", Some("/home/u")),
+                ("OMNICLAW_HOME", Some("/srv/oc")),
+                ("OMNICLAW_PROFILE", None),
+                ("OMNICLAW_STATE_DIR", None),
+                ("OMNICLAW_GATEWAY_TOKEN", None),
+                ("OMNICLAW_GATEWAY_PORT", None),
+                ("PATH", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn profiles_resolve_under_the_snapshot_home() {
+        let env = EnvSnapshot::default().with("HOME", "/home/u");
+        let resolved = resolve(&env, Some("rescue")).expect("resolves");
+        assert_eq!(
+            resolved.state_dir,
+            PathBuf::from("/home/u/.omniclaw-rescue")
+        );
+        assert_eq!(
+            resolve(&env, Some("Bad Name")).map(|_| ()).map_err(|e| e.to_string()),
+            Err("\"Bad Name\" is not a profile: profile names are lowercase letters, digits, '-' and '_'".to_string())
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Keeps the tray, the dashboard and the notifications in step with reality.
+//!
+//! One background task gathers the view whenever something changed in this
+//! app (an action, a gateway's state stream) and at a short interval for
+//! changes made elsewhere (a config edited by hand, a service started from a
+//! terminal). An unchanged view costs nothing on screen. Gathering reads
+//! files, so it runs on the blocking pool: the tray never waits on IO.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use omniclaw_core::tray::{self, Notice, Snapshot};
+use tauri::{AppHandle, Emitter, Wry};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_notification::NotificationExt as _;
+
+use crate::desktop::Desktop;
+use crate::view::{self, View};
+use crate::window;
+
+/// How often changes made outside the app are looked for.
+pub const POLL: Duration = Duration::from_millis(400);
+
+/// Event carrying the dashboard's data to the web UI on every change.
+pub const STATE_EVENT: &str = "omniclaw://state";
+
+/// Gathers the current view off the async threads.
+pub async fn current(app: &AppHandle<Wry>, desktop: &Arc<Desktop>) -> Option<View> {
+    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
+    let desktop = Arc::clone(desktop);
+    tauri::async_runtime::spawn_blocking(move || view::gather(&desktop, autostart))
+        .await
+        .ok()
+}
+
+/// Starts the refresher; it runs as long as the app.
+pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
+    tauri::async_runtime::spawn(async move {
+        let mut last: Option<View> = None;
+        loop {
+            if let Some(view) = current(&app, &desktop).await {
+                if last.as_ref() != Some(&view) {
+                    show(&app, last.as_ref(), &view);
+                    last = Some(view);
+                }
+            }
+            tokio::select! {
+                () = desktop.changed.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+}
+
+fn show(app: &AppHandle<Wry>, before: Option<&View>, view: &View) {
+    let menu = tray::menu(&view.snapshot);
+    if let Err(e) = crate::tray::render(app, &menu) {
+        eprintln!("omniclaw-desktop: could not update the tray menu: {e}");
+    }
+    if let Err(e) = app.emit_to(window::MAIN, STATE_EVENT, &view.dashboard) {
+        eprintln!("omniclaw-desktop: could not update the dashboard: {e}");
+    }
+    let empty = Snapshot::default();
+    let before = before.map_or(&empty, |v| &v.snapshot);
+    for notice in tray::notices(before, &view.snapshot) {
+        notify(app, notice);
+    }
+}
+
+/// Shows one desktop notification; without a notification daemon (a bare
+/// session) it is only logged.
+fn notify(app: &AppHandle<Wry>, notice: Notice) {
+    let app = app.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let shown = app
+            .notification()
+            .builder()
+            .title(notice.title())
+            .body(notice.body())
+            .show();
+        if let Err(e) = shown {
+            eprintln!(
+                "omniclaw-desktop: notification not shown ({e}): {}: {}",
+                notice.title(),
+                notice.body()
+            );
+        }
+    });
+}

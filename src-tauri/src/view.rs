@@ -1,0 +1,442 @@
+//! What the app shows, gathered in one pass: the tray's [`Snapshot`] and the
+//! dashboard's data ([`Dashboard`], the IPC DTO sent to the web UI).
+//!
+//! Reads files (profiles, configs, lock files, log files) but never changes
+//! anything; callers run it off the UI thread and compare the result with
+//! the last one, so an unchanged view costs no redraw.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use omniclaw_core::ports::{self, Conflict, Plan, Surface};
+use omniclaw_core::profile::Profile;
+use omniclaw_core::tray::{self, Action, Gateway, Owner, Snapshot, Status};
+use omniclaw_gateway::GatewayState;
+use omniclaw_os::lock::{self, InstanceLock};
+use omniclaw_os::profiles::{self, ConfigState, ProfileRecord};
+use omniclaw_os::runtime;
+use serde::Serialize;
+
+use crate::desktop::{self, Desktop};
+
+/// Lines of a gateway's log file shown on its card.
+const LOG_LINES: usize = 20;
+/// Bytes read from the end of a log file to find those lines.
+const LOG_TAIL_BYTES: u64 = 16 * 1024;
+
+/// Everything the tray and the dashboard show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub snapshot: Snapshot,
+    pub dashboard: Dashboard,
+}
+
+/// The dashboard's data, as the web UI receives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dashboard {
+    pub version: &'static str,
+    /// `ok`, `warning` or `error`, like the tray icon.
+    pub health: &'static str,
+    pub gateways: Vec<Card>,
+    /// Every surface of every profile and OpenClaw install.
+    pub port_map: Vec<PortRow>,
+    pub conflicts: Vec<ConflictView>,
+    pub settings: SettingsView,
+    /// Problems of the app itself (unreadable settings, profiles not listed).
+    pub problems: Vec<String>,
+}
+
+/// One gateway's card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Card {
+    pub name: String,
+    /// `stopped`, `starting`, `running` or `failed`.
+    pub state: &'static str,
+    /// `embedded`, `service` or `external` while running.
+    pub owner: Option<&'static str>,
+    /// The tray's wording: `running · embedded`, `failed: reason`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub base_port: Option<u16>,
+    /// Where it really listens while running (flags may have moved it).
+    pub listening: Option<String>,
+    pub ports: Vec<PortRow>,
+    pub conflicts: Vec<String>,
+    pub last_error: Option<String>,
+    pub config_problem: Option<String>,
+    pub log: Vec<String>,
+    pub actions: Vec<ActionView>,
+    pub service_installed: bool,
+    pub start_with_app: bool,
+    pub config_path: String,
+    pub state_dir: String,
+}
+
+/// A button on a card: enabled exactly when the tray item is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionView {
+    pub action: &'static str,
+    pub label: &'static str,
+    pub enabled: bool,
+    /// Why it is disabled.
+    pub reason: Option<String>,
+}
+
+/// One surface in the port map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortRow {
+    pub instance: String,
+    pub foreign: bool,
+    pub surface: String,
+    pub range: String,
+    pub start: u16,
+    pub end: u16,
+    pub bind: String,
+    pub key: String,
+    /// Part of a port conflict.
+    pub conflict: bool,
+}
+
+/// One isolation problem with its fix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictView {
+    /// `Port conflict: rescue ↔ main`.
+    pub label: String,
+    /// The audit's full sentence.
+    pub text: String,
+    /// What to do, with the command where there is one.
+    pub fix: String,
+    /// The one-click fix, when it is a port move of a profile of ours.
+    pub apply: Option<FixView>,
+}
+
+/// A port move the dashboard can apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixView {
+    pub profile: String,
+    pub key: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub autostart: bool,
+    pub start_with_app: Vec<String>,
+    pub file: String,
+}
+
+/// Gathers the view; `autostart` is whether the login entry exists.
+pub fn gather(desktop: &Desktop, autostart: bool) -> View {
+    let env = desktop.env();
+    let mut problems = desktop.app_problems();
+    let inventory = desktop::resolve(env, None)
+        .map_err(|e| e.to_string())
+        .and_then(|current| profiles::load(&current, env).map_err(|e| e.to_string()));
+    let inventory = match inventory {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            problems.push(format!("cannot list the profiles: {e}"));
+            None
+        }
+    };
+    let records: Vec<&ProfileRecord> = inventory
+        .iter()
+        .flat_map(|inv| inv.profiles.iter())
+        .filter(|p| p.set_up)
+        .collect();
+    let plan = inventory
+        .as_ref()
+        .map(|inv| ports::plan(&inv.instances(env)))
+        .unwrap_or_default();
+    let settings = desktop.settings();
+
+    let mut gateways = Vec::new();
+    let mut cards = Vec::new();
+    for record in records {
+        let gateway = gateway_of(desktop, record, &plan);
+        cards.push(card(
+            desktop,
+            record,
+            &gateway,
+            &plan,
+            &settings.start_with_app,
+        ));
+        gateways.push(gateway);
+    }
+    let snapshot = Snapshot {
+        gateways,
+        conflicts: plan.conflicts.clone(),
+        autostart,
+    };
+    let menu = tray::menu(&snapshot);
+    let dashboard = Dashboard {
+        version: env!("CARGO_PKG_VERSION"),
+        health: match menu.icon {
+            tray::Icon::Ok => "ok",
+            tray::Icon::Warning => "warning",
+            tray::Icon::Error => "error",
+        },
+        gateways: cards,
+        port_map: plan
+            .rows
+            .iter()
+            .map(|row| port_row(row, &plan.conflicts))
+            .collect(),
+        conflicts: conflict_views(&plan, &snapshot),
+        settings: SettingsView {
+            autostart,
+            start_with_app: settings.start_with_app.iter().cloned().collect(),
+            file: crate::settings::path(desktop.home()).display().to_string(),
+        },
+        problems,
+    };
+    View {
+        snapshot,
+        dashboard,
+    }
+}
+
+fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway {
+    let name = record.label.clone();
+    let base_port = plan
+        .rows
+        .iter()
+        .find(|r| r.instance == name && r.surface == Surface::Gateway)
+        .map(|r| r.range.start());
+    let config_problem = match &record.config {
+        ConfigState::Invalid { errors, .. } => Some(format!("config invalid: {errors}")),
+        ConfigState::Unreadable(message) => Some(message.clone()),
+        ConfigState::Missing | ConfigState::Valid { .. } => None,
+    };
+    Gateway {
+        status: status_of(desktop, &name, &record.state_dir),
+        base_port,
+        service_installed: service_installed(desktop.home(), &record.profile),
+        config_problem,
+        name,
+    }
+}
+
+/// Who runs `name`: this app's host first, then the instance lock.
+fn status_of(desktop: &Desktop, name: &str, state_dir: &Path) -> Status {
+    match desktop.host().state(name) {
+        GatewayState::Starting => return Status::Starting,
+        GatewayState::Running => return Status::Running(Owner::Embedded),
+        GatewayState::Failed { reason } => return Status::Failed { reason },
+        GatewayState::Stopped => {}
+    }
+    match InstanceLock::probe(&state_dir.join("gateway.lock")) {
+        Ok(Some(holder)) => match holder.owner {
+            Some(lock::Owner::Service) => Status::Running(Owner::Service),
+            Some(lock::Owner::Embedded) if holder.pid == std::process::id() => {
+                Status::Running(Owner::Embedded)
+            }
+            _ => Status::Running(Owner::External),
+        },
+        _ => match desktop.start_failure(name) {
+            Some(reason) => Status::Failed { reason },
+            None => Status::Stopped,
+        },
+    }
+}
+
+/// Whether the platform's service registration for `profile` exists.
+fn service_installed(home: &Path, profile: &Profile) -> bool {
+    let names = omniclaw_core::profile::ServiceNames::for_profile(profile);
+    if cfg!(target_os = "linux") {
+        home.join(".config/systemd/user")
+            .join(&names.systemd_unit)
+            .is_file()
+    } else if cfg!(target_os = "macos") {
+        home.join("Library/LaunchAgents")
+            .join(format!("{}.plist", names.launchd_label))
+            .is_file()
+    } else {
+        false
+    }
+}
+
+fn card(
+    desktop: &Desktop,
+    record: &ProfileRecord,
+    gateway: &Gateway,
+    plan: &Plan,
+    start_with_app: &std::collections::BTreeSet<String>,
+) -> Card {
+    let name = &gateway.name;
+    let (state, owner, reason) = match &gateway.status {
+        Status::Stopped => ("stopped", None, None),
+        Status::Starting => ("starting", None, None),
+        Status::Running(owner) => ("running", Some(owner.as_str()), None),
+        Status::Failed { reason } => ("failed", None, Some(reason.clone())),
+    };
+    let listening = matches!(gateway.status, Status::Running(_))
+        .then(|| runtime::read_live(&record.state_dir))
+        .flatten()
+        .map(|info| format!("{}:{}", info.bind, info.port));
+    let service_action = if gateway.service_installed {
+        Action::UninstallService
+    } else {
+        Action::InstallService
+    };
+    let actions = [Action::Start, Action::Stop, Action::Restart, service_action]
+        .into_iter()
+        .map(|action| {
+            let route = tray::route(gateway, action);
+            ActionView {
+                action: action.as_str(),
+                label: action.label(),
+                enabled: route.is_ok(),
+                reason: route.err().map(|e| e.to_string()),
+            }
+        })
+        .collect();
+    let mut log = desktop.activity(name);
+    log.extend(log_tail(&record.state_dir.join("logs")));
+    Card {
+        name: name.clone(),
+        state,
+        owner,
+        status: gateway.status.label(),
+        reason,
+        base_port: gateway.base_port,
+        listening,
+        ports: plan
+            .rows
+            .iter()
+            .filter(|r| &r.instance == name)
+            .map(|r| port_row(r, &plan.conflicts))
+            .collect(),
+        conflicts: plan
+            .conflicts
+            .iter()
+            .filter(|c| {
+                let (a, b) = c.instances();
+                a == name || b == name
+            })
+            .map(|c| c.to_string())
+            .collect(),
+        last_error: desktop.last_error(name),
+        config_problem: gateway.config_problem.clone(),
+        log,
+        actions,
+        service_installed: gateway.service_installed,
+        start_with_app: start_with_app.contains(name),
+        config_path: record.config_path.display().to_string(),
+        state_dir: record.state_dir.display().to_string(),
+    }
+}
+
+fn port_row(row: &ports::Row, conflicts: &[Conflict]) -> PortRow {
+    let conflict = conflicts.iter().any(|c| match c {
+        Conflict::PortOverlap {
+            a,
+            a_surface,
+            b,
+            b_surface,
+            ..
+        } => {
+            (a == &row.instance && a_surface == &row.surface)
+                || (b == &row.instance && b_surface == &row.surface)
+        }
+        _ => false,
+    });
+    PortRow {
+        instance: row.instance.clone(),
+        foreign: row.foreign,
+        surface: row.surface.to_string(),
+        range: row.range.to_string(),
+        start: row.range.start(),
+        end: row.range.end(),
+        bind: row.bind.to_string(),
+        key: row.key.to_string(),
+        conflict,
+    }
+}
+
+fn conflict_views(plan: &Plan, snapshot: &Snapshot) -> Vec<ConflictView> {
+    plan.conflicts
+        .iter()
+        .map(|c| {
+            let (a, b) = c.instances();
+            let apply = match c {
+                Conflict::PortOverlap {
+                    b,
+                    b_key,
+                    suggestion: Some(port),
+                    ..
+                } if snapshot.gateways.iter().any(|g| &g.name == b) => Some(FixView {
+                    profile: b.clone(),
+                    key: b_key.to_string(),
+                    port: *port,
+                }),
+                _ => None,
+            };
+            ConflictView {
+                label: format!("{}: {b} ↔ {a}", tray::conflict_kind(c)),
+                text: c.to_string(),
+                fix: c.fix(),
+                apply,
+            }
+        })
+        .collect()
+}
+
+/// The last lines of the newest file in a profile's logs folder.
+fn log_tail(dir: &Path) -> Vec<String> {
+    let newest = fs::read_dir(dir).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+            .map(|e| e.path())
+    });
+    let Some(file) = newest else {
+        return Vec::new();
+    };
+    let Ok(mut f) = fs::File::open(&file) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
+    let mut bytes = Vec::new();
+    if f.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_LINES)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(content: &str, expected: &[&str]) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("gateway.log"), content).expect("write");
+        assert_eq!(log_tail(dir.path()), expected, "{content:?}");
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        check("", &[]);
+        check("one\ntwo\n", &["one", "two"]);
+        let many: String = (1..=30).map(|n| format!("line {n}\n")).collect();
+        let last: Vec<String> = (11..=30).map(|n| format!("line {n}")).collect();
+        let last: Vec<&str> = last.iter().map(String::as_str).collect();
+        check(&many, &last);
+        assert!(log_tail(Path::new("/nonexistent/logs")).is_empty());
+    }
+}
