@@ -124,6 +124,29 @@ impl Home {
         Run::from(c.output().expect("run omniclaw"))
     }
 
+    /// Runs `omniclaw ARGS...` with `input` on its stdin (how secrets and
+    /// tokens are given) and extra environment variables.
+    pub fn run_stdin(&self, args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut c = self.cmd();
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn omniclaw");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        Run::from(child.wait_with_output().expect("wait"))
+    }
+
     /// Runs a shell command line the way a user types it (for the manual's
     /// commands, verbatim), with `omniclaw` on PATH.
     pub fn shell(&self, line: &str) -> Run {

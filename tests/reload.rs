@@ -13,21 +13,12 @@ use serde_json::Value;
 
 /// Stores `token` as main's gateway token (read from stdin, as users do).
 fn set_token(home: &Home, token: &str) {
-    use std::io::Write;
-    let mut c = home.cmd();
-    c.args(["--profile", "main", "secrets", "set", "gateway.auth.token"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(token.as_bytes())
-        .expect("write token");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "secrets set failed: {out:?}");
+    home.run_stdin(
+        &["--profile", "main", "secrets", "set", "gateway.auth.token"],
+        token,
+        &[],
+    )
+    .expect_code(0);
 }
 
 const CONFIG: &str = ".omniclaw-main/omniclaw.json";

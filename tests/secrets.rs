@@ -2,36 +2,9 @@
 //! the headless `--secrets-file` mode, and the guarantee that no secret
 //! reaches a file under the home or any command's output.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use omniclaw_tests::{free_base, GatewayProc as Gateway, Home, Run};
-
-/// Runs `omniclaw ARGS` with `input` on stdin.
-fn run_stdin(home: &Home, args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
-    let mut c = home.cmd();
-    c.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn setup(home: &Home, profile: &str, port: u16) {
     home.run(&["--profile", profile, "setup", "--port", &port.to_string()])
@@ -79,8 +52,7 @@ fn secrets_are_set_from_stdin_shown_by_fingerprint_and_removed() {
     let home = Home::new();
     setup(&home, "main", free_base());
     let value = "pw-from-stdin-7f3a9c";
-    let set = run_stdin(
-        &home,
+    let set = home.run_stdin(
         &[
             "--profile",
             "main",
@@ -121,16 +93,14 @@ fn secrets_are_set_from_stdin_shown_by_fingerprint_and_removed() {
         value,
     ])
     .expect_code(2);
-    run_stdin(
-        &home,
+    home.run_stdin(
         &["--profile", "main", "secrets", "set", "gateway.port"],
         "x",
         &[],
     )
     .expect_code(2)
     .expect_output("gateway.port is not a secret name");
-    run_stdin(
-        &home,
+    home.run_stdin(
         &[
             "--profile",
             "main",
@@ -250,12 +220,7 @@ fn no_secret_reaches_a_file_or_any_output() {
     ];
     let mut outputs: Vec<(String, Run)> = Vec::new();
     for (profile, name, value) in known {
-        let r = run_stdin(
-            &home,
-            &["--profile", profile, "secrets", "set", name],
-            value,
-            &[],
-        );
+        let r = home.run_stdin(&["--profile", profile, "secrets", "set", name], value, &[]);
         r.expect_code(0);
         outputs.push((format!("secrets set {profile} {name}"), r));
     }

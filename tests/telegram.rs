@@ -7,36 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use omniclaw_tests::botapi::BotApiDouble;
-use omniclaw_tests::{free_base, GatewayProc, Home, Run};
+use omniclaw_tests::{free_base, GatewayProc, Home};
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests_abcdefghijklmn";
 const OPERATOR: i64 = 7007;
-
-/// `omniclaw ARGS` with `input` on stdin.
-fn run_stdin(home: &Home, args: &[&str], input: &str) -> Run {
-    let mut c = home.cmd();
-    c.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn omniclaw");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// A home with a `rescue` profile onboarded against `api` (operator
 /// [`OPERATOR`] on the allowlist when `allow` is set).
@@ -58,7 +35,7 @@ fn onboarded(api: &BotApiDouble, allow: bool) -> Home {
     if allow {
         args.extend(["--allow-from", &op]);
     }
-    run_stdin(&home, &args, TOKEN).expect_code(0);
+    home.run_stdin(&args, TOKEN, &[]).expect_code(0);
     home
 }
 
