@@ -150,6 +150,12 @@ impl Home {
     /// Runs a shell command line the way a user types it (for the manual's
     /// commands, verbatim), with `omniclaw` on PATH.
     pub fn shell(&self, line: &str) -> Run {
+        Run::from(self.shell_cmd(line).output().expect("run sh"))
+    }
+
+    /// The command `shell` runs: `sh -c LINE` in this home, with `omniclaw`
+    /// first on PATH and every OMNICLAW_* variable of the caller removed.
+    pub fn shell_cmd(&self, line: &str) -> Command {
         let bin_dir = omniclaw_bin().parent().expect("bin dir").to_path_buf();
         let path = format!(
             "{}:{}",
@@ -167,7 +173,7 @@ impl Home {
             .env("HOME", self.path())
             .env("PATH", path)
             .current_dir(self.path());
-        Run::from(c.output().expect("run sh"))
+        c
     }
 
     /// Every file under the home with its content, to prove a failed

@@ -23,29 +23,8 @@ fn gateway_cmd(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 fn sh_cmd(home: &Home, line: &str, env: &[(&str, &str)]) -> Command {
-    let bin_dir = omniclaw_tests::omniclaw_bin()
-        .parent()
-        .expect("bin dir")
-        .to_path_buf();
-    let mut c = Command::new("sh");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OMNICLAW_") {
-            c.env_remove(k);
-        }
-    }
-    c.arg("-c")
-        // exec: the signal goes to the gateway, not to the shell.
-        .arg(format!("exec {line}"))
-        .env("HOME", home.path())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .current_dir(home.path());
+    // exec: the signal goes to the gateway, not to the shell.
+    let mut c = home.shell_cmd(&format!("exec {line}"));
     for (k, v) in env {
         c.env(k, v);
     }
@@ -205,23 +184,8 @@ fn manual_env_example_runs_without_setup() {
     }
     let home = Home::new();
     let line = "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\nomniclaw gateway --port 18789";
-    let mut cmd = Command::new("sh");
-    let bin_dir = omniclaw_tests::omniclaw_bin()
-        .parent()
-        .expect("dir")
-        .to_path_buf();
-    cmd.arg("-c")
-        .arg(format!("cd && {line}"))
-        .env("HOME", home.path())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("OMNICLAW_GATEWAY_TOKEN", "env-example-token");
+    let mut cmd = home.shell_cmd(&format!("cd && {line}"));
+    cmd.env("OMNICLAW_GATEWAY_TOKEN", "env-example-token");
     let gw = Gateway::spawn(cmd).unwrap_or_else(|r| panic!("did not start: {r:?}"));
     assert!(gw.output.contains("profile main"), "{}", gw.output);
     assert!(gw.output.contains("~/.omniclaw/main.json"), "{}", gw.output);
