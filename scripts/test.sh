@@ -31,5 +31,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build (the binaries the black-box tests run)"
+cargo build --workspace --bins --locked
 echo "== cargo test"
-scripts/session.sh cargo test --workspace --locked
+scripts/session.sh cargo test --workspace --locked --no-fail-fast

@@ -18,7 +18,7 @@ pub fn omniclaw_bin() -> PathBuf {
     let bin = dir.join(format!("omniclaw{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build -p omniclaw-cli` (cargo test --workspace does)",
+        "{} is missing: build it with `cargo build -p omniclaw-cli` (`cargo test --workspace` does too)",
         bin.display()
     );
     bin
