@@ -404,3 +404,23 @@ impl BotApiDouble {
         self.replies_to(message_id).remove(0)
     }
 }
+
+/// Onboards the `rescue` profile of `home` against `api` without questions
+/// (`onboard --non-interactive`, the token on stdin, a free base port), with
+/// `extra` flags such as `--allow-from ID` or `--target main`.
+pub fn onboard_rescue(home: &crate::Home, api: &BotApiDouble, token: &str, extra: &[&str]) {
+    let port = crate::free_base().to_string();
+    let mut args = vec![
+        "--profile",
+        "rescue",
+        "onboard",
+        "--non-interactive",
+        "--telegram-token-stdin",
+        "--port",
+        &port,
+        "--api-root",
+        &api.url,
+    ];
+    args.extend_from_slice(extra);
+    home.run_stdin(&args, token, &[]).expect_code(0);
+}

@@ -2,6 +2,7 @@
 //! against a temporary home directory, never the real one.
 
 pub mod botapi;
+pub mod desktop;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

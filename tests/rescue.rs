@@ -4,11 +4,9 @@
 //!
 //! Run inside `scripts/session.sh` (the token lives in the real keychain).
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
-use omniclaw_tests::botapi::BotApiDouble;
+use omniclaw_tests::botapi::{onboard_rescue, BotApiDouble};
 use omniclaw_tests::{free_base, GatewayProc, Home};
 
 const TOKEN: &str = "987654321:AAHrescue-token-for-tests_abcdefghijk";
@@ -34,39 +32,12 @@ impl Bench {
             &free_base().to_string(),
         ])
         .expect_code(0);
-        let port = free_base().to_string();
         let op = OPERATOR.to_string();
-        let mut c = home.cmd();
-        c.args([
-            "--profile",
-            "rescue",
-            "onboard",
-            "--non-interactive",
-            "--telegram-token-stdin",
-            "--port",
-            &port,
-            "--api-root",
-            &api.url,
-            "--allow-from",
-            &op,
-            "--target",
-            "main",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn onboard");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(TOKEN.as_bytes())
-            .expect("token");
-        let out = child.wait_with_output().expect("onboard");
-        assert!(
-            out.status.success(),
-            "onboard: {}",
-            String::from_utf8_lossy(&out.stderr)
+        onboard_rescue(
+            &home,
+            &api,
+            TOKEN,
+            &["--allow-from", &op, "--target", "main"],
         );
         // main's config: a good last-good version, then a broken edit.
         let good = home.read(".omniclaw-main/omniclaw.json");

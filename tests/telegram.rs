@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use omniclaw_tests::botapi::BotApiDouble;
+use omniclaw_tests::botapi::{onboard_rescue, BotApiDouble};
 use omniclaw_tests::{free_base, GatewayProc, Home};
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests_abcdefghijklmn";
@@ -19,23 +19,9 @@ const OPERATOR: i64 = 7007;
 /// [`OPERATOR`] on the allowlist when `allow` is set).
 fn onboarded(api: &BotApiDouble, allow: bool) -> Home {
     let home = Home::new();
-    let port = free_base().to_string();
     let op = OPERATOR.to_string();
-    let mut args = vec![
-        "--profile",
-        "rescue",
-        "onboard",
-        "--non-interactive",
-        "--telegram-token-stdin",
-        "--port",
-        &port,
-        "--api-root",
-        &api.url,
-    ];
-    if allow {
-        args.extend(["--allow-from", &op]);
-    }
-    home.run_stdin(&args, TOKEN, &[]).expect_code(0);
+    let extra: &[&str] = if allow { &["--allow-from", &op] } else { &[] };
+    onboard_rescue(&home, api, TOKEN, extra);
     home
 }
 
@@ -239,7 +225,20 @@ fn strangers_get_a_pairing_code_and_nothing_else_until_approved() {
         &code.to_lowercase(),
     ])
     .expect_code(0)
-    .expect_output("approved");
+    .expect_output("approved")
+    .expect_output("through the bot");
+    // The user hears it from the bot at once, without writing again.
+    let told = api.wait_sent(Duration::from_secs(20), "the approval message", |s| {
+        s.iter()
+            .any(|m| m.chat_id == stranger && m.text.contains("Access approved"))
+    });
+    assert_eq!(
+        told.iter()
+            .filter(|m| m.chat_id == stranger && m.reply_to.is_none())
+            .count(),
+        1,
+        "exactly one unprompted message: {told:#?}"
+    );
     home.run(&["--profile", "rescue", "pairing", "deny", &code])
         .expect_code(1);
 
@@ -263,6 +262,31 @@ fn strangers_get_a_pairing_code_and_nothing_else_until_approved() {
             assert!(text.contains("too many pairing requests"), "{text}");
         }
     }
+    // Denying one of them tells that user, and only that user.
+    let list = home.run(&["--profile", "rescue", "pairing", "list", "--json"]);
+    let pending = list.json()["pending"].clone();
+    let first = pending
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["userId"] == 6001))
+        .expect("6001 is pending")
+        .clone();
+    home.run(&[
+        "--profile",
+        "rescue",
+        "pairing",
+        "deny",
+        first["code"].as_str().expect("code"),
+    ])
+    .expect_code(0)
+    .expect_output("denied");
+    api.wait_sent(Duration::from_secs(20), "the denial message", |s| {
+        s.iter()
+            .any(|m| m.chat_id == 6001 && m.text.contains("Access denied"))
+    });
+    assert!(!api
+        .sent_to(6002)
+        .iter()
+        .any(|m| m.text.contains("Access denied")));
 }
 
 #[test]

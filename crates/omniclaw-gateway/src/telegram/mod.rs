@@ -104,6 +104,30 @@ pub fn settings(
     }))
 }
 
+/// Tells a Telegram user what the operator decided about their pairing
+/// request (their private chat has their user id). Sent by whoever decides
+/// (the CLI, the dashboard), so the user hears it at once whether or not the
+/// gateway is running; Telegram keeps the message for them either way.
+pub async fn tell_pairing_decision(
+    settings: &Settings,
+    user_id: i64,
+    approved: bool,
+) -> Result<(), ApiError> {
+    let api = BotApi::new(&settings.api_root, &settings.token, Duration::ZERO)?;
+    api.send_message(user_id, pairing_decision_text(approved), None, &[])
+        .await
+        .map(|_| ())
+}
+
+/// What a user is told when their pairing request is decided.
+pub fn pairing_decision_text(approved: bool) -> &'static str {
+    if approved {
+        "Access approved: the operator let you in. Send /help to see the rescue commands."
+    } else {
+        "Access denied: the operator declined your pairing request."
+    }
+}
+
 /// The `omniclaw` binary: this executable when it is `omniclaw`, else the
 /// `omniclaw` next to it (the desktop app ships both side by side).
 pub fn default_program() -> PathBuf {

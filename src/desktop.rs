@@ -1,0 +1,537 @@
+//! Support for the desktop app's end-to-end tests: a private desktop
+//! session (D-Bus session bus, X display, a StatusNotifierWatcher), the tray
+//! read and clicked over D-Bus (`com.canonical.dbusmenu`), a minimal
+//! WebDriver client for the dashboard, and homes with profiles on free ports.
+//!
+//! Needs `dbus-daemon`, `Xvfb` (unless `DISPLAY` is set) and Python with the
+//! `dbus` module (`scripts/install-deps.sh` installs them); the desktop
+//! binary must be built next to the test executable (`cargo test --workspace`
+//! does it, or `cargo build -p omniclaw-desktop`).
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::{omniclaw_bin, Home};
+use serde_json::Value;
+
+/// Longest wait for anything the app does.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn desktop_bin() -> PathBuf {
+    let cli = omniclaw_bin();
+    let bin = cli.with_file_name(format!("omniclaw-desktop{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p omniclaw-desktop` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python that has the `dbus` module: the system one when there is one
+/// (version managers put interpreters without system packages first on PATH).
+pub fn python() -> PathBuf {
+    let system = PathBuf::from("/usr/bin/python3");
+    if system.exists() {
+        system
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of a child's stdout, read on a thread so waits can time out.
+pub fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A private desktop session: a D-Bus session bus, an X display, and a
+/// StatusNotifierWatcher for tray icons to register with.
+pub struct Session {
+    pub bus: String,
+    pub display: String,
+    pub registrations: mpsc::Receiver<String>,
+    // Dropped in reverse order of start: the watcher, then the display, then the bus.
+    pub _watcher: Proc,
+    pub _xvfb: Option<Proc>,
+    pub _dbus: Proc,
+}
+
+impl Session {
+    pub fn start() -> Session {
+        let mut dbus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon runs (install it with scripts/install-deps.sh)");
+        let mut first = String::new();
+        BufReader::new(dbus.stdout.take().expect("dbus stdout"))
+            .read_line(&mut first)
+            .expect("dbus-daemon prints its address");
+        let bus = first.trim().to_string();
+        assert!(bus.starts_with("unix:"), "dbus-daemon address {bus:?}");
+        let dbus = Proc(dbus);
+
+        let (display, xvfb) = match std::env::var("DISPLAY") {
+            Ok(d) if !d.is_empty() => (d, None),
+            _ => {
+                let mut xvfb = Command::new("Xvfb")
+                    .args([
+                        "-displayfd",
+                        "1",
+                        "-screen",
+                        "0",
+                        "1280x800x24",
+                        "-nolisten",
+                        "tcp",
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("Xvfb runs (install it with scripts/install-deps.sh)");
+                let mut number = String::new();
+                BufReader::new(xvfb.stdout.take().expect("xvfb stdout"))
+                    .read_line(&mut number)
+                    .expect("Xvfb prints its display number");
+                (format!(":{}", number.trim()), Some(Proc(xvfb)))
+            }
+        };
+
+        let mut watcher = Command::new(python())
+            .arg(repo_root().join("scripts/tray-dbus.py"))
+            .arg("watch")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the watcher stand-in starts (needs python3-dbus and python3-gi)");
+        let registrations = lines_of(watcher.stdout.take().expect("watcher stdout"));
+        let watcher = Proc(watcher);
+        let ready = registrations
+            .recv_timeout(PATIENCE)
+            .expect("the watcher says it is ready");
+        assert_eq!(ready, "ready");
+        Session {
+            bus,
+            display,
+            registrations,
+            _watcher: watcher,
+            _xvfb: xvfb,
+            _dbus: dbus,
+        }
+    }
+
+    /// Runs the tray reader with `args`; its stdout on success.
+    pub fn tray(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(python())
+            .arg(repo_root().join("scripts/tray-dbus.py"))
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .output()
+            .expect("run tray-dbus.py");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The tray menu as read over D-Bus.
+    pub fn layout(&self) -> Result<Tray, String> {
+        let text = self.tray(&["layout"])?;
+        serde_json::from_str(&text)
+            .map(Tray)
+            .map_err(|e| format!("layout is not JSON ({e}): {text}"))
+    }
+
+    /// Clicks the menu item with this D-Bus id.
+    pub fn click(&self, id: i64) {
+        self.tray(&["click", &id.to_string()])
+            .unwrap_or_else(|e| panic!("clicking item {id} failed: {e}"));
+    }
+
+    /// Waits until the menu satisfies `ok`, returning it.
+    pub fn wait_for(&self, what: &str, ok: impl Fn(&Tray) -> bool) -> Tray {
+        let start = Instant::now();
+        let mut last = Err("never read".to_string());
+        while start.elapsed() < PATIENCE {
+            last = self.layout();
+            if let Ok(tray) = &last {
+                if ok(tray) {
+                    return tray.clone();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match last {
+            Ok(tray) => panic!(
+                "tray never showed {what}; it shows:\n{}",
+                tray.labels().join("\n")
+            ),
+            Err(e) => panic!("tray never showed {what}; reading it failed: {e}"),
+        }
+    }
+
+    /// The whole environment of an app in this session and `home`: none of
+    /// the caller's OMNICLAW_* variables or XDG dirs.
+    pub fn app_env(&self, home: &Home) -> Vec<(String, std::ffi::OsString)> {
+        vec![
+            ("HOME".into(), home.path().into()),
+            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
+            ("DISPLAY".into(), self.display.clone().into()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone().into()),
+            ("NO_AT_BRIDGE".into(), "1".into()),
+            ("GDK_BACKEND".into(), "x11".into()),
+            ("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into()),
+        ]
+    }
+
+    /// A command for the desktop app (tray only, `--hidden`) in this session.
+    pub fn desktop(&self, home: &Home) -> Command {
+        let mut c = Command::new(desktop_bin());
+        c.env_clear()
+            .envs(self.app_env(home))
+            .arg("--hidden")
+            .current_dir(home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+}
+
+/// The tray menu tree from `GetLayout`.
+#[derive(Clone)]
+pub struct Tray(pub Value);
+
+impl Tray {
+    pub fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
+        for child in node["children"].as_array().into_iter().flatten() {
+            out.push(child);
+            Tray::walk(child, out);
+        }
+    }
+
+    pub fn items(&self) -> Vec<&Value> {
+        let mut out = Vec::new();
+        Tray::walk(&self.0, &mut out);
+        out
+    }
+
+    /// Every label, depth first.
+    pub fn labels(&self) -> Vec<String> {
+        self.items()
+            .iter()
+            .filter_map(|i| i["label"].as_str())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn has(&self, label: &str) -> bool {
+        self.labels().iter().any(|l| l == label)
+    }
+
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.labels().iter().any(|l| l.starts_with(prefix))
+    }
+
+    /// The item labelled `label` directly under the submenu whose label
+    /// starts with `parent` (or at the top when `parent` is empty).
+    pub fn find(&self, parent: &str, label: &str) -> Option<&Value> {
+        let children = |node: &'_ Value| node["children"].as_array().cloned().unwrap_or_default();
+        let top = &self.0;
+        let scope: Vec<Value> = if parent.is_empty() {
+            children(top)
+        } else {
+            let sub = top["children"]
+                .as_array()?
+                .iter()
+                .find(|c| c["label"].as_str().is_some_and(|l| l.starts_with(parent)))?;
+            children(sub)
+        };
+        let id = scope.iter().find(|c| c["label"] == label)?["id"].as_i64()?;
+        self.items()
+            .into_iter()
+            .find(|i| i["id"].as_i64() == Some(id))
+    }
+
+    /// The D-Bus id of an item that must exist.
+    pub fn id(&self, parent: &str, label: &str) -> i64 {
+        self.find(parent, label)
+            .and_then(|i| i["id"].as_i64())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no item {label:?} under {parent:?}:\n{}",
+                    self.labels().join("\n")
+                )
+            })
+    }
+
+    pub fn enabled(&self, parent: &str, label: &str) -> bool {
+        self.find(parent, label)
+            .and_then(|i| i["enabled"].as_bool())
+            .unwrap_or_else(|| panic!("no item {label:?} under {parent:?}"))
+    }
+}
+
+/// A base port whose gateway, browser control and canvas ports are free.
+pub fn free_base(avoid: &[u16]) -> u16 {
+    for _ in 0..200 {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let base = probe.local_addr().expect("addr").port();
+        drop(probe);
+        if base > 65_000 || avoid.iter().any(|a| base.abs_diff(*a) < 250) {
+            continue;
+        }
+        let free = [base, base + 2, base + 4]
+            .iter()
+            .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no free base port found");
+}
+
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+pub fn wait_until(what: &str, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < PATIENCE {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A home with a `main` and a `rescue` profile on free ports. Their tokens
+/// live in each profile's secrets file (a bare test bus has no keychain):
+/// embedded gateways read them from the store, never from the environment.
+pub fn two_profiles() -> (Home, u16, u16) {
+    let home = Home::new();
+    let main = free_base(&[]);
+    let rescue = free_base(&[main]);
+    for (profile, port) in [("main", main), ("rescue", rescue)] {
+        home.run(&["--profile", profile, "--secrets-file", "setup"])
+            .expect_code(0);
+        home.run(&[
+            "--profile",
+            profile,
+            "config",
+            "set",
+            "gateway.port",
+            &port.to_string(),
+        ])
+        .expect_code(0);
+    }
+    (home, main, rescue)
+}
+
+pub fn label(name: &str, state: &str, port: u16) -> String {
+    format!("{name} — {state} — port {port}")
+}
+
+/// Stderr of an app that exited, for failure messages.
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text
+}
+
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+
+pub fn tauri_driver() -> PathBuf {
+    if let Some(path) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(path);
+    }
+    let local = repo_root().join(".tools/cargo/bin/tauri-driver");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("tauri-driver")
+}
+
+/// A minimal WebDriver client: JSON over HTTP/1.1 on loopback.
+pub struct WebDriver {
+    pub port: u16,
+    pub session: String,
+}
+
+impl WebDriver {
+    pub fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        use std::io::Write;
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .map_err(|e| e.to_string())?;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body.as_bytes()))
+            .map_err(|e| e.to_string())?;
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .map_err(|e| e.to_string())?;
+        let (head, rest) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
+        // Bodies may come chunked; the JSON is the part between the braces.
+        let json = match (rest.find('{'), rest.rfind('}')) {
+            (Some(a), Some(b)) if a <= b => &rest[a..=b],
+            _ => return Err(format!("no JSON in response: {head}\n{rest}")),
+        };
+        let value: Value = serde_json::from_str(json).map_err(|e| format!("{e}: {json}"))?;
+        if head.starts_with("HTTP/1.1 2") {
+            Ok(value["value"].clone())
+        } else {
+            Err(format!("{head}\n{value}"))
+        }
+    }
+
+    pub fn start(port: u16, app: &Path) -> WebDriver {
+        let capabilities = serde_json::json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "wry",
+                    "tauri:options": { "application": app, "args": [] }
+                }
+            }
+        });
+        let start = Instant::now();
+        let value = loop {
+            match WebDriver::request(port, "POST", "/session", Some(&capabilities)) {
+                Ok(v) => break v,
+                Err(e) if start.elapsed() > PATIENCE => panic!("no WebDriver session: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        let session = value["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session id in {value}"))
+            .to_string();
+        WebDriver { port, session }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let path = format!("/session/{}{path}", self.session);
+        WebDriver::request(self.port, method, &path, body)
+    }
+
+    /// The element matching a CSS selector, once it exists.
+    pub fn find(&self, css: &str) -> Result<String, String> {
+        let body = serde_json::json!({"using": "css selector", "value": css});
+        let value = self.call("POST", "/element", Some(&body))?;
+        value
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no element id in {value}"))
+    }
+
+    pub fn text(&self, css: &str) -> Result<String, String> {
+        let id = self.find(css)?;
+        let value = self.call("GET", &format!("/element/{id}/text"), None)?;
+        Ok(value.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Clicks `css`. The dashboard re-renders its cards on every state
+    /// event, so a reference can go stale between finding and clicking:
+    /// find it again and retry.
+    pub fn click(&self, css: &str) {
+        let start = Instant::now();
+        loop {
+            let clicked = self.find(css).and_then(|id| {
+                self.call(
+                    "POST",
+                    &format!("/element/{id}/click"),
+                    Some(&serde_json::json!({})),
+                )
+            });
+            match clicked {
+                Ok(_) => return,
+                Err(e) if start.elapsed() > PATIENCE => panic!("clicking {css} failed: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The text of `css`, retrying while references go stale (see `click`).
+    pub fn eventually_text(&self, css: &str) -> String {
+        let start = Instant::now();
+        loop {
+            match self.text(css) {
+                Ok(text) => return text,
+                Err(e) if start.elapsed() > PATIENCE => panic!("no text of {css}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Waits until the text of `css` is `expected`.
+    pub fn wait_text(&self, css: &str, expected: &str) {
+        let start = Instant::now();
+        let mut last = Err(String::new());
+        while start.elapsed() < PATIENCE {
+            last = self.text(css);
+            if last.as_deref() == Ok(expected) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css} never read {expected:?}; last: {last:?}");
+    }
+}
+
+impl Drop for WebDriver {
+    fn drop(&mut self) {
+        let _ = self.call("DELETE", "", None);
+    }
+}
+
