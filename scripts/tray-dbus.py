@@ -14,6 +14,10 @@ usage:
                               (GetLayout with full recursion)
   tray-dbus.py click ID       send a "clicked" Event to menu item ID
   tray-dbus.py icon           print the icon's properties as JSON
+  tray-dbus.py notifications  own org.freedesktop.Notifications (a desktop's
+                              notification daemon); prints "ready", then one
+                              JSON line {"app","summary","body"} per
+                              notification shown
 
 Everything talks to the session bus of $DBUS_SESSION_BUS_ADDRESS.
 """
@@ -115,6 +119,56 @@ def watch():
     del name
 
 
+NOTIFICATIONS = "org.freedesktop.Notifications"
+NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
+
+
+class Notifications(dbus.service.Object):
+    """The notification daemon: prints every notification it is asked to show."""
+
+    def __init__(self, bus):
+        super().__init__(bus, NOTIFICATIONS_PATH)
+        self.next_id = 0
+
+    @dbus.service.method(NOTIFICATIONS, in_signature="susssasa{sv}i", out_signature="u")
+    def Notify(self, app, replaces, icon, summary, body, actions, hints, timeout):
+        self.next_id += 1
+        print(json.dumps({"app": str(app), "summary": str(summary), "body": str(body)}, ensure_ascii=False), flush=True)
+        return dbus.UInt32(replaces or self.next_id)
+
+    @dbus.service.method(NOTIFICATIONS, in_signature="", out_signature="as")
+    def GetCapabilities(self):
+        return dbus.Array(["body"], signature="s")
+
+    @dbus.service.method(NOTIFICATIONS, in_signature="", out_signature="ssss")
+    def GetServerInformation(self):
+        return ("tray-dbus", "omniclaw-tests", "1", "1.2")
+
+    @dbus.service.method(NOTIFICATIONS, in_signature="u", out_signature="")
+    def CloseNotification(self, notification_id):
+        self.NotificationClosed(notification_id, dbus.UInt32(3))
+
+    @dbus.service.signal(NOTIFICATIONS, signature="uu")
+    def NotificationClosed(self, notification_id, reason):
+        pass
+
+
+def notifications():
+    from dbus.mainloop.glib import DBusGMainLoop
+    from gi.repository import GLib
+
+    DBusGMainLoop(set_as_default=True)
+    bus = dbus.SessionBus()
+    name = dbus.service.BusName(NOTIFICATIONS, bus, do_not_queue=True)
+    daemon = Notifications(bus)
+    print("ready", flush=True)
+    try:
+        GLib.MainLoop().run()
+    except KeyboardInterrupt:
+        pass
+    del name, daemon
+
+
 def first_item(bus):
     watcher = bus.get_object(WATCHER, WATCHER_PATH)
     items = watcher.Get(WATCHER, "RegisteredStatusNotifierItems", dbus_interface=PROPS)
@@ -206,6 +260,8 @@ def main(argv):
         click(int(argv[2]))
     elif len(argv) == 2 and argv[1] == "icon":
         icon()
+    elif len(argv) == 2 and argv[1] == "notifications":
+        notifications()
     else:
         sys.exit(__doc__)
 

@@ -146,6 +146,46 @@ impl Session {
         }
     }
 
+    /// Starts the desktop app (tray only) for `home` and waits until its
+    /// tray icon has registered, the point a user sees it.
+    pub fn launch(&self, home: &Home) -> Proc {
+        let mut app = Proc(self.desktop(home).spawn().expect("start omniclaw-desktop"));
+        let registered = self
+            .registrations
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the tray icon never registered; app stderr:\n{}",
+                    stderr_of(&mut app.0)
+                )
+            });
+        assert!(registered.starts_with("registered "), "{registered}");
+        app
+    }
+
+    /// Starts a notification daemon stand-in on this session's bus; every
+    /// notification an app shows from now on is recorded.
+    pub fn notifications(&self) -> Notifications {
+        let mut daemon = Command::new(python())
+            .arg(repo_root().join("scripts/tray-dbus.py"))
+            .arg("notifications")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the notification stand-in starts (needs python3-dbus and python3-gi)");
+        let lines = lines_of(daemon.stdout.take().expect("daemon stdout"));
+        let daemon = Proc(daemon);
+        let ready = lines
+            .recv_timeout(PATIENCE)
+            .expect("the notification stand-in says it is ready");
+        assert_eq!(ready, "ready");
+        Notifications {
+            lines,
+            seen: std::cell::RefCell::new(Vec::new()),
+            _daemon: daemon,
+        }
+    }
+
     /// Runs the tray reader with `args`; its stdout on success.
     pub fn tray(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(python())
@@ -221,6 +261,37 @@ impl Session {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         c
+    }
+}
+
+/// The notifications shown in a session, as `{"app", "summary", "body"}`.
+pub struct Notifications {
+    lines: mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<Value>>,
+    _daemon: Proc,
+}
+
+impl Notifications {
+    /// Every notification shown so far.
+    pub fn all(&self) -> Vec<Value> {
+        while let Ok(line) = self.lines.try_recv() {
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("notification line is not JSON ({e}): {line}"));
+            self.seen.borrow_mut().push(value);
+        }
+        self.seen.borrow().clone()
+    }
+
+    /// Waits until a notification satisfies `ok` and returns it.
+    pub fn wait_for(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if let Some(found) = self.all().into_iter().find(|n| ok(n)) {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no notification {what}; shown so far: {:#?}", self.all());
     }
 }
 
@@ -380,7 +451,6 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::Ex
     None
 }
 
-
 pub fn tauri_driver() -> PathBuf {
     if let Some(path) = std::env::var_os("TAURI_DRIVER") {
         return PathBuf::from(path);
@@ -399,7 +469,12 @@ pub struct WebDriver {
 }
 
 impl WebDriver {
-    pub fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    pub fn request(
+        port: u16,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
         use std::io::Write;
         let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
         stream
@@ -535,3 +610,104 @@ impl Drop for WebDriver {
     }
 }
 
+/// An unlocked Secret Service (gnome-keyring) on a [`Session`]'s bus, its
+/// files in a directory of its own (never under a test's home). Stopped
+/// when dropped.
+pub struct Keyring {
+    pub _daemon: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Session {
+    /// Starts gnome-keyring on this session's bus with an unlocked login
+    /// keyring, and waits until it owns `org.freedesktop.secrets`.
+    pub fn keyring(&self) -> Keyring {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("keyring dir");
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).expect("mkdir run");
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", &run)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon runs (install it with scripts/install-deps.sh)");
+        // The password protects nothing here (a throwaway dir); gnome-keyring
+        // creates the login keyring only for a non-empty one.
+        let mut stdin = daemon.stdin.take().expect("keyring stdin");
+        stdin.write_all(b"omniclaw-test").expect("write password");
+        drop(stdin);
+        let daemon = Proc(daemon);
+        let bus = self.bus.clone();
+        wait_until("gnome-keyring to own org.freedesktop.secrets", || {
+            Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+        });
+        Keyring {
+            _daemon: daemon,
+            dir,
+        }
+    }
+}
+
+impl WebDriver {
+    /// Sets the input `css` to `text` as typing would: its value, then the
+    /// `input` and `change` events the page listens to.
+    pub fn fill(&self, css: &str, text: &str) {
+        let script = format!(
+            "const e = document.querySelector({}); if (!e) return false; e.focus(); e.value = {}; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}})); \
+             e.dispatchEvent(new Event('change', {{bubbles: true}})); return true;",
+            serde_json::json!(css),
+            serde_json::json!(text)
+        );
+        let start = Instant::now();
+        while self.script(&script) != Value::Bool(true) {
+            assert!(start.elapsed() < PATIENCE, "no element {css} to fill");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `script` in the page and returns its value.
+    pub fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(&serde_json::json!({ "script": script, "args": [] })),
+        )
+        .unwrap_or_else(|e| panic!("script failed: {e}"))
+    }
+
+    /// Waits until the text of `css` contains `fragment`; returns the text.
+    pub fn wait_contains(&self, css: &str, fragment: &str, within: Duration) -> String {
+        let start = Instant::now();
+        let mut last = Err(String::new());
+        while start.elapsed() < within {
+            last = self.text(css);
+            if let Ok(text) = &last {
+                if text.contains(fragment) {
+                    return text.clone();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css} never contained {fragment:?}; last: {last:?}");
+    }
+}

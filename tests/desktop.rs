@@ -17,21 +17,7 @@ fn tray_shows_starts_warns_and_quits() {
     let (home, main, rescue) = two_profiles();
 
     let started = Instant::now();
-    let app = session
-        .desktop(&home)
-        .spawn()
-        .expect("start omniclaw-desktop");
-    let mut app = Proc(app);
-    let registered = session
-        .registrations
-        .recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| {
-            panic!(
-                "the tray icon never registered; app stderr:\n{}",
-                stderr_of(&mut app.0)
-            )
-        });
-    assert!(registered.starts_with("registered "), "{registered}");
+    let mut app = session.launch(&home);
     eprintln!(
         "cold start to tray registered on D-Bus: {:?}",
         started.elapsed()
@@ -188,16 +174,7 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
     let (home, main, rescue) = two_profiles();
     home.write(".omniclaw/desktop.json", r#"{"startWithApp": ["rescue"]}"#);
 
-    let mut app = Proc(
-        session
-            .desktop(&home)
-            .spawn()
-            .expect("start omniclaw-desktop"),
-    );
-    session
-        .registrations
-        .recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("the tray icon never registered:\n{}", stderr_of(&mut app.0)));
+    let mut app = session.launch(&home);
     wait_until("rescue to listen", || listening(rescue));
     session.wait_for("rescue running embedded, main stopped", |t| {
         t.has(&label("rescue", "running · embedded", rescue))
@@ -219,6 +196,62 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
 }
 
 #[test]
+fn a_failure_and_a_conflict_are_each_notified_once() {
+    let session = Session::start();
+    let notifications = session.notifications();
+    let (home, main, rescue) = two_profiles();
+    let _app = session.launch(&home);
+    let tray = session.wait_for("both profiles stopped", |t| {
+        t.has(&label("main", "stopped", main)) && t.has(&label("rescue", "stopped", rescue))
+    });
+    assert!(
+        notifications.all().is_empty(),
+        "nothing to tell yet: {:#?}",
+        notifications.all()
+    );
+
+    // Another program holds main's port: starting main fails, once.
+    let holder = TcpListener::bind(("127.0.0.1", main)).expect("hold main's port");
+    session.click(tray.id("main — ", "Start"));
+    let failed = notifications.wait_for("about main failing", |n| {
+        n["summary"] == "Gateway main failed"
+    });
+    let body = failed["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains(&main.to_string()),
+        "the reason names the port: {body}"
+    );
+
+    // A port conflict appears: one notification naming both profiles.
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.port",
+        &main.to_string(),
+    ])
+    .expect_code(0);
+    let conflict = notifications.wait_for("about the conflict", |n| {
+        n["summary"] == "Isolation problem"
+    });
+    let body = conflict["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("rescue") && body.contains("main"),
+        "the conflict names both profiles: {body}"
+    );
+
+    // While both last, nothing is repeated (several refreshes pass).
+    std::thread::sleep(Duration::from_secs(3));
+    let all = notifications.all();
+    for n in &all {
+        let same = all.iter().filter(|m| *m == n).count();
+        assert_eq!(same, 1, "{n} was shown {same} times: {all:#?}");
+    }
+    drop(holder);
+}
+
+#[test]
 fn a_broken_config_shows_as_such_and_cannot_start() {
     let session = Session::start();
     let (home, main, _rescue) = two_profiles();
@@ -226,16 +259,7 @@ fn a_broken_config_shows_as_such_and_cannot_start() {
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, text.replace("\"bind\"", "\"bnid\"")).expect("break config");
 
-    let mut app = Proc(
-        session
-            .desktop(&home)
-            .spawn()
-            .expect("start omniclaw-desktop"),
-    );
-    session
-        .registrations
-        .recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("the tray icon never registered:\n{}", stderr_of(&mut app.0)));
+    let _app = session.launch(&home);
     let tray = session.wait_for("main with an invalid config", |t| {
         t.has(&label("main", "stopped (config invalid)", main))
     });
@@ -287,6 +311,11 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
     assert!(
         card.contains(&main.to_string()),
         "main's card shows its port:\n{card}"
+    );
+    assert!(
+        card.contains("~/.omniclaw-main/omniclaw.json")
+            && !card.contains(&home.path().display().to_string()),
+        "main's card shows its config path under ~:\n{card}"
     );
 
     // Start from the card: the port listens and the card says who runs it.

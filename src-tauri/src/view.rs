@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use omniclaw_core::paths::tilde;
 use omniclaw_core::ports::{self, Conflict, Plan, Surface};
 use omniclaw_core::profile::Profile;
 use omniclaw_core::tray::{self, Action, Gateway, Owner, Snapshot, Status};
@@ -194,7 +195,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         settings: SettingsView {
             autostart,
             start_with_app: settings.start_with_app.iter().cloned().collect(),
-            file: crate::settings::path(desktop.home()).display().to_string(),
+            file: tilde(&crate::settings::path(desktop.home()), desktop.home()),
         },
         problems,
     };
@@ -330,8 +331,8 @@ fn card(
         actions,
         service_installed: gateway.service_installed,
         start_with_app: start_with_app.contains(name),
-        config_path: record.config_path.display().to_string(),
-        state_dir: record.state_dir.display().to_string(),
+        config_path: tilde(&record.config_path, desktop.home()),
+        state_dir: tilde(&record.state_dir, desktop.home()),
     }
 }
 
