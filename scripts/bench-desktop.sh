@@ -8,64 +8,20 @@
 #        PROFILE=release scripts/bench-desktop.sh   (binaries from target/release)
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}/${PROFILE:-debug}"
 runs="${1:-5}"
-bin="${CARGO_TARGET_DIR:-$root/target}/${PROFILE:-debug}"
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-for b in omniclaw omniclaw-desktop; do
-  [ -x "$bin/$b" ] || { echo "bench-desktop: $bin/$b missing: build it first" >&2; exit 1; }
-done
+# shellcheck source=scripts/desktop-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/desktop-env.sh"
+desktop_env bench-desktop 1280x800x24 "$bin"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-export HOME="$work/home"
-mkdir -p "$HOME"
-unset OMNICLAW_HOME OMNICLAW_PROFILE OMNICLAW_STATE_DIR OMNICLAW_CONFIG_PATH OMNICLAW_GATEWAY_PORT XDG_CONFIG_HOME
-
-bus="$(dbus-daemon --session --fork --print-address=1 --print-pid=3 3>"$work/dbus.pid")"
-pids+=("$(cat "$work/dbus.pid")")
-export DBUS_SESSION_BUS_ADDRESS="$bus"
-exec 4>"$work/display"
-Xvfb -displayfd 4 -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 50); do [ -s "$work/display" ] && break; sleep 0.1; done
-export DISPLAY=":$(head -n1 "$work/display")"
-"$py" "$root/scripts/tray-dbus.py" watch >"$work/watch.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 50); do grep -q ready "$work/watch.log" 2>/dev/null && break; sleep 0.1; done
-
-free_base() {
-  "$py" -c '
-import socket, sys
-avoid = [int(a) for a in sys.argv[1:]]
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for base in range(31789, 60000, 211):
-    if all(abs(base - a) > 250 for a in avoid) and all(free(base + d) for d in (0, 2, 4)):
-        print(base); break' "$@"
-}
 main="$(free_base)"
-rescue="$(free_base "$main")"
+rescue="$(free_base -- "$main")"
 for p in main rescue; do
   "$bin/omniclaw" --profile "$p" --secrets-file setup >/dev/null
 done
 "$bin/omniclaw" --profile main config set gateway.port "$main" >/dev/null
 "$bin/omniclaw" --profile rescue config set gateway.port "$rescue" >/dev/null
 
-export NO_AT_BRIDGE=1 GDK_BACKEND=x11 WEBKIT_DISABLE_COMPOSITING_MODE=1
 now_ms() { date +%s%3N; }
 
 echo "cold start to tray registered (ms), $runs runs:"

@@ -10,69 +10,27 @@
 #        or CARGO_TARGET_DIR pointing at another build).
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:-$root/docs/screenshots}"
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-for tool in Xvfb dbus-daemon xdotool import; do
+out="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/docs/screenshots}"
+bin="${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}/debug"
+for tool in xdotool import; do
   command -v "$tool" >/dev/null || { echo "screenshots: $tool missing: run scripts/install-deps.sh" >&2; exit 1; }
-done
-for b in omniclaw omniclaw-desktop; do
-  [ -x "$bin/$b" ] || { echo "screenshots: $bin/$b missing: cargo build -p omniclaw-cli -p omniclaw-desktop" >&2; exit 1; }
 done
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  # The web view's document portal may leave a mount point behind.
-  rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-export HOME="$work/home"
-mkdir -p "$HOME"
-unset OMNICLAW_HOME OMNICLAW_PROFILE OMNICLAW_STATE_DIR OMNICLAW_CONFIG_PATH OMNICLAW_GATEWAY_PORT XDG_CONFIG_HOME
-
-bus="$(dbus-daemon --session --fork --print-address=1 --print-pid=3 3>"$work/dbus.pid")"
-pids+=("$(cat "$work/dbus.pid")")
-export DBUS_SESSION_BUS_ADDRESS="$bus"
-
-exec 4>"$work/display"
-Xvfb -displayfd 4 -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 50); do [ -s "$work/display" ] && break; sleep 0.1; done
-export DISPLAY=":$(head -n1 "$work/display")"
-
-"$py" "$root/scripts/tray-dbus.py" watch >"$work/watch.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 50); do grep -q ready "$work/watch.log" 2>/dev/null && break; sleep 0.1; done
+# shellcheck source=scripts/desktop-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/desktop-env.sh"
+desktop_env screenshots 1280x900x24 "$bin"
 
 # Two profiles: main on the manual's 18789 (or a free base when that is
 # taken), rescue 20 ports up, inside main's CDP range: a conflict to show.
-base="$("$py" -c '
-import socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for base in [18789] + list(range(28789, 60000, 211)):
-    if all(free(base + d) for d in (0, 2, 4)):
-        print(base); break')"
+base="$(free_base 18789 28789)"
 "$bin/omniclaw" --profile main --secrets-file setup >/dev/null
 "$bin/omniclaw" --profile main config set gateway.port "$base" >/dev/null
 "$bin/omniclaw" --profile rescue --secrets-file setup >/dev/null
 "$bin/omniclaw" --profile rescue config set gateway.port "$((base + 20))" >/dev/null
 printf '{"startWithApp": ["main"]}\n' >"$HOME/.omniclaw/desktop.json"
 
-NO_AT_BRIDGE=1 GDK_BACKEND=x11 WEBKIT_DISABLE_COMPOSITING_MODE=1 "$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
+"$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
 pids+=("$!")
 
 window=""

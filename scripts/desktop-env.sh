@@ -1,0 +1,81 @@
+# Sourced by the scripts that run the real desktop app outside the test
+# suite (scripts/bench-desktop.sh, scripts/screenshots.sh): a temporary
+# home, a private D-Bus session bus, a virtual X display and a tray watcher
+# stand-in, all removed on exit. Nothing of the caller's own desktop
+# session or profiles is read or touched.
+#
+# usage (after `set -euo pipefail`):
+#   . "$(dirname "${BASH_SOURCE[0]}")/desktop-env.sh"
+#   desktop_env NAME GEOMETRY BIN_DIR     e.g. desktop_env screenshots 1280x900x24 "$bin"
+# then: $root, $py, $work, $HOME, $DISPLAY, $DBUS_SESSION_BUS_ADDRESS,
+#       "$work/watch.log" (the watcher's "registered ..." lines), `pids+=(PID)`
+#       to have a process killed on exit, and `free_base [START...] -- [AVOID...]`.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+pids=()
+
+desktop_env() {
+  local name="$1" geometry="$2" bin="$3" tool b
+  for tool in Xvfb dbus-daemon; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool missing: run scripts/install-deps.sh" >&2; exit 1; }
+  done
+  for b in omniclaw omniclaw-desktop; do
+    [ -x "$bin/$b" ] || { echo "$name: $bin/$b missing: cargo build -p omniclaw-cli -p omniclaw-desktop" >&2; exit 1; }
+  done
+
+  work="$(mktemp -d)"
+  trap desktop_env_cleanup EXIT
+
+  export HOME="$work/home"
+  mkdir -p "$HOME"
+  unset OMNICLAW_HOME OMNICLAW_PROFILE OMNICLAW_STATE_DIR OMNICLAW_CONFIG_PATH OMNICLAW_GATEWAY_PORT XDG_CONFIG_HOME
+
+  local bus
+  bus="$(dbus-daemon --session --fork --print-address=1 --print-pid=3 3>"$work/dbus.pid")"
+  pids+=("$(cat "$work/dbus.pid")")
+  export DBUS_SESSION_BUS_ADDRESS="$bus"
+
+  exec 4>"$work/display"
+  Xvfb -displayfd 4 -screen 0 "$geometry" -nolisten tcp >/dev/null 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 50); do [ -s "$work/display" ] && break; sleep 0.1; done
+  export DISPLAY=":$(head -n1 "$work/display")"
+
+  "$py" "$root/scripts/tray-dbus.py" watch >"$work/watch.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 50); do grep -q ready "$work/watch.log" 2>/dev/null && break; sleep 0.1; done
+
+  export NO_AT_BRIDGE=1 GDK_BACKEND=x11 WEBKIT_DISABLE_COMPOSITING_MODE=1
+}
+
+desktop_env_cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # The web view's document portal may leave a mount point behind.
+  rm -rf "$work" 2>/dev/null || true
+}
+
+# The first base port from the candidates (START..., else 31789 up in steps
+# of 211) whose gateway, browser control and canvas ports are free and that
+# keeps 250 ports away from every AVOID port.
+free_base() {
+  "$py" -c '
+import socket, sys
+args = sys.argv[1:]
+cut = args.index("--") if "--" in args else len(args)
+starts = [int(a) for a in args[:cut]]
+avoid = [int(a) for a in args[cut + 1:]]
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for base in starts + list(range(31789, 60000, 211)):
+    if all(abs(base - a) > 250 for a in avoid) and all(free(base + d) for d in (0, 2, 4)):
+        print(base); break' "$@"
+}
