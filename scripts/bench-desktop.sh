@@ -47,12 +47,39 @@ for _ in $(seq 1 200); do listening "$main" && listening "$rescue" && break; sle
 listening "$main" && listening "$rescue" || { echo "bench-desktop: the gateways did not start" >&2; exit 1; }
 sleep 5
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-own="$(rss_kb "$app")"
-children=0
-for child in $(pgrep -P "$app" || true); do
-  children=$((children + $(rss_kb "$child")))
+# The app and every process it started (the web view's helpers), in kB.
+report() {
+  local own children=0 child
+  own="$(rss_kb "$app")"
+  for child in $(pgrep -P "$app" || true); do
+    children=$((children + $(rss_kb "$child" || echo 0)))
+  done
+  echo "RSS with the window closed and two gateways running, $1:"
+  echo "  omniclaw-desktop: $((own / 1024)) MB"
+  echo "  its helper processes (web view): $((children / 1024)) MB"
+  echo "  total: $(((own + children) / 1024)) MB"
+}
+report "dashboard never opened"
+
+# Open the dashboard from the tray, as a user would, then close its window.
+item="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
+import json, sys
+for item in json.load(sys.stdin)["children"]:
+    if item["label"] == "Open dashboard":
+        print(item["id"]); break')"
+"$py" "$root/scripts/tray-dbus.py" click "$item"
+window=""
+for _ in $(seq 1 200); do
+  window="$(xdotool search --onlyvisible --name '^OmniClaw$' 2>/dev/null | head -n1 || true)"
+  [ -n "$window" ] && break
+  sleep 0.1
 done
-echo "RSS with the window closed and two gateways running:"
-echo "  omniclaw-desktop: $((own / 1024)) MB"
-echo "  its helper processes (web view): $((children / 1024)) MB"
-echo "  total: $(((own + children) / 1024)) MB"
+[ -n "$window" ] || { echo "bench-desktop: the dashboard never appeared" >&2; exit 1; }
+sleep 5
+"$py" "$root/scripts/x11-close.py" "$window"
+for _ in $(seq 1 100); do
+  xdotool search --onlyvisible --name '^OmniClaw$' >/dev/null 2>&1 || break
+  sleep 0.1
+done
+sleep 5
+report "after opening and closing the dashboard"

@@ -15,6 +15,7 @@
 
 mod commands;
 mod desktop;
+mod memory;
 mod refresh;
 mod settings;
 mod tray;
@@ -114,6 +115,11 @@ fn run() -> anyhow::Result<()> {
         RunEvent::ExitRequested {
             code: None, api, ..
         } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            label,
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } if label == window::MAIN => memory::release_freed(),
         RunEvent::Exit => {
             let desktop = handle.state::<Arc<Desktop>>().inner().clone();
             tauri::async_runtime::block_on(desktop.shutdown());
@@ -124,6 +130,7 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn main() {
+    memory::lean_start();
     if let Err(error) = run() {
         eprintln!("omniclaw-desktop: error: {error:#}");
         std::process::exit(1);
