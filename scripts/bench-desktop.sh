@@ -68,12 +68,7 @@ for item in json.load(sys.stdin)["children"]:
     if item["label"] == "Open dashboard":
         print(item["id"]); break')"
 "$py" "$root/scripts/tray-dbus.py" click "$item"
-window=""
-for _ in $(seq 1 200); do
-  window="$(xdotool search --onlyvisible --name '^OmniClaw$' 2>/dev/null | head -n1 || true)"
-  [ -n "$window" ] && break
-  sleep 0.1
-done
+window="$(dashboard_window)"
 [ -n "$window" ] || { echo "bench-desktop: the dashboard never appeared" >&2; exit 1; }
 sleep 5
 "$py" "$root/scripts/x11-close.py" "$window"

@@ -18,7 +18,7 @@ pids=()
 
 desktop_env() {
   local name="$1" geometry="$2" bin="$3" tool b
-  for tool in Xvfb dbus-daemon; do
+  for tool in Xvfb dbus-daemon xdotool; do
     command -v "$tool" >/dev/null || { echo "$name: $tool missing: run scripts/install-deps.sh" >&2; exit 1; }
   done
   for b in omniclaw omniclaw-desktop; do
@@ -78,4 +78,16 @@ def free(p):
 for base in starts + list(range(31789, 60000, 211)):
     if all(abs(base - a) > 250 for a in avoid) and all(free(base + d) for d in (0, 2, 4)):
         print(base); break' "$@"
+}
+
+# Prints the X window id of the visible dashboard once it appears (within
+# 20 s); prints nothing when it never does.
+dashboard_window() {
+  local window=""
+  for _ in $(seq 1 200); do
+    window="$(xdotool search --onlyvisible --name '^OmniClaw$' 2>/dev/null | head -n1 || true)"
+    [ -n "$window" ] && break
+    sleep 0.1
+  done
+  echo "$window"
 }

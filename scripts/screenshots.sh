@@ -12,7 +12,7 @@ set -euo pipefail
 
 out="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/docs/screenshots}"
 bin="${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}/debug"
-for tool in xdotool import; do
+for tool in import; do
   command -v "$tool" >/dev/null || { echo "screenshots: $tool missing: run scripts/install-deps.sh" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -33,12 +33,7 @@ printf '{"startWithApp": ["main"]}\n' >"$HOME/.omniclaw/desktop.json"
 "$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
 pids+=("$!")
 
-window=""
-for _ in $(seq 1 100); do
-  window="$(xdotool search --onlyvisible --name '^OmniClaw$' 2>/dev/null | head -n1 || true)"
-  [ -n "$window" ] && break
-  sleep 0.1
-done
+window="$(dashboard_window)"
 [ -n "$window" ] || { cat "$work/app.log" >&2; echo "screenshots: the dashboard window never appeared" >&2; exit 1; }
 xdotool windowsize "$window" 1000 700 windowmove "$window" 0 0
 sleep 3   # let main start and the page render
