@@ -163,6 +163,32 @@ impl Session {
         app
     }
 
+    /// Starts the desktop app with its dashboard under WebDriver
+    /// (tauri-driver + WebKitWebDriver) for `home`, on ports clear of `avoid`.
+    pub fn dashboard(&self, home: &Home, avoid: &[u16]) -> Dashboard {
+        let port = free_base(avoid);
+        let native = free_base(&[avoid, &[port]].concat());
+        // The driver starts the app itself, which inherits this environment.
+        let driver = Command::new(tauri_driver())
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env_clear()
+            .envs(self.app_env(home))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "tauri-driver does not start ({e}): install it with `cargo install tauri-driver --locked --root .tools/cargo` (scripts/test.sh does)"
+                )
+            });
+        let driver = Proc(driver);
+        Dashboard {
+            web: WebDriver::start(port, &desktop_bin()),
+            driver_ports: [port, native],
+            _driver: driver,
+        }
+    }
+
     /// Starts a notification daemon stand-in on this session's bus; every
     /// notification an app shows from now on is recorded.
     pub fn notifications(&self) -> Notifications {
@@ -261,6 +287,23 @@ impl Session {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         c
+    }
+}
+
+/// The desktop app driven through its dashboard; the WebDriver session
+/// ends before its driver stops.
+pub struct Dashboard {
+    pub web: WebDriver,
+    /// The ports tauri-driver and WebKitWebDriver listen on.
+    pub driver_ports: [u16; 2],
+    _driver: Proc,
+}
+
+impl std::ops::Deref for Dashboard {
+    type Target = WebDriver;
+
+    fn deref(&self) -> &WebDriver {
+        &self.web
     }
 }
 
@@ -678,21 +721,19 @@ impl WebDriver {
             serde_json::json!(css),
             serde_json::json!(text)
         );
+        let body = serde_json::json!({ "script": script, "args": [] });
         let start = Instant::now();
-        while self.script(&script) != Value::Bool(true) {
-            assert!(start.elapsed() < PATIENCE, "no element {css} to fill");
-            std::thread::sleep(Duration::from_millis(100));
+        // Retried: the element may not exist yet, and a busy page can drop
+        // a request without an answer.
+        loop {
+            match self.call("POST", "/execute/sync", Some(&body)) {
+                Ok(Value::Bool(true)) => return,
+                Ok(_) | Err(_) if start.elapsed() < PATIENCE => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                other => panic!("filling {css} failed: {other:?}"),
+            }
         }
-    }
-
-    /// Runs `script` in the page and returns its value.
-    pub fn script(&self, script: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(&serde_json::json!({ "script": script, "args": [] })),
-        )
-        .unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
     /// Waits until the text of `css` contains `fragment`; returns the text.

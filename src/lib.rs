@@ -148,6 +148,21 @@ impl Home {
         Run::from(child.wait_with_output().expect("wait"))
     }
 
+    /// `omniclaw --profile PROFILE config set PATH VALUE` (VALUE in JSON5).
+    pub fn config_set(&self, profile: &str, path: &str, value: &str) -> Run {
+        self.run(&["--profile", profile, "config", "set", path, value])
+    }
+
+    /// Every file under the home, as text (lossy): for checking that a
+    /// secret reached no file.
+    pub fn all_text(&self) -> String {
+        self.snapshot()
+            .values()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Runs a shell command line the way a user types it (for the manual's
     /// commands, verbatim), with `omniclaw` on PATH.
     pub fn shell(&self, line: &str) -> Run {

@@ -6,7 +6,7 @@
 //! registrations never meet another test's app.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use omniclaw_tests::desktop::*;
@@ -139,14 +139,7 @@ fn tray_shows_starts_warns_and_quits() {
 
     // Move rescue into main's CDP range: the warning appears.
     let clash = main + 20;
-    home.run(&[
-        "--profile",
-        "rescue",
-        "config",
-        "set",
-        "gateway.port",
-        &clash.to_string(),
-    ]);
+    home.config_set("rescue", "gateway.port", &clash.to_string());
     let tray = session.wait_for("the port conflict warning", |t| {
         t.has("⚠ Port conflict: rescue ↔ main — fix…")
     });
@@ -223,15 +216,8 @@ fn a_failure_and_a_conflict_are_each_notified_once() {
     );
 
     // A port conflict appears: one notification naming both profiles.
-    home.run(&[
-        "--profile",
-        "rescue",
-        "config",
-        "set",
-        "gateway.port",
-        &main.to_string(),
-    ])
-    .expect_code(0);
+    home.config_set("rescue", "gateway.port", &main.to_string())
+        .expect_code(0);
     let conflict = notifications.wait_for("about the conflict", |n| {
         n["summary"] == "Isolation problem"
     });
@@ -280,29 +266,11 @@ fn a_broken_config_shows_as_such_and_cannot_start() {
     assert!(tray.enabled("main — ", "Start"));
 }
 
-/// The WebDriver server for Tauri apps: `TAURI_DRIVER`, else the project's
-/// `.tools/cargo/bin` (where `scripts/test.sh` installs it), else `PATH`.
 #[test]
 fn dashboard_cards_show_state_and_buttons_start_and_stop() {
     let session = Session::start();
     let (home, main, rescue) = two_profiles();
-    let port = free_base(&[main, rescue]);
-    let native = free_base(&[main, rescue, port]);
-    // The driver starts the app itself, which inherits this environment.
-    let driver = Command::new(tauri_driver())
-        .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-        .env_clear()
-        .envs(session.app_env(&home))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "tauri-driver does not start ({e}): install it with `cargo install tauri-driver --locked --root .tools/cargo` (scripts/test.sh does)"
-            )
-        });
-    let _driver = Proc(driver);
-    let web = WebDriver::start(port, &desktop_bin());
+    let web = session.dashboard(&home, &[main, rescue]);
 
     // The cards show each gateway's state and port.
     web.wait_text("[data-testid=state-main]", "Stopped");
@@ -330,14 +298,7 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
 
     // A conflict shows on the port map with its fix one click away.
     let clash = main + 20;
-    home.run(&[
-        "--profile",
-        "rescue",
-        "config",
-        "set",
-        "gateway.port",
-        &clash.to_string(),
-    ]);
+    home.config_set("rescue", "gateway.port", &clash.to_string());
     web.click("#tab-ports");
     web.click("[data-testid=fix-rescue]");
     let start = Instant::now();

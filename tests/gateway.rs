@@ -42,24 +42,10 @@ fn manual_main_and_rescue_side_by_side() {
     home.shell("omniclaw --profile main setup").expect_code(0);
     home.shell("omniclaw --profile rescue setup").expect_code(0);
     // Each profile reads its token from its own variable.
-    home.run(&[
-        "--profile",
-        "main",
-        "config",
-        "set",
-        "gateway.auth.token",
-        "\"${MAIN_TOKEN}\"",
-    ])
-    .expect_code(0);
-    home.run(&[
-        "--profile",
-        "rescue",
-        "config",
-        "set",
-        "gateway.auth.token",
-        "\"${RESCUE_TOKEN}\"",
-    ])
-    .expect_code(0);
+    home.config_set("main", "gateway.auth.token", "\"${MAIN_TOKEN}\"")
+        .expect_code(0);
+    home.config_set("rescue", "gateway.auth.token", "\"${RESCUE_TOKEN}\"")
+        .expect_code(0);
     let tokens = [
         ("MAIN_TOKEN", "main-secret-token-1"),
         ("RESCUE_TOKEN", "rescue-secret-token-2"),

@@ -92,15 +92,8 @@ fn gateway_logs_are_json_lines_that_logs_shows_tails_and_follows() {
         &["--profile", "main", "logs", "--follow", "--lines", "1"],
     );
     wait_line(&follow_out, "gateway serving");
-    home.run(&[
-        "--profile",
-        "main",
-        "config",
-        "set",
-        "logging.level",
-        "\"debug\"",
-    ])
-    .expect_code(0);
+    home.config_set("main", "logging.level", "\"debug\"")
+        .expect_code(0);
     let applied = wait_line(&follow_out, "config applied in place");
     assert!(applied.contains("logging.level (hot)"), "{applied}");
 

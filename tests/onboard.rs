@@ -5,8 +5,6 @@
 //!
 //! Run inside `scripts/session.sh` (a real Secret Service).
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use omniclaw_tests::botapi::BotApiDouble;
@@ -16,40 +14,15 @@ const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
 const OTHER: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
 
 fn onboard(home: &Home, profile: &str, extra: &[&str], token: &str) -> Run {
-    let mut c = home.cmd();
-    c.args([
+    let mut args = vec![
         "--profile",
         profile,
         "onboard",
         "--non-interactive",
         "--telegram-token-stdin",
-    ])
-    .args(extra)
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(token.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Every file under the home, as text (lossy).
-fn all_text(home: &Home) -> String {
-    home.snapshot()
-        .values()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
+    ];
+    args.extend_from_slice(extra);
+    home.run_stdin(&args, token, &[])
 }
 
 #[test]
@@ -82,7 +55,7 @@ fn non_interactive_onboarding_keeps_the_token_in_the_keychain_only() {
         config.contains("allowlist") && config.contains("42"),
         "{config}"
     );
-    assert!(!all_text(&home).contains(TOKEN), "the token reached a file");
+    assert!(!home.all_text().contains(TOKEN), "the token reached a file");
     let status = home.run(&[
         "--profile",
         "rescue",
@@ -191,7 +164,7 @@ fn onboarding_through_a_terminal() {
         config.contains("31337") && config.contains("main"),
         "{config}"
     );
-    assert!(!all_text(&home).contains(TOKEN));
+    assert!(!home.all_text().contains(TOKEN));
     let _ = omniclaw_bin();
 }
 
@@ -211,4 +184,96 @@ fn cancelling_at_a_prompt_leaves_nothing() {
         .expect("EOF");
     s.expect(Eof).expect("ended");
     assert_eq!(home.snapshot(), before);
+}
+
+/// A `systemctl` that runs the unit's `ExecStart` with its `Environment=`
+/// lines in the background, the way systemd would, and reports it active
+/// while it lives.
+const RUNNING_SYSTEMCTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+alive() { [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; }
+case "$*" in
+  "--user show --property=Version") echo "Version=252" ;;
+  "--user show "*)
+    if alive; then
+      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=%s\nResult=success\n' "$(cat "$dir/pid")"
+    elif [ -f "$HOME/.config/systemd/user/$3" ]; then
+      printf 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    else
+      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    fi ;;
+  "--user enable --now "*|"--user start "*)
+    alive && exit 0
+    unit="$HOME/.config/systemd/user/$(echo "$*" | awk '{print $NF}')"
+    (
+      for line in $(grep '^Environment=' "$unit" | sed 's/^Environment="\(.*\)"$/\1/'); do export "$line"; done
+      exec $(grep '^ExecStart=' "$unit" | cut -d= -f2-)
+    ) >/dev/null 2>&1 &
+    echo $! > "$dir/pid" ;;
+  "--user disable --now "*|"--user stop "*)
+    alive && kill "$(cat "$dir/pid")"
+    rm -f "$dir/pid" ;;
+esac
+exit 0
+"#;
+
+/// Kills the gateway the fake service manager started.
+struct ServiceGateway(std::path::PathBuf);
+
+impl Drop for ServiceGateway {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.0.join("pid")) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+#[test]
+fn installing_the_service_waits_until_the_bot_polls() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "svc_rescue_bot");
+    let home = Home::new();
+    let bin = tempfile::tempdir().expect("fake bin dir");
+    for (name, script) in [
+        ("systemctl", RUNNING_SYSTEMCTL),
+        ("loginctl", "#!/bin/sh\necho no\n"),
+    ] {
+        let p = bin.path().join(name);
+        std::fs::write(&p, script).expect("write fake");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let _gateway = ServiceGateway(bin.path().to_path_buf());
+    let port = free_base();
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let port = port.to_string();
+    let out = home.run_stdin(
+        &[
+            "--profile",
+            "rescue",
+            "onboard",
+            "--non-interactive",
+            "--telegram-token-stdin",
+            "--install-service",
+            "--port",
+            &port,
+            "--api-root",
+            &api.url,
+            "--allow-from",
+            "42",
+        ],
+        TOKEN,
+        &[("PATH", &path), ("OMNICLAW_SERVICE_MANAGER", "systemd")],
+    );
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 0, "{stderr}");
+    assert!(
+        stderr.contains("healthy") && stderr.contains("@svc_rescue_bot polls"),
+        "{stderr}"
+    );
+    // Health said green only once the bot polled: the double saw it.
+    assert!(api.calls("getUpdates") >= 1);
+    let health = home.run(&["--profile", "rescue", "health"]);
+    health.expect_code(0);
+    assert!(!home.all_text().contains(TOKEN), "the token reached a file");
 }

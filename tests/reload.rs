@@ -217,15 +217,8 @@ fn a_port_change_moves_the_gateway() {
     health_until(&home, "port a", |v| {
         v["health"]["surfaces"]["gateway"]["port"] == a
     });
-    home.run(&[
-        "--profile",
-        "main",
-        "config",
-        "set",
-        "gateway.port",
-        &b.to_string(),
-    ])
-    .expect_code(0);
+    home.config_set("main", "gateway.port", &b.to_string())
+        .expect_code(0);
     health_until(&home, "port b", |v| {
         v["health"]["surfaces"]["gateway"]["port"] == b
     });

@@ -228,15 +228,8 @@ fn no_secret_reaches_a_file_or_any_output() {
         let _main = Gateway::start(&home, &["--profile", "main", "gateway"]);
         let _rescue = Gateway::start(&home, &["--profile", "rescue", "gateway"]);
         // An edit makes the gateways log a reload.
-        home.run(&[
-            "--profile",
-            "main",
-            "config",
-            "set",
-            "logging.level",
-            "\"debug\"",
-        ])
-        .expect_code(0);
+        home.config_set("main", "logging.level", "\"debug\"")
+            .expect_code(0);
         std::thread::sleep(Duration::from_millis(800));
         let commands: &[&[&str]] = &[
             &["status"],

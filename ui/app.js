@@ -245,6 +245,384 @@ function render(state) {
   renderSettings(state);
 }
 
+// ---- Rescue bot wizard ------------------------------------------------------
+//
+// Five steps over the `onboard_*` commands. Nothing is written before
+// "Finish"; the token never comes back from the shell once checked, and
+// Cancel forgets every answer (the shell holds them in memory only).
+
+const ONBOARD_EVENT = "omniclaw://onboarding";
+const PAIR_WAIT_SECS = 300;
+const wz = { step: 1, plan: null, bot: null, operator: null, waitTimer: null, busy: false, finished: false, planSeq: 0 };
+
+function wzShowError(message) {
+  const box = $("wz-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function wzProfile() {
+  return $("wz-name").value.trim();
+}
+
+function wzPort() {
+  const raw = $("wz-port").value.trim();
+  return raw === "" ? null : Number(raw);
+}
+
+function wzGo(step) {
+  wz.step = step;
+  for (const fs of document.querySelectorAll("#wizard fieldset")) fs.hidden = Number(fs.dataset.step) !== step;
+  for (const li of document.querySelectorAll("#wz-steps li")) {
+    const n = Number(li.dataset.step);
+    li.classList.toggle("done", n < step);
+    if (n === step) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
+  }
+  wzShowError("");
+  $("wz-back").hidden = step === 1 || wz.finished;
+  $("wz-next").textContent = step === 5 ? (wz.finished ? "Done" : "Finish") : "Next";
+  wzUpdateNext();
+  if (step === 3) wzWait();
+  if (step === 4) wzRenderTargets();
+  if (step === 5) wzRenderSummary();
+  const first = document.querySelector(`#wizard fieldset[data-step="${step}"] input:not([type=hidden]), #wizard fieldset[data-step="${step}"] button`);
+  if (first && !wz.finished) first.focus();
+}
+
+function wzUpdateNext() {
+  const next = $("wz-next");
+  let ok = !wz.busy;
+  if (wz.step === 1) ok = ok && wz.plan !== null && wz.plan.conflicts.length === 0 && wz.plan.profile === wzProfile();
+  if (wz.step === 3) ok = ok && wz.operator !== null;
+  next.disabled = !ok;
+  $("wz-cancel").disabled = wz.busy && wz.step === 5;
+  $("wz-back").disabled = wz.busy;
+}
+
+/** Step 1: plans the ports as the user types (newest answer wins). */
+async function wzPlan() {
+  const seq = ++wz.planSeq;
+  const name = wzProfile();
+  const box = $("wz-plan");
+  wz.plan = null;
+  wzUpdateNext();
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) {
+    box.replaceChildren(el("p", { class: "error" }, "A profile name is 1–64 lowercase letters, digits, - or _, starting with a letter or digit."));
+    return;
+  }
+  const port = wzPort();
+  if (port !== null && !(Number.isInteger(port) && port >= 1024 && port <= 65535)) {
+    box.replaceChildren(el("p", { class: "error" }, "A base port is a number from 1024 to 65535."));
+    return;
+  }
+  let plan;
+  try {
+    plan = await call("onboard_plan", { name, port });
+  } catch (error) {
+    if (seq === wz.planSeq) box.replaceChildren(el("p", { class: "error" }, String(error)));
+    return;
+  }
+  if (seq !== wz.planSeq) return;
+  wz.plan = plan;
+  $("wz-port").placeholder = `auto (${plan.base})`;
+  const free = $("wz-use-free");
+  free.hidden = !(plan.conflicts.length > 0 && plan.suggested && plan.suggested !== plan.base);
+  free.textContent = `Use the free port ${plan.suggested}`;
+  box.replaceChildren(
+    plan.exists && el("p", { class: "hint" }, `Profile ${plan.profile} exists: onboarding adds the bot to ${plan.configPath}.`),
+    el(
+      "table",
+      { class: "ports compact", "aria-label": "Ports of the new gateway" },
+      el("tbody", {}, plan.rows.map((r) =>
+        el("tr", { class: r.conflict ? "conflict" : "" },
+          el("th", { scope: "row" }, r.surface),
+          el("td", { class: "num" }, r.range),
+          el("td", {}, r.conflict ? "taken" : "free"),
+        ))),
+    ),
+    plan.conflicts.length
+      ? el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, plan.conflicts.map((c) => el("li", {}, `${c.text} — fix: ${c.fix}`)))
+      : el("p", { class: "ok" }, `✓ No conflicts: profile ${plan.profile} fits beside every other gateway and running program.`),
+  );
+  wzUpdateNext();
+}
+
+async function wzCheckToken() {
+  const token = $("wz-token").value.trim();
+  const button = $("wz-check");
+  wzShowError("");
+  $("wz-bot").hidden = true;
+  wz.bot = null;
+  if (!token) {
+    wzShowError("Paste the token @BotFather gave you (it looks like 123456789:AA…).");
+    return false;
+  }
+  wz.busy = true;
+  wzUpdateNext();
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = "Checking…";
+  try {
+    const username = await call("onboard_check_token", { name: wzProfile(), token, apiRoot: $("wz-api-root").value.trim() || null });
+    wz.bot = username;
+    $("wz-bot").textContent = `✓ The token belongs to @${username}.`;
+    $("wz-bot").hidden = false;
+    return true;
+  } catch (error) {
+    wzShowError(String(error));
+    return false;
+  } finally {
+    wz.busy = false;
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = "Check";
+    wzUpdateNext();
+  }
+}
+
+function wzStopTimer() {
+  clearInterval(wz.waitTimer);
+  wz.waitTimer = null;
+}
+
+/** Step 3: waits for the operator's /start, showing the time waited. */
+async function wzWait() {
+  wz.operator = null;
+  $("wz-who").hidden = true;
+  wzUpdateNext();
+  const started = Date.now();
+  const bar = $("wz-wait-bar");
+  const text = $("wz-wait");
+  const tick = () => {
+    const secs = Math.floor((Date.now() - started) / 1000);
+    bar.value = Math.min(secs, PAIR_WAIT_SECS);
+    text.textContent = `Waiting for your /start to @${wz.bot}… (${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}) Open Telegram, find @${wz.bot} and send /start.`;
+  };
+  wzStopTimer();
+  tick();
+  bar.hidden = false;
+  wz.waitTimer = setInterval(tick, 1000);
+  try {
+    const who = await call("onboard_wait_operator");
+    if (wz.step !== 3) return;
+    if (who) {
+      wz.pending = who;
+      $("wz-who-text").textContent = `${who.who} (user id ${who.id}) wrote to @${wz.bot}. Is that you?`;
+      $("wz-who").hidden = false;
+      text.textContent = "Someone wrote to the bot.";
+      $("wz-me").focus();
+    } else {
+      text.textContent = `Nobody wrote to @${wz.bot} within ${PAIR_WAIT_SECS / 60} minutes.`;
+      $("wz-who-text").textContent = "Send /start to the bot, then wait again — or skip and approve yourself later with a pairing code.";
+      $("wz-who").hidden = false;
+    }
+  } catch (error) {
+    if (wz.step === 3 && !/cancelled/.test(String(error))) {
+      text.textContent = "Waiting stopped.";
+      wzShowError(String(error));
+      $("wz-who").hidden = false;
+    }
+  } finally {
+    wzStopTimer();
+    bar.hidden = true;
+  }
+}
+
+function wzRenderTargets() {
+  const others = wz.plan ? wz.plan.others : [];
+  const box = $("wz-targets");
+  if (box.dataset.profile === wzProfile() && box.children.length) return;
+  box.dataset.profile = wzProfile();
+  box.replaceChildren(
+    ...(others.length
+      ? others.map((name) =>
+          el("label", { class: "check" },
+            el("input", { type: "checkbox", value: name, checked: true, "data-testid": `wz-target-${name}` }),
+            name))
+      : [el("p", { class: "hint" }, "No other profiles yet: the bot will look after every profile you add later.")]),
+  );
+}
+
+/** The chosen targets: empty when all are chosen (every profile, also later ones). */
+function wzTargets() {
+  const boxes = [...document.querySelectorAll("#wz-targets input[type=checkbox]")];
+  const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+  return chosen.length === boxes.length ? [] : chosen;
+}
+
+function wzRenderSummary() {
+  const targets = wzTargets();
+  $("wz-summary").replaceChildren(
+    el("dl", { class: "facts" },
+      el("dt", {}, "Profile"), el("dd", {}, wzProfile()),
+      el("dt", {}, "Base port"), el("dd", {}, String(wz.plan ? wz.plan.base : "")),
+      el("dt", {}, "Bot"), el("dd", {}, `@${wz.bot}`),
+      el("dt", {}, "Operator"), el("dd", {}, wz.operator ? `${wz.operator.who} (${wz.operator.id})` : "pairs later with a code"),
+      el("dt", {}, "Targets"), el("dd", {}, targets.length ? targets.join(", ") : "every other profile"),
+    ),
+  );
+}
+
+function wzStage(step, state, detail) {
+  const li = document.querySelector(`#wz-progress li[data-stage="${step}"]`);
+  if (!li) return;
+  li.dataset.state = state;
+  li.title = detail || "";
+  let note = li.querySelector(".detail");
+  if (!note) {
+    note = el("span", { class: "detail" });
+    li.append(note);
+  }
+  note.textContent = detail ? ` — ${detail}` : state === "running" ? " …" : "";
+}
+
+async function wzFinish() {
+  wzShowError("");
+  wz.busy = true;
+  wzUpdateNext();
+  for (const li of document.querySelectorAll("#wz-progress li")) {
+    delete li.dataset.state;
+    li.querySelector(".detail")?.remove();
+  }
+  $("wz-done").hidden = true;
+  const args = {
+    name: wzProfile(),
+    port: wz.plan.base,
+    allowFrom: wz.operator ? [wz.operator.id] : [],
+    targets: wzTargets(),
+    installService: $("wz-service").checked,
+    startAtLogin: $("wz-login").checked,
+    startWithApp: $("wz-with-app").checked && !$("wz-service").checked,
+  };
+  try {
+    const done = await call("onboard_finish", { args });
+    wz.finished = true;
+    $("wz-done").textContent = `✓ The rescue bot ${done.bot || ""} runs: profile ${done.profile} on port ${done.port}, token in the ${done.store}. Send /help to the bot to see what it can do.`;
+    $("wz-done").hidden = false;
+    wzGo(5);
+  } catch (error) {
+    wzShowError(`${error}\nFix it and press Finish again, or go back to choose another port.`);
+  } finally {
+    wz.busy = false;
+    wzUpdateNext();
+  }
+}
+
+function wzReset() {
+  wzStopTimer();
+  Object.assign(wz, { plan: null, bot: null, operator: null, pending: null, finished: false });
+  $("wz-token").value = "";
+  $("wz-bot").hidden = true;
+  $("wz-targets").replaceChildren();
+  $("wz-done").hidden = true;
+  for (const li of document.querySelectorAll("#wz-progress li")) {
+    delete li.dataset.state;
+    li.querySelector(".detail")?.remove();
+  }
+  wzGo(1);
+  wzPlan();
+}
+
+async function wzNext() {
+  if (wz.busy) return;
+  switch (wz.step) {
+    case 1:
+      if (!$("wz-next").disabled) wzGo(2);
+      break;
+    case 2:
+      if (wz.bot || (await wzCheckToken())) wzGo(3);
+      break;
+    case 3:
+      if (wz.operator) wzGo(4);
+      break;
+    case 4:
+      if (document.querySelectorAll("#wz-targets input[type=checkbox]").length && !document.querySelector("#wz-targets input:checked")) {
+        wzShowError("Pick at least one gateway for the rescue bot to look after.");
+        return;
+      }
+      wzGo(5);
+      break;
+    case 5:
+      if (wz.finished) {
+        wzReset();
+        showPage("gateways");
+      } else {
+        await wzFinish();
+      }
+      break;
+  }
+}
+
+function setUpWizard() {
+  let debounce = null;
+  const replan = () => {
+    clearTimeout(debounce);
+    wz.plan = null;
+    $("wz-plan").replaceChildren(el("p", { class: "hint" }, "Checking the ports…"));
+    wzUpdateNext();
+    debounce = setTimeout(wzPlan, 200);
+  };
+  $("wz-name").addEventListener("input", () => {
+    // Another profile, another bot: the checked token belonged to the old name.
+    wz.bot = null;
+    $("wz-bot").hidden = true;
+    $("wz-port").value = "";
+    replan();
+  });
+  $("wz-port").addEventListener("input", replan);
+  $("wz-use-free").addEventListener("click", () => {
+    $("wz-port").value = String(wz.plan.suggested);
+    wzPlan();
+  });
+  $("wz-token").addEventListener("input", () => {
+    wz.bot = null;
+    $("wz-bot").hidden = true;
+  });
+  $("wz-token").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      wzCheckToken();
+    }
+  });
+  $("wz-check").addEventListener("click", wzCheckToken);
+  $("wz-me").addEventListener("click", () => {
+    if (!wz.pending) return;
+    wz.operator = wz.pending;
+    wzGo(4);
+  });
+  $("wz-again").addEventListener("click", () => wzWait());
+  $("wz-skip").addEventListener("click", () => {
+    call("onboard_stop_wait").catch(() => {});
+    wz.operator = null;
+    wzStopTimer();
+    wzGo(4);
+  });
+  $("wz-service").addEventListener("change", (e) => {
+    $("wz-with-app").disabled = e.currentTarget.checked;
+  });
+  $("wizard").addEventListener("submit", (event) => {
+    event.preventDefault();
+    wzNext();
+  });
+  $("wz-back").addEventListener("click", () => {
+    if (wz.busy) return;
+    if (wz.step === 3) call("onboard_stop_wait").catch(() => {});
+    wzStopTimer();
+    wzGo(Math.max(1, wz.step - 1));
+  });
+  $("wz-cancel").addEventListener("click", async () => {
+    if (wz.busy && wz.step === 5) return;
+    const finished = wz.finished;
+    await call("onboard_cancel").catch(() => {});
+    wzReset();
+    toast(finished ? "Closed." : "Cancelled: nothing was written.");
+  });
+  tauri.event.listen(ONBOARD_EVENT, (event) => wzStage(event.payload.step, event.payload.state, event.payload.detail));
+  wzGo(1);
+  wzPlan();
+}
+
 async function main() {
   setUpTabs();
   const page = new URLSearchParams(location.search).get("page") || location.hash.slice(1);
@@ -254,6 +632,7 @@ async function main() {
     return;
   }
   $("autostart").addEventListener("change", (e) => act(e.currentTarget, "set_autostart", { on: e.currentTarget.checked }));
+  setUpWizard();
   $("setup-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = event.currentTarget.querySelector("button");

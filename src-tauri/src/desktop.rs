@@ -8,6 +8,16 @@
 //! `embedded`, so the CLI and other tools see who runs it, and a profile
 //! someone else runs is never started a second time. Nothing here touches a
 //! window or a menu; callers render [`crate::view::View`]s.
+//!
+//! Embedded gateways run like `omniclaw gateway` does: hot reload of their
+//! config (an invalid edit keeps the last good one serving), the Telegram
+//! channel of a rescue profile, the runtime file, and log lines in their own
+//! profile's `<state dir>/logs/` (each on its own thread with its own
+//! logger, see `omniclaw_gateway::host`). Other processes reach the same
+//! actions over the control socket `~/.omniclaw/desktop.sock`
+//! ([`Desktop::serve_control`]): `omniclaw gateway start|stop|restart` of a
+//! gateway this app runs, and through them the rescue bot, act exactly like
+//! a click on the tray menu.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -17,19 +27,29 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use omniclaw_core::env::{self, EnvSnapshot};
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::tray::{self, Action, Via};
-use omniclaw_gateway::profile::{self, Overrides};
-use omniclaw_gateway::{GatewaySpec, Host};
+use omniclaw_gateway::host::Reloading;
+use omniclaw_gateway::profile::Overrides;
+use omniclaw_gateway::rebuild::{self, ProfileRebuild};
+use omniclaw_gateway::reload::{self, Rebuild};
+use omniclaw_gateway::{GatewayState, Host};
+use omniclaw_os::desktopctl::{self, Op, Reply, Request};
 use omniclaw_os::lock::{InstanceLock, Owner};
 use omniclaw_os::profiles::{self, ConfigState};
-use omniclaw_os::runtime::{self, RuntimeInfo};
+use omniclaw_os::runtime;
 use omniclaw_os::secrets::SecretStore;
-use omniclaw_os::{discovery, fsx};
+use omniclaw_os::{discovery, fsx, logs};
 use tokio::sync::Notify;
 
 use crate::settings::{self, Settings, SettingsError};
 
 /// Lines of activity kept per gateway for the dashboard.
 const ACTIVITY_LINES: usize = 50;
+/// How long a control client may take to send its request line.
+#[cfg(unix)]
+const CONTROL_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest request line read (requests are tiny).
+#[cfg(unix)]
+const CONTROL_LINE_MAX: u64 = 4096;
 
 /// Why an action on a gateway failed; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +89,7 @@ pub struct Desktop {
     host: Host,
     /// Where embedded gateways' credentials come from (the OS keychain, or a
     /// profile's secrets file): never the tray's environment.
-    store: Box<dyn SecretStore>,
+    store: Arc<dyn SecretStore>,
     embedded: Mutex<HashMap<String, Embedded>>,
     /// The last failed action per gateway (shown on its card, and as the
     /// `failed` state when the start failed before the host saw it).
@@ -86,6 +106,8 @@ pub struct Desktop {
     /// Poked whenever something changed; the refresher wakes up at once.
     pub changed: Notify,
     cli: PathBuf,
+    /// The control socket this app bound, removed on quit.
+    control: Mutex<Option<PathBuf>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,7 +143,7 @@ impl Desktop {
             env,
             home,
             host: Host::new(),
-            store,
+            store: Arc::from(store),
             embedded: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             start_failures: Mutex::new(HashMap::new()),
@@ -131,6 +153,7 @@ impl Desktop {
             app_problems: Mutex::new(problems),
             changed: Notify::new(),
             cli: cli_path(),
+            control: Mutex::new(None),
         })
     }
 
@@ -234,11 +257,12 @@ impl Desktop {
     }
 
     /// Starts `name` in this process: valid config, credentials, instance
-    /// lock as `embedded`, every listener bound, or nothing at all.
+    /// lock as `embedded`, every listener bound, or nothing at all. It then
+    /// serves with hot reload (and its Telegram channel) and logs into its
+    /// own profile's log files.
     fn start_embedded(self: &Arc<Self>, name: &str) -> Result<(), ActionError> {
         let resolved = resolve(&self.env, Some(name))?;
-        let spec = spec_of(&resolved, &self.env, self.store.as_ref())
-            .map_err(|m| ActionError::failed(name, m))?;
+        let text = config_text(&resolved).map_err(|m| ActionError::failed(name, m))?;
         fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
             ActionError::failed(
                 name,
@@ -248,40 +272,43 @@ impl Desktop {
                 ),
             )
         })?;
+        let logger = logs::file_logger(&resolved.logs_dir(), "info")
+            .map_err(|e| ActionError::failed(name, e))?;
+        let dispatch = logger.dispatch.clone();
+        let rebuild = ProfileRebuild::new(
+            resolved.clone(),
+            Overrides::default(),
+            self.env.clone(),
+            Arc::clone(&self.store),
+            logger,
+            Owner::Embedded,
+        );
+        let first = rebuild.build(&text).map_err(|m| {
+            ActionError::failed(
+                name,
+                format!(
+                    "the config {} is invalid:\n{m}",
+                    resolved.config_path.display()
+                ),
+            )
+        })?;
+        rebuild.redact(&first);
         // Someone may have started it since the menu was drawn: the lock,
         // not the menu, guarantees it never runs twice.
         let lock = InstanceLock::acquire(&resolved.lock_path(), Owner::Embedded)
             .map_err(|e| ActionError::failed(name, e))?;
-        let browser = spec.browser.enabled.then(|| {
-            (
-                *spec.browser.cdp_range.start(),
-                *spec.browser.cdp_range.end(),
-            )
-        });
+        let launch = Reloading {
+            first,
+            rebuild: Arc::new(rebuild),
+            options: reload::Options::default(),
+            dispatch: Some(dispatch),
+        };
         let addrs = self
             .host
-            .start(name, spec)
+            .start_reloading(name, launch)
             .map_err(|e| ActionError::failed(name, e))?;
-        let info = RuntimeInfo {
-            pid: std::process::id(),
-            owner: Owner::Embedded.as_str().to_string(),
-            bind: addrs.gateway.ip().to_string(),
-            port: addrs.gateway.port(),
-            control_port: addrs.browser_control.map(|a| a.port()),
-            canvas_port: addrs.canvas.map(|a| a.port()),
-            cdp_range: browser,
-            config_path: resolved.config_path.clone(),
-            started_ms: now_ms(),
-        };
-        if let Err(e) = runtime::write(&resolved.state_dir, &info) {
-            self.note(
-                name,
-                format!(
-                    "warning: cannot write {}: {e}",
-                    resolved.state_dir.join(runtime::FILE).display()
-                ),
-            );
-        }
+        // Recorded once the host says it runs: a watcher of the previous run
+        // that looks now sees it running and leaves this lock alone.
         guard(&self.embedded).insert(
             name.to_string(),
             Embedded {
@@ -306,7 +333,7 @@ impl Desktop {
                 // this task subscribed.
                 let state = states.borrow_and_update().clone();
                 me.changed.notify_one();
-                use omniclaw_gateway::GatewayState::*;
+                use GatewayState::*;
                 match state {
                     Running | Starting => {}
                     Failed { reason } => {
@@ -339,7 +366,7 @@ impl Desktop {
         let mut embedded = guard(&self.embedded);
         let down = !matches!(
             self.host.state(name),
-            omniclaw_gateway::GatewayState::Running | omniclaw_gateway::GatewayState::Starting
+            GatewayState::Running | GatewayState::Starting
         );
         if down {
             if let Some(gone) = embedded.remove(name) {
@@ -358,13 +385,161 @@ impl Desktop {
         Ok(())
     }
 
-    /// Stops every embedded gateway gracefully; services keep running.
+    /// Stops every embedded gateway gracefully (services keep running) and
+    /// removes the control socket.
     pub async fn shutdown(&self) {
+        if let Some(path) = guard(&self.control).take() {
+            let _ = std::fs::remove_file(path);
+        }
         self.host.shutdown_all().await;
         let names: Vec<String> = guard(&self.embedded).keys().cloned().collect();
         for name in names {
             self.release(&name);
         }
+    }
+
+    /// Listens on the control socket (`~/.omniclaw/desktop.sock`) for as
+    /// long as the app runs; see [`omniclaw_os::desktopctl`]. A socket
+    /// that cannot be bound is shown as a problem of the app; the tray
+    /// works without it.
+    #[cfg(unix)]
+    pub fn serve_control(self: &Arc<Self>) {
+        let path = desktopctl::socket_path(&self.home);
+        let listener = desktopctl::listen(&path).and_then(|l| {
+            l.set_nonblocking(true)
+                .map(|()| l)
+                .map_err(|source| desktopctl::CtlError::Io {
+                    path: path.clone(),
+                    source,
+                })
+        });
+        let listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                self.control_problem(format!(
+                    "`omniclaw gateway start|stop|restart` cannot reach this app: {e}"
+                ));
+                return;
+            }
+        };
+        *guard(&self.control) = Some(path.clone());
+        let me = Arc::clone(self);
+        tauri::async_runtime::spawn(async move {
+            let listener = match tokio::net::UnixListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    me.control_problem(format!(
+                        "cannot listen on {}: {e}; quit the app and start it again",
+                        path.display()
+                    ));
+                    return;
+                }
+            };
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let me = Arc::clone(&me);
+                        tauri::async_runtime::spawn(async move { me.control_client(stream).await });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: try again soon.
+                        eprintln!("omniclaw-desktop: control socket {}: {e}", path.display());
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Non-Unix platforms have no control socket: the CLI says to use the tray.
+    #[cfg(not(unix))]
+    pub fn serve_control(self: &Arc<Self>) {}
+
+    fn control_problem(&self, problem: String) {
+        eprintln!("omniclaw-desktop: {problem}");
+        guard(&self.app_problems).push(problem);
+        self.changed.notify_one();
+    }
+
+    /// One request line in, one reply line out.
+    #[cfg(unix)]
+    async fn control_client(self: Arc<Self>, stream: tokio::net::UnixStream) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = stream.into_split();
+        let mut line = String::new();
+        let mut reader = BufReader::new(read).take(CONTROL_LINE_MAX);
+        let read = tokio::time::timeout(CONTROL_READ_WAIT, reader.read_line(&mut line)).await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            // A probe (is an app running?) or a silent client.
+            return;
+        }
+        let reply = match Request::parse(&line) {
+            Ok(request) => self.control(&request).await,
+            Err(e) => Reply::refused(e, None),
+        };
+        let _ = write.write_all(reply.to_line().as_bytes()).await;
+        let _ = write.shutdown().await;
+    }
+
+    /// Carries out a control request like the tray's item of the same name.
+    pub async fn control(self: &Arc<Self>, request: &Request) -> Reply {
+        let name = request.profile.as_str();
+        let action = match request.op {
+            Op::Start => Action::Start,
+            Op::Stop => Action::Stop,
+            Op::Restart => Action::Restart,
+            Op::Status => {
+                return match self.status_of(name).await {
+                    Some(status) => Reply::ok(
+                        format!(
+                            "profile {name} is {status} (desktop app pid {})",
+                            std::process::id()
+                        ),
+                        Some(status),
+                    ),
+                    None => Reply::refused(
+                        ActionError::UnknownProfile(name.to_string()).to_string(),
+                        None,
+                    ),
+                }
+            }
+        };
+        let result = self.act(name, action).await;
+        let status = self.status_of(name).await;
+        match result {
+            Ok(()) => {
+                let verb = match request.op {
+                    Op::Start => "started",
+                    Op::Stop => "stopped",
+                    _ => "restarted",
+                };
+                let place = match self.host.addrs(name) {
+                    Some(addrs) if request.op != Op::Stop => format!(" on {}", addrs.gateway),
+                    _ => String::new(),
+                };
+                Reply::ok(
+                    format!(
+                        "{verb} profile {name} in the desktop app{place} (pid {})",
+                        std::process::id()
+                    ),
+                    status,
+                )
+            }
+            Err(e) => Reply::refused(e.to_string(), status),
+        }
+    }
+
+    /// `name`'s state as the tray shows it, `None` for an unknown profile.
+    async fn status_of(self: &Arc<Self>, name: &str) -> Option<String> {
+        let me = Arc::clone(self);
+        let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
+            .await
+            .ok()?;
+        view.snapshot
+            .gateways
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.status.label())
     }
 
     /// Runs `omniclaw --profile NAME gateway <verb>` for the service manager.
@@ -528,26 +703,18 @@ pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, Act
     })
 }
 
-/// The spec of a profile's gateway from its config on disk.
-fn spec_of(
-    resolved: &Resolved,
-    env: &EnvSnapshot,
-    store: &dyn SecretStore,
-) -> Result<GatewaySpec, String> {
-    let state = profiles::read_config(&resolved.config_path);
-    let (config, value) = match &state {
-        ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
-        ConfigState::Missing => (None, None),
-        ConfigState::Invalid { errors, .. } => {
-            return Err(format!(
-                "the config {} is invalid:\n{errors}",
-                resolved.config_path.display()
-            ))
-        }
-        ConfigState::Unreadable(message) => return Err(message.clone()),
-    };
-    profile::spec_for(resolved, config, value, &Overrides::default(), env, store)
-        .map_err(|e| e.to_string())
+/// The config text a profile's gateway starts from: the file, or the
+/// defaults when there is none; an invalid or unreadable file refuses.
+fn config_text(resolved: &Resolved) -> Result<String, String> {
+    match profiles::read_config(&resolved.config_path) {
+        ConfigState::Valid { text, .. } => Ok(text),
+        ConfigState::Missing => Ok(rebuild::EMPTY_CONFIG.to_string()),
+        ConfigState::Invalid { errors, .. } => Err(format!(
+            "the config {} is invalid:\n{errors}",
+            resolved.config_path.display()
+        )),
+        ConfigState::Unreadable(message) => Err(message),
+    }
 }
 
 /// The `omniclaw` CLI: next to this executable when it is there (a build
@@ -559,12 +726,6 @@ fn cli_path() -> PathBuf {
         .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 mod commands;
 mod desktop;
 mod memory;
+mod onboarding;
 mod refresh;
 mod settings;
 mod tray;
@@ -83,6 +84,7 @@ fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_notification::init())
         .manage(Arc::clone(&desktop))
         .manage(window::PendingPage::default())
+        .manage(onboarding::Wizard::default())
         .invoke_handler(tauri::generate_handler![
             commands::dashboard,
             commands::gateway_action,
@@ -92,6 +94,12 @@ fn run() -> anyhow::Result<()> {
             commands::open_folder,
             commands::setup_profile,
             commands::initial_page,
+            onboarding::onboard_plan,
+            onboarding::onboard_check_token,
+            onboarding::onboard_wait_operator,
+            onboarding::onboard_stop_wait,
+            onboarding::onboard_cancel,
+            onboarding::onboard_finish,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -102,6 +110,7 @@ fn run() -> anyhow::Result<()> {
                 window::show_dashboard(&handle, "gateways")?;
             }
             refresh::spawn(handle.clone(), Arc::clone(&desktop));
+            desktop.serve_control();
             tauri::async_runtime::spawn(async move { desktop.start_marked().await });
             Ok(())
         });

@@ -82,7 +82,9 @@ pub struct OnboardArgs {
     /// Profiles the rescue bot may act on (repeatable). Default: every other profile.
     #[arg(long = "target", value_name = "PROFILE")]
     pub targets: Vec<String>,
-    /// Install the gateway as a service and start it.
+    /// Install the gateway as a service, start it, and wait (up to 60 s) until it answers `health` and
+    /// its bot polls; exit 1 with the reason otherwise. Without it nothing is started: the command
+    /// that starts the gateway is printed.
     #[arg(long)]
     pub install_service: bool,
     /// Telegram Bot API root (for a self-hosted Bot API server). Default: https://api.telegram.org.

@@ -44,7 +44,7 @@ use crate::spec::{Auth, GatewaySpec};
 use crate::telegram::{self, Channel, ChannelState};
 
 /// How long a stopping Telegram channel may finish the update in hand.
-const CHANNEL_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const CHANNEL_GRACE: Duration = Duration::from_secs(3);
 
 /// The Telegram channel as `status` sees it.
 enum TelegramSlot {
@@ -359,8 +359,14 @@ pub async fn serve_reloading(
                 return running.stop().await;
             }
             result = &mut running.task => {
-                // Serving ended without being asked to: a listener failed.
-                return result.unwrap_or(Ok(()));
+                // Serving ended without being asked to: a listener failed,
+                // or the serve task panicked, which the caller must see
+                // (a host marks the gateway failed) rather than a clean stop.
+                return match result {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => Ok(()),
+                };
             }
             edit = edits.recv() => {
                 if edit.is_none() {

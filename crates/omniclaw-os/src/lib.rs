@@ -8,6 +8,7 @@
 //! `omniclaw-core`) and never print: it returns typed errors that say what
 //! failed, on which path, and what to do.
 
+pub mod desktopctl;
 pub mod discovery;
 pub mod fsx;
 pub mod live;

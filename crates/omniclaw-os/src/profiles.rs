@@ -196,6 +196,49 @@ impl Inventory {
     }
 }
 
+/// Why the profile `resolved` may not use its state dir or config: the
+/// state dir is marked for another profile, or is another profile's default
+/// place, or another profile of `inv` uses the same config. The text names
+/// the path and the other profile; callers add the fix that suits them.
+pub fn ownership_problem(resolved: &Resolved, inv: &Inventory) -> Option<String> {
+    if let Some(marker) = discovery::read_marker(&resolved.state_dir) {
+        if marker.profile != resolved.profile.name() {
+            return Some(format!(
+                "the state dir {} belongs to profile {} (see its {}), not to {}",
+                resolved.display(&resolved.state_dir),
+                marker.profile,
+                paths::MARKER_FILE,
+                resolved.profile
+            ));
+        }
+    } else if let Some(name) = resolved
+        .state_dir
+        .file_name()
+        .and_then(|n| paths::profile_of_dir_name(&n.to_string_lossy()))
+    {
+        if name != resolved.profile && resolved.state_dir.parent() == Some(resolved.home.as_path())
+        {
+            return Some(format!(
+                "the state dir {} is the default place of profile {}, not of {}",
+                resolved.display(&resolved.state_dir),
+                name,
+                resolved.profile
+            ));
+        }
+    }
+    inv.profiles
+        .iter()
+        .filter(|p| !p.is_current)
+        .find(|other| other.config_path == resolved.config_path)
+        .map(|other| {
+            format!(
+                "the config {} is already used by profile {}: each profile needs its own config",
+                resolved.display(&resolved.config_path),
+                other.label
+            )
+        })
+}
+
 /// Loads the inventory around the profile `current` resolves to. The current
 /// profile is always in it, set up or not, with the paths this shell resolved.
 pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, DiscoveryError> {

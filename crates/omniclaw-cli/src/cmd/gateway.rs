@@ -8,18 +8,17 @@
 
 use std::sync::Arc;
 
-use omniclaw_core::config::{self, BindMode, SecretRef};
-use omniclaw_core::env::EnvSnapshot;
-use omniclaw_core::paths::Resolved;
+use omniclaw_core::config::BindMode;
 use omniclaw_gateway::profile::{self, Overrides};
-use omniclaw_gateway::reload::{self, Candidate, Rebuild};
-use omniclaw_gateway::{Auth, Gateway, GatewaySpec};
+use omniclaw_gateway::rebuild::{self, ProfileRebuild};
+use omniclaw_gateway::reload;
+use omniclaw_gateway::{Gateway, GatewaySpec};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
 use omniclaw_os::logs;
 use omniclaw_os::profiles::{self, ConfigState};
-use omniclaw_os::runtime::{self, RuntimeInfo};
-use omniclaw_os::secrets::{Routed, SecretName, SecretStore};
+use omniclaw_os::runtime;
+use omniclaw_os::secrets::Routed;
 
 use crate::cli::RunArgs;
 use crate::ctx::Ctx;
@@ -89,16 +88,16 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let _ = tracing::dispatcher::set_global_default(logger.dispatch.clone());
     let text = state
         .text()
-        .map_or_else(|| "{}\n".to_string(), str::to_string);
-    let first = candidate(&text, spec).map_err(CliError::failed)?;
-    let rebuild = Arc::new(CliRebuild {
-        resolved: resolved.clone(),
+        .map_or_else(|| rebuild::EMPTY_CONFIG.to_string(), str::to_string);
+    let first = rebuild::candidate(&text, spec).map_err(CliError::failed)?;
+    let rebuild = Arc::new(ProfileRebuild::new(
+        resolved.clone(),
         overrides,
-        env: ctx.env.clone(),
-        store: Routed::system(ctx.secrets_file),
+        ctx.env.clone(),
+        Arc::new(Routed::system(ctx.secrets_file)),
         logger,
         owner,
-    });
+    ));
     rebuild.redact(&first);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,79 +127,6 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     Ok(Outcome::Ok)
 }
 
-/// A validated config text with the spec built from it.
-fn candidate(text: &str, spec: GatewaySpec) -> Result<Candidate, String> {
-    let loaded = config::load(text).map_err(|e| e.to_string())?;
-    Ok(Candidate {
-        spec,
-        config: loaded.config,
-        value: loaded.doc.into_value(),
-        text: text.to_string(),
-    })
-}
-
-/// The CLI's half of hot reload: builds specs the way `gateway` did at
-/// start (same flags, environment and secret store), and on each applied
-/// config sets the log level, the redacted secrets and the runtime file.
-struct CliRebuild {
-    resolved: Resolved,
-    overrides: Overrides,
-    env: EnvSnapshot,
-    store: Routed,
-    logger: logs::Logger,
-    owner: Owner,
-}
-
-impl CliRebuild {
-    /// Every secret this gateway could write into a log line.
-    fn redact(&self, c: &Candidate) {
-        let mut secrets = Vec::new();
-        match &c.spec.auth {
-            Auth::Token(s) | Auth::Password(s) => secrets.push(s.clone()),
-            Auth::None => {}
-        }
-        let scope = omniclaw_gateway::profile::scope(&self.resolved);
-        for (path, r) in c.config.secrets() {
-            let value = match r {
-                SecretRef::Plain(s) => Some(s.clone()),
-                SecretRef::Env(var) => self.env.get(var).map(str::to_string),
-                SecretRef::Keychain => SecretName::parse(path)
-                    .ok()
-                    .and_then(|n| self.store.get(&scope, n).ok().flatten()),
-            };
-            secrets.extend(value);
-        }
-        self.logger.redactor.set(secrets);
-    }
-}
-
-impl Rebuild for CliRebuild {
-    fn build(&self, text: &str) -> Result<Candidate, String> {
-        let loaded = config::load(text).map_err(|e| e.to_string())?;
-        let spec = profile::spec_for(
-            &self.resolved,
-            Some(&loaded.config),
-            Some(loaded.doc.value()),
-            &self.overrides,
-            &self.env,
-            &self.store,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Candidate {
-            spec,
-            config: loaded.config,
-            value: loaded.doc.into_value(),
-            text: text.to_string(),
-        })
-    }
-
-    fn applied(&self, c: &Candidate, addrs: &omniclaw_gateway::Addrs) {
-        self.logger.set_level(c.config.log_level().as_str());
-        self.redact(c);
-        publish(&self.resolved, &c.spec, addrs, self.owner);
-    }
-}
-
 /// Prints the isolation conflicts this profile is part of; starting goes on
 /// (a clash that matters shows up as a port in use).
 fn warn_conflicts(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved) {
@@ -216,41 +142,6 @@ fn warn_conflicts(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved) {
         a == me || b == me
     }) {
         eprintln!("warning: {c}\n  fix: {}", c.fix());
-    }
-}
-
-/// Tells `status`, `probe` and `browser status` where this gateway really
-/// listens (flags may have moved it off its configured ports).
-fn publish(
-    resolved: &omniclaw_core::paths::Resolved,
-    spec: &GatewaySpec,
-    addrs: &omniclaw_gateway::Addrs,
-    owner: Owner,
-) {
-    let started_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let info = RuntimeInfo {
-        pid: std::process::id(),
-        owner: owner.as_str().to_string(),
-        bind: addrs.gateway.ip().to_string(),
-        port: addrs.gateway.port(),
-        control_port: addrs.browser_control.map(|a| a.port()),
-        canvas_port: addrs.canvas.map(|a| a.port()),
-        cdp_range: spec.browser.enabled.then(|| {
-            (
-                *spec.browser.cdp_range.start(),
-                *spec.browser.cdp_range.end(),
-            )
-        }),
-        config_path: resolved.config_path.clone(),
-        started_ms,
-    };
-    if let Err(e) = runtime::write(&resolved.state_dir, &info) {
-        eprintln!(
-            "warning: cannot write {}: {e}; `status` will show the configured ports",
-            resolved.state_dir.join(runtime::FILE).display()
-        );
     }
 }
 

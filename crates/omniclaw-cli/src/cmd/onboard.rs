@@ -1,52 +1,50 @@
 //! `omniclaw [--profile P] onboard [--non-interactive …]`: set a profile up
 //! with its Telegram bot — port, BotFather token (checked with `getMe`,
 //! refused when another profile uses it), the operator, the targets — then
-//! write everything and optionally install the service.
+//! write everything and optionally install the service and wait until it
+//! is healthy.
 //!
-//! Every answer is collected and checked before anything is written, so a
-//! cancel (Ctrl+C, EOF) or a refused answer leaves no file and no keychain
-//! entry behind. Writing then goes: `setup` (state dir, config, port), the
-//! token into the secret store, the telegram settings into the config in
-//! one atomic write; if that last write fails the stored token is removed
-//! again. The token is read from stdin or a hidden prompt, never argv,
-//! and never written into a file or printed.
+//! The steps are `omniclaw_gateway::onboard`'s, shared with the desktop
+//! app's wizard; this module asks the questions and prints. Every answer is
+//! collected and checked before anything is written, so a cancel (Ctrl+C,
+//! EOF) or a refused answer leaves no file and no keychain entry behind; a
+//! write that fails half-way is undone. The token is read from stdin or a
+//! hidden prompt, never argv, and never written into a file or printed.
+//!
+//! With `--install-service` onboarding ends only once the service's
+//! gateway answers `health` and its bot polls (or says why not, exit 1):
+//! a user who asked for a running bot learns at once whether they have
+//! one. Without it nothing is started; the command to start it is printed.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
-use std::time::{Duration, Instant};
 
-use omniclaw_core::config;
-use omniclaw_core::profile::Profile;
-use omniclaw_core::rescue::{check_token, parse_targets, parse_user_id};
-use omniclaw_gateway::telegram::{ApiError, BotApi, ChatType, UpdateContent, DEFAULT_API_ROOT};
-use omniclaw_os::profiles::{self, ConfigState};
-use omniclaw_os::secrets::{fingerprint, SecretName, SecretStore};
+use serde_json::json;
 
-use crate::cli::{InstallArgs, OnboardArgs, SetupArgs};
+use omniclaw_core::paths::Resolved;
+use omniclaw_core::rescue::{parse_targets, parse_user_id};
+use omniclaw_gateway::onboard::{
+    self, Answers, OnboardError, Operator, PortPlan, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
+};
+use omniclaw_gateway::telegram::DEFAULT_API_ROOT;
+use omniclaw_os::secrets::fingerprint;
+
+use crate::cli::{InstallArgs, OnboardArgs};
 use crate::ctx::Ctx;
-use crate::out::{CliError, CmdResult};
+use crate::out::{self, CliError, CmdResult, Outcome};
 
 use super::setup::command;
 
-/// How long the operator step waits for a `/start`.
-const PAIR_WAIT: Duration = Duration::from_secs(300);
-
-/// Everything onboarding writes, decided before anything is written.
-struct Plan {
-    port: Option<u16>,
-    telegram: Option<Telegram>,
-    install_service: bool,
-}
-
-struct Telegram {
-    token: String,
-    username: String,
-    api_root: Option<String>,
-    allow_from: Vec<u64>,
-    targets: Vec<Profile>,
-}
-
 fn cancelled() -> CliError {
     CliError::failed("onboarding cancelled; nothing was changed")
+}
+
+/// A refused answer is a usage error (exit 2), anything else a failure.
+fn cli_error(e: OnboardError) -> CliError {
+    if e.is_usage() {
+        CliError::usage(e)
+    } else {
+        CliError::failed(e)
+    }
 }
 
 /// Line-based prompts on the terminal; EOF cancels.
@@ -80,6 +78,12 @@ impl Prompt {
     }
 }
 
+/// Everything onboarding does, decided before anything is written.
+struct Plan {
+    answers: Answers,
+    install_service: bool,
+}
+
 pub fn run(ctx: &Ctx, args: &OnboardArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
@@ -87,30 +91,27 @@ pub fn run(ctx: &Ctx, args: &OnboardArgs) -> CmdResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
-    let api_root = args
-        .api_root
-        .clone()
-        .or_else(|| configured_api_root(&resolved.config_path));
     let plan = if args.non_interactive || !std::io::stdin().is_terminal() {
-        non_interactive(ctx, &resolved, args, api_root, &runtime)?
+        non_interactive(ctx, &resolved, args, &runtime)?
     } else {
-        interactive(ctx, &resolved, args, api_root, &runtime)?
+        interactive(ctx, &resolved, args, &runtime)?
     };
-    finish(ctx, &resolved, plan)
+    finish(ctx, &resolved, plan, &runtime)
 }
 
-fn configured_api_root(path: &std::path::Path) -> Option<String> {
-    match profiles::read_config(path) {
-        ConfigState::Valid { loaded, .. } => loaded.config.channels.telegram.api_root.clone(),
-        _ => None,
-    }
+/// The Bot API root: the flag, else the one the profile's config names.
+fn api_root(ctx: &Ctx, resolved: &Resolved, args: &OnboardArgs) -> Option<String> {
+    args.api_root.clone().or_else(|| {
+        onboard::plan_ports(resolved, &ctx.env, None)
+            .ok()
+            .and_then(|p| p.api_root)
+    })
 }
 
 fn non_interactive(
     ctx: &Ctx,
-    resolved: &omniclaw_core::paths::Resolved,
+    resolved: &Resolved,
     args: &OnboardArgs,
-    api_root: Option<String>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Plan, CliError> {
     let own = resolved.profile.clone();
@@ -121,8 +122,12 @@ fn non_interactive(
             .read_to_string(&mut text)
             .map_err(|e| CliError::failed(format!("cannot read the token from stdin: {e}")))?;
         let token = text.trim().to_string();
+        if token.is_empty() {
+            return Err(CliError::usage("no token on stdin: pipe the BotFather token in, e.g. `printf %s \"$TOKEN\" | omniclaw --profile rescue onboard --non-interactive --telegram-token-stdin`"));
+        }
+        let api_root = api_root(ctx, resolved, args);
         let username = check_bot(ctx, resolved, &token, api_root.as_deref(), runtime)?;
-        Some(Telegram {
+        Some(TelegramAnswers {
             token,
             username,
             api_root,
@@ -138,17 +143,38 @@ fn non_interactive(
         None
     };
     Ok(Plan {
-        port: args.port,
-        telegram,
+        answers: Answers {
+            port: args.port,
+            telegram,
+        },
         install_service: args.install_service,
     })
 }
 
+/// Prints the derived ports of a plan and its conflicts.
+fn show_plan(plan: &PortPlan) {
+    let ports: Vec<String> = plan
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.surface,
+                r.range,
+                if r.conflict { " (taken)" } else { "" }
+            )
+        })
+        .collect();
+    eprintln!("  ports: {}", ports.join(" · "));
+    for c in &plan.conflicts {
+        eprintln!("  ✗ {}\n    fix: {}", c.text, c.fix);
+    }
+}
+
 fn interactive(
     ctx: &Ctx,
-    resolved: &omniclaw_core::paths::Resolved,
+    resolved: &Resolved,
     args: &OnboardArgs,
-    api_root: Option<String>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Plan, CliError> {
     let mut prompt = Prompt {
@@ -161,20 +187,43 @@ fn interactive(
         resolved.display(&resolved.config_path)
     );
 
-    // 1. Port.
-    let port = match args.port {
-        Some(p) => Some(p),
-        None => loop {
-            let a = prompt.ask("Base port [auto: a free slot]: ")?;
-            if a.is_empty() {
-                break None;
+    // 1. Port: derived ports and conflicts shown before going on.
+    let port = loop {
+        let asked = match args.port {
+            Some(p) => Some(p),
+            None => {
+                let a = prompt.ask("Base port [auto: a free slot]: ")?;
+                if a.is_empty() {
+                    None
+                } else {
+                    match a.parse::<u16>() {
+                        Ok(p) if p >= 1024 => Some(p),
+                        _ => {
+                            eprintln!("  a port is a number from 1024 to 65535");
+                            continue;
+                        }
+                    }
+                }
             }
-            match a.parse::<u16>() {
-                Ok(p) if p >= 1024 => break Some(p),
-                _ => eprintln!("  a port is a number from 1024 to 65535"),
-            }
-        },
+        };
+        let plan = onboard::plan_ports(resolved, &ctx.env, asked).map_err(cli_error)?;
+        show_plan(&plan);
+        if plan.conflicts.is_empty() {
+            break asked;
+        }
+        if args.port.is_some() {
+            return Err(CliError::usage(format!(
+                "--port {} collides with other instances{}",
+                plan.base,
+                plan.suggested
+                    .map_or(String::new(), |p| format!(": a free base port is {p}"))
+            )));
+        }
+        if let Some(p) = plan.suggested {
+            eprintln!("  a free base port is {p}");
+        }
     };
+    let api_root = api_root(ctx, resolved, args);
 
     // 2. Token.
     let mut telegram = None;
@@ -198,8 +247,10 @@ fn interactive(
     }
     let Some((token, username)) = telegram else {
         return Ok(Plan {
-            port,
-            telegram: None,
+            answers: Answers {
+                port,
+                telegram: None,
+            },
             install_service: args.install_service,
         });
     };
@@ -208,8 +259,16 @@ fn interactive(
     let mut allow_from = args.allow_from.clone();
     if allow_from.is_empty() {
         eprintln!("Operator: send /start to @{username} from your Telegram account now. Waiting up to 5 minutes…");
-        match wait_for_start(&token, api_root.as_deref(), runtime)? {
-            Some((id, who)) => {
+        let root = api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
+        // Ctrl+C ends the process (nothing is written yet), so no cancel here.
+        let waited = runtime.block_on(onboard::wait_for_operator(
+            &token,
+            root,
+            PAIR_WAIT,
+            std::future::pending(),
+        ));
+        match waited.map_err(cli_error)? {
+            Some(Operator { id, who }) => {
                 if prompt.yes(&format!("  {who} (user id {id}) wrote. Is that you?"), true)? {
                     allow_from.push(id);
                 }
@@ -249,146 +308,93 @@ fn interactive(
 
     // 5. Service.
     let install_service = args.install_service
-        || prompt.yes("Install the gateway as a service and start it?", false)?;
+        || prompt.yes(
+            "Install the gateway as a service, start it and wait until it is healthy?",
+            false,
+        )?;
     Ok(Plan {
-        port,
-        telegram: Some(Telegram {
-            token,
-            username,
-            api_root,
-            allow_from,
-            targets,
-        }),
+        answers: Answers {
+            port,
+            telegram: Some(TelegramAnswers {
+                token,
+                username,
+                api_root,
+                allow_from,
+                targets,
+            }),
+        },
         install_service,
     })
 }
 
-/// Checks the token's shape, that no other profile uses it, and asks
-/// Telegram (`getMe`). Returns the bot's username.
+/// The token's shape, that no other profile uses it, and `getMe`.
+/// Returns the bot's username.
 fn check_bot(
     ctx: &Ctx,
-    resolved: &omniclaw_core::paths::Resolved,
+    resolved: &Resolved,
     token: &str,
     api_root: Option<&str>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<String, CliError> {
-    if token.is_empty() {
-        return Err(CliError::usage("no token on stdin: pipe the BotFather token in, e.g. `printf %s \"$TOKEN\" | omniclaw --profile rescue onboard --non-interactive --telegram-token-stdin`"));
-    }
-    check_token(token).map_err(CliError::usage)?;
-    let mine = fingerprint(token);
-    let inv = ctx.inventory(resolved)?;
-    for p in inv.profiles.iter().filter(|p| !p.is_current) {
-        let scope = omniclaw_os::secrets::Scope::new(p.profile.name(), p.state_dir.clone());
-        if let Ok(Some(other)) = ctx.store.get(&scope, SecretName::TelegramBotToken) {
-            if fingerprint(&other) == mine {
-                return Err(CliError::usage(format!(
-                    "profile {} already uses this bot token (fingerprint {mine}): two gateways polling one bot steal each other's updates; create a new bot with @BotFather for {}",
-                    p.profile, resolved.profile
-                )));
-            }
-        }
-    }
-    let root = api_root.unwrap_or(DEFAULT_API_ROOT);
-    let api = BotApi::new(root, token, Duration::from_secs(10)).map_err(CliError::failed)?;
-    match runtime.block_on(api.get_me()) {
-        Ok(me) => Ok(me.username),
-        Err(ApiError::Unauthorized) => Err(CliError::usage(
-            "Telegram refused this token (401 unauthorized): copy the token again from @BotFather (/mybots → API Token), or revoke and create a new one",
-        )),
-        Err(e @ ApiError::Network { .. }) => Err(CliError::failed(format!(
-            "{e}\nnothing was changed; run onboard again when the network is back"
-        ))),
-        Err(e) => Err(CliError::failed(e)),
-    }
+    onboard::check_token_unused(resolved, &ctx.env, &ctx.store, token).map_err(cli_error)?;
+    runtime
+        .block_on(onboard::get_me(token, api_root.unwrap_or(DEFAULT_API_ROOT)))
+        .map_err(cli_error)
 }
 
-/// Waits for a private message to the bot; returns who wrote.
-fn wait_for_start(
-    token: &str,
-    api_root: Option<&str>,
+/// Writes the plan, then installs, starts and checks the service if asked.
+fn finish(
+    ctx: &Ctx,
+    resolved: &Resolved,
+    plan: Plan,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Option<(u64, String)>, CliError> {
-    let api = BotApi::new(
-        api_root.unwrap_or(DEFAULT_API_ROOT),
-        token,
-        Duration::from_secs(25),
-    )
-    .map_err(CliError::failed)?;
-    runtime.block_on(async {
-        api.delete_webhook().await.map_err(CliError::failed)?;
-        let deadline = Instant::now() + PAIR_WAIT;
-        let mut offset = 0i64;
-        while Instant::now() < deadline {
-            let updates = match api.get_updates(offset, Duration::from_secs(20)).await {
-                Ok(u) => u,
-                Err(e @ ApiError::Conflict) => {
-                    return Err(CliError::failed(format!(
-                        "{e}; stop the gateway that runs this bot while onboarding"
-                    )))
-                }
-                Err(e) => return Err(CliError::failed(e)),
-            };
-            for u in updates {
-                offset = i64::from(u.update_id) + 1;
-                if let UpdateContent::Message(m) = u.content {
-                    if m.chat.type_field == ChatType::Private {
-                        if let Some(from) = m.from.as_deref() {
-                            let who = from
-                                .username
-                                .as_ref()
-                                .map_or_else(|| from.first_name.clone(), |n| format!("@{n}"));
-                            // Confirm what was read so the gateway does not handle it again.
-                            let _ = api.get_updates(offset, Duration::ZERO).await;
-                            return Ok(Some((from.id, who)));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(None)
-    })
-}
-
-/// Writes the plan: setup, the token, the telegram config, the service.
-fn finish(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved, plan: Plan) -> CmdResult {
+) -> CmdResult {
     let cli = command(resolved);
-    let outcome = super::setup::run(
-        ctx,
-        &SetupArgs {
-            port: plan.port,
-            workspace: None,
-        },
-    )?;
-    if let Some(tg) = &plan.telegram {
-        let scope = Ctx::scope(resolved);
-        ctx.prepare_store(resolved)?;
-        ctx.store
-            .set(&scope, SecretName::TelegramBotToken, &tg.token)
-            .map_err(|e| CliError::failed(format!("cannot store the bot token: {e}; the profile is set up without its bot, run onboard again")))?;
-        if let Err(e) = write_telegram(resolved, tg) {
-            let _ = ctx.store.remove(&scope, SecretName::TelegramBotToken);
-            return Err(e);
+    let written =
+        onboard::write(resolved, &ctx.env, &ctx.store, &plan.answers).map_err(cli_error)?;
+    let tg = plan.answers.telegram.as_ref();
+    let operators = tg.map(|t| {
+        if t.allow_from.is_empty() {
+            format!("operators pair with a code (`{cli} pairing approve CODE`)")
+        } else {
+            format!(
+                "operators: {}",
+                t.allow_from
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
+    });
+    if !ctx.json {
+        println!(
+            "{} profile {}",
+            if written.created { "Set up" } else { "Updated" },
+            resolved.profile
+        );
+        println!("  state dir  {}", resolved.display(&resolved.state_dir));
+        println!("  config     {}", resolved.display(&resolved.config_path));
+        println!("  workspace  {}", resolved.display(&written.workspace));
+        let ports: Vec<String> = written
+            .rows
+            .iter()
+            .map(|r| format!("{} {}", r.surface, r.range))
+            .collect();
+        println!("  ports      {}", ports.join(" · "));
+        if written.token_generated {
+            println!("  token      generated into the {}", written.store);
+        }
+    }
+    if let (Some(t), Some(operators)) = (tg, &operators) {
         eprintln!(
-            "Telegram bot @{} configured: token in the {} (fingerprint {}), {}",
-            tg.username,
-            ctx.store.mode(&scope),
-            fingerprint(&tg.token),
-            if tg.allow_from.is_empty() {
-                format!("operators pair with a code (`{cli} pairing approve CODE`)")
-            } else {
-                format!(
-                    "operators: {}",
-                    tg.allow_from
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
+            "Telegram bot @{} configured: token in the {} (fingerprint {}), {operators}",
+            t.username,
+            written.store,
+            fingerprint(&t.token)
         );
     }
+    let mut healthy = None;
     if plan.install_service {
         super::service::install(
             ctx,
@@ -400,67 +406,52 @@ fn finish(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved, plan: Plan) -> C
             },
         )?;
         super::service::start(ctx)?;
-    } else {
+        eprintln!(
+            "Waiting for the service's gateway to be healthy{} (up to {} s)…",
+            if tg.is_some() {
+                " and its bot to poll"
+            } else {
+                ""
+            },
+            HEALTH_WAIT.as_secs()
+        );
+        let endpoint = onboard::endpoint(resolved, &ctx.env, &ctx.store).map_err(|e| {
+            CliError::failed(format!(
+                "the service was started but cannot be checked: {e}"
+            ))
+        })?;
+        let h = runtime
+            .block_on(onboard::wait_healthy(&endpoint, HEALTH_WAIT))
+            .map_err(|e| {
+                CliError::failed(format!(
+                    "{e}\nthe profile is set up and its service installed; fix this, then check with `{cli} health`"
+                ))
+            })?;
+        eprintln!(
+            "✓ healthy: the gateway answers on port {}{}",
+            endpoint.port,
+            h.bot
+                .as_ref()
+                .map_or(String::new(), |b| format!(" and {b} polls"))
+        );
+        healthy = Some(h);
+    } else if !ctx.json {
         eprintln!("Start the gateway with `{cli} gateway` or install it as a service with `{cli} gateway install`.");
     }
-    Ok(outcome)
-}
-
-fn write_telegram(
-    resolved: &omniclaw_core::paths::Resolved,
-    tg: &Telegram,
-) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(&resolved.config_path).map_err(|e| {
-        CliError::failed(format!(
-            "cannot read {}: {e}",
-            resolved.config_path.display()
-        ))
-    })?;
-    let ids: Vec<String> = tg.allow_from.iter().map(u64::to_string).collect();
-    let mut edits: Vec<(&str, String)> = vec![
-        ("channels.telegram.enabled", "true".into()),
-        (
-            "channels.telegram.botToken",
-            "{ source: 'keychain' }".into(),
-        ),
-        // The allowlist first: `dmPolicy: allowlist` is refused without one.
-        (
-            "channels.telegram.allowFrom",
-            format!("[{}]", ids.join(", ")),
-        ),
-        (
-            "channels.telegram.dmPolicy",
-            if tg.allow_from.is_empty() {
-                "'pairing'"
-            } else {
-                "'allowlist'"
-            }
-            .into(),
-        ),
-    ];
-    if let Some(root) = &tg.api_root {
-        edits.push((
-            "channels.telegram.apiRoot",
-            serde_json::Value::from(root.as_str()).to_string(),
-        ));
+    if ctx.json {
+        out::json(&json!({
+            "ok": true,
+            "profile": resolved.profile.name(),
+            "created": written.created,
+            "stateDir": resolved.state_dir,
+            "configPath": resolved.config_path,
+            "workspace": written.workspace,
+            "port": written.base,
+            "secretStore": written.store,
+            "bot": tg.map(|t| format!("@{}", t.username)),
+            "serviceInstalled": plan.install_service,
+            "healthy": healthy.is_some(),
+        }));
     }
-    if !tg.targets.is_empty() {
-        let names: Vec<String> = tg
-            .targets
-            .iter()
-            .map(|p| serde_json::Value::from(p.name()).to_string())
-            .collect();
-        edits.push(("rescue.targets", format!("[{}]", names.join(", "))));
-    }
-    let mut next = text;
-    for (path, value) in &edits {
-        next = config::set(&next, path, value)
-            .map_err(|e| CliError::failed(format!("internal: cannot set {path}: {e}")))?;
-    }
-    omniclaw_os::fsx::atomic_write(&resolved.config_path, next.as_bytes()).map_err(|e| {
-        CliError::failed(format!(
-            "cannot write {}: {e}",
-            resolved.config_path.display()
-        ))
-    })
+    Ok(Outcome::Ok)
 }

@@ -7,7 +7,9 @@
 //! chosen from the environment (`OMNICLAW_SERVICE_MANAGER`) and used only
 //! through its trait. Never copies a secret into a service file, and never
 //! signals a process the instance lock does not confirm as this profile's
-//! terminal-run gateway.
+//! terminal-run gateway. A gateway the desktop app runs in-process is
+//! started, stopped and restarted by asking that app over its control
+//! socket (`omniclaw_os::desktopctl`), so its tray stays in step.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ use omniclaw_core::profile::ServiceNames;
 use omniclaw_core::service::{
     self, Owner as ServiceOwner, Platform, SecretAccess, ServiceFile, ServiceSpec,
 };
+use omniclaw_os::desktopctl::{self, Op};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{Holder, InstanceLock, Owner};
 use omniclaw_os::profiles::{self, ConfigState};
@@ -617,6 +620,35 @@ fn owner_word(h: &Holder) -> &'static str {
     h.owner.map_or("unknown owner", Owner::as_str)
 }
 
+/// Asks the desktop app (over its control socket) to `op` this profile's
+/// gateway, as a click on its tray menu would.
+fn via_desktop(ctx: &Ctx, resolved: &Resolved, op: Op) -> CmdResult {
+    let path = desktopctl::socket_path(&resolved.home);
+    let request = desktopctl::Request::new(op, resolved.profile.name());
+    let reply =
+        desktopctl::call(&path, &request, desktopctl::REPLY_WAIT).map_err(|e| match e {
+            desktopctl::CtlError::NotRunning { .. } if op != Op::Start => CliError::failed(format!(
+                "profile {} is held by a desktop app that does not answer on {}: quit that app and start it again, then retry",
+                resolved.profile,
+                path.display()
+            )),
+            other => CliError::failed(other),
+        })?;
+    if !reply.ok {
+        return Err(CliError::failed(format!(
+            "the desktop app did not {} profile {}: {}",
+            op.as_str(),
+            resolved.profile,
+            reply.message
+        )));
+    }
+    done(ctx, resolved, op.as_str(), &reply.message)
+}
+
+fn embedded(h: &Holder) -> bool {
+    h.owner == Some(Owner::Embedded)
+}
+
 /// `gateway start`: through the service; never a second copy.
 pub fn start(ctx: &Ctx) -> CmdResult {
     let resolved = ctx.resolve()?;
@@ -637,6 +669,10 @@ pub fn start(ctx: &Ctx) -> CmdResult {
         );
     }
     if !installed(platform, &resolved) {
+        // A running desktop app runs it in-process, like its Start item.
+        if desktopctl::running(&desktopctl::socket_path(&resolved.home)) {
+            return via_desktop(ctx, &resolved, Op::Start);
+        }
         return Err(no_service(&resolved));
     }
     let unit = unit_of(platform, &resolved);
@@ -668,7 +704,7 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
         if !matches!(
             holder(&resolved),
             Some(Holder {
-                owner: Some(Owner::Cli),
+                owner: Some(Owner::Cli | Owner::Embedded),
                 ..
             })
         ) {
@@ -703,10 +739,7 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
                 ),
             )
         }
-        Some(h) if h.owner == Some(Owner::Embedded) => Err(CliError::failed(format!(
-            "profile {} runs inside the desktop app (pid {}): stop it from the tray menu",
-            resolved.profile, h.pid
-        ))),
+        Some(h) if embedded(&h) => stop_embedded(ctx, &resolved, &h),
         Some(h) => Err(CliError::failed(format!(
             "profile {} runs as pid {} ({}) under a service this profile did not install here: stop it with that service manager",
             resolved.profile,
@@ -716,10 +749,41 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
     }
 }
 
-/// `gateway restart`: through the service.
+/// Stops a gateway the desktop app runs, through the app.
+#[cfg(unix)]
+fn stop_embedded(ctx: &Ctx, resolved: &Resolved, _holder: &Holder) -> CmdResult {
+    via_desktop(ctx, resolved, Op::Stop)
+}
+
+#[cfg(not(unix))]
+fn stop_embedded(_ctx: &Ctx, resolved: &Resolved, holder: &Holder) -> CmdResult {
+    Err(CliError::failed(format!(
+        "profile {} runs inside the desktop app (pid {}): stop it from the tray menu",
+        resolved.profile, holder.pid
+    )))
+}
+
+/// Restarts a gateway the desktop app runs, through the app.
+#[cfg(unix)]
+fn restart_embedded(ctx: &Ctx, resolved: &Resolved, _holder: &Holder) -> CmdResult {
+    via_desktop(ctx, resolved, Op::Restart)
+}
+
+#[cfg(not(unix))]
+fn restart_embedded(_ctx: &Ctx, resolved: &Resolved, holder: &Holder) -> CmdResult {
+    Err(CliError::failed(format!(
+        "profile {} runs inside the desktop app (pid {}): restart it from the tray menu",
+        resolved.profile, holder.pid
+    )))
+}
+
+/// `gateway restart`: through the service, or the desktop app running it.
 pub fn restart(ctx: &Ctx) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    if let Some(h) = holder(&resolved).filter(embedded) {
+        return restart_embedded(ctx, &resolved, &h);
+    }
     let manager = select(ctx)?;
     let platform = manager.platform();
     if !installed(platform, &resolved) {

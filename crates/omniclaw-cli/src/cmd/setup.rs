@@ -247,44 +247,13 @@ pub fn command(resolved: &Resolved) -> String {
 
 /// Refuses a state dir or config path that belongs to another profile.
 fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), CliError> {
-    if let Some(marker) = discovery::read_marker(&resolved.state_dir) {
-        if marker.profile != resolved.profile.name() {
-            return Err(CliError::usage(format!(
-                "the state dir {} belongs to profile {} (see its {}), not to {}: {}",
-                resolved.display(&resolved.state_dir),
-                marker.profile,
-                paths::MARKER_FILE,
-                resolved.profile,
-                redirect_fix(resolved)
-            )));
-        }
-    } else if let Some(name) = resolved
-        .state_dir
-        .file_name()
-        .and_then(|n| paths::profile_of_dir_name(&n.to_string_lossy()))
-    {
-        if name != resolved.profile && resolved.state_dir.parent() == Some(resolved.home.as_path())
-        {
-            return Err(CliError::usage(format!(
-                "the state dir {} is the default place of profile {}, not of {}: {}",
-                resolved.display(&resolved.state_dir),
-                name,
-                resolved.profile,
-                redirect_fix(resolved)
-            )));
-        }
+    match profiles::ownership_problem(resolved, inv) {
+        Some(problem) => Err(CliError::usage(format!(
+            "{problem}: {}",
+            redirect_fix(resolved)
+        ))),
+        None => Ok(()),
     }
-    for other in inv.profiles.iter().filter(|p| !p.is_current) {
-        if other.config_path == resolved.config_path {
-            return Err(CliError::usage(format!(
-                "the config {} is already used by profile {}: each profile needs its own config; {}",
-                resolved.display(&resolved.config_path),
-                other.label,
-                redirect_fix(resolved)
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn redirect_fix(resolved: &Resolved) -> String {

@@ -1,0 +1,1376 @@
+//! Onboarding a profile with its Telegram bot, the steps both the
+//! `omniclaw onboard` command and the desktop app's wizard take: the port
+//! plan (derived ports and conflicts, a collision-free suggestion), the bot
+//! token (its shape, no other profile using it — compared by fingerprint —
+//! and `getMe`), the operator (the first private message to the bot), then
+//! [`write`] that carries out every answer at once, and [`wait_healthy`]
+//! that tells when the started gateway answers `health` and its bot polls.
+//!
+//! Nothing is written before [`write`], and [`write`] checks everything
+//! again first; when one of its steps fails it removes what this run
+//! created (directories, secrets, the config, the marker) and restores what
+//! it replaced, so a refused or cancelled onboarding leaves no file and no
+//! keychain entry behind. The bot token goes into the secret store only; the
+//! config refers to it. This module never prints and never reads the
+//! process environment: callers hand in the environment snapshot and the
+//! secret store.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use omniclaw_core::config::{self, SecretRef};
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::paths::{self, Resolved};
+use omniclaw_core::ports::{self, Instance, PortInputs, DEFAULT_BASE, RESCUE_BASE};
+use omniclaw_core::profile::Profile;
+use omniclaw_core::rescue::{check_token, StepError};
+use omniclaw_os::discovery::{self, Marker};
+use omniclaw_os::lock::InstanceLock;
+use omniclaw_os::portowner::{self, Holder};
+use omniclaw_os::profiles::{self, ConfigState, Inventory};
+use omniclaw_os::secrets::{self, fingerprint, SecretName, SecretStore};
+use omniclaw_os::{fsx, runtime};
+
+use crate::client::{Client, ConnectOptions};
+use crate::profile::{self, Overrides};
+use crate::telegram::{ApiError, BotApi, ChatType, UpdateContent};
+use crate::Auth;
+
+/// How long the operator step waits for a message by default.
+pub const PAIR_WAIT: Duration = Duration::from_secs(300);
+/// How long a started gateway gets to become healthy by default.
+pub const HEALTH_WAIT: Duration = Duration::from_secs(60);
+/// The config's reference to the secret store.
+pub const KEYCHAIN_REF: &str = "{\"source\": \"keychain\"}";
+
+/// Why an onboarding step refused; each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OnboardError {
+    #[error("the config {path} is invalid, so onboarding leaves it untouched:\n{errors}\nfix these keys (or run `{command} doctor`), then onboard again")]
+    ConfigInvalid {
+        path: String,
+        errors: String,
+        command: String,
+    },
+    #[error("{0}\nonboarding changed nothing; fix the file, then onboard again")]
+    ConfigUnreadable(String),
+    #[error("{0}")]
+    Ownership(String),
+    #[error("profile {profile} would collide with other instances:\n{conflicts}{}", suggestion.map_or(String::new(), |p| format!("\na free base port is {p}")))]
+    Ports {
+        profile: String,
+        conflicts: String,
+        suggestion: Option<u16>,
+    },
+    #[error("no free base port is left for profile {0}: remove unused profiles or give a port")]
+    NoFreePort(String),
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error("profile {other} already uses this bot token (fingerprint {fingerprint}): two gateways polling one bot steal each other's updates; create a new bot with @BotFather for {profile}")]
+    TokenInUse {
+        other: String,
+        fingerprint: String,
+        profile: String,
+    },
+    #[error("Telegram refused this token (401 unauthorized): copy the token again from @BotFather (/mybots → API Token), or revoke and create a new one")]
+    Unauthorized,
+    #[error("{0}\nnothing was changed; try again when the network is back")]
+    Offline(String),
+    #[error("{0}")]
+    Telegram(String),
+    #[error("onboarding cancelled; nothing was changed")]
+    Cancelled,
+    #[error("cannot reach the secret store of profile {profile}: {reason}; nothing was changed (unlock the keychain, or use a secrets file with `--secrets-file`)")]
+    Store { profile: String, reason: String },
+    #[error(
+        "cannot write {path}: {reason}; nothing was changed (fix the permissions of its folder)"
+    )]
+    Write { path: String, reason: String },
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl OnboardError {
+    /// A wrong answer (as opposed to a failure of the machine or network).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            OnboardError::Ownership(_)
+                | OnboardError::Ports { .. }
+                | OnboardError::Step(_)
+                | OnboardError::TokenInUse { .. }
+                | OnboardError::Unauthorized
+        )
+    }
+}
+
+/// `omniclaw` or `omniclaw --profile NAME`, for hints.
+pub fn command(resolved: &Resolved) -> String {
+    match resolved.profile.suffix() {
+        None => "omniclaw".to_string(),
+        Some(name) => format!("omniclaw --profile {name}"),
+    }
+}
+
+/// One surface of the planned gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRow {
+    pub surface: String,
+    pub range: String,
+    pub key: String,
+    /// Another instance or a running process takes one of its ports.
+    pub conflict: bool,
+}
+
+/// One reason the planned ports cannot be used, with its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConflict {
+    pub text: String,
+    pub fix: String,
+}
+
+/// Step 1: where the profile's gateway would listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPlan {
+    pub profile: String,
+    /// The profile has a valid config already: onboarding adds to it.
+    pub exists: bool,
+    pub base: u16,
+    /// A collision-free base port (the first free slot from the profile's
+    /// preferred one).
+    pub suggested: Option<u16>,
+    pub rows: Vec<PortRow>,
+    pub conflicts: Vec<PortConflict>,
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    /// The other profiles, which the rescue bot may act on.
+    pub others: Vec<String>,
+    /// The Telegram Bot API root the profile's config names, if any.
+    pub api_root: Option<String>,
+}
+
+/// What a config on disk says, for planning.
+struct Existing {
+    text: String,
+    config: config::Config,
+}
+
+fn existing(resolved: &Resolved) -> Result<Option<Existing>, OnboardError> {
+    match profiles::read_config(&resolved.config_path) {
+        ConfigState::Missing => Ok(None),
+        ConfigState::Valid { text, loaded } => Ok(Some(Existing {
+            text,
+            config: loaded.config,
+        })),
+        ConfigState::Invalid { errors, .. } => Err(OnboardError::ConfigInvalid {
+            path: resolved.display(&resolved.config_path),
+            errors: errors.to_string(),
+            command: command(resolved),
+        }),
+        ConfigState::Unreadable(message) => Err(OnboardError::ConfigUnreadable(message)),
+    }
+}
+
+fn inventory_of(resolved: &Resolved, env: &EnvSnapshot) -> Result<Inventory, OnboardError> {
+    profiles::load(resolved, env).map_err(|e| OnboardError::Internal(e.to_string()))
+}
+
+/// Refuses a state dir or config path that belongs to another profile.
+fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), OnboardError> {
+    match profiles::ownership_problem(resolved, inv) {
+        Some(problem) => Err(OnboardError::Ownership(format!(
+            "{problem}: choose another profile name"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The ports a running process holds, as reserved instances.
+fn held_as_instances(held: &[u16]) -> Vec<Instance> {
+    held.iter()
+        .map(|port| {
+            let mut busy = PortInputs::with_base(*port);
+            busy.browser_enabled = false;
+            busy.canvas_enabled = false;
+            let mut i = Instance::new(format!("port {port} in use"), busy);
+            i.foreign = true;
+            i
+        })
+        .collect()
+}
+
+/// The first base port from the profile's preferred one whose derived
+/// ports collide with no other instance and no listening process.
+fn free_base(
+    profile: &Profile,
+    others: &[Instance],
+    listening: &std::collections::HashMap<u16, Holder>,
+) -> Option<u16> {
+    let preferred = match profile {
+        Profile::Named(n) if n.as_str() == "rescue" => RESCUE_BASE,
+        _ => DEFAULT_BASE,
+    };
+    let mut reserved = others.to_vec();
+    let mut start = preferred;
+    // Each round reserves the live-held ports it hit; a bounded number of
+    // rounds keeps a machine full of listeners from looping forever.
+    for _ in 0..64 {
+        let base = ports::suggest_base(&reserved, start)?;
+        let allocs = ports::allocate(&PortInputs::with_base(base)).ok()?;
+        let held: Vec<u16> = allocs
+            .iter()
+            .flat_map(|a| a.range.start()..=a.range.end())
+            .filter(|p| listening.contains_key(p))
+            .collect();
+        if held.is_empty() {
+            return Some(base);
+        }
+        reserved.extend(held_as_instances(&held));
+        start = base;
+    }
+    None
+}
+
+/// Step 1: the profile's ports for base `port` (default: the configured
+/// one, else a free slot), every derived port and every conflict — with
+/// other profiles, OpenClaw installs and processes listening right now.
+pub fn plan_ports(
+    resolved: &Resolved,
+    env: &EnvSnapshot,
+    port: Option<u16>,
+) -> Result<PortPlan, OnboardError> {
+    let inv = inventory_of(resolved, env)?;
+    check_ownership(resolved, &inv)?;
+    let current = inv.current().map(|c| c.label.clone());
+    let others: Vec<Instance> = inv
+        .instances(env)
+        .into_iter()
+        .filter(|i| Some(&i.name) != current.as_ref())
+        .collect();
+    let existing = existing(resolved)?;
+    let listening = portowner::listening();
+    let suggested = free_base(&resolved.profile, &others, &listening);
+    let base = match port
+        .or(resolved.env_port)
+        .or_else(|| existing.as_ref().and_then(|e| e.config.gateway_port()))
+    {
+        Some(p) => p,
+        None => suggested.ok_or_else(|| OnboardError::NoFreePort(resolved.profile.to_string()))?,
+    };
+    let text = base_text(existing.as_ref().map(|e| e.text.as_str()), base)?;
+    let value = config::parse(&text)
+        .map_err(|e| OnboardError::Internal(format!("the planned config does not parse: {e}")))?
+        .into_value();
+    let configured_ws = inventory::configured_workspace(&value).map(str::to_owned);
+    let (workspace, _) = resolved.workspace(configured_ws.as_deref());
+    let mut candidate = inventory::instance(
+        resolved.profile.name(),
+        false,
+        Some(&value),
+        &InstancePaths {
+            config_path: resolved.config_path.clone(),
+            state_dir: resolved.state_dir.clone(),
+            workspace,
+        },
+        env,
+    );
+    candidate.ports.base = base;
+    let allocations = ports::allocate(&candidate.ports).map_err(|e| OnboardError::Ports {
+        profile: resolved.profile.to_string(),
+        conflicts: format!("  - {e}"),
+        suggestion: suggested,
+    })?;
+    let mut all = others.clone();
+    all.push(candidate.clone());
+    let plan = ports::plan(&all);
+    let mut conflicts: Vec<PortConflict> = plan
+        .conflicts
+        .iter()
+        .filter(|c| {
+            let (a, b) = c.instances();
+            a == candidate.name || b == candidate.name
+        })
+        .map(|c| PortConflict {
+            text: c.to_string(),
+            fix: c.fix(),
+        })
+        .collect();
+    // Ports this profile's own running gateway holds are no conflict.
+    let own_pid = InstanceLock::probe(&resolved.lock_path())
+        .ok()
+        .flatten()
+        .map(|h| h.pid);
+    let mut rows = Vec::new();
+    for a in &allocations {
+        let mut conflict = plan.rows.iter().any(|r| {
+            r.instance != candidate.name && r.range.overlaps(&a.range) && {
+                plan.conflicts.iter().any(|c| {
+                    let (x, y) = c.instances();
+                    (x == candidate.name && y == r.instance)
+                        || (y == candidate.name && x == r.instance)
+                })
+            }
+        });
+        // The CDP range binds lazily; a listener inside it is only a
+        // problem for the surfaces that bind at start.
+        if a.surface != ports::Surface::CdpRange {
+            for port in a.range.start()..=a.range.end() {
+                if let Some(holder) = listening.get(&port) {
+                    if Some(holder.pid) == own_pid {
+                        continue;
+                    }
+                    conflict = true;
+                    conflicts.push(PortConflict {
+                        text: format!(
+                            "port {port} ({} of {}) is in use by {holder}",
+                            a.surface, resolved.profile
+                        ),
+                        fix: match suggested {
+                            Some(p) if p != base => {
+                                format!("stop that process, or use the free base port {p}")
+                            }
+                            _ => "stop that process, or choose another base port".to_string(),
+                        },
+                    });
+                }
+            }
+        }
+        rows.push(PortRow {
+            surface: a.surface.to_string(),
+            range: a.range.to_string(),
+            key: a.key.to_string(),
+            conflict,
+        });
+    }
+    Ok(PortPlan {
+        profile: resolved.profile.name().to_string(),
+        exists: existing.is_some(),
+        base,
+        suggested,
+        rows,
+        conflicts,
+        config_path: resolved.config_path.clone(),
+        state_dir: resolved.state_dir.clone(),
+        others: inv
+            .profiles
+            .iter()
+            .filter(|p| !p.is_current && p.set_up)
+            .map(|p| p.profile.name().to_string())
+            .collect(),
+        api_root: existing.and_then(|e| e.config.channels.telegram.api_root.clone()),
+    })
+}
+
+/// The config with its base port: the existing text with `gateway.port`
+/// changed when it differs, or the initial config with the gateway token
+/// kept in the secret store.
+fn base_text(existing: Option<&str>, base: u16) -> Result<String, OnboardError> {
+    let internal = |e: config::EditError| OnboardError::Internal(e.to_string());
+    match existing {
+        None => config::set(
+            &config::initial(base, None),
+            SecretName::GatewayAuthToken.path(),
+            KEYCHAIN_REF,
+        )
+        .map_err(internal),
+        Some(text) => {
+            let current = config::load(text)
+                .ok()
+                .and_then(|l| l.config.gateway_port());
+            if current == Some(base) {
+                Ok(text.to_string())
+            } else {
+                config::set(text, "gateway.port", &base.to_string()).map_err(internal)
+            }
+        }
+    }
+}
+
+/// Step 2, offline half: the token's shape, and that no other profile's
+/// store holds the same token (compared by fingerprint, never shown).
+pub fn check_token_unused(
+    resolved: &Resolved,
+    env: &EnvSnapshot,
+    store: &dyn SecretStore,
+    token: &str,
+) -> Result<(), OnboardError> {
+    check_token(token)?;
+    let mine = fingerprint(token.trim());
+    let inv = inventory_of(resolved, env)?;
+    // A token written into another config (plaintext or `${VAR}`), an
+    // OpenClaw install's among them.
+    let current = inv.current().map(|c| c.label.clone());
+    let in_config = inventory::fingerprint(token.trim());
+    if let Some(other) = inv.instances(env).into_iter().find(|i| {
+        Some(&i.name) != current.as_ref()
+            && i.bot_token_fingerprint.as_deref() == Some(in_config.as_str())
+    }) {
+        return Err(OnboardError::TokenInUse {
+            other: other.name,
+            fingerprint: mine,
+            profile: resolved.profile.to_string(),
+        });
+    }
+    for p in inv.profiles.iter().filter(|p| !p.is_current) {
+        let scope = secrets::Scope::new(p.profile.name(), p.state_dir.clone());
+        if let Ok(Some(other)) = store.get(&scope, SecretName::TelegramBotToken) {
+            if fingerprint(&other) == mine {
+                return Err(OnboardError::TokenInUse {
+                    other: p.profile.to_string(),
+                    fingerprint: mine,
+                    profile: resolved.profile.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 2, online half: asks Telegram (`getMe`) whose token this is.
+/// Returns the bot's username.
+pub async fn get_me(token: &str, api_root: &str) -> Result<String, OnboardError> {
+    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(10))
+        .map_err(|e| OnboardError::Offline(e.to_string()))?;
+    match api.get_me().await {
+        Ok(me) => Ok(me.username),
+        Err(e) => Err(api_error(e)),
+    }
+}
+
+fn api_error(e: ApiError) -> OnboardError {
+    match e {
+        ApiError::Unauthorized => OnboardError::Unauthorized,
+        e @ ApiError::Network { .. } => OnboardError::Offline(e.to_string()),
+        e @ ApiError::Conflict => OnboardError::Telegram(format!(
+            "{e}; stop the gateway that runs this bot while onboarding"
+        )),
+        e => OnboardError::Telegram(e.to_string()),
+    }
+}
+
+/// Who wrote to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub id: u64,
+    /// `@username`, else the first name.
+    pub who: String,
+}
+
+/// Step 3: waits for the first private message to the bot (the operator's
+/// `/start`) for up to `within`; `Ok(None)` when nobody wrote in time.
+/// Resolving `cancel` ends the wait with [`OnboardError::Cancelled`]. The
+/// message is confirmed, so the gateway does not answer it again.
+pub async fn wait_for_operator(
+    token: &str,
+    api_root: &str,
+    within: Duration,
+    cancel: impl Future<Output = ()>,
+) -> Result<Option<Operator>, OnboardError> {
+    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(25))
+        .map_err(|e| OnboardError::Offline(e.to_string()))?;
+    let wait = async {
+        api.delete_webhook().await.map_err(api_error)?;
+        let deadline = Instant::now() + within;
+        let mut offset = 0i64;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let poll = left.min(Duration::from_secs(20));
+            let updates = api.get_updates(offset, poll).await.map_err(api_error)?;
+            for u in updates {
+                offset = i64::from(u.update_id) + 1;
+                let UpdateContent::Message(m) = u.content else {
+                    continue;
+                };
+                if m.chat.type_field != ChatType::Private {
+                    continue;
+                }
+                if let Some(from) = m.from.as_deref() {
+                    let who = from
+                        .username
+                        .as_ref()
+                        .map_or_else(|| from.first_name.clone(), |n| format!("@{n}"));
+                    // Confirm what was read so the gateway does not handle it again.
+                    let _ = api.get_updates(offset, Duration::ZERO).await;
+                    return Ok(Some(Operator { id: from.id, who }));
+                }
+            }
+        }
+    };
+    tokio::select! {
+        r = wait => r,
+        () = cancel => Err(OnboardError::Cancelled),
+    }
+}
+
+/// The answers about the Telegram bot.
+#[derive(Clone)]
+pub struct TelegramAnswers {
+    pub token: String,
+    pub username: String,
+    /// `channels.telegram.apiRoot`, when not Telegram's own.
+    pub api_root: Option<String>,
+    pub allow_from: Vec<u64>,
+    pub targets: Vec<Profile>,
+}
+
+// The token must never reach a log line.
+impl std::fmt::Debug for TelegramAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramAnswers")
+            .field("token", &fingerprint(&self.token))
+            .field("username", &self.username)
+            .field("api_root", &self.api_root)
+            .field("allow_from", &self.allow_from)
+            .field("targets", &self.targets)
+            .finish()
+    }
+}
+
+/// Every answer, checked, ready to be written.
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    pub port: Option<u16>,
+    pub telegram: Option<TelegramAnswers>,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The profile was new.
+    pub created: bool,
+    pub base: u16,
+    pub rows: Vec<PortRow>,
+    pub workspace: PathBuf,
+    /// A gateway token was generated into the store.
+    pub token_generated: bool,
+    /// Where the secrets went ("the OS keychain", "the secrets file …").
+    pub store: String,
+}
+
+/// The telegram keys of the answers, as (path, JSON5 value) edits.
+fn telegram_edits(tg: &TelegramAnswers) -> Vec<(&'static str, String)> {
+    let ids: Vec<String> = tg.allow_from.iter().map(u64::to_string).collect();
+    let mut edits: Vec<(&'static str, String)> = vec![
+        ("channels.telegram.enabled", "true".into()),
+        ("channels.telegram.botToken", KEYCHAIN_REF.into()),
+        // The allowlist first: `dmPolicy: allowlist` is refused without one.
+        (
+            "channels.telegram.allowFrom",
+            format!("[{}]", ids.join(", ")),
+        ),
+        (
+            "channels.telegram.dmPolicy",
+            if tg.allow_from.is_empty() {
+                "\"pairing\""
+            } else {
+                "\"allowlist\""
+            }
+            .into(),
+        ),
+    ];
+    if let Some(root) = &tg.api_root {
+        edits.push(("channels.telegram.apiRoot", json!(root).to_string()));
+    }
+    if !tg.targets.is_empty() {
+        let names: Vec<Value> = tg.targets.iter().map(|p| json!(p.name())).collect();
+        edits.push(("rescue.targets", Value::Array(names).to_string()));
+    }
+    edits
+}
+
+/// What one [`write`] changed, to undo it when a later step fails.
+#[derive(Default)]
+struct Undo {
+    /// Directories this run created, in creation order.
+    dirs: Vec<PathBuf>,
+    /// Secrets this run set, with the value each replaced.
+    secrets: Vec<(SecretName, Option<String>)>,
+    /// The config this run wrote, with the text it replaced.
+    config: Option<(PathBuf, Option<String>)>,
+}
+
+impl Undo {
+    fn mkdir(&mut self, dir: &Path, private: bool) -> Result<(), OnboardError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        // Record the outermost missing ancestor: removing it removes the rest.
+        let mut top = dir.to_path_buf();
+        while let Some(parent) = top.parent() {
+            if parent.exists() {
+                break;
+            }
+            top = parent.to_path_buf();
+        }
+        let made = if private {
+            fsx::create_private_dir(dir)
+        } else {
+            std::fs::create_dir_all(dir)
+        };
+        made.map_err(|e| OnboardError::Write {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.dirs.push(top);
+        Ok(())
+    }
+
+    fn rollback(self, store: &dyn SecretStore, scope: &secrets::Scope) {
+        if let Some((path, previous)) = self.config {
+            match previous {
+                Some(text) => {
+                    let _ = fsx::atomic_write(&path, text.as_bytes());
+                }
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(fsx::backup_path(&path));
+                }
+            }
+        }
+        for (name, previous) in self.secrets.into_iter().rev() {
+            let _ = match previous {
+                Some(value) => store.set(scope, name, &value),
+                None => store.remove(scope, name).map(|_| ()),
+            };
+        }
+        for dir in self.dirs.into_iter().rev() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Step 5: checks every answer again, then writes: the state dir, the
+/// gateway token and the bot token into `store`, the config (atomically,
+/// the previous one kept as `.bak`), the workspace and the ownership
+/// marker. When a step fails, what this run did is undone and the error
+/// says what to do; nothing is left half-made.
+pub fn write(
+    resolved: &Resolved,
+    env: &EnvSnapshot,
+    store: &dyn SecretStore,
+    answers: &Answers,
+) -> Result<Written, OnboardError> {
+    let plan = plan_ports(resolved, env, answers.port)?;
+    if !plan.conflicts.is_empty() {
+        let lines: Vec<String> = plan
+            .conflicts
+            .iter()
+            .map(|c| format!("  - {}\n    fix: {}", c.text, c.fix))
+            .collect();
+        return Err(OnboardError::Ports {
+            profile: resolved.profile.to_string(),
+            conflicts: lines.join("\n"),
+            // Said once: a live conflict's fix may name the free port already.
+            suggestion: plan.suggested.filter(|p| {
+                *p != plan.base
+                    && !plan
+                        .conflicts
+                        .iter()
+                        .any(|c| c.fix.contains(&format!("free base port {p}")))
+            }),
+        });
+    }
+    if let Some(tg) = &answers.telegram {
+        check_token_unused(resolved, env, store, &tg.token)?;
+    }
+    let previous = existing(resolved)?;
+    let mut text = base_text(previous.as_ref().map(|e| e.text.as_str()), plan.base)?;
+    if let Some(tg) = &answers.telegram {
+        for (path, value) in telegram_edits(tg) {
+            text = config::set(&text, path, &value)
+                .map_err(|e| OnboardError::Internal(format!("cannot set {path}: {e}")))?;
+        }
+    }
+    let loaded = config::load(&text).map_err(|e| {
+        OnboardError::Internal(format!("the config onboarding produced is invalid:\n{e}"))
+    })?;
+    let (workspace, _) = resolved.workspace(loaded.config.workspace());
+    let scope = profile::scope(resolved);
+    let mut undo = Undo::default();
+    let result = write_steps(
+        resolved,
+        store,
+        &scope,
+        answers,
+        &text,
+        &loaded.config,
+        &workspace,
+        previous.as_ref().map(|e| e.text.clone()),
+        &mut undo,
+    );
+    match result {
+        Ok(token_generated) => Ok(Written {
+            created: previous.is_none(),
+            base: plan.base,
+            rows: plan.rows,
+            workspace,
+            token_generated,
+            store: store.mode(&scope).to_string(),
+        }),
+        Err(e) => {
+            undo.rollback(store, &scope);
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_steps(
+    resolved: &Resolved,
+    store: &dyn SecretStore,
+    scope: &secrets::Scope,
+    answers: &Answers,
+    text: &str,
+    config: &config::Config,
+    workspace: &Path,
+    previous: Option<String>,
+    undo: &mut Undo,
+) -> Result<bool, OnboardError> {
+    let store_error = |e: secrets::SecretError| OnboardError::Store {
+        profile: resolved.profile.to_string(),
+        reason: e.to_string(),
+    };
+    // The state dir first: a secrets file lives in it.
+    undo.mkdir(&resolved.state_dir, true)?;
+    undo.mkdir(&resolved.logs_dir(), true)?;
+
+    let wants_token = config.auth_mode() == config::AuthMode::Token
+        && config.gateway.auth.token == Some(SecretRef::Keychain);
+    let mut token_generated = false;
+    if wants_token
+        && store
+            .get(scope, SecretName::GatewayAuthToken)
+            .map_err(store_error)?
+            .is_none()
+    {
+        let token = secrets::generate_token().map_err(|e| {
+            OnboardError::Internal(format!("the OS random number generator failed: {e}"))
+        })?;
+        store
+            .set(scope, SecretName::GatewayAuthToken, &token)
+            .map_err(store_error)?;
+        undo.secrets.push((SecretName::GatewayAuthToken, None));
+        token_generated = true;
+    }
+    if let Some(tg) = &answers.telegram {
+        let before = store
+            .get(scope, SecretName::TelegramBotToken)
+            .map_err(store_error)?;
+        store
+            .set(scope, SecretName::TelegramBotToken, tg.token.trim())
+            .map_err(store_error)?;
+        undo.secrets.push((SecretName::TelegramBotToken, before));
+    }
+
+    // Named profiles keep their workspace in the default profile's state
+    // dir (~/.omniclaw/workspace-NAME): create that one private too.
+    let default_state = paths::default_state_dir(&resolved.home, &Profile::Default);
+    if workspace.parent() == Some(default_state.as_path()) {
+        undo.mkdir(&default_state, true)?;
+    }
+    undo.mkdir(workspace, false)?;
+
+    if previous.as_deref() != Some(text) {
+        if let Some(parent) = resolved.config_path.parent() {
+            undo.mkdir(parent, false)?;
+        }
+        fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
+            OnboardError::Write {
+                path: resolved.config_path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        undo.config = Some((resolved.config_path.clone(), previous));
+    }
+    let marker = Marker {
+        profile: resolved.profile.name().to_string(),
+        config_path: resolved.config_path.clone(),
+    };
+    if discovery::read_marker(&resolved.state_dir).as_ref() != Some(&marker) {
+        discovery::write_marker(&resolved.state_dir, &marker).map_err(|e| OnboardError::Write {
+            path: resolved.marker_path().display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(token_generated)
+}
+
+/// How to reach a profile's gateway: its URL, base port and credentials.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub profile: String,
+    pub url: String,
+    pub port: u16,
+    pub auth: Auth,
+    /// The config enables the Telegram channel: health waits for it to poll.
+    pub telegram: bool,
+    /// `omniclaw --profile NAME`, for hints.
+    pub command: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("profile", &self.profile)
+            .field("url", &self.url)
+            .field("telegram", &self.telegram)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The endpoint of `resolved`'s gateway from its config on disk (and where
+/// it really listens, when it runs).
+pub fn endpoint(
+    resolved: &Resolved,
+    env: &EnvSnapshot,
+    store: &dyn SecretStore,
+) -> Result<Endpoint, String> {
+    let (config, value) = match profiles::read_config(&resolved.config_path) {
+        ConfigState::Valid { loaded, .. } => (loaded.config, loaded.doc.value().clone()),
+        ConfigState::Missing => {
+            return Err(format!(
+                "{} does not exist: onboard the profile first",
+                resolved.config_path.display()
+            ))
+        }
+        ConfigState::Invalid { errors, .. } => {
+            return Err(format!(
+                "the config {} is invalid:\n{errors}",
+                resolved.config_path.display()
+            ))
+        }
+        ConfigState::Unreadable(message) => return Err(message),
+    };
+    let overrides = Overrides::default();
+    let layout = profile::layout(resolved, Some(&config), Some(&value), &overrides)
+        .map_err(|e| e.to_string())?;
+    let auth = profile::credentials(resolved, &config, &overrides, env, store)
+        .map_err(|e| e.to_string())?;
+    let (bind, port) = match runtime::read_live(&resolved.state_dir) {
+        Some(live) => (live.bind.parse().unwrap_or(layout.bind), live.port),
+        None => (layout.bind, layout.port),
+    };
+    let host = match bind {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    Ok(Endpoint {
+        profile: resolved.profile.name().to_string(),
+        url: format!("ws://{host}:{port}"),
+        port,
+        auth,
+        telegram: crate::telegram::enabled(&value),
+        command: command(resolved),
+    })
+}
+
+/// A green health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthy {
+    /// `@username` of the polling bot, when the profile has one.
+    pub bot: Option<String>,
+}
+
+/// Why a started gateway did not become healthy; each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HealthError {
+    #[error("the gateway of profile {profile} does not answer on port {port} after {secs} s ({reason}); {fix}")]
+    Unreachable {
+        profile: String,
+        port: u16,
+        secs: u64,
+        reason: String,
+        fix: String,
+    },
+    #[error("the gateway of profile {profile} answers but is not healthy: {reason}; see `{command} health` and `{command} logs`")]
+    Unhealthy {
+        profile: String,
+        reason: String,
+        command: String,
+    },
+    #[error("the gateway of profile {profile} runs, but its Telegram bot does not poll: {summary}; {fix}")]
+    Telegram {
+        profile: String,
+        summary: String,
+        fix: String,
+    },
+}
+
+/// One look at the gateway: `health`, then the Telegram channel.
+enum Look {
+    Green(Healthy),
+    /// Not yet; keep trying until the deadline, then report this.
+    NotYet(HealthError),
+    /// Trying again will not help.
+    Failed(HealthError),
+}
+
+async fn look(endpoint: &Endpoint, secs: u64) -> Look {
+    let mut opts = ConnectOptions::new(endpoint.auth.clone(), &["operator.read"]);
+    opts.timeout = Duration::from_secs(3);
+    let client = match Client::connect_with(&endpoint.url, opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            let fix = match portowner::holder(endpoint.port) {
+                Some(holder) if holder.pid != std::process::id() => format!(
+                    "port {} is held by {holder}: stop it, or move this profile with `{} config set gateway.port N`",
+                    endpoint.port, endpoint.command
+                ),
+                _ => format!(
+                    "start it (`{} gateway`) and see `{} logs` for why it stopped",
+                    endpoint.command, endpoint.command
+                ),
+            };
+            return Look::NotYet(HealthError::Unreachable {
+                profile: endpoint.profile.clone(),
+                port: endpoint.port,
+                secs,
+                reason: e.to_string(),
+                fix,
+            });
+        }
+    };
+    let health = client.call("health", json!({})).await;
+    let channels = if endpoint.telegram {
+        client.call("channels.status", json!({})).await.ok()
+    } else {
+        None
+    };
+    client.close().await;
+    let unhealthy = |reason: String| HealthError::Unhealthy {
+        profile: endpoint.profile.clone(),
+        reason,
+        command: endpoint.command.clone(),
+    };
+    match health {
+        Ok(h) if h.get("ok") == Some(&Value::Bool(true)) => {}
+        Ok(h) => {
+            let reason = h
+                .pointer("/reload/error")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("health says {h}"), str::to_string);
+            return Look::NotYet(unhealthy(reason));
+        }
+        Err(e) => return Look::NotYet(unhealthy(format!("the health call failed: {e}"))),
+    }
+    if !endpoint.telegram {
+        return Look::Green(Healthy { bot: None });
+    }
+    let tg = channels
+        .as_ref()
+        .and_then(|c| c.pointer("/channels/telegram"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let telegram = |summary: String, fix: String| HealthError::Telegram {
+        profile: endpoint.profile.clone(),
+        summary,
+        fix,
+    };
+    let summary = tg["summary"]
+        .as_str()
+        .unwrap_or("the channel has not started")
+        .to_string();
+    match tg["state"].as_str() {
+        Some("running") => Look::Green(Healthy {
+            bot: tg["bot"].as_str().map(str::to_string),
+        }),
+        Some("unauthorized") => Look::Failed(telegram(
+            summary,
+            "Telegram refused the bot token: get a new one from @BotFather and onboard again"
+                .into(),
+        )),
+        Some("conflict") => Look::NotYet(telegram(
+            summary,
+            "stop the other program polling this bot, or give this profile its own bot".into(),
+        )),
+        Some("offline") => Look::NotYet(telegram(
+            summary,
+            "check the network (or channels.telegram.apiRoot); the bot keeps retrying".into(),
+        )),
+        _ => Look::NotYet(telegram(
+            summary,
+            format!("see `{} logs`", endpoint.command),
+        )),
+    }
+}
+
+/// Waits up to `within` until the gateway at `endpoint` answers `health`
+/// with ok and, when the profile has a Telegram bot, the bot polls. Returns
+/// the last reason it was not green when time runs out (or at once when
+/// waiting cannot help, like a refused bot token).
+pub async fn wait_healthy(endpoint: &Endpoint, within: Duration) -> Result<Healthy, HealthError> {
+    let start = Instant::now();
+    loop {
+        let secs = start.elapsed().as_secs();
+        match look(endpoint, secs).await {
+            Look::Green(h) => return Ok(h),
+            Look::Failed(e) => return Err(e),
+            Look::NotYet(e) if start.elapsed() >= within => return Err(e),
+            Look::NotYet(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omniclaw_os::secrets::MemoryStore;
+
+    const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
+    const SPARE: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
+
+    fn home() -> (tempfile::TempDir, EnvSnapshot) {
+        let dir = tempfile::tempdir().expect("temp home");
+        let env = EnvSnapshot::default().with("HOME", dir.path().to_string_lossy().as_ref());
+        (dir, env)
+    }
+
+    fn resolve(env: &EnvSnapshot, profile: &str) -> Resolved {
+        paths::resolve(paths::Inputs {
+            profile_flag: Some(profile),
+            env,
+            cwd: None,
+        })
+        .expect("resolves")
+    }
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                out.push(e.path());
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn answers(port: u16, token: &str) -> Answers {
+        Answers {
+            port: Some(port),
+            telegram: Some(TelegramAnswers {
+                token: token.to_string(),
+                username: "rescue_bot".into(),
+                api_root: Some("http://127.0.0.1:9".into()),
+                allow_from: vec![42],
+                targets: vec![Profile::parse("main").expect("profile")],
+            }),
+        }
+    }
+
+    /// A store that fails `set` for one secret, as a locked keychain would.
+    struct Refusing {
+        inner: MemoryStore,
+        refuse: SecretName,
+    }
+
+    impl SecretStore for Refusing {
+        fn get(
+            &self,
+            scope: &secrets::Scope,
+            name: SecretName,
+        ) -> Result<Option<String>, secrets::SecretError> {
+            self.inner.get(scope, name)
+        }
+        fn set(
+            &self,
+            scope: &secrets::Scope,
+            name: SecretName,
+            value: &str,
+        ) -> Result<(), secrets::SecretError> {
+            if name == self.refuse {
+                return Err(secrets::SecretError::Keychain {
+                    account: scope.account(name),
+                    detail: "the keychain is locked".into(),
+                });
+            }
+            self.inner.set(scope, name, value)
+        }
+        fn remove(
+            &self,
+            scope: &secrets::Scope,
+            name: SecretName,
+        ) -> Result<bool, secrets::SecretError> {
+            self.inner.remove(scope, name)
+        }
+        fn mode(&self, scope: &secrets::Scope) -> secrets::StoreMode {
+            self.inner.mode(scope)
+        }
+    }
+
+    // The tests plan ports below Linux's ephemeral range (32768–60999),
+    // where other tests' listeners on port 0 land: the plan checks live
+    // listeners too.
+    #[test]
+    fn writing_puts_the_token_in_the_store_only() {
+        let (dir, env) = home();
+        let store = MemoryStore::default();
+        let rescue = resolve(&env, "rescue");
+        let port = 24000;
+        let written = write(&rescue, &env, &store, &answers(port, TOKEN)).expect("written");
+        assert!(written.created);
+        assert_eq!(written.base, port);
+        let scope = profile::scope(&rescue);
+        assert_eq!(
+            store
+                .get(&scope, SecretName::TelegramBotToken)
+                .expect("get"),
+            Some(TOKEN.to_string())
+        );
+        let config = std::fs::read_to_string(&rescue.config_path).expect("config");
+        assert!(
+            config.contains("keychain") && config.contains("allowlist"),
+            "{config}"
+        );
+        assert!(config.contains("\"main\""), "{config}");
+        for f in files(dir.path()).iter().filter(|f| f.is_file()) {
+            let text = String::from_utf8_lossy(&std::fs::read(f).expect("read")).into_owned();
+            assert!(!text.contains(TOKEN), "the token reached {}", f.display());
+        }
+        assert_eq!(
+            discovery::read_marker(&rescue.state_dir).map(|m| m.profile),
+            Some("rescue".to_string())
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let (dir, env) = home();
+        let store = Refusing {
+            inner: MemoryStore::default(),
+            refuse: SecretName::TelegramBotToken,
+        };
+        let rescue = resolve(&env, "rescue");
+        let err = write(&rescue, &env, &store, &answers(24200, TOKEN)).expect_err("refused");
+        assert!(matches!(err, OnboardError::Store { .. }), "{err}");
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+        assert_eq!(
+            files(dir.path()),
+            Vec::<PathBuf>::new(),
+            "files left behind"
+        );
+        let scope = profile::scope(&rescue);
+        assert_eq!(
+            store
+                .get(&scope, SecretName::GatewayAuthToken)
+                .expect("get"),
+            None,
+            "the generated gateway token was removed again"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_keeps_what_was_there() {
+        let (_dir, env) = home();
+        let memory = MemoryStore::default();
+        let rescue = resolve(&env, "rescue");
+        write(
+            &rescue,
+            &env,
+            &memory,
+            &Answers {
+                port: Some(24400),
+                telegram: None,
+            },
+        )
+        .expect("set up without a bot");
+        let before = std::fs::read_to_string(&rescue.config_path).expect("config");
+        let scope = profile::scope(&rescue);
+        let gateway_token = memory
+            .get(&scope, SecretName::GatewayAuthToken)
+            .expect("get");
+        assert!(gateway_token.is_some());
+        let store = Refusing {
+            inner: memory,
+            refuse: SecretName::TelegramBotToken,
+        };
+        write(&rescue, &env, &store, &answers(24400, TOKEN)).expect_err("refused");
+        assert_eq!(
+            std::fs::read_to_string(&rescue.config_path).expect("config"),
+            before
+        );
+        assert!(rescue.state_dir.is_dir(), "the existing state dir stays");
+        assert_eq!(
+            store
+                .get(&scope, SecretName::GatewayAuthToken)
+                .expect("get"),
+            gateway_token
+        );
+    }
+
+    #[test]
+    fn a_token_another_profile_uses_is_refused_by_fingerprint() {
+        let (_dir, env) = home();
+        let store = MemoryStore::default();
+        let rescue = resolve(&env, "rescue");
+        write(&rescue, &env, &store, &answers(24600, TOKEN)).expect("written");
+        let work = resolve(&env, "work");
+        let err =
+            check_token_unused(&work, &env, &store, &format!(" {TOKEN}\n")).expect_err("refused");
+        match &err {
+            OnboardError::TokenInUse {
+                other, fingerprint, ..
+            } => {
+                assert_eq!(other, "rescue");
+                assert_eq!(fingerprint, &secrets::fingerprint(TOKEN));
+            }
+            other => panic!("wrong error: {other}"),
+        }
+        assert!(!err.to_string().contains(TOKEN));
+        // write checks again: a stale answer cannot slip through.
+        let before = files(work.home.as_path());
+        write(&work, &env, &store, &answers(24800, TOKEN)).expect_err("refused");
+        assert_eq!(files(work.home.as_path()), before);
+        // A token another config holds in plain text is found too.
+        let lab = resolve(&env, "lab");
+        write(
+            &lab,
+            &env,
+            &store,
+            &Answers {
+                port: Some(25200),
+                telegram: None,
+            },
+        )
+        .expect("lab");
+        let text = std::fs::read_to_string(&lab.config_path).expect("config");
+        let text = config::set(
+            &text,
+            "channels.telegram.botToken",
+            &json!(SPARE).to_string(),
+        )
+        .expect("set");
+        std::fs::write(&lab.config_path, text).expect("write");
+        assert!(matches!(
+            check_token_unused(&work, &env, &store, SPARE),
+            Err(OnboardError::TokenInUse { other, .. }) if other == "lab"
+        ));
+        // Its own token may be given again (onboarding once more).
+        check_token_unused(&rescue, &env, &store, TOKEN).expect("own token");
+        assert!(matches!(
+            check_token_unused(&work, &env, &store, "nope"),
+            Err(OnboardError::Step(StepError::TokenShape))
+        ));
+    }
+
+    #[test]
+    fn the_port_plan_names_derived_ports_conflicts_and_a_free_slot() {
+        let (_dir, env) = home();
+        let store = MemoryStore::default();
+        let main = resolve(&env, "main");
+        write(
+            &main,
+            &env,
+            &store,
+            &Answers {
+                port: Some(25000),
+                telegram: None,
+            },
+        )
+        .expect("main");
+        let rescue = resolve(&env, "rescue");
+        let plan = plan_ports(&rescue, &env, Some(25020)).expect("plan");
+        assert!(!plan.exists);
+        assert_eq!(plan.base, 25020);
+        assert_eq!(plan.others, vec!["main".to_string()]);
+        let surfaces: Vec<&str> = plan.rows.iter().map(|r| r.surface.as_str()).collect();
+        assert_eq!(
+            surfaces,
+            vec!["base", "browser control", "canvas", "CDP range"]
+        );
+        assert!(
+            !plan.conflicts.is_empty(),
+            "25020 overlaps main's CDP range"
+        );
+        assert!(plan.rows.iter().any(|r| r.conflict));
+        let free = plan.suggested.expect("a free slot");
+        let clean = plan_ports(&rescue, &env, Some(free)).expect("plan");
+        assert!(clean.conflicts.is_empty(), "{:?}", clean.conflicts);
+        assert!(clean.rows.iter().all(|r| !r.conflict));
+        // The refusal at write time names the free port.
+        let err = write(
+            &rescue,
+            &env,
+            &store,
+            &Answers {
+                port: Some(25020),
+                telegram: None,
+            },
+        )
+        .expect_err("collides");
+        assert!(
+            err.to_string()
+                .contains(&format!("free base port is {free}")),
+            "{err}"
+        );
+        assert!(!rescue.state_dir.exists());
+    }
+
+    #[test]
+    fn a_state_dir_of_another_profile_is_refused() {
+        let (dir, env) = home();
+        let rescue = resolve(&env, "rescue");
+        std::fs::create_dir_all(&rescue.state_dir).expect("mkdir");
+        discovery::write_marker(
+            &rescue.state_dir,
+            &Marker {
+                profile: "main".into(),
+                config_path: dir.path().join(".omniclaw-main/omniclaw.json"),
+            },
+        )
+        .expect("marker");
+        let err = plan_ports(&rescue, &env, None).expect_err("refused");
+        assert!(err.to_string().contains("belongs to profile main"), "{err}");
+        assert!(err.is_usage());
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_operator_can_be_cancelled() {
+        // Nothing listens on port 9 of loopback: the wait would fail or hang
+        // on the network; the cancel wins either way or the error is offline.
+        let result = wait_for_operator(TOKEN, "http://127.0.0.1:9", PAIR_WAIT, async {}).await;
+        assert!(
+            matches!(
+                result,
+                Err(OnboardError::Cancelled) | Err(OnboardError::Offline(_))
+            ),
+            "{result:?}"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let root = format!("http://{}", listener.local_addr().expect("addr"));
+        // A server that accepts and never answers: only the cancel ends the wait.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let wait = tokio::spawn(async move {
+            wait_for_operator(TOKEN, &root, PAIR_WAIT, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!wait.is_finished(), "the wait ended on its own");
+        tx.send(()).expect("send");
+        let result = wait.await.expect("joined");
+        assert_eq!(result, Err(OnboardError::Cancelled));
+    }
+}
