@@ -163,6 +163,30 @@ impl Session {
         app
     }
 
+    /// The X window id of the visible dashboard, once one is shown.
+    pub fn dashboard_window(&self) -> Option<String> {
+        let out = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^OmniClaw$"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("xdotool runs (install it with scripts/install-deps.sh)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(str::to_string)
+    }
+
+    /// Closes an X window as a window manager's close button does.
+    pub fn close_window(&self, window: &str) {
+        let status = Command::new(python())
+            .arg(repo_root().join("scripts/x11-close.py"))
+            .arg(window)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("run x11-close.py");
+        assert!(status.success(), "closing window {window} failed");
+    }
+
     /// Starts the desktop app with its dashboard under WebDriver
     /// (tauri-driver + WebKitWebDriver) for `home`, on ports clear of `avoid`.
     pub fn dashboard(&self, home: &Home, avoid: &[u16]) -> Dashboard {
@@ -305,6 +329,27 @@ impl std::ops::Deref for Dashboard {
     fn deref(&self) -> &WebDriver {
         &self.web
     }
+}
+
+/// The command names (`/proc/PID/comm`) of the live child processes of `pid`.
+pub fn children_of(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next();
+        let ppid = rest.next().and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) && state != Some("Z") {
+            let open = stat.find('(').unwrap_or(close);
+            names.push(stat[open + 1..close].to_string());
+        }
+    }
+    names
 }
 
 /// The notifications shown in a session, as `{"app", "summary", "body"}`.

@@ -238,6 +238,54 @@ fn a_failure_and_a_conflict_are_each_notified_once() {
 }
 
 #[test]
+fn a_closed_dashboard_ends_its_web_helpers_and_opens_again() {
+    let session = Session::start();
+    let (home, main, _rescue) = two_profiles();
+    let app = session.launch(&home);
+    let pid = app.0.id();
+    let tray = session.wait_for("the menu", |t| t.has("Open dashboard"));
+    assert!(
+        children_of(pid).is_empty(),
+        "no web view before the dashboard opens: {:?}",
+        children_of(pid)
+    );
+
+    session.click(tray.id("", "Open dashboard"));
+    wait_until("the dashboard window", || {
+        session.dashboard_window().is_some()
+    });
+    wait_until("the web view's network process", || {
+        children_of(pid)
+            .iter()
+            .any(|c| c.starts_with("WebKitNetwork"))
+    });
+    let window = session.dashboard_window().expect("the window");
+    session.close_window(&window);
+    wait_until("the window to go", || session.dashboard_window().is_none());
+    // Closed: every web helper ends, the app and its tray stay.
+    wait_until("the web helpers to end", || children_of(pid).is_empty());
+    assert!(
+        session
+            .layout()
+            .is_ok_and(|t| t.has(&label("main", "stopped", main))),
+        "the tray keeps working"
+    );
+
+    // Open again: WebKit starts its helpers anew and the page loads.
+    let tray = session.layout().expect("layout");
+    session.click(tray.id("", "Open dashboard"));
+    wait_until("the dashboard window again", || {
+        session.dashboard_window().is_some()
+    });
+    wait_until("a new web view with its network process", || {
+        let children = children_of(pid);
+        children.iter().any(|c| c.starts_with("WebKitNetwork"))
+            && children.iter().any(|c| c.starts_with("WebKitWeb"))
+    });
+    drop(app);
+}
+
+#[test]
 fn a_broken_config_shows_as_such_and_cannot_start() {
     let session = Session::start();
     let (home, main, _rescue) = two_profiles();

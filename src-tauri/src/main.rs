@@ -128,7 +128,10 @@ fn run() -> anyhow::Result<()> {
             label,
             event: tauri::WindowEvent::Destroyed,
             ..
-        } if label == window::MAIN => memory::release_freed(),
+        } if label == window::MAIN => {
+            let app = handle.clone();
+            memory::release_after_dashboard(move || app.get_webview_window(window::MAIN).is_none());
+        }
         RunEvent::Exit => {
             let desktop = handle.state::<Arc<Desktop>>().inner().clone();
             tauri::async_runtime::block_on(desktop.shutdown());
