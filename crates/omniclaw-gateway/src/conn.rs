@@ -9,10 +9,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use futures_util::stream::{self, StreamExt};
+use futures_util::{FutureExt, SinkExt};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
 
 use crate::auth::{rate_limited, verify, Verdict};
 use crate::methods;
@@ -23,6 +26,12 @@ use crate::server::{AppState, Broadcast, Shared};
 
 /// The smallest hard frame limit handed to the WebSocket layer.
 const MIN_HARD_LIMIT: usize = 64 * 1024;
+/// Requests answered from one wake-up before the replies are flushed and
+/// stops and events get their turn.
+const MAX_BURST: usize = 32;
+/// Replies collect in the write buffer up to this many bytes before they
+/// are written; a flush writes them earlier (see the request loop).
+const WRITE_BATCH: usize = 16 * 1024;
 /// How long a close handshake may take before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
@@ -31,9 +40,10 @@ pub(crate) fn upgrade(ws: WebSocketUpgrade, state: AppState, peer: SocketAddr) -
     // The WebSocket layer cuts at twice the advertised limit; between the two
     // the connection reads the frame and closes with 1009 itself.
     let hard = limits.max_payload.saturating_mul(2).max(MIN_HARD_LIMIT);
+    let max_buffered = limits.max_buffered_bytes.max(1);
     ws.read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(limits.max_buffered_bytes.max(1))
+        .write_buffer_size(WRITE_BATCH.min(max_buffered / 2))
+        .max_write_buffer_size(max_buffered)
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| run(socket, state, peer))
@@ -56,7 +66,8 @@ pub(crate) fn now_ms() -> u64 {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Read {
-    Text(String),
+    /// The frame's bytes as received, not copied.
+    Text(Utf8Bytes),
     Skip,
     Gone,
     TooBig,
@@ -65,11 +76,11 @@ enum Read {
 fn classify(msg: Option<Result<Message, axum::Error>>) -> Read {
     match msg {
         None | Some(Ok(Message::Close(_))) => Read::Gone,
-        Some(Ok(Message::Text(t))) => Read::Text(t.as_str().to_owned()),
-        Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+        Some(Ok(Message::Text(t))) => Read::Text(t),
+        Some(Ok(Message::Binary(b))) => match Utf8Bytes::try_from(b) {
             Ok(s) => Read::Text(s),
             // Not text and so not JSON: same answer as malformed JSON.
-            Err(_) => Read::Text(String::new()),
+            Err(_) => Read::Text(Utf8Bytes::from("")),
         },
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Skip,
         Some(Err(e)) => {
@@ -228,54 +239,16 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
         return;
     }
 
-    let mut events = shared.events.subscribe();
+    // The event and stop futures live across requests (inside the streams)
+    // instead of being made anew for every frame, which would register and
+    // unregister their waiters each time.
+    let mut events = std::pin::pin!(event_stream(shared.events.subscribe()));
+    let mut stops = std::pin::pin!(stop_stream(stopping));
     loop {
         tokio::select! {
-            msg = socket.recv() => {
-                let text = match classify(msg) {
-                    Read::Text(t) => t,
-                    Read::Skip => continue,
-                    Read::Gone => return,
-                    Read::TooBig => return too_big(&mut socket, limits.max_payload).await,
-                };
-                if text.len() > limits.max_payload {
-                    return too_big(&mut socket, limits.max_payload).await;
-                }
-                let reply = match parse_frame(&text) {
-                    Err(_) => return close_with(&mut socket, close::NORMAL, "").await,
-                    Ok(Inbound::Req { id, method, params }) => {
-                        match dispatch(&shared, &scopes, &method, params).await {
-                            Ok(payload) => protocol::res_ok(&id, payload),
-                            Err(e) => protocol::res_err(&id, &e),
-                        }
-                    }
-                    Ok(Inbound::Other { id: Some(id) }) => protocol::res_err(
-                        &id,
-                        &ErrorShape::invalid_request("invalid request frame: expected {\"type\":\"req\",\"id\",\"method\",\"params\"}"),
-                    ),
-                    Ok(Inbound::Other { id: None }) => continue,
-                };
-                if !send(&mut socket, reply).await {
-                    return;
-                }
-            }
-            ev = events.recv() => match ev {
-                Ok(Broadcast::Tick) => {
-                    seq += 1;
-                    if !send(&mut socket, protocol::event("tick", json!({"ts": now_ms()}), Some(seq))).await {
-                        return;
-                    }
-                }
-                Ok(Broadcast::Health) => {
-                    seq += 1;
-                    if !send(&mut socket, protocol::event("health", methods::health(&shared), Some(seq))).await {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-            _ = stopping.changed() => {
+            // Stops and events first: requests must not starve them.
+            biased;
+            _ = stops.next() => {
                 seq += 1;
                 let ev = protocol::event(
                     "shutdown",
@@ -287,16 +260,129 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
                 }
                 return;
             }
+            ev = events.next() => match ev {
+                Some(Ok(Broadcast::Tick)) => {
+                    seq += 1;
+                    if !send(&mut socket, protocol::event("tick", json!({"ts": now_ms()}), Some(seq))).await {
+                        return;
+                    }
+                }
+                Some(Ok(Broadcast::Health)) => {
+                    seq += 1;
+                    if !send(&mut socket, protocol::event("health", methods::health(&shared), Some(seq))).await {
+                        return;
+                    }
+                }
+                Some(Err(RecvError::Lagged(_))) => continue,
+                Some(Err(RecvError::Closed)) | None => return,
+            },
+            msg = socket.recv() => {
+                // Requests already received are answered before the flush,
+                // so a burst goes out in few writes; a reply to a lone
+                // request is flushed at once.
+                let mut msg = msg;
+                for answered in 1.. {
+                    match answer(&mut socket, &shared, &scopes, msg).await {
+                        Step::End => return,
+                        Step::Skip => {}
+                        Step::Reply(text) => {
+                            if socket.feed(Message::Text(text.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    if answered == MAX_BURST {
+                        break;
+                    }
+                    match socket.recv().now_or_never() {
+                        Some(next) => msg = next,
+                        None => break,
+                    }
+                }
+                if socket.flush().await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
-async fn dispatch(
+/// What became of one inbound frame.
+enum Step {
+    /// Send this frame.
+    Reply(String),
+    /// Nothing to answer.
+    Skip,
+    /// The connection is over (closed by the peer, or closed here).
+    End,
+}
+
+async fn answer(
+    socket: &mut WebSocket,
     shared: &Arc<Shared>,
+    scopes: &[String],
+    msg: Option<Result<Message, axum::Error>>,
+) -> Step {
+    let max = shared.spec.limits.max_payload;
+    let text = match classify(msg) {
+        Read::Text(t) => t,
+        Read::Skip => return Step::Skip,
+        Read::Gone => return Step::End,
+        Read::TooBig => {
+            too_big(socket, max).await;
+            return Step::End;
+        }
+    };
+    if text.len() > max {
+        too_big(socket, max).await;
+        return Step::End;
+    }
+    match parse_frame(&text) {
+        Err(_) => {
+            close_with(socket, close::NORMAL, "").await;
+            Step::End
+        }
+        Ok(Inbound::Req { id, method, params }) => {
+            Step::Reply(match dispatch(shared, scopes, &method, params).await {
+                Ok(payload) => protocol::res_ok(&id, payload),
+                Err(e) => protocol::res_err(&id, &e),
+            })
+        }
+        Ok(Inbound::Other { id: Some(id) }) => Step::Reply(protocol::res_err(
+            &id,
+            &ErrorShape::invalid_request(
+                "invalid request frame: expected {\"type\":\"req\",\"id\",\"method\",\"params\"}",
+            ),
+        )),
+        Ok(Inbound::Other { id: None }) => Step::Skip,
+    }
+}
+
+/// Gateway-wide events, one `recv` at a time, its waiter kept between polls.
+fn event_stream(
+    rx: broadcast::Receiver<Broadcast>,
+) -> impl futures_util::Stream<Item = Result<Broadcast, RecvError>> {
+    stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await;
+        Some((ev, rx))
+    })
+}
+
+/// Yields once the gateway starts stopping (or its stop sender is gone).
+fn stop_stream(rx: watch::Receiver<bool>) -> impl futures_util::Stream<Item = ()> {
+    stream::unfold(rx, |mut rx| async move {
+        // Err means the sender is gone: stop as well.
+        let _ = rx.changed().await;
+        Some(((), rx))
+    })
+}
+
+async fn dispatch<'a>(
+    shared: &'a Arc<Shared>,
     scopes: &[String],
     method: &str,
     params: Value,
-) -> Result<Value, ErrorShape> {
+) -> Result<methods::Payload<'a>, ErrorShape> {
     if method == "connect" {
         return Err(ErrorShape::invalid_request(
             "invalid request: connect already completed on this connection",
@@ -332,7 +418,7 @@ mod tests {
         );
         check(
             Some(Ok(Message::Binary(vec![0xff].into()))),
-            Read::Text(String::new()),
+            Read::Text("".into()),
         );
         check(
             Some(Err(axum::Error::new(
@@ -345,6 +431,100 @@ mod tests {
             ))),
             Read::TooBig,
         );
+    }
+
+    type Client = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    async fn next_json(ws: &mut Client) -> Value {
+        loop {
+            let msg = ws.next().await.expect("open").expect("frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).expect("JSON");
+            }
+        }
+    }
+
+    /// The answer to each of `n` requests sent in one burst, in order,
+    /// skipping events.
+    async fn answers(ws: &mut Client, n: usize) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = next_json(ws).await;
+            if frame["type"] == "res" {
+                let id = frame["id"].as_str().expect("id").to_string();
+                out.push((id, frame["ok"] == true));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_requests_is_answered_in_order() {
+        use tokio_tungstenite::tungstenite::Message as Frame;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spec = crate::GatewaySpec::new(
+            "main",
+            dir.path().join("omniclaw.json"),
+            dir.path().to_path_buf(),
+            dir.path().join("workspace"),
+            0,
+        );
+        spec.browser.enabled = false;
+        spec.canvas.enabled = false;
+        let bound = crate::Gateway::bind(spec).expect("bind");
+        let url = format!("ws://{}", bound.addrs().gateway);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(bound.serve(async {
+            let _ = stopped.await;
+        }));
+
+        let run = async {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .expect("connect");
+            assert_eq!(next_json(&mut ws).await["event"], "connect.challenge");
+            let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+                "minProtocol": 4, "maxProtocol": 4,
+                "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+                "scopes": ["operator.read"],
+            }});
+            ws.send(Frame::text(connect.to_string()))
+                .await
+                .expect("send");
+            assert_eq!(answers(&mut ws, 1).await, [("c".to_string(), true)]);
+
+            // More requests than one wake-up answers, every tenth not a request
+            // (an error answer), all written before any answer is read.
+            let n = MAX_BURST * 3 + 5;
+            for i in 0..n {
+                let frame = if i % 10 == 9 {
+                    format!(r#"{{"type":"nope","id":"{i}"}}"#)
+                } else {
+                    format!(r#"{{"type":"req","id":"{i}","method":"health"}}"#)
+                };
+                ws.feed(Frame::text(frame)).await.expect("feed");
+            }
+            ws.flush().await.expect("flush");
+            let expected: Vec<(String, bool)> =
+                (0..n).map(|i| (i.to_string(), i % 10 != 9)).collect();
+            assert_eq!(answers(&mut ws, n).await, expected);
+
+            // A lone request after the burst is answered without waiting for more.
+            ws.send(Frame::text(
+                r#"{"type":"req","id":"last","method":"status"}"#,
+            ))
+            .await
+            .expect("send");
+            assert_eq!(answers(&mut ws, 1).await, [("last".to_string(), true)]);
+        };
+        tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("every request answered within 20 s");
+        let _ = stop.send(());
+        server.await.expect("server task").expect("served");
     }
 
     #[test]

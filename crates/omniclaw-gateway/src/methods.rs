@@ -4,13 +4,17 @@
 //! carry only fields this gateway can fill truthfully. Nothing returned here
 //! contains a plaintext secret: config text and values are redacted.
 
+use std::borrow::Cow;
 use std::io::{Read, Seek, SeekFrom};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use omniclaw_core::config;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::conn::now_ms;
@@ -22,28 +26,45 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-pub(crate) async fn call(
-    shared: &Arc<Shared>,
+/// What a method answers. Most build a `Value`; `health`, the method
+/// clients poll, is written to the wire straight from its struct.
+pub(crate) enum Payload<'a> {
+    Value(Value),
+    Health(Health<'a>),
+}
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Value(v) => v.serialize(s),
+            Payload::Health(h) => h.serialize(s),
+        }
+    }
+}
+
+pub(crate) async fn call<'a>(
+    shared: &'a Arc<Shared>,
     method: &str,
     params: Value,
-) -> Result<Value, ErrorShape> {
-    match method {
-        "health" => Ok(health(shared)),
-        "status" => Ok(status(shared)),
-        "system-presence" => Ok(json!([presence(shared)])),
-        "gateway.identity.get" => Ok(identity(shared)),
-        "config.get" => config_get(shared).await,
-        "config.patch" => config_patch(shared, &params).await,
+) -> Result<Payload<'a>, ErrorShape> {
+    let value = match method {
+        "health" => return Ok(Payload::Health(health(shared))),
+        "status" => status(shared),
+        "system-presence" => json!([presence(shared)]),
+        "gateway.identity.get" => identity(shared),
+        "config.get" => config_get(shared).await?,
+        "config.patch" => config_patch(shared, &params).await?,
         "logs.tail" => {
             let query = LogQuery::from_params(&params)?;
             let dir = shared.spec.logs_dir();
             tokio::task::spawn_blocking(move || tail_logs(&dir, &query))
                 .await
-                .map_err(|e| ErrorShape::unavailable(format!("logs.tail failed: {e}")))?
+                .map_err(|e| ErrorShape::unavailable(format!("logs.tail failed: {e}")))??
         }
-        "channels.status" => channels_status(shared).await,
-        other => Err(ErrorShape::unknown_method(other)),
-    }
+        "channels.status" => channels_status(shared).await?,
+        other => return Err(ErrorShape::unknown_method(other)),
+    };
+    Ok(Payload::Value(value))
 }
 
 pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[String]) -> Value {
@@ -79,48 +100,116 @@ pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[Str
     })
 }
 
-fn surfaces(shared: &Shared) -> Value {
-    let spec = &shared.spec;
-    let a = &shared.addrs;
-    json!({
-        "gateway": {
-            "bind": spec.bind.to_string(),
-            "port": a.gateway.port(),
-            "listening": shared.gateway_up.load(Ordering::Relaxed),
-        },
-        "browserControl": {
-            "enabled": spec.browser.enabled,
-            "port": a.browser_control.map(|s| s.port()).unwrap_or(spec.browser.control_port),
-            "listening": shared.control_up.load(Ordering::Relaxed),
-            "cdpPortRange": {
-                "start": spec.browser.cdp_range.start(),
-                "end": spec.browser.cdp_range.end(),
-            },
-        },
-        "canvas": {
-            "enabled": spec.canvas.enabled,
-            "port": a.canvas.map(|s| s.port()).unwrap_or(spec.canvas.port),
-            "listening": shared.canvas_up.load(Ordering::Relaxed),
-            "root": path_str(&spec.canvas.root),
-        },
-    })
+/// The `surfaces` object of `health` and `status`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Surfaces<'a> {
+    gateway: GatewaySurface,
+    browser_control: BrowserSurface,
+    canvas: CanvasSurface<'a>,
 }
 
-pub(crate) fn health(shared: &Shared) -> Value {
+#[derive(Serialize)]
+struct GatewaySurface {
+    bind: IpAddr,
+    port: u16,
+    listening: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BrowserSurface {
+    enabled: bool,
+    port: u16,
+    listening: bool,
+    cdp_port_range: PortRange,
+}
+
+#[derive(Serialize)]
+struct PortRange {
+    start: u16,
+    end: u16,
+}
+
+#[derive(Serialize)]
+struct CanvasSurface<'a> {
+    enabled: bool,
+    port: u16,
+    listening: bool,
+    root: Cow<'a, str>,
+}
+
+fn surfaces(shared: &Shared) -> Surfaces<'_> {
+    let spec = &shared.spec;
+    let a = &shared.addrs;
+    Surfaces {
+        gateway: GatewaySurface {
+            bind: spec.bind,
+            port: a.gateway.port(),
+            listening: shared.gateway_up.load(Ordering::Relaxed),
+        },
+        browser_control: BrowserSurface {
+            enabled: spec.browser.enabled,
+            port: a
+                .browser_control
+                .map(|s| s.port())
+                .unwrap_or(spec.browser.control_port),
+            listening: shared.control_up.load(Ordering::Relaxed),
+            cdp_port_range: PortRange {
+                start: *spec.browser.cdp_range.start(),
+                end: *spec.browser.cdp_range.end(),
+            },
+        },
+        canvas: CanvasSurface {
+            enabled: spec.canvas.enabled,
+            port: a.canvas.map(|s| s.port()).unwrap_or(spec.canvas.port),
+            listening: shared.canvas_up.load(Ordering::Relaxed),
+            root: spec.canvas.root.to_string_lossy(),
+        },
+    }
+}
+
+/// The `health` payload (also the `health` event's and the `hello-ok`
+/// snapshot's), in the real peer's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Health<'a> {
+    ok: bool,
+    reload: Value,
+    ts: u64,
+    duration_ms: u64,
+    profile: &'a str,
+    surfaces: Surfaces<'a>,
+    channels: EmptyObject,
+    channel_order: [&'static str; 0],
+    channel_labels: EmptyObject,
+}
+
+/// `{}`.
+struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+pub(crate) fn health(shared: &Shared) -> Health<'_> {
     let t0 = Instant::now();
     let ok = shared.failing().is_empty();
     let surfaces = surfaces(shared);
-    json!({
-        "ok": ok,
-        "reload": shared.live.report(),
-        "ts": now_ms(),
-        "durationMs": t0.elapsed().as_millis() as u64,
-        "profile": shared.spec.profile,
-        "surfaces": surfaces,
-        "channels": {},
-        "channelOrder": [],
-        "channelLabels": {},
-    })
+    let reload = shared.live.report();
+    Health {
+        ok,
+        reload,
+        ts: now_ms(),
+        duration_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+        profile: &shared.spec.profile,
+        surfaces,
+        channels: EmptyObject,
+        channel_order: [],
+        channel_labels: EmptyObject,
+    }
 }
 
 fn host_name() -> Option<&'static str> {
@@ -631,6 +720,65 @@ mod tests {
         let v = tail_logs(&dir.path().join("missing"), &q(None, 10, 10)).expect("tail");
         assert_eq!(v["lines"], json!([]));
         assert_eq!(v["file"], Value::Null);
+    }
+
+    #[test]
+    fn health_is_written_in_the_wire_order() {
+        let health = Health {
+            ok: true,
+            reload: json!({"mode": "hybrid"}),
+            ts: 7,
+            duration_ms: 0,
+            profile: "main",
+            surfaces: Surfaces {
+                gateway: GatewaySurface {
+                    bind: IpAddr::from([127, 0, 0, 1]),
+                    port: 18789,
+                    listening: true,
+                },
+                browser_control: BrowserSurface {
+                    enabled: true,
+                    port: 18791,
+                    listening: false,
+                    cdp_port_range: PortRange {
+                        start: 18800,
+                        end: 18899,
+                    },
+                },
+                canvas: CanvasSurface {
+                    enabled: false,
+                    port: 18793,
+                    listening: false,
+                    root: Cow::Borrowed("/w/canvas \"x\""),
+                },
+            },
+            channels: EmptyObject,
+            channel_order: [],
+            channel_labels: EmptyObject,
+        };
+        let expected = json!({
+            "ok": true,
+            "reload": {"mode": "hybrid"},
+            "ts": 7,
+            "durationMs": 0,
+            "profile": "main",
+            "surfaces": {
+                "gateway": {"bind": "127.0.0.1", "port": 18789, "listening": true},
+                "browserControl": {
+                    "enabled": true, "port": 18791, "listening": false,
+                    "cdpPortRange": {"start": 18800, "end": 18899},
+                },
+                "canvas": {"enabled": false, "port": 18793, "listening": false, "root": "/w/canvas \"x\""},
+            },
+            "channels": {},
+            "channelOrder": [],
+            "channelLabels": {},
+        });
+        // Same text, not only the same value: the order is part of the shape.
+        assert_eq!(
+            serde_json::to_string(&Payload::Health(health)).expect("encode"),
+            expected.to_string()
+        );
     }
 
     #[test]

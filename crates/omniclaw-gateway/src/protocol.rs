@@ -4,6 +4,8 @@
 //! Pure: values in, values out. Messages and codes match what the real peer
 //! sends, so OpenClaw clients react to them the way they do at home.
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// The protocol this gateway speaks.
@@ -142,8 +144,21 @@ impl ErrorShape {
 }
 
 /// A `res` frame with a payload.
-pub fn res_ok(id: &Value, payload: Value) -> String {
-    json!({"type": "res", "id": id, "ok": true, "payload": payload}).to_string()
+pub fn res_ok(id: &Value, payload: impl Serialize) -> String {
+    let frame = ResOk {
+        kind: "res",
+        id,
+        ok: true,
+        payload,
+    };
+    // Payloads are values and wire structs with string keys: encoding cannot
+    // fail. Should one ever not encode, the caller still gets an answer.
+    serde_json::to_string(&frame).unwrap_or_else(|e| {
+        res_err(
+            id,
+            &ErrorShape::unavailable(format!("cannot encode the answer: {e}")),
+        )
+    })
 }
 
 /// A `res` frame with an error.
@@ -152,15 +167,43 @@ pub fn res_err(id: &Value, error: &ErrorShape) -> String {
 }
 
 /// An `event` frame; `seq` is absent on `connect.challenge`.
-pub fn event(name: &str, payload: Value, seq: Option<u64>) -> String {
-    let mut m = Map::new();
-    m.insert("type".into(), Value::from("event"));
-    m.insert("event".into(), Value::from(name));
-    m.insert("payload".into(), payload);
-    if let Some(seq) = seq {
-        m.insert("seq".into(), Value::from(seq));
-    }
-    Value::Object(m).to_string()
+pub fn event(name: &str, payload: impl Serialize, seq: Option<u64>) -> String {
+    let frame = EventFrame {
+        kind: "event",
+        event: name,
+        payload,
+        seq,
+    };
+    serde_json::to_string(&frame).unwrap_or_else(|e| {
+        let fallback = EventFrame {
+            kind: "event",
+            event: name,
+            payload: json!({"error": format!("cannot encode the {name} event: {e}")}),
+            seq,
+        };
+        serde_json::to_string(&fallback).unwrap_or_default()
+    })
+}
+
+// The frames as written on the wire, field order included; serialized
+// straight into the output without building a `Value` first.
+#[derive(Serialize)]
+struct ResOk<'a, P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a Value,
+    ok: bool,
+    payload: P,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a, P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: &'a str,
+    payload: P,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
 }
 
 /// An inbound frame, as far as the server cares.
@@ -176,20 +219,98 @@ pub enum Inbound {
 }
 
 /// Parses a text frame. `Err` means the text was not JSON at all.
+///
+/// An object is read field by field (the last of duplicate keys wins, as
+/// in a `Value`), without building a map of the whole frame first.
 pub fn parse_frame(text: &str) -> Result<Inbound, serde_json::Error> {
-    let v: Value = serde_json::from_str(text)?;
-    let id = v
-        .get("id")
-        .filter(|i| i.is_string() || i.is_number())
-        .cloned();
-    let is_req = v.get("type").and_then(Value::as_str) == Some("req");
-    match (is_req, id, v.get("method").and_then(Value::as_str)) {
-        (true, Some(id), Some(method)) => Ok(Inbound::Req {
+    if !text.trim_start().starts_with('{') {
+        // Valid JSON that is not an object carries no request.
+        let _: Value = serde_json::from_str(text)?;
+        return Ok(Inbound::Other { id: None });
+    }
+    let fields: Fields = serde_json::from_str(text)?;
+    let id = fields.id.filter(|i| i.is_string() || i.is_number());
+    let is_req = fields.kind.as_ref().and_then(Value::as_str) == Some("req");
+    match (is_req, id, fields.method) {
+        (true, Some(id), Some(Value::String(method))) => Ok(Inbound::Req {
             id,
-            method: method.to_string(),
-            params: v.get("params").cloned().unwrap_or(Value::Null),
+            method,
+            params: fields.params.unwrap_or(Value::Null),
         }),
         (_, id, _) => Ok(Inbound::Other { id }),
+    }
+}
+
+/// The top-level fields of an object frame that the server reads.
+#[derive(Default)]
+struct Fields {
+    kind: Option<Value>,
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut out = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value: Value = map.next_value()?;
+            match key {
+                Key::Type => out.kind = Some(value),
+                Key::Id => out.id = Some(value),
+                Key::Method => out.method = Some(value),
+                Key::Params => out.params = Some(value),
+                Key::Other => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A key of an object frame; keys the server does not read are `Other`.
+enum Key {
+    Type,
+    Id,
+    Method,
+    Params,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "type" => Key::Type,
+                    "id" => Key::Id,
+                    "method" => Key::Method,
+                    "params" => Key::Params,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
     }
 }
 
@@ -502,11 +623,62 @@ mod tests {
                 r#"{"type":"req","method":"x"}"#,
                 Some(Inbound::Other { id: None }),
             ),
+            (
+                r#"{"params":{"a":1},"method":"status","id":7,"type":"req","extra":[1,{"b":null}]}"#,
+                Some(Inbound::Req {
+                    id: json!(7),
+                    method: "status".into(),
+                    params: json!({"a": 1}),
+                }),
+            ),
+            (
+                r#"{"type":"req","id":"1","id":"2","method":"health","method":"status"}"#,
+                Some(Inbound::Req {
+                    id: json!("2"),
+                    method: "status".into(),
+                    params: Value::Null,
+                }),
+            ),
+            (
+                r#" {"\u0074ype":"req","id":"3","method":"health"}"#,
+                Some(Inbound::Req {
+                    id: json!("3"),
+                    method: "health".into(),
+                    params: Value::Null,
+                }),
+            ),
+            (
+                r#"{"type":"req","id":true,"method":"health"}"#,
+                Some(Inbound::Other { id: None }),
+            ),
+            (
+                r#"{"type":"req","id":"4","method":5}"#,
+                Some(Inbound::Other {
+                    id: Some(json!("4")),
+                }),
+            ),
+            (r#"["type","req"]"#, Some(Inbound::Other { id: None })),
+            ("42", Some(Inbound::Other { id: None })),
             ("{not json", None),
+            (r#"{"type":"req"} x"#, None),
+            (r#"[1,"#, None),
+            (r#"{"type":"req","x":"\ud800"}"#, None),
         ];
         for (text, expected) in table {
             assert_eq!(parse_frame(text).ok(), *expected, "{text}");
         }
+    }
+
+    #[test]
+    fn answers_keep_the_field_order_of_the_real_peer() {
+        assert_eq!(
+            res_ok(&json!("9"), json!({"b": 1, "a": [true]})),
+            r#"{"type":"res","id":"9","ok":true,"payload":{"b":1,"a":[true]}}"#
+        );
+        assert_eq!(
+            res_ok(&json!(3), Value::Null),
+            r#"{"type":"res","id":3,"ok":true,"payload":null}"#
+        );
     }
 
     #[test]

@@ -183,8 +183,29 @@ fn listen(addr: SocketAddr, surface: Surface) -> Result<StdListener, StartError>
             surface,
             source,
         })?;
+    raise_backlog(&listener);
     Ok(listener)
 }
+
+/// Connections the kernel may queue on a listener before `accept` (capped
+/// by the system's own limit, `net.core.somaxconn` on Linux).
+const BACKLOG: i32 = 1024;
+
+/// The standard library listens with a backlog of 128: a burst of clients
+/// connecting at once (many reconnecting after a restart) overflows it, and
+/// every dropped SYN costs its client a 1 s retransmit. Listening again with
+/// a larger backlog only changes the queue length. Best effort: should the
+/// call fail, the listener keeps working with the smaller queue.
+#[cfg(unix)]
+fn raise_backlog(listener: &StdListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `listen` on a socket this function borrows and that is
+    // already listening; it reads no memory of ours.
+    let _ = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+}
+
+#[cfg(not(unix))]
+fn raise_backlog(_: &StdListener) {}
 
 /// Gateway-wide events fanned out to every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,6 +534,28 @@ mod tests {
             },
             Ok(()),
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn listeners_queue_a_burst_of_connections() {
+        let l = listen("127.0.0.1:0".parse().expect("addr"), Surface::Gateway).expect("listen");
+        let port = l.local_addr().expect("addr").port();
+        // For a listening socket, `ss -lt` shows the backlog as its Send-Q.
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output();
+        let Ok(out) = out else {
+            // No `ss` on this machine: nothing to read the backlog with.
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let backlog: Option<u32> = text.split_whitespace().nth(2).and_then(|n| n.parse().ok());
+        let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(128);
+        assert_eq!(backlog, Some(cap.min(BACKLOG as u32)), "ss said: {text}");
     }
 
     #[test]
