@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures the desktop app: cold start to the tray icon registered on D-Bus,
-# and memory (RSS) with the window closed and two gateways running.
+# memory (RSS) with the window closed and two gateways running (before and
+# after the dashboard was opened and closed), and how fast the tray shows a
+# gateway started from a terminal.
 # Runs in a private D-Bus session and virtual display against a temporary
 # home with a `main` and a `rescue` profile that start with the app.
 #
@@ -60,6 +62,14 @@ report() {
   echo "  total: $(((own + children) / 1024)) MB"
 }
 report "dashboard never opened"
+
+# A gateway started from a terminal: from `omniclaw gateway` to the tray
+# showing it as external (and back to stopped after SIGTERM).
+work_port="$(free_base -- "$main" "$rescue")"
+"$bin/omniclaw" --profile work --secrets-file setup --port "$work_port" >/dev/null
+echo "external change → tray updated (ms, from spawning \`omniclaw --profile work gateway\` to its tray label), $runs runs:"
+"$py" "$root/scripts/tray-dbus.py" latency "work — running · external" "work — stopped" "$runs" \
+  -- "$bin/omniclaw" --profile work gateway | sed 's/^/  /'
 
 # Open the dashboard from the tray, as a user would, then close its window.
 item="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders screenshots of the desktop dashboard for the README: the gateway
-# cards (main running, rescue stopped) and the port map with a conflict.
+# cards (main running, rescue stopped), the port map with a conflict, and
+# the first step of the rescue-bot wizard.
 # Runs the real app in a private D-Bus session and virtual display, against
 # a temporary home; nothing of the caller's own profiles is read or touched.
 #
@@ -51,4 +52,15 @@ for item in json.load(sys.stdin)["children"]:
 sleep 1.5
 import -window "$window" "$out/port-map.png"
 
-echo "screenshots: wrote $out/dashboard.png and $out/port-map.png"
+# "Set up rescue bot…" opens the wizard's first step.
+setup="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
+import json, sys
+for item in json.load(sys.stdin)["children"]:
+    if item["label"].startswith("Set up rescue bot"):
+        print(item["id"]); break')"
+[ -n "$setup" ] || { echo "screenshots: no \"Set up rescue bot…\" item in the tray" >&2; exit 1; }
+"$py" "$root/scripts/tray-dbus.py" click "$setup"
+sleep 1.5
+import -window "$window" "$out/rescue-wizard.png"
+
+echo "screenshots: wrote $out/dashboard.png, $out/port-map.png and $out/rescue-wizard.png"

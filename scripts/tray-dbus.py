@@ -14,6 +14,12 @@ usage:
                               (GetLayout with full recursion)
   tray-dbus.py click ID       send a "clicked" Event to menu item ID
   tray-dbus.py icon           print the icon's properties as JSON
+  tray-dbus.py latency SHOWN GONE RUNS -- CMD...
+                              RUNS times: start CMD and read the menu every
+                              5 ms until an item's label contains SHOWN
+                              (prints the milliseconds from starting CMD),
+                              then stop CMD (SIGTERM) and wait until a label
+                              contains GONE
   tray-dbus.py notifications  own org.freedesktop.Notifications (a desktop's
                               notification daemon); prints "ready", then one
                               JSON line {"app","summary","body"} per
@@ -251,6 +257,38 @@ def icon():
     print(json.dumps({k: plain(v) for k, v in props.items()}, ensure_ascii=False))
 
 
+def labels(node):
+    for child in node["children"]:
+        yield child["label"]
+        yield from labels(child)
+
+
+def latency(shown, gone, runs, command):
+    import subprocess
+    import time
+
+    bus = dbus.SessionBus()
+    menu = menu_of(bus)
+
+    def wait_for(text, since):
+        while time.monotonic() - since < 10:
+            _, root = menu.GetLayout(0, -1, dbus.Array([], signature="s"), dbus_interface=MENU_IFACE)
+            if any(text in label for label in labels(node(root))):
+                return time.monotonic() - since
+            time.sleep(0.005)
+        sys.exit(f"tray-dbus: no menu item showed {text!r} within 10 s")
+
+    for _ in range(runs):
+        start = time.monotonic()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            print(round(wait_for(shown, start) * 1000), flush=True)
+        finally:
+            child.terminate()
+            child.wait()
+        wait_for(gone, time.monotonic())
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "watch":
         watch()
@@ -260,6 +298,8 @@ def main(argv):
         click(int(argv[2]))
     elif len(argv) == 2 and argv[1] == "icon":
         icon()
+    elif len(argv) >= 7 and argv[1] == "latency" and argv[5] == "--":
+        latency(argv[2], argv[3], int(argv[4]), argv[6:])
     elif len(argv) == 2 and argv[1] == "notifications":
         notifications()
     else:

@@ -409,10 +409,26 @@ impl BotApiDouble {
 /// (`onboard --non-interactive`, the token on stdin, a free base port), with
 /// `extra` flags such as `--allow-from ID` or `--target main`.
 pub fn onboard_rescue(home: &crate::Home, api: &BotApiDouble, token: &str, extra: &[&str]) {
-    let port = crate::free_base().to_string();
-    let mut args = vec![
-        "--profile",
-        "rescue",
+    onboard_rescue_at(home, api, token, crate::free_base(), false, extra);
+}
+
+/// [`onboard_rescue`] on base port `port`, keeping the secrets in the
+/// profile's secrets file when `secrets_file` is set (for a test bus
+/// without a keychain).
+pub fn onboard_rescue_at(
+    home: &crate::Home,
+    api: &BotApiDouble,
+    token: &str,
+    port: u16,
+    secrets_file: bool,
+    extra: &[&str],
+) {
+    let port = port.to_string();
+    let mut args = vec!["--profile", "rescue"];
+    if secrets_file {
+        args.push("--secrets-file");
+    }
+    args.extend([
         "onboard",
         "--non-interactive",
         "--telegram-token-stdin",
@@ -420,7 +436,7 @@ pub fn onboard_rescue(home: &crate::Home, api: &BotApiDouble, token: &str, extra
         &port,
         "--api-root",
         &api.url,
-    ];
+    ]);
     args.extend_from_slice(extra);
     home.run_stdin(&args, token, &[]).expect_code(0);
 }

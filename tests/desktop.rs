@@ -379,3 +379,121 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
         "the previous config is kept"
     );
 }
+
+/// The pairing code in a bot reply: the one word of 8 capitals and digits.
+fn pairing_code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| {
+            w.len() == 8
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no pairing code in {text:?}"))
+        .to_string()
+}
+
+#[test]
+fn pairing_requests_are_told_once_and_decided_from_the_tray_and_the_dashboard() {
+    use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble};
+    const TOKEN: &str = "555666777:AAHpairing-desktop-token_abcdefghijk";
+    let (first, second): (i64, i64) = (5005, 6006);
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "pairing_desktop_bot");
+    let session = Session::start();
+    let notifications = session.notifications();
+    let home = omniclaw_tests::Home::new();
+    let rescue = free_base(&[]);
+    // No allowlist: strangers get pairing codes (`dmPolicy: pairing`).
+    onboard_rescue_at(&home, &api, TOKEN, rescue, true, &[]);
+
+    let mut app = session.launch(&home);
+    let tray = session.wait_for("rescue stopped", |t| {
+        t.has(&label("rescue", "stopped", rescue))
+    });
+    assert!(!tray.has_prefix("Pairing requests"), "nobody waits yet");
+    session.click(tray.id("rescue — ", "Start"));
+    wait_until("rescue's port to listen", || listening(rescue));
+
+    // Two strangers write to the embedded rescue bot: each gets a code.
+    let asked = api.push_message(first, "/status");
+    let code = pairing_code_in(&api.wait_reply(asked, PATIENCE).text);
+    let asked = api.push_message(second, "hello");
+    let second_code = pairing_code_in(&api.wait_reply(asked, PATIENCE).text);
+
+    // The tray lists both with Approve and Deny; each is notified once.
+    let approve = format!("Approve @user{first} ({code})");
+    let tray = session.wait_for("both pairing requests", |t| {
+        t.has("Pairing requests (2)") && t.has(&approve)
+    });
+    assert!(
+        tray.has_prefix(&format!("@user{first} on rescue — user {first}, ")),
+        "the request says who and where:\n{}",
+        tray.labels().join("\n")
+    );
+    assert!(tray.has(&format!("Deny @user{second} ({second_code})")));
+    let told = notifications.wait_for("about the first request", |n| {
+        n["summary"] == format!("rescue: @user{first} asks for access")
+    });
+    assert!(
+        told["body"].as_str().unwrap_or_default().contains(&code),
+        "the notification names the code: {told}"
+    );
+    notifications.wait_for("about the second request", |n| {
+        n["summary"] == format!("rescue: @user{second} asks for access")
+    });
+
+    // Approve from the tray: the store says so and the user hears it.
+    session.click(tray.id("Pairing requests", &approve));
+    api.wait_sent(PATIENCE, "the approval message", |s| {
+        s.iter()
+            .any(|m| m.chat_id == first && m.text.contains("Access approved"))
+    });
+    session.wait_for("only the second request left", |t| {
+        t.has("Pairing requests (1)") && !t.has(&approve)
+    });
+    let list = home.run(&["--profile", "rescue", "pairing", "list", "--json"]);
+    list.expect_code(0);
+    assert_eq!(list.json()["approved"], serde_json::json!([first]));
+    assert_eq!(list.json()["pending"][0]["code"], second_code.as_str());
+    // The approved user is an operator now.
+    let asked = api.push_message(first, "/help");
+    assert!(api
+        .wait_reply(asked, PATIENCE)
+        .text
+        .contains("Rescue commands"));
+    let all = notifications.all();
+    for n in &all {
+        let same = all.iter().filter(|m| *m == n).count();
+        assert_eq!(same, 1, "{n} was shown {same} times: {all:#?}");
+    }
+
+    // Deny the second from the dashboard (the request outlives the app).
+    let tray = session.layout().expect("layout");
+    session.click(tray.id("", "Quit"));
+    let status = wait_exit(&mut app.0, PATIENCE).expect("the app quits");
+    assert!(status.success(), "quit: {status:?}");
+    let web = session.dashboard(&home, &[rescue]);
+    let row = format!("[data-testid=pairing-rescue-{second_code}]");
+    let text = web.eventually_text(&row);
+    assert!(
+        text.contains(&format!("@user{second}")) && text.contains(&second_code),
+        "the card lists the request:\n{text}"
+    );
+    web.click(&format!("[data-testid=deny-rescue-{second_code}]"));
+    // The toast shows for a few seconds once the user was told.
+    web.wait_contains(
+        "#toast",
+        &format!("Denied @user{second}: they were told through the bot."),
+        PATIENCE,
+    );
+    api.wait_sent(PATIENCE, "the denial message", |s| {
+        s.iter()
+            .any(|m| m.chat_id == second && m.text.contains("Access denied"))
+    });
+    wait_until("the request to leave the card", || {
+        web.find("[data-testid=pairing-rescue]").is_err()
+    });
+    let list = home.run(&["--profile", "rescue", "pairing", "list", "--json"]);
+    assert_eq!(list.json()["pending"], serde_json::json!([]));
+    assert_eq!(list.json()["approved"], serde_json::json!([first]));
+}

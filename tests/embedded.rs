@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use omniclaw_tests::botapi::BotApiDouble;
+use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble};
 use omniclaw_tests::desktop::*;
 use omniclaw_tests::Home;
 
@@ -246,27 +246,14 @@ fn an_embedded_rescue_bot_answers_and_stops_an_embedded_main() {
     ])
     .expect_code(0);
     let operator = OPERATOR.to_string();
-    home.run_stdin(
-        &[
-            "--profile",
-            "rescue",
-            "--secrets-file",
-            "onboard",
-            "--non-interactive",
-            "--telegram-token-stdin",
-            "--port",
-            &rescue.to_string(),
-            "--api-root",
-            &api.url,
-            "--allow-from",
-            &operator,
-            "--target",
-            "main",
-        ],
+    onboard_rescue_at(
+        &home,
+        &api,
         TOKEN,
-        &[],
-    )
-    .expect_code(0);
+        rescue,
+        true,
+        &["--allow-from", &operator, "--target", "main"],
+    );
 
     let mut app = session.launch(&home);
     start_main_from_tray(&session, main);

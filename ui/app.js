@@ -48,7 +48,8 @@ async function act(button, command, args, done) {
   button.setAttribute("aria-busy", "true");
   try {
     const result = await call(command, args);
-    if (done) toast(done(result));
+    const message = done && done(result);
+    if (message) toast(message);
   } catch (error) {
     toast(String(error), true);
   } finally {
@@ -83,6 +84,52 @@ function setUpTabs() {
       event.preventDefault();
     });
   });
+}
+
+/** Tells how a pairing decision went; a user not told is shown as a warning. */
+function pairingDone(outcome) {
+  const verb = outcome.approved ? "Approved" : "Denied";
+  if (outcome.notTold) {
+    toast(`${verb} ${outcome.who}, but they were not told: ${outcome.notTold}`, true);
+    return null;
+  }
+  return `${verb} ${outcome.who}: they were told through the bot.`;
+}
+
+/** The card's "Pairing requests" section: who waits, with Approve and Deny. */
+function pairingSection(g) {
+  if (!g.pairing.length) return null;
+  const decide = (request, approve) => (event) =>
+    act(event.currentTarget, "decide_pairing", { name: g.name, code: request.code, approve }, pairingDone);
+  return el(
+    "section",
+    { class: "pairing", "aria-labelledby": `pairing-title-${g.name}`, "data-testid": `pairing-${g.name}` },
+    el("h3", { id: `pairing-title-${g.name}` }, `Pairing requests (${g.pairing.length})`),
+    el(
+      "ul",
+      {},
+      g.pairing.map((r) =>
+        el(
+          "li",
+          { "data-testid": `pairing-${g.name}-${r.code}` },
+          el(
+            "span",
+            { class: "who" },
+            el("strong", {}, r.who),
+            ` · user ${r.userId} · code `,
+            el("code", {}, r.code),
+            ` · ${r.ageMins ? `${r.ageMins} min ago` : "just now"}, expires in ${r.expiresInMins} min`,
+          ),
+          el(
+            "span",
+            { class: "decide" },
+            el("button", { type: "button", "data-testid": `approve-${g.name}-${r.code}`, onclick: decide(r, true) }, "Approve"),
+            el("button", { type: "button", class: "quiet", "data-testid": `deny-${g.name}-${r.code}`, onclick: decide(r, false) }, "Deny"),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 const STATE_TEXT = { stopped: "Stopped", starting: "Starting…", running: "Running", failed: "Failed" };
@@ -132,6 +179,7 @@ function card(g) {
     g.configProblem && el("p", { class: "error" }, g.configProblem),
     g.lastError && g.state !== "failed" && el("p", { class: "error" }, `Last error: ${g.lastError}`),
     g.conflicts.length > 0 && el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, g.conflicts.map((c) => el("li", {}, c))),
+    pairingSection(g),
     el(
       "details",
       { class: "ports-detail" },

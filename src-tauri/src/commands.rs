@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use omniclaw_core::tray::Action;
+use serde::Serialize;
 use tauri::{AppHandle, State, Wry};
 
 use crate::desktop::Desktop;
@@ -67,6 +68,39 @@ pub fn apply_fix(
     desktop
         .apply_fix(&profile, &key, port)
         .map_err(|e| e.to_string())
+}
+
+/// What the dashboard shows after a pairing decision.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingOutcome {
+    pub who: String,
+    pub user_id: u64,
+    pub approved: bool,
+    /// Why the user was not told through the bot, when they were not (the
+    /// decision stands).
+    pub not_told: Option<String>,
+}
+
+/// Approves (`approve`) or denies the pending pairing request `code` of
+/// gateway `name`'s bot, and tells the user through the bot.
+#[tauri::command]
+pub async fn decide_pairing(
+    desktop: Shared<'_>,
+    name: String,
+    code: String,
+    approve: bool,
+) -> Result<PairingOutcome, String> {
+    let decision = desktop
+        .decide_pairing(&name, &code, approve)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(PairingOutcome {
+        who: decision.request.who,
+        user_id: decision.request.user_id,
+        approved: decision.approved,
+        not_told: decision.told.err(),
+    })
 }
 
 /// Opens gateway `name`'s `logs` or `config` folder.

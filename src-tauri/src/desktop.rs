@@ -688,6 +688,49 @@ impl Desktop {
     }
 }
 
+impl Desktop {
+    /// Approves or denies the pending pairing request `code` of gateway
+    /// `name`'s Telegram bot and tells the user through the bot, as
+    /// `omniclaw --profile NAME pairing approve|deny CODE` does. The decision
+    /// lands in the gateway's activity; a refusal is its last error.
+    pub async fn decide_pairing(
+        &self,
+        name: &str,
+        code: &str,
+        approve: bool,
+    ) -> Result<omniclaw_gateway::telegram::PairingDecision, ActionError> {
+        let code = omniclaw_core::rescue::PairingCode::parse(code)
+            .map_err(|e| self.fail(name, ActionError::failed(name, e)))?;
+        let resolved = resolve(&self.env, Some(name))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let decision = omniclaw_gateway::telegram::decide_pairing(
+            &resolved,
+            self.store.as_ref(),
+            &code,
+            approve,
+            now,
+        )
+        .await
+        .map_err(|e| self.fail(name, ActionError::failed(name, e)))?;
+        let request = &decision.request;
+        let verb = if approve { "approved" } else { "denied" };
+        let line = format!(
+            "pairing: {verb} {} (user id {}, code {code})",
+            request.who, request.user_id
+        );
+        // Only noted: a pairing decision says nothing about the gateway's
+        // own state, so an earlier failure stays shown.
+        match &decision.told {
+            Ok(()) => self.note(name, format!("{line}; told them through the bot")),
+            Err(why) => self.note(name, format!("{line}; they were not told: {why}")),
+        }
+        self.changed.notify_one();
+        Ok(decision)
+    }
+}
+
 /// Resolves `profile` (or the default profile) from the gateway environment,
 /// honouring the state dir's ownership marker like the CLI does.
 pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, ActionError> {

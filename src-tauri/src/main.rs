@@ -13,6 +13,7 @@
 // Release builds on Windows are GUI apps and must not open a console window.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod changes;
 mod commands;
 mod desktop;
 mod memory;
@@ -94,6 +95,7 @@ fn run() -> anyhow::Result<()> {
             commands::open_folder,
             commands::setup_profile,
             commands::initial_page,
+            commands::decide_pairing,
             onboarding::onboard_plan,
             onboarding::onboard_check_token,
             onboarding::onboard_wait_operator,

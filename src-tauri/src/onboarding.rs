@@ -152,13 +152,16 @@ pub async fn onboard_plan(
     port: Option<u16>,
 ) -> Result<PlanView, String> {
     let resolved = resolved(&desktop, &name)?;
+    let shown = resolved.display(&resolved.config_path);
     let env = desktop.env().clone();
-    blocking("planning the ports", move || {
+    let mut view = blocking("planning the ports", move || {
         onboard::plan_ports(&resolved, &env, port)
     })
     .await?
     .map(PlanView::from)
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    view.config_path = shown;
+    Ok(view)
 }
 
 /// Step 2: checks the token (shape, not used by another profile, `getMe`)
@@ -342,7 +345,7 @@ pub async fn onboard_finish(
         &format!(
             "token in the {}, config written to {}",
             written.store,
-            resolved.config_path.display()
+            resolved.display(&resolved.config_path)
         ),
     );
     desktop.changed.notify_one();

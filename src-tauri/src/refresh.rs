@@ -1,25 +1,26 @@
 //! Keeps the tray, the dashboard and the notifications in step with reality.
 //!
 //! One background task gathers the view whenever something changed in this
-//! app (an action, a gateway's state stream) and at a short interval for
-//! changes made elsewhere (a config edited by hand, a service started from a
-//! terminal). An unchanged view costs nothing on screen. Gathering reads
-//! files, so it runs on the blocking pool: the tray never waits on IO.
+//! app (an action, a gateway's state stream), when the files a change made
+//! elsewhere touches moved (a config edited by hand, a gateway started from
+//! a terminal, a service installed: [`changes::Stamp`], compared every
+//! [`changes::TICK`]), and at least every [`changes::FULL_EVERY`] (log
+//! tails, ports taken by other programs). An unchanged view costs nothing
+//! on screen. Gathering reads files, so it runs on the blocking pool: the
+//! tray never waits on IO.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use omniclaw_core::tray::{self, Notice, Snapshot};
 use tauri::{AppHandle, Emitter, Wry};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_notification::NotificationExt as _;
 
+use crate::changes::{self, Stamp};
 use crate::desktop::Desktop;
 use crate::view::{self, View};
 use crate::window;
-
-/// How often changes made outside the app are looked for.
-pub const POLL: Duration = Duration::from_millis(400);
 
 /// Event carrying the dashboard's data to the web UI on every change.
 pub const STATE_EVENT: &str = "omniclaw://state";
@@ -38,15 +39,22 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         let mut last: Option<View> = None;
         loop {
+            let stamp = Stamp::of(desktop.home());
+            let gathered = Instant::now();
             if let Some(view) = current(&app, &desktop).await {
                 if last.as_ref() != Some(&view) {
                     show(&app, last.as_ref(), &view);
                     last = Some(view);
                 }
             }
-            tokio::select! {
-                () = desktop.changed.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+            loop {
+                tokio::select! {
+                    () = desktop.changed.notified() => break,
+                    () = tokio::time::sleep(changes::TICK) => {}
+                }
+                if gathered.elapsed() >= changes::FULL_EVERY || Stamp::of(desktop.home()) != stamp {
+                    break;
+                }
             }
         }
     });

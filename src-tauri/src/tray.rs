@@ -8,11 +8,14 @@
 //! property updates; otherwise the menu is rebuilt (a submenu's own title
 //! does not reach the Linux tray's exported menu when changed in place). Linux trays (StatusNotifierItem) show no left-click menu, so
 //! every action is in the right-click menu. Clicks never block: actions run
-//! on the async runtime.
+//! on the async runtime. Approve / Deny of a pending Telegram pairing
+//! request go through `Desktop::decide_pairing`, like the dashboard's
+//! buttons and `omniclaw pairing approve|deny`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use omniclaw_core::rescue::PairingCode;
 use omniclaw_core::tray::{self as model, Icon, Item, ItemId};
 use tauri::image::Image;
 use tauri::menu::{
@@ -215,6 +218,8 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
                 }
             });
         }
+        ItemId::ApprovePairing(name, code) => decide_pairing(desktop, name, code, true),
+        ItemId::DenyPairing(name, code) => decide_pairing(desktop, name, code, false),
         ItemId::OpenLogs(name) => open_folder(&desktop, &name, Folder::Logs),
         ItemId::OpenConfigFolder(name) => open_folder(&desktop, &name, Folder::Config),
         ItemId::Warning(_) => navigate(app, "ports"),
@@ -233,8 +238,30 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
                 app.exit(0);
             });
         }
-        ItemId::Gateway(_) | ItemId::NoGateways => {}
+        ItemId::Gateway(_)
+        | ItemId::NoGateways
+        | ItemId::PairingRequests
+        | ItemId::PairingRequest(..) => {}
     }
+}
+
+/// Approves or denies a pairing request from the menu; the outcome shows on
+/// the gateway's card (activity, or the last error with its fix) and the
+/// request leaves the menu once the store changed.
+fn decide_pairing(desktop: Arc<Desktop>, name: String, code: PairingCode, approve: bool) {
+    tauri::async_runtime::spawn(async move {
+        match desktop.decide_pairing(&name, code.as_str(), approve).await {
+            Ok(decision) => {
+                if let Err(why) = decision.told {
+                    eprintln!(
+                        "omniclaw-desktop: {name}: the decision on {} stands, but they were not told: {why}",
+                        decision.request.who
+                    );
+                }
+            }
+            Err(e) => eprintln!("omniclaw-desktop: pairing {code} of {name}: {e}"),
+        }
+    });
 }
 
 /// Shows the dashboard on `page`.

@@ -1,5 +1,6 @@
 //! What the app shows, gathered in one pass: the tray's [`Snapshot`] and the
-//! dashboard's data ([`Dashboard`], the IPC DTO sent to the web UI).
+//! dashboard's data ([`Dashboard`], the IPC DTO sent to the web UI),
+//! pending Telegram pairing requests included (expired ones left out).
 //!
 //! Reads files (profiles, configs, lock files, log files) but never changes
 //! anything; callers run it off the UI thread and compare the result with
@@ -12,10 +13,12 @@ use std::path::Path;
 use omniclaw_core::paths::tilde;
 use omniclaw_core::ports::{self, Conflict, Plan, Surface};
 use omniclaw_core::profile::Profile;
-use omniclaw_core::tray::{self, Action, Gateway, Owner, Snapshot, Status};
+use omniclaw_core::rescue::PAIRING_TTL_SECS;
+use omniclaw_core::tray::{self, Action, Gateway, Owner, PairingRequest, Snapshot, Status};
 use omniclaw_gateway::GatewayState;
 use omniclaw_os::lock::{self, InstanceLock};
 use omniclaw_os::profiles::{self, ConfigState, ProfileRecord};
+use omniclaw_os::rescue::PairingStore;
 use omniclaw_os::runtime;
 use serde::Serialize;
 
@@ -74,6 +77,20 @@ pub struct Card {
     pub start_with_app: bool,
     pub config_path: String,
     pub state_dir: String,
+    /// Telegram users waiting for access to its bot, oldest first.
+    pub pairing: Vec<PairingView>,
+}
+
+/// A pending pairing request on a card, with Approve / Deny buttons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingView {
+    pub code: String,
+    pub who: String,
+    pub user_id: u64,
+    pub age_mins: u64,
+    /// Whole minutes until the code expires (0 in its last minute).
+    pub expires_in_mins: u64,
 }
 
 /// A button on a card: enabled exactly when the tray item is.
@@ -158,11 +175,21 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         .map(|inv| ports::plan(&inv.instances(env)))
         .unwrap_or_default();
     let settings = desktop.settings();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
 
     let mut gateways = Vec::new();
     let mut cards = Vec::new();
     for record in records {
-        let gateway = gateway_of(desktop, record, &plan);
+        let mut gateway = gateway_of(desktop, record, &plan);
+        match pairing_requests(&record.state_dir, now) {
+            Ok(requests) => gateway.pairing = requests,
+            Err(e) => problems.push(format!(
+                "cannot list the pairing requests of {}: {e}",
+                gateway.name
+            )),
+        }
         cards.push(card(
             desktop,
             record,
@@ -222,8 +249,28 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         base_port,
         service_installed: service_installed(desktop.home(), &record.profile),
         config_problem,
+        pairing: Vec::new(),
         name,
     }
+}
+
+/// The requests waiting in a profile's pairing store at `now`, expired ones
+/// left out (the store is only read: the bot and the decisions prune it).
+fn pairing_requests(state_dir: &Path, now: u64) -> Result<Vec<PairingRequest>, String> {
+    let mut pairings = PairingStore::new(state_dir)
+        .load()
+        .map_err(|e| e.to_string())?;
+    pairings.prune(now);
+    Ok(pairings
+        .pending
+        .into_iter()
+        .map(|p| PairingRequest {
+            age_mins: now.saturating_sub(p.created) / 60,
+            code: p.code,
+            user_id: p.user_id,
+            who: p.who,
+        })
+        .collect())
 }
 
 /// Who runs `name`: this app's host first, then the instance lock.
@@ -333,6 +380,17 @@ fn card(
         start_with_app: start_with_app.contains(name),
         config_path: tilde(&record.config_path, desktop.home()),
         state_dir: tilde(&record.state_dir, desktop.home()),
+        pairing: gateway
+            .pairing
+            .iter()
+            .map(|p| PairingView {
+                code: p.code.to_string(),
+                who: p.who.clone(),
+                user_id: p.user_id,
+                age_mins: p.age_mins,
+                expires_in_mins: (PAIRING_TTL_SECS / 60).saturating_sub(p.age_mins + 1),
+            })
+            .collect(),
     }
 }
 
@@ -428,6 +486,37 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("gateway.log"), content).expect("write");
         assert_eq!(log_tail(dir.path()), expected, "{content:?}");
+    }
+
+    #[test]
+    fn pairing_requests_leave_out_expired_ones() {
+        use omniclaw_core::rescue::PairingCode;
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(pairing_requests(dir.path(), 10_000), Ok(Vec::new()));
+        let store = PairingStore::new(dir.path());
+        for (user, code, created) in [(5, "ABCDEFGH", 10_000), (6, "HGFEDCBA", 10_000 + 1_900)] {
+            let code = PairingCode::parse(code).expect("code");
+            store
+                .update(|p| {
+                    (
+                        p.request(user, &format!("@u{user}"), 1, created, code),
+                        true,
+                    )
+                })
+                .expect("stored");
+        }
+        let at = |now: u64| -> Vec<(u64, u64)> {
+            pairing_requests(dir.path(), now)
+                .expect("readable")
+                .iter()
+                .map(|r| (r.user_id, r.age_mins))
+                .collect()
+        };
+        assert_eq!(at(10_000 + 1_900), [(5, 31), (6, 0)]);
+        assert_eq!(at(10_000 + 3_600), [(6, 28)]);
+        std::fs::write(omniclaw_os::rescue::pairing_path(dir.path()), "{").expect("damage");
+        let err = pairing_requests(dir.path(), 0).expect_err("damaged");
+        assert!(err.contains("pairing.json is damaged"), "{err}");
     }
 
     #[test]

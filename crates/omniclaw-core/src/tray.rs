@@ -5,8 +5,10 @@
 //! isolation audit into a [`Snapshot`]; this module decides every label,
 //! every enabled flag, the icon, which actions go through the in-process
 //! host and which through the service manager ([`route`]), and which
-//! changes deserve a desktop notification ([`notices`]). The shell only
-//! renders the result and carries out clicks.
+//! changes deserve a desktop notification ([`notices`]). Pending Telegram
+//! pairing requests (`dmPolicy: pairing`) are listed with Approve / Deny
+//! items and told once each. The shell only renders the result and carries
+//! out clicks.
 //!
 //! This module must never do IO or know about any GUI toolkit: menu item ids
 //! are the [`ItemId`] enum, turned into strings only at the shell's edge.
@@ -16,6 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::ports::Conflict;
+use crate::rescue::PairingCode;
 
 /// Who runs a gateway that is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,19 @@ pub struct Gateway {
     pub service_installed: bool,
     /// Why its config cannot start a gateway (invalid, unreadable), if so.
     pub config_problem: Option<String>,
+    /// Telegram users waiting for access to its bot, oldest first.
+    pub pairing: Vec<PairingRequest>,
+}
+
+/// A Telegram user waiting for the operator to let them in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingRequest {
+    pub code: PairingCode,
+    pub user_id: u64,
+    /// `@username` or the display name.
+    pub who: String,
+    /// Whole minutes since the request (whole, so a view changes once a minute).
+    pub age_mins: u64,
 }
 
 impl Gateway {
@@ -86,6 +102,7 @@ impl Gateway {
             status: Status::Stopped,
             service_installed: false,
             config_problem: None,
+            pairing: Vec::new(),
         }
     }
 }
@@ -256,6 +273,12 @@ pub enum ItemId {
     OpenConfigFolder(String),
     /// The n-th isolation warning; opens the port map.
     Warning(usize),
+    /// The submenu of pending pairing requests.
+    PairingRequests,
+    /// The disabled line naming a pending request of a gateway's bot.
+    PairingRequest(String, PairingCode),
+    ApprovePairing(String, PairingCode),
+    DenyPairing(String, PairingCode),
     /// The disabled line shown while no profile exists.
     NoGateways,
     SetUpRescue,
@@ -272,6 +295,10 @@ impl fmt::Display for ItemId {
             ItemId::OpenLogs(name) => write!(f, "open-logs:{name}"),
             ItemId::OpenConfigFolder(name) => write!(f, "open-config-folder:{name}"),
             ItemId::Warning(n) => write!(f, "warning:{n}"),
+            ItemId::PairingRequests => f.write_str("pairing-requests"),
+            ItemId::PairingRequest(name, code) => write!(f, "pairing:{name}:{code}"),
+            ItemId::ApprovePairing(name, code) => write!(f, "approve-pairing:{name}:{code}"),
+            ItemId::DenyPairing(name, code) => write!(f, "deny-pairing:{name}:{code}"),
             ItemId::NoGateways => f.write_str("no-gateways"),
             ItemId::SetUpRescue => f.write_str("set-up-rescue"),
             ItemId::OpenDashboard => f.write_str("open-dashboard"),
@@ -293,6 +320,7 @@ impl FromStr for ItemId {
         let unknown = || UnknownItem(s.to_string());
         let fixed = match s {
             "no-gateways" => Some(ItemId::NoGateways),
+            "pairing-requests" => Some(ItemId::PairingRequests),
             "set-up-rescue" => Some(ItemId::SetUpRescue),
             "open-dashboard" => Some(ItemId::OpenDashboard),
             "start-at-login" => Some(ItemId::StartAtLogin),
@@ -306,8 +334,29 @@ impl FromStr for ItemId {
         if arg.is_empty() {
             return Err(unknown());
         }
+        // `<kind>:<profile>:<code>`: neither a profile name nor a code has a ':'.
+        let pairing = || -> Result<(String, PairingCode), UnknownItem> {
+            let (name, code) = arg.split_once(':').ok_or_else(unknown)?;
+            let parsed = PairingCode::parse(code).map_err(|_| unknown())?;
+            if name.is_empty() || parsed.as_str() != code {
+                return Err(unknown());
+            }
+            Ok((name.to_string(), parsed))
+        };
         let name = arg.to_string();
         Ok(match kind {
+            "pairing" => {
+                let (name, code) = pairing()?;
+                ItemId::PairingRequest(name, code)
+            }
+            "approve-pairing" => {
+                let (name, code) = pairing()?;
+                ItemId::ApprovePairing(name, code)
+            }
+            "deny-pairing" => {
+                let (name, code) = pairing()?;
+                ItemId::DenyPairing(name, code)
+            }
             "gateway" => ItemId::Gateway(name),
             "open-logs" => ItemId::OpenLogs(name),
             "open-config-folder" => ItemId::OpenConfigFolder(name),
@@ -409,6 +458,10 @@ pub fn menu(snapshot: &Snapshot) -> Menu {
     if !items.is_empty() {
         items.push(Item::Separator);
     }
+    if let Some(requests) = pairing_submenu(&snapshot.gateways) {
+        items.push(requests);
+        items.push(Item::Separator);
+    }
     for gateway in &snapshot.gateways {
         items.push(gateway_submenu(gateway));
     }
@@ -495,6 +548,56 @@ fn gateway_submenu(gateway: &Gateway) -> Item {
     }
 }
 
+/// `Pairing requests (N)`: per request a line saying who, on which
+/// gateway's bot and since when, then Approve and Deny; `None` when nobody
+/// waits.
+fn pairing_submenu(gateways: &[Gateway]) -> Option<Item> {
+    let mut items = Vec::new();
+    for gateway in gateways {
+        for request in &gateway.pairing {
+            if !items.is_empty() {
+                items.push(Item::Separator);
+            }
+            let name = &gateway.name;
+            let code = &request.code;
+            let age = match request.age_mins {
+                0 => "just now".to_string(),
+                n => format!("{n} min ago"),
+            };
+            items.push(Item::action(
+                ItemId::PairingRequest(name.clone(), code.clone()),
+                format!(
+                    "{} on {name} — user {}, {age}",
+                    request.who, request.user_id
+                ),
+                false,
+            ));
+            items.push(Item::action(
+                ItemId::ApprovePairing(name.clone(), code.clone()),
+                format!("Approve {} ({code})", request.who),
+                true,
+            ));
+            items.push(Item::action(
+                ItemId::DenyPairing(name.clone(), code.clone()),
+                format!("Deny {} ({code})", request.who),
+                true,
+            ));
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    Some(Item::Submenu {
+        id: ItemId::PairingRequests,
+        label: format!("Pairing requests ({})", pairing_count(gateways)),
+        items,
+    })
+}
+
+fn pairing_count(gateways: &[Gateway]) -> usize {
+    gateways.iter().map(|g| g.pairing.len()).sum()
+}
+
 /// One line per clashing pair and kind, `Port conflict: rescue ↔ main`
 /// (the instance the fix moves first), in audit order.
 pub fn warnings(conflicts: &[Conflict]) -> Vec<String> {
@@ -556,6 +659,11 @@ fn tooltip(snapshot: &Snapshot) -> String {
         let s = if conflicts == 1 { "" } else { "s" };
         parts.push(format!("{conflicts} conflict{s}"));
     }
+    let pairing = pairing_count(&snapshot.gateways);
+    if pairing > 0 {
+        let s = if pairing == 1 { "" } else { "s" };
+        parts.push(format!("{pairing} pairing request{s}"));
+    }
     format!("OmniClaw — {}", parts.join(", "))
 }
 
@@ -566,6 +674,12 @@ pub enum Notice {
     Failed { name: String, reason: String },
     /// An isolation conflict appeared.
     Conflict { label: String },
+    /// A Telegram user asked for access to gateway `name`'s bot.
+    PairingRequest {
+        name: String,
+        who: String,
+        code: PairingCode,
+    },
 }
 
 impl Notice {
@@ -574,6 +688,7 @@ impl Notice {
         match self {
             Notice::Failed { name, .. } => format!("Gateway {name} failed"),
             Notice::Conflict { .. } => "Isolation problem".to_string(),
+            Notice::PairingRequest { name, who, .. } => format!("{name}: {who} asks for access"),
         }
     }
 
@@ -582,12 +697,16 @@ impl Notice {
         match self {
             Notice::Failed { reason, .. } => first_line(reason, 200),
             Notice::Conflict { label } => format!("{label}. Open the port map to fix it."),
+            Notice::PairingRequest { name, code, .. } => format!(
+                "Pairing code {code}. Approve or deny it under \"Pairing requests\" in the tray menu or on {name}'s card in the dashboard."
+            ),
         }
     }
 }
 
 /// What changed from `before` to `after` that the user should hear about:
-/// each failure and each new conflict once, never repeated while it lasts.
+/// each failure, each new conflict and each new pairing request once, never
+/// repeated while it lasts.
 pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
     let mut out = Vec::new();
     for gateway in &after.gateways {
@@ -611,6 +730,22 @@ pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
     for label in warnings(&after.conflicts) {
         if !old.contains(&label) {
             out.push(Notice::Conflict { label });
+        }
+    }
+    let waiting: BTreeSet<(&str, &PairingCode)> = before
+        .gateways
+        .iter()
+        .flat_map(|g| g.pairing.iter().map(move |p| (g.name.as_str(), &p.code)))
+        .collect();
+    for gateway in &after.gateways {
+        for request in &gateway.pairing {
+            if !waiting.contains(&(gateway.name.as_str(), &request.code)) {
+                out.push(Notice::PairingRequest {
+                    name: gateway.name.clone(),
+                    who: request.who.clone(),
+                    code: request.code.clone(),
+                });
+            }
         }
     }
     out
@@ -753,6 +888,39 @@ mod tests {
         insta::assert_snapshot!(menu(&s).to_string());
     }
 
+    fn request(code: &str, user_id: u64, age_mins: u64) -> PairingRequest {
+        PairingRequest {
+            code: PairingCode::parse(code).expect("a code"),
+            user_id,
+            who: format!("@user{user_id}"),
+            age_mins,
+        }
+    }
+
+    /// `rescue` running embedded with `requests` waiting on its bot.
+    fn rescue_with(requests: Vec<PairingRequest>) -> Snapshot {
+        let mut s = main_and_rescue(Status::Stopped, Status::Running(Owner::Embedded));
+        s.gateways[1].pairing = requests;
+        s
+    }
+
+    #[test]
+    fn one_pairing_request() {
+        let s = rescue_with(vec![request("K7M2P9QX", 5005, 0)]);
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    #[test]
+    fn pairing_requests_of_two_bots_beside_a_conflict() {
+        let mut s = rescue_with(vec![
+            request("K7M2P9QX", 5005, 12),
+            request("ABCDEFGH", 6006, 1),
+        ]);
+        s.gateways[0].pairing = vec![request("HGFEDCBA", 7007, 59)];
+        s.conflicts.push(port_conflict("main", "rescue"));
+        insta::assert_snapshot!(menu(&s).to_string());
+    }
+
     #[test]
     fn no_gateways() {
         insta::assert_snapshot!(menu(&Snapshot::default()).to_string());
@@ -861,6 +1029,7 @@ mod tests {
     #[test]
     fn item_ids_round_trip() {
         let main = || "main".to_string();
+        let code = || PairingCode::parse("K7M2P9QX").expect("a code");
         let cases = [
             (
                 "start:main",
@@ -889,6 +1058,24 @@ mod tests {
                 Some(ItemId::OpenConfigFolder(main())),
             ),
             ("warning:2", Some(ItemId::Warning(2))),
+            ("pairing-requests", Some(ItemId::PairingRequests)),
+            (
+                "pairing:rescue:K7M2P9QX",
+                Some(ItemId::PairingRequest("rescue".into(), code())),
+            ),
+            (
+                "approve-pairing:rescue:K7M2P9QX",
+                Some(ItemId::ApprovePairing("rescue".into(), code())),
+            ),
+            (
+                "deny-pairing:rescue:K7M2P9QX",
+                Some(ItemId::DenyPairing("rescue".into(), code())),
+            ),
+            ("approve-pairing:rescue", None),
+            ("approve-pairing::K7M2P9QX", None),
+            ("approve-pairing:rescue:k7m2p9qx", None),
+            ("deny-pairing:rescue:K7M2", None),
+            ("pairing:rescue:K7M2P9Q0", None),
             ("no-gateways", Some(ItemId::NoGateways)),
             ("set-up-rescue", Some(ItemId::SetUpRescue)),
             ("open-dashboard", Some(ItemId::OpenDashboard)),
@@ -909,6 +1096,8 @@ mod tests {
     fn ids_are_unique_in_every_menu() {
         let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
         s.conflicts.push(port_conflict("main", "rescue"));
+        s.gateways[0].pairing = vec![request("K7M2P9QX", 5005, 3)];
+        s.gateways[1].pairing = vec![request("K7M2P9QX", 5005, 3), request("ABCDEFGH", 6, 0)];
         for snapshot in [s, Snapshot::default()] {
             let ids: Vec<_> = menu(&snapshot).shape().into_iter().flatten().collect();
             let unique: BTreeSet<_> = ids.iter().collect();
@@ -978,6 +1167,47 @@ mod tests {
         assert_eq!(
             told_conflict.body(),
             "Port conflict: rescue ↔ main. Open the port map to fix it."
+        );
+    }
+
+    #[test]
+    fn each_pairing_request_is_told_once() {
+        let none = rescue_with(Vec::new());
+        let one = rescue_with(vec![request("K7M2P9QX", 5005, 0)]);
+        let older = rescue_with(vec![request("K7M2P9QX", 5005, 7)]);
+        let two = rescue_with(vec![
+            request("K7M2P9QX", 5005, 8),
+            request("ABCDEFGH", 6006, 0),
+        ]);
+        let second_only = rescue_with(vec![request("ABCDEFGH", 6006, 1)]);
+        let told = |code: &str, user: u64| Notice::PairingRequest {
+            name: "rescue".into(),
+            who: format!("@user{user}"),
+            code: PairingCode::parse(code).expect("a code"),
+        };
+        check_notices(&none, &one, &[told("K7M2P9QX", 5005)]);
+        check_notices(&Snapshot::default(), &one, &[told("K7M2P9QX", 5005)]);
+        check_notices(&one, &older, &[]);
+        check_notices(&older, &two, &[told("ABCDEFGH", 6006)]);
+        check_notices(&two, &second_only, &[]);
+        check_notices(&second_only, &none, &[]);
+        // The same code on another profile's bot is another request.
+        let mut elsewhere = one.clone();
+        elsewhere.gateways[0].pairing = vec![request("K7M2P9QX", 5005, 0)];
+        check_notices(
+            &one,
+            &elsewhere,
+            &[Notice::PairingRequest {
+                name: "main".into(),
+                who: "@user5005".into(),
+                code: PairingCode::parse("K7M2P9QX").expect("a code"),
+            }],
+        );
+        let notice = told("K7M2P9QX", 5005);
+        assert_eq!(notice.title(), "rescue: @user5005 asks for access");
+        assert_eq!(
+            notice.body(),
+            "Pairing code K7M2P9QX. Approve or deny it under \"Pairing requests\" in the tray menu or on rescue's card in the dashboard."
         );
     }
 

@@ -783,7 +783,7 @@ fn write_steps(
         }
         fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
             OnboardError::Write {
-                path: resolved.config_path.display().to_string(),
+                path: resolved.display(&resolved.config_path),
                 reason: e.to_string(),
             }
         })?;
@@ -837,13 +837,13 @@ pub fn endpoint(
         ConfigState::Missing => {
             return Err(format!(
                 "{} does not exist: onboard the profile first",
-                resolved.config_path.display()
+                resolved.display(&resolved.config_path)
             ))
         }
         ConfigState::Invalid { errors, .. } => {
             return Err(format!(
                 "the config {} is invalid:\n{errors}",
-                resolved.config_path.display()
+                resolved.display(&resolved.config_path)
             ))
         }
         ConfigState::Unreadable(message) => return Err(message),

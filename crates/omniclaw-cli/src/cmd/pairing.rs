@@ -7,7 +7,9 @@
 //! unknown code changes nothing. After a decision the user is told through
 //! the profile's bot (approved: "send /help"; denied: declined). The
 //! decision stands even when that message cannot be sent; the command then
-//! says why, and exits 0.
+//! says why, and exits 0. The decision itself is
+//! `omniclaw_gateway::telegram::decide_pairing`, which the desktop app's tray
+//! and dashboard use too.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +18,6 @@ use serde_json::json;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::rescue::{PairingCode, PAIRING_TTL_SECS};
 use omniclaw_gateway::telegram;
-use omniclaw_os::profiles::{self, ConfigState};
 use omniclaw_os::rescue::PairingStore;
 
 use crate::cli::PairingCommand;
@@ -34,8 +35,8 @@ pub fn run(ctx: &Ctx, cmd: PairingCommand) -> CmdResult {
     let store = PairingStore::new(&resolved.state_dir);
     match cmd {
         PairingCommand::List => list(ctx, &store),
-        PairingCommand::Approve { code } => decide(ctx, &resolved, &store, &code, true),
-        PairingCommand::Deny { code } => decide(ctx, &resolved, &store, &code, false),
+        PairingCommand::Approve { code } => decide(ctx, &resolved, &code, true),
+        PairingCommand::Deny { code } => decide(ctx, &resolved, &code, false),
     }
 }
 
@@ -80,29 +81,20 @@ fn list(ctx: &Ctx, store: &PairingStore) -> CmdResult {
     Ok(Outcome::Ok)
 }
 
-fn decide(
-    ctx: &Ctx,
-    resolved: &Resolved,
-    store: &PairingStore,
-    raw: &str,
-    approve: bool,
-) -> CmdResult {
+fn decide(ctx: &Ctx, resolved: &Resolved, raw: &str, approve: bool) -> CmdResult {
     let code = PairingCode::parse(raw).map_err(CliError::usage)?;
-    let now = now();
-    let result = store
-        .update(|p| {
-            let r = if approve {
-                p.approve(&code, now)
-            } else {
-                p.deny(&code, now)
-            };
-            let changed = r.is_ok();
-            (r, changed)
-        })
+    let runtime = super::target::runtime()?;
+    let decision = runtime
+        .block_on(telegram::decide_pairing(
+            resolved,
+            &ctx.store,
+            &code,
+            approve,
+            now(),
+        ))
         .map_err(CliError::failed)?;
-    let pending = result.map_err(CliError::failed)?;
+    let pending = &decision.request;
     let verb = if approve { "approved" } else { "denied" };
-    let told = tell(ctx, resolved, pending.user_id, approve);
     if ctx.json {
         out::json(&json!({
             "ok": true,
@@ -110,8 +102,8 @@ fn decide(
             "userId": pending.user_id,
             "who": pending.who,
             "result": verb,
-            "told": told.is_ok(),
-            "toldError": told.as_ref().err(),
+            "told": decision.told.is_ok(),
+            "toldError": decision.told.as_ref().err(),
         }));
         return Ok(Outcome::Ok);
     }
@@ -123,7 +115,7 @@ fn decide(
     } else {
         println!("denied {} (user id {})", pending.who, pending.user_id);
     }
-    match told {
+    match &decision.told {
         Ok(()) => println!("told {} through the bot", pending.who),
         Err(why) => eprintln!(
             "warning: the decision stands, but {} was not told: {why}",
@@ -131,35 +123,4 @@ fn decide(
         ),
     }
     Ok(Outcome::Ok)
-}
-
-/// Sends the user the decision through this profile's bot.
-fn tell(ctx: &Ctx, resolved: &Resolved, user_id: u64, approved: bool) -> Result<(), String> {
-    let chat = i64::try_from(user_id)
-        .map_err(|_| format!("user id {user_id} is not a Telegram user id"))?;
-    let ConfigState::Valid { loaded, .. } = profiles::read_config(&resolved.config_path) else {
-        return Err(format!(
-            "the config {} is missing or invalid, so the bot's settings are unknown (`{} config validate`)",
-            resolved.display(&resolved.config_path),
-            super::setup::command(resolved)
-        ));
-    };
-    let settings = telegram::settings(
-        resolved.profile.name(),
-        &resolved.state_dir,
-        &loaded.config,
-        loaded.doc.value(),
-        &ctx.store,
-        telegram::default_program(),
-    )?
-    .ok_or_else(|| {
-        format!(
-            "the Telegram channel is off in {}",
-            resolved.display(&resolved.config_path)
-        )
-    })?;
-    let runtime = super::target::runtime().map_err(|e| e.to_string())?;
-    runtime
-        .block_on(telegram::tell_pairing_decision(&settings, chat, approved))
-        .map_err(|e| e.to_string())
 }

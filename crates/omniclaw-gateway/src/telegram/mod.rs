@@ -7,7 +7,8 @@
 //! - [`exec`] — rescue commands carried out through the `omniclaw` binary.
 //!
 //! [`settings`] decides from a validated config whether a gateway runs the
-//! channel and with what. The bot token is read from the secret store only
+//! channel and with what. [`decide_pairing`] approves or denies a pending
+//! pairing request and tells the user, for the CLI and the desktop alike. The bot token is read from the secret store only
 //! (the keychain, or the profile's secrets file); a plaintext or
 //! `${VAR}` token is refused with the command that moves it. Nothing here
 //! writes the token into a reply, a log line, a state file or an error.
@@ -22,7 +23,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use omniclaw_core::config::{Config, SecretRef};
+use omniclaw_core::paths::Resolved;
 use omniclaw_core::profile::Profile;
+use omniclaw_core::rescue::{PairingCode, PairingError, Pending};
+use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::rescue::{PairingStore, StateError};
 use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
 
 pub use api::{ApiError, BotApi, Me, DEFAULT_API_ROOT};
@@ -119,6 +124,91 @@ pub async fn tell_pairing_decision(
         .map(|_| ())
 }
 
+/// What deciding a pairing request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingDecision {
+    /// The request as it was pending: who, their user id, the code.
+    pub request: Pending,
+    pub approved: bool,
+    /// Whether the user was told through the bot; `Err` says why not. The
+    /// decision stands either way.
+    pub told: Result<(), String>,
+}
+
+/// Why a pairing request could not be decided; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The pairing store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StateError),
+    /// No pending request has the code.
+    #[error(transparent)]
+    Refused(#[from] PairingError),
+}
+
+/// Approves or denies the pending pairing request `code` of the profile
+/// `resolved` (its pairing store, under the store's lock), then tells the
+/// user through the profile's bot, its token from `store`. `now` is seconds
+/// since the Unix epoch; expired requests count as gone.
+pub async fn decide_pairing(
+    resolved: &Resolved,
+    store: &dyn SecretStore,
+    code: &PairingCode,
+    approve: bool,
+    now: u64,
+) -> Result<PairingDecision, DecideError> {
+    let pairings = PairingStore::new(&resolved.state_dir);
+    let request = pairings.update(|p| {
+        let r = if approve {
+            p.approve(code, now)
+        } else {
+            p.deny(code, now)
+        };
+        let changed = r.is_ok();
+        (r, changed)
+    })??;
+    let told = match pairing_settings(resolved, store) {
+        Ok(settings) => match i64::try_from(request.user_id) {
+            Ok(chat) => tell_pairing_decision(&settings, chat, approve)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "user id {} is not a Telegram user id",
+                request.user_id
+            )),
+        },
+        Err(why) => Err(why),
+    };
+    Ok(PairingDecision {
+        request,
+        approved: approve,
+        told,
+    })
+}
+
+/// The channel settings of `resolved` for telling a user, or why there are none.
+fn pairing_settings(resolved: &Resolved, store: &dyn SecretStore) -> Result<Settings, String> {
+    let config = resolved.display(&resolved.config_path);
+    let ConfigState::Valid { loaded, .. } = profiles::read_config(&resolved.config_path) else {
+        let cli = match resolved.profile.suffix() {
+            Some(name) => format!("omniclaw --profile {name}"),
+            None => "omniclaw".to_string(),
+        };
+        return Err(format!(
+            "the config {config} is missing or invalid, so the bot's settings are unknown (`{cli} config validate`)"
+        ));
+    };
+    settings(
+        resolved.profile.name(),
+        &resolved.state_dir,
+        &loaded.config,
+        loaded.doc.value(),
+        store,
+        default_program(),
+    )?
+    .ok_or_else(|| format!("the Telegram channel is off in {config}"))
+}
+
 /// What a user is told when their pairing request is decided.
 pub fn pairing_decision_text(approved: bool) -> &'static str {
     if approved {
@@ -170,6 +260,96 @@ mod tests {
             (Err(e), Err(part)) => assert!(e.contains(part), "{text}: {e}"),
             (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
         }
+    }
+
+    fn decide(
+        resolved: &Resolved,
+        code: &PairingCode,
+        approve: bool,
+    ) -> Result<PairingDecision, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(decide_pairing(
+                resolved,
+                &MemoryStore::default(),
+                code,
+                approve,
+                1_000,
+            ))
+            .map_err(|e| e.to_string())
+    }
+
+    fn code(text: &str) -> PairingCode {
+        PairingCode::parse(text).expect("a code")
+    }
+
+    #[test]
+    fn a_decision_stands_even_when_the_user_cannot_be_told() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let env = omniclaw_core::env::EnvSnapshot::default()
+            .with("HOME", home.path().to_str().expect("utf-8 path"));
+        let resolved = omniclaw_core::paths::resolve(omniclaw_core::paths::Inputs {
+            profile_flag: Some("rescue"),
+            env: &env,
+            cwd: None,
+        })
+        .expect("resolves");
+        let store = PairingStore::new(&resolved.state_dir);
+        for (user, text) in [(5005, "ABCDEFGH"), (6006, "HGFEDCBA")] {
+            store
+                .update(|p| {
+                    (
+                        p.request(user, &format!("@user{user}"), user as i64, 900, code(text)),
+                        true,
+                    )
+                })
+                .expect("request stored");
+        }
+
+        // No config: approved all the same, with the reason the user was not told.
+        let approved = decide(&resolved, &code("abcd-efgh"), true).expect("approved");
+        assert_eq!(
+            (approved.request.user_id, approved.request.who.as_str()),
+            (5005, "@user5005")
+        );
+        assert!(approved.approved);
+        let why = approved.told.expect_err("nobody to tell through");
+        assert!(
+            why.contains("omniclaw --profile rescue config validate"),
+            "{why}"
+        );
+        let after = store.load().expect("load");
+        assert_eq!(after.approved, [5005]);
+        assert_eq!(after.pending.len(), 1);
+
+        // A handled code is refused and changes nothing.
+        let again = decide(&resolved, &code("ABCDEFGH"), false).expect_err("handled");
+        assert!(
+            again.contains("no pending pairing request has the code ABCDEFGH"),
+            "{again}"
+        );
+        assert_eq!(store.load().expect("load"), after);
+
+        // Telegram off: denied, and the reason names the config.
+        std::fs::create_dir_all(&resolved.state_dir).expect("state dir");
+        std::fs::write(
+            &resolved.config_path,
+            "{ channels: { telegram: { enabled: false } } }",
+        )
+        .expect("config");
+        let denied = decide(&resolved, &code("HGFEDCBA"), false).expect("denied");
+        assert!(!denied.approved);
+        let why = denied.told.expect_err("the channel is off");
+        assert!(
+            why.contains("the Telegram channel is off in ~/.omniclaw-rescue/omniclaw.json"),
+            "{why}"
+        );
+        let last = store.load().expect("load");
+        assert!(last.pending.is_empty());
+        assert_eq!(last.approved, [5005]);
     }
 
     #[test]
