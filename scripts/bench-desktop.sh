@@ -72,11 +72,7 @@ echo "external change → tray updated (ms, from spawning \`omniclaw --profile w
   -- "$bin/omniclaw" --profile work gateway | sed 's/^/  /'
 
 # Open the dashboard from the tray, as a user would, then close its window.
-item="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
-import json, sys
-for item in json.load(sys.stdin)["children"]:
-    if item["label"] == "Open dashboard":
-        print(item["id"]); break')"
+item="$(tray_item "Open dashboard")"
 "$py" "$root/scripts/tray-dbus.py" click "$item"
 window="$(dashboard_window)"
 [ -n "$window" ] || { echo "bench-desktop: the dashboard never appeared" >&2; exit 1; }

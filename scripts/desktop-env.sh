@@ -91,3 +91,13 @@ dashboard_window() {
   done
   echo "$window"
 }
+
+# Prints the D-Bus id of the first top-level tray menu item whose label
+# starts with PREFIX; prints nothing when there is none.
+tray_item() {
+  "$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
+import json, sys
+for item in json.load(sys.stdin)["children"]:
+    if item["label"].startswith(sys.argv[1]):
+        print(item["id"]); break' "$1"
+}

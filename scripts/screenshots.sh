@@ -42,22 +42,14 @@ sleep 3   # let main start and the page render
 import -window "$window" "$out/dashboard.png"
 
 # The tray's warning item opens the port map, as a user would reach it.
-warning="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
-import json, sys
-for item in json.load(sys.stdin)["children"]:
-    if item["label"].startswith("⚠"):
-        print(item["id"]); break')"
+warning="$(tray_item "⚠")"
 [ -n "$warning" ] || { echo "screenshots: no conflict warning in the tray" >&2; exit 1; }
 "$py" "$root/scripts/tray-dbus.py" click "$warning"
 sleep 1.5
 import -window "$window" "$out/port-map.png"
 
 # "Set up rescue bot…" opens the wizard's first step.
-setup="$("$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
-import json, sys
-for item in json.load(sys.stdin)["children"]:
-    if item["label"].startswith("Set up rescue bot"):
-        print(item["id"]); break')"
+setup="$(tray_item "Set up rescue bot")"
 [ -n "$setup" ] || { echo "screenshots: no \"Set up rescue bot…\" item in the tray" >&2; exit 1; }
 "$py" "$root/scripts/tray-dbus.py" click "$setup"
 sleep 1.5
