@@ -25,7 +25,7 @@ use omniclaw_core::config::{self, SecretRef};
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::inventory::{self, InstancePaths};
 use omniclaw_core::paths::{self, Resolved};
-use omniclaw_core::ports::{self, Instance, PortInputs, DEFAULT_BASE, RESCUE_BASE};
+use omniclaw_core::ports::{self, Instance};
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{check_token, StepError};
 use omniclaw_os::discovery::{self, Marker};
@@ -189,20 +189,6 @@ fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), OnboardEr
     }
 }
 
-/// The ports a running process holds, as reserved instances.
-fn held_as_instances(held: &[u16]) -> Vec<Instance> {
-    held.iter()
-        .map(|port| {
-            let mut busy = PortInputs::with_base(*port);
-            busy.browser_enabled = false;
-            busy.canvas_enabled = false;
-            let mut i = Instance::new(format!("port {port} in use"), busy);
-            i.foreign = true;
-            i
-        })
-        .collect()
-}
-
 /// The first base port from the profile's preferred one whose derived
 /// ports collide with no other instance and no listening process.
 fn free_base(
@@ -210,29 +196,10 @@ fn free_base(
     others: &[Instance],
     listening: &std::collections::HashMap<u16, Holder>,
 ) -> Option<u16> {
-    let preferred = match profile {
-        Profile::Named(n) if n.as_str() == "rescue" => RESCUE_BASE,
-        _ => DEFAULT_BASE,
-    };
-    let mut reserved = others.to_vec();
-    let mut start = preferred;
-    // Each round reserves the live-held ports it hit; a bounded number of
-    // rounds keeps a machine full of listeners from looping forever.
-    for _ in 0..64 {
-        let base = ports::suggest_base(&reserved, start)?;
-        let allocs = ports::allocate(&PortInputs::with_base(base)).ok()?;
-        let held: Vec<u16> = allocs
-            .iter()
-            .flat_map(|a| a.range.start()..=a.range.end())
-            .filter(|p| listening.contains_key(p))
-            .collect();
-        if held.is_empty() {
-            return Some(base);
-        }
-        reserved.extend(held_as_instances(&held));
-        start = base;
-    }
-    None
+    ports::free_base(others, ports::preferred_base(profile), |p| {
+        listening.contains_key(&p)
+    })
+    .ok()
 }
 
 /// Step 1: the profile's ports for base `port` (default: the configured

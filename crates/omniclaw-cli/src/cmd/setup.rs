@@ -12,7 +12,7 @@ use serde_json::json;
 use omniclaw_core::config;
 use omniclaw_core::inventory::{self, InstancePaths};
 use omniclaw_core::paths::{self, Resolved};
-use omniclaw_core::ports::{self, Instance, PortInputs, DEFAULT_BASE, RESCUE_BASE};
+use omniclaw_core::ports::{self, Instance};
 use omniclaw_core::profile::Profile;
 use omniclaw_os::discovery::{self, Marker};
 use omniclaw_os::fsx;
@@ -278,44 +278,20 @@ fn redirect_fix(resolved: &Resolved) -> String {
 /// prefer 18789, `rescue` 19789; ports held right now by another process
 /// are skipped too.
 fn free_base(resolved: &Resolved, others: &[Instance]) -> Result<u16, CliError> {
-    let preferred = match &resolved.profile {
-        Profile::Named(n) if n.as_str() == "rescue" => RESCUE_BASE,
-        _ => DEFAULT_BASE,
-    };
     let listening = portowner::listening();
-    let mut reserved: Vec<Instance> = others.to_vec();
-    let mut start = preferred;
-    // Each round reserves the live-held ports it hit; a bounded number of
-    // rounds keeps a machine full of listeners from looping forever.
-    for _ in 0..64 {
-        let base = ports::suggest_base(&reserved, start).ok_or_else(|| {
-            CliError::failed(
-                "no free base port is left for this profile: remove unused profiles or give --port",
-            )
-        })?;
-        let inputs = PortInputs::with_base(base);
-        let allocs = ports::allocate(&inputs).map_err(CliError::failed)?;
-        let held: Vec<u16> = allocs
-            .iter()
-            .flat_map(|a| a.range.start()..=a.range.end())
-            .filter(|p| listening.contains_key(p))
-            .collect();
-        if held.is_empty() {
-            return Ok(base);
-        }
-        for port in held {
-            let mut busy = PortInputs::with_base(port);
-            busy.browser_enabled = false;
-            busy.canvas_enabled = false;
-            let mut i = Instance::new(format!("port {port} in use"), busy);
-            i.foreign = true;
-            reserved.push(i);
-        }
-        start = base;
-    }
-    Err(CliError::failed(
-        "could not find a base port whose derived ports are all free: give one with --port",
-    ))
+    ports::free_base(others, ports::preferred_base(&resolved.profile), |p| {
+        listening.contains_key(&p)
+    })
+    .map_err(|e| {
+        CliError::failed(match e {
+            ports::NoFreeBase::NoSlot => {
+                "no free base port is left for this profile: remove unused profiles or give --port"
+            }
+            ports::NoFreeBase::AllHeld => {
+                "could not find a base port whose derived ports are all free: give one with --port"
+            }
+        })
+    })
 }
 
 /// The value written to `agents.defaults.workspace` for `--workspace DIR`:

@@ -12,7 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{derive, Derivation, Instance, PortKey, MIN_SPACING};
+use super::{
+    allocate, derive, Derivation, Instance, PortInputs, PortKey, DEFAULT_BASE, MIN_SPACING,
+    RESCUE_BASE,
+};
+use crate::profile::Profile;
 
 /// The lowest port a search wraps around to: below it ports are privileged.
 const WRAP_START: u16 = 1024;
@@ -323,9 +327,81 @@ fn push_segment(segments: &mut Vec<Segment>, s: Segment) {
     }
 }
 
+/// Why [`free_base`] found no base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoFreeBase {
+    /// The instances leave no slot in the port space.
+    NoSlot,
+    /// Every slot tried had a port that is held right now.
+    AllHeld,
+}
+
+/// The preferred base of a new profile: 19789 for `rescue`, 18789 otherwise.
+pub fn preferred_base(profile: &Profile) -> u16 {
+    match profile {
+        Profile::Named(n) if n.as_str() == "rescue" => RESCUE_BASE,
+        _ => DEFAULT_BASE,
+    }
+}
+
+/// Like [`suggest_base`] from `preferred`, and also clear of every port
+/// `held` says a running process listens on: each held port hit is reserved
+/// and the search goes on. A bounded number of rounds keeps a machine full
+/// of listeners from looping forever.
+pub fn free_base(
+    instances: &[Instance],
+    preferred: u16,
+    held: impl Fn(u16) -> bool,
+) -> Result<u16, NoFreeBase> {
+    let mut reserved = instances.to_vec();
+    let mut start = preferred;
+    for _ in 0..64 {
+        let base = suggest_base(&reserved, start).ok_or(NoFreeBase::NoSlot)?;
+        let allocs = allocate(&PortInputs::with_base(base)).map_err(|_| NoFreeBase::NoSlot)?;
+        let hit: Vec<u16> = allocs
+            .iter()
+            .flat_map(|a| a.range.start()..=a.range.end())
+            .filter(|p| held(*p))
+            .collect();
+        if hit.is_empty() {
+            return Ok(base);
+        }
+        reserved.extend(hit.into_iter().map(|port| {
+            let mut busy = PortInputs::with_base(port);
+            busy.browser_enabled = false;
+            busy.canvas_enabled = false;
+            let mut i = Instance::new(format!("port {port} in use"), busy);
+            i.foreign = true;
+            i
+        }));
+        start = base;
+    }
+    Err(NoFreeBase::AllHeld)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_base_skips_ports_held_right_now() {
+        use crate::profile::Profile;
+        let rescue = Profile::parse("rescue").expect("valid");
+        assert_eq!(preferred_base(&rescue), RESCUE_BASE);
+        assert_eq!(preferred_base(&Profile::Default), DEFAULT_BASE);
+        assert_eq!(free_base(&[], DEFAULT_BASE, |_| false), Ok(DEFAULT_BASE));
+        // The canvas port of the preferred slot is taken by some process.
+        let held = DEFAULT_BASE + 4;
+        let base = free_base(&[], DEFAULT_BASE, |p| p == held).expect("a base");
+        assert!(base > DEFAULT_BASE);
+        let allocs = allocate(&PortInputs::with_base(base)).expect("allocates");
+        assert!(allocs.iter().all(|a| !a.range.contains(held)));
+        assert_eq!(
+            free_base(&[], DEFAULT_BASE, |_| true),
+            Err(NoFreeBase::AllHeld),
+            "every port held"
+        );
+    }
     use crate::ports::{allocate, plan, Conflict, PortInputs};
     use proptest::prelude::*;
 
