@@ -148,6 +148,15 @@ impl Home {
         Run::from(child.wait_with_output().expect("wait"))
     }
 
+    /// `omniclaw --profile PROFILE setup --port N` on a free base port N,
+    /// which must succeed; returns N.
+    pub fn setup_on_free_port(&self, profile: &str) -> u16 {
+        let port = free_base();
+        self.run(&["--profile", profile, "setup", "--port", &port.to_string()])
+            .expect_code(0);
+        port
+    }
+
     /// `omniclaw --profile PROFILE config set PATH VALUE` (VALUE in JSON5).
     pub fn config_set(&self, profile: &str, path: &str, value: &str) -> Run {
         self.run(&["--profile", profile, "config", "set", path, value])

@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use omniclaw_tests::{free_base, Home};
+use omniclaw_tests::Home;
 
 struct Proc(Child);
 
@@ -49,14 +49,7 @@ fn wait_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
 #[test]
 fn gateway_logs_are_json_lines_that_logs_shows_tails_and_follows() {
     let home = Home::new();
-    home.run(&[
-        "--profile",
-        "main",
-        "setup",
-        "--port",
-        &free_base().to_string(),
-    ])
-    .expect_code(0);
+    home.setup_on_free_port("main");
     home.run(&["--profile", "main", "logs"])
         .expect_code(0)
         .expect_output("no log lines yet");

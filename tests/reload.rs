@@ -61,14 +61,7 @@ fn with_level(text: &str, level: &str) -> String {
 #[test]
 fn edits_by_write_rename_and_recreate_are_applied_in_place() {
     let home = Home::new();
-    home.run(&[
-        "--profile",
-        "main",
-        "setup",
-        "--port",
-        &free_base().to_string(),
-    ])
-    .expect_code(0);
+    home.setup_on_free_port("main");
     let original = home.read(CONFIG);
     let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
     let pid_before = home
@@ -118,14 +111,7 @@ fn edits_by_write_rename_and_recreate_are_applied_in_place() {
 #[test]
 fn invalid_edit_keeps_serving_and_rollback_restores_the_last_good_config() {
     let home = Home::new();
-    home.run(&[
-        "--profile",
-        "main",
-        "setup",
-        "--port",
-        &free_base().to_string(),
-    ])
-    .expect_code(0);
+    home.setup_on_free_port("main");
     let good = home.read(CONFIG);
     set_token(&home, "reload-test-token");
     let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);

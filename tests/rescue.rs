@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use omniclaw_tests::botapi::{onboard_rescue, BotApiDouble};
-use omniclaw_tests::{free_base, GatewayProc, Home};
+use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "987654321:AAHrescue-token-for-tests_abcdefghijk";
 const OPERATOR: i64 = 4242;
@@ -24,14 +24,7 @@ impl Bench {
         let api = BotApiDouble::start();
         api.add_bot(TOKEN, "rescue_cmd_bot");
         let home = Home::new();
-        home.run(&[
-            "--profile",
-            "main",
-            "setup",
-            "--port",
-            &free_base().to_string(),
-        ])
-        .expect_code(0);
+        home.setup_on_free_port("main");
         let op = OPERATOR.to_string();
         onboard_rescue(
             &home,

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use omniclaw_tests::botapi::{onboard_rescue, BotApiDouble};
-use omniclaw_tests::{free_base, GatewayProc, Home};
+use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests_abcdefghijklmn";
 const OPERATOR: i64 = 7007;
@@ -322,14 +322,7 @@ fn mutating_commands_wait_for_confirmation_and_everything_is_audited() {
     let api = BotApiDouble::start();
     api.add_bot(TOKEN, "rescue_test_bot");
     let home = onboarded(&api, true);
-    home.run(&[
-        "--profile",
-        "main",
-        "setup",
-        "--port",
-        &free_base().to_string(),
-    ])
-    .expect_code(0);
+    home.setup_on_free_port("main");
     let _gw = start(&home);
 
     let ask = api.push_message(OPERATOR, "/config main set logging.level 'debug'");
@@ -414,14 +407,7 @@ fn long_replies_are_cut_at_4096_characters_on_line_breaks() {
     let api = BotApiDouble::start();
     api.add_bot(TOKEN, "rescue_test_bot");
     let home = onboarded(&api, true);
-    home.run(&[
-        "--profile",
-        "main",
-        "setup",
-        "--port",
-        &free_base().to_string(),
-    ])
-    .expect_code(0);
+    home.setup_on_free_port("main");
     let mut log = String::new();
     for i in 0..200 {
         log.push_str(&format!(

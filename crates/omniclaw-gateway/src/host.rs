@@ -630,6 +630,19 @@ mod tests {
         s
     }
 
+    /// Waits (at most `within`) until the state is `Failed`; its reason.
+    async fn failure(state: &mut watch::Receiver<GatewayState>, within: Duration) -> String {
+        let failed = tokio::time::timeout(within, state.wait_for(|s| matches!(s, Failed { .. })))
+            .await
+            .expect("the gateway fails in time")
+            .expect("state channel")
+            .clone();
+        match failed {
+            Failed { reason } => reason,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     async fn healthz(addr: std::net::SocketAddr) -> bool {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
@@ -665,18 +678,8 @@ mod tests {
         assert!(healthz(rescue.gateway).await);
 
         fire.send(()).expect("fire");
-        let failed_state = tokio::time::timeout(
-            Duration::from_secs(5),
-            rescue_state.wait_for(|s| matches!(s, Failed { .. })),
-        )
-        .await
-        .expect("rescue fails in time")
-        .expect("state channel")
-        .clone();
-        match failed_state {
-            Failed { reason } => assert!(reason.contains("injected fault"), "{reason}"),
-            other => panic!("unexpected {other:?}"),
-        }
+        let reason = failure(&mut rescue_state, Duration::from_secs(5)).await;
+        assert!(reason.contains("injected fault"), "{reason}");
         assert_eq!(host.state("main"), Running);
         assert!(healthz(main.gateway).await, "main still serves");
         assert!(
@@ -948,18 +951,8 @@ mod tests {
             config_text(rescue.port, "warn"),
         )
         .expect("edit");
-        let failed_state = tokio::time::timeout(
-            Duration::from_secs(10),
-            rescue_state.wait_for(|s| matches!(s, Failed { .. })),
-        )
-        .await
-        .expect("rescue fails in time")
-        .expect("state channel")
-        .clone();
-        match failed_state {
-            Failed { reason } => assert!(reason.contains("injected reload fault"), "{reason}"),
-            other => panic!("unexpected {other:?}"),
-        }
+        let reason = failure(&mut rescue_state, Duration::from_secs(10)).await;
+        assert!(reason.contains("injected reload fault"), "{reason}");
         assert_eq!(host.state("main"), Running);
         assert!(
             healthz(([127, 0, 0, 1], main.port).into()).await,

@@ -739,7 +739,7 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
                 ),
             )
         }
-        Some(h) if embedded(&h) => stop_embedded(ctx, &resolved, &h),
+        Some(h) if embedded(&h) => act_embedded(ctx, &resolved, &h, Op::Stop),
         Some(h) => Err(CliError::failed(format!(
             "profile {} runs as pid {} ({}) under a service this profile did not install here: stop it with that service manager",
             resolved.profile,
@@ -749,31 +749,19 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
     }
 }
 
-/// Stops a gateway the desktop app runs, through the app.
+/// Stops or restarts (`op`) a gateway the desktop app runs, through the app.
 #[cfg(unix)]
-fn stop_embedded(ctx: &Ctx, resolved: &Resolved, _holder: &Holder) -> CmdResult {
-    via_desktop(ctx, resolved, Op::Stop)
+fn act_embedded(ctx: &Ctx, resolved: &Resolved, _holder: &Holder, op: Op) -> CmdResult {
+    via_desktop(ctx, resolved, op)
 }
 
 #[cfg(not(unix))]
-fn stop_embedded(_ctx: &Ctx, resolved: &Resolved, holder: &Holder) -> CmdResult {
+fn act_embedded(_ctx: &Ctx, resolved: &Resolved, holder: &Holder, op: Op) -> CmdResult {
     Err(CliError::failed(format!(
-        "profile {} runs inside the desktop app (pid {}): stop it from the tray menu",
-        resolved.profile, holder.pid
-    )))
-}
-
-/// Restarts a gateway the desktop app runs, through the app.
-#[cfg(unix)]
-fn restart_embedded(ctx: &Ctx, resolved: &Resolved, _holder: &Holder) -> CmdResult {
-    via_desktop(ctx, resolved, Op::Restart)
-}
-
-#[cfg(not(unix))]
-fn restart_embedded(_ctx: &Ctx, resolved: &Resolved, holder: &Holder) -> CmdResult {
-    Err(CliError::failed(format!(
-        "profile {} runs inside the desktop app (pid {}): restart it from the tray menu",
-        resolved.profile, holder.pid
+        "profile {} runs inside the desktop app (pid {}): {} it from the tray menu",
+        resolved.profile,
+        holder.pid,
+        op.as_str()
     )))
 }
 
@@ -782,7 +770,7 @@ pub fn restart(ctx: &Ctx) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
     if let Some(h) = holder(&resolved).filter(embedded) {
-        return restart_embedded(ctx, &resolved, &h);
+        return act_embedded(ctx, &resolved, &h, Op::Restart);
     }
     let manager = select(ctx)?;
     let platform = manager.platform();
