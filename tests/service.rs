@@ -43,6 +43,17 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// A rescue profile on a free base port that serves the gateway alone
+    /// (no browser, no canvas) with a plain token; returns the port.
+    fn gateway_only_rescue(&self) -> u16 {
+        let port = free_base();
+        self.config(
+            ".omniclaw-rescue",
+            &format!("{{gateway: {{port: {port}, auth: {{token: 't'}}}}, browser: {{enabled: false}}, canvasHost: {{enabled: false}}}}\n"),
+        );
+        port
+    }
+
     fn new() -> Fixture {
         let home = Home::new();
         let bin = home.path().join("fakebin");
@@ -90,6 +101,39 @@ impl Fixture {
             .into_iter()
             .filter(|(p, _)| !p.starts_with(&self.bin))
             .collect()
+    }
+
+    /// Runs a command line as the manual writes it, with the fake manager
+    /// first on PATH (then `omniclaw`'s directory).
+    fn shell(&self, line: &str) -> Run {
+        let bin_dir = omniclaw_tests::omniclaw_bin()
+            .parent()
+            .expect("bin dir")
+            .display()
+            .to_string();
+        let out = self
+            .home
+            .shell_cmd(line)
+            .env(
+                "PATH",
+                format!("{}:{bin_dir}:/usr/bin:/bin", self.bin.display()),
+            )
+            .env("USER", "tester")
+            .env("OMNICLAW_SERVICE_MANAGER", "systemd")
+            .output()
+            .expect("run sh");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Replaces a fake manager program with `script`.
+    fn fake(&self, name: &str, script: &str) {
+        let p = self.bin.join(name);
+        std::fs::write(&p, script).expect("write fake");
+        make_executable(&p);
     }
 
     fn config(&self, profile_dir: &str, body: &str) {
@@ -267,8 +311,22 @@ fn dry_run_of_every_manual_command_on_every_platform() {
         ".omniclaw",
         "{gateway: {port: 20789, auth: {token: 'd'}}}\n",
     );
+    // A token the keychain holds (the session's Secret Service).
+    f.config(
+        ".omniclaw-kc",
+        "{gateway: {port: 21789, auth: {token: {source: 'keychain'}}}}\n",
+    );
+    let kc_token = "kc-token-5f0e9d2a7c41b38e";
+    f.home
+        .run_stdin(
+            &["--profile", "kc", "secrets", "set", "gateway.auth.token"],
+            kc_token,
+            &[],
+        )
+        .expect_code(0);
     let before = f.files();
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 5] = [
+        &["--profile", "kc", "gateway", "install", "--dry-run"],
         &["gateway", "install", "--dry-run"],
         &["--profile", "main", "gateway", "install", "--dry-run"],
         &["--profile", "rescue", "gateway", "install", "--dry-run"],
@@ -298,10 +356,12 @@ fn dry_run_of_every_manual_command_on_every_platform() {
                 .filter_map(|f| f["contents"].as_str())
                 .collect();
             assert!(all.contains("OMNICLAW_SERVICE"), "{platform} {args:?}");
-            assert!(
-                !all.contains("secret") || all.contains("No secret"),
-                "{all}"
-            );
+            for secret in ["main-secret", "rescue-secret", kc_token] {
+                assert!(
+                    !all.contains(secret),
+                    "{secret} in {platform} {args:?}:\n{all}"
+                );
+            }
             assert!(!v["commands"].as_array().expect("commands").is_empty());
             let port_change = args.contains(&"19989");
             assert_eq!(v["configChange"].is_object(), port_change, "{args:?}");
@@ -458,13 +518,64 @@ fn refusals_say_why_and_change_nothing() {
         1,
         "no service manager: OMNICLAW_SERVICE_MANAGER=none",
     );
-    // The same keychain reference is fine when the profile keeps its
-    // secrets in its own file (headless machines): a service reads that.
-    f.config(
-        ".omniclaw-rescue",
-        "{gateway: {port: 19789, auth: {token: {source: 'keychain'}}}}",
+    // A keychain reference the store cannot answer: no session bus where
+    // the variable points.
+    check(
+        &|| {
+            f.config(
+                ".omniclaw-rescue",
+                "{gateway: {port: 19789, auth: {token: {source: 'keychain'}}}}",
+            )
+        },
+        &["--profile", "rescue", "gateway", "install", "--dry-run"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")],
+        1,
+        "gateway.auth.token refers to the OS keychain, which cannot be read now",
     );
-    f.home.write(".omniclaw-rescue/secrets.json", "{}");
+    // The session's keychain is reachable but holds no token for the profile.
+    check(
+        &nothing,
+        &rescue,
+        &[],
+        1,
+        "gateway.auth.token refers to the OS keychain, which holds no value for it",
+    );
+    check(
+        &nothing,
+        &rescue,
+        &[],
+        1,
+        "store it with `omniclaw --profile rescue secrets set gateway.auth.token`",
+    );
+    // The same reference with a secrets file (headless machines): the
+    // service reads the file, and an empty file is refused the same way.
+    check(
+        &|| {
+            f.home.write(".omniclaw-rescue/secrets.json", "{}");
+            make_private(&f.home.path().join(".omniclaw-rescue/secrets.json"));
+        },
+        &["--profile", "rescue", "gateway", "install", "--dry-run"],
+        &[
+            ("XDG_RUNTIME_DIR", "/nonexistent"),
+            ("DBUS_SESSION_BUS_ADDRESS", ""),
+        ],
+        1,
+        "gateway.auth.token refers to the secrets file",
+    );
+    // Once the file holds it, install goes ahead without a session.
+    f.home
+        .run_stdin(
+            &[
+                "--profile",
+                "rescue",
+                "secrets",
+                "set",
+                "gateway.auth.token",
+            ],
+            "file-token-0123456789",
+            &[],
+        )
+        .expect_code(0);
     f.run_env(
         &["--profile", "rescue", "gateway", "install", "--dry-run"],
         &[
@@ -473,19 +584,80 @@ fn refusals_say_why_and_change_nothing() {
         ],
     )
     .expect_code(0);
-    // No user bus: the message says how to get one; nothing written.
+    std::fs::remove_file(f.home.path().join(".omniclaw-rescue/secrets.json")).expect("rm");
+
+    // Exit codes: a clash in the saved config is a problem found (1); a bad
+    // --port on the command line is bad input (2).
+    let plain = || {
+        f.config(
+            ".omniclaw-rescue",
+            "{gateway: {port: 19789, auth: {token: 't'}}}",
+        )
+    };
+    check(
+        &|| {
+            f.config(
+                ".omniclaw-rescue",
+                "{gateway: {port: 18795, auth: {token: 't'}}}",
+            )
+        },
+        &rescue,
+        &[],
+        1,
+        "its ports collide with other instances",
+    );
+    check(
+        &plain,
+        &["--profile", "rescue", "gateway", "install", "--port", "1"],
+        &[],
+        2,
+        "port 1 is privileged (below 1024) and a user service cannot bind it",
+    );
+    check(
+        &nothing,
+        &rescue,
+        &[("OMNICLAW_SERVICE_MANAGER", "bogus")],
+        2,
+        "OMNICLAW_SERVICE_MANAGER=\"bogus\" is not a service manager: use systemd, launchd, schtasks or none",
+    );
+    // A port another process listens on right now.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    let held = format!(
+        "port {busy_port} (base) is held by pid {}",
+        std::process::id()
+    );
+    for fragment in [held.as_str(), "a free base port is "] {
+        check(
+            &nothing,
+            &[
+                "--profile",
+                "rescue",
+                "gateway",
+                "install",
+                "--port",
+                &busy_port,
+            ],
+            &[],
+            2,
+            fragment,
+        );
+    }
+    drop(busy);
+
+    // No user bus: the message says how to get one, for this user; nothing written.
     let nobus = Fixture::new();
     main_and_rescue(&nobus);
-    std::fs::write(
-        nobus.bin.join("systemctl"),
+    nobus.fake(
+        "systemctl",
         "#!/bin/sh\necho 'Failed to connect to bus: No medium found' >&2\nexit 1\n",
-    )
-    .expect("write");
+    );
     let before = nobus.files();
     nobus
         .run(&rescue)
         .expect_code(1)
-        .expect_output("loginctl enable-linger");
+        .expect_output("`machinectl shell tester@`")
+        .expect_output("`loginctl enable-linger tester`");
     assert_eq!(before, nobus.files());
     // A missing manager program.
     let r = Home::new();
@@ -497,12 +669,21 @@ fn refusals_say_why_and_change_nothing() {
         &rescue,
         &[
             ("PATH", "/nonexistent"),
-            ("OMNICLAW_SERVICE_MANAGER", "launchd"),
+            ("OMNICLAW_SERVICE_MANAGER", "systemd"),
         ],
     )
     .expect_code(1)
-    .expect_output("`launchctl` was not found");
+    .expect_output("`systemctl` was not found");
 }
+
+#[cfg(unix)]
+fn make_private(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+#[cfg(not(unix))]
+fn make_private(_p: &Path) {}
 
 #[test]
 fn start_without_a_service_says_how_to_run_it() {
@@ -611,11 +792,7 @@ fn status_deep_finds_stale_and_foreign_services() {
 #[test]
 fn stop_ends_a_gateway_run_from_a_terminal_and_nothing_else() {
     let f = Fixture::new();
-    let port = free_base();
-    f.config(
-        ".omniclaw-rescue",
-        &format!("{{gateway: {{port: {port}, auth: {{token: 't'}}}}, browser: {{enabled: false}}, canvasHost: {{enabled: false}}}}\n"),
-    );
+    let port = f.gateway_only_rescue();
     let mut cmd = f.home.cmd();
     cmd.args(["--profile", "rescue", "gateway"])
         .stdout(Stdio::piped())
@@ -777,4 +954,245 @@ fn real_user_systemd_round_trip() {
     assert_eq!(v["running"]["owner"], "service", "{v}");
     assert_eq!(v["service"]["active"], true, "{v}");
     home.run_env(&["gateway", "uninstall"], &env).expect_code(0);
+}
+
+#[cfg(unix)]
+#[test]
+fn install_refuses_a_profile_running_outside_its_service() {
+    let f = Fixture::new();
+    f.gateway_only_rescue();
+    let gateway = omniclaw_tests::GatewayProc::start(&f.home, &["--profile", "rescue", "gateway"]);
+    f.calls();
+    let config = f.home.read(".omniclaw-rescue/omniclaw.json");
+    for line in [
+        "omniclaw --profile rescue gateway install",
+        "omniclaw --profile rescue gateway install --force",
+    ] {
+        f.shell(line)
+            .expect_code(1)
+            .expect_output(&format!(
+                "it is already running from a terminal (pid {}, cli)",
+                gateway.pid()
+            ))
+            .expect_output(
+                "stop it first: `omniclaw --profile rescue gateway stop`, then install again",
+            );
+    }
+    // (The running gateway writes its own state files meanwhile.)
+    assert!(!f.home.path().join(".config").exists(), "no unit written");
+    assert_eq!(config, f.home.read(".omniclaw-rescue/omniclaw.json"));
+    assert_eq!(f.calls(), Vec::<String>::new(), "nothing run");
+    // Stopped, it installs.
+    f.shell("omniclaw --profile rescue gateway stop")
+        .expect_code(0);
+    drop(gateway);
+    f.shell("omniclaw --profile rescue gateway install")
+        .expect_code(0)
+        .expect_output("Installed systemd user unit omniclaw-gateway-rescue.service");
+}
+
+#[test]
+fn a_failed_enable_is_undone_on_both_sides() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake(
+        "systemctl",
+        &FAKE_SYSTEMCTL.replace(
+            "  \"--user enable --now \"*|",
+            "  \"--user enable --now \"*) echo 'Failed to enable unit: Unit file omniclaw-gateway-rescue.service is masked.' >&2; exit 1 ;;\n  ",
+        ),
+    );
+    f.calls();
+    let before = f.files();
+    let r = f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--port",
+        "19989",
+    ]);
+    r.expect_code(1)
+        .expect_output("`systemctl --user enable --now omniclaw-gateway-rescue.service` failed (exit 1): Failed to enable unit")
+        .expect_output("see why with `journalctl --user -u omniclaw-gateway-rescue.service")
+        .expect_output("undone: the service files and the config were put back as they were");
+    assert!(!r.stdout.contains("could not undo") && !r.stderr.contains("could not undo"));
+    assert_eq!(
+        before,
+        f.files(),
+        "the unit is gone and the config is as it was"
+    );
+    assert_eq!(
+        f.calls(),
+        [
+            "systemctl --user show --property=Version",
+            "loginctl show-user tester --property=Linger --value",
+            "systemctl --user daemon-reload",
+            "systemctl --user enable --now omniclaw-gateway-rescue.service",
+            "systemctl --user disable --now omniclaw-gateway-rescue.service",
+            "systemctl --user daemon-reload",
+            "systemctl --user reset-failed omniclaw-gateway-rescue.service",
+        ]
+    );
+}
+
+#[test]
+fn a_failed_undo_step_is_reported() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    // enable fails, and so does every daemon-reload after the first.
+    f.fake(
+        "systemctl",
+        &FAKE_SYSTEMCTL.replace(
+            "  \"--user enable --now \"*|",
+            "  \"--user daemon-reload\") if [ -f \"$dir/reloaded\" ]; then echo 'Failed to reload daemon: Access denied' >&2; exit 1; fi; touch \"$dir/reloaded\" ;;\n  \"--user enable --now \"*) echo 'Failed to enable unit: boom' >&2; exit 1 ;;\n  ",
+        ),
+    );
+    let before = f.files();
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(1)
+        .expect_output("could not undo everything:")
+        .expect_output("`systemctl --user daemon-reload` was denied")
+        .expect_output("`omniclaw --profile rescue gateway uninstall` removes what is left");
+    assert_eq!(before, f.files(), "the files are put back all the same");
+}
+
+const FAKE_SCHTASKS_GONE: &str = r#"#!/bin/sh
+echo "schtasks $*" >> "$(dirname "$0")/calls.log"
+case "$1" in
+  /End) echo "ERROR: The system cannot find the file specified." >&2; exit 1 ;;
+  /Delete) echo "ERROR: The system cannot find the file specified." >&2; exit 1 ;;
+esac
+exit 0
+"#;
+
+#[test]
+fn uninstall_of_a_task_deleted_already_removes_its_files() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake("schtasks", FAKE_SCHTASKS_GONE);
+    let dir = "AppData/Local/OmniClaw/services";
+    let xml = f
+        .home
+        .write(&format!("{dir}/omniclaw-gateway-rescue.xml"), "<Task/>");
+    let cmd = f.home.write(
+        &format!("{dir}/omniclaw-gateway-rescue.cmd"),
+        "@echo off\r\nset \"OMNICLAW_SERVICE=1\"\r\n",
+    );
+    f.run_env(
+        &["--profile", "rescue", "gateway", "uninstall"],
+        &[("OMNICLAW_SERVICE_MANAGER", "schtasks")],
+    )
+    .expect_code(0)
+    .expect_output("Removed scheduled task OmniClaw Gateway (rescue)");
+    assert!(!xml.exists() && !cmd.exists());
+    assert_eq!(
+        f.calls(),
+        [
+            "schtasks /End /TN OmniClaw Gateway (rescue)",
+            "schtasks /Delete /TN OmniClaw Gateway (rescue) /F",
+        ]
+    );
+    // Any other failure of /Delete still stops the uninstall, files kept.
+    f.fake(
+        "schtasks",
+        "#!/bin/sh\ncase \"$1\" in /Delete) echo 'ERROR: Access is denied.' >&2; exit 1 ;; esac\nexit 0\n",
+    );
+    let xml = f
+        .home
+        .write(&format!("{dir}/omniclaw-gateway-rescue.xml"), "<Task/>");
+    f.run_env(
+        &["--profile", "rescue", "gateway", "uninstall"],
+        &[("OMNICLAW_SERVICE_MANAGER", "schtasks")],
+    )
+    .expect_code(1)
+    .expect_output("a task for another user needs an administrator");
+    assert!(xml.exists());
+}
+
+#[test]
+fn uninstall_of_a_unit_systemd_no_longer_knows_removes_its_file() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake(
+        "systemctl",
+        &FAKE_SYSTEMCTL.replace(
+            "  \"--user disable --now \"*|",
+            "  \"--user disable --now \"*) echo \"Failed to disable unit: Unit file $4 does not exist.\" >&2; exit 1 ;;\n  ",
+        ),
+    );
+    let unit = f.home.write(
+        ".config/systemd/user/omniclaw-gateway-rescue.service",
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    f.run(&["--profile", "rescue", "gateway", "uninstall"])
+        .expect_code(0)
+        .expect_output("Removed systemd user unit omniclaw-gateway-rescue.service");
+    assert!(!unit.exists());
+}
+
+/// The manual's commands as a user types them: `setup` (which stores a
+/// keychain reference and the token in the session's keychain), then
+/// `gateway install` for the default, main and rescue profiles, and
+/// `install --port 19789`, against the fake manager.
+#[test]
+fn manual_setup_then_install_as_typed() {
+    let f = Fixture::new();
+    f.shell("omniclaw --profile main setup").expect_code(0);
+    f.shell("omniclaw --profile rescue setup").expect_code(0);
+    assert!(f
+        .home
+        .read(".omniclaw-main/omniclaw.json")
+        .contains("keychain"));
+    f.calls();
+    f.shell("omniclaw --profile main gateway install")
+        .expect_code(0)
+        .expect_output(
+            "Installed systemd user unit omniclaw-gateway-main.service for profile main",
+        );
+    f.shell("omniclaw --profile rescue gateway install")
+        .expect_code(0)
+        .expect_output(
+            "Installed systemd user unit omniclaw-gateway-rescue.service for profile rescue",
+        );
+    let rescue_port = f
+        .run(&[
+            "--profile",
+            "rescue",
+            "--json",
+            "config",
+            "get",
+            "gateway.port",
+        ])
+        .json()["value"]
+        .to_string();
+    f.shell(&format!(
+        "omniclaw --profile rescue gateway install --port {rescue_port}"
+    ))
+    .expect_code(0)
+    .expect_output("Already installed:");
+    // The plain form of the rescue guide: the default profile.
+    f.shell("omniclaw setup").expect_code(0);
+    f.shell("omniclaw gateway install")
+        .expect_code(0)
+        .expect_output("Installed systemd user unit omniclaw-gateway.service for profile default");
+    let calls = f.calls();
+    for unit in [
+        "omniclaw-gateway-main.service",
+        "omniclaw-gateway-rescue.service",
+        "omniclaw-gateway.service",
+    ] {
+        assert!(
+            calls.contains(&format!("systemctl --user enable --now {unit}")),
+            "{unit} in {calls:?}"
+        );
+        let text = std::fs::read_to_string(f.unit(unit)).expect("unit");
+        assert!(
+            text.contains("Environment=\"OMNICLAW_SERVICE=1\""),
+            "{text}"
+        );
+    }
+    // Gateway tokens are in the keychain only: no unit mentions a value.
+    let units = f.home.all_text();
+    assert!(!units.contains("OMNICLAW_GATEWAY_TOKEN"));
 }

@@ -26,6 +26,9 @@ use crate::profile::{Profile, ServiceNames};
 pub const SERVICE_MARKER: &str = "OMNICLAW_SERVICE";
 /// Seconds a service manager waits before restarting a gateway that exited.
 pub const RESTART_SECS: u32 = 5;
+/// The exit code of `omniclaw gateway` for bad input (usage, a secret the
+/// config refers to but the store lacks): a service is not restarted after it.
+pub const BAD_INPUT_EXIT: i32 = 2;
 /// File names of the service's own output in the profile's log dir.
 pub const STDOUT_LOG: &str = "service.out.log";
 pub const STDERR_LOG: &str = "service.err.log";
@@ -83,18 +86,60 @@ impl Platform {
         }
     }
 
+    /// `base` with `parts` appended, with the separator `base` itself uses:
+    /// `\` after a drive letter or UNC path, `/` after a path starting
+    /// with `/`, else the platform's own. Never the host's: the same home
+    /// gives the same service paths whichever system renders them.
+    pub fn join(self, base: &Path, parts: &[&str]) -> PathBuf {
+        let sep = if Platform::TaskScheduler.is_absolute(base) {
+            '\\'
+        } else if Platform::Systemd.is_absolute(base) {
+            '/'
+        } else {
+            match self {
+                Platform::Systemd | Platform::Launchd => '/',
+                Platform::TaskScheduler => '\\',
+            }
+        };
+        let mut out = base.as_os_str().to_os_string();
+        for part in parts {
+            if !out.to_string_lossy().ends_with(sep) {
+                out.push(sep.to_string());
+            }
+            out.push(part);
+        }
+        PathBuf::from(out)
+    }
+
+    /// Whether `path` is absolute on the target platform: a leading `/` for
+    /// systemd and launchd; a drive letter (`C:\`) or a UNC path
+    /// (`\\server\share`) for Task Scheduler. The host's own rule does not
+    /// count.
+    pub fn is_absolute(self, path: &Path) -> bool {
+        let s = path.to_string_lossy();
+        match self {
+            Platform::Systemd | Platform::Launchd => s.starts_with('/'),
+            Platform::TaskScheduler => {
+                let b = s.as_bytes();
+                (b.len() > 2
+                    && b[0].is_ascii_alphabetic()
+                    && b[1] == b':'
+                    && matches!(b[2], b'\\' | b'/'))
+                    || s.starts_with("\\\\")
+            }
+        }
+    }
+
     /// Where this platform's service definitions live under `home`.
     pub fn service_dir(self, home: &Path) -> PathBuf {
         match self {
-            Platform::Systemd => home.join(".config").join("systemd").join("user"),
-            Platform::Launchd => home.join("Library").join("LaunchAgents"),
+            Platform::Systemd => self.join(home, &[".config", "systemd", "user"]),
+            Platform::Launchd => self.join(home, &["Library", "LaunchAgents"]),
             // Task Scheduler keeps its own copy of a task; the XML handed to
             // it and the launcher script it runs are kept here.
-            Platform::TaskScheduler => home
-                .join("AppData")
-                .join("Local")
-                .join("OmniClaw")
-                .join("services"),
+            Platform::TaskScheduler => {
+                self.join(home, &["AppData", "Local", "OmniClaw", "services"])
+            }
         }
     }
 
@@ -102,9 +147,9 @@ impl Platform {
     pub fn definition_path(self, home: &Path, names: &ServiceNames) -> PathBuf {
         let dir = self.service_dir(home);
         match self {
-            Platform::Systemd => dir.join(&names.systemd_unit),
-            Platform::Launchd => dir.join(format!("{}.plist", names.launchd_label)),
-            Platform::TaskScheduler => dir.join(format!("{}.xml", windows::stem(names))),
+            Platform::Systemd => self.join(&dir, &[&names.systemd_unit]),
+            Platform::Launchd => self.join(&dir, &[&format!("{}.plist", names.launchd_label)]),
+            Platform::TaskScheduler => self.join(&dir, &[&format!("{}.xml", windows::stem(names))]),
         }
     }
 
@@ -112,9 +157,10 @@ impl Platform {
     /// the definition itself, or on Windows the launcher script the task runs.
     pub fn command_path(self, home: &Path, names: &ServiceNames) -> PathBuf {
         match self {
-            Platform::TaskScheduler => self
-                .service_dir(home)
-                .join(format!("{}.cmd", windows::stem(names))),
+            Platform::TaskScheduler => self.join(
+                &self.service_dir(home),
+                &[&format!("{}.cmd", windows::stem(names))],
+            ),
             _ => self.definition_path(home, names),
         }
     }
@@ -138,11 +184,21 @@ pub enum SpecError {
     #[error("the {what} {path:?} contains a control character (newline, tab, ...), which a service file cannot hold: use a path without one")]
     ControlCharacter { what: &'static str, path: String },
     #[error(
-        "the binary path {path:?} is relative: a service needs the absolute path of `omniclaw`"
+        "the binary path {path:?} is not an absolute path for a {platform} ({}): a service needs the absolute path of `omniclaw`; give it with --binary",
+        absolute_form(*platform)
     )]
-    RelativeBinary { path: PathBuf },
+    RelativeBinary { path: PathBuf, platform: Platform },
     #[error("profile `gateway` would get the launchd label ai.omniclaw.gateway, which belongs to the default profile: use another profile name on macOS")]
     LabelClash,
+}
+
+fn absolute_form(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Systemd | Platform::Launchd => "one starting with /",
+        Platform::TaskScheduler => {
+            "one with a drive letter, C:\\..., or a UNC path, \\\\server\\share\\..."
+        }
+    }
 }
 
 /// Everything a service of one profile needs; it holds no secret.
@@ -255,10 +311,13 @@ impl ServiceSpec {
         }
     }
 
-    fn checked(&self) -> Result<(), SpecError> {
-        if self.binary.is_relative() && !looks_absolute_windows(&self.binary) {
+    /// Refuses what `platform` (the target, not the host) cannot run;
+    /// `preview` lets a binary path of another system through.
+    fn checked(&self, platform: Platform, preview: bool) -> Result<(), SpecError> {
+        if !preview && !platform.is_absolute(&self.binary) {
             return Err(SpecError::RelativeBinary {
                 path: self.binary.clone(),
+                platform,
             });
         }
         text("binary path", &self.binary)?;
@@ -269,7 +328,23 @@ impl ServiceSpec {
 
     /// Renders the files of this service for `platform`, the definition first.
     pub fn render(&self, platform: Platform) -> Result<Vec<ServiceFile>, SpecError> {
-        self.checked()?;
+        self.render_checked(platform, false)
+    }
+
+    /// Renders like [`ServiceSpec::render`] for showing another system's
+    /// service from this one (`--dry-run` with another service manager
+    /// chosen): the binary is this system's, so its path need not be
+    /// absolute on `platform`. Never for files that are installed.
+    pub fn preview(&self, platform: Platform) -> Result<Vec<ServiceFile>, SpecError> {
+        self.render_checked(platform, true)
+    }
+
+    fn render_checked(
+        &self,
+        platform: Platform,
+        preview: bool,
+    ) -> Result<Vec<ServiceFile>, SpecError> {
+        self.checked(platform, preview)?;
         match platform {
             Platform::Systemd => Ok(vec![ServiceFile {
                 path: platform.definition_path(&self.home, &self.names),
@@ -303,13 +378,6 @@ impl ServiceSpec {
             }
         }
     }
-}
-
-fn looks_absolute_windows(p: &Path) -> bool {
-    let s = p.to_string_lossy();
-    let b = s.as_bytes();
-    (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/'))
-        || s.starts_with("\\\\")
 }
 
 /// A path as text, refusing what no service file can hold.
@@ -580,6 +648,15 @@ pub enum SecretProblem {
     KeychainUnavailable { key: &'static str },
     /// The auth mode needs a secret and none is configured (the service cannot take `--token`).
     Missing { key: &'static str },
+    /// The config refers to the store, and the store holds no value for the key.
+    NotStored { key: &'static str, store: String },
+    /// The store the service would read could not be read now (unreachable
+    /// keychain, a secrets file with the wrong mode, ...).
+    Unreadable {
+        key: &'static str,
+        store: String,
+        reason: String,
+    },
 }
 
 impl SecretProblem {
@@ -587,7 +664,9 @@ impl SecretProblem {
         match self {
             SecretProblem::EnvReference { key, .. }
             | SecretProblem::KeychainUnavailable { key }
-            | SecretProblem::Missing { key } => key,
+            | SecretProblem::Missing { key }
+            | SecretProblem::NotStored { key, .. }
+            | SecretProblem::Unreadable { key, .. } => key,
         }
     }
 
@@ -603,14 +682,34 @@ impl SecretProblem {
             SecretProblem::KeychainUnavailable { .. } => format!(
                 "{key} is in the keychain, and a service can read it only while a login session keyring exists, \
                  which this session lacks; install from a desktop session of this user, \
+                 keep the profile's secrets in its own file (`{command} --secrets-file secrets set {key}`), \
                  or write the secret into the config (`{command} config set {key} '\"…\"'`)"
             ),
             SecretProblem::Missing { .. } => format!(
                 "{key} is not set, and a service cannot be given --token or OMNICLAW_GATEWAY_TOKEN; \
                  set it in the config (`{command} config set {key} '\"…\"'`) or the keychain"
             ),
+            SecretProblem::NotStored { store, .. } => format!(
+                "{key} refers to the {store}, which holds no value for it, so the service would fail at every start; \
+                 store it with `{command} secrets set {key}`, then install again"
+            ),
+            SecretProblem::Unreadable { store, reason, .. } => format!(
+                "{key} refers to the {store}, which cannot be read now ({reason}); \
+                 the service would fail at every start: fix the store (or store the secret with `{command} secrets set {key}`), then install again"
+            ),
         }
     }
+}
+
+/// What the store a service will use says about one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A value is stored (the value itself is never handed in).
+    Stored,
+    /// No value is stored; `store` names the store (`OS keychain`, `secrets file …`).
+    NotStored { store: String },
+    /// The store could not be read, and why.
+    Unreadable { store: String, reason: String },
 }
 
 /// Whether a service can read `secret`. The rule, in one place so it can be
@@ -619,7 +718,8 @@ impl SecretProblem {
 /// unit sets); a keychain reference on Windows always (Credential Manager
 /// belongs to the user the task runs as), on Linux and macOS only while a
 /// login session keyring exists; a profile that keeps its secrets in its
-/// own secrets file instead of the keychain always.
+/// own secrets file instead of the keychain always. Whether the store holds
+/// the value is asked separately (see [`secret_problems`]).
 pub fn service_can_read(secret: &SecretRef, access: &SecretAccess) -> bool {
     match secret {
         SecretRef::Plain(_) => true,
@@ -632,9 +732,9 @@ pub fn service_can_read(secret: &SecretRef, access: &SecretAccess) -> bool {
     }
 }
 
-/// The secrets the gateway of `config` reads at start that a service could
-/// not read. Empty: the service can start.
-pub fn secret_problems(config: &Config, access: &SecretAccess) -> Vec<SecretProblem> {
+/// The secret keys the gateway of `config` reads at start, with how the
+/// config refers to each (`None`: the auth mode needs one and none is set).
+fn needed_secrets(config: &Config) -> Vec<(&'static str, Option<&SecretRef>)> {
     let mut needed: Vec<(&'static str, Option<&SecretRef>)> = Vec::new();
     match config.auth_mode() {
         AuthMode::None => {}
@@ -651,15 +751,37 @@ pub fn secret_problems(config: &Config, access: &SecretAccess) -> Vec<SecretProb
         }
     }
     needed
+}
+
+/// The secrets the gateway of `config` reads at start that a service could
+/// not read. A keychain reference the service can reach is looked up with
+/// `lookup` (the caller asks the store the service will use: its secrets
+/// file, else the keychain), so a reference to nothing is refused too.
+/// Empty: the service can start.
+pub fn secret_problems(
+    config: &Config,
+    access: &SecretAccess,
+    lookup: &mut dyn FnMut(&'static str) -> Lookup,
+) -> Vec<SecretProblem> {
+    needed_secrets(config)
         .into_iter()
         .filter_map(|(key, secret)| match secret {
             None => Some(SecretProblem::Missing { key }),
-            Some(s) if service_can_read(s, access) => None,
+            Some(SecretRef::Plain(_)) => None,
             Some(SecretRef::Env(var)) => Some(SecretProblem::EnvReference {
                 key,
                 var: var.clone(),
             }),
-            Some(_) => Some(SecretProblem::KeychainUnavailable { key }),
+            Some(s @ SecretRef::Keychain) if !service_can_read(s, access) => {
+                Some(SecretProblem::KeychainUnavailable { key })
+            }
+            Some(SecretRef::Keychain) => match lookup(key) {
+                Lookup::Stored => None,
+                Lookup::NotStored { store } => Some(SecretProblem::NotStored { key, store }),
+                Lookup::Unreadable { store, reason } => {
+                    Some(SecretProblem::Unreadable { key, store, reason })
+                }
+            },
         })
         .collect()
 }
@@ -752,26 +874,105 @@ pub(crate) mod tests {
 
     #[test]
     fn file_locations() {
-        let home = Path::new("/h");
         let r = ServiceNames::for_profile(&Profile::parse("rescue").expect("valid"));
         let d = ServiceNames::for_profile(&Profile::Default);
-        let check = |p: Platform, names: &ServiceNames, def: &str, cmd: &str| {
-            assert_eq!(p.definition_path(home, names), Path::new(def));
-            assert_eq!(p.command_path(home, names), Path::new(cmd));
+        // Paths are compared as text: the same separators on every host.
+        let check = |p: Platform, home: &str, names: &ServiceNames, def: &str, cmd: &str| {
+            let home = Path::new(home);
+            assert_eq!(p.definition_path(home, names).to_str(), Some(def));
+            assert_eq!(p.command_path(home, names).to_str(), Some(cmd));
         };
         let unit = "/h/.config/systemd/user/omniclaw-gateway-rescue.service";
-        check(Platform::Systemd, &r, unit, unit);
+        check(Platform::Systemd, "/h", &r, unit, unit);
+        check(Platform::Systemd, "/h/", &r, unit, unit);
         let plist = "/h/Library/LaunchAgents/ai.omniclaw.gateway.plist";
-        check(Platform::Launchd, &d, plist, plist);
-        let dir = Platform::TaskScheduler.service_dir(home);
-        assert_eq!(
-            Platform::TaskScheduler.definition_path(home, &r),
-            dir.join("omniclaw-gateway-rescue.xml")
+        check(Platform::Launchd, "/h", &d, plist, plist);
+        check(
+            Platform::TaskScheduler,
+            r"C:\Users\u",
+            &r,
+            r"C:\Users\u\AppData\Local\OmniClaw\services\omniclaw-gateway-rescue.xml",
+            r"C:\Users\u\AppData\Local\OmniClaw\services\omniclaw-gateway-rescue.cmd",
         );
-        assert_eq!(
-            Platform::TaskScheduler.command_path(home, &d),
-            dir.join("omniclaw-gateway.cmd")
+        // A home in the other style keeps its own separators (dry runs of
+        // another platform's service).
+        check(
+            Platform::TaskScheduler,
+            "/h",
+            &d,
+            "/h/AppData/Local/OmniClaw/services/omniclaw-gateway.xml",
+            "/h/AppData/Local/OmniClaw/services/omniclaw-gateway.cmd",
         );
+        check(
+            Platform::Systemd,
+            r"C:\Users\u",
+            &r,
+            r"C:\Users\u\.config\systemd\user\omniclaw-gateway-rescue.service",
+            r"C:\Users\u\.config\systemd\user\omniclaw-gateway-rescue.service",
+        );
+        check(
+            Platform::TaskScheduler,
+            r"\\srv\home\u\",
+            &d,
+            r"\\srv\home\u\AppData\Local\OmniClaw\services\omniclaw-gateway.xml",
+            r"\\srv\home\u\AppData\Local\OmniClaw\services\omniclaw-gateway.cmd",
+        );
+    }
+
+    fn check_absolute(platform: Platform, path: &str, expected: bool) {
+        assert_eq!(
+            platform.is_absolute(Path::new(path)),
+            expected,
+            "{platform:?} {path:?}"
+        );
+    }
+
+    #[test]
+    fn absolute_means_absolute_on_the_target() {
+        use Platform::*;
+        for unix in [Systemd, Launchd] {
+            check_absolute(unix, "/opt/omni claw/bin/omniclaw", true);
+            check_absolute(unix, r"C:\Program Files\OmniClaw\omniclaw.exe", false);
+            check_absolute(unix, r"\\srv\share\omniclaw.exe", false);
+            check_absolute(unix, "bin/omniclaw", false);
+        }
+        check_absolute(
+            TaskScheduler,
+            r"C:\Program Files\OmniClaw\omniclaw.exe",
+            true,
+        );
+        check_absolute(TaskScheduler, "D:/tools/omniclaw.exe", true);
+        check_absolute(TaskScheduler, r"\\srv\share\omniclaw.exe", true);
+        check_absolute(TaskScheduler, "/opt/omniclaw", false);
+        check_absolute(TaskScheduler, r"C:omniclaw.exe", false);
+        check_absolute(TaskScheduler, "omniclaw.exe", false);
+    }
+
+    #[test]
+    fn a_windows_binary_fits_a_task_only() {
+        let mut s = spec("rescue", true);
+        s.binary = PathBuf::from(r"C:\Program Files\OmniClaw\omniclaw.exe");
+        for p in [Platform::Systemd, Platform::Launchd] {
+            let err = s.render(p).expect_err("not absolute on a unix target");
+            assert_eq!(
+                err,
+                SpecError::RelativeBinary {
+                    path: s.binary.clone(),
+                    platform: p
+                }
+            );
+            assert!(err.to_string().contains("one starting with /"), "{err}");
+        }
+        // Shown from another system, it renders (and is never installed).
+        assert!(s.preview(Platform::Systemd).is_ok());
+        let task = spec("rescue", false);
+        assert!(task.render(Platform::TaskScheduler).is_ok());
+        let mut unix_binary = spec("rescue", false);
+        unix_binary.binary = PathBuf::from("/opt/omniclaw");
+        let err = unix_binary
+            .render(Platform::TaskScheduler)
+            .expect_err("not absolute on Windows");
+        assert!(err.to_string().contains("drive letter"), "{err}");
     }
 
     #[test]
@@ -904,6 +1105,18 @@ pub(crate) mod tests {
         );
     }
 
+    fn problem_text(p: &SecretProblem) -> String {
+        match p {
+            SecretProblem::EnvReference { key, var } => format!("{key}: env {var}"),
+            SecretProblem::KeychainUnavailable { key } => format!("{key}: keychain"),
+            SecretProblem::Missing { key } => format!("{key}: missing"),
+            SecretProblem::NotStored { key, store } => format!("{key}: not in {store}"),
+            SecretProblem::Unreadable { key, store, reason } => {
+                format!("{key}: {store} unreadable: {reason}")
+            }
+        }
+    }
+
     fn check_secrets(config_text: &str, session: bool, platform: Platform, expected: &[&str]) {
         let loaded = config::load(config_text).expect("valid config");
         let access = SecretAccess {
@@ -911,13 +1124,9 @@ pub(crate) mod tests {
             session_keyring: session,
             secrets_file: false,
         };
-        let got: Vec<String> = secret_problems(&loaded.config, &access)
+        let got: Vec<String> = secret_problems(&loaded.config, &access, &mut |_| Lookup::Stored)
             .iter()
-            .map(|p| match p {
-                SecretProblem::EnvReference { key, var } => format!("{key}: env {var}"),
-                SecretProblem::KeychainUnavailable { key } => format!("{key}: keychain"),
-                SecretProblem::Missing { key } => format!("{key}: missing"),
-            })
+            .map(problem_text)
             .collect();
         assert_eq!(
             got, expected,
@@ -991,7 +1200,71 @@ pub(crate) mod tests {
             session_keyring: false,
             secrets_file: true,
         };
-        assert_eq!(secret_problems(&loaded.config, &access), []);
+        assert_eq!(
+            secret_problems(&loaded.config, &access, &mut |_| Lookup::Stored),
+            []
+        );
+    }
+
+    #[test]
+    fn a_reference_to_nothing_is_refused() {
+        let loaded = config::load(
+            "{gateway: {auth: {token: {source: 'keychain'}}}, channels: {telegram: {botToken: {source: 'keychain'}}}}",
+        )
+        .expect("valid");
+        let access = SecretAccess {
+            platform: Platform::Systemd,
+            session_keyring: true,
+            secrets_file: false,
+        };
+        let mut asked = Vec::new();
+        let got: Vec<String> = secret_problems(&loaded.config, &access, &mut |key| {
+            asked.push(key);
+            if key == "gateway.auth.token" {
+                Lookup::NotStored {
+                    store: "OS keychain".into(),
+                }
+            } else {
+                Lookup::Unreadable {
+                    store: "OS keychain".into(),
+                    reason: "no D-Bus".into(),
+                }
+            }
+        })
+        .iter()
+        .map(problem_text)
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "gateway.auth.token: not in OS keychain",
+                "channels.telegram.botToken: OS keychain unreadable: no D-Bus"
+            ]
+        );
+        assert_eq!(asked, ["gateway.auth.token", "channels.telegram.botToken"]);
+        // Plaintext and environment references are never looked up; an
+        // unreachable keychain is not asked either.
+        let no_session = SecretAccess {
+            session_keyring: false,
+            ..access
+        };
+        let mut calls = 0;
+        let problems = secret_problems(&loaded.config, &no_session, &mut |_| {
+            calls += 1;
+            Lookup::Stored
+        });
+        assert_eq!(problems.len(), 2);
+        assert_eq!(calls, 0);
+        let m = SecretProblem::NotStored {
+            key: "gateway.auth.token",
+            store: "OS keychain".into(),
+        }
+        .explain("omniclaw --profile rescue");
+        assert!(
+            m.contains("refers to the OS keychain, which holds no value for it")
+                && m.contains("`omniclaw --profile rescue secrets set gateway.auth.token`"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use omniclaw_core::config::BindMode;
+use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload;
@@ -26,9 +27,6 @@ use crate::out::{CliError, CmdResult, Outcome};
 
 use super::setup::command;
 use super::target::ws_url;
-
-/// Set in the environment of service units: the gateway then reports its owner as `service`.
-pub const SERVICE_MARKER: &str = "OMNICLAW_SERVICE";
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
@@ -70,6 +68,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
             resolved.state_dir.display()
         ))
     })?;
+    // Set in the environment of service units: the gateway then reports its owner as `service`.
     let owner = if ctx.env.get(SERVICE_MARKER).is_some() {
         Owner::Service
     } else {

@@ -23,13 +23,17 @@ use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports;
 use omniclaw_core::profile::ServiceNames;
 use omniclaw_core::service::{
-    self, Owner as ServiceOwner, Platform, SecretAccess, ServiceFile, ServiceSpec,
+    self, Lookup, Owner as ServiceOwner, Platform, SecretAccess, ServiceFile, ServiceSpec,
 };
 use omniclaw_os::desktopctl::{self, Op};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{Holder, InstanceLock, Owner};
+use omniclaw_os::portowner;
 use omniclaw_os::profiles::{self, ConfigState};
-use omniclaw_os::service::{self as manager, ServiceManager, ServiceState, Step, Unit};
+use omniclaw_os::secrets::{Routed, SecretName, SecretStore};
+use omniclaw_os::service::{
+    self as manager, Before, ServiceError, ServiceManager, ServiceState, Step, Tolerate, Unit,
+};
 
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::ctx::Ctx;
@@ -40,8 +44,15 @@ use super::setup::command;
 /// How long `stop` waits for a terminal-run gateway to exit after SIGTERM.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// The lowest port a user's service can bind on Linux (below it needs root).
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+/// The service manager; an unknown `OMNICLAW_SERVICE_MANAGER` is bad input.
 fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
-    manager::select(&ctx.env).map_err(CliError::failed)
+    manager::select(&ctx.env).map_err(|e| match e {
+        ServiceError::UnknownManager { .. } => CliError::usage(e),
+        other => CliError::failed(other),
+    })
 }
 
 /// The unit of `resolved`'s profile on `platform`.
@@ -118,12 +129,26 @@ fn windows_user(ctx: &Ctx) -> Option<String> {
     })
 }
 
-/// Refuses a port plan in which this profile collides with another instance.
+/// A port problem: bad input when the port came from `--port`, a problem
+/// found (exit 1) when it came from the saved config.
+fn port_error(from_flag: bool, msg: String) -> CliError {
+    if from_flag {
+        CliError::usage(msg)
+    } else {
+        CliError::failed(msg)
+    }
+}
+
+/// Refuses a port plan in which this profile collides with another
+/// instance, or with a process that listens on one of its ports right now
+/// (`running`: the pid of this profile's own gateway, whose ports are its own).
 fn check_conflicts(
     ctx: &Ctx,
     resolved: &Resolved,
     value: &Value,
     port: u16,
+    from_flag: bool,
+    running: Option<u32>,
 ) -> Result<(), CliError> {
     let inv = ctx.inventory(resolved)?;
     let me = inv
@@ -148,7 +173,8 @@ fn check_conflicts(
         &ctx.env,
     );
     candidate.ports.base = port;
-    ports::allocate(&candidate.ports).map_err(CliError::usage)?;
+    let allocations =
+        ports::allocate(&candidate.ports).map_err(|e| port_error(from_flag, e.to_string()))?;
     all.push(candidate);
     let plan = ports::plan(&all);
     let lines: Vec<String> = plan
@@ -160,38 +186,123 @@ fn check_conflicts(
         })
         .map(|c| format!("  - {c}\n    fix: {}", c.fix()))
         .collect();
-    if lines.is_empty() {
-        return Ok(());
-    }
-    let hint = ports::suggest_base(&others, port)
+    let listening = portowner::listening();
+    let free_hint = || {
+        ports::free_base(&others, ports::preferred_base(&resolved.profile), |p| {
+            listening.contains_key(&p)
+        })
         .map(|p| {
             format!(
                 "\na free base port is {p}: `{} gateway install --port {p}`",
                 command(resolved)
             )
         })
-        .unwrap_or_default();
-    Err(CliError::usage(format!(
-        "refusing to install the service of profile {}: its ports collide with other instances; nothing was changed:\n{}{hint}",
+        .unwrap_or_default()
+    };
+    if !lines.is_empty() {
+        return Err(port_error(
+            from_flag,
+            format!(
+                "refusing to install the service of profile {}: its ports collide with other instances; nothing was changed:\n{}{}",
+                resolved.profile,
+                lines.join("\n"),
+                free_hint()
+            ),
+        ));
+    }
+    // The ports the gateway binds at start (CDP ports bind later, on demand).
+    let held: Vec<String> = allocations
+        .iter()
+        .filter(|a| {
+            !matches!(
+                a.surface,
+                ports::Surface::CdpRange | ports::Surface::CdpPinned(_)
+            )
+        })
+        .flat_map(|a| {
+            let surface = a.surface.clone();
+            (a.range.start()..=a.range.end()).map(move |p| (surface.clone(), p))
+        })
+        .filter_map(|(surface, p)| {
+            let h = listening.get(&p)?;
+            (Some(h.pid) != running).then(|| format!("  - port {p} ({surface}) is held by {h}"))
+        })
+        .collect();
+    if !held.is_empty() {
+        return Err(port_error(
+            from_flag,
+            format!(
+                "refusing to install the service of profile {}: ports it needs are in use by other processes, so the service would fail at start; nothing was changed:\n{}\nstop those processes, or choose another base port{}",
+                resolved.profile,
+                held.join("\n"),
+                free_hint()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a base port a user's service cannot bind: below 1024 on Linux
+/// (macOS and Windows let users bind those).
+fn check_privileged(
+    platform: Platform,
+    resolved: &Resolved,
+    port: u16,
+    from_flag: bool,
+) -> Result<(), CliError> {
+    if platform != Platform::Systemd || port >= FIRST_UNPRIVILEGED_PORT {
+        return Ok(());
+    }
+    Err(port_error(
+        from_flag,
+        format!(
+            "refusing to install the service of profile {}: port {port} is privileged (below {FIRST_UNPRIVILEGED_PORT}) and a user service cannot bind it; nothing was changed: choose a base port of {FIRST_UNPRIVILEGED_PORT} or above (`{} gateway install --port N`; `{} ports` shows the taken ones)",
+            resolved.profile,
+            command(resolved),
+            command(resolved)
+        ),
+    ))
+}
+
+/// Refuses to install while the profile runs outside its own service: the
+/// service's copy would fail on the instance lock and restart forever.
+fn check_not_running(
+    platform: Platform,
+    resolved: &Resolved,
+    holder: Option<&Holder>,
+) -> Result<(), CliError> {
+    let Some(h) = holder else {
+        return Ok(());
+    };
+    if h.owner == Some(Owner::Service) && installed(platform, resolved) {
+        return Ok(());
+    }
+    let cmd = command(resolved);
+    let who = match h.owner {
+        Some(Owner::Cli) => "from a terminal".to_string(),
+        Some(Owner::Embedded) => "inside the desktop app".to_string(),
+        Some(Owner::Service) => "under a service this profile did not install here".to_string(),
+        None => "by an unknown owner".to_string(),
+    };
+    Err(CliError::failed(format!(
+        "refusing to install the service of profile {}: it is already running {who} (pid {}, {}), and the service's copy would fail on the instance lock and restart over and over; nothing was changed: stop it first: `{cmd} gateway stop`, then install again",
         resolved.profile,
-        lines.join("\n")
+        h.pid,
+        owner_word(h)
     )))
 }
 
 fn show_step(step: &Step) -> Option<String> {
     match step {
-        Step::Run {
-            cmd,
-            tolerate_failure,
-        } => Some(format!(
+        Step::Run { cmd, tolerate } => Some(format!(
             "{cmd}{}",
-            if *tolerate_failure {
-                "  (may fail: nothing loaded yet)"
-            } else {
-                ""
+            match tolerate {
+                Tolerate::Nothing => "",
+                Tolerate::Absent => "  (fine if already gone)",
+                Tolerate::Any => "  (may fail: nothing loaded yet)",
             }
         )),
-        Step::WriteFiles | Step::RemoveFiles => None,
+        Step::WriteFiles | Step::RemoveFiles | Step::RestoreFiles => None,
     }
 }
 
@@ -208,24 +319,140 @@ fn step_argv(steps: &[Step]) -> Vec<Vec<String>> {
 /// What was on disk before a write, to put back when a later step fails.
 struct Undo {
     files: Vec<(PathBuf, Option<Vec<u8>>)>,
-    config: Option<(PathBuf, String)>,
+    /// The config's text and its `.bak` (which the write replaces) before.
+    config: Option<(PathBuf, String, Option<Vec<u8>>)>,
+    /// Directories the install created, parents first.
+    dirs: Vec<PathBuf>,
 }
 
 impl Undo {
-    fn restore(self) {
-        for (path, before) in self.files {
-            match before {
-                Some(bytes) => {
-                    let _ = fsx::atomic_replace(&path, &bytes);
-                }
-                None => {
-                    let _ = fs::remove_file(&path);
-                }
+    /// Puts the service files back; the ones that could not be, with why.
+    fn restore_files(&mut self) -> Vec<String> {
+        let mut failed = Vec::new();
+        for (path, before) in self.files.drain(..) {
+            let result = match before {
+                Some(bytes) => fsx::atomic_replace(&path, &bytes),
+                None => match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                failed.push(format!("{}: {e}", path.display()));
             }
         }
-        if let Some((path, text)) = self.config {
-            let _ = fsx::atomic_replace(&path, text.as_bytes());
+        failed
+    }
+
+    /// Puts the config and its `.bak` back, then removes the directories
+    /// the install created (only empty ones: nothing else is lost).
+    fn restore_rest(&mut self) -> Vec<String> {
+        let mut failed = Vec::new();
+        if let Some((path, text, bak)) = self.config.take() {
+            if let Err(e) = fsx::atomic_replace(&path, text.as_bytes()) {
+                failed.push(format!("{}: {e}", path.display()));
+            }
+            let bak_path = fsx::backup_path(&path);
+            let result = match bak {
+                Some(bytes) => fsx::atomic_replace(&bak_path, &bytes),
+                None => fs::remove_file(&bak_path),
+            };
+            if let Err(e) = result {
+                failed.push(format!("{}: {e}", bak_path.display()));
+            }
         }
+        for dir in self.dirs.drain(..).rev() {
+            let _ = fs::remove_dir(&dir);
+        }
+        failed
+    }
+
+    /// Creates `dir` and its missing parents, remembering each one created.
+    fn create_dir(&mut self, dir: &Path, private: bool) -> Result<(), CliError> {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let created = if private {
+            fsx::create_private_dir(dir)
+        } else {
+            fs::create_dir_all(dir)
+        };
+        self.dirs.extend(missing.into_iter().rev());
+        created.map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))
+    }
+}
+
+/// Undoes an install whose steps failed: the manager's side (planned by the
+/// adapter) when a manager command ran, the files and the config always.
+/// Every step runs, best-effort; returns what to tell the user.
+fn undo_install(
+    manager: &dyn ServiceManager,
+    unit: &Unit,
+    before: Before,
+    mut undo: Undo,
+    manager_touched: bool,
+    fix_cmd: &str,
+) -> String {
+    let plan = if manager_touched {
+        manager.undo_install_plan(unit, before)
+    } else {
+        vec![Step::RestoreFiles]
+    };
+    let mut ran = Vec::new();
+    let mut failed = Vec::new();
+    for step in &plan {
+        match step {
+            Step::RestoreFiles => failed.extend(undo.restore_files()),
+            Step::Run { cmd, tolerate } => match manager.run_step(cmd, *tolerate) {
+                Ok(_) => ran.push(format!("`{cmd}`")),
+                Err(e) => failed.push(e.to_string()),
+            },
+            Step::WriteFiles | Step::RemoveFiles => {}
+        }
+    }
+    failed.extend(undo.restore_rest());
+    let mut out =
+        String::from("undone: the service files and the config were put back as they were");
+    if !ran.is_empty() {
+        out.push_str(&format!(", and {} ran", ran.join(", ")));
+    }
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "\ncould not undo everything:\n{}\nput these right by hand; `{fix_cmd} gateway uninstall` removes what is left of the service",
+            failed
+                .iter()
+                .map(|f| format!("  - {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    out
+}
+
+/// Reads each secret the service's gateway needs from the store the
+/// service will use: the profile's secrets file when it has one, else the
+/// OS keychain (the service is not given `--secrets-file`).
+fn lookup_secret(store: &Routed, resolved: &Resolved, key: &'static str) -> Lookup {
+    let scope = Ctx::scope(resolved);
+    let shown = store.mode(&scope).to_string();
+    let name = match SecretName::parse(key) {
+        Ok(n) => n,
+        Err(e) => {
+            return Lookup::Unreadable {
+                store: shown,
+                reason: e.to_string(),
+            }
+        }
+    };
+    match store.get(&scope, name) {
+        Ok(Some(_)) => Lookup::Stored,
+        Ok(None) => Lookup::NotStored { store: shown },
+        Err(e) => Lookup::Unreadable {
+            store: shown,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -280,14 +507,30 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
         ));
     }
 
-    check_conflicts(ctx, &resolved, loaded.doc.value(), port)?;
+    let from_flag = args.port.is_some();
+    let running = holder(&resolved);
+    check_not_running(platform, &resolved, running.as_ref())?;
+    check_privileged(platform, &resolved, port, from_flag)?;
+    check_conflicts(
+        ctx,
+        &resolved,
+        loaded.doc.value(),
+        port,
+        from_flag,
+        running.as_ref().map(|h| h.pid),
+    )?;
 
+    // The store the service will read: its secrets file when the profile
+    // has one, else the keychain (`--secrets-file` does not reach a service).
+    let store = Routed::system(false);
     let access = SecretAccess {
         platform,
         session_keyring: session_keyring(ctx, platform),
-        secrets_file: ctx.secrets_file || omniclaw_os::secrets::uses_file(&resolved.state_dir),
+        secrets_file: omniclaw_os::secrets::uses_file(&resolved.state_dir),
     };
-    let problems = service::secret_problems(&loaded.config, &access);
+    let problems = service::secret_problems(&loaded.config, &access, &mut |key| {
+        lookup_secret(&store, &resolved, key)
+    });
     if !problems.is_empty() {
         let lines: Vec<String> = problems
             .iter()
@@ -305,7 +548,14 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
     if platform == Platform::TaskScheduler {
         spec.windows_user = windows_user(ctx);
     }
-    let files = spec.render(platform).map_err(CliError::usage)?;
+    // A dry run for another system's manager shows that system's files
+    // around this system's binary path; an install renders strictly.
+    let files = if args.dry_run && Platform::native() != Some(platform) {
+        spec.preview(platform)
+    } else {
+        spec.render(platform)
+    }
+    .map_err(CliError::usage)?;
     let unit = Unit {
         name: platform.service_name(&spec.names).to_string(),
         definition: files[0].path.clone(),
@@ -347,52 +597,78 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             .preflight()
             .map_err(|e| CliError::failed(format!("{e}\nnothing was changed")))?,
     );
+    let before_state = if before.iter().any(Option::is_some) {
+        Before::Installed {
+            running: matches!(
+                manager.state(&unit),
+                Ok(ServiceState::Running { .. } | ServiceState::Starting)
+            ),
+        }
+    } else {
+        Before::Nothing
+    };
 
     let mut undo = Undo {
         files: Vec::new(),
         config: None,
+        dirs: Vec::new(),
     };
     if let Some(new) = &new_text {
+        let bak = fs::read(fsx::backup_path(&resolved.config_path)).ok();
         fsx::atomic_write(&resolved.config_path, new.as_bytes()).map_err(|e| {
             CliError::failed(format!(
                 "cannot write {}: {e}; nothing was changed",
                 resolved.config_path.display()
             ))
         })?;
-        undo.config = Some((resolved.config_path.clone(), text.clone()));
+        undo.config = Some((resolved.config_path.clone(), text.clone(), bak));
     }
     let logs = resolved.logs_dir();
+    let mut manager_touched = false;
     let result = (|| -> Result<(), CliError> {
-        fsx::create_private_dir(&resolved.state_dir)
-            .and_then(|()| fsx::create_private_dir(&logs))
-            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", logs.display())))?;
+        undo.create_dir(&resolved.state_dir, true)?;
+        undo.create_dir(&logs, true)?;
         for step in &plan {
             match step {
                 Step::WriteFiles if !unchanged => {
                     for (f, b) in files.iter().zip(&before) {
-                        write_service_file(f)?;
+                        if let Some(dir) = f.path.parent() {
+                            undo.create_dir(dir, false)?;
+                        }
+                        // Recorded first: a half-written file is put back too.
                         undo.files.push((f.path.clone(), b.clone()));
+                        write_service_file(f)?;
                     }
                 }
-                Step::Run {
-                    cmd: c,
-                    tolerate_failure,
-                } => match manager.run(c) {
-                    Err(_) if *tolerate_failure => {}
-                    Err(e) => return Err(CliError::failed(e)),
-                    Ok(_) => {}
-                },
+                Step::Run { cmd: c, tolerate } => {
+                    manager_touched = true;
+                    manager.run_step(c, *tolerate).map_err(|e| {
+                        let logs = match platform {
+                            Platform::Systemd => String::new(),
+                            _ => format!(
+                                " ({}, {})",
+                                resolved.display(&spec.stdout_log),
+                                resolved.display(&spec.stderr_log)
+                            ),
+                        };
+                        CliError::failed(format!("{e}\n{}{logs}", manager.diagnose_hint(&unit)))
+                    })?;
+                }
                 _ => {}
             }
         }
         Ok(())
     })();
     if let Err(e) = result {
-        undo.restore();
-        return Err(CliError::failed(format!(
-            "{}\nthe service files and the config were put back as they were",
-            e.message()
-        )));
+        let report = undo_install(
+            manager.as_ref(),
+            &unit,
+            before_state,
+            undo,
+            manager_touched,
+            &cmd,
+        );
+        return Err(CliError::failed(format!("{}\n{report}", e.message())));
     }
 
     let state = manager.state(&unit);
@@ -440,10 +716,6 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
 }
 
 fn write_service_file(f: &ServiceFile) -> Result<(), CliError> {
-    if let Some(dir) = f.path.parent() {
-        fs::create_dir_all(dir)
-            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
-    }
     fsx::atomic_replace(&f.path, &f.bytes())
         .map_err(|e| CliError::failed(format!("cannot write {}: {e}", f.path.display())))
 }
@@ -555,14 +827,14 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
     }
     for step in &plan {
         match step {
-            Step::Run {
-                cmd,
-                tolerate_failure,
-            } => match manager.run(cmd) {
-                Err(_) if *tolerate_failure => {}
-                Err(e) => return Err(CliError::failed(e)),
-                Ok(_) => {}
-            },
+            Step::Run { cmd, tolerate } => {
+                manager.run_step(cmd, *tolerate).map_err(|e| {
+                    CliError::failed(format!(
+                        "{e}\nnothing was removed yet besides what the steps before it did; fix that, then run `{} gateway uninstall` again",
+                        command(&resolved)
+                    ))
+                })?;
+            }
             Step::RemoveFiles => {
                 for f in &files {
                     fs::remove_file(f).map_err(|e| {
@@ -570,7 +842,7 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
                     })?;
                 }
             }
-            Step::WriteFiles => {}
+            Step::WriteFiles | Step::RestoreFiles => {}
         }
     }
     if ctx.json {

@@ -55,6 +55,14 @@ pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     line(&mut out, "  </dict>");
     line(&mut out, "  <key>RunAtLoad</key>");
     line(&mut out, "  <true/>");
+    // KeepAlive true: launchd starts the gateway again whenever it exits,
+    // ThrottleInterval apart. launchd has no way to spare one exit code (as
+    // systemd's RestartPreventExitStatus=2 does); `KeepAlive {SuccessfulExit
+    // = false}` would still restart after exit 2 (non-zero) and would leave
+    // a gateway that exited 0 (a clean stop not made through `gateway stop`,
+    // which unloads the agent) down, the wrong way round for a service that
+    // must stay up. A bad config therefore retries every ThrottleInterval
+    // and `gateway status` shows why; fixing the config brings it back.
     line(&mut out, "  <key>KeepAlive</key>");
     line(&mut out, "  <true/>");
     let _ = writeln!(
@@ -162,11 +170,8 @@ mod tests {
             .render(Platform::Launchd)
             .expect("renders");
         assert_eq!(
-            files[0].path,
-            PathBuf::from("/home/u")
-                .join("Library")
-                .join("LaunchAgents")
-                .join("ai.omniclaw.rescue.plist")
+            files[0].path.to_str(),
+            Some("/home/u/Library/LaunchAgents/ai.omniclaw.rescue.plist")
         );
         insta::assert_snapshot!("plist_rescue", files[0].contents);
     }

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ServiceSpec, SpecError, RESTART_SECS};
+use super::{ServiceSpec, SpecError, BAD_INPUT_EXIT, RESTART_SECS};
 
 pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     let mut exec = vec![exec_word(&super::text("binary path", &spec.binary)?)];
@@ -32,6 +32,10 @@ pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     }
     let _ = writeln!(out, "Restart=always");
     let _ = writeln!(out, "RestartSec={RESTART_SECS}");
+    // Exit 2 is bad input (a missing secret, a bad flag): starting again
+    // cannot help, so the unit stays failed and `status` says why.
+    // `gateway restart` (and the rescue bot's /restart) still start it.
+    let _ = writeln!(out, "RestartPreventExitStatus={BAD_INPUT_EXIT}");
     let _ = writeln!(out, "TimeoutStopSec=30");
     let _ = writeln!(out);
     let _ = writeln!(out, "[Install]");
@@ -143,12 +147,8 @@ mod tests {
             .render(Platform::Systemd)
             .expect("renders");
         assert_eq!(
-            files[0].path,
-            PathBuf::from("/home/u")
-                .join(".config")
-                .join("systemd")
-                .join("user")
-                .join("omniclaw-gateway-rescue.service")
+            files[0].path.to_str(),
+            Some("/home/u/.config/systemd/user/omniclaw-gateway-rescue.service")
         );
         insta::assert_snapshot!("unit_rescue", files[0].contents);
     }

@@ -4,13 +4,15 @@
 //! Task Scheduler cannot set environment variables, so the task runs a
 //! small `.cmd` script that sets them and starts `omniclaw gateway`,
 //! appending its output to log files in the state dir. The task starts at
-//! the user's log on and is restarted on failure. Must never write a secret.
+//! the user's log on; the script starts the gateway again when it exits
+//! (except after bad input, exit 2), and Task Scheduler restarts a task
+//! that fails to launch. Must never write a secret.
 
 use std::fmt::Write as _;
 
 use crate::profile::ServiceNames;
 
-use super::{ServiceSpec, SpecError};
+use super::{ServiceSpec, SpecError, BAD_INPUT_EXIT, RESTART_SECS};
 
 /// File stem of the task's XML and script: the systemd unit name without `.service`.
 pub(super) fn stem(names: &ServiceNames) -> &str {
@@ -122,6 +124,11 @@ pub(super) fn render_script(spec: &ServiceSpec) -> Result<String, SpecError> {
     let binary = super::text("binary path", &spec.binary)?;
     let out_log = super::text("log file", &spec.stdout_log)?;
     let err_log = super::text("log file", &spec.stderr_log)?;
+    // Task Scheduler's RestartOnFailure covers a task that fails to launch,
+    // not a gateway that exits: the script restarts it itself, after
+    // RESTART_SECS, except after bad input (exit 2), which a restart cannot
+    // fix (as `RestartPreventExitStatus=2` in the systemd unit).
+    lines.push(":run".to_string());
     lines.push(format!(
         "\"{}\" {} >> \"{}\" 2>> \"{}\"",
         batch(&binary),
@@ -129,6 +136,13 @@ pub(super) fn render_script(spec: &ServiceSpec) -> Result<String, SpecError> {
         batch(&out_log),
         batch(&err_log)
     ));
+    lines.push(format!(
+        "if %ERRORLEVEL% EQU {BAD_INPUT_EXIT} exit /b {BAD_INPUT_EXIT}"
+    ));
+    // `timeout` refuses to run without a console; `ping` waits anywhere
+    // (N echo requests one second apart take N-1 seconds).
+    lines.push(format!("ping -n {} 127.0.0.1 >nul", RESTART_SECS + 1));
+    lines.push("goto run".to_string());
     Ok(lines.iter().map(|l| format!("{l}\r\n")).collect())
 }
 
@@ -251,6 +265,25 @@ mod tests {
         );
         assert!(
             element(xml, "Command").is_some_and(|c| c.ends_with(r"omniclaw-gateway-rescue.cmd"))
+        );
+    }
+
+    #[test]
+    fn script_restarts_the_gateway_except_after_bad_input() {
+        let files = spec("rescue", false)
+            .render(Platform::TaskScheduler)
+            .expect("renders");
+        let lines: Vec<&str> = files[1].contents.lines().map(str::trim_end).collect();
+        let run = lines.iter().position(|l| *l == ":run").expect(":run label");
+        assert!(lines[run + 1]
+            .starts_with(r#""C:\Program Files\OmniClaw\omniclaw.exe" gateway --port 19789"#));
+        assert_eq!(
+            &lines[run + 2..],
+            [
+                "if %ERRORLEVEL% EQU 2 exit /b 2",
+                "ping -n 6 127.0.0.1 >nul",
+                "goto run"
+            ]
         );
     }
 

@@ -6,7 +6,8 @@
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState, Step, Unit,
+    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
+    Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -66,11 +67,14 @@ fn classify(command: &str, detail: &str) -> Option<ServiceError> {
     None
 }
 
+/// launchctl's answers for an agent that is not loaded: exit 113 ("Could
+/// not find service ..."), or `bootout`'s "Boot-out failed: 3: No such process".
 fn not_found(err: &ServiceError) -> bool {
     match err {
         ServiceError::Failed { code, detail, .. } => {
             *code == Some(113)
                 || detail.contains("Could not find service")
+                || detail.contains("Could not find specified service")
                 || detail.contains("No such process")
         }
         _ => false,
@@ -98,15 +102,38 @@ impl ServiceManager for Launchd {
         ]
     }
 
+    fn undo_install_plan(&self, unit: &Unit, before: Before) -> Vec<Step> {
+        let mut steps = vec![
+            Step::tolerant(Launchd::launchctl(&["bootout", &self.target(unit)])),
+            Step::RestoreFiles,
+        ];
+        // A previous version that was loaded is loaded again (RunAtLoad starts it).
+        if before != Before::Nothing {
+            steps.push(Step::run(self.bootstrap(unit)));
+        }
+        steps
+    }
+
     fn uninstall_plan(&self, unit: &Unit) -> Vec<Step> {
         vec![
-            Step::tolerant(Launchd::launchctl(&["bootout", &self.target(unit)])),
+            Step::unless_absent(Launchd::launchctl(&["bootout", &self.target(unit)])),
             Step::RemoveFiles,
         ]
     }
 
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
         checked(self.runner.as_ref(), cmd, MISSING, classify)
+    }
+
+    fn is_absent(&self, err: &ServiceError) -> bool {
+        not_found(err)
+    }
+
+    fn diagnose_hint(&self, unit: &Unit) -> String {
+        format!(
+            "see why with `launchctl print {}` and the agent's log files",
+            self.target(unit)
+        )
     }
 
     fn start(&self, unit: &Unit) -> Result<(), ServiceError> {
@@ -187,13 +214,7 @@ mod tests {
     }
 
     fn commands(plan: &[Step]) -> Vec<String> {
-        plan.iter()
-            .map(|s| match s {
-                Step::Run { cmd, .. } => cmd.to_string(),
-                Step::WriteFiles => "<write>".into(),
-                Step::RemoveFiles => "<remove>".into(),
-            })
-            .collect()
+        plan.iter().map(Step::label).collect()
     }
 
     #[test]
@@ -212,6 +233,25 @@ mod tests {
             commands(&m.uninstall_plan(&unit())),
             ["launchctl bootout gui/501/ai.omniclaw.rescue", "<remove>"]
         );
+        assert_eq!(
+            commands(&m.undo_install_plan(&unit(), Before::Nothing)),
+            ["launchctl bootout gui/501/ai.omniclaw.rescue", "<restore>"]
+        );
+        assert_eq!(
+            commands(&m.undo_install_plan(&unit(), Before::Installed { running: false })),
+            [
+                "launchctl bootout gui/501/ai.omniclaw.rescue",
+                "<restore>",
+                "launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist",
+            ]
+        );
+        // Unloading an agent that is not loaded counts as done when uninstalling.
+        let unloaded = Fake::answering(|_| Ok(out(3, "", "Boot-out failed: 3: No such process")));
+        let m = Launchd::new(Box::new(unloaded), 501);
+        let bootout = Launchd::launchctl(&["bootout", "gui/501/ai.omniclaw.rescue"]);
+        assert!(!m
+            .run_step(&bootout, super::super::Tolerate::Absent)
+            .expect("absent is done"));
     }
 
     #[test]

@@ -39,32 +39,75 @@ pub struct Unit {
     pub definition: PathBuf,
 }
 
-/// One step of installing or uninstalling.
+/// Which failures of a plan's command still count as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tolerate {
+    /// Any failure stops the plan.
+    Nothing,
+    /// The manager saying the service does not exist or is not loaded
+    /// counts as done (removing what is already gone); other failures stop.
+    Absent,
+    /// Any failure is fine: a best-effort step (unloading a previous
+    /// version that may not be loaded, stopping before a removal).
+    Any,
+}
+
+/// One step of installing, uninstalling or undoing an install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Run a command; with `tolerate_failure` a failure is expected when the
-    /// service is not loaded (unloading before loading anew).
-    Run { cmd: Cmd, tolerate_failure: bool },
+    /// Run a command; `tolerate` says which failures still count as done.
+    Run { cmd: Cmd, tolerate: Tolerate },
     /// The caller writes the service files here.
     WriteFiles,
     /// The caller removes the service files here.
     RemoveFiles,
+    /// The caller puts the service files back as they were before an
+    /// install (removes new ones, rewrites replaced ones).
+    RestoreFiles,
 }
 
 impl Step {
+    /// The command a step runs, or `<write>` / `<remove>` / `<restore>`
+    /// for the caller's file steps: how tests compare plans.
+    #[cfg(test)]
+    fn label(&self) -> String {
+        match self {
+            Step::Run { cmd, .. } => cmd.to_string(),
+            Step::WriteFiles => "<write>".into(),
+            Step::RemoveFiles => "<remove>".into(),
+            Step::RestoreFiles => "<restore>".into(),
+        }
+    }
+
     fn run(cmd: Cmd) -> Step {
         Step::Run {
             cmd,
-            tolerate_failure: false,
+            tolerate: Tolerate::Nothing,
+        }
+    }
+
+    fn unless_absent(cmd: Cmd) -> Step {
+        Step::Run {
+            cmd,
+            tolerate: Tolerate::Absent,
         }
     }
 
     fn tolerant(cmd: Cmd) -> Step {
         Step::Run {
             cmd,
-            tolerate_failure: true,
+            tolerate: Tolerate::Any,
         }
     }
+}
+
+/// What was installed before an install began, for undoing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// No version of the service was installed.
+    Nothing,
+    /// A previous version was installed; `running` when the manager ran it.
+    Installed { running: bool },
 }
 
 /// What the service manager says about a service.
@@ -103,8 +146,12 @@ pub enum ServiceError {
         program: &'static str,
         fix: &'static str,
     },
-    #[error("`{command}` cannot reach this user's systemd manager ({detail}): log in to a session of this user (desktop or `ssh`) so its manager runs (from sudo or su use `machinectl shell USER@`); to keep gateways running without a session, enable lingering with `loginctl enable-linger USER`")]
-    NoUserBus { command: String, detail: String },
+    #[error("`{command}` cannot reach the systemd manager of {user} ({detail}): log in to a session of {user} (desktop or `ssh`) so its manager runs (from sudo or su use `machinectl shell {user}@`); to keep gateways running without a session, enable lingering with `loginctl enable-linger {user}`")]
+    NoUserBus {
+        command: String,
+        detail: String,
+        user: String,
+    },
     #[error("`{command}` found no GUI login session of this user ({detail}): log in to the Mac's desktop as this user; launch agents run in that session")]
     NoGuiSession { command: String, detail: String },
     #[error("`{command}` was denied ({detail}): {fix}")]
@@ -121,6 +168,8 @@ pub enum ServiceError {
     },
     #[error("no service manager: {reason}")]
     Unavailable { reason: String },
+    #[error("{MANAGER_ENV}={value:?} is not a service manager: use systemd, launchd, schtasks or none (or unset it to use this system's own)")]
+    UnknownManager { value: String },
     #[error("cannot run `{command}`: {source}")]
     Spawn { command: String, source: io::Error },
 }
@@ -136,11 +185,35 @@ pub trait ServiceManager {
     /// The steps of installing `unit`; `replacing` when a previous version is installed.
     fn install_plan(&self, unit: &Unit, replacing: bool) -> Vec<Step>;
 
+    /// The steps that undo an install of `unit` whose manager steps failed
+    /// after its files were written: the manager forgets the new version
+    /// (or takes the previous one back, as it ran), with the files put back
+    /// at [`Step::RestoreFiles`]. Run best-effort, every step.
+    fn undo_install_plan(&self, unit: &Unit, before: Before) -> Vec<Step>;
+
     /// The steps of uninstalling `unit`.
     fn uninstall_plan(&self, unit: &Unit) -> Vec<Step>;
 
     /// Runs one command of a plan.
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError>;
+
+    /// Whether `err` says the service does not exist or is not loaded.
+    fn is_absent(&self, err: &ServiceError) -> bool;
+
+    /// Runs one command of a plan, applying its [`Tolerate`]: `Ok(false)`
+    /// when it failed in a way the step allows.
+    fn run_step(&self, cmd: &Cmd, tolerate: Tolerate) -> Result<bool, ServiceError> {
+        match self.run(cmd) {
+            Ok(_) => Ok(true),
+            Err(_) if tolerate == Tolerate::Any => Ok(false),
+            Err(e) if tolerate == Tolerate::Absent && self.is_absent(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where to look when `unit` does not start: the manager's own view
+    /// (the journal, `launchctl print`, the task's last result).
+    fn diagnose_hint(&self, unit: &Unit) -> String;
 
     fn start(&self, unit: &Unit) -> Result<(), ServiceError>;
     fn stop(&self, unit: &Unit) -> Result<(), ServiceError>;
@@ -168,10 +241,8 @@ pub fn select(env: &EnvSnapshot) -> Result<Box<dyn ServiceManager>, ServiceError
         Some(raw) => match Platform::parse(raw) {
             Some(p) => (Some(p), Box::new(SystemRunner)),
             None => {
-                return Err(ServiceError::Unavailable {
-                    reason: format!(
-                        "{MANAGER_ENV}={raw:?} is not a service manager: use systemd, launchd, schtasks or none"
-                    ),
+                return Err(ServiceError::UnknownManager {
+                    value: raw.to_string(),
                 })
             }
         },

@@ -6,7 +6,8 @@
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState, Step, Unit,
+    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
+    Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -26,6 +27,11 @@ impl Schtasks {
     fn schtasks(args: &[&str]) -> Cmd {
         Cmd::new("schtasks", args.iter().copied())
     }
+
+    fn create(unit: &Unit) -> Cmd {
+        let xml = unit.definition.to_string_lossy();
+        Schtasks::schtasks(&["/Create", "/XML", &xml, "/TN", &unit.name, "/F"])
+    }
 }
 
 fn classify(command: &str, detail: &str) -> Option<ServiceError> {
@@ -39,9 +45,12 @@ fn classify(command: &str, detail: &str) -> Option<ServiceError> {
         })
 }
 
+/// schtasks' answer for a task that does not exist: "ERROR: The system
+/// cannot find the file specified." (or "... does not exist ...").
 fn not_found(err: &ServiceError) -> bool {
     matches!(err, ServiceError::Failed { detail, .. }
-        if detail.contains("cannot find") || detail.contains("does not exist"))
+        if detail.to_ascii_lowercase().contains("cannot find")
+            || detail.to_ascii_lowercase().contains("does not exist"))
 }
 
 impl ServiceManager for Schtasks {
@@ -55,27 +64,59 @@ impl ServiceManager for Schtasks {
     }
 
     fn install_plan(&self, unit: &Unit, _replacing: bool) -> Vec<Step> {
-        let xml = unit.definition.to_string_lossy();
         vec![
             Step::WriteFiles,
             // /F replaces a previous version of the task.
-            Step::run(Schtasks::schtasks(&[
-                "/Create", "/XML", &xml, "/TN", &unit.name, "/F",
-            ])),
+            Step::run(Schtasks::create(unit)),
             Step::run(Schtasks::schtasks(&["/Run", "/TN", &unit.name])),
         ]
+    }
+
+    fn undo_install_plan(&self, unit: &Unit, before: Before) -> Vec<Step> {
+        let mut steps = vec![Step::tolerant(Schtasks::schtasks(&[
+            "/End", "/TN", &unit.name,
+        ]))];
+        match before {
+            Before::Nothing => {
+                steps.push(Step::unless_absent(Schtasks::schtasks(&[
+                    "/Delete", "/TN", &unit.name, "/F",
+                ])));
+                steps.push(Step::RestoreFiles);
+            }
+            Before::Installed { running } => {
+                // The previous task comes back from its restored XML.
+                steps.push(Step::RestoreFiles);
+                steps.push(Step::run(Schtasks::create(unit)));
+                if running {
+                    steps.push(Step::run(Schtasks::schtasks(&["/Run", "/TN", &unit.name])));
+                }
+            }
+        }
+        steps
     }
 
     fn uninstall_plan(&self, unit: &Unit) -> Vec<Step> {
         vec![
             Step::tolerant(Schtasks::schtasks(&["/End", "/TN", &unit.name])),
-            Step::run(Schtasks::schtasks(&["/Delete", "/TN", &unit.name, "/F"])),
+            // A task deleted already (by hand, in Task Scheduler) is removed.
+            Step::unless_absent(Schtasks::schtasks(&["/Delete", "/TN", &unit.name, "/F"])),
             Step::RemoveFiles,
         ]
     }
 
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
         checked(self.runner.as_ref(), cmd, MISSING, classify)
+    }
+
+    fn is_absent(&self, err: &ServiceError) -> bool {
+        not_found(err)
+    }
+
+    fn diagnose_hint(&self, unit: &Unit) -> String {
+        format!(
+            "see why with `schtasks /Query /TN \"{}\" /V /FO LIST` (Last Result) and the task's log files",
+            unit.name
+        )
     }
 
     fn start(&self, unit: &Unit) -> Result<(), ServiceError> {
@@ -203,6 +244,41 @@ mod tests {
                 "schtasks /Query /TN 'OmniClaw Gateway (rescue)' /FO LIST",
             ]
         );
+    }
+
+    #[test]
+    fn undo_and_uninstall_of_a_task_that_is_gone() {
+        let gone = Fake::answering(|_| {
+            Ok(out(
+                1,
+                "",
+                "ERROR: The system cannot find the file specified.",
+            ))
+        });
+        let m = Schtasks::new(Box::new(gone));
+        let texts = |steps: Vec<Step>| -> Vec<String> { steps.iter().map(Step::label).collect() };
+        assert_eq!(
+            texts(m.undo_install_plan(&unit(), Before::Nothing)),
+            [
+                "schtasks /End /TN 'OmniClaw Gateway (rescue)'",
+                "schtasks /Delete /TN 'OmniClaw Gateway (rescue)' /F",
+                "<restore>",
+            ]
+        );
+        assert_eq!(
+            texts(m.undo_install_plan(&unit(), Before::Installed { running: true })),
+            [
+                "schtasks /End /TN 'OmniClaw Gateway (rescue)'",
+                "<restore>",
+                r"schtasks /Create /XML 'C:\Users\u\AppData\Local\OmniClaw\services\omniclaw-gateway-rescue.xml' /TN 'OmniClaw Gateway (rescue)' /F",
+                "schtasks /Run /TN 'OmniClaw Gateway (rescue)'",
+            ]
+        );
+        for step in m.uninstall_plan(&unit()) {
+            if let Step::Run { cmd, tolerate } = step {
+                assert!(!m.run_step(&cmd, tolerate).expect("gone counts as removed"));
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState, Step, Unit,
+    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
+    Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -34,9 +35,14 @@ impl Systemd {
     fn call(&self, args: &[&str]) -> Result<CmdOutput, ServiceError> {
         self.run(&Systemd::systemctl(args))
     }
+
+    /// The login name for messages; `$USER` when the environment had none.
+    fn user_name(&self) -> &str {
+        self.user.as_deref().unwrap_or("$USER")
+    }
 }
 
-fn classify(command: &str, detail: &str) -> Option<ServiceError> {
+fn classify(user: &str, command: &str, detail: &str) -> Option<ServiceError> {
     let lower = detail.to_ascii_lowercase();
     if lower.contains("failed to connect to bus")
         || lower.contains("dbus_session_bus_address")
@@ -46,6 +52,7 @@ fn classify(command: &str, detail: &str) -> Option<ServiceError> {
         return Some(ServiceError::NoUserBus {
             command: command.to_string(),
             detail: detail.to_string(),
+            user: user.to_string(),
         });
     }
     if lower.contains("access denied")
@@ -100,9 +107,31 @@ impl ServiceManager for Systemd {
         steps
     }
 
+    fn undo_install_plan(&self, unit: &Unit, before: Before) -> Vec<Step> {
+        match before {
+            Before::Nothing => vec![
+                Step::tolerant(Systemd::systemctl(&["disable", "--now", &unit.name])),
+                Step::RestoreFiles,
+                Step::run(Systemd::systemctl(&["daemon-reload"])),
+                Step::tolerant(Systemd::systemctl(&["reset-failed", &unit.name])),
+            ],
+            Before::Installed { running } => {
+                let mut steps = vec![
+                    Step::RestoreFiles,
+                    Step::run(Systemd::systemctl(&["daemon-reload"])),
+                    Step::run(Systemd::systemctl(&["enable", &unit.name])),
+                ];
+                if running {
+                    steps.push(Step::run(Systemd::systemctl(&["restart", &unit.name])));
+                }
+                steps
+            }
+        }
+    }
+
     fn uninstall_plan(&self, unit: &Unit) -> Vec<Step> {
         vec![
-            Step::tolerant(Systemd::systemctl(&["disable", "--now", &unit.name])),
+            Step::unless_absent(Systemd::systemctl(&["disable", "--now", &unit.name])),
             Step::RemoveFiles,
             Step::run(Systemd::systemctl(&["daemon-reload"])),
             Step::tolerant(Systemd::systemctl(&["reset-failed", &unit.name])),
@@ -110,7 +139,27 @@ impl ServiceManager for Systemd {
     }
 
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
-        checked(self.runner.as_ref(), cmd, MISSING, classify)
+        let user = self.user_name();
+        checked(self.runner.as_ref(), cmd, MISSING, |c, d| {
+            classify(user, c, d)
+        })
+    }
+
+    fn is_absent(&self, err: &ServiceError) -> bool {
+        match err {
+            ServiceError::Failed { detail, .. } => {
+                let d = detail.to_ascii_lowercase();
+                d.contains("does not exist") || d.contains("not loaded") || d.contains("not found")
+            }
+            _ => false,
+        }
+    }
+
+    fn diagnose_hint(&self, unit: &Unit) -> String {
+        format!(
+            "see why with `journalctl --user -u {0} -n 50` and `systemctl --user status {0}`",
+            unit.name
+        )
     }
 
     fn start(&self, unit: &Unit) -> Result<(), ServiceError> {
@@ -170,6 +219,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::super::fake::{out, Fake};
+    use super::super::Tolerate;
     use super::*;
 
     fn unit() -> Unit {
@@ -183,15 +233,17 @@ mod tests {
         steps
             .iter()
             .map(|s| match s {
-                Step::Run {
-                    cmd,
-                    tolerate_failure,
-                } => format!(
+                Step::Run { cmd, tolerate } => format!(
                     "{cmd}{}",
-                    if *tolerate_failure { " (may fail)" } else { "" }
+                    match tolerate {
+                        Tolerate::Nothing => "",
+                        Tolerate::Absent => " (done if absent)",
+                        Tolerate::Any => " (may fail)",
+                    }
                 ),
                 Step::WriteFiles => "<write files>".into(),
                 Step::RemoveFiles => "<remove files>".into(),
+                Step::RestoreFiles => "<restore files>".into(),
             })
             .collect()
     }
@@ -216,12 +268,61 @@ mod tests {
         assert_eq!(
             plan_text(&m.uninstall_plan(&unit())),
             [
-                "systemctl --user disable --now omniclaw-gateway-rescue.service (may fail)",
+                "systemctl --user disable --now omniclaw-gateway-rescue.service (done if absent)",
                 "<remove files>",
                 "systemctl --user daemon-reload",
                 "systemctl --user reset-failed omniclaw-gateway-rescue.service (may fail)",
             ]
         );
+    }
+
+    #[test]
+    fn undo_plans() {
+        let m = Systemd::new(Box::new(Fake::ok()), None);
+        assert_eq!(
+            plan_text(&m.undo_install_plan(&unit(), Before::Nothing)),
+            [
+                "systemctl --user disable --now omniclaw-gateway-rescue.service (may fail)",
+                "<restore files>",
+                "systemctl --user daemon-reload",
+                "systemctl --user reset-failed omniclaw-gateway-rescue.service (may fail)",
+            ]
+        );
+        assert_eq!(
+            plan_text(&m.undo_install_plan(&unit(), Before::Installed { running: true })),
+            [
+                "<restore files>",
+                "systemctl --user daemon-reload",
+                "systemctl --user enable omniclaw-gateway-rescue.service",
+                "systemctl --user restart omniclaw-gateway-rescue.service",
+            ]
+        );
+        assert_eq!(
+            plan_text(&m.undo_install_plan(&unit(), Before::Installed { running: false })).len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_missing_unit_counts_as_removed() {
+        let fake = Fake::answering(|_| {
+            Ok(out(
+                1,
+                "",
+                "Failed to disable unit: Unit file omniclaw-gateway-rescue.service does not exist.",
+            ))
+        });
+        let m = Systemd::new(Box::new(fake), None);
+        let disable = Systemd::systemctl(&["disable", "--now", "omniclaw-gateway-rescue.service"]);
+        assert!(!m
+            .run_step(&disable, Tolerate::Absent)
+            .expect("absent is done"));
+        assert!(m.run_step(&disable, Tolerate::Nothing).is_err());
+        let denied = Fake::answering(|_| Ok(out(1, "", "Failed to disable unit: Access denied")));
+        let m = Systemd::new(Box::new(denied), None);
+        assert!(m.run_step(&disable, Tolerate::Absent).is_err());
+        let hint = m.diagnose_hint(&unit());
+        assert!(hint.contains("journalctl --user -u omniclaw-gateway-rescue.service"));
     }
 
     #[test]
@@ -315,7 +416,7 @@ mod tests {
                 .take()
                 .unwrap_or_else(|| Ok(out(0, "", "")))
         });
-        let err = Systemd::new(Box::new(fake), None)
+        let err = Systemd::new(Box::new(fake), Some("ann".into()))
             .start(&unit())
             .expect_err("fails");
         assert!(err.to_string().contains(fragment), "{err}");
@@ -329,7 +430,7 @@ mod tests {
         );
         check_error(
             Ok(out(1, "", "Failed to connect to bus: No medium found")),
-            "loginctl enable-linger USER",
+            "`machinectl shell ann@`); to keep gateways running without a session, enable lingering with `loginctl enable-linger ann`",
         );
         check_error(
             Ok(out(1, "", "Failed to start x: Access denied")),
