@@ -322,6 +322,28 @@ impl Drop for GatewayProc {
 
 /// A base port `p` such that p, p+2 and p+4 are free right now (CDP ports
 /// bind lazily, so they are not checked).
+/// Asserts that `path` has exactly the permission bits `mode` (Unix only;
+/// elsewhere the OS's own ACLs apply and nothing is checked).
+pub fn assert_mode(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let got = std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            got,
+            mode,
+            "mode of {}: {got:o}, want {mode:o}",
+            path.display()
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
 pub fn free_base() -> u16 {
     for _ in 0..200 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

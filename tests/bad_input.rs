@@ -42,6 +42,24 @@ fn profile_names() {
         2,
         "a value is required for '--profile <NAME>'",
     );
+    // `--profile` without a name: the next word is not taken as one.
+    check(
+        &["--profile", "setup"],
+        &[],
+        2,
+        "error: --profile needs a profile name before the command: `omniclaw --profile NAME setup`",
+    );
+    check(
+        &["--profile", "--json", "ports"],
+        &[],
+        2,
+        "--profile needs a profile name before the command: `omniclaw --profile NAME --json ports`",
+    );
+    // A profile may still be named like a command when a command follows.
+    let home = Home::new();
+    home.run(&["--profile", "setup", "setup", "--secrets-file"])
+        .expect_code(0)
+        .expect_output("Set up profile setup");
     check(
         &["setup"],
         &[("OMNICLAW_PROFILE", "a/b")],
@@ -134,8 +152,29 @@ fn config_files() {
             .expect_output("is invalid, so setup leaves it untouched")
             .expect_output("doctor");
         // Diagnostics still run on it.
-        home.run(&["doctor"]).expect_code(1).expect_output(fragment);
-        home.run(&["ports"]);
+        let doctor = home.run(&["doctor"]);
+        doctor.expect_code(1).expect_output(fragment);
+        let ports = home.run(&["ports"]);
+        if *fragment == "syntax error" {
+            // `config set` refuses a file that does not parse: the fix is an edit.
+            doctor
+                .expect_output("fix: edit ~/.omniclaw-main/omniclaw.json at line 1, column 12;")
+                .expect_output("`omniclaw --profile main config validate`");
+            ports
+                .expect_code(1)
+                .expect_output("main: ports unknown — ~/.omniclaw-main/omniclaw.json does not parse: syntax error")
+                .expect_output("fix: edit ~/.omniclaw-main/omniclaw.json at 1:12, then `omniclaw --profile main config validate`");
+            assert!(!ports.stdout.contains("No conflicts"), "{}", ports.stdout);
+            let json = home.run(&["ports", "--json"]);
+            json.expect_code(1);
+            let v = json.json();
+            assert_eq!(v["ok"], false);
+            assert_eq!(v["problems"][0]["kind"], "portsUnknown");
+            assert_eq!(v["problems"][0]["profiles"][0], "main");
+        } else {
+            // It parsed: its ports are known and compared.
+            ports.expect_code(0).expect_output("No conflicts.");
+        }
         assert_eq!(before, home.snapshot(), "{text}");
     }
 }
@@ -191,16 +230,200 @@ fn unreadable_config() {
         .expect_output("permission denied");
 }
 
+/// Configs that cannot be read whoever runs the tests (root included):
+/// every command names the file and the way out, and changes nothing.
+#[cfg(unix)]
+#[test]
+fn configs_that_cannot_be_read() {
+    /// Turns the config at the path into an unreadable one.
+    type Make = dyn Fn(&std::path::Path);
+    let cases: &[(&str, &Make, &str)] = &[
+        (
+            "a symbolic link that loops",
+            &|p| std::os::unix::fs::symlink("omniclaw.json", p).expect("symlink"),
+            "is a symbolic link that cannot be followed",
+        ),
+        (
+            "bytes that are not UTF-8",
+            &|p| std::fs::write(p, b"{ gateway: { port: 19020 } } \xff\xfe").expect("write"),
+            "is not UTF-8 text (invalid byte at offset 29)",
+        ),
+    ];
+    for (what, make, fragment) in cases {
+        let home = Home::new();
+        home.run(&["--profile", "main", "setup", "--secrets-file"])
+            .expect_code(0);
+        let p = home.path().join(".omniclaw-main/omniclaw.json");
+        std::fs::remove_file(&p).expect("rm");
+        make(&p);
+        let before = home.snapshot();
+        let file = p.display().to_string();
+        home.run(&["--profile", "main", "setup"])
+            .expect_code(1)
+            .expect_output(&file)
+            .expect_output(fragment)
+            .expect_output("setup changed nothing");
+        home.run(&["--profile", "main", "config", "validate"])
+            .expect_code(1)
+            .expect_output(&file)
+            .expect_output(fragment);
+        home.run(&["ports"])
+            .expect_code(1)
+            .expect_output(&format!("main: ports unknown — {file} {fragment}"))
+            .expect_output("`omniclaw --profile main config validate`");
+        home.run(&["doctor"])
+            .expect_code(1)
+            .expect_output(fragment)
+            .expect_output("check it with `omniclaw --profile main config validate`");
+        assert_eq!(before, home.snapshot(), "{what}");
+    }
+}
+
 #[test]
 fn state_dir_that_cannot_be_created() {
-    let home = Home::new();
-    home.write("blocker", "a file where a directory should be");
-    let before = home.snapshot();
-    home.run_env(&["setup"], &[("OMNICLAW_STATE_DIR", "~/blocker/state")])
+    for flags in [&["setup"][..], &["--secrets-file", "setup"][..]] {
+        let home = Home::new();
+        home.write("blocker", "a file where a directory should be");
+        let before = home.snapshot();
+        home.run_env(
+            flags,
+            &[
+                ("OMNICLAW_PROFILE", "e"),
+                ("OMNICLAW_STATE_DIR", "~/blocker/state"),
+            ],
+        )
         .expect_code(1)
-        .expect_output("cannot create the state dir")
-        .expect_output("blocker/state");
+        .expect_output("cannot create the state dir ~/blocker/state: ")
+        .expect_output(
+            "point OMNICLAW_STATE_DIR at a writable directory, or drop it to use ~/.omniclaw-e",
+        );
+        assert_eq!(before, home.snapshot(), "{flags:?}");
+        // No token was stored for it anywhere: with the dir possible now,
+        // its store holds nothing.
+        std::fs::remove_file(home.path().join("blocker")).expect("rm");
+        let st = home.run_env(
+            &["secrets", "status", "gateway.auth.token", "--json"],
+            &[
+                ("OMNICLAW_PROFILE", "e"),
+                ("OMNICLAW_STATE_DIR", "~/blocker/state"),
+            ],
+        );
+        assert_eq!(
+            st.json()["secrets"][0]["stored"],
+            false,
+            "{flags:?}: {st:?}"
+        );
+        assert!(!home.path().join("blocker/state").exists());
+
+        let before = home.snapshot();
+        home.run_env(flags, &[("OMNICLAW_STATE_DIR", "/proc/omniclaw-nope")])
+            .expect_code(1)
+            .expect_output("cannot create the state dir /proc/omniclaw-nope: ")
+            .expect_output(
+                "point OMNICLAW_STATE_DIR at a writable directory, or drop it to use ~/.omniclaw",
+            );
+        assert_eq!(before, home.snapshot(), "{flags:?}");
+    }
+}
+
+#[test]
+fn bases_whose_ports_pass_65535() {
+    let home = Home::new();
+    home.run(&["--profile", "a", "setup", "--secrets-file"])
+        .expect_code(0);
+    let before = home.snapshot();
+    home.run(&["--profile", "a", "config", "set", "gateway.port", "65500"])
+        .expect_code(2)
+        .expect_output("gateway.port: base port 65500 leaves no room: the CDP range would end at 65610; choose a base of 65425 or lower (");
+    assert_eq!(before, home.snapshot(), "a refused edit writes nothing");
+    // Browser off: the canvas is the farthest port and fits.
+    home.run(&[
+        "--profile",
+        "a",
+        "config",
+        "set",
+        "browser.enabled",
+        "false",
+    ])
+    .expect_code(0);
+    home.run(&["--profile", "a", "config", "set", "gateway.port", "65500"])
+        .expect_code(0);
+    home.run(&["--profile", "a", "config", "validate"])
+        .expect_code(0);
+    home.run(&["--profile", "a", "config", "unset", "browser.enabled"])
+        .expect_code(2)
+        .expect_output("gateway.port: base port 65500 leaves no room");
+
+    // Written by hand: validate, ports and doctor say so, with a fix that works.
+    let cfg = home.read(".omniclaw-a/omniclaw.json");
+    home.write(
+        ".omniclaw-a/omniclaw.json",
+        &cfg.replace("\"enabled\": false", "\"enabled\": true"),
+    );
+    home.run(&["--profile", "a", "config", "validate"])
+        .expect_code(1)
+        .expect_output("gateway.port: base port 65500 leaves no room: the CDP range would end at 65610; choose a base of 65425 or lower (");
+    let fix = "fix: move a to base 65425: omniclaw --profile a config set gateway.port 65425";
+    let ports = home.run(&["ports"]);
+    ports
+        .expect_code(1)
+        .expect_output("a: base port 65500 leaves no room")
+        .expect_output(fix);
+    assert!(
+        !ports.stdout.contains("65511"),
+        "no clipped CDP range row:\n{}",
+        ports.stdout
+    );
+    let json = home.run(&["ports", "--json"]);
+    json.expect_code(1);
+    assert_eq!(
+        json.json()["problems"][0]["fix"],
+        "move a to base 65425: omniclaw --profile a config set gateway.port 65425"
+    );
+    home.run(&["doctor"]).expect_code(1).expect_output(fix);
+    home.shell("omniclaw --profile a config set gateway.port 65425")
+        .expect_code(0);
+    home.run(&["ports"]).expect_code(0);
+}
+
+#[test]
+fn setup_refusing_a_collision_gives_setup_commands() {
+    let home = Home::new();
+    home.run(&[
+        "--profile",
+        "a",
+        "setup",
+        "--port",
+        "19020",
+        "--secrets-file",
+    ])
+    .expect_code(0);
+    let before = home.snapshot();
+    let run = home.run(&["--profile", "b", "setup", "--port", "19020"]);
+    run.expect_code(2)
+        .expect_output("b base 19020 collides with a's base 19020")
+        .expect_output("a free base port is ");
+    assert!(
+        !run.stderr.contains("config set"),
+        "b has no config yet:\n{}",
+        run.stderr
+    );
+    // Every fix names the same free base, as a setup command that works.
+    let free = run
+        .stderr
+        .split("a free base port is ")
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .expect("hint")
+        .to_string();
+    let fix = format!("fix: move b to base {free}: omniclaw --profile b setup --port {free}");
+    assert_eq!(run.stderr.matches(&fix).count(), 4, "{}", run.stderr);
     assert_eq!(before, home.snapshot());
+    home.shell(&format!(
+        "omniclaw --profile b --secrets-file setup --port {free}"
+    ))
+    .expect_code(0);
+    home.run(&["ports"]).expect_code(0);
 }
 
 #[test]
@@ -227,7 +450,8 @@ fn two_profiles_pointed_at_one_state_dir() {
         ],
     )
     .expect_code(2)
-    .expect_output("is already used by profile main");
+    .expect_output("is already used by profile main")
+    .expect_output("unset OMNICLAW_CONFIG_PATH or point it at a file of this profile's own");
     assert_eq!(before, home.snapshot());
 }
 

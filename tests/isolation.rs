@@ -110,9 +110,25 @@ fn a_port_held_by_another_process_is_named() {
     home.run(&["--profile", "main", "setup", "--port", &port.to_string()])
         .expect_code(0);
     let pid = std::process::id();
-    home.run(&["ports"])
-        .expect_code(1)
+    let run = home.run(&["ports"]);
+    run.expect_code(1)
         .expect_output(&format!("main's base port {port} is held by pid {pid}"));
+    // The fix names a real base, clear of the held port: running it clears
+    // the problem while the port is still held.
+    let prefix = "or move main with `omniclaw --profile main config set gateway.port ";
+    let fix = run
+        .stdout
+        .split(prefix)
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no fix with a port:\n{}", run.stdout));
+    let free: u16 = fix
+        .parse()
+        .unwrap_or_else(|_| panic!("not a port: {fix:?}"));
+    assert!(
+        !(free..=free + 110).contains(&port),
+        "{free} covers the held {port}"
+    );
     home.run(&["doctor"])
         .expect_code(1)
         .expect_output(&format!("pid {pid}"));
@@ -124,8 +140,69 @@ fn a_port_held_by_another_process_is_named() {
     let row = row.expect("row of the base port");
     assert_eq!(row["live"]["state"], "held");
     assert_eq!(row["live"]["pid"], pid);
+    home.shell(&format!(
+        "omniclaw --profile main config set gateway.port {free}"
+    ))
+    .expect_code(0);
+    home.run(&["ports"]).expect_code(0);
     drop(listener);
     home.run(&["ports"]).expect_code(0);
+}
+
+#[test]
+fn instances_whose_ports_are_unknown_fail_ports() {
+    let home = two_profiles();
+    home.write(".omniclaw-m/omniclaw.json", "{ gateway: { port: 18789 ");
+    home.write(".openclaw-x/openclaw.json", "{ gateway: ");
+    let run = home.run(&["ports"]);
+    run.expect_code(1)
+        .expect_output(
+            "m: ports unknown — ~/.omniclaw-m/omniclaw.json does not parse: syntax error",
+        )
+        .expect_output("fix: edit ~/.omniclaw-m/omniclaw.json at 1:")
+        .expect_output("openclaw:.openclaw-x: ports unknown — ")
+        .expect_output(
+            "fix: fix ~/.openclaw-x/openclaw.json so OmniClaw can keep clear of its ports",
+        );
+    assert!(!run.stdout.contains("No conflicts"), "{}", run.stdout);
+    let json = home.run(&["ports", "--json"]);
+    json.expect_code(1);
+    let v = json.json();
+    let unknown: Vec<&str> = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["kind"] == "portsUnknown")
+        .filter_map(|p| p["profiles"][0].as_str())
+        .collect();
+    assert_eq!(unknown, ["m", "openclaw:.openclaw-x"]);
+
+    // A config that is a directory is not dropped either.
+    std::fs::remove_file(home.path().join(".omniclaw-m/omniclaw.json")).expect("rm");
+    std::fs::create_dir(home.path().join(".omniclaw-m/omniclaw.json")).expect("mkdir");
+    home.run(&["ports"])
+        .expect_code(1)
+        .expect_output("m: ports unknown — ")
+        .expect_output("is a directory, not a config file");
+}
+
+#[test]
+fn doctor_counts_only_what_it_compared() {
+    let home = two_profiles();
+    // The default profile is not set up, and the OpenClaw install cannot be
+    // read: neither is counted as isolated.
+    home.write(".openclaw-x/openclaw.json", "{ gateway: ");
+    let run = home.run(&["doctor"]);
+    run.expect_code(1).expect_output("2 instances isolated");
+    std::fs::remove_dir_all(home.path().join(".openclaw-x")).expect("rm");
+    home.run(&["doctor"])
+        .expect_code(0)
+        .expect_output("2 instances isolated");
+    // A profile asked about but not set up is listed, not counted.
+    home.run(&["--profile", "later", "doctor"])
+        .expect_code(0)
+        .expect_output("not set up yet")
+        .expect_output("2 instances isolated");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The manual's commands, run verbatim against a temporary home.
 
-use omniclaw_tests::Home;
+use omniclaw_tests::{GatewayProc, Home};
 
 #[test]
 fn profiles_setup_as_in_the_manual() {
@@ -22,17 +22,8 @@ fn profiles_setup_as_in_the_manual() {
     }
     assert!(h.join(".omniclaw/workspace-main").is_dir());
     assert!(h.join(".omniclaw/workspace-rescue").is_dir());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        for dir in [".omniclaw-main", ".omniclaw-rescue", ".omniclaw"] {
-            let mode = std::fs::metadata(h.join(dir))
-                .expect("meta")
-                .permissions()
-                .mode()
-                & 0o777;
-            assert_eq!(mode, 0o700, "{dir} is private");
-        }
+    for dir in [".omniclaw-main", ".omniclaw-rescue", ".omniclaw"] {
+        omniclaw_tests::assert_mode(&h.join(dir), 0o700);
     }
 
     // A second run changes nothing.
@@ -122,4 +113,103 @@ fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
     assert_eq!(before, home.snapshot());
     home.run(&["--profile", "rescue", "setup", "--port", "19789"])
         .expect_code(0);
+}
+
+/// `omniclaw --profile main setup`, verbatim, on a machine where no OS
+/// keychain can be reached (no session bus): the token goes to the
+/// profile's 0600 secrets file, and the gateway and `health` then run
+/// without any flag.
+#[test]
+fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
+    let home = Home::new();
+    let no_bus = "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/omniclaw-no-bus";
+    home.shell(&format!("{no_bus} omniclaw --profile main setup"))
+        .expect_code(0)
+        .expect_output("Set up profile main")
+        .expect_output("token      generated into ~/.omniclaw-main/secrets.json (mode 0600, readable by this user only): no OS keychain is reachable (");
+    let file = home.path().join(".omniclaw-main/secrets.json");
+    omniclaw_tests::assert_mode(&file, 0o600);
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    let token = secrets["gateway.auth.token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(token.len(), 48);
+    let config = home.read(".omniclaw-main/omniclaw.json");
+    assert!(!config.contains(&token), "the token reached the config");
+    assert!(
+        config.contains("keychain"),
+        "the config refers to the store"
+    );
+
+    home.shell(&format!("{no_bus} omniclaw --profile main doctor"))
+        .expect_code(0)
+        .expect_output("✓ secrets in ~/.omniclaw-main/secrets.json (mode 0600)");
+    let mut cmd = home.shell_cmd(&format!("{no_bus} exec omniclaw --profile main gateway"));
+    cmd.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/omniclaw-no-bus",
+    );
+    let _gw = GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("gateway did not start: {r:?}"));
+    home.shell(&format!("{no_bus} omniclaw --profile main health"))
+        .expect_code(0);
+}
+
+/// Without a keychain, `doctor` does not claim the keychain holds a
+/// profile's secrets.
+#[test]
+fn doctor_tells_an_unreachable_keychain() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let run = home.run_env(
+        &["--profile", "main", "doctor"],
+        &[(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/omniclaw-no-bus",
+        )],
+    );
+    run.expect_code(1)
+        .expect_output("✗ no OS keychain is reachable (")
+        .expect_output("--secrets-file secrets set NAME");
+    assert!(
+        !run.stdout.contains("secrets in the OS keychain"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A reader that stops early (`omniclaw ports | head -3`) ends the command
+/// quietly, whatever the command prints.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup", "--secrets-file"])
+        .expect_code(0);
+    for args in [
+        &["ports"][..],
+        &["ports", "--json"],
+        &["doctor"],
+        &["config", "schema"],
+    ] {
+        // The reading end is closed before the command runs: its first
+        // write fails.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = home
+            .cmd()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+    // And through a shell pipe, as typed.
+    let run = home.shell("omniclaw ports | head -1; omniclaw config schema | head -1");
+    run.expect_code(0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }

@@ -10,12 +10,28 @@ mod cmd;
 mod ctx;
 mod out;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    out::quiet_on_closed_stdout();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let args = match cli::Cli::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(e) => {
+            if let Some(err) = profile_without_name(&argv) {
+                return usage_before_parse(&argv, &err);
+            }
+            e.exit()
+        }
+    };
+    if args.profile.as_deref().is_some_and(|p| p.starts_with("--")) {
+        if let Some(err) = profile_without_name(&argv) {
+            return usage_before_parse(&argv, &err);
+        }
+    }
     let ctx = ctx::Ctx::from_process(&args);
     match cmd::run(&ctx, args.command) {
         Ok(code) => code.into(),
@@ -24,4 +40,45 @@ fn main() -> ExitCode {
             err.exit_code().into()
         }
     }
+}
+
+/// `--profile` given without a name, so that what follows it was taken as
+/// the name: another option (`--profile --json ports`) or the command
+/// itself (`omniclaw --profile setup`). The message shows the command line
+/// with the name in its place.
+fn profile_without_name(argv: &[OsString]) -> Option<out::CliError> {
+    let args: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let at = args[..end].iter().position(|a| a == "--profile")?;
+    let value = args.get(at + 1).filter(|_| at + 1 < end)?;
+    let command = cli::Cli::command();
+    let is_command = command.find_subcommand(value).is_some();
+    // `--profile setup setup` names a profile "setup": only a command word
+    // with no command after it is a missing name.
+    let command_follows = args[at + 2..end]
+        .iter()
+        .any(|a| command.find_subcommand(a).is_some());
+    if !(value.starts_with("--") || (is_command && !command_follows)) {
+        return None;
+    }
+    let mut shown = vec!["omniclaw".to_string()];
+    shown.extend(args[..=at].iter().cloned());
+    shown.push("NAME".to_string());
+    shown.extend(args[at + 1..].iter().cloned());
+    Some(out::CliError::usage(format!(
+        "--profile needs a profile name before the command: `{}`",
+        shown.join(" ")
+    )))
+}
+
+/// Prints a usage error found before the arguments could be parsed, as
+/// text or (when `--json` was asked for) as JSON; exit 2.
+fn usage_before_parse(argv: &[OsString], err: &out::CliError) -> ExitCode {
+    let json = argv.iter().skip(1).any(|a| a == "--json");
+    out::print_error_as(json, err);
+    ExitCode::from(err.exit_code())
 }

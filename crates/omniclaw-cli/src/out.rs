@@ -61,7 +61,12 @@ impl fmt::Display for CliError {
 pub type CmdResult = Result<Outcome, CliError>;
 
 pub fn print_error(ctx: &Ctx, err: &CliError) {
-    if ctx.json {
+    print_error_as(ctx.json, err);
+}
+
+/// Prints `err` as JSON on stdout or as text on stderr.
+pub fn print_error_as(json: bool, err: &CliError) {
+    if json {
         let kind = match err {
             CliError::Usage(_) => "usage",
             CliError::Failed(_) => "failed",
@@ -73,6 +78,37 @@ pub fn print_error(ctx: &Ctx, err: &CliError) {
     } else {
         eprintln!("error: {}", err.message());
     }
+}
+
+/// Makes a closed stdout (`omniclaw ports | head -3`) end the process
+/// quietly, as it ends other Unix tools, instead of with a panic.
+///
+/// The Rust runtime ignores SIGPIPE, so a write to a closed pipe fails
+/// with `BrokenPipe` and `println!` panics on it; every command prints
+/// through `println!`, so the panic is where it is caught. Exit status 0:
+/// the reader chose to stop reading, nothing went wrong here.
+pub fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if is_closed_stdout(message) {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// Whether a panic message is `println!` failing on a closed stdout.
+fn is_closed_stdout(message: &str) -> bool {
+    let broken_pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe).to_string();
+    let epipe = std::io::Error::from_raw_os_error(32).to_string();
+    message.starts_with("failed printing to stdout")
+        && (message.contains(&broken_pipe) || (cfg!(unix) && message.contains(&epipe)))
 }
 
 /// Prints a JSON document on stdout.
@@ -136,6 +172,16 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     BB\nlong  x\ns     yy\n");
+    }
+
+    #[test]
+    fn closed_stdout_is_recognised() {
+        let epipe = std::io::Error::from_raw_os_error(32);
+        assert!(is_closed_stdout(&format!(
+            "failed printing to stdout: {epipe}"
+        )));
+        assert!(!is_closed_stdout("failed printing to stdout: disk full"));
+        assert!(!is_closed_stdout("index out of bounds"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod reserve;
 
 use std::fmt;
 
-pub use plan::{plan, Conflict, Instance, PathKind, Plan, Row};
+pub use plan::{plan, Conflict, Instance, PathKind, Plan, PortProblem, Row};
 pub use reserve::{free_base, preferred_base, suggest_base, NoFreeBase};
 
 /// Default base port of the default profile (and of `main` when free).
@@ -338,6 +338,18 @@ pub enum PortError {
     },
 }
 
+impl PortError {
+    /// The config key to change: the one whose value does not fit, is 0,
+    /// or places the surface that must move.
+    pub fn key(&self) -> &PortKey {
+        match self {
+            PortError::DerivedOverflow { key, .. }
+            | PortError::ZeroPort { key, .. }
+            | PortError::SelfOverlap { key, .. } => key,
+        }
+    }
+}
+
 fn overflow_message(
     surface: &Surface,
     key: &PortKey,
@@ -397,6 +409,9 @@ pub fn allocate(inputs: &PortInputs) -> Result<Vec<Allocation>, PortError> {
 pub(crate) struct Derivation {
     pub(crate) allocations: Vec<Allocation>,
     pub(crate) errors: Vec<PortError>,
+    /// One entry per allocation: whether it was cut off at 65535 (its
+    /// range is then not the one the surface would need).
+    pub(crate) cut: Vec<bool>,
 }
 
 /// Where a surface sits before it is checked: `offset` ports above the
@@ -492,20 +507,21 @@ pub(crate) fn derive(inputs: &PortInputs) -> Derivation {
         }
     }
 
-    let allocations: Vec<Allocation> = placements
+    let (allocations, cut): (Vec<Allocation>, Vec<bool>) = placements
         .iter()
         .filter(|p| p.at.port != 0)
         .filter_map(|p| {
             let start = u16::try_from(p.first()).ok()?;
             let end = u16::try_from(p.last()).unwrap_or(u16::MAX);
-            Some(Allocation {
+            let allocation = Allocation {
                 surface: p.surface.clone(),
                 range: PortRange { start, end },
                 loopback_only: p.loopback_only,
                 key: p.at.key.clone(),
-            })
+            };
+            Some((allocation, p.last() > u32::from(u16::MAX)))
         })
-        .collect();
+        .unzip();
 
     for (i, a) in allocations.iter().enumerate() {
         for b in &allocations[i + 1..] {
@@ -532,6 +548,7 @@ pub(crate) fn derive(inputs: &PortInputs) -> Derivation {
     Derivation {
         allocations,
         errors,
+        cut,
     }
 }
 

@@ -88,34 +88,93 @@ pub fn read_config(path: &Path) -> ConfigState {
 
 /// The text of a file; `Ok(None)` when it does not exist; `Err` says why it
 /// cannot be read, naming the path and the fix.
+///
+/// The file is opened first and asked about itself (one path lookup per
+/// config: `ports` reads a thousand of them); the path is looked at again
+/// only to explain a failure.
 pub fn read_text(path: &Path) -> Result<Option<String>, String> {
-    match fs::metadata(path) {
+    let is_dir = || {
+        Err(format!(
+            "{} is a directory, not a config file: move it away or point OMNICLAW_CONFIG_PATH at a file",
+            path.display()
+        ))
+    };
+    let unreadable = |e: io::Error| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            format!(
+                "cannot read {}: permission denied; make it readable by this user (chmod u+r)",
+                path.display()
+            )
+        } else {
+            format!(
+                "cannot read {}: {e}; make sure it is a file this user can read",
+                path.display()
+            )
+        }
+    };
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
         // A file where a parent dir should be: the config cannot exist yet.
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
             return Ok(None)
         }
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        Ok(m) if m.is_dir() => {
+        // Some systems refuse to open a directory at all.
+        Err(_) if fs::metadata(path).is_ok_and(|m| m.is_dir()) => return is_dir(),
+        Err(e) if is_symlink(path) => {
             return Err(format!(
-                "{} is a directory, not a config file: move it away or point OMNICLAW_CONFIG_PATH at a file",
+                "{} is a symbolic link that cannot be followed ({e}): point it at the config file or remove it",
                 path.display()
             ))
         }
-        Ok(_) => {}
+        Err(e) => return Err(unreadable(e)),
+    };
+    let meta = file.metadata().map_err(unreadable)?;
+    if meta.is_dir() {
+        return is_dir();
     }
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-            format!(
-                "{} is not UTF-8 text: it must be a JSON5 file",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(format!(
-            "cannot read {}: permission denied; make it readable by this user (chmod u+r)",
-            path.display()
-        )),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        format!(
+            "{} is not UTF-8 text (invalid byte at offset {}): a config is a JSON5 text file; save it as UTF-8, or move it away and run setup again",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// `f` over `items`, in order. Reading and validating a config is
+/// independent of every other one, so many of them (`ports` over a
+/// thousand profiles) are spread over the available cores; a few are read
+/// right here.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len() / PER_THREAD)
+        .min(8);
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
     }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// One OmniClaw profile on disk.
@@ -277,9 +336,8 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
     for r in &records {
         *claims.entry(&r.0).or_default() += 1;
     }
-    let profiles = records
-        .iter()
-        .map(|(profile, state_dir, config_path, is_current)| {
+    let record =
+        |(profile, state_dir, config_path, is_current): &(Profile, PathBuf, PathBuf, bool)| {
             let config = read_config(config_path);
             let configured = config.value().and_then(inventory::configured_workspace);
             let workspace = paths::workspace_for(home, profile, config_path, configured);
@@ -296,11 +354,14 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
                 config_path: config_path.clone(),
                 workspace,
                 is_current: *is_current,
-                set_up: config_path.exists() || state_dir.join(paths::MARKER_FILE).exists(),
+                // A config in any state but missing means setup ran; only
+                // then is the marker looked for.
+                set_up: !matches!(config, ConfigState::Missing)
+                    || state_dir.join(paths::MARKER_FILE).exists(),
                 config,
             }
-        })
-        .collect();
+        };
+    let profiles = in_parallel(&records, record);
     let foreign = foreign_found
         .into_iter()
         .map(|f| {

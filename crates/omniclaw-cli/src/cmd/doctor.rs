@@ -7,6 +7,7 @@ use serde_json::json;
 use omniclaw_core::config::SecretRef;
 use omniclaw_core::paths;
 use omniclaw_os::profiles::{ConfigState, ProfileRecord};
+use omniclaw_os::secrets::{self, Scope, SecretError, SecretName, SecretStore};
 
 use crate::cli::DoctorArgs;
 use crate::ctx::Ctx;
@@ -61,14 +62,14 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
         });
     }
     for p in &a.inv.profiles {
-        profile_checks(p, home, a.running.get(&p.label).copied(), &mut checks);
+        profile_checks(ctx, p, home, a.running.get(&p.label).copied(), &mut checks);
     }
     for f in &a.inv.foreign {
         if let Some(problem) = &f.problem {
             checks.push(Check {
                 scope: f.label.clone(),
                 name: "openclaw config",
-                status: Status::Warn,
+                status: Status::Fail,
                 message: problem.clone(),
                 fix: "its ports could not be reserved; fix that file so OmniClaw can keep clear of them".into(),
             });
@@ -84,13 +85,13 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             fix: c.fix(),
         });
     }
-    for (name, e) in &a.plan.errors {
+    for e in &a.plan.errors {
         checks.push(Check {
             scope: iso.clone(),
             name: "ports",
             status: Status::Fail,
-            message: format!("{name}: {e}"),
-            fix: String::new(),
+            message: e.to_string(),
+            fix: e.fix(),
         });
     }
     for (r, s) in a.live_problems() {
@@ -99,12 +100,14 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             name: "port owner",
             status: Status::Fail,
             message: audit::held_message(r, s),
-            fix: audit::held_fix(r, s),
+            fix: a.held_fix(r, s),
         });
     }
     if a.plan.conflicts.is_empty() && a.plan.errors.is_empty() && a.live_problems().next().is_none()
     {
-        let n = a.inv.profiles.len() + a.inv.foreign.len();
+        // Only what was compared: not a profile that is not set up, nor
+        // one whose config could not be read (its own check says so).
+        let n = a.compared();
         checks.push(Check {
             scope: iso,
             name: "isolation",
@@ -155,6 +158,7 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
 }
 
 fn profile_checks(
+    ctx: &Ctx,
     p: &ProfileRecord,
     home: &std::path::Path,
     running: Option<u32>,
@@ -196,17 +200,32 @@ fn profile_checks(
                 }
             }
         }
-        ConfigState::Invalid { errors, .. } => {
+        ConfigState::Invalid { errors, value, .. } => {
             let list: Vec<String> = errors
                 .diagnostics()
                 .iter()
                 .map(|d| format!("      {d}"))
                 .collect();
+            // `config set` refuses a file that does not parse: only an
+            // edit of the text helps there.
+            let fix = match (value, errors.diagnostics().first()) {
+                (None, Some(d)) => format!(
+                    "edit {} at line {}, column {}; check with `{cmd} config validate`",
+                    show(&p.config_path),
+                    d.line,
+                    d.col
+                ),
+                _ => format!("edit the keys listed, or `{cmd} config set PATH VALUE`; check with `{cmd} config validate`"),
+            };
             push(
                 "config",
                 Status::Fail,
-                format!("config {} is invalid; the gateway will refuse to start:\n{}", show(&p.config_path), list.join("\n")),
-                format!("edit the keys listed, or `{cmd} config set PATH VALUE`; check with `{cmd} config validate`"),
+                format!(
+                    "config {} is invalid; the gateway will refuse to start:\n{}",
+                    show(&p.config_path),
+                    list.join("\n")
+                ),
+                fix,
             );
         }
         ConfigState::Missing if !p.set_up => push(
@@ -221,18 +240,16 @@ fn profile_checks(
             format!("config {} is missing", show(&p.config_path)),
             format!("{cmd} setup"),
         ),
-        ConfigState::Unreadable(msg) => push("config", Status::Fail, msg.clone(), String::new()),
+        ConfigState::Unreadable(msg) => push(
+            "config",
+            Status::Fail,
+            msg.clone(),
+            format!("once it is fixed, check it with `{cmd} config validate`"),
+        ),
     }
     if p.set_up {
-        let store = if omniclaw_os::secrets::uses_file(&p.state_dir) {
-            format!(
-                "secrets in {} (mode 0600, --secrets-file mode)",
-                show(&p.state_dir.join(omniclaw_os::secrets::FILE_NAME))
-            )
-        } else {
-            "secrets in the OS keychain".to_string()
-        };
-        push("secret store", Status::Ok, store, String::new());
+        let (status, message, fix) = secret_store(ctx, p, &show, &cmd);
+        push("secret store", status, message, fix);
         let mode = dir_mode(&p.state_dir);
         match mode {
             Some(m) if m & 0o077 != 0 => push(
@@ -275,6 +292,78 @@ fn profile_checks(
             String::new(),
         );
     }
+}
+
+/// Where the profile's secrets live, and whether they can be reached: the
+/// 0600 file (checked for its mode), or the OS keychain (asked for the
+/// gateway token, so an unreachable keychain is never reported as fine).
+fn secret_store(
+    ctx: &Ctx,
+    p: &ProfileRecord,
+    show: &dyn Fn(&std::path::Path) -> String,
+    cmd: &str,
+) -> (Status, String, String) {
+    let scope = Scope::new(p.profile.name(), p.state_dir.clone());
+    let file = scope.secrets_file();
+    if secrets::uses_file(&p.state_dir) {
+        return match file_mode(&file) {
+            Some(m) if m & 0o077 != 0 => (
+                Status::Fail,
+                format!(
+                    "secrets in {} are readable by other users (mode {m:o})",
+                    show(&file)
+                ),
+                format!("chmod 600 {}", file.display()),
+            ),
+            _ => (
+                Status::Ok,
+                format!("secrets in {} (mode 0600)", show(&file)),
+                String::new(),
+            ),
+        };
+    }
+    let in_keychain = match &p.config {
+        ConfigState::Valid { loaded, .. } => loaded
+            .config
+            .secrets()
+            .iter()
+            .any(|(_, r)| matches!(r, SecretRef::Keychain)),
+        _ => false,
+    };
+    match ctx.store.get(&scope, SecretName::GatewayAuthToken) {
+        Ok(_) => (
+            Status::Ok,
+            "secrets in the OS keychain".to_string(),
+            String::new(),
+        ),
+        Err(SecretError::Unreachable { detail }) if in_keychain => (
+            Status::Fail,
+            format!("no OS keychain is reachable ({detail}): the secrets this config keeps there cannot be read"),
+            format!(
+                "keep them in {} (mode 0600) instead: `{cmd} --secrets-file secrets set NAME` for each (the value is read from stdin)",
+                show(&file)
+            ),
+        ),
+        Err(SecretError::Unreachable { detail }) => (
+            Status::Warn,
+            format!("no OS keychain is reachable ({detail}); this config keeps no secret there"),
+            format!(
+                "to store a secret, use {} (mode 0600): `{cmd} --secrets-file secrets set NAME`",
+                show(&file)
+            ),
+        ),
+        Err(e) => (Status::Fail, e.to_string(), String::new()),
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(file: &std::path::Path) -> Option<u32> {
+    dir_mode(file)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_file: &std::path::Path) -> Option<u32> {
+    None
 }
 
 #[cfg(unix)]

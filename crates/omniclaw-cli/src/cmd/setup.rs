@@ -59,6 +59,16 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             )))
         }
         ConfigState::Missing => {
+            if let Some(p) = explicit_port {
+                // The new config keeps every default surface: they must fit.
+                let from = if args.port.is_some() {
+                    "--port"
+                } else {
+                    "OMNICLAW_GATEWAY_PORT"
+                };
+                ports::allocate(&ports::PortInputs::with_base(p))
+                    .map_err(|e| CliError::usage(format!("{from} {p}: {e}")))?;
+            }
             let port = match explicit_port {
                 Some(p) => p,
                 None => free_base(&resolved, &others)?,
@@ -132,11 +142,23 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         })
         .collect();
     if !mine.is_empty() {
+        // One free base for every fix and the hint, clear of every instance
+        // and of the ports processes hold right now.
+        let listening = portowner::listening();
+        let free = ports::free_base(&others, candidate.ports.base, |p| {
+            listening.contains_key(&p)
+        })
+        .ok();
         let lines: Vec<String> = mine
             .iter()
-            .map(|c| format!("  - {c}\n    fix: {}", c.fix()))
+            .map(|c| {
+                format!(
+                    "  - {c}\n    fix: {}",
+                    setup_fix(c, &resolved, created, free)
+                )
+            })
             .collect();
-        let hint = match ports::suggest_base(&others, candidate.ports.base) {
+        let hint = match free {
             Some(p) if !created || explicit_port.is_some() => {
                 format!(
                     "\na free base port is {p}: `{} setup --port {p}`",
@@ -152,9 +174,19 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         )));
     }
 
-    // The token comes first: a keychain that cannot be reached stops setup
-    // before any file is written.
-    let token_generated = ensure_token(ctx, &resolved, &loaded.config)?;
+    // The state dir comes first: the secrets file lives in it, and a dir
+    // that cannot be created must be named as such, not as a secret store
+    // failure. Then the token: a refused keychain stops setup before any
+    // file is written, and the dirs made just now are removed again.
+    let made = make_state_dir(&resolved)?;
+    let token = match ensure_token(ctx, &resolved, &loaded.config) {
+        Ok(token) => token,
+        Err(e) => {
+            remove_made(&made);
+            return Err(e);
+        }
+    };
+    let token_generated = token != Token::Kept;
 
     // All checks passed: write.
     let changed = write_all(&resolved, &text, created, &workspace)? || token_generated;
@@ -176,6 +208,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             "ports": rows,
             "secretStore": ctx.store.mode(&Ctx::scope(&resolved)).kind(),
             "tokenGenerated": token_generated,
+            "keychainUnreachable": matches!(token, Token::InFile { .. }),
         }));
     } else {
         let verb = match (created, changed) {
@@ -192,26 +225,50 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             .map(|a| format!("{} {}", a.surface, a.range))
             .collect();
         println!("  ports      {}", ports.join(" · "));
-        if token_generated {
-            println!(
+        match &token {
+            Token::Kept => {}
+            Token::Generated => println!(
                 "  token      generated into the {} (`{} secrets status` shows its fingerprint)",
                 ctx.store.mode(&Ctx::scope(&resolved)),
                 command(&resolved)
-            );
+            ),
+            Token::InFile { why } => println!(
+                "  token      generated into {} (mode 0600, readable by this user only): no OS keychain is reachable ({why}); this profile keeps its secrets there from now on",
+                resolved.display(&Ctx::scope(&resolved).secrets_file())
+            ),
         }
         println!("Start it:    {} gateway", command(&resolved));
     }
     Ok(Outcome::Ok)
 }
 
+/// What setup did about the gateway token.
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    /// Not needed, or already stored.
+    Kept,
+    /// Generated into the profile's store.
+    Generated,
+    /// Generated into the profile's 0600 secrets file because no OS
+    /// keychain is reachable (`why`).
+    InFile { why: String },
+}
+
 /// Generates the gateway token (48 hex characters from the OS CSPRNG) into
 /// the secret store when the config refers to the store for it and the
-/// store holds none yet. Returns whether it did.
-fn ensure_token(ctx: &Ctx, resolved: &Resolved, config: &config::Config) -> Result<bool, CliError> {
+/// store holds none yet. When no OS keychain is reachable at all (a
+/// headless machine, where services run) the token goes to the profile's
+/// 0600 secrets file instead, which every later command then uses; a
+/// keychain that answers but refuses stays an error.
+fn ensure_token(
+    ctx: &Ctx,
+    resolved: &Resolved,
+    config: &config::Config,
+) -> Result<Token, CliError> {
     let wants = config.auth_mode() == config::AuthMode::Token
         && config.gateway.auth.token == Some(config::SecretRef::Keychain);
     if !wants {
-        return Ok(false);
+        return Ok(Token::Kept);
     }
     let scope = Ctx::scope(resolved);
     let fail = |e: secrets::SecretError| {
@@ -220,21 +277,97 @@ fn ensure_token(ctx: &Ctx, resolved: &Resolved, config: &config::Config) -> Resu
             resolved.profile
         ))
     };
-    if ctx
-        .store
-        .get(&scope, SecretName::GatewayAuthToken)
-        .map_err(fail)?
-        .is_some()
-    {
-        return Ok(false);
-    }
-    let token = secrets::generate_token()
-        .map_err(|e| CliError::failed(format!("the OS random number generator failed: {e}")))?;
-    ctx.prepare_store(resolved)?;
-    ctx.store
+    let generate = || {
+        secrets::generate_token()
+            .map_err(|e| CliError::failed(format!("the OS random number generator failed: {e}")))
+    };
+    let unreachable = match ctx.store.get(&scope, SecretName::GatewayAuthToken) {
+        Ok(Some(_)) => return Ok(Token::Kept),
+        Ok(None) => {
+            let token = generate()?;
+            ctx.prepare_store(resolved)?;
+            match ctx.store.set(&scope, SecretName::GatewayAuthToken, &token) {
+                Ok(()) => return Ok(Token::Generated),
+                Err(secrets::SecretError::Unreachable { detail }) => detail,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Err(secrets::SecretError::Unreachable { detail }) => detail,
+        Err(e) => return Err(fail(e)),
+    };
+    let token = generate()?;
+    secrets::FileStore
         .set(&scope, SecretName::GatewayAuthToken, &token)
         .map_err(fail)?;
-    Ok(true)
+    Ok(Token::InFile { why: unreachable })
+}
+
+/// Creates the state dir (0700) and returns the dirs that did not exist
+/// before, deepest last, so a later refusal can remove them again.
+fn make_state_dir(resolved: &Resolved) -> Result<Vec<PathBuf>, CliError> {
+    let state = &resolved.state_dir;
+    let mut missing = Vec::new();
+    let mut dir = Some(state.as_path());
+    while let Some(d) = dir {
+        if std::fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    missing.reverse();
+    fsx::create_private_dir(state).map_err(|e| {
+        remove_made(&missing);
+        let fix = match resolved.state_dir_source {
+            paths::Source::Env(var) => format!(
+                "point {var} at a writable directory, or drop it to use {}",
+                resolved.display(&paths::default_state_dir(&resolved.home, &resolved.profile))
+            ),
+            _ => "fix the permissions of its parent, or choose another dir with OMNICLAW_STATE_DIR"
+                .to_string(),
+        };
+        CliError::failed(format!(
+            "cannot create the state dir {}: {e}; {fix}; setup changed nothing",
+            resolved.display(state)
+        ))
+    })?;
+    Ok(missing)
+}
+
+/// Removes dirs `make_state_dir` created, deepest first; a dir that is no
+/// longer empty is left alone.
+fn remove_made(made: &[PathBuf]) {
+    for dir in made.iter().rev() {
+        // Best effort: what cannot be removed was not ours to remove.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// The fix of a conflict as setup words it: a profile without a config yet
+/// moves with `setup --port` (or `--workspace`), which `config set` cannot
+/// do; every base port offered is `free`.
+fn setup_fix(c: &ports::Conflict, resolved: &Resolved, created: bool, free: Option<u16>) -> String {
+    let cmd = command(resolved);
+    match c {
+        ports::Conflict::PortOverlap {
+            b,
+            b_key: ports::PortKey::GatewayPort,
+            ..
+        } => match free {
+            Some(base) if created => format!("move {b} to base {base}: {cmd} setup --port {base}"),
+            Some(base) => format!("move {b} to base {base}: {cmd} config set gateway.port {base}"),
+            None => c.fix(),
+        },
+        ports::Conflict::SharedPath {
+            kind: ports::PathKind::Workspace,
+            b,
+            ..
+        } if created => format!(
+            "give {b} its own workspace: {cmd} setup --workspace {}",
+            resolved.display(&resolved.workspace(None).0)
+        ),
+        _ => c.fix(),
+    }
 }
 
 /// `omniclaw` or `omniclaw --profile NAME`, for hints.
@@ -257,20 +390,17 @@ fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), CliError>
 }
 
 fn redirect_fix(resolved: &Resolved) -> String {
-    let mut vars = Vec::new();
+    let mut fixes = Vec::new();
     if resolved.state_dir_source != paths::Source::Default {
-        vars.push("OMNICLAW_STATE_DIR");
+        fixes.push("unset OMNICLAW_STATE_DIR or point it at a directory of this profile's own");
     }
     if resolved.config_path_source != paths::Source::Default {
-        vars.push("OMNICLAW_CONFIG_PATH");
+        fixes.push("unset OMNICLAW_CONFIG_PATH or point it at a file of this profile's own");
     }
-    if vars.is_empty() {
+    if fixes.is_empty() {
         format!("choose another profile name than {}", resolved.profile)
     } else {
-        format!(
-            "unset {} or point it at a directory of this profile's own",
-            vars.join(" and ")
-        )
+        fixes.join("; ")
     }
 }
 

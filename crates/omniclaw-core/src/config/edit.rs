@@ -664,7 +664,7 @@ mod tests {
                 Some("C:\\Users\\me\\ws \"x\""),
                 Some("C:\\Users\\me\\ws \"x\""),
             ),
-            (65535, Some("  "), None),
+            (65425, Some("  "), None),
         ];
         for (port, workspace, expected_workspace) in table {
             let text = initial(*port, *workspace);
@@ -690,8 +690,9 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn setting_any_valid_port_round_trips_and_touches_only_that_line(
-            before in 1u16..=65535,
-            after in 1u16..=65535,
+            // 65425 + 110 = 65535: the highest base whose default ports fit.
+            before in 1u16..=65425,
+            after in 1u16..=65425,
         ) {
             let text = initial(before, Some("~/ws"));
             let edited = set(&text, "gateway.port", &after.to_string()).expect("valid port");
@@ -700,6 +701,19 @@ mod tests {
             let old_line = format!("\"port\": {before},");
             let new_line = format!("\"port\": {after},");
             proptest::prop_assert_eq!(edited, text.replacen(&old_line, &new_line, 1));
+        }
+
+        #[test]
+        fn bases_whose_derived_ports_pass_65535_are_refused(port in 65426u16..=65535) {
+            let refused = set("{}", "gateway.port", &port.to_string());
+            let message = match refused {
+                Err(EditError::Invalid(errors)) => errors.to_string(),
+                other => format!("{other:?}"),
+            };
+            proptest::prop_assert!(
+                message.starts_with(&format!("gateway.port: base port {port} leaves no room")),
+                "{}", message
+            );
         }
 
         #[test]

@@ -11,6 +11,8 @@ use super::document::{ConfigErrors, Diagnostic, Document, Pos};
 use super::model::{telegram_user_id, Config};
 use super::path::{render, Segment};
 use super::schema::{self, Field, Kind, Node, Text, ROOT};
+use crate::inventory;
+use crate::ports;
 use crate::profile::Profile;
 
 /// Checks a document against the schema and builds the typed [`Config`].
@@ -380,21 +382,12 @@ impl Validator<'_> {
                 }
             }
         }
-        if let Some(start) = root
-            .get("browser")
-            .and_then(|b| b.get("cdpPortRangeStart"))
-            .and_then(port)
-        {
-            let end = u32::from(start) + 99;
-            if end > 65535 {
-                found.push(diag(
-                    "browser.cdpPortRangeStart",
-                    &format!(
-                        "the 100-port CDP range {start}–{end} runs past 65535: use at most 65436"
-                    ),
-                    doc.value_pos("browser.cdpPortRangeStart"),
-                ));
-            }
+        // The ports the config places must fit, by the very rule the gateway
+        // allocates them with (enabled surfaces, explicit overrides). Keys
+        // with a wrong type are left to the schema errors above.
+        for error in ports::derive(&inventory::port_inputs(root, ports::DEFAULT_BASE)).errors {
+            let path = error.key().to_string();
+            found.push(diag(&path, &error.to_string(), doc.value_pos(&path)));
         }
         self.diagnostics.extend(found);
     }
@@ -547,7 +540,8 @@ mod tests {
             "{ gateway: { bind: 'custom', customBindHost: '192.168.1.10' } }",
             "{ gateway: { bind: 'custom', customBindHost: 'my-host.local' } }",
             "{ gateway: { mode: 'remote', remote: { url: 'wss://gw.example.com:443/ws', token: '${GW_TOKEN}' } } }",
-            "{ gateway: { port: 0xFFFF, reload: { mode: 'off' } } }",
+            "{ gateway: { port: 0xFFFF, reload: { mode: 'off' } }, browser: { enabled: false }, canvasHost: { enabled: false } }",
+            "{ gateway: { port: 65425 } }",
             "{ agents: { defaults: { workspace: '~/.omniclaw/workspace-rescue' } } }",
             "{ browser: { enabled: true, controlPort: 18791, cdpPortRangeStart: 18800, cdpUrl: 'http://127.0.0.1:9222' } }",
             "{ browser: { profiles: { work: { cdpPort: 18850 }, remote_1: { cdpUrl: 'ws://[::1]:9222/devtools' } } } }",
@@ -817,7 +811,35 @@ mod tests {
             ),
             (
                 "{ browser: { cdpPortRangeStart: 65500 } }",
-                &["browser.cdpPortRangeStart: the 100-port CDP range 65500–65599 runs past 65535: use at most 65436 (1:33)"],
+                &["browser.cdpPortRangeStart: browser.cdpPortRangeStart 65500 leaves no room: the CDP range would end at 65599; choose a browser.cdpPortRangeStart of 65436 or lower (1:33)"],
+            ),
+            (
+                "{\n  gateway: { port: 65500 },\n}",
+                &["gateway.port: base port 65500 leaves no room: the CDP range would end at 65610; choose a base of 65425 or lower (2:20)"],
+            ),
+            (
+                "{ gateway: { port: 65500 }, browser: { enabled: false }, canvasHost: { enabled: false } }",
+                &[],
+            ),
+            (
+                "{ gateway: { port: 65500 }, browser: { enabled: false } }",
+                &[],
+            ),
+            (
+                "{ gateway: { port: 65533 }, browser: { enabled: false } }",
+                &["gateway.port: base port 65533 leaves no room: the canvas would be at port 65537; choose a base of 65531 or lower (1:20)"],
+            ),
+            (
+                "{ gateway: { port: 65500 }, browser: { controlPort: 20000 }, canvasHost: { port: 20200 } }",
+                &[],
+            ),
+            (
+                "{ browser: { controlPort: 65500 } }",
+                &["browser.controlPort: browser.controlPort 65500 leaves no room: the CDP range would end at 65608; choose a browser.controlPort of 65427 or lower (1:27)"],
+            ),
+            (
+                "{ gateway: { port: 20000 }, canvasHost: { port: 20000 } }",
+                &["canvasHost.port: the canvas 20000 collides with the base 20000 of the same instance; change canvasHost.port so the canvas stays clear of 20000 (1:49)"],
             ),
         ];
         for (text, expected) in table {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::reserve::{Claims, Reservations};
 use super::{
     derive, relation, BindScope, Derivation, PortError, PortInputs, PortKey, PortRange, Surface,
-    MIN_SPACING,
+    DEFAULT_BASE, MIN_SPACING,
 };
 
 /// One gateway instance as the plan sees it.
@@ -294,8 +294,46 @@ pub struct Plan {
     /// Conflicts between instances: port overlaps, then shared paths,
     /// shared CDP endpoints and shared bot tokens, each in input order.
     pub conflicts: Vec<Conflict>,
-    /// Instances whose own ports are broken, as (instance name, error).
-    pub errors: Vec<(String, PortError)>,
+    /// Instances whose own ports are broken, in input order.
+    pub errors: Vec<PortProblem>,
+}
+
+/// An instance whose own ports are broken (see [`PortError`]), with a value
+/// of the key to change that would fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortProblem {
+    /// The instance's name.
+    pub instance: String,
+    /// What is wrong.
+    pub error: PortError,
+    /// A value of `error.key()` that fits and is clear of every other
+    /// instance, if the port space has one.
+    pub suggestion: Option<u16>,
+}
+
+impl PortProblem {
+    /// What to do about it, with the command to run where there is one.
+    pub fn fix(&self) -> String {
+        let name = &self.instance;
+        let command = command_of(name);
+        let key = self.error.key();
+        match (key, self.suggestion) {
+            (PortKey::GatewayPort, Some(base)) => {
+                format!("move {name} to base {base}: {command} config set gateway.port {base}")
+            }
+            (key, Some(port)) => format!("{command} config set {key} {port}"),
+            (key, None) => format!(
+                "no free place is left for {key} of {name}: disable a surface or remove an \
+                 instance, then set {key} to a port that fits"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PortProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.instance, self.error)
+    }
 }
 
 impl Plan {
@@ -316,9 +354,10 @@ pub fn plan(instances: &[Instance]) -> Plan {
     let mut plan = Plan::default();
 
     for (instance, d) in instances.iter().zip(&derived) {
-        plan.errors
-            .extend(d.errors.iter().map(|e| (instance.name.clone(), e.clone())));
-        plan.rows.extend(d.allocations.iter().map(|a| Row {
+        // A range cut off at 65535 is not what the surface needs: its error
+        // says where it would end, and no row shows a made-up range.
+        let whole = d.allocations.iter().zip(&d.cut).filter(|(_, cut)| !**cut);
+        plan.rows.extend(whole.map(|(a, _)| Row {
             instance: instance.name.clone(),
             foreign: instance.foreign,
             surface: a.surface.clone(),
@@ -333,9 +372,20 @@ pub fn plan(instances: &[Instance]) -> Plan {
     }
 
     let overlaps = port_overlaps(instances, &derived);
-    if !overlaps.is_empty() {
+    let broken = derived.iter().any(|d| !d.errors.is_empty());
+    if !overlaps.is_empty() || broken {
         let reservations = Reservations::new(instances, &derived);
         let mut suggestions = Suggestions::default();
+        for (index, (instance, d)) in instances.iter().zip(&derived).enumerate() {
+            for error in &d.errors {
+                let suggestion = suggestions.for_error(&reservations, index, instance, d, error);
+                plan.errors.push(PortProblem {
+                    instance: instance.name.clone(),
+                    error: error.clone(),
+                    suggestion,
+                });
+            }
+        }
         for o in overlaps {
             let (a, b) = (&instances[o.a], &instances[o.b]);
             let (a_alloc, b_alloc) = (
@@ -456,6 +506,64 @@ struct Suggestions {
 }
 
 impl Suggestions {
+    /// A value for the key `error` names. A key whose ports pass 65535 gets
+    /// a place for all it would place, at or below its highest fitting
+    /// value; a key of 0 gets none (any port is a choice only the user can
+    /// make).
+    fn for_error(
+        &mut self,
+        reservations: &Reservations,
+        index: usize,
+        instance: &Instance,
+        derived: &Derivation,
+        error: &PortError,
+    ) -> Option<u16> {
+        match error {
+            PortError::DerivedOverflow {
+                key,
+                base,
+                needed,
+                max_base,
+                ..
+            } => {
+                let group = reservations.group(index, key)?;
+                if let Some(given) = self.given.get(&group) {
+                    return *given;
+                }
+                let reach = needed.saturating_sub(u32::from(*base)) + 1;
+                let len = if *key == PortKey::GatewayPort {
+                    reach.max(u32::from(MIN_SPACING))
+                } else {
+                    reach
+                };
+                // The highest value that fits when it is free, else the
+                // first free place from the default base up.
+                let found = reservations
+                    .find(*max_base, len, Some(group), &self.claims)
+                    .filter(|start| start == max_base)
+                    .or_else(|| {
+                        reservations.find(
+                            DEFAULT_BASE.min(*max_base),
+                            len,
+                            Some(group),
+                            &self.claims,
+                        )
+                    })
+                    .filter(|start| start <= max_base);
+                if let Some(start) = found {
+                    self.claims
+                        .claim(u32::from(start), u32::from(start) + len - 1);
+                }
+                self.given.insert(group, found);
+                found
+            }
+            PortError::SelfOverlap { key, .. } => {
+                self.get(reservations, index, instance, derived, key)
+            }
+            PortError::ZeroPort { .. } => None,
+        }
+    }
+
     fn get(
         &mut self,
         reservations: &Reservations,
@@ -938,11 +1046,31 @@ mod tests {
 
         let p = plan(&[at("main", 65420), at("high", 65530)]);
         assert_eq!(p.errors.len(), 1, "65420 + 110 still fits");
-        assert_eq!(p.errors[0].0, "high");
-        assert!(p.errors[0]
-            .1
-            .to_string()
-            .starts_with("base port 65530 leaves no room"));
+        assert_eq!(p.errors[0].instance, "high");
+        assert_eq!(
+            p.errors[0].to_string(),
+            "high: base port 65530 leaves no room: the CDP range would end at 65640; choose a base of 65425 or lower"
+        );
+        // 65425 would overlap main: the fix offers the first free base
+        // from the default up.
+        assert_eq!(p.errors[0].suggestion, Some(DEFAULT_BASE));
+        assert_eq!(
+            p.errors[0].fix(),
+            "move high to base 18789: omniclaw --profile high config set gateway.port 18789"
+        );
+        let alone = plan(&[at("high", 65500)]);
+        assert_eq!(
+            alone.errors[0].fix(),
+            "move high to base 65425: omniclaw --profile high config set gateway.port 65425",
+            "the highest base that fits, when it is free"
+        );
+        assert!(
+            p.rows
+                .iter()
+                .all(|r| !(r.instance == "high" && r.surface == Surface::CdpRange)),
+            "no row shows a range cut off at 65535: {:?}",
+            p.rows
+        );
         assert_eq!(
             p.conflicts.first().map(ToString::to_string).as_deref(),
             Some("high base 65530 lies in main's CDP range 65431–65530"),
