@@ -267,14 +267,17 @@ fn configs_that_cannot_be_read() {
             .expect_code(1)
             .expect_output(&file)
             .expect_output(fragment);
+        // The reports show the home as `~`, as everywhere else.
         home.run(&["ports"])
             .expect_code(1)
-            .expect_output(&format!("main: ports unknown — {file} {fragment}"))
+            .expect_output(&format!(
+                "main: ports unknown — ~/.omniclaw-main/omniclaw.json {fragment}"
+            ))
             .expect_output("`omniclaw --profile main config validate`");
         home.run(&["doctor"])
             .expect_code(1)
-            .expect_output(fragment)
-            .expect_output("check it with `omniclaw --profile main config validate`");
+            .expect_output(&format!("✗ ~/.omniclaw-main/omniclaw.json {fragment}"))
+            .expect_output("then `omniclaw --profile main config validate`");
         assert_eq!(before, home.snapshot(), "{what}");
     }
 }
@@ -453,6 +456,44 @@ fn two_profiles_pointed_at_one_state_dir() {
     .expect_output("is already used by profile main")
     .expect_output("unset OMNICLAW_CONFIG_PATH or point it at a file of this profile's own");
     assert_eq!(before, home.snapshot());
+}
+
+/// What `setup` refuses, the diagnostics report and the gateway refuses to
+/// run: profile c on profile b's state dir (and so on b's config and secrets).
+#[test]
+fn diagnostics_and_the_gateway_catch_another_profiles_state_dir() {
+    let home = Home::new();
+    home.run(&["--profile", "b", "--secrets-file", "setup"])
+        .expect_code(0);
+    let shared = [
+        ("OMNICLAW_PROFILE", "c"),
+        ("OMNICLAW_STATE_DIR", "~/.omniclaw-b"),
+    ];
+    let before = home.snapshot();
+    let owned = "the state dir ~/.omniclaw-b belongs to profile b (see its profile.json), not to c";
+    let fix = "unset OMNICLAW_STATE_DIR or point it at a directory of this profile's own";
+    home.run_env(&["doctor"], &shared)
+        .expect_code(1)
+        .expect_output(&format!("✗ {owned}"))
+        .expect_output(fix);
+    home.run_env(&["ports"], &shared)
+        .expect_code(1)
+        .expect_output(owned)
+        .expect_output(fix);
+    let json = home.run_env(&["ports", "--json"], &shared);
+    json.expect_code(1);
+    let problems = json.json()["problems"].clone();
+    assert!(
+        problems.as_array().is_some_and(|p| p
+            .iter()
+            .any(|p| p["kind"] == "ownership" && p["profiles"][0] == "c")),
+        "{problems}"
+    );
+    home.run_env(&["gateway"], &shared)
+        .expect_code(2)
+        .expect_output(&format!("refusing to start: {owned}"))
+        .expect_output(fix);
+    assert_eq!(before, home.snapshot(), "nothing was written for c");
 }
 
 #[test]

@@ -219,3 +219,40 @@ fn setup_skips_ports_other_processes_hold() {
     assert!(!(18789 - 110..=18789).contains(&port), "picked {port}");
     drop(listener);
 }
+
+/// Configs that cannot be read, ours or an OpenClaw install's: each is
+/// reported with a fix that fits it, and none is skipped.
+#[test]
+fn unreadable_configs_get_fixes_that_fit_them() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path().join(".omniclaw-d/omniclaw.json")).expect("mkdir");
+    let ports = home.run(&["ports"]);
+    ports
+        .expect_code(1)
+        .expect_output("No ports to show: no instance's config could be read.")
+        .expect_output("d: ports unknown — ~/.omniclaw-d/omniclaw.json is a directory, not a config file")
+        .expect_output("fix: move the directory ~/.omniclaw-d/omniclaw.json away, then `omniclaw --profile d setup` writes the config");
+    assert!(
+        !ports.stdout.contains("No profiles yet"),
+        "{}",
+        ports.stdout
+    );
+    home.run(&["doctor"])
+        .expect_code(1)
+        .expect_output("✗ ~/.omniclaw-d/omniclaw.json is a directory, not a config file")
+        .expect_output("fix: move the directory ~/.omniclaw-d/omniclaw.json away");
+
+    // The same under an OpenClaw install is reported too, and an OpenClaw
+    // file is never one to "run setup again" for.
+    std::fs::create_dir_all(home.path().join(".openclaw-d/openclaw.json")).expect("mkdir");
+    let bytes = b"{ gateway: { port: 19020 } } \xff\xfe";
+    std::fs::create_dir_all(home.path().join(".openclaw-e")).expect("mkdir");
+    std::fs::write(home.path().join(".openclaw-e/openclaw.json"), bytes).expect("write");
+    let ports = home.run(&["ports"]);
+    ports
+        .expect_code(1)
+        .expect_output("openclaw:.openclaw-d: ports unknown — ~/.openclaw-d/openclaw.json is a directory, not a config file")
+        .expect_output("openclaw:.openclaw-e: ports unknown — ~/.openclaw-e/openclaw.json is not UTF-8 text (invalid byte at offset 29)")
+        .expect_output("fix: fix ~/.openclaw-e/openclaw.json so OmniClaw can keep clear of its ports");
+    assert!(!ports.stdout.contains("setup again"), "{}", ports.stdout);
+}

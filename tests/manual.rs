@@ -1,6 +1,6 @@
 //! The manual's commands, run verbatim against a temporary home.
 
-use omniclaw_tests::{GatewayProc, Home};
+use omniclaw_tests::{free_base, GatewayProc, Home};
 
 #[test]
 fn profiles_setup_as_in_the_manual() {
@@ -100,6 +100,43 @@ fn env_example_resolves_to_its_own_paths() {
         .expect_output("No conflicts.");
 }
 
+/// The env example run on a profile set up by name: its config is not at
+/// the path the variables name yet, and the hint is a command that writes
+/// it there (the variables kept), after which the same line starts.
+#[test]
+fn env_example_without_its_config_points_at_a_setup_with_the_same_variables() {
+    let home = Home::new();
+    home.shell("omniclaw --profile main setup").expect_code(0);
+    let vars =
+        "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\n";
+    let run = home.shell(&format!("{vars}omniclaw gateway --port 18789"));
+    let setup = "OMNICLAW_STATE_DIR=~/.omniclaw-main OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json omniclaw setup";
+    run.expect_code(2)
+        .expect_output(&format!("(`{setup}` writes one)"))
+        .expect_output(&format!(
+            "no gateway token for profile main: there is no config at ~/.omniclaw/main.json yet: `{setup}` writes one and generates the token"
+        ));
+    assert!(
+        !run.stderr.contains("--profile main"),
+        "a --profile command ignores the variables: {}",
+        run.stderr
+    );
+    home.shell(setup)
+        .expect_code(0)
+        .expect_output("Start it:    OMNICLAW_STATE_DIR=~/.omniclaw-main OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json omniclaw gateway");
+    assert!(home.path().join(".omniclaw/main.json").is_file());
+    let cmd = home.shell_cmd(&format!(
+        "{vars}exec omniclaw gateway --port {}",
+        free_base()
+    ));
+    let gw = GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("gateway did not start: {r:?}"));
+    assert!(
+        gw.output.contains("config           ~/.omniclaw/main.json"),
+        "{}",
+        gw.output
+    );
+}
+
 #[test]
 fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
     let home = Home::new();
@@ -161,7 +198,15 @@ fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
 #[test]
 fn doctor_tells_an_unreachable_keychain() {
     let home = Home::new();
-    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    // The config setup writes, keeping the token in the keychain, whether
+    // or not a keychain is reachable while this test runs.
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        &format!(
+            "{{ gateway: {{ port: {}, auth: {{ token: {{ source: 'keychain' }} }} }} }}",
+            free_base()
+        ),
+    );
     let run = home.run_env(
         &["--profile", "main", "doctor"],
         &[(

@@ -2,9 +2,20 @@
 //! the headless `--secrets-file` mode, and the guarantee that no secret
 //! reaches a file under the home or any command's output.
 
+use std::process::Command;
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
+use omniclaw_tests::desktop::{python, repo_root};
 use omniclaw_tests::{free_base, GatewayProc as Gateway, Home, Run};
+
+/// The session's login keyring: tests share it, and the one that locks it
+/// has it to itself meanwhile.
+static KEYCHAIN: RwLock<()> = RwLock::new(());
+
+fn keychain() -> RwLockReadGuard<'static, ()> {
+    KEYCHAIN.read().unwrap_or_else(|e| e.into_inner())
+}
 
 fn setup(home: &Home, profile: &str, port: u16) {
     home.run(&["--profile", profile, "setup", "--port", &port.to_string()])
@@ -13,6 +24,7 @@ fn setup(home: &Home, profile: &str, port: u16) {
 
 #[test]
 fn setup_puts_a_generated_token_in_the_keychain_and_the_plain_gateway_command_starts() {
+    let _keychain = keychain();
     let home = Home::new();
     let base = free_base();
     setup(&home, "main", base);
@@ -49,6 +61,7 @@ fn setup_puts_a_generated_token_in_the_keychain_and_the_plain_gateway_command_st
 
 #[test]
 fn secrets_are_set_from_stdin_shown_by_fingerprint_and_removed() {
+    let _keychain = keychain();
     let home = Home::new();
     setup(&home, "main", free_base());
     let value = "pw-from-stdin-7f3a9c";
@@ -137,6 +150,7 @@ fn secrets_are_set_from_stdin_shown_by_fingerprint_and_removed() {
 
 #[test]
 fn without_a_keychain_commands_say_so_and_the_secrets_file_mode_works() {
+    let _keychain = keychain();
     let home = Home::new();
     let no_bus = [(
         "DBUS_SESSION_BUS_ADDRESS",
@@ -192,8 +206,13 @@ fn without_a_keychain_commands_say_so_and_the_secrets_file_mode_works() {
 
 #[test]
 fn no_secret_reaches_a_file_or_any_output() {
+    let _keychain = keychain();
     let home = Home::new();
-    let (main_port, rescue_port) = (free_base(), free_base());
+    let main_port = free_base();
+    // Two free ports can land in each other's CDP range (100 ports above base + 11).
+    let rescue_port = std::iter::repeat_with(free_base)
+        .find(|p| p.abs_diff(main_port) > 120)
+        .expect("a second free base");
     setup(&home, "main", main_port);
     setup(&home, "rescue", rescue_port);
     let known = [
@@ -290,6 +309,7 @@ fn no_secret_reaches_a_file_or_any_output() {
 
 #[test]
 fn doctor_fix_removes_unknown_keys_moves_plaintext_secrets_and_resolves_a_port_clash() {
+    let _keychain = keychain();
     let home = Home::new();
     let base = free_base();
     setup(&home, "main", base);
@@ -352,4 +372,109 @@ fn doctor_fix_removes_unknown_keys_moves_plaintext_secrets_and_resolves_a_port_c
             path.display()
         );
     }
+}
+
+/// Locks or unlocks the session's login keyring over D-Bus, as a screen
+/// lock or a login would (gnome-keyring's own unlock call: the Secret
+/// Service's `Unlock` needs a prompt, which a test session cannot answer).
+fn login_keyring(action: &str) {
+    const SCRIPT: &str = r#"
+import sys, dbus
+bus = dbus.SessionBus()
+svc = bus.get_object("org.freedesktop.secrets", "/org/freedesktop/secrets")
+login = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
+service = dbus.Interface(svc, "org.freedesktop.Secret.Service")
+if sys.argv[1] == "lock":
+    service.Lock([login])
+else:
+    _, session = service.OpenSession("plain", dbus.String("", variant_level=1))
+    secret = (session, dbus.ByteArray(b""), dbus.ByteArray(sys.argv[2].encode()), "text/plain")
+    dbus.Interface(svc, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface").UnlockWithMasterPassword(login, secret)
+"#;
+    let out = Command::new(python())
+        .args(["-c", SCRIPT, action, &session_password()])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{action} the login keyring: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The password `scripts/session.sh` gave the login keyring.
+fn session_password() -> String {
+    let script =
+        std::fs::read_to_string(repo_root().join("scripts/session.sh")).expect("session.sh");
+    script
+        .lines()
+        .find(|l| l.contains("gnome-keyring-daemon --unlock"))
+        .and_then(|l| l.split('\'').nth(1))
+        .expect("scripts/session.sh pipes the keyring password into gnome-keyring-daemon")
+        .to_string()
+}
+
+/// Unlocks the login keyring when dropped, so a failing test leaves it as
+/// it found it.
+struct Unlock;
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        login_keyring("unlock");
+    }
+}
+
+#[test]
+fn a_locked_keychain_is_an_error_not_a_reason_for_a_file() {
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    let port = free_base().to_string();
+    let setup = ["--profile", "k", "setup", "--port", port.as_str()];
+    {
+        login_keyring("lock");
+        let _unlock = Unlock;
+        let before = home.snapshot();
+        home.run(&setup)
+            .expect_code(1)
+            .expect_output("the OS keychain answered but refused k/gateway.auth.token@")
+            .expect_output("the login keyring is locked")
+            .expect_output("gnome-keyring-daemon --unlock")
+            .expect_output("`omniclaw --profile k --secrets-file setup`");
+        assert_eq!(before, home.snapshot(), "setup wrote nothing");
+        assert!(!home.path().join(".omniclaw-k/secrets.json").exists());
+    }
+    let done = home.run(&["--profile", "k", "setup", "--port", &port, "--json"]);
+    done.expect_code(0);
+    assert_eq!(done.json()["secretStore"], "keychain");
+    assert_eq!(done.json()["tokenGenerated"], true);
+    assert!(!home.path().join(".omniclaw-k/secrets.json").exists());
+}
+
+/// A gateway whose store cannot be reached right now exits 1, so a service
+/// retries; a secret that is simply not stored is bad input (exit 2), which
+/// a service does not retry.
+#[test]
+fn a_gateway_tells_an_unreachable_store_from_a_missing_secret() {
+    let _keychain = keychain();
+    let home = Home::new();
+    setup(&home, "k", free_base());
+    let no_bus = [(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/omniclaw-test-bus",
+    )];
+    home.run_env(&["--profile", "k", "gateway"], &no_bus)
+        .expect_code(1)
+        .expect_output("no OS keychain is reachable")
+        .expect_output("`omniclaw --profile k --secrets-file secrets set gateway.auth.token`");
+    home.run(&["--profile", "k", "secrets", "rm", "gateway.auth.token"])
+        .expect_code(0);
+    home.run(&["--profile", "k", "gateway"])
+        .expect_code(2)
+        .expect_output("holds no token for profile k: store one with `omniclaw --profile k secrets set gateway.auth.token`");
+    // In the file store, the fix names the file store.
+    home.run(&["--profile", "k", "--secrets-file", "gateway"])
+        .expect_code(2)
+        .expect_output(
+            "store one with `omniclaw --profile k --secrets-file secrets set gateway.auth.token`",
+        );
 }

@@ -43,6 +43,28 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// Stores `token` as PROFILE's gateway token in its secret store.
+    fn set_token(&self, profile: &str, token: &str) -> Run {
+        self.home.run_stdin(
+            &["--profile", profile, "secrets", "set", "gateway.auth.token"],
+            token,
+            &[],
+        )
+    }
+
+    /// `omniclaw --profile PROFILE --json gateway status --deep`, parsed.
+    fn deep_status_json(&self, profile: &str) -> serde_json::Value {
+        self.run(&[
+            "--profile",
+            profile,
+            "--json",
+            "gateway",
+            "status",
+            "--deep",
+        ])
+        .json()
+    }
+
     /// A rescue profile on a free base port that serves the gateway alone
     /// (no browser, no canvas) with a plain token; returns the port.
     fn gateway_only_rescue(&self) -> u16 {
@@ -563,18 +585,7 @@ fn refusals_say_why_and_change_nothing() {
         "gateway.auth.token refers to the secrets file",
     );
     // Once the file holds it, install goes ahead without a session.
-    f.home
-        .run_stdin(
-            &[
-                "--profile",
-                "rescue",
-                "secrets",
-                "set",
-                "gateway.auth.token",
-            ],
-            "file-token-0123456789",
-            &[],
-        )
+    f.set_token("rescue", "file-token-0123456789")
         .expect_code(0);
     f.run_env(
         &["--profile", "rescue", "gateway", "install", "--dry-run"],
@@ -1195,4 +1206,348 @@ fn manual_setup_then_install_as_typed() {
     // Gateway tokens are in the keychain only: no unit mentions a value.
     let units = f.home.all_text();
     assert!(!units.contains("OMNICLAW_GATEWAY_TOKEN"));
+    // Nor the tokens themselves: no 48-hex word of any service file has the
+    // fingerprint of a stored token.
+    let service_files: String = f
+        .files()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(f.home.path().join(".config/systemd")))
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    for profile in ["main", "rescue", "default"] {
+        let status = f
+            .run(&["--profile", profile, "--json", "secrets", "status"])
+            .json();
+        let stored = status["secrets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "gateway.auth.token"))
+            .and_then(|s| s["fingerprint"].as_str())
+            .unwrap_or_else(|| panic!("no stored token for {profile}: {status}"))
+            .to_string();
+        for word in hex_words(&service_files, 48) {
+            assert_ne!(
+                fingerprint(word),
+                stored,
+                "the token of {profile} is in a unit"
+            );
+        }
+    }
+}
+
+/// Runs of at least `len` lowercase hex digits in `text`.
+fn hex_words(text: &str, len: usize) -> Vec<&str> {
+    text.split(|c: char| !matches!(c, '0'..='9' | 'a'..='f'))
+        .filter(|w| w.len() >= len)
+        .collect()
+}
+
+/// `secrets status`'s fingerprint of `secret`: `sha256:` and 12 hex digits.
+fn fingerprint(secret: &str) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), secret.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    format!("sha256:{}", &String::from_utf8_lossy(&out.stdout)[..12])
+}
+
+/// Lingering starts a user's services at boot, before any login; a service
+/// whose secrets are in the keychain still waits for the login that opens
+/// it, so linger is suggested only for secrets it reads without a session.
+#[test]
+fn linger_advice_depends_on_where_the_secrets_are() {
+    let f = Fixture::new();
+    f.config(
+        ".omniclaw-rescue",
+        "{gateway: {port: 19789, auth: {token: {source: 'keychain'}}}}\n",
+    );
+    f.set_token("rescue", "keychain-token-0123456789")
+        .expect_code(0);
+    let r = f.run(&["--profile", "rescue", "gateway", "install"]);
+    r.expect_code(0)
+        .expect_output("lingering is off for tester: the gateway starts when you log in, when the keychain opens (gateway.auth.token in it)")
+        .expect_output("`omniclaw --profile rescue --secrets-file secrets set gateway.auth.token`");
+    assert!(
+        !r.stdout
+            .contains("to keep it running without a session: loginctl enable-linger"),
+        "{}",
+        r.stdout
+    );
+    f.run(&["--profile", "rescue", "gateway", "uninstall"])
+        .expect_code(0);
+
+    // The same profile with its own secrets file: linger is the advice.
+    f.home
+        .run_stdin(
+            &[
+                "--profile",
+                "rescue",
+                "--secrets-file",
+                "secrets",
+                "set",
+                "gateway.auth.token",
+            ],
+            "file-token-0123456789",
+            &[],
+        )
+        .expect_code(0);
+    let r = f.run(&["--profile", "rescue", "gateway", "install"]);
+    r.expect_code(0).expect_output(
+        "lingering is off for tester: the gateway starts when you log in and stops when your last session ends; to keep it running without a session: loginctl enable-linger tester",
+    );
+    assert!(!r.stdout.contains("keychain opens"), "{}", r.stdout);
+}
+
+#[test]
+fn a_failed_service_names_its_unit() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake(
+        "systemctl",
+        &FAKE_SYSTEMCTL.replace(
+            "    elif [ -f \"$dir/active\" ]; then",
+            "    elif [ -f \"$dir/failed\" ]; then\n      printf 'LoadState=loaded\\nActiveState=failed\\nSubState=failed\\nMainPID=0\\nResult=exit-code\\n'\n    elif [ -f \"$dir/active\" ]; then",
+        ),
+    );
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    std::fs::write(f.bin.join("failed"), "").expect("mark failed");
+    let wanted = "failed: exit-code (see `journalctl --user -u omniclaw-gateway-rescue.service`)";
+    let r = f.run(&["--profile", "rescue", "gateway", "status"]);
+    r.expect_output(wanted);
+    assert!(!r.stdout.contains("UNIT"), "{}", r.stdout);
+    let v = f.deep_status_json("rescue");
+    assert_eq!(v["service"]["state"], wanted, "{v}");
+    assert_eq!(v["services"][0]["state"], wanted, "{v}");
+}
+
+#[test]
+fn status_refuses_an_unknown_service_manager() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    let bogus = [("OMNICLAW_SERVICE_MANAGER", "bogus")];
+    for args in [
+        &["--profile", "rescue", "gateway", "status"][..],
+        &["--profile", "rescue", "gateway", "status", "--deep"],
+        &["--profile", "rescue", "--json", "gateway", "status"],
+        &[
+            "--profile",
+            "rescue",
+            "--json",
+            "gateway",
+            "status",
+            "--deep",
+        ],
+    ] {
+        let wanted = "OMNICLAW_SERVICE_MANAGER=\"bogus\" is not a service manager: use systemd, launchd, schtasks or none";
+        let r = f.run_env(args, &bogus);
+        r.expect_code(2);
+        if args.contains(&"--json") {
+            let v = r.json();
+            assert_eq!(v["error"]["kind"], "usage", "{args:?}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(wanted)),
+                "{v}"
+            );
+        } else {
+            r.expect_output(wanted);
+        }
+    }
+}
+
+#[test]
+fn status_deep_warns_once_and_needs_no_setup() {
+    let f = Fixture::new();
+    // Nothing set up, nothing running: nothing to probe, nothing wrong.
+    for args in [&["gateway", "status"][..], &["gateway", "status", "--deep"]] {
+        let r = f.run(args);
+        r.expect_code(0).expect_output("rpc      not probed");
+        assert!(!r.stdout.contains("cannot authenticate"), "{}", r.stdout);
+    }
+    let v = f.run(&["--json", "gateway", "status", "--deep"]);
+    v.expect_code(0);
+    assert_eq!(v.json()["warnings"], serde_json::json!([]));
+
+    // A stale unit of the current profile: one warning.
+    main_and_rescue(&f);
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    f.config(
+        ".omniclaw-rescue",
+        "{gateway: {port: 19889, auth: {token: 't'}}}\n",
+    );
+    let r = f.run(&["--profile", "rescue", "gateway", "status", "--deep"]);
+    r.expect_code(1);
+    assert_eq!(
+        r.stdout
+            .matches("warning: the systemd user unit omniclaw-gateway-rescue.service is stale")
+            .count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    let v = f.deep_status_json("rescue");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
+const FAKE_LAUNCHCTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "launchctl $*" >> "$dir/calls.log"
+case "$1" in
+  bootstrap)
+    if [ -f "$dir/eio" ]; then
+      [ "$(cat "$dir/eio")" = once ] && rm -f "$dir/eio"
+      echo "Bootstrap failed: 5: Input/output error" >&2
+      exit 5
+    fi ;;
+  print) case "$2" in */*/*) printf '\tstate = running\n\tpid = 777\n' ;; esac ;;
+esac
+exit 0
+"#;
+
+#[test]
+fn launchd_bootstrap_is_retried_after_a_bootout() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake("launchctl", FAKE_LAUNCHCTL);
+    let launchd = [("OMNICLAW_SERVICE_MANAGER", "launchd")];
+    let bootstraps = |calls: &[String]| {
+        calls
+            .iter()
+            .filter(|c| c.starts_with("launchctl bootstrap"))
+            .count()
+    };
+    // The first bootstrap hits launchd still unloading: tried again.
+    std::fs::write(f.bin.join("eio"), "once").expect("eio");
+    f.run_env(&["--profile", "rescue", "gateway", "install"], &launchd)
+        .expect_code(0)
+        .expect_output("Installed launchd agent ai.omniclaw.rescue");
+    assert_eq!(bootstraps(&f.calls()), 2);
+    f.run_env(&["--profile", "rescue", "gateway", "uninstall"], &launchd)
+        .expect_code(0);
+
+    // It never passes: the hint, and the install is undone.
+    std::fs::write(f.bin.join("eio"), "always").expect("eio");
+    f.calls();
+    let before = f.files();
+    let r = f.run_env(&["--profile", "rescue", "gateway", "install"], &launchd);
+    r.expect_code(1)
+        .expect_output("still failed after 4 tries (Bootstrap failed: 5: Input/output error)")
+        .expect_output("see the agent with `launchctl print gui/")
+        .expect_output("/ai.omniclaw.rescue`, and try again in a few seconds")
+        .expect_output("then: `omniclaw --profile rescue gateway install`")
+        .expect_output("undone: the service files and the config were put back as they were");
+    assert_eq!(before, f.files());
+    let calls = f.calls();
+    assert_eq!(bootstraps(&calls), 4, "{calls:?}");
+    let last = calls.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.starts_with("launchctl bootout gui/") && last.ends_with("/ai.omniclaw.rescue"),
+        "the undo unloads it: {calls:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_gateway_under_a_foreign_service_gets_advice_that_works() {
+    let f = Fixture::new();
+    f.gateway_only_rescue();
+    let mut cmd = f.home.cmd();
+    cmd.args(["--profile", "rescue", "gateway"])
+        .env("OMNICLAW_SERVICE", "1");
+    let gateway = omniclaw_tests::GatewayProc::spawn(cmd)
+        .unwrap_or_else(|r| panic!("gateway did not start: {r:?}"));
+    let r = f.run(&["--profile", "rescue", "gateway", "install"]);
+    r.expect_code(1)
+        .expect_output(&format!(
+            "it is already running under a service this profile did not install here (pid {}, service)",
+            gateway.pid()
+        ))
+        .expect_output("stop it with the service manager that runs it (`omniclaw gateway status --deep` lists");
+    assert!(
+        !r.stdout.contains("gateway stop`") && !r.stderr.contains("gateway stop`"),
+        "`gateway stop` cannot stop it: {r:?}"
+    );
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(1)
+        .expect_output(
+            "stop it with the service manager that runs it (`omniclaw gateway status --deep`",
+        );
+}
+
+#[test]
+fn install_help_shows_binary() {
+    let home = Home::new();
+    home.run(&["gateway", "install", "--help"])
+        .expect_code(0)
+        .expect_output("--binary <PATH>")
+        .expect_output("The `omniclaw` binary the service runs");
+}
+
+#[test]
+fn without_user_variables_the_no_bus_message_names_the_os_user() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    f.fake(
+        "systemctl",
+        "#!/bin/sh\necho 'Failed to connect to bus: No medium found' >&2\nexit 1\n",
+    );
+    let me = Command::new("id").arg("-un").output().expect("id -un");
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    let mut cmd = f.home.cmd();
+    cmd.args(["--profile", "rescue", "gateway", "install"])
+        .env("PATH", f.path_var())
+        .env("OMNICLAW_SERVICE_MANAGER", "systemd")
+        .env_remove("USER")
+        .env_remove("LOGNAME");
+    let out = cmd.output().expect("run");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    r.expect_code(1)
+        .expect_output(&format!("`loginctl enable-linger {me}`"))
+        .expect_output(&format!("`machinectl shell {me}@`"));
+    assert!(!r.stderr.contains("$USER"), "{}", r.stderr);
+}
+
+/// Every `base N` and `--port N` of a refusal for a clash names one port.
+#[test]
+fn a_clash_names_one_free_base() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    let r = f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--port",
+        "18790",
+    ]);
+    r.expect_code(2)
+        .expect_output("its ports collide with other instances")
+        .expect_output("a free base port is ");
+    let text = format!("{}{}", r.stdout, r.stderr);
+    let mut bases: Vec<&str> = ["base ", "--port "]
+        .iter()
+        .flat_map(|marker| {
+            text.match_indices(marker)
+                .map(|(i, m)| &text[i + m.len()..])
+        })
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+        })
+        .filter(|n| !n.is_empty() && *n != "18790")
+        .collect();
+    bases.sort();
+    bases.dedup();
+    assert_eq!(bases.len(), 1, "{bases:?} in {text}");
 }

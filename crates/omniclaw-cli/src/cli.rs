@@ -187,8 +187,8 @@ pub struct InstallArgs {
     /// Print the files it would write and the commands it would run; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The `omniclaw` binary the service runs (default: this one).
-    #[arg(long, value_name = "PATH", hide = true)]
+    /// The `omniclaw` binary the service runs (default: this one); give an installed one's path.
+    #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 }
 

@@ -54,7 +54,7 @@ impl Ctx {
         omniclaw_os::fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
             CliError::failed(format!(
                 "cannot create the state dir {}: {e}",
-                resolved.state_dir.display()
+                resolved.display(&resolved.state_dir)
             ))
         })
     }

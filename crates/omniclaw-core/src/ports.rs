@@ -524,8 +524,10 @@ pub(crate) fn derive(inputs: &PortInputs) -> Derivation {
         .unzip();
 
     for (i, a) in allocations.iter().enumerate() {
-        for b in &allocations[i + 1..] {
-            if !a.range.overlaps(&b.range) || pinned_in_range(a, b) {
+        for (j, b) in allocations.iter().enumerate().skip(i + 1) {
+            // A range cut at 65535 already has its error (the root cause);
+            // what its stump overlaps is no second one.
+            if cut[i] || cut[j] || !a.range.overlaps(&b.range) || pinned_in_range(a, b) {
                 continue;
             }
             // Move the one an explicit key placed; derived surfaces never
@@ -861,6 +863,17 @@ mod tests {
                  change channels.telegram.webhookPort so the Telegram webhook stays clear of 18789",
             ),
         );
+    }
+
+    #[test]
+    fn a_range_past_65535_is_one_error_not_also_an_overlap() {
+        let d = derive(&with(65535, |i| {
+            i.canvas_enabled = false;
+            i.control_port = Some(65500);
+        }));
+        let errors: Vec<String> = d.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("65608"), "{errors:?}");
     }
 
     #[test]

@@ -753,6 +753,22 @@ fn needed_secrets(config: &Config) -> Vec<(&'static str, Option<&SecretRef>)> {
     needed
 }
 
+/// The secrets the gateway of `config` reads at start from a keychain that
+/// opens only with the user's login session (Linux's Secret Service, the
+/// macOS login keychain): until the user logs in, its service cannot start,
+/// lingering or not. Empty when it reads them without a session (its
+/// secrets file, plaintext, no auth, or Windows' Credential Manager).
+pub fn session_secrets(config: &Config, access: &SecretAccess) -> Vec<&'static str> {
+    if access.secrets_file || access.platform == Platform::TaskScheduler {
+        return Vec::new();
+    }
+    needed_secrets(config)
+        .into_iter()
+        .filter(|(_, secret)| matches!(secret, Some(SecretRef::Keychain)))
+        .map(|(key, _)| key)
+        .collect()
+}
+
 /// The secrets the gateway of `config` reads at start that a service could
 /// not read. A keychain reference the service can reach is looked up with
 /// `lookup` (the caller asks the store the service will use: its secrets
@@ -790,6 +806,41 @@ pub fn secret_problems(
 pub(crate) mod tests {
     use super::*;
     use crate::config;
+
+    #[test]
+    fn session_secrets_are_keychain_secrets_outside_windows_and_secrets_files() {
+        let check = |text: &str, platform: Platform, secrets_file: bool, expected: &[&str]| {
+            let loaded = config::load(text).expect("valid");
+            let access = SecretAccess {
+                platform,
+                session_keyring: true,
+                secrets_file,
+            };
+            assert_eq!(
+                session_secrets(&loaded.config, &access),
+                expected,
+                "{text} {platform:?} file={secrets_file}"
+            );
+        };
+        let keychain = "{gateway: {auth: {token: {source: 'keychain'}}}, channels: {telegram: {botToken: {source: 'keychain'}}}}";
+        let both = ["gateway.auth.token", "channels.telegram.botToken"];
+        check(keychain, Platform::Systemd, false, &both);
+        check(keychain, Platform::Launchd, false, &both);
+        check(keychain, Platform::Systemd, true, &[]);
+        check(keychain, Platform::TaskScheduler, false, &[]);
+        check(
+            "{gateway: {auth: {token: 't'}}}",
+            Platform::Systemd,
+            false,
+            &[],
+        );
+        check(
+            "{gateway: {auth: {token: 't'}}, channels: {telegram: {botToken: {source: 'keychain'}}}}",
+            Platform::Systemd,
+            false,
+            &["channels.telegram.botToken"],
+        );
+    }
 
     /// A spec with literal paths, so the rendered files are the same on every OS.
     pub(crate) fn spec(profile: &str, unix: bool) -> ServiceSpec {

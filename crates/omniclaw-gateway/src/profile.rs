@@ -15,7 +15,7 @@ use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, PortError, Surface as PlanSurface};
-use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
+use omniclaw_os::secrets::{Scope, SecretName, SecretStore, StoreMode};
 
 use crate::spec::{Auth, GatewaySpec};
 
@@ -222,7 +222,11 @@ pub fn credentials(
                     env: var,
                     profile: resolved.profile.name().to_string(),
                     store: store.mode(&scope).to_string(),
-                    command: command_of(resolved),
+                    // The secrets file is used only with the flag until it exists.
+                    command: match store.mode(&scope) {
+                        StoreMode::File(_) => format!("{} --secrets-file", command_of(resolved)),
+                        _ => command_of(resolved),
+                    },
                 }),
                 Err(e) => Err(SpecError::Store {
                     mode,

@@ -87,7 +87,9 @@ pub fn scan(home: &Path) -> Result<(Vec<FoundProfile>, Vec<FoundForeign>), Disco
             });
         } else if name == ".openclaw" || name.starts_with(".openclaw-") {
             let config_path = path.join("openclaw.json");
-            if config_path.is_file() {
+            // Anything there (a directory, a broken link) is reported as
+            // unreadable rather than skipped: its ports stay unknown.
+            if fs::symlink_metadata(&config_path).is_ok() {
                 foreign.push(FoundForeign {
                     dir_name: name,
                     config_path,

@@ -88,59 +88,109 @@ pub fn read_config(path: &Path) -> ConfigState {
 
 /// The text of a file; `Ok(None)` when it does not exist; `Err` says why it
 /// cannot be read, naming the path and the fix.
+pub fn read_text(path: &Path) -> Result<Option<String>, String> {
+    read_file(path).map_err(|f| f.message(&path.display().to_string()))
+}
+
+/// Why a config file exists but cannot be read as text.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// A directory where the file should be.
+    IsDir,
+    /// The file is not readable by this user.
+    Denied,
+    /// A symbolic link that cannot be followed.
+    BrokenLink(io::Error),
+    /// Any other read error.
+    Other(io::Error),
+    /// Not UTF-8: the first invalid byte is at `offset`.
+    NotUtf8 { offset: usize },
+}
+
+impl ReadFailure {
+    /// What is wrong with the file `shown`, without a fix.
+    pub fn what(&self, shown: &str) -> String {
+        match self {
+            ReadFailure::IsDir => format!("{shown} is a directory, not a config file"),
+            ReadFailure::Denied => format!("cannot read {shown}: permission denied"),
+            ReadFailure::BrokenLink(e) => {
+                format!("{shown} is a symbolic link that cannot be followed ({e})")
+            }
+            ReadFailure::Other(e) => format!("cannot read {shown}: {e}"),
+            ReadFailure::NotUtf8 { offset } => {
+                format!("{shown} is not UTF-8 text (invalid byte at offset {offset})")
+            }
+        }
+    }
+
+    /// What is wrong with a profile's config `shown`, and the fix.
+    pub fn message(&self, shown: &str) -> String {
+        let what = self.what(shown);
+        match self {
+            ReadFailure::IsDir => format!(
+                "{what}: move it away or point OMNICLAW_CONFIG_PATH at a file"
+            ),
+            ReadFailure::Denied => {
+                format!("{what}; make it readable by this user (chmod u+r)")
+            }
+            ReadFailure::BrokenLink(_) => {
+                format!("{what}: point it at the config file or remove it")
+            }
+            ReadFailure::Other(_) => {
+                format!("{what}; make sure it is a file this user can read")
+            }
+            ReadFailure::NotUtf8 { .. } => format!(
+                "{what}: a config is a JSON5 text file; save it as UTF-8, or move it away and run setup again"
+            ),
+        }
+    }
+}
+
+/// Why the file at `path` cannot be read, when it exists and cannot.
+pub fn read_failure(path: &Path) -> Option<ReadFailure> {
+    read_file(path).err()
+}
+
+/// The text of a file; `Ok(None)` when it does not exist.
 ///
 /// The file is opened first and asked about itself (one path lookup per
 /// config: `ports` reads a thousand of them); the path is looked at again
 /// only to explain a failure.
-pub fn read_text(path: &Path) -> Result<Option<String>, String> {
-    let is_dir = || {
-        Err(format!(
-            "{} is a directory, not a config file: move it away or point OMNICLAW_CONFIG_PATH at a file",
-            path.display()
-        ))
-    };
+fn read_file(path: &Path) -> Result<Option<String>, ReadFailure> {
     let unreadable = |e: io::Error| {
         if e.kind() == io::ErrorKind::PermissionDenied {
-            format!(
-                "cannot read {}: permission denied; make it readable by this user (chmod u+r)",
-                path.display()
-            )
+            ReadFailure::Denied
         } else {
-            format!(
-                "cannot read {}: {e}; make sure it is a file this user can read",
-                path.display()
-            )
+            ReadFailure::Other(e)
         }
     };
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
         // A file where a parent dir should be: the config cannot exist yet.
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
             return Ok(None)
         }
         // Some systems refuse to open a directory at all.
-        Err(_) if fs::metadata(path).is_ok_and(|m| m.is_dir()) => return is_dir(),
-        Err(e) if is_symlink(path) => {
-            return Err(format!(
-                "{} is a symbolic link that cannot be followed ({e}): point it at the config file or remove it",
-                path.display()
-            ))
-        }
+        Err(_) if fs::metadata(path).is_ok_and(|m| m.is_dir()) => return Err(ReadFailure::IsDir),
+        Err(e) if is_symlink(path) => return Err(ReadFailure::BrokenLink(e)),
         Err(e) => return Err(unreadable(e)),
     };
     let meta = file.metadata().map_err(unreadable)?;
     if meta.is_dir() {
-        return is_dir();
+        return Err(ReadFailure::IsDir);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
-    String::from_utf8(bytes).map(Some).map_err(|e| {
-        format!(
-            "{} is not UTF-8 text (invalid byte at offset {}): a config is a JSON5 text file; save it as UTF-8, or move it away and run setup again",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|e| ReadFailure::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+        })
 }
 
 /// `f` over `items`, in order. Reading and validating a config is
@@ -366,16 +416,16 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
         .into_iter()
         .map(|f| {
             let dir = f.config_path.parent().unwrap_or(home).to_path_buf();
-            let (value, problem) = match read_text(&f.config_path) {
+            // OpenClaw's own file: said what is wrong with it, never told
+            // to be moved away or rewritten by setup (callers add the fix).
+            let shown = paths::tilde(&f.config_path, home);
+            let (value, problem) = match read_file(&f.config_path) {
                 Ok(Some(text)) => match config::parse(&text) {
                     Ok(doc) => (Some(doc.into_value()), None),
-                    Err(e) => (
-                        None,
-                        Some(format!("{} does not parse: {e}", f.config_path.display())),
-                    ),
+                    Err(e) => (None, Some(format!("{shown} does not parse: {e}"))),
                 },
-                Ok(None) => (None, Some(format!("{} vanished", f.config_path.display()))),
-                Err(msg) => (None, Some(msg)),
+                Ok(None) => (None, Some(format!("{shown} vanished"))),
+                Err(failure) => (None, Some(failure.what(&shown))),
             };
             ForeignRecord {
                 label: format!("openclaw:{}", f.dir_name),

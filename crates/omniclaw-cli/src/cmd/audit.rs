@@ -3,16 +3,19 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, Instance, Plan, PortKey};
 use omniclaw_os::live::{self, PortState};
 use omniclaw_os::portowner::{self, Holder};
-use omniclaw_os::profiles::{ConfigState, Inventory};
+use omniclaw_os::profiles::{self, ConfigState, Inventory};
 
 use crate::ctx::Ctx;
 use crate::out::CliError;
+
+use super::setup;
 
 pub struct Audit {
     pub resolved: Resolved,
@@ -25,6 +28,9 @@ pub struct Audit {
     /// Instances set up (or installed) whose ports could not be read, so
     /// the plan could not compare them.
     pub unknown: Vec<Unknown>,
+    /// The state dir or config this shell's profile would use belongs to
+    /// another profile.
+    pub ownership: Option<Unknown>,
     /// What the plan compared, in its order.
     instances: Vec<Instance>,
     /// Every TCP port a process listens on right now.
@@ -59,6 +65,7 @@ impl Audit {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let live = live::check_with(&plan.rows, &running, &listening);
         let unknown = unknown_ports(&inv);
+        let ownership = ownership(&resolved, &inv);
         Ok(Audit {
             resolved,
             inv,
@@ -66,6 +73,7 @@ impl Audit {
             live,
             running,
             unknown,
+            ownership,
             instances,
             listening,
         })
@@ -149,33 +157,37 @@ impl Audit {
     }
 
     pub fn is_clean(&self) -> bool {
-        self.plan.is_clean() && self.unknown.is_empty() && self.live_problems().next().is_none()
+        self.plan.is_clean()
+            && self.unknown.is_empty()
+            && self.ownership.is_none()
+            && self.live_problems().next().is_none()
     }
 
-    /// Port rows as JSON.
-    pub fn rows_json(&self) -> Vec<Value> {
+    /// Port rows for JSON output, serialized straight from the plan: a
+    /// `Value` tree of every row (maps hashing each key, dropped again
+    /// afterwards) cost more than the plan itself over a thousand profiles.
+    pub fn rows_out(&self) -> Vec<RowOut<'_>> {
         self.plan
             .rows
             .iter()
             .zip(&self.live)
-            .map(|(r, s)| {
-                let live = match s {
-                    PortState::Free => json!({"state": "free"}),
-                    PortState::Listening { pid } => json!({"state": "listening", "pid": pid}),
-                    PortState::Held { port, holder } => {
-                        json!({"state": "held", "port": port, "pid": holder.pid, "process": holder.name})
-                    }
-                };
-                json!({
-                    "profile": r.instance,
-                    "foreign": r.foreign,
-                    "surface": r.surface.to_string(),
-                    "start": r.range.start(),
-                    "end": r.range.end(),
-                    "bind": r.bind.to_string(),
-                    "key": r.key.to_string(),
-                    "live": live,
-                })
+            .map(|(r, s)| RowOut {
+                profile: &r.instance,
+                foreign: r.foreign,
+                surface: Shown(&r.surface),
+                start: r.range.start(),
+                end: r.range.end(),
+                bind: Shown(&r.bind),
+                key: Shown(&r.key),
+                live: match s {
+                    PortState::Free => LiveOut::Free,
+                    PortState::Listening { pid } => LiveOut::Listening { pid: *pid },
+                    PortState::Held { port, holder } => LiveOut::Held {
+                        port: *port,
+                        pid: holder.pid,
+                        process: &holder.name,
+                    },
+                },
             })
             .collect()
     }
@@ -194,6 +206,9 @@ impl Audit {
         out.extend(self.plan.errors.iter().map(|e| {
             json!({"kind": "portError", "message": e.to_string(), "fix": e.fix(), "profiles": [e.instance]})
         }));
+        out.extend(self.ownership.iter().map(|u| {
+            json!({"kind": "ownership", "message": u.message, "fix": u.fix, "profiles": [u.instance]})
+        }));
         out.extend(self.unknown.iter().map(|u| {
             json!({"kind": "portsUnknown", "message": u.message, "fix": u.fix, "profiles": [u.instance]})
         }));
@@ -201,6 +216,45 @@ impl Audit {
             json!({"kind": "portHeld", "message": held_message(r, s), "fix": self.held_fix(r, s), "profiles": [r.instance]})
         }));
         out
+    }
+}
+
+/// One row of `ports --json`, its fields in output order.
+#[derive(Serialize)]
+pub struct RowOut<'a> {
+    profile: &'a str,
+    foreign: bool,
+    surface: Shown<'a, ports::Surface>,
+    start: u16,
+    end: u16,
+    bind: Shown<'a, ports::BindScope>,
+    key: Shown<'a, PortKey>,
+    live: LiveOut<'a>,
+}
+
+/// Who holds a row's ports right now: `{"state": "free"}`,
+/// `{"state": "listening", "pid": …}` or `{"state": "held", "port": …,
+/// "pid": …, "process": …}`.
+#[derive(Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+enum LiveOut<'a> {
+    Free,
+    Listening {
+        pid: u32,
+    },
+    Held {
+        port: u16,
+        pid: u32,
+        process: &'a str,
+    },
+}
+
+/// A value serialized as the string it displays as.
+struct Shown<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for Shown<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
     }
 }
 
@@ -266,6 +320,40 @@ fn first_gap(taken: &[(u32, u32)], from: u32, len: u32) -> Option<u32> {
     (start + len - 1 <= u32::from(u16::MAX)).then_some(start)
 }
 
+/// The current profile's state dir or config, when another profile owns
+/// it: the same refusal as `setup`'s, with the same fix.
+fn ownership(resolved: &Resolved, inv: &Inventory) -> Option<Unknown> {
+    profiles::ownership_problem(resolved, inv).map(|problem| Unknown {
+        instance: resolved.profile.name().to_string(),
+        message: problem,
+        fix: setup::redirect_fix(resolved),
+    })
+}
+
+/// What to do about a profile's config that cannot be read, then the
+/// command that checks it again.
+pub fn unreadable_fix(failure: &profiles::ReadFailure, shown: &str, label: &str) -> String {
+    let cmd = command_of(label);
+    let validate = format!("`{cmd} config validate`");
+    match failure {
+        profiles::ReadFailure::IsDir => {
+            format!("move the directory {shown} away, then `{cmd} setup` writes the config")
+        }
+        profiles::ReadFailure::Denied => {
+            format!("make it readable by this user (`chmod u+r {shown}`), then {validate}")
+        }
+        profiles::ReadFailure::BrokenLink(_) => format!(
+            "point the link {shown} at the config file or remove it (then `{cmd} setup` writes one), then {validate}"
+        ),
+        profiles::ReadFailure::Other(_) => {
+            format!("make {shown} a file this user can read, then {validate}")
+        }
+        profiles::ReadFailure::NotUtf8 { .. } => format!(
+            "save {shown} as UTF-8 text (or move it away and run `{cmd} setup`), then {validate}"
+        ),
+    }
+}
+
 /// Profiles whose config exists but cannot be read or does not parse, and
 /// OpenClaw installs whose config could not be used.
 fn unknown_ports(inv: &Inventory) -> Vec<Unknown> {
@@ -274,7 +362,14 @@ fn unknown_ports(inv: &Inventory) -> Vec<Unknown> {
         let validate = format!("`{} config validate`", command_of(&p.label));
         let shown = paths::tilde(&p.config_path, &inv.home);
         let (reason, fix) = match &p.config {
-            ConfigState::Unreadable(msg) => (msg.clone(), format!("fix it, then {validate}")),
+            ConfigState::Unreadable(msg) => match profiles::read_failure(&p.config_path) {
+                Some(failure) => (
+                    failure.what(&shown),
+                    unreadable_fix(&failure, &shown, &p.label),
+                ),
+                // Readable again since it was loaded: look once more.
+                None => (msg.clone(), validate.clone()),
+            },
             ConfigState::Invalid {
                 errors,
                 value: None,

@@ -84,14 +84,14 @@ fn rollback(ctx: &Ctx) -> CmdResult {
         fsx::atomic_replace(&rejected, text.as_bytes()).map_err(|e| {
             CliError::failed(format!(
                 "cannot keep the current config as {}: {e}; nothing was changed",
-                rejected.display()
+                resolved.display(&rejected)
             ))
         })?;
     }
     fsx::atomic_replace(&resolved.config_path, good.as_bytes()).map_err(|e| {
         CliError::failed(format!(
             "cannot write {}: {e}; the file was not changed",
-            resolved.config_path.display()
+            resolved.display(&resolved.config_path)
         ))
     })?;
     if ctx.json {
@@ -211,7 +211,7 @@ fn edit(
         fsx::atomic_write(&resolved.config_path, new_text.as_bytes()).map_err(|e| {
             CliError::failed(format!(
                 "cannot write {}: {e}; the file was not changed",
-                resolved.config_path.display()
+                resolved.display(&resolved.config_path)
             ))
         })?;
     }

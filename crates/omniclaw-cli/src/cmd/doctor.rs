@@ -61,6 +61,15 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             fix: String::new(),
         });
     }
+    if let Some(o) = &a.ownership {
+        checks.push(Check {
+            scope: o.instance.clone(),
+            name: "ownership",
+            status: Status::Fail,
+            message: o.message.clone(),
+            fix: o.fix.clone(),
+        });
+    }
     for p in &a.inv.profiles {
         profile_checks(ctx, p, home, a.running.get(&p.label).copied(), &mut checks);
     }
@@ -240,12 +249,20 @@ fn profile_checks(
             format!("config {} is missing", show(&p.config_path)),
             format!("{cmd} setup"),
         ),
-        ConfigState::Unreadable(msg) => push(
-            "config",
-            Status::Fail,
-            msg.clone(),
-            format!("once it is fixed, check it with `{cmd} config validate`"),
-        ),
+        ConfigState::Unreadable(msg) => {
+            let shown = show(&p.config_path);
+            let (message, fix) = match omniclaw_os::profiles::read_failure(&p.config_path) {
+                Some(failure) => (
+                    failure.what(&shown),
+                    audit::unreadable_fix(&failure, &shown, &p.label),
+                ),
+                None => (
+                    msg.clone(),
+                    format!("check it again with `{cmd} config validate`"),
+                ),
+            };
+            push("config", Status::Fail, message, fix)
+        }
     }
     if p.set_up {
         let (status, message, fix) = secret_store(ctx, p, &show, &cmd);
@@ -336,7 +353,7 @@ fn secret_store(
             "secrets in the OS keychain".to_string(),
             String::new(),
         ),
-        Err(SecretError::Unreachable { detail }) if in_keychain => (
+        Err(SecretError::Unreachable { detail, .. }) if in_keychain => (
             Status::Fail,
             format!("no OS keychain is reachable ({detail}): the secrets this config keeps there cannot be read"),
             format!(
@@ -344,7 +361,7 @@ fn secret_store(
                 show(&file)
             ),
         ),
-        Err(SecretError::Unreachable { detail }) => (
+        Err(SecretError::Unreachable { detail, .. }) => (
             Status::Warn,
             format!("no OS keychain is reachable ({detail}); this config keeps no secret there"),
             format!(

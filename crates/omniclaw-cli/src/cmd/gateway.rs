@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use omniclaw_core::config::BindMode;
+use omniclaw_core::paths::Resolved;
 use omniclaw_core::service::SERVICE_MARKER;
-use omniclaw_gateway::profile::{self, Overrides};
+use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload;
 use omniclaw_gateway::{Gateway, GatewaySpec};
@@ -25,12 +26,20 @@ use crate::cli::RunArgs;
 use crate::ctx::Ctx;
 use crate::out::{CliError, CmdResult, Outcome};
 
-use super::setup::command;
+use super::setup::{command, env_command, redirect_fix};
 use super::target::ws_url;
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    let inv = ctx.inventory(&resolved)?;
+    // Another profile's config and state dir are never run as this one's.
+    if let Some(problem) = profiles::ownership_problem(&resolved, &inv) {
+        return Err(CliError::usage(format!(
+            "refusing to start: {problem}: {}",
+            redirect_fix(&resolved)
+        )));
+    }
     let state = profiles::read_config(&resolved.config_path);
     let (config, value) = match &state {
         ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
@@ -38,7 +47,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
             eprintln!(
                 "note: no config at {}; running with defaults (`{} setup` writes one)",
                 resolved.display(&resolved.config_path),
-                command(&resolved)
+                env_command(&resolved)
             );
             (None, None)
         }
@@ -58,14 +67,28 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         password: args.password.clone(),
     };
     let spec = profile::spec_for(&resolved, config, value, &overrides, &ctx.env, &ctx.store)
-        .map_err(CliError::usage)?;
+        .map_err(|e| match e {
+            // The secret store could not be read right now (no keychain yet
+            // at login, a locked one, an unreadable file): a problem that
+            // may pass, so a service retries; everything else is bad input.
+            SpecError::Store { .. } => CliError::failed(e),
+            // Without a config the defaults ask for a token nobody made yet:
+            // setup writes the config and generates one.
+            SpecError::NoSecret { mode, var, .. } if config.is_none() => CliError::usage(format!(
+                "no gateway {mode} for profile {}: there is no config at {} yet: `{} setup` writes one and generates the {mode} (or pass --{mode}, or set {var})",
+                resolved.profile,
+                resolved.display(&resolved.config_path),
+                env_command(&resolved)
+            )),
+            e => CliError::usage(with_env_command(e, &resolved)),
+        })?;
 
-    warn_conflicts(ctx, &resolved);
+    warn_conflicts(ctx, &inv);
 
     fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
         CliError::failed(format!(
             "cannot create the state dir {}: {e}",
-            resolved.state_dir.display()
+            resolved.display(&resolved.state_dir)
         ))
     })?;
     // Set in the environment of service units: the gateway then reports its owner as `service`.
@@ -126,12 +149,45 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     Ok(Outcome::Ok)
 }
 
+/// The error with its fix spelled for this shell: the `OMNICLAW_*`
+/// variables that placed the profile's files stay in front of the command.
+fn with_env_command(e: SpecError, resolved: &Resolved) -> SpecError {
+    let respell = |cmd: String| match cmd.strip_prefix(&command(resolved)) {
+        Some(rest) => format!("{}{rest}", env_command(resolved)),
+        None => cmd,
+    };
+    match e {
+        SpecError::NoSecret {
+            profile,
+            mode,
+            var,
+            command,
+        } => SpecError::NoSecret {
+            profile,
+            mode,
+            var,
+            command: respell(command),
+        },
+        SpecError::KeychainMissing {
+            mode,
+            env,
+            profile,
+            store,
+            command,
+        } => SpecError::KeychainMissing {
+            mode,
+            env,
+            profile,
+            store,
+            command: respell(command),
+        },
+        other => other,
+    }
+}
+
 /// Prints the isolation conflicts this profile is part of; starting goes on
 /// (a clash that matters shows up as a port in use).
-fn warn_conflicts(ctx: &Ctx, resolved: &omniclaw_core::paths::Resolved) {
-    let Ok(inv) = ctx.inventory(resolved) else {
-        return;
-    };
+fn warn_conflicts(ctx: &Ctx, inv: &profiles::Inventory) {
     let Some(me) = inv.current().map(|c| c.label.clone()) else {
         return;
     };

@@ -1,18 +1,37 @@
 //! `omniclaw ports`: the port plan of every profile and OpenClaw install,
 //! one row per instance and surface; exit 1 on any conflict.
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::ctx::Ctx;
 use crate::out::{self, CmdResult, Outcome};
 
-use super::audit::{self, Audit};
+use super::audit::{self, Audit, RowOut};
+
+/// `ports --json`: the rows and the problems, in this order.
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    rows: Vec<RowOut<'a>>,
+    problems: Vec<Value>,
+}
 
 pub fn run(ctx: &Ctx) -> CmdResult {
     let a = Audit::run(ctx)?;
     let clean = a.is_clean();
     if ctx.json {
-        out::json(&json!({"ok": clean, "rows": a.rows_json(), "problems": a.problems_json()}));
+        let report = Report {
+            ok: clean,
+            rows: a.rows_out(),
+            problems: a.problems_json(),
+        };
+        // Serializing these types cannot fail; `out::json` keeps the output
+        // valid JSON anyway.
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => out::json(&json!({"ok": false, "error": {"message": e.to_string()}})),
+        }
     } else {
         let rows: Vec<Vec<String>> = a
             .plan
@@ -30,8 +49,10 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 ]
             })
             .collect();
-        if rows.is_empty() {
+        if rows.is_empty() && a.unknown.is_empty() {
             println!("No profiles yet: run `omniclaw setup` or `omniclaw --profile NAME setup`.");
+        } else if rows.is_empty() {
+            println!("No ports to show: no instance's config could be read.");
         } else {
             print!(
                 "{}",
@@ -56,6 +77,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
 /// Prints conflicts, port errors and live holders with their fixes; returns how many.
 pub fn print_problems(a: &Audit) -> usize {
     let mut lines = Vec::new();
+    if let Some(o) = &a.ownership {
+        lines.push((o.message.clone(), o.fix.clone()));
+    }
     for c in &a.plan.conflicts {
         lines.push((c.to_string(), c.fix()));
     }

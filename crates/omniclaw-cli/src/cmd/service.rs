@@ -32,7 +32,8 @@ use omniclaw_os::portowner;
 use omniclaw_os::profiles::{self, ConfigState};
 use omniclaw_os::secrets::{Routed, SecretName, SecretStore};
 use omniclaw_os::service::{
-    self as manager, Before, ServiceError, ServiceManager, ServiceState, Step, Tolerate, Unit,
+    self as manager, Before, Notice, ServiceError, ServiceManager, ServiceState, Step, Tolerate,
+    Unit,
 };
 
 use crate::cli::{InstallArgs, UninstallArgs};
@@ -177,6 +178,24 @@ fn check_conflicts(
         ports::allocate(&candidate.ports).map_err(|e| port_error(from_flag, e.to_string()))?;
     all.push(candidate);
     let plan = ports::plan(&all);
+    let listening = portowner::listening();
+    // One free base for the whole message: clear of every other instance
+    // and of the ports processes hold now.
+    let free = || {
+        ports::free_base(&others, ports::preferred_base(&resolved.profile), |p| {
+            listening.contains_key(&p)
+        })
+    };
+    let free_hint = || {
+        free()
+            .map(|p| {
+                format!(
+                    "\na free base port is {p}: `{} gateway install --port {p}`",
+                    command(resolved)
+                )
+            })
+            .unwrap_or_default()
+    };
     let lines: Vec<String> = plan
         .conflicts
         .iter()
@@ -184,21 +203,25 @@ fn check_conflicts(
             let (a, b) = c.instances();
             a == me || b == me
         })
-        .map(|c| format!("  - {c}\n    fix: {}", c.fix()))
+        .map(|c| {
+            // Install moves this profile's base, whichever instance the
+            // plan would move, and to the one free base the message names.
+            let fix = match (c, free().ok()) {
+                (
+                    ports::Conflict::PortOverlap {
+                        b_key: ports::PortKey::GatewayPort,
+                        ..
+                    },
+                    Some(base),
+                ) => format!(
+                    "move {me} to base {base}: `{} gateway install --port {base}`",
+                    command(resolved)
+                ),
+                _ => c.fix(),
+            };
+            format!("  - {c}\n    fix: {fix}")
+        })
         .collect();
-    let listening = portowner::listening();
-    let free_hint = || {
-        ports::free_base(&others, ports::preferred_base(&resolved.profile), |p| {
-            listening.contains_key(&p)
-        })
-        .map(|p| {
-            format!(
-                "\na free base port is {p}: `{} gateway install --port {p}`",
-                command(resolved)
-            )
-        })
-        .unwrap_or_default()
-    };
     if !lines.is_empty() {
         return Err(port_error(
             from_flag,
@@ -279,17 +302,30 @@ fn check_not_running(
     }
     let cmd = command(resolved);
     let who = match h.owner {
-        Some(Owner::Cli) => "from a terminal".to_string(),
-        Some(Owner::Embedded) => "inside the desktop app".to_string(),
-        Some(Owner::Service) => "under a service this profile did not install here".to_string(),
-        None => "by an unknown owner".to_string(),
+        Some(Owner::Cli) => "from a terminal",
+        Some(Owner::Embedded) => "inside the desktop app",
+        Some(Owner::Service) => "under a service this profile did not install here",
+        None => "by an unknown owner",
+    };
+    // `gateway stop` can stop only what this profile runs itself.
+    let stop = match h.owner {
+        Some(Owner::Cli | Owner::Embedded) => format!("stop it first: `{cmd} gateway stop`"),
+        _ => format!(
+            "stop it with the service manager that runs it ({})",
+            foreign_hint()
+        ),
     };
     Err(CliError::failed(format!(
-        "refusing to install the service of profile {}: it is already running {who} (pid {}, {}), and the service's copy would fail on the instance lock and restart over and over; nothing was changed: stop it first: `{cmd} gateway stop`, then install again",
+        "refusing to install the service of profile {}: it is already running {who} (pid {}, {}), and the service's copy would fail on the instance lock and restart over and over; nothing was changed: {stop}, then install again",
         resolved.profile,
         h.pid,
         owner_word(h)
     )))
+}
+
+/// Where to find a service this profile did not install here.
+fn foreign_hint() -> &'static str {
+    "`omniclaw gateway status --deep` lists OpenClaw's and stale gateway services with their cleanup commands"
 }
 
 fn show_step(step: &Step) -> Option<String> {
@@ -592,10 +628,14 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
     }
 
     // Everything is checked; the manager must be reachable before any write.
+    let notices = manager
+        .preflight()
+        .map_err(|e| CliError::failed(format!("{e}\nnothing was changed")))?;
+    let session_secrets = service::session_secrets(&loaded.config, &access);
     warnings.extend(
-        manager
-            .preflight()
-            .map_err(|e| CliError::failed(format!("{e}\nnothing was changed")))?,
+        notices
+            .iter()
+            .map(|n| notice_text(n, &session_secrets, &cmd)),
     );
     let before_state = if before.iter().any(Option::is_some) {
         Before::Installed {
@@ -651,7 +691,16 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
                                 resolved.display(&spec.stderr_log)
                             ),
                         };
-                        CliError::failed(format!("{e}\n{}{logs}", manager.diagnose_hint(&unit)))
+                        let again = match e {
+                            ServiceError::LaunchdBusy { .. } => {
+                                format!("\nthen: `{cmd} gateway install`")
+                            }
+                            _ => String::new(),
+                        };
+                        CliError::failed(format!(
+                            "{e}{again}\n{}{logs}",
+                            manager.diagnose_hint(&unit)
+                        ))
                     })?;
                 }
                 _ => {}
@@ -713,6 +762,31 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// Words a manager's notice for this service: lingering keeps a service
+/// running without a session only when it reads its secrets without one
+/// (`session_secrets` empty); keychain secrets wait for the login.
+fn notice_text(notice: &Notice, session_secrets: &[&str], cmd: &str) -> String {
+    match notice {
+        Notice::LingerOff { user } if session_secrets.is_empty() => format!(
+            "lingering is off for {user}: the gateway starts when you log in and stops when your last session ends; \
+             to keep it running without a session: loginctl enable-linger {user}"
+        ),
+        Notice::LingerOff { user } => {
+            let moves: Vec<String> = session_secrets
+                .iter()
+                .map(|key| format!("`{cmd} --secrets-file secrets set {key}`"))
+                .collect();
+            format!(
+                "lingering is off for {user}: the gateway starts when you log in, when the keychain opens ({} in it), and stops when your last session ends; \
+                 lingering alone would not start it earlier, because a service cannot open the keychain before you log in; \
+                 to make it independent of login, keep the profile's secrets in its own file ({}), then `loginctl enable-linger {user}`",
+                session_secrets.join(" and "),
+                moves.join(", ")
+            )
+        }
+    }
 }
 
 fn write_service_file(f: &ServiceFile) -> Result<(), CliError> {
@@ -917,6 +991,18 @@ fn via_desktop(ctx: &Ctx, resolved: &Resolved, op: Op) -> CmdResult {
     done(ctx, resolved, op.as_str(), &reply.message)
 }
 
+/// A failed `start` / `restart` (`action`) of the service; one launchd
+/// was too busy to take says which command to run again.
+fn manager_error(e: ServiceError, resolved: &Resolved, action: &str) -> CliError {
+    match e {
+        ServiceError::LaunchdBusy { .. } => CliError::failed(format!(
+            "{e}\nthen: `{} gateway {action}`",
+            command(resolved)
+        )),
+        other => CliError::failed(other),
+    }
+}
+
 fn embedded(h: &Holder) -> bool {
     h.owner == Some(Owner::Embedded)
 }
@@ -948,7 +1034,9 @@ pub fn start(ctx: &Ctx) -> CmdResult {
         return Err(no_service(&resolved));
     }
     let unit = unit_of(platform, &resolved);
-    manager.start(&unit).map_err(CliError::failed)?;
+    manager
+        .start(&unit)
+        .map_err(|e| manager_error(e, &resolved, "start"))?;
     let state = manager
         .state(&unit)
         .map_or_else(|e| format!("unknown: {e}"), |s| s.to_string());
@@ -1013,10 +1101,11 @@ pub fn stop(ctx: &Ctx) -> CmdResult {
         }
         Some(h) if embedded(&h) => act_embedded(ctx, &resolved, &h, Op::Stop),
         Some(h) => Err(CliError::failed(format!(
-            "profile {} runs as pid {} ({}) under a service this profile did not install here: stop it with that service manager",
+            "profile {} runs as pid {} ({}) under a service this profile did not install here: stop it with the service manager that runs it ({})",
             resolved.profile,
             h.pid,
-            owner_word(&h)
+            owner_word(&h),
+            foreign_hint()
         ))),
     }
 }
@@ -1067,7 +1156,9 @@ pub fn restart(ctx: &Ctx) -> CmdResult {
         )));
     }
     let unit = unit_of(platform, &resolved);
-    manager.restart(&unit).map_err(CliError::failed)?;
+    manager
+        .restart(&unit)
+        .map_err(|e| manager_error(e, &resolved, "restart"))?;
     done(
         ctx,
         &resolved,
@@ -1120,31 +1211,43 @@ fn inspect(
     (installed, stale)
 }
 
+/// The service manager for `gateway status`: an unknown
+/// `OMNICLAW_SERVICE_MANAGER` is bad input (exit 2), as for install; an
+/// unreachable one is reported as `Err(Section)` and the status goes on.
+fn select_for_status(
+    ctx: &Ctx,
+    unavailable: impl FnOnce(&CliError) -> Section,
+) -> Result<Result<Box<dyn ServiceManager>, Section>, CliError> {
+    match select(ctx) {
+        Ok(m) => Ok(Ok(m)),
+        Err(e @ CliError::Usage(_)) => Err(e),
+        Err(e) => Ok(Err(unavailable(&e))),
+    }
+}
+
 /// This profile's service: installed or not, what the manager says, stale or not.
-pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Section {
-    let manager = match select(ctx) {
+pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError> {
+    let manager = match select_for_status(ctx, |e| Section {
+        json: json!({"installed": false, "error": e.message()}),
+        lines: vec![format!("  service  unavailable: {e}")],
+        warnings: Vec::new(),
+    })? {
         Ok(m) => m,
-        Err(e) => {
-            return Section {
-                json: json!({"installed": false, "error": e.message()}),
-                lines: vec![format!("  service  unavailable: {e}")],
-                warnings: Vec::new(),
-            }
-        }
+        Err(section) => return Ok(section),
     };
     let platform = manager.platform();
     let names = resolved.service_names();
     let unit = unit_of(platform, resolved);
     let command_file = platform.command_path(&resolved.home, &names);
     if !installed(platform, resolved) {
-        return Section {
+        return Ok(Section {
             json: json!({"installed": false, "platform": platform.as_str(), "name": unit.name}),
             lines: vec![format!(
                 "  service  not installed (`{} gateway install` adds a {platform})",
                 command(resolved)
             )],
             warnings: Vec::new(),
-        };
+        });
     }
     let (installed, stale) = inspect(platform, &resolved.home, &resolved.profile, &command_file);
     let state = manager.state(&unit);
@@ -1167,7 +1270,7 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Section {
         state,
         Ok(ServiceState::Running { .. }) | Ok(ServiceState::Starting)
     );
-    Section {
+    Ok(Section {
         json: json!({
             "installed": true,
             "platform": platform.as_str(),
@@ -1188,21 +1291,20 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Section {
                 .unwrap_or_default()
         )],
         warnings,
-    }
+    })
 }
 
 /// `gateway status --deep`: OmniClaw services of every profile, stale ones,
-/// and OpenClaw's gateway services with cleanup hints.
-pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Section {
-    let manager = match select(ctx) {
+/// and OpenClaw's gateway services with cleanup hints. Its warnings leave
+/// out the current profile's service, which [`status_section`] covers.
+pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError> {
+    let manager = match select_for_status(ctx, |e| Section {
+        json: json!([]),
+        lines: vec![format!("services: unavailable: {e}")],
+        warnings: Vec::new(),
+    })? {
         Ok(m) => m,
-        Err(e) => {
-            return Section {
-                json: json!([]),
-                lines: vec![format!("services: unavailable: {e}")],
-                warnings: Vec::new(),
-            }
-        }
+        Err(section) => return Ok(section),
     };
     let platform = manager.platform();
     let home = &resolved.home;
@@ -1287,7 +1389,9 @@ pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Section {
                         )
                     }
                 ));
-                if let Some(fix) = &fix {
+                // The current profile's own service is warned about by
+                // `status_section` already.
+                if let Some(fix) = fix.as_ref().filter(|_| profile != resolved.profile) {
                     warnings.push(format!(
                         "the {platform} {} of profile {profile} is stale: {}; {fix}",
                         unit.name,
@@ -1314,11 +1418,11 @@ pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Section {
     for n in notes {
         lines.push(format!("  note: {n}"));
     }
-    Section {
+    Ok(Section {
         json: Value::Array(rows),
         lines,
         warnings,
-    }
+    })
 }
 
 fn profile_cmd(profile: &omniclaw_core::profile::Profile) -> String {

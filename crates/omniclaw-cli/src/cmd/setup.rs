@@ -230,14 +230,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             Token::Generated => println!(
                 "  token      generated into the {} (`{} secrets status` shows its fingerprint)",
                 ctx.store.mode(&Ctx::scope(&resolved)),
-                command(&resolved)
+                env_command(&resolved)
             ),
             Token::InFile { why } => println!(
                 "  token      generated into {} (mode 0600, readable by this user only): no OS keychain is reachable ({why}); this profile keeps its secrets there from now on",
                 resolved.display(&Ctx::scope(&resolved).secrets_file())
             ),
         }
-        println!("Start it:    {} gateway", command(&resolved));
+        println!("Start it:    {} gateway", env_command(&resolved));
     }
     Ok(Outcome::Ok)
 }
@@ -288,11 +288,11 @@ fn ensure_token(
             ctx.prepare_store(resolved)?;
             match ctx.store.set(&scope, SecretName::GatewayAuthToken, &token) {
                 Ok(()) => return Ok(Token::Generated),
-                Err(secrets::SecretError::Unreachable { detail }) => detail,
+                Err(secrets::SecretError::Unreachable { detail, .. }) => detail,
                 Err(e) => return Err(fail(e)),
             }
         }
-        Err(secrets::SecretError::Unreachable { detail }) => detail,
+        Err(secrets::SecretError::Unreachable { detail, .. }) => detail,
         Err(e) => return Err(fail(e)),
     };
     let token = generate()?;
@@ -378,6 +378,52 @@ pub fn command(resolved: &Resolved) -> String {
     }
 }
 
+/// The command this shell runs the profile with: `command` with the
+/// `OMNICLAW_*` variables that placed its files in front, so a hint such as
+/// `… setup` writes where this run looked (`OMNICLAW_CONFIG_PATH=~/a.json
+/// OMNICLAW_STATE_DIR=~/.omniclaw-a omniclaw setup`).
+pub fn env_command(resolved: &Resolved) -> String {
+    let mut words = Vec::new();
+    if resolved.profile_source == paths::Source::Env(omniclaw_core::env::PROFILE) {
+        words.push(format!(
+            "{}={}",
+            omniclaw_core::env::PROFILE,
+            resolved.profile.name()
+        ));
+    }
+    for (source, path) in [
+        (resolved.state_dir_source, &resolved.state_dir),
+        (resolved.config_path_source, &resolved.config_path),
+    ] {
+        if let paths::Source::Env(var) = source {
+            words.push(format!("{var}={}", shell_word(&resolved.display(path))));
+        }
+    }
+    if words.is_empty() {
+        return command(resolved);
+    }
+    // The variables apply to the profile they name or to the one the state
+    // dir's marker names: a `--profile` flag is kept only when this run had one.
+    words.push(match resolved.profile_source {
+        paths::Source::Flag => command(resolved),
+        _ => "omniclaw".to_string(),
+    });
+    words.join(" ")
+}
+
+/// `word` as the shell reads it back: as is when it holds only safe
+/// characters (`~/` stays expandable), single-quoted otherwise.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    match word.strip_prefix("~/") {
+        Some(rest) if rest.chars().all(safe) => word.to_string(),
+        Some(rest) => format!("~/{}", quote(rest)),
+        None if !word.is_empty() && word.chars().all(safe) => word.to_string(),
+        None => quote(word),
+    }
+}
+
 /// Refuses a state dir or config path that belongs to another profile.
 fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), CliError> {
     match profiles::ownership_problem(resolved, inv) {
@@ -389,7 +435,8 @@ fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), CliError>
     }
 }
 
-fn redirect_fix(resolved: &Resolved) -> String {
+/// How to point this shell at a state dir and config of the profile's own.
+pub fn redirect_fix(resolved: &Resolved) -> String {
     let mut fixes = Vec::new();
     if resolved.state_dir_source != paths::Source::Default {
         fixes.push("unset OMNICLAW_STATE_DIR or point it at a directory of this profile's own");
@@ -459,12 +506,12 @@ fn write_all(
     fsx::create_private_dir(state).map_err(|e| {
         CliError::failed(format!(
             "cannot create the state dir {}: {e}; fix the permissions of its parent or choose another dir with OMNICLAW_STATE_DIR",
-            state.display()
+            resolved.display(state)
         ))
     })?;
     let logs = resolved.logs_dir();
     fsx::create_private_dir(&logs)
-        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", logs.display())))?;
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", resolved.display(&logs))))?;
     if !workspace.is_dir() {
         changed = true;
         // Named profiles keep their workspace in the default profile's state
@@ -472,13 +519,16 @@ fn write_all(
         let default_state = paths::default_state_dir(&resolved.home, &Profile::Default);
         if workspace.parent() == Some(default_state.as_path()) {
             fsx::create_private_dir(&default_state).map_err(|e| {
-                CliError::failed(format!("cannot create {}: {e}", default_state.display()))
+                CliError::failed(format!(
+                    "cannot create {}: {e}",
+                    resolved.display(&default_state)
+                ))
             })?;
         }
         std::fs::create_dir_all(workspace).map_err(|e| {
             CliError::failed(format!(
                 "cannot create the workspace {}: {e}; give another with --workspace",
-                workspace.display()
+                resolved.display(workspace)
             ))
         })?;
     }
@@ -487,13 +537,13 @@ fn write_all(
         changed = true;
         if let Some(parent) = resolved.config_path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
-                CliError::failed(format!("cannot create {}: {e}", parent.display()))
+                CliError::failed(format!("cannot create {}: {e}", resolved.display(parent)))
             })?;
         }
         fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
             CliError::failed(format!(
                 "cannot write the config {}: {e}; nothing was changed in it",
-                resolved.config_path.display()
+                resolved.display(&resolved.config_path)
             ))
         })?;
     }
@@ -506,7 +556,7 @@ fn write_all(
         discovery::write_marker(state, &marker).map_err(|e| {
             CliError::failed(format!(
                 "cannot write {}: {e}",
-                resolved.marker_path().display()
+                resolved.display(&resolved.marker_path())
             ))
         })?;
     }

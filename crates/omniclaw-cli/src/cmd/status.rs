@@ -56,8 +56,19 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
     let conn = &args.conn;
     let t = Target::load(ctx, conn)?;
     let r = &t.resolved;
+    // The service manager's view: a profile under its service is started
+    // and stopped through it, never as a second copy. Asked first, so a bad
+    // OMNICLAW_SERVICE_MANAGER is refused before anything is probed.
+    let service = super::service::status_section(ctx, r)?;
+    let deep = match args.deep {
+        true => Some(super::service::deep_section(ctx, r)?),
+        false => None,
+    };
     let holder = InstanceLock::probe(&r.lock_path()).ok().flatten();
     let url = t.url();
+    // A profile that was never set up and is not running has nothing to
+    // probe, and no credentials to probe with (given ones are used).
+    let unset = matches!(t.config, ConfigState::Missing) && holder.is_none() && t.auth.is_err();
     let probe = match &t.auth {
         Ok(auth) => Some(runtime()?.block_on(probe(&url, auth.clone(), "cli"))),
         Err(_) => None,
@@ -77,19 +88,17 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
             ));
         }
     }
-    if let Err(e) = &t.auth {
-        warnings.push(format!("cannot authenticate to probe it: {e}"));
+    match &t.auth {
+        Err(e) if !unset => warnings.push(format!("cannot authenticate to probe it: {e}")),
+        _ => {}
     }
     let reachable = matches!(probe, Some(Ok(_)));
-    // The service manager's view: a profile under its service is started
-    // and stopped through it, never as a second copy.
-    let service = super::service::status_section(ctx, r);
     warnings.extend(service.warnings.iter().cloned());
-    let deep = args.deep.then(|| super::service::deep_section(ctx, r));
     if let Some(d) = &deep {
         warnings.extend(d.warnings.iter().cloned());
     }
-    let ok = reachable && warnings.is_empty();
+    // Not running is a problem for a set-up profile, not for one never set up.
+    let ok = (reachable || unset) && warnings.is_empty();
     let config_state = config_word(&t.config);
     if ctx.json {
         out::json(&json!({
@@ -121,6 +130,12 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
             None => println!("  state    not running"),
         }
         println!("  port     {} ({url})", t.layout.port);
+        if unset {
+            println!(
+                "  rpc      not probed: the profile is not set up (`{} setup` sets it up)",
+                super::setup::command(r)
+            );
+        }
         if let Some(p) = &probe {
             match p {
                 Ok(reached) => println!(

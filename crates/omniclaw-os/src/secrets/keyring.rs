@@ -13,27 +13,77 @@ pub struct Keyring;
 
 fn entry(scope: &Scope, name: SecretName) -> Result<keyring::Entry, SecretError> {
     let account = scope.account(name);
-    keyring::Entry::new(SERVICE, &account).map_err(|e| map_err(&account, e))
+    keyring::Entry::new(SERVICE, &account).map_err(|e| map_err(scope, name, e))
+}
+
+/// D-Bus errors that mean the Secret Service was never reached: no session
+/// bus (no address, its socket missing, autolaunch refused), or nobody
+/// providing `org.freedesktop.secrets` on it.
+const NOT_CONNECTED: &[&str] = &[
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoServer",
+    "org.freedesktop.DBus.Error.NoNetwork",
+    "org.freedesktop.DBus.Error.FileNotFound",
+    "org.freedesktop.DBus.Error.NotSupported",
+    "org.freedesktop.DBus.Error.BadAddress",
+    "org.freedesktop.DBus.Error.Disconnected",
+    "org.freedesktop.DBus.Error.Spawn.",
+];
+
+/// Whether a platform error says the keychain could not be reached at all.
+/// The backend's D-Bus error keeps its name only in its debug form
+/// (`D-Bus error: message (name)`), so that is what is looked at.
+fn not_connected(inner: &(dyn std::error::Error + Send + Sync)) -> bool {
+    let debug = format!("{inner:?}");
+    NOT_CONNECTED.iter().any(|name| debug.contains(name))
 }
 
 /// Storage that cannot be reached at all (no D-Bus session, no Secret
-/// Service) is `Unreachable`; anything else is a refusal of this entry.
-fn map_err(account: &str, e: keyring::Error) -> SecretError {
+/// Service) is `Unreachable`: a headless machine, where the secrets file is
+/// the answer. A keychain that answered but would not serve (a locked
+/// collection, a dismissed prompt, no default collection) is `Refused`:
+/// unlocking it is the fix, and falling back to a file would hide that.
+fn map_err(scope: &Scope, name: SecretName, e: keyring::Error) -> SecretError {
+    let account = scope.account(name);
+    let command = scope.command();
     match e {
-        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => {
+        keyring::Error::PlatformFailure(inner) if not_connected(inner.as_ref()) => {
             SecretError::Unreachable {
                 detail: inner.to_string(),
+                command,
+                name,
+            }
+        }
+        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => {
+            SecretError::Refused {
+                account,
+                detail: refusal(&inner.to_string()),
+                command,
             }
         }
         // The value itself is not shown: it is (almost) a secret.
         keyring::Error::BadEncoding(_) => SecretError::Keychain {
-            account: account.to_string(),
+            account,
             detail: "the stored value is not UTF-8 text; set it again".into(),
         },
         other => SecretError::Keychain {
-            account: account.to_string(),
+            account,
             detail: other.to_string(),
         },
+    }
+}
+
+/// The backend's words for a refusal, with what they mean for the user.
+fn refusal(detail: &str) -> String {
+    if detail.contains("no result found") {
+        format!(
+            "{detail}: the keychain has no default collection (login keyring) to keep secrets in"
+        )
+    } else if detail.contains("locked") {
+        format!("{detail}: the login keyring is locked")
+    } else {
+        detail.to_string()
     }
 }
 
@@ -42,7 +92,7 @@ impl SecretStore for Keyring {
         match entry(scope, name)?.get_password() {
             Ok(v) => Ok(Some(v)),
             Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(map_err(&scope.account(name), e)),
+            Err(e) => Err(map_err(scope, name, e)),
         }
     }
 
@@ -50,18 +100,71 @@ impl SecretStore for Keyring {
         check_value(name, value)?;
         entry(scope, name)?
             .set_password(value)
-            .map_err(|e| map_err(&scope.account(name), e))
+            .map_err(|e| map_err(scope, name, e))
     }
 
     fn remove(&self, scope: &Scope, name: SecretName) -> Result<bool, SecretError> {
         match entry(scope, name)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring::Error::NoEntry) => Ok(false),
-            Err(e) => Err(map_err(&scope.account(name), e)),
+            Err(e) => Err(map_err(scope, name, e)),
         }
     }
 
     fn mode(&self, _scope: &Scope) -> StoreMode {
         StoreMode::Keychain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Backend(&'static str);
+
+    impl std::fmt::Display for Backend {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Backend {}
+
+    fn check(e: keyring::Error, expected: &str) {
+        let scope = Scope::new("k", "/h/.omniclaw-k");
+        let got = map_err(&scope, SecretName::GatewayAuthToken, e).to_string();
+        assert!(got.contains(expected), "{got}");
+    }
+
+    #[test]
+    fn only_a_keychain_never_reached_is_unreachable() {
+        let platform = |s| keyring::Error::PlatformFailure(Box::new(Backend(s)));
+        check(
+            platform("D-Bus error: The name org.freedesktop.secrets was not provided by any .service files (org.freedesktop.DBus.Error.ServiceUnknown)"),
+            "no OS keychain is reachable",
+        );
+        check(
+            platform("D-Bus error: Failed to connect to socket /x: No such file or directory (org.freedesktop.DBus.Error.FileNotFound)"),
+            "`omniclaw --profile k --secrets-file secrets set gateway.auth.token`",
+        );
+        check(
+            platform("D-Bus error: Cannot create an item in a locked collection (org.freedesktop.Secret.Error.IsLocked)"),
+            "the OS keychain answered but refused k/gateway.auth.token@/h/.omniclaw-k",
+        );
+        check(
+            keyring::Error::NoStorageAccess(Box::new(Backend("Secret Service: object locked"))),
+            "the login keyring is locked",
+        );
+        check(
+            keyring::Error::NoStorageAccess(Box::new(Backend("Secret Service: no result found"))),
+            "no default collection",
+        );
+        check(
+            keyring::Error::NoStorageAccess(Box::new(Backend(
+                "Secret Service: unlock prompt was dismissed",
+            ))),
+            "`omniclaw --profile k --secrets-file setup`",
+        );
     }
 }

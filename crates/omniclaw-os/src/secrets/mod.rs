@@ -99,6 +99,15 @@ impl Scope {
         )
     }
 
+    /// `omniclaw` or `omniclaw --profile P`, the command prefix for fixes.
+    pub fn command(&self) -> String {
+        if self.profile == "default" {
+            "omniclaw".to_string()
+        } else {
+            format!("omniclaw --profile {}", self.profile)
+        }
+    }
+
     /// `<state dir>/secrets.json`, the file of the headless mode.
     pub fn secrets_file(&self) -> PathBuf {
         self.state_dir.join(FILE_NAME)
@@ -137,8 +146,20 @@ impl StoreMode {
 /// Why a secret could not be read, written or removed. Never holds a value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("no OS keychain is reachable ({detail}); on a headless machine keep secrets in a 0600 file in the state dir instead: add --secrets-file to the command (e.g. `omniclaw --profile NAME --secrets-file secrets set gateway.auth.token`)")]
-    Unreachable { detail: String },
+    #[error("no OS keychain is reachable ({detail}); on a headless machine keep secrets in a 0600 file in the state dir instead: add --secrets-file to the command (e.g. `{command} --secrets-file secrets set {name}`)")]
+    Unreachable {
+        detail: String,
+        /// `omniclaw` or `omniclaw --profile P`, for the fix.
+        command: String,
+        name: SecretName,
+    },
+    #[error("the OS keychain answered but refused {account}: {detail}; unlock it ({}) and retry, or keep this profile's secrets in a 0600 file instead: `{command} --secrets-file setup`", UNLOCK_HINT)]
+    Refused {
+        account: String,
+        detail: String,
+        /// `omniclaw` or `omniclaw --profile P`, for the fix.
+        command: String,
+    },
     #[error("the OS keychain refused {account}: {detail}; unlock the keychain (or log in to the desktop session) and retry")]
     Keychain { account: String, detail: String },
     #[error("{path} is readable by other users (mode {mode:o}); it holds secrets: run `chmod 600 {path}`, then retry", path = path.display())]
@@ -160,6 +181,16 @@ pub enum SecretError {
     #[error("the value for {name} is empty: give a non-empty secret")]
     Empty { name: SecretName },
 }
+
+/// How to unlock the keychain of this platform.
+#[cfg(target_os = "macos")]
+const UNLOCK_HINT: &str =
+    "unlock the login keychain in Keychain Access, or log in to the desktop session";
+#[cfg(windows)]
+const UNLOCK_HINT: &str = "log in to the desktop session of this user";
+#[cfg(not(any(target_os = "macos", windows)))]
+const UNLOCK_HINT: &str =
+    "log in to the desktop session, or run `gnome-keyring-daemon --unlock` and type the login password";
 
 /// A place to keep secrets, one entry per (profile, secret).
 pub trait SecretStore: Send + Sync {

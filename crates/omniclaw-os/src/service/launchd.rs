@@ -3,11 +3,13 @@
 //! Never touches the system domain. A stopped agent is unloaded (`bootout`),
 //! because `KeepAlive` would restart a killed one.
 
+use std::time::Duration;
+
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
-    Step, Unit,
+    checked, Before, Cmd, CmdOutput, CommandRunner, Notice, ServiceError, ServiceManager,
+    ServiceState, Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -15,14 +17,25 @@ const MISSING: (&str, &str) = (
     "launch agents need macOS; choose this system's manager with OMNICLAW_SERVICE_MANAGER, or run `omniclaw gateway` in the foreground",
 );
 
+/// How often a `bootstrap` launchd answers with an I/O error is tried.
+const BOOTSTRAP_TRIES: u32 = 4;
+
+/// The wait between those tries.
+const BOOTSTRAP_WAIT: Duration = Duration::from_millis(750);
+
 pub struct Launchd {
     runner: Box<dyn CommandRunner>,
     uid: u32,
+    retry_wait: Duration,
 }
 
 impl Launchd {
     pub fn new(runner: Box<dyn CommandRunner>, uid: u32) -> Launchd {
-        Launchd { runner, uid }
+        Launchd {
+            runner,
+            uid,
+            retry_wait: BOOTSTRAP_WAIT,
+        }
     }
 
     fn domain(&self) -> String {
@@ -67,6 +80,18 @@ fn classify(command: &str, detail: &str) -> Option<ServiceError> {
     None
 }
 
+/// launchctl's answer to a `bootstrap` right after a `bootout` of the same
+/// agent, while launchd still unloads it: "Bootstrap failed: 5:
+/// Input/output error". It passes once the unload is done.
+fn busy(err: &ServiceError) -> bool {
+    match err {
+        ServiceError::Failed { code, detail, .. } => {
+            *code == Some(5) || detail.contains("Input/output error")
+        }
+        _ => false,
+    }
+}
+
 /// launchctl's answers for an agent that is not loaded: exit 113 ("Could
 /// not find service ..."), or `bootout`'s "Boot-out failed: 3: No such process".
 fn not_found(err: &ServiceError) -> bool {
@@ -86,7 +111,7 @@ impl ServiceManager for Launchd {
         Platform::Launchd
     }
 
-    fn preflight(&self) -> Result<Vec<String>, ServiceError> {
+    fn preflight(&self) -> Result<Vec<Notice>, ServiceError> {
         self.run(&Launchd::launchctl(&["print", &self.domain()]))?;
         Ok(Vec::new())
     }
@@ -121,8 +146,35 @@ impl ServiceManager for Launchd {
         ]
     }
 
+    /// Runs `cmd`; a `bootstrap` that fails with launchd's I/O error is
+    /// tried again, [`BOOTSTRAP_TRIES`] times in all.
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
-        checked(self.runner.as_ref(), cmd, MISSING, classify)
+        let bootstrap = cmd.args.first().is_some_and(|a| a == "bootstrap");
+        let mut tries = 1;
+        loop {
+            match checked(self.runner.as_ref(), cmd, MISSING, classify) {
+                Err(e) if bootstrap && busy(&e) => {
+                    if tries == BOOTSTRAP_TRIES {
+                        let ServiceError::Failed { detail, .. } = e else {
+                            return Err(e);
+                        };
+                        return Err(ServiceError::LaunchdBusy {
+                            command: cmd.to_string(),
+                            detail,
+                            target: format!(
+                                "{}/{}",
+                                self.domain(),
+                                label_of(cmd).unwrap_or_default()
+                            ),
+                            tries,
+                        });
+                    }
+                    tries += 1;
+                    std::thread::sleep(self.retry_wait);
+                }
+                other => return other,
+            }
+        }
     }
 
     fn is_absent(&self, err: &ServiceError) -> bool {
@@ -176,6 +228,13 @@ impl ServiceManager for Launchd {
     fn registered(&self) -> Result<Vec<String>, ServiceError> {
         Ok(Vec::new())
     }
+}
+
+/// The label of a `bootstrap DOMAIN PLIST` command: the plist's file stem.
+fn label_of(cmd: &Cmd) -> Option<String> {
+    let plist = cmd.args.last()?;
+    let name = plist.rsplit('/').next()?;
+    Some(name.strip_suffix(".plist").unwrap_or(name).to_string())
 }
 
 /// Reads `launchctl print gui/UID/LABEL` into a state.
@@ -292,6 +351,77 @@ mod tests {
                 "launchctl bootout gui/501/ai.omniclaw.rescue",
             ]
         );
+    }
+
+    /// A runner whose `bootstrap` fails with launchd's I/O error the first
+    /// `failures` times.
+    fn flaky_bootstrap(failures: u32) -> Fake {
+        let left = std::cell::Cell::new(failures);
+        Fake::answering(move |cmd| {
+            Ok(if cmd.args[0] == "bootstrap" && left.get() > 0 {
+                left.set(left.get() - 1);
+                out(5, "", "Bootstrap failed: 5: Input/output error")
+            } else {
+                out(0, "", "")
+            })
+        })
+    }
+
+    fn run_plan(m: &Launchd, plan: &[Step]) -> Result<(), ServiceError> {
+        for step in plan {
+            if let Step::Run { cmd, tolerate } = step {
+                m.run_step(cmd, *tolerate)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_bootstrap_right_after_a_bootout_is_tried_again() {
+        let fake = flaky_bootstrap(1);
+        let m = Launchd::new(Box::new(fake.clone()), 501);
+        let m = Launchd {
+            retry_wait: Duration::ZERO,
+            ..m
+        };
+        run_plan(&m, &m.install_plan(&unit(), true)).expect("installs on the second try");
+        assert_eq!(
+            fake.commands(),
+            [
+                "launchctl bootout gui/501/ai.omniclaw.rescue",
+                "launchctl enable gui/501/ai.omniclaw.rescue",
+                "launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist",
+                "launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/ai.omniclaw.rescue.plist",
+            ]
+        );
+
+        let fake = flaky_bootstrap(u32::MAX);
+        let m = Launchd {
+            retry_wait: Duration::ZERO,
+            ..Launchd::new(Box::new(fake.clone()), 501)
+        };
+        let err = run_plan(&m, &m.install_plan(&unit(), true)).expect_err("never loads");
+        let text = err.to_string();
+        assert!(
+            text.contains("still failed after 4 tries (Bootstrap failed: 5: Input/output error)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`launchctl print gui/501/ai.omniclaw.rescue`"),
+            "{text}"
+        );
+        assert_eq!(
+            fake.commands()
+                .iter()
+                .filter(|c| c.starts_with("launchctl bootstrap"))
+                .count(),
+            4
+        );
+        // Other failures are not retried.
+        let fake = Fake::answering(|_| Ok(out(17, "", "Bootstrap failed: 17: File exists")));
+        let m = Launchd::new(Box::new(fake.clone()), 501);
+        assert!(m.run(&m.bootstrap(&unit())).is_err());
+        assert_eq!(fake.commands().len(), 1);
     }
 
     fn check_state(print: &str, expected: ServiceState) {

@@ -166,6 +166,13 @@ pub enum ServiceError {
         code: Option<i32>,
         detail: String,
     },
+    #[error("`{command}` still failed after {tries} tries ({detail}): launchd often refuses to load an agent right after unloading it; see the agent with `launchctl print {target}`, and try again in a few seconds")]
+    LaunchdBusy {
+        command: String,
+        detail: String,
+        target: String,
+        tries: u32,
+    },
     #[error("no service manager: {reason}")]
     Unavailable { reason: String },
     #[error("{MANAGER_ENV}={value:?} is not a service manager: use systemd, launchd, schtasks or none (or unset it to use this system's own)")]
@@ -174,13 +181,24 @@ pub enum ServiceError {
     Spawn { command: String, source: io::Error },
 }
 
+/// Something the manager's set-up means for an installed service, found
+/// by [`ServiceManager::preflight`]; the caller words the advice, since it
+/// depends on where the service's secrets are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// systemd lingering is off for `user`: the user's manager, and with it
+    /// the service, runs only while the user has a session.
+    LingerOff { user: String },
+}
+
 /// A platform's service manager.
 pub trait ServiceManager {
     fn platform(&self) -> Platform;
 
-    /// Checks that the manager can be used now; returns warnings (for
-    /// example: lingering is off, so the gateway stops at log out).
-    fn preflight(&self) -> Result<Vec<String>, ServiceError>;
+    /// Checks that the manager can be used now; returns what the caller
+    /// should tell the user (for example: lingering is off, so the gateway
+    /// stops at log out).
+    fn preflight(&self) -> Result<Vec<Notice>, ServiceError>;
 
     /// The steps of installing `unit`; `replacing` when a previous version is installed.
     fn install_plan(&self, unit: &Unit, replacing: bool) -> Vec<Step>;

@@ -6,8 +6,8 @@
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
-    Step, Unit,
+    checked, Before, Cmd, CmdOutput, CommandRunner, Notice, ServiceError, ServiceManager,
+    ServiceState, Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -58,7 +58,7 @@ impl ServiceManager for Schtasks {
         Platform::TaskScheduler
     }
 
-    fn preflight(&self) -> Result<Vec<String>, ServiceError> {
+    fn preflight(&self) -> Result<Vec<Notice>, ServiceError> {
         self.run(&Schtasks::schtasks(&["/Query", "/FO", "CSV", "/NH"]))?;
         Ok(Vec::new())
     }

@@ -5,8 +5,8 @@
 use omniclaw_core::service::Platform;
 
 use super::{
-    checked, Before, Cmd, CmdOutput, CommandRunner, ServiceError, ServiceManager, ServiceState,
-    Step, Unit,
+    checked, current_uid, Before, Cmd, CmdOutput, CommandRunner, Notice, ServiceError,
+    ServiceManager, ServiceState, Step, Unit,
 };
 
 const MISSING: (&str, &str) = (
@@ -36,13 +36,29 @@ impl Systemd {
         self.run(&Systemd::systemctl(args))
     }
 
-    /// The login name for messages; `$USER` when the environment had none.
-    fn user_name(&self) -> &str {
-        self.user.as_deref().unwrap_or("$USER")
+    /// The login name, for messages and the lingering check: the
+    /// environment's, else the OS's (`id -un`), else the uid (which
+    /// `loginctl` takes as well).
+    fn user_name(&self) -> String {
+        if let Some(user) = &self.user {
+            return user.clone();
+        }
+        let id = Cmd::new("id", ["-un"]);
+        if let Ok(out) = self.runner.run(&id) {
+            let name = out.stdout.trim();
+            if out.success() && !name.is_empty() {
+                return name.to_string();
+            }
+        }
+        match current_uid() {
+            Some(uid) => uid.to_string(),
+            None => "the user the gateway belongs to".to_string(),
+        }
     }
 }
 
-fn classify(user: &str, command: &str, detail: &str) -> Option<ServiceError> {
+/// `user` is asked only when a message names the user.
+fn classify(user: &dyn Fn() -> String, command: &str, detail: &str) -> Option<ServiceError> {
     let lower = detail.to_ascii_lowercase();
     if lower.contains("failed to connect to bus")
         || lower.contains("dbus_session_bus_address")
@@ -52,7 +68,7 @@ fn classify(user: &str, command: &str, detail: &str) -> Option<ServiceError> {
         return Some(ServiceError::NoUserBus {
             command: command.to_string(),
             detail: detail.to_string(),
-            user: user.to_string(),
+            user: user(),
         });
     }
     if lower.contains("access denied")
@@ -73,25 +89,21 @@ impl ServiceManager for Systemd {
         Platform::Systemd
     }
 
-    fn preflight(&self) -> Result<Vec<String>, ServiceError> {
+    fn preflight(&self) -> Result<Vec<Notice>, ServiceError> {
         self.call(&["show", "--property=Version"])?;
-        let mut warnings = Vec::new();
-        if let Some(user) = &self.user {
-            let linger = Cmd::new(
-                "loginctl",
-                ["show-user", user.as_str(), "--property=Linger", "--value"],
-            );
-            // loginctl missing or the user unknown to logind: nothing to warn about.
-            if let Ok(out) = self.runner.run(&linger) {
-                if out.success() && out.stdout.trim() == "no" {
-                    warnings.push(format!(
-                        "lingering is off for {user}: the gateway starts when you log in and stops when your last session ends; \
-                         to keep it running without a session: loginctl enable-linger {user}"
-                    ));
-                }
+        let mut notices = Vec::new();
+        let user = self.user_name();
+        let linger = Cmd::new(
+            "loginctl",
+            ["show-user", user.as_str(), "--property=Linger", "--value"],
+        );
+        // loginctl missing or the user unknown to logind: nothing to warn about.
+        if let Ok(out) = self.runner.run(&linger) {
+            if out.success() && out.stdout.trim() == "no" {
+                notices.push(Notice::LingerOff { user });
             }
         }
-        Ok(warnings)
+        Ok(notices)
     }
 
     fn install_plan(&self, unit: &Unit, replacing: bool) -> Vec<Step> {
@@ -139,9 +151,8 @@ impl ServiceManager for Systemd {
     }
 
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, ServiceError> {
-        let user = self.user_name();
         checked(self.runner.as_ref(), cmd, MISSING, |c, d| {
-            classify(user, c, d)
+            classify(&|| self.user_name(), c, d)
         })
     }
 
@@ -180,7 +191,7 @@ impl ServiceManager for Systemd {
             &unit.name,
             "--property=LoadState,ActiveState,SubState,MainPID,Result",
         ])?;
-        Ok(parse_show(&out.stdout))
+        Ok(parse_show(&out.stdout, &unit.name))
     }
 
     fn registered(&self) -> Result<Vec<String>, ServiceError> {
@@ -188,8 +199,8 @@ impl ServiceManager for Systemd {
     }
 }
 
-/// Reads `systemctl show` properties into a state.
-fn parse_show(text: &str) -> ServiceState {
+/// Reads `systemctl show` properties of the unit `name` into a state.
+fn parse_show(text: &str, name: &str) -> ServiceState {
     let get = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
@@ -206,7 +217,7 @@ fn parse_show(text: &str) -> ServiceState {
         "failed" => ServiceState::Failed {
             reason: match get("Result") {
                 "" | "success" => "failed".to_string(),
-                r => format!("{r} (see `journalctl --user -u UNIT`)"),
+                r => format!("{r} (see `journalctl --user -u {name}`)"),
             },
         },
         _ => ServiceState::Stopped,
@@ -354,7 +365,11 @@ mod tests {
     }
 
     fn check_state(show: &str, expected: ServiceState) {
-        assert_eq!(parse_show(show), expected, "{show:?}");
+        assert_eq!(
+            parse_show(show, "omniclaw-gateway-rescue.service"),
+            expected,
+            "{show:?}"
+        );
     }
 
     #[test]
@@ -378,7 +393,8 @@ mod tests {
         check_state(
             "LoadState=loaded\nActiveState=failed\nResult=exit-code",
             ServiceState::Failed {
-                reason: "exit-code (see `journalctl --user -u UNIT`)".into(),
+                reason: "exit-code (see `journalctl --user -u omniclaw-gateway-rescue.service`)"
+                    .into(),
             },
         );
     }
@@ -393,11 +409,9 @@ mod tests {
             })
         });
         let m = Systemd::new(Box::new(fake.clone()), Some("ann".into()));
-        let warnings = m.preflight().expect("preflight");
-        assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0].contains("loginctl enable-linger ann"),
-            "{warnings:?}"
+        assert_eq!(
+            m.preflight().expect("preflight"),
+            [Notice::LingerOff { user: "ann".into() }]
         );
         assert_eq!(
             fake.commands(),
@@ -405,6 +419,38 @@ mod tests {
                 "systemctl --user show --property=Version",
                 "loginctl show-user ann --property=Linger --value",
             ]
+        );
+    }
+
+    #[test]
+    fn without_user_variables_the_os_names_the_user() {
+        let fake = Fake::answering(|cmd| {
+            Ok(match cmd.program.as_str() {
+                "id" => out(0, "bea\n", ""),
+                "loginctl" => out(0, "no\n", ""),
+                _ => out(1, "", "Failed to connect to bus: No medium found"),
+            })
+        });
+        let m = Systemd::new(Box::new(fake.clone()), None);
+        let err = m.start(&unit()).expect_err("no bus");
+        let text = err.to_string();
+        assert!(text.contains("`loginctl enable-linger bea`"), "{text}");
+        assert!(!text.contains('$'), "{text}");
+        // `id` unusable: the uid, never a placeholder.
+        let fake = Fake::answering(|cmd| {
+            Ok(match cmd.program.as_str() {
+                "id" => out(1, "", "id: cannot find name for user ID"),
+                _ => out(1, "", "Failed to connect to bus: No medium found"),
+            })
+        });
+        let text = Systemd::new(Box::new(fake), None)
+            .start(&unit())
+            .expect_err("no bus")
+            .to_string();
+        let uid = current_uid().map_or("the user the gateway belongs to".into(), |u| u.to_string());
+        assert!(
+            text.contains(&format!("`loginctl enable-linger {uid}`")),
+            "{text}"
         );
     }
 
