@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::StartError;
 use crate::reload::{self, Candidate, Rebuild};
-use crate::server::{Addrs, Gateway};
+use crate::server::{Addrs, Bound, Gateway};
 use crate::spec::GatewaySpec;
 
 /// Where a gateway is in its life.
@@ -274,6 +274,22 @@ fn gateway_runtime(
     builder.build()
 }
 
+/// Binds `spec`'s listeners; a failure marks the gateway failed (with the
+/// reason) and names it in the error.
+fn bind_or_fail(
+    state: &watch::Sender<GatewayState>,
+    id: &str,
+    spec: GatewaySpec,
+) -> Result<Bound, HostError> {
+    Gateway::bind(spec).map_err(|source| {
+        apply(state, &Event::BindFailed(source.to_string()));
+        HostError::Start {
+            id: id.to_string(),
+            source,
+        }
+    })
+}
+
 fn apply(state: &watch::Sender<GatewayState>, event: &Event) {
     state.send_if_modified(|s| match transition(s, event) {
         Ok(next) if next != *s => {
@@ -332,16 +348,7 @@ impl Host {
         entry.launch = Some(Launch::Plain(spec.clone()));
         apply(&entry.state, &Event::StartRequested);
         let grace = spec.limits.shutdown_grace;
-        let bound = match Gateway::bind(spec) {
-            Ok(b) => b,
-            Err(source) => {
-                apply(&entry.state, &Event::BindFailed(source.to_string()));
-                return Err(HostError::Start {
-                    id: id.to_string(),
-                    source,
-                });
-            }
-        };
+        let bound = bind_or_fail(&entry.state, id, spec)?;
         let addrs = bound.addrs();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let serve = async move {
@@ -397,16 +404,7 @@ impl Host {
         // The channel's own grace on top: a stopping rescue bot may finish
         // the update in hand before the listeners close.
         let grace = launch.first.spec.limits.shutdown_grace + reload::CHANNEL_GRACE;
-        let bound = match Gateway::bind(launch.first.spec.clone()) {
-            Ok(b) => b,
-            Err(source) => {
-                apply(&entry.state, &Event::BindFailed(source.to_string()));
-                return Err(HostError::Start {
-                    id: id.to_string(),
-                    source,
-                });
-            }
-        };
+        let bound = bind_or_fail(&entry.state, id, launch.first.spec.clone())?;
         let addrs = Arc::new(Mutex::new(bound.addrs()));
         *lock_of(&entry.latest) = Some(launch.first.clone());
         let tracked: Arc<dyn Rebuild> = Arc::new(Tracked {

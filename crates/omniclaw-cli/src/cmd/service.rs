@@ -11,6 +11,7 @@
 //! started, stopped and restarted by asking that app over its control
 //! socket (`omniclaw_os::desktopctl`), so its tray stays in step.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,7 @@ use omniclaw_core::service::{
 };
 use omniclaw_os::desktopctl::{self, Op};
 use omniclaw_os::fsx;
+use omniclaw_os::live::{self, PortState};
 use omniclaw_os::lock::{Holder, InstanceLock, Owner};
 use omniclaw_os::portowner;
 use omniclaw_os::profiles::{self, ConfigState};
@@ -174,8 +176,7 @@ fn check_conflicts(
         &ctx.env,
     );
     candidate.ports.base = port;
-    let allocations =
-        ports::allocate(&candidate.ports).map_err(|e| port_error(from_flag, e.to_string()))?;
+    ports::allocate(&candidate.ports).map_err(|e| port_error(from_flag, e.to_string()))?;
     all.push(candidate);
     let plan = ports::plan(&all);
     let listening = portowner::listening();
@@ -233,22 +234,31 @@ fn check_conflicts(
             ),
         ));
     }
-    // The ports the gateway binds at start (CDP ports bind later, on demand).
-    let held: Vec<String> = allocations
+    // The ports the gateway binds at start (CDP ports bind later, on
+    // demand), checked as `ports` checks every row: this profile's own
+    // running gateway holds its ports as its own.
+    let rows: Vec<ports::Row> = plan
+        .rows
         .iter()
-        .filter(|a| {
-            !matches!(
-                a.surface,
-                ports::Surface::CdpRange | ports::Surface::CdpPinned(_)
-            )
+        .filter(|r| {
+            r.instance == me
+                && !matches!(
+                    r.surface,
+                    ports::Surface::CdpRange | ports::Surface::CdpPinned(_)
+                )
         })
-        .flat_map(|a| {
-            let surface = a.surface.clone();
-            (a.range.start()..=a.range.end()).map(move |p| (surface.clone(), p))
-        })
-        .filter_map(|(surface, p)| {
-            let h = listening.get(&p)?;
-            (Some(h.pid) != running).then(|| format!("  - port {p} ({surface}) is held by {h}"))
+        .cloned()
+        .collect();
+    let own: HashMap<String, u32> = running.map(|pid| (me.clone(), pid)).into_iter().collect();
+    let held: Vec<String> = rows
+        .iter()
+        .zip(live::check_with(&rows, &own, &listening))
+        .filter_map(|(row, state)| match state {
+            PortState::Held { port, holder } => Some(format!(
+                "  - port {port} ({}) is held by {holder}",
+                row.surface
+            )),
+            PortState::Free | PortState::Listening { .. } => None,
         })
         .collect();
     if !held.is_empty() {
