@@ -2,7 +2,9 @@
 # Installs what building and testing the whole OmniClaw workspace needs on a
 # fresh Debian 12: the Tauri/WebKitGTK build libraries, a virtual X display,
 # a D-Bus session with a Secret Service (gnome-keyring), a browser and its
-# WebDriver, systemd-analyze, and rustfmt + clippy for the Rust toolchain.
+# WebDriver, systemd-analyze, rustfmt + clippy for the Rust toolchain, and
+# the mingw-w64 toolchain with Rust's x86_64-pc-windows-gnu target for the
+# Windows compile lane.
 #
 # Idempotent and non-interactive: when everything is already there it touches
 # neither apt nor rustup, and it always ends with one line saying what it did.
@@ -33,8 +35,11 @@ PACKAGES=(
   imagemagick
   curl
   ca-certificates
+  gcc-mingw-w64-x86-64
 )
 RUST_COMPONENTS=(rustfmt clippy)
+# The Windows compile lane: the workspace is checked for this target too.
+RUST_TARGETS=(x86_64-pc-windows-gnu)
 
 say() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -104,6 +109,14 @@ if command -v rustup >/dev/null 2>&1; then
       die "rustup component add ${absent[*]} failed"
     rust_done="added rust components ${absent[*]}"
   fi
+  installed_targets="$(rustup target list --installed 2>/dev/null || true)"
+  for target in "${RUST_TARGETS[@]}"; do
+    if ! grep -qx "$target" <<<"$installed_targets"; then
+      rustup target add "$target" </dev/null >/dev/null 2>&1 ||
+        die "rustup target add $target failed"
+      rust_done="$rust_done; added the rust target $target"
+    fi
+  done
 else
   cargo fmt --version >/dev/null 2>&1 ||
     die "rustfmt is missing and rustup is not installed: install rustfmt for your Rust toolchain"

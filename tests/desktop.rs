@@ -139,7 +139,17 @@ fn tray_shows_starts_warns_and_quits() {
 
     // Move rescue into main's CDP range: the warning appears.
     let clash = main + 20;
-    home.config_set("rescue", "gateway.port", &clash.to_string());
+    // (`config set` refuses a conflict unless forced.)
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.port",
+        &clash.to_string(),
+        "--force",
+    ])
+    .expect_code(0);
     let tray = session.wait_for("the port conflict warning", |t| {
         t.has("⚠ Port conflict: rescue ↔ main — fix…")
     });
@@ -216,8 +226,16 @@ fn a_failure_and_a_conflict_are_each_notified_once() {
     );
 
     // A port conflict appears: one notification naming both profiles.
-    home.config_set("rescue", "gateway.port", &main.to_string())
-        .expect_code(0);
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.port",
+        &main.to_string(),
+        "--force",
+    ])
+    .expect_code(0);
     let conflict = notifications.wait_for("about the conflict", |n| {
         n["summary"] == "Isolation problem"
     });
@@ -346,7 +364,16 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
 
     // A conflict shows on the port map with its fix one click away.
     let clash = main + 20;
-    home.config_set("rescue", "gateway.port", &clash.to_string());
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.port",
+        &clash.to_string(),
+        "--force",
+    ])
+    .expect_code(0);
     web.click("#tab-ports");
     web.click("[data-testid=fix-rescue]");
     let start = Instant::now();

@@ -478,3 +478,97 @@ fn a_gateway_tells_an_unreachable_store_from_a_missing_secret() {
             "store one with `omniclaw --profile k --secrets-file secrets set gateway.auth.token`",
         );
 }
+
+/// The fingerprint of `name` in `profile`'s store, as `secrets status` shows it.
+fn fingerprint(home: &Home, profile: &str, name: &str) -> serde_json::Value {
+    let st = home.run(&["--profile", profile, "secrets", "status", name, "--json"]);
+    st.json()["secrets"][0]["fingerprint"].clone()
+}
+
+#[test]
+fn secrets_file_setup_of_a_keychain_profile_moves_its_token_and_clients_keep_working() {
+    let _keychain = keychain();
+    let home = Home::new();
+    setup(&home, "main", free_base());
+    let before = fingerprint(&home, "main", "gateway.auth.token");
+    assert!(before.is_string());
+    let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+
+    // Doctor's advice for a keychain that will not stay open.
+    home.run(&["--profile", "main", "--secrets-file", "setup"])
+        .expect_code(0)
+        .expect_output("moved from the OS keychain into ~/.omniclaw-main/secrets.json")
+        .expect_output("the gateway token is unchanged");
+    assert_eq!(fingerprint(&home, "main", "gateway.auth.token"), before);
+    // The running gateway still takes the token every command now reads from the file.
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+    let status = home.run(&["--profile", "main", "secrets", "status"]);
+    status
+        .expect_code(0)
+        .expect_output("store: 0600 file")
+        .expect_output("(0600 file ~/.omniclaw-main/secrets.json)");
+    assert!(
+        !status.stdout.contains("store: keychain"),
+        "{}",
+        status.stdout
+    );
+    let all = home.run(&["status", "--json"]).json();
+    assert_eq!(all["profiles"][0]["secrets"], "file", "{all}");
+
+    // And back, keeping the value; the keychain copy was removed on the way out.
+    home.run(&["--profile", "main", "secrets", "move", "--to", "keychain"])
+        .expect_code(0)
+        .expect_output("Moved 1 secret of profile main to the OS keychain")
+        .expect_output("no restart is needed");
+    assert!(!home.path().join(".omniclaw-main/secrets.json").exists());
+    assert_eq!(fingerprint(&home, "main", "gateway.auth.token"), before);
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+    home.run(&["--profile", "main", "secrets", "status"])
+        .expect_output("store: keychain");
+    home.run(&["--profile", "main", "secrets", "move", "--to", "keychain"])
+        .expect_code(2)
+        .expect_output("already in the OS keychain");
+}
+
+#[test]
+fn a_move_refuses_while_its_source_cannot_be_read() {
+    let home = Home::new();
+    home.run(&[
+        "--profile",
+        "main",
+        "--secrets-file",
+        "setup",
+        "--port",
+        &free_base().to_string(),
+    ])
+    .expect_code(0);
+    let file = home.path().join(".omniclaw-main/secrets.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let before = home.snapshot();
+        home.run(&["--profile", "main", "secrets", "move", "--to", "keychain"])
+            .expect_code(1)
+            .expect_output("nothing was moved")
+            .expect_output("chmod 600");
+        assert_eq!(before, home.snapshot());
+    }
+}
+
+#[test]
+fn secrets_file_setup_refuses_while_the_keychain_holding_the_token_is_locked() {
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    setup(&home, "k", free_base());
+    login_keyring("lock");
+    let _unlock = Unlock;
+    let before = home.snapshot();
+    home.run(&["--profile", "k", "--secrets-file", "setup"])
+        .expect_code(1)
+        .expect_output("they must move with it, so setup changed nothing")
+        .expect_output("`omniclaw --profile k secrets move --to file`")
+        .expect_output("`omniclaw --profile k --secrets-file secrets set gateway.auth.token`");
+    assert_eq!(before, home.snapshot(), "no new token was made");
+}

@@ -32,6 +32,7 @@ use omniclaw_gateway::profile::Overrides;
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload::{self, Rebuild};
 use omniclaw_gateway::{GatewayState, Host};
+#[cfg(unix)]
 use omniclaw_os::desktopctl::{self, Op, Reply, Request};
 use omniclaw_os::lock::{InstanceLock, Owner};
 use omniclaw_os::profiles::{self, ConfigState};
@@ -455,6 +456,7 @@ impl Desktop {
     #[cfg(not(unix))]
     pub fn serve_control(self: &Arc<Self>) {}
 
+    #[cfg(unix)]
     fn control_problem(&self, problem: String) {
         eprintln!("omniclaw-desktop: {problem}");
         guard(&self.app_problems).push(problem);
@@ -482,6 +484,7 @@ impl Desktop {
     }
 
     /// Carries out a control request like the tray's item of the same name.
+    #[cfg(unix)]
     pub async fn control(self: &Arc<Self>, request: &Request) -> Reply {
         let name = request.profile.as_str();
         let action = match request.op {
@@ -530,6 +533,7 @@ impl Desktop {
     }
 
     /// `name`'s state as the tray shows it, `None` for an unknown profile.
+    #[cfg(unix)]
     async fn status_of(self: &Arc<Self>, name: &str) -> Option<String> {
         let me = Arc::clone(self);
         let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
@@ -634,13 +638,13 @@ impl Desktop {
 
     /// Marks or unmarks `name` to start with the app, and saves.
     pub fn set_start_with_app(&self, name: &str, on: bool) -> Result<(), ActionError> {
-        let mut next = self.settings();
-        if on {
-            next.start_with_app.insert(name.to_string());
-        } else {
-            next.start_with_app.remove(name);
-        }
-        settings::save(&self.settings_path, &next)?;
+        let next = settings::update(&self.settings_path, |s| {
+            if on {
+                s.start_with_app.insert(name.to_string());
+            } else {
+                s.start_with_app.remove(name);
+            }
+        })?;
         *guard(&self.settings) = next;
         guard(&self.app_problems).clear();
         self.changed.notify_one();
@@ -652,34 +656,17 @@ impl Desktop {
     /// previous version kept as `.bak`).
     pub fn apply_fix(&self, profile_name: &str, key: &str, port: u16) -> Result<(), ActionError> {
         let resolved = resolve(&self.env, Some(profile_name))?;
-        let path = &resolved.config_path;
-        let text = match profiles::read_config(path) {
-            ConfigState::Valid { text, .. } | ConfigState::Invalid { text, .. } => text,
-            ConfigState::Missing => {
-                return Err(ActionError::failed(
-                    profile_name,
-                    format!(
-                        "{} does not exist: run `omniclaw --profile {profile_name} setup`",
-                        path.display()
-                    ),
-                ))
-            }
-            ConfigState::Unreadable(message) => {
-                return Err(ActionError::failed(profile_name, message))
-            }
+        let path = resolved.config_path.clone();
+        let target = omniclaw_os::edit::Target {
+            resolved,
+            env: self.env.clone(),
         };
-        let edited = omniclaw_core::config::set(&text, key, &port.to_string()).map_err(|e| {
-            ActionError::failed(
-                profile_name,
-                format!("cannot set {key} in {}: {e}", path.display()),
-            )
-        })?;
-        fsx::atomic_write(path, edited.as_bytes()).map_err(|e| {
-            ActionError::failed(
-                profile_name,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
+        // The one edit path of every writer: under the file's lock, validated,
+        // refused when it would bring another conflict.
+        omniclaw_os::edit::edit_config(&target, &omniclaw_os::edit::Options::default(), |text| {
+            omniclaw_core::config::set(text, key, &port.to_string())
+        })
+        .map_err(|e| ActionError::failed(profile_name, e.to_string()))?;
         self.succeed(
             profile_name,
             format!("set {key} to {port} in {}", path.display()),

@@ -62,6 +62,7 @@ fn release_now() {
 
 /// The names (`/proc/PID/comm`, cut at 15 bytes) of the WebKit helper
 /// processes that outlive the last web view.
+#[cfg(any(target_os = "linux", test))]
 const LINGERING_HELPERS: [&str; 1] = ["WebKitNetworkPr"];
 
 /// The pid of every child of `parent` among `(pid, stat)` pairs whose

@@ -1,7 +1,7 @@
 //! The app's own settings: which gateways start with the app.
 //!
 //! Kept in `~/.omniclaw/desktop.json` (`{"startWithApp": ["main"]}`), written
-//! atomically. A missing file means defaults; a broken one is reported and
+//! atomically under the file's lock. A missing file means defaults; a broken one is reported and
 //! never overwritten behind the user's back. Whether the app starts at login
 //! is not stored here: the autostart entry itself is the truth.
 
@@ -61,8 +61,11 @@ pub fn load(path: &Path) -> Result<Settings, SettingsError> {
     })
 }
 
-/// Writes the settings atomically, creating the folder (private) when needed.
-pub fn save(path: &Path, settings: &Settings) -> Result<(), SettingsError> {
+/// Changes the settings as they are on disk now (re-read under the file's
+/// lock, so a concurrent writer's change is kept), then writes them
+/// atomically, creating the folder (private) when needed. A broken file is
+/// refused, never overwritten. Returns the settings written.
+pub fn update(path: &Path, change: impl FnOnce(&mut Settings)) -> Result<Settings, SettingsError> {
     let write_error = |source| SettingsError::Write {
         path: path.to_path_buf(),
         source,
@@ -70,10 +73,18 @@ pub fn save(path: &Path, settings: &Settings) -> Result<(), SettingsError> {
     if let Some(dir) = path.parent() {
         fsx::create_private_dir(dir).map_err(write_error)?;
     }
-    let mut text =
-        serde_json::to_string_pretty(settings).map_err(|e| write_error(io::Error::other(e)))?;
-    text.push('\n');
-    fsx::atomic_replace(path, text.as_bytes()).map_err(write_error)
+    fsx::update(path, fsx::Options::default(), |_| {
+        let mut settings = load(path)?;
+        change(&mut settings);
+        let mut text = serde_json::to_string_pretty(&settings)
+            .map_err(|e| write_error(io::Error::other(e)))?;
+        text.push('\n');
+        Ok((Some(text.into_bytes()), settings))
+    })
+    .map_err(|e| match e {
+        fsx::UpdateError::Refused(e) => e,
+        fsx::UpdateError::Io { source, .. } => write_error(source),
+    })
 }
 
 #[cfg(test)]
@@ -123,16 +134,36 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_defaults_and_save_round_trips() {
+    fn missing_file_is_defaults_and_update_round_trips() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join(".omniclaw").join(FILE);
         assert_eq!(load(&file).expect("defaults"), Settings::default());
-        let settings = Settings {
-            start_with_app: ["main".to_string()].into_iter().collect(),
-        };
-        save(&file, &settings).expect("save");
-        assert_eq!(load(&file).expect("load"), settings);
+        let written = update(&file, |s| {
+            s.start_with_app.insert("main".to_string());
+        })
+        .expect("update");
+        assert_eq!(load(&file).expect("load"), written);
         let text = std::fs::read_to_string(&file).expect("read");
         assert_eq!(text, "{\n  \"startWithApp\": [\n    \"main\"\n  ]\n}\n");
+    }
+
+    #[test]
+    fn an_update_keeps_what_another_writer_saved_and_refuses_a_broken_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join(FILE);
+        update(&file, |s| {
+            s.start_with_app.insert("main".to_string());
+        })
+        .expect("first");
+        // Another writer's change since this one read the file is kept.
+        std::fs::write(&file, "{\"startWithApp\": [\"main\", \"rescue\"]}").expect("write");
+        let got = update(&file, |s| {
+            s.start_with_app.insert("work".to_string());
+        })
+        .expect("second");
+        assert_eq!(got.start_with_app.len(), 3, "{got:?}");
+        std::fs::write(&file, "{broken").expect("write");
+        assert!(update(&file, |_| {}).is_err());
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "{broken");
     }
 }

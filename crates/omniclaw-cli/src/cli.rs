@@ -125,6 +125,22 @@ pub enum SecretsCommand {
         /// The secret's config path, e.g. gateway.auth.token.
         name: String,
     },
+    /// Move every secret of the profile between the OS keychain and its 0600 secrets file,
+    /// keeping their values (clients keep working).
+    Move {
+        /// Where the secrets go.
+        #[arg(long, value_enum)]
+        to: StoreChoice,
+    },
+}
+
+/// A secret store `secrets move` can move to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreChoice {
+    /// The profile's `secrets.json` in its state dir, mode 0600.
+    File,
+    /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).
+    Keychain,
 }
 
 #[derive(Debug, Args)]
@@ -279,17 +295,25 @@ pub enum ConfigCommand {
         /// Dotted key path, e.g. `gateway.port` or `browser.profiles.work.cdpPort`.
         path: String,
     },
-    /// Set the value at a dotted path; the new config is validated before it is written.
+    /// Set the value at a dotted path; the new config is validated (and checked against every
+    /// other profile's ports and paths) before it is written.
     Set {
         /// Dotted key path, e.g. `gateway.port`.
         path: String,
         /// The value, in JSON5 (e.g. `19789`, `"lan"`, `{enabled: true}`).
         value: String,
+        /// Write the edit even when it collides with another profile, an OpenClaw install or a
+        /// port another process holds.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove the key at a dotted path (the default then applies).
     Unset {
         /// Dotted key path.
         path: String,
+        /// Write the edit even when it brings a conflict.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the JSON Schema of omniclaw.json, for editors.
     Schema,

@@ -40,6 +40,15 @@ impl Ctx {
         }
     }
 
+    /// What the config edit path needs to check an edit of `resolved`'s
+    /// config against every other profile.
+    pub fn edit_target(&self, resolved: &Resolved) -> omniclaw_os::edit::Target {
+        omniclaw_os::edit::Target {
+            resolved: resolved.clone(),
+            env: self.env.clone(),
+        }
+    }
+
     /// The secret store scope of a resolved profile.
     pub fn scope(resolved: &Resolved) -> Scope {
         omniclaw_gateway::profile::scope(resolved)

@@ -53,7 +53,7 @@ pub use model::{
     Config, DmPolicy, Gateway, GatewayAuth, GatewayMode, GatewayReload, GatewayRemote, LogLevel,
     Logging, ReloadMode, Rescue, SecretRef, SecretSource, Telegram,
 };
-pub use path::{get, get_raw, redacted, PathError, REDACTED};
+pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
 pub use schema::json_schema;
 pub use validate::validate;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::env::EnvSnapshot;
-use crate::paths::{self, DEFAULT_GATEWAY_PORT};
+use crate::paths::{self, Resolved, DEFAULT_GATEWAY_PORT};
 use crate::ports::{BindScope, Instance, PortInputs};
 
 /// Paths of one instance, as resolved by the caller.
@@ -58,6 +58,37 @@ pub fn port_inputs(value: &Value, default_base: u16) -> PortInputs {
     inputs
 }
 
+/// Where a running gateway really listens (from its runtime file), which
+/// flags may have moved away from what its config says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivePorts {
+    pub base: u16,
+    /// `None`: it runs without browser control.
+    pub control: Option<u16>,
+    /// `None`: it runs without a canvas host.
+    pub canvas: Option<u16>,
+    /// The first port of its CDP range.
+    pub cdp_start: Option<u16>,
+}
+
+/// Plans a running instance where it runs: its live ports replace the ones
+/// its config asks for (pinned CDP ports and the webhook stay as
+/// configured: flags cannot move them).
+pub fn apply_live(inputs: &mut PortInputs, live: &LivePorts) {
+    // A port where the live base puts it anyway stays derived, so reports
+    // say the base placed it.
+    let derived = |port: Option<u16>, from: u16, offset: u16| {
+        port.filter(|p| from.checked_add(offset) != Some(*p))
+    };
+    inputs.base = live.base;
+    inputs.browser_enabled = live.control.is_some();
+    inputs.control_port = derived(live.control, live.base, 2);
+    let control = live.control.unwrap_or(live.base.saturating_add(2));
+    inputs.cdp_range_start = derived(live.cdp_start, control, 9);
+    inputs.canvas_enabled = live.canvas.is_some();
+    inputs.canvas_port = derived(live.canvas, live.base, 4);
+}
+
 /// Builds the plan's view of an OmniClaw profile (`foreign: false`) or a
 /// real OpenClaw install (`foreign: true`). `value` is `None` when the
 /// config could not be read or parsed: the instance then joins with its
@@ -99,6 +130,26 @@ pub fn instance(
             .and_then(|t| token_identity(t, env))
             .map(|id| fingerprint(&id)),
     }
+}
+
+/// The plan's view of the profile `resolved` with the config `value`,
+/// named `name` in reports: its workspace from the config (else the
+/// profile's default), its own config path and state dir. Commands that
+/// weigh a config before writing it (setup, onboarding, every edit) judge
+/// the candidate through this.
+pub fn for_profile(name: &str, resolved: &Resolved, value: &Value, env: &EnvSnapshot) -> Instance {
+    let (workspace, _) = resolved.workspace(configured_workspace(value));
+    instance(
+        name,
+        false,
+        Some(value),
+        &InstancePaths {
+            config_path: resolved.config_path.clone(),
+            state_dir: resolved.state_dir.clone(),
+            workspace,
+        },
+        env,
+    )
 }
 
 /// The workspace a raw config value names, if any (`agents.defaults.workspace`).

@@ -20,7 +20,7 @@ mod reserve;
 
 use std::fmt;
 
-pub use plan::{plan, Conflict, Instance, PathKind, Plan, PortProblem, Row};
+pub use plan::{new_conflicts, plan, Conflict, Instance, PathKind, Plan, PortProblem, Row};
 pub use reserve::{free_base, preferred_base, suggest_base, NoFreeBase};
 
 /// Default base port of the default profile (and of `main` when free).

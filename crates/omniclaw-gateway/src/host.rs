@@ -238,6 +238,14 @@ impl Rebuild for Tracked {
         self.inner.build(text)
     }
 
+    fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
+        self.inner.edit_target()
+    }
+
+    fn admit(&self, old: &str, new: &str) -> Result<(), String> {
+        self.inner.admit(old, new)
+    }
+
     fn applied(&self, candidate: &Candidate, addrs: &Addrs) {
         *lock_of(&self.addrs) = *addrs;
         *lock_of(&self.latest) = Some(candidate.clone());

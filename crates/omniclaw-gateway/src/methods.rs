@@ -425,53 +425,30 @@ async fn config_patch(shared: &Shared, params: &Value) -> Result<Value, ErrorSha
 
     let _serialized = shared.config_lock.lock().await;
     let current = read_config(&path).await?;
-    if let Some(text) = &current {
-        let current_hash = config::hash(text);
-        match base_hash {
-            None => {
-                return Err(ErrorShape::invalid_request(
-                    "config base hash required: run config.get and pass its hash as baseHash",
-                )
-                .with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"})))
-            }
-            Some(b) if b != current_hash => {
-                return Err(ErrorShape::invalid_request(format!(
-                    "config changed since last load ({} was modified): run config.get again and retry with the new hash",
-                    path.display()
-                ))
-                .with_details(json!({
-                    "code": "CONFIG_BASE_HASH_MISMATCH",
-                    "baseHash": b,
-                    "currentHash": current_hash,
-                })))
-            }
-            Some(_) => {}
-        }
+    if current.is_some() && base_hash.is_none() {
+        return Err(ErrorShape::invalid_request(
+            "config base hash required: run config.get and pass its hash as baseHash",
+        )
+        .with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"})));
     }
-    let base = current.as_deref().unwrap_or("{}\n");
-    let next = config::merge_patch(base, &patch).map_err(|e| {
-        ErrorShape::invalid_request(format!(
-            "config.patch refused, {} left unchanged: {e}",
-            path.display()
-        ))
-        .with_details(json!({"code": "INVALID_CONFIG"}))
-    })?;
+    let options = omniclaw_os::edit::Options {
+        force: false,
+        base_hash: base_hash.map(str::to_string),
+        create: true,
+    };
+    let target = shared.live.edit_target();
     let write_path = path.clone();
-    let bytes = next.clone().into_bytes();
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = write_path.parent() {
-            std::fs::create_dir_all(dir)?;
+    let edited = tokio::task::spawn_blocking(move || {
+        let change = |text: &str| config::merge_patch(text, &patch);
+        match &target {
+            Some(t) => omniclaw_os::edit::edit_config(t, &options, change),
+            None => omniclaw_os::edit::edit_file(&write_path, &options, change),
         }
-        omniclaw_os::fsx::atomic_write(&write_path, &bytes)
     })
     .await
     .map_err(|e| ErrorShape::unavailable(format!("config.patch failed: {e}")))?
-    .map_err(|e| {
-        ErrorShape::unavailable(format!(
-            "cannot write {}: {e}; check that the directory is writable",
-            path.display()
-        ))
-    })?;
+    .map_err(|e| patch_refused(&path, base_hash, e))?;
+    let next = edited.text;
     let shown = config::parse(&next)
         .map(|doc| config::redacted(doc.value()))
         .unwrap_or(Value::Null);
@@ -481,6 +458,42 @@ async fn config_patch(shared: &Shared, params: &Value) -> Result<Value, ErrorSha
         "hash": config::hash(&next),
         "config": shown,
     }))
+}
+
+/// A refused `config.patch` as the protocol's error: the code says which
+/// rule refused it, the message names the key and the fix.
+fn patch_refused(
+    path: &Path,
+    base_hash: Option<&str>,
+    e: omniclaw_os::edit::EditError,
+) -> ErrorShape {
+    use omniclaw_os::edit::EditError;
+    match e {
+        EditError::Stale { current, .. } => ErrorShape::invalid_request(format!(
+            "config changed since last load ({} was modified): run config.get again and retry with the new hash",
+            path.display()
+        ))
+        .with_details(json!({
+            "code": "CONFIG_BASE_HASH_MISMATCH",
+            "baseHash": base_hash,
+            "currentHash": current,
+        })),
+        EditError::Invalid { reason, .. } => ErrorShape::invalid_request(format!(
+            "config.patch refused, {} left unchanged: {reason}",
+            path.display()
+        ))
+        .with_details(json!({"code": "INVALID_CONFIG"})),
+        e @ EditError::PlaintextSecret { .. } => ErrorShape::invalid_request(format!("config.patch refused: {e}"))
+            .with_details(json!({"code": "PLAINTEXT_SECRET"})),
+        EditError::Conflicts { file, profile, clashes } => ErrorShape::invalid_request(format!(
+            "config.patch refused, {file} left unchanged: profile {profile} would collide:\n{}",
+            omniclaw_os::edit::list(&clashes)
+        ))
+        .with_details(json!({"code": "CONFIG_CONFLICT"})),
+        e @ (EditError::Missing { .. } | EditError::Unreadable(_) | EditError::Io { .. }) => {
+            ErrorShape::unavailable(format!("config.patch failed: {e}"))
+        }
+    }
 }
 
 async fn channels_status(shared: &Shared) -> Result<Value, ErrorShape> {

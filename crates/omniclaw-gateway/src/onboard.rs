@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use omniclaw_core::config::{self, SecretRef};
 use omniclaw_core::env::EnvSnapshot;
-use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, Instance};
 use omniclaw_core::profile::Profile;
@@ -232,19 +232,7 @@ pub fn plan_ports(
     let value = config::parse(&text)
         .map_err(|e| OnboardError::Internal(format!("the planned config does not parse: {e}")))?
         .into_value();
-    let configured_ws = inventory::configured_workspace(&value).map(str::to_owned);
-    let (workspace, _) = resolved.workspace(configured_ws.as_deref());
-    let mut candidate = inventory::instance(
-        resolved.profile.name(),
-        false,
-        Some(&value),
-        &InstancePaths {
-            config_path: resolved.config_path.clone(),
-            state_dir: resolved.state_dir.clone(),
-            workspace,
-        },
-        env,
-    );
+    let mut candidate = inventory::for_profile(resolved.profile.name(), resolved, &value, env);
     candidate.ports.base = base;
     let allocations = ports::allocate(&candidate.ports).map_err(|e| OnboardError::Ports {
         profile: resolved.profile.to_string(),
@@ -748,11 +736,17 @@ fn write_steps(
         if let Some(parent) = resolved.config_path.parent() {
             undo.mkdir(parent, false)?;
         }
-        fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
-            OnboardError::Write {
-                path: resolved.display(&resolved.config_path),
-                reason: e.to_string(),
-            }
+        // Only onto the config the answers were checked against: an edit
+        // made meanwhile is refused, not lost.
+        fsx::replace_if_unchanged(
+            &resolved.config_path,
+            previous.as_deref().map(str::as_bytes),
+            text.as_bytes(),
+            fsx::Options::with_backup(),
+        )
+        .map_err(|e| OnboardError::Write {
+            path: resolved.display(&resolved.config_path),
+            reason: e.to_string(),
         })?;
         undo.config = Some((resolved.config_path.clone(), previous));
     }

@@ -152,6 +152,13 @@ impl Rebuild for ProfileRebuild {
         })
     }
 
+    fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
+        Some(omniclaw_os::edit::Target {
+            resolved: self.resolved.clone(),
+            env: self.env.clone(),
+        })
+    }
+
     fn applied(&self, c: &Candidate, addrs: &Addrs) {
         self.logger.set_level(c.config.log_level().as_str());
         self.redact(c);

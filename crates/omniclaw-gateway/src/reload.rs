@@ -86,6 +86,9 @@ pub struct Live {
     auth: RwLock<Auth>,
     report: RwLock<Report>,
     telegram: RwLock<TelegramSlot>,
+    /// The profile `config.patch` edits are checked against (set by
+    /// `serve_reloading` from its `Rebuild`).
+    edit_target: RwLock<Option<omniclaw_os::edit::Target>>,
     pub(crate) events: broadcast::Sender<Broadcast>,
 }
 
@@ -102,8 +105,24 @@ impl Live {
             auth: RwLock::new(auth),
             report: RwLock::new(Report::default()),
             telegram: RwLock::new(TelegramSlot::Off),
+            edit_target: RwLock::new(None),
             events,
         })
+    }
+
+    /// The profile whose config `config.patch` edits, when known.
+    pub fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
+        self.edit_target
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_edit_target(&self, target: Option<omniclaw_os::edit::Target>) {
+        *self
+            .edit_target
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = target;
     }
 
     /// The credentials clients must present now.
@@ -196,6 +215,29 @@ pub trait Rebuild: Send + Sync + 'static {
     /// Validates `text` and builds the gateway it describes. `Err` refuses
     /// the edit; its message names the key and the fix, never a secret.
     fn build(&self, text: &str) -> Result<Candidate, String>;
+    /// The profile this gateway runs, for the isolation check of edits
+    /// (`config.patch` and files edited by hand): `None` for a gateway that
+    /// runs no profile, whose edits are only validated.
+    fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
+        None
+    }
+    /// Whether the running gateway may move from `old` to `new` (both
+    /// valid): never into a conflict with another profile or a port another
+    /// process holds. `Err` says which, with the fix.
+    fn admit(&self, old: &str, new: &str) -> Result<(), String> {
+        let Some(target) = self.edit_target() else {
+            return Ok(());
+        };
+        let clashes = omniclaw_os::edit::check_isolation(&target, Some(old), new);
+        if clashes.is_empty() {
+            return Ok(());
+        }
+        Err(clashes
+            .iter()
+            .map(|c| format!("{} (fix: {})", c.message, c.fix))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
     /// Called once a candidate runs (hot-applied or restarted) on `addrs`.
     fn applied(&self, candidate: &Candidate, addrs: &Addrs);
     /// The Telegram channel `candidate` runs: `Ok(None)` when its config
@@ -323,6 +365,7 @@ pub async fn serve_reloading(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let live = Live::new(first.spec.auth.clone());
+    live.set_edit_target(rebuild.edit_target());
     let config_path = first.spec.config_path.clone();
     let last_good = last_good_path(&config_path);
     let (tx, mut edits) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -464,7 +507,18 @@ async fn handle_edit(
     let next = {
         let rebuild = rebuild.clone();
         let text = text.clone();
-        match tokio::task::spawn_blocking(move || rebuild.build(&text)).await {
+        let old = current.text.clone();
+        let shown = path.display().to_string();
+        let checked = tokio::task::spawn_blocking(move || {
+            let next = rebuild
+                .build(&text)
+                .map_err(|why| format!("invalid config {shown}, edit refused:\n{why}"))?;
+            rebuild.admit(&old, &text).map_err(|why| {
+                format!("the edit would collide with another instance, so it is refused:\n{why}")
+            })?;
+            Ok::<_, String>(next)
+        });
+        match checked.await {
             Ok(r) => r,
             Err(e) => Err(format!("checking the config failed: {e}")),
         }
@@ -472,10 +526,7 @@ async fn handle_edit(
     let next = match next {
         Ok(n) => n,
         Err(why) => {
-            refuse(
-                live,
-                format!("invalid config {}, edit refused:\n{why}", path.display()),
-            );
+            refuse(live, why);
             return (Ok(running), false);
         }
     };

@@ -161,7 +161,7 @@ fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
 }
 
 fn listen(addr: SocketAddr, surface: Surface) -> Result<StdListener, StartError> {
-    let listener = StdListener::bind(addr).map_err(|source| {
+    bind_listener(addr).map_err(|source| {
         if source.kind() == io::ErrorKind::AddrInUse {
             StartError::PortInUse {
                 port: addr.port(),
@@ -175,37 +175,29 @@ fn listen(addr: SocketAddr, surface: Surface) -> Result<StdListener, StartError>
                 source,
             }
         }
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartError::Bind {
-            addr,
-            surface,
-            source,
-        })?;
-    raise_backlog(&listener);
-    Ok(listener)
+    })
 }
 
 /// Connections the kernel may queue on a listener before `accept` (capped
 /// by the system's own limit, `net.core.somaxconn` on Linux).
 const BACKLOG: i32 = 1024;
 
-/// The standard library listens with a backlog of 128: a burst of clients
-/// connecting at once (many reconnecting after a restart) overflows it, and
-/// every dropped SYN costs its client a 1 s retransmit. Listening again with
-/// a larger backlog only changes the queue length. Best effort: should the
-/// call fail, the listener keeps working with the smaller queue.
-#[cfg(unix)]
-fn raise_backlog(listener: &StdListener) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `listen` on a socket this function borrows and that is
-    // already listening; it reads no memory of ours.
-    let _ = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+/// A non-blocking listener on `addr` with a backlog of [`BACKLOG`]. The
+/// standard library listens with 128: a burst of clients connecting at once
+/// (many reconnecting after a restart) overflows it, and every dropped SYN
+/// costs its client a 1 s retransmit. Like the standard library, Unix
+/// listeners reuse an address still in TIME_WAIT; on Windows that option
+/// would let another program take the port, so it stays off there.
+fn bind_listener(addr: SocketAddr) -> io::Result<StdListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
-
-#[cfg(not(unix))]
-fn raise_backlog(_: &StdListener) {}
 
 /// Gateway-wide events fanned out to every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 
 pub mod desktopctl;
 pub mod discovery;
+pub mod edit;
 pub mod fsx;
 pub mod live;
 pub mod lock;

@@ -20,6 +20,7 @@ use omniclaw_core::ports::Instance;
 use omniclaw_core::profile::Profile;
 
 use crate::discovery::{self, DiscoveryError};
+use crate::runtime::RuntimeInfo;
 
 /// The state of a config file.
 #[derive(Debug)]
@@ -242,6 +243,26 @@ pub struct ProfileRecord {
     /// `setup` has run: the config or the ownership marker exists.
     pub set_up: bool,
     pub config: ConfigState,
+    /// Where its gateway runs right now, when it runs (the runtime file,
+    /// trusted only while its pid holds the instance lock).
+    pub live: Option<RuntimeInfo>,
+}
+
+impl ProfileRecord {
+    /// The base port its config asks for (the default when it sets none).
+    pub fn configured_base(&self) -> Option<u16> {
+        self.config
+            .value()
+            .map(|v| inventory::port_inputs(v, omniclaw_core::paths::DEFAULT_GATEWAY_PORT).base)
+    }
+
+    /// `(running on, config says)` when its gateway runs on another base
+    /// port than its config names (`--port`, `OMNICLAW_GATEWAY_PORT`).
+    pub fn moved(&self) -> Option<(u16, u16)> {
+        let live = self.live.as_ref()?.port;
+        let configured = self.configured_base()?;
+        (live != configured).then_some((live, configured))
+    }
 }
 
 /// One real OpenClaw install on disk.
@@ -275,13 +296,14 @@ impl Inventory {
                 state_dir: p.state_dir.clone(),
                 workspace: p.workspace.clone(),
             };
-            out.push(inventory::instance(
-                &p.label,
-                false,
-                p.config.value(),
-                &paths,
-                env,
-            ));
+            let mut instance = inventory::instance(&p.label, false, p.config.value(), &paths, env);
+            if let Some(live) = &p.live {
+                // Planned where it runs; its ports are known even when its
+                // config cannot be read.
+                instance.has_ports = true;
+                inventory::apply_live(&mut instance.ports, &live.ports());
+            }
+            out.push(instance);
         }
         for f in &self.foreign {
             let paths = InstancePaths {
@@ -409,6 +431,7 @@ pub fn load(current: &Resolved, _env: &EnvSnapshot) -> Result<Inventory, Discove
                 set_up: !matches!(config, ConfigState::Missing)
                     || state_dir.join(paths::MARKER_FILE).exists(),
                 config,
+                live: crate::runtime::read_live(state_dir),
             }
         };
     let profiles = in_parallel(&records, record);

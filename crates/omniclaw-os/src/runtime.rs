@@ -35,6 +35,16 @@ pub struct RuntimeInfo {
 }
 
 impl RuntimeInfo {
+    /// Its ports, as the plan takes them.
+    pub fn ports(&self) -> omniclaw_core::inventory::LivePorts {
+        omniclaw_core::inventory::LivePorts {
+            base: self.port,
+            control: self.control_port,
+            canvas: self.canvas_port,
+            cdp_start: self.cdp_range.map(|(start, _)| start),
+        }
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "pid": self.pid,

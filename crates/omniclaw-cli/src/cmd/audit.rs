@@ -58,7 +58,13 @@ impl Audit {
         let running: HashMap<String, u32> = inv
             .profiles
             .iter()
-            .filter_map(|p| Some((p.label.clone(), live::running_pid(&p.state_dir)?)))
+            .filter_map(|p| {
+                let pid = p.live.as_ref().map(|l| l.pid);
+                Some((
+                    p.label.clone(),
+                    pid.or_else(|| live::running_pid(&p.state_dir))?,
+                ))
+            })
             .collect();
         let listening = listening
             .join()
@@ -77,6 +83,19 @@ impl Audit {
             instances,
             listening,
         })
+    }
+
+    /// Profiles whose gateway runs on another base port than their config
+    /// names, as (profile, running on, config says).
+    pub fn moved(&self) -> Vec<(&str, u16, u16)> {
+        self.inv
+            .profiles
+            .iter()
+            .filter_map(|p| {
+                let (live, configured) = p.moved()?;
+                Some((p.label.as_str(), live, configured))
+            })
+            .collect()
     }
 
     /// Stop the holder of a row's port, or move the row's instance to a

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use omniclaw_core::config;
 use omniclaw_core::paths::Resolved;
+use omniclaw_os::edit;
 use omniclaw_os::fsx;
 use omniclaw_os::profiles::{self, ConfigState};
 
@@ -25,10 +26,12 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> CmdResult {
         }
         ConfigCommand::Validate => validate(ctx),
         ConfigCommand::Get { path } => get(ctx, &path),
-        ConfigCommand::Set { path, value } => {
-            edit(ctx, &path, |text| config::set(text, &path, &value))
+        ConfigCommand::Set { path, value, force } => {
+            edit(ctx, &path, force, |text| config::set(text, &path, &value))
         }
-        ConfigCommand::Unset { path } => edit(ctx, &path, |text| config::unset(text, &path)),
+        ConfigCommand::Unset { path, force } => {
+            edit(ctx, &path, force, |text| config::unset(text, &path))
+        }
         ConfigCommand::Rollback => rollback(ctx),
     }
 }
@@ -196,30 +199,38 @@ fn get(ctx: &Ctx, path: &str) -> CmdResult {
 fn edit(
     ctx: &Ctx,
     path: &str,
+    force: bool,
     change: impl FnOnce(&str) -> Result<String, config::EditError>,
 ) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
-    let text = read(&resolved)?;
-    let new_text = change(&text).map_err(|e| {
-        CliError::usage(format!(
-            "{} was not changed: {e}",
-            resolved.display(&resolved.config_path)
-        ))
+    if let Some(msg) = unreadable(&resolved) {
+        return Err(CliError::failed(msg));
+    }
+    let target = ctx.edit_target(&resolved);
+    let options = edit::Options {
+        force,
+        ..edit::Options::default()
+    };
+    let edited = edit::edit_config(&target, &options, change).map_err(|e| {
+        if e.is_bad_input() {
+            CliError::usage(e)
+        } else {
+            CliError::failed(e)
+        }
     })?;
-    if new_text != text {
-        fsx::atomic_write(&resolved.config_path, new_text.as_bytes()).map_err(|e| {
-            CliError::failed(format!(
-                "cannot write {}: {e}; the file was not changed",
-                resolved.display(&resolved.config_path)
-            ))
-        })?;
+    for clash in &edited.forced {
+        eprintln!("warning: written with --force although {clash}");
     }
     if ctx.json {
-        out::json(
-            &json!({"ok": true, "path": path, "changed": new_text != text, "file": resolved.config_path}),
-        );
-    } else if new_text != text {
+        out::json(&json!({
+            "ok": true,
+            "path": path,
+            "changed": edited.changed,
+            "file": resolved.config_path,
+            "forced": edited.forced,
+        }));
+    } else if edited.changed {
         println!(
             "{}: {path} updated (previous version in {})",
             resolved.display(&resolved.config_path),
@@ -232,6 +243,12 @@ fn edit(
         );
     }
     Ok(Outcome::Ok)
+}
+
+/// Why the config cannot be read as text, when it exists and cannot (a
+/// directory, a broken link, not UTF-8), with the fix.
+fn unreadable(resolved: &Resolved) -> Option<String> {
+    profiles::read_text(&resolved.config_path).err()
 }
 
 fn read(resolved: &Resolved) -> Result<String, CliError> {

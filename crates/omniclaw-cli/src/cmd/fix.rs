@@ -239,11 +239,18 @@ pub fn run(ctx: &Ctx, yes: bool) -> CmdResult {
         for (_, value) in &r.secrets {
             backup = backup.replace(value.as_str(), config::REDACTED);
         }
-        fsx::atomic_replace(&fsx::backup_path(&r.config_path), backup.as_bytes())
-            .and_then(|()| fsx::atomic_replace(&r.config_path, next.as_bytes()))
-            .map_err(|e| {
-                CliError::failed(format!("cannot write {}: {e}", r.config_path.display()))
-            })?;
+        // Under the config's lock, and only onto the text the fixes were
+        // planned on; the backup carries the redaction marker, not the secrets.
+        fsx::update(&r.config_path, fsx::Options::default(), |current| {
+            if current != Some(r.original.as_bytes()) {
+                return Err(fsx::Changed.to_string());
+            }
+            let bak = fsx::backup_path(&r.config_path);
+            fsx::atomic_replace(&bak, backup.as_bytes())
+                .map_err(|e| format!("cannot write the backup {}: {e}", bak.display()))?;
+            Ok((Some(next.as_bytes().to_vec()), ()))
+        })
+        .map_err(|e| CliError::failed(format!("cannot write {}: {e}", r.config_path.display())))?;
     }
     if ctx.json {
         out::json(

@@ -13,7 +13,7 @@ use omniclaw_core::paths::Resolved;
 use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
-use omniclaw_gateway::reload;
+use omniclaw_gateway::reload::{self, Rebuild as _};
 use omniclaw_gateway::{Gateway, GatewaySpec};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
@@ -129,6 +129,10 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let result = runtime.block_on(async {
         let bound = Gateway::bind(first.spec.clone()).map_err(CliError::failed)?;
         let addrs = bound.addrs();
+        // Where it listens is published before it says it listens, so a
+        // script that waits for that line finds it in `status` and `ports`
+        // (serving publishes the same again).
+        rebuild.applied(&first, &addrs);
         print_surfaces(ctx, &resolved, bound.spec(), &addrs);
         reload::serve_reloading(
             bound,

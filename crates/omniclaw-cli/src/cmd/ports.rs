@@ -15,6 +15,8 @@ struct Report<'a> {
     ok: bool,
     rows: Vec<RowOut<'a>>,
     problems: Vec<Value>,
+    /// Gateways running on other ports than their config says.
+    moved: Vec<Value>,
 }
 
 pub fn run(ctx: &Ctx) -> CmdResult {
@@ -25,6 +27,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             ok: clean,
             rows: a.rows_out(),
             problems: a.problems_json(),
+            moved: a
+                .moved()
+                .into_iter()
+                .map(|(name, live, configured)| {
+                    json!({"profile": name, "runningOn": live, "configured": configured})
+                })
+                .collect(),
         };
         // Serializing these types cannot fail; `out::json` keeps the output
         // valid JSON anyway.
@@ -60,6 +69,11 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                     &["PROFILE", "SURFACE", "PORTS", "BIND", "SET BY", "NOW"],
                     &rows
                 )
+            );
+        }
+        for (name, live, configured) in a.moved() {
+            println!(
+                "note: {name} is running on {live}, config says {configured}: planned where it runs (its next start without --port uses {configured})"
             );
         }
         let problems = print_problems(&a);

@@ -11,11 +11,11 @@ use serde_json::json;
 
 use omniclaw_core::config::{self, SecretRef};
 use omniclaw_core::paths::Resolved;
-use omniclaw_os::fsx;
+use omniclaw_os::edit;
 use omniclaw_os::profiles::{self, ConfigState};
 use omniclaw_os::secrets::{self, SecretName, SecretStore};
 
-use crate::cli::SecretsCommand;
+use crate::cli::{SecretsCommand, StoreChoice};
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, cmd: SecretsCommand) -> CmdResult {
         SecretsCommand::Set { name } => set(ctx, &name),
         SecretsCommand::Status { name } => status(ctx, name.as_deref()),
         SecretsCommand::Rm { name } => rm(ctx, &name),
+        SecretsCommand::Move { to } => move_to(ctx, to),
     }
 }
 
@@ -77,6 +78,18 @@ fn configured(resolved: &Resolved, name: SecretName) -> Option<SecretRef> {
     }
 }
 
+/// How the config refers to a secret, saying where a store reference
+/// really leads: `{"source": "keychain"}` names the profile's secret store,
+/// which is its 0600 file when it has one.
+pub fn ref_label(r: &SecretRef, mode: &secrets::StoreMode) -> String {
+    match (r, mode) {
+        (SecretRef::Keychain, secrets::StoreMode::Keychain) => "store: keychain".into(),
+        (SecretRef::Keychain, secrets::StoreMode::File(_)) => "store: 0600 file".into(),
+        (SecretRef::Keychain, secrets::StoreMode::Memory) => "store: memory".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
 fn set(ctx: &Ctx, raw: &str) -> CmdResult {
     let name = name_of(raw)?;
     let resolved = ctx.resolve()?;
@@ -90,20 +103,25 @@ fn set(ctx: &Ctx, raw: &str) -> CmdResult {
     let mut notes = Vec::new();
     let mut linked = false;
     match configured(&resolved, name) {
-        None => {
-            if let Ok(Some(text)) = profiles::read_text(&resolved.config_path) {
-                if let Ok(next) = config::set(&text, name.path(), KEYCHAIN_REF) {
-                    fsx::atomic_write(&resolved.config_path, next.as_bytes()).map_err(|e| {
-                        CliError::failed(format!(
-                            "the secret is stored, but {} could not be pointed at it: {e}; run `{} config set {name} '{KEYCHAIN_REF}'`",
-                            resolved.display(&resolved.config_path),
-                            command(&resolved)
-                        ))
-                    })?;
-                    linked = true;
+        None if resolved.config_path.is_file() => {
+            let target = ctx.edit_target(&resolved);
+            let edited = edit::edit_config(&target, &edit::Options::default(), |text| {
+                config::set(text, name.path(), KEYCHAIN_REF)
+            });
+            match edited {
+                Ok(e) => linked = e.changed,
+                // An invalid config is left for the user to fix; the secret
+                // is stored all the same.
+                Err(edit::EditError::Invalid { .. } | edit::EditError::Conflicts { .. }) => {}
+                Err(e) => {
+                    return Err(CliError::failed(format!(
+                        "the secret is stored, but the config could not be pointed at it: {e}; run `{} config set {name} '{KEYCHAIN_REF}'`",
+                        command(&resolved)
+                    )))
                 }
             }
         }
+        None => {}
         Some(SecretRef::Keychain) => {}
         Some(SecretRef::Env(var)) => notes.push(format!(
             "the config reads {name} from ${{{var}}}; to use the stored one: {} config set {name} '{KEYCHAIN_REF}'",
@@ -169,7 +187,7 @@ fn status(ctx: &Ctx, only: Option<&str>) -> CmdResult {
             .map(|(n, r, fp)| {
                 json!({
                     "name": n.path(),
-                    "configured": r.as_ref().map(|r| r.to_string()),
+                    "configured": r.as_ref().map(|r| ref_label(r, &mode)),
                     "stored": fp.is_some(),
                     "fingerprint": fp,
                 })
@@ -186,13 +204,18 @@ fn status(ctx: &Ctx, only: Option<&str>) -> CmdResult {
             "secrets": list,
         }));
     } else {
-        println!("Secrets of profile {} ({mode})", resolved.profile);
+        let place = match &mode {
+            secrets::StoreMode::File(p) => format!("0600 file {}", resolved.display(p)),
+            other => other.to_string(),
+        };
+        println!("Secrets of profile {} ({place})", resolved.profile);
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|(n, r, fp)| {
                 vec![
                     n.path().to_string(),
-                    r.as_ref().map_or("unset".to_string(), |r| r.to_string()),
+                    r.as_ref()
+                        .map_or("unset".to_string(), |r| ref_label(r, &mode)),
                     fp.as_ref()
                         .map_or("missing".to_string(), |f| format!("present ({f})")),
                 ]
@@ -241,4 +264,71 @@ fn rm(ctx: &Ctx, raw: &str) -> CmdResult {
         }
     }
     Ok(Outcome::Ok)
+}
+
+fn move_to(ctx: &Ctx, to: StoreChoice) -> CmdResult {
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let scope = Ctx::scope(&resolved);
+    let dest = match to {
+        StoreChoice::File => secrets::Destination::File,
+        StoreChoice::Keychain => secrets::Destination::Keychain,
+    };
+    if dest == secrets::Destination::File {
+        omniclaw_os::fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
+            CliError::failed(format!(
+                "cannot create the state dir {}: {e}; nothing was moved",
+                resolved.display(&resolved.state_dir)
+            ))
+        })?;
+    }
+    let moved = ctx.store.move_to(&scope, dest).map_err(|e| match e {
+        secrets::MoveError::AlreadyThere { .. } => CliError::usage(e),
+        _ => CliError::failed(e),
+    })?;
+    let now = ctx.store.mode(&scope);
+    let running = omniclaw_os::live::running_pid(&resolved.state_dir);
+    let mut notes = Vec::new();
+    if let Some(pid) = running {
+        notes.push(format!(
+            "the running gateway (pid {pid}) keeps serving: the values did not change, and it reads them from the {now} from now on; no restart is needed"
+        ));
+    }
+    if dest == secrets::Destination::Keychain {
+        notes.push(format!(
+            "a service reads its secrets when it starts, and a user service reaches the keychain only inside a login session: run `{} gateway install` again to check that it still can",
+            command(&resolved)
+        ));
+    }
+    if ctx.json {
+        out::json(&json!({
+            "ok": moved.leftovers.is_empty(),
+            "profile": resolved.profile.name(),
+            "store": now.kind(),
+            "moved": moved.names.iter().map(|n| n.path()).collect::<Vec<_>>(),
+            "leftovers": moved.leftovers,
+            "notes": notes,
+        }));
+    } else {
+        let n = moved.names.len();
+        println!(
+            "Moved {n} secret{} of profile {} to the {now}",
+            if n == 1 { "" } else { "s" },
+            resolved.profile
+        );
+        for name in &moved.names {
+            println!("  {name}");
+        }
+        for l in &moved.leftovers {
+            println!("  warning: {l}");
+        }
+        for note in &notes {
+            println!("  note: {note}");
+        }
+    }
+    Ok(if moved.leftovers.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Problem
+    })
 }

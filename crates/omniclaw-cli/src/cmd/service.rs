@@ -665,7 +665,13 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
     };
     if let Some(new) = &new_text {
         let bak = fs::read(fsx::backup_path(&resolved.config_path)).ok();
-        fsx::atomic_write(&resolved.config_path, new.as_bytes()).map_err(|e| {
+        fsx::replace_if_unchanged(
+            &resolved.config_path,
+            Some(text.as_bytes()),
+            new.as_bytes(),
+            fsx::Options::with_backup(),
+        )
+        .map_err(|e| {
             CliError::failed(format!(
                 "cannot write {}: {e}; nothing was changed",
                 resolved.config_path.display()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use omniclaw_core::config;
-use omniclaw_core::inventory::{self, InstancePaths};
+use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, Instance};
 use omniclaw_core::profile::Profile;
@@ -44,7 +44,9 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         .filter(|i| Some(i.name.as_str()) != inv.current().map(|c| c.label.as_str()))
         .collect();
 
-    let (text, created) = match profiles::read_config(&resolved.config_path) {
+    let read = profiles::read_config(&resolved.config_path);
+    let read_before = read.text().map(str::to_owned);
+    let (text, created) = match read {
         ConfigState::Unreadable(msg) => {
             return Err(CliError::failed(format!(
                 "{msg}\nsetup changed nothing; run `{} doctor` after fixing it",
@@ -112,20 +114,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         ))
     })?;
     let value = loaded.doc.value();
-    let configured_ws = inventory::configured_workspace(value);
-    let (workspace, _) = resolved.workspace(configured_ws);
-    let candidate = inventory::instance(
-        resolved.profile.name(),
-        false,
-        Some(value),
-        &InstancePaths {
-            config_path: resolved.config_path.clone(),
-            state_dir: resolved.state_dir.clone(),
-            workspace: workspace.clone(),
-        },
-        &ctx.env,
-    );
-    let mut candidate = candidate;
+    let (workspace, _) = resolved.workspace(inventory::configured_workspace(value));
+    let mut candidate = inventory::for_profile(resolved.profile.name(), &resolved, value, &ctx.env);
     if let Some(p) = explicit_port {
         candidate.ports.base = p;
     }
@@ -179,17 +169,23 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
     // failure. Then the token: a refused keychain stops setup before any
     // file is written, and the dirs made just now are removed again.
     let made = make_state_dir(&resolved)?;
-    let token = match ensure_token(ctx, &resolved, &loaded.config) {
+    let token = match ensure_token(ctx, &resolved, &loaded.config, created) {
         Ok(token) => token,
         Err(e) => {
             remove_made(&made);
             return Err(e);
         }
     };
-    let token_generated = token != Token::Kept;
+    let token_generated = matches!(token, Token::Generated | Token::InFile { .. });
 
     // All checks passed: write.
-    let changed = write_all(&resolved, &text, created, &workspace)? || token_generated;
+    let changed = write_all(
+        &resolved,
+        &text,
+        read_before.as_deref(),
+        created,
+        &workspace,
+    )? || token_generated;
 
     let rows: Vec<serde_json::Value> = allocations
         .iter()
@@ -208,6 +204,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             "ports": rows,
             "secretStore": ctx.store.mode(&Ctx::scope(&resolved)).kind(),
             "tokenGenerated": token_generated,
+            "secretsMoved": matches!(token, Token::Moved { .. }),
             "keychainUnreachable": matches!(token, Token::InFile { .. }),
         }));
     } else {
@@ -232,6 +229,15 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
                 ctx.store.mode(&Ctx::scope(&resolved)),
                 env_command(&resolved)
             ),
+            Token::Moved { count, leftovers } => {
+                println!(
+                    "  secrets    {count} moved from the OS keychain into {} (mode 0600); the gateway token is unchanged",
+                    resolved.display(&Ctx::scope(&resolved).secrets_file())
+                );
+                for l in leftovers {
+                    println!("  warning: {l}");
+                }
+            }
             Token::InFile { why } => println!(
                 "  token      generated into {} (mode 0600, readable by this user only): no OS keychain is reachable ({why}); this profile keeps its secrets there from now on",
                 resolved.display(&Ctx::scope(&resolved).secrets_file())
@@ -252,6 +258,12 @@ enum Token {
     /// Generated into the profile's 0600 secrets file because no OS
     /// keychain is reachable (`why`).
     InFile { why: String },
+    /// The profile's secrets moved from the keychain into its 0600 file
+    /// (`--secrets-file setup` of a set-up profile).
+    Moved {
+        count: usize,
+        leftovers: Vec<String>,
+    },
 }
 
 /// Generates the gateway token (48 hex characters from the OS CSPRNG) into
@@ -264,6 +276,7 @@ fn ensure_token(
     ctx: &Ctx,
     resolved: &Resolved,
     config: &config::Config,
+    created: bool,
 ) -> Result<Token, CliError> {
     let wants = config.auth_mode() == config::AuthMode::Token
         && config.gateway.auth.token == Some(config::SecretRef::Keychain);
@@ -283,6 +296,11 @@ fn ensure_token(
     };
     let unreachable = match ctx.store.get(&scope, SecretName::GatewayAuthToken) {
         Ok(Some(_)) => return Ok(Token::Kept),
+        // `--secrets-file` on a profile that keeps its secrets in the
+        // keychain: move them (a new token would lock its clients out).
+        Ok(None) if ctx.secrets_file && !created && !secrets::uses_file(&scope.state_dir) => {
+            return move_to_file(resolved, &scope);
+        }
         Ok(None) => {
             let token = generate()?;
             ctx.prepare_store(resolved)?;
@@ -300,6 +318,44 @@ fn ensure_token(
         .set(&scope, SecretName::GatewayAuthToken, &token)
         .map_err(fail)?;
     Ok(Token::InFile { why: unreachable })
+}
+
+/// Moves a set-up profile's secrets from the keychain into its 0600 file
+/// (`--secrets-file setup` on it): its clients keep their token. A
+/// keychain that cannot be read now refuses, since what it holds is
+/// unknown; a machine without any keychain has nothing to move.
+fn move_to_file(resolved: &Resolved, scope: &secrets::Scope) -> Result<Token, CliError> {
+    let keychain = secrets::Routed::system(false);
+    match keychain.move_to(scope, secrets::Destination::File) {
+        Ok(moved) if !moved.names.is_empty() => Ok(Token::Moved {
+            count: moved.names.len(),
+            leftovers: moved.leftovers,
+        }),
+        // Nothing in the keychain, or no keychain at all: a new token.
+        Ok(_)
+        | Err(secrets::MoveError::Source {
+            source: secrets::SecretError::Unreachable { .. },
+            ..
+        }) => {
+            let token = secrets::generate_token().map_err(|e| {
+                CliError::failed(format!("the OS random number generator failed: {e}"))
+            })?;
+            secrets::FileStore
+                .set(scope, SecretName::GatewayAuthToken, &token)
+                .map_err(CliError::failed)?;
+            Ok(Token::Generated)
+        }
+        Err(e) => {
+            let cmd = command(resolved);
+            Err(CliError::failed(format!(
+                "profile {} keeps its secrets in the OS keychain and they must move with it, so setup changed nothing: {e}\n\
+                 unlock the keychain, then `{cmd} secrets move --to file` (clients keep their token); \
+                 or give the profile a new gateway token in the file, which its clients must then use: \
+                 `{cmd} --secrets-file secrets set gateway.auth.token`",
+                resolved.profile
+            )))
+        }
+    }
 }
 
 /// Creates the state dir (0700) and returns the dirs that did not exist
@@ -495,6 +551,7 @@ fn workspace_value(
 fn write_all(
     resolved: &Resolved,
     text: &str,
+    read_before: Option<&str>,
     created: bool,
     workspace: &PathBuf,
 ) -> Result<bool, CliError> {
@@ -532,17 +589,24 @@ fn write_all(
             ))
         })?;
     }
-    let on_disk = std::fs::read_to_string(&resolved.config_path).ok();
-    if created || on_disk.as_deref() != Some(text) {
+    if created || read_before != Some(text) {
         changed = true;
         if let Some(parent) = resolved.config_path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 CliError::failed(format!("cannot create {}: {e}", resolved.display(parent)))
             })?;
         }
-        fsx::atomic_write(&resolved.config_path, text.as_bytes()).map_err(|e| {
+        // Only onto the text the checks ran on (none for a new profile): an
+        // edit made meanwhile is refused, not lost.
+        fsx::replace_if_unchanged(
+            &resolved.config_path,
+            read_before.map(str::as_bytes),
+            text.as_bytes(),
+            fsx::Options::with_backup(),
+        )
+        .map_err(|e| {
             CliError::failed(format!(
-                "cannot write the config {}: {e}; nothing was changed in it",
+                "cannot write the config {}: {e}",
                 resolved.display(&resolved.config_path)
             ))
         })?;

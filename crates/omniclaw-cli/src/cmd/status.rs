@@ -216,10 +216,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         let holder = InstanceLock::probe(&p.state_dir.join("gateway.lock"))
             .ok()
             .flatten();
-        // A running gateway may listen elsewhere than its config says.
-        let base = omniclaw_os::runtime::read_live(&p.state_dir)
-            .map(|l| l.port)
-            .or(base);
+        // A running gateway may listen elsewhere than its config says; the
+        // plan has it where it runs.
+        let moved = p.moved();
         let state = match &holder {
             Some(h) => format!(
                 "running · {} (pid {})",
@@ -243,7 +242,11 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         rows.push(vec![
             p.label.clone(),
             state.clone(),
-            base.map_or("–".into(), |b| b.to_string()),
+            match (base, moved) {
+                (Some(_), Some((live, configured))) => format!("{live} (config: {configured})"),
+                (Some(b), None) => b.to_string(),
+                (None, _) => "–".into(),
+            },
             config.to_string(),
             omniclaw_core::paths::tilde(&p.state_dir, &a.inv.home),
         ]);
@@ -252,10 +255,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             "current": p.is_current,
             "running": holder.as_ref().map(|h| json!({"pid": h.pid, "owner": h.owner.map(|o| o.as_str())})),
             "port": base,
+            "configuredPort": moved.map(|(_, configured)| configured),
             "config": config,
             "configPath": p.config_path,
             "stateDir": p.state_dir,
             "workspace": p.workspace,
+            // Where `{"source": "keychain"}` references of this profile lead.
+            "secrets": if omniclaw_os::secrets::uses_file(&p.state_dir) { "file" } else { "keychain" },
             "telegram": telegram,
         }));
     }

@@ -99,7 +99,7 @@ impl SecretRef {
     }
 
     /// Reads a validated secret value (a string or `{"source": "keychain"}`).
-    fn from_value(value: &Value) -> Option<SecretRef> {
+    pub(crate) fn from_value(value: &Value) -> Option<SecretRef> {
         match value {
             Value::String(text) => Some(match schema::env_ref(text) {
                 Some(name) => SecretRef::Env(name.to_string()),

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::document::Document;
+use super::model::SecretRef;
 use super::schema::{self, Kind, Node, ROOT};
 
 /// What plaintext secrets are replaced with in any output.
@@ -256,6 +257,64 @@ pub fn redacted(value: &Value) -> Value {
     redact(Some(&ROOT), false, value)
 }
 
+/// Every secret a config value sets, by dotted path (`gateway.auth.token`,
+/// `models.providers.openai.apiKey`), in document order: wherever the schema
+/// has a secret, whatever its map keys. Values of the wrong shape are left
+/// out (validation reports them).
+pub fn secret_refs(value: &Value) -> Vec<(String, SecretRef)> {
+    let mut out = Vec::new();
+    collect_secrets(&ROOT, value, &mut String::new(), &mut out);
+    out
+}
+
+/// The secrets a config value holds in plain text, by dotted path.
+pub fn plaintext_secrets(value: &Value) -> Vec<(String, String)> {
+    secret_refs(value)
+        .into_iter()
+        .filter_map(|(path, r)| match r {
+            SecretRef::Plain(text) => Some((path, text)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn collect_secrets(
+    node: &'static Node,
+    value: &Value,
+    path: &mut String,
+    out: &mut Vec<(String, SecretRef)>,
+) {
+    let mut descend = |key: &str, child: &'static Node, v: &Value| {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        collect_secrets(child, v, path, out);
+        path.truncate(len);
+    };
+    match (&node.kind, value) {
+        (Kind::Secret, v) => {
+            if let Some(r) = SecretRef::from_value(v) {
+                out.push((path.clone(), r));
+            }
+        }
+        (Kind::Object(fields), Value::Object(map)) => {
+            for (k, v) in map {
+                if let Some(f) = fields.iter().find(|f| f.name == k) {
+                    descend(k, &f.node, v);
+                }
+            }
+        }
+        (Kind::Map { value: child, .. }, Value::Object(map)) => {
+            for (k, v) in map {
+                descend(k, child, v);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn redact(node: Option<&'static Node>, secret_like: bool, value: &Value) -> Value {
     let kind = node.map(|n| &n.kind);
     match (kind, value) {
@@ -453,5 +512,34 @@ mod tests {
         for (input, expected) in table {
             check(&input.to_string(), redacted(&input), expected);
         }
+    }
+
+    #[test]
+    fn secret_refs_find_every_secret_by_path() {
+        let value = json!({
+            "gateway": {"auth": {"token": "abc", "password": "${PW}"}, "remote": {"token": {"source": "keychain"}}},
+            "channels": {"telegram": {"botToken": "1:AA", "allowFrom": [1]}},
+            "extra": {"apiKey": "not a schema secret"},
+        });
+        let refs: Vec<(String, String)> = secret_refs(&value)
+            .into_iter()
+            .map(|(p, r)| (p, format!("{r:?}")))
+            .collect();
+        assert_eq!(
+            refs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            [
+                "gateway.auth.token",
+                "gateway.auth.password",
+                "gateway.remote.token",
+                "channels.telegram.botToken"
+            ]
+        );
+        assert_eq!(
+            plaintext_secrets(&value),
+            [
+                ("gateway.auth.token".to_string(), "abc".to_string()),
+                ("channels.telegram.botToken".to_string(), "1:AA".to_string())
+            ]
+        );
     }
 }

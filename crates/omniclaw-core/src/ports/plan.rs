@@ -601,6 +601,39 @@ impl Suggestions {
     }
 }
 
+/// The conflicts an edit would bring: those of `candidate` (the instance as
+/// the edit leaves it) against `others` that `current` (the same instance
+/// before the edit, if it exists) does not already have. The edited
+/// instance is placed last, so every fix moves it and never the others.
+/// Conflicts are compared as reported (`Display`), so moving a port from
+/// one clash into another is a new conflict, while an edit of an unrelated
+/// key never is.
+pub fn new_conflicts(
+    others: &[Instance],
+    current: Option<&Instance>,
+    candidate: &Instance,
+) -> Vec<Conflict> {
+    let involving = |instance: &Instance| -> Vec<Conflict> {
+        let mut all = others.to_vec();
+        all.push(instance.clone());
+        plan(&all)
+            .conflicts
+            .into_iter()
+            .filter(|c| {
+                let (a, b) = c.instances();
+                a == instance.name || b == instance.name
+            })
+            .collect()
+    };
+    let before: Vec<String> = current
+        .map(|c| involving(c).iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    involving(candidate)
+        .into_iter()
+        .filter(|c| !before.contains(&c.to_string()))
+        .collect()
+}
+
 fn shared_paths(instances: &[Instance], out: &mut Vec<Conflict>) {
     for kind in [
         PathKind::ConfigPath,
@@ -781,6 +814,27 @@ mod tests {
             .map(|c| format!("{c} | {}", c.fix()))
             .collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn an_edit_is_judged_by_the_conflicts_it_adds() {
+        let others = [at("main", 18789)];
+        let rescue = at("rescue", 19789);
+        let shown = |cs: Vec<Conflict>| -> Vec<String> {
+            cs.iter().map(|c| format!("{c} | {}", c.fix())).collect()
+        };
+        // Into main's CDP range: every clash is new, and the fix moves rescue.
+        let into_cdp = shown(new_conflicts(&others, Some(&rescue), &at("rescue", 18800)));
+        assert_eq!(
+            into_cdp.first().map(String::as_str),
+            Some("rescue base 18800 lies in main's CDP range 18800–18899 | move rescue to base 18900: omniclaw --profile rescue config set gateway.port 18900")
+        );
+        // A clean move, and an edit that leaves an old clash as it was.
+        assert!(new_conflicts(&others, Some(&rescue), &at("rescue", 20789)).is_empty());
+        let clashing = at("rescue", 18800);
+        assert!(new_conflicts(&others, Some(&clashing), &clashing.clone()).is_empty());
+        // A new profile (no current state) is judged whole.
+        assert!(!new_conflicts(&others, None, &at("rescue", 18789)).is_empty());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! (`pairing.lock`) followed by an atomic replace, so the two never lose
 //! each other's edits.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -22,14 +21,12 @@ pub fn pairing_path(state_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct PairingStore {
     path: PathBuf,
-    lock: PathBuf,
 }
 
 impl PairingStore {
     pub fn new(state_dir: &Path) -> PairingStore {
         PairingStore {
             path: pairing_path(state_dir),
-            lock: telegram_dir(state_dir).join("pairing.lock"),
         }
     }
 
@@ -61,32 +58,19 @@ impl PairingStore {
         &self,
         change: impl FnOnce(&mut Pairings) -> (R, bool),
     ) -> Result<R, StateError> {
-        if let Some(dir) = self.lock.parent() {
+        if let Some(dir) = self.path.parent() {
             ensure_dir(dir)?;
         }
-        let write_err = |source| StateError::Write {
-            path: self.lock.clone(),
-            source,
-        };
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(write_err)?;
-        lock.lock().map_err(write_err)?;
-        let mut pairings = self.load()?;
-        let (result, changed) = change(&mut pairings);
-        if changed {
-            crate::fsx::atomic_replace(&self.path, encode(&pairings).as_bytes()).map_err(
-                |source| StateError::Write {
-                    path: self.path.clone(),
-                    source,
-                },
-            )?;
-        }
-        // The lock is released when `lock` drops.
-        Ok(result)
+        crate::fsx::update(&self.path, crate::fsx::Options::default(), |_| {
+            // Decoded by `load` for its messages; the lock is already held.
+            let mut pairings = self.load()?;
+            let (result, changed) = change(&mut pairings);
+            Ok((changed.then(|| encode(&pairings).into_bytes()), result))
+        })
+        .map_err(|e| match e {
+            crate::fsx::UpdateError::Refused(e) => e,
+            crate::fsx::UpdateError::Io { path, source, .. } => StateError::Write { path, source },
+        })
     }
 }
 

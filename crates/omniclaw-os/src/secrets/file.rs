@@ -4,7 +4,7 @@
 //! else may already have read it, and the user should know.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use super::{check_value, Scope, SecretError, SecretName, SecretStore, StoreMode};
@@ -63,39 +63,45 @@ fn check_mode(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), SecretError
     Ok(())
 }
 
-/// Temp file created 0600 from the start, fsynced, renamed over the file;
-/// no `.bak` (a second copy of secrets helps nobody).
-fn write(path: &Path, entries: &Entries) -> Result<(), SecretError> {
-    let err = |source| SecretError::Write {
+/// Changes the entries under the file's lock (re-read under it, so two
+/// processes setting different secrets both keep theirs), written 0600 from
+/// the first byte, atomically; no `.bak` (a second copy of secrets helps
+/// nobody).
+fn change<T>(
+    path: &Path,
+    f: impl FnOnce(&mut Entries) -> Option<T>,
+) -> Result<Option<T>, SecretError> {
+    let write_err = |source| SecretError::Write {
         path: path.to_path_buf(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    crate::fsx::update(path, crate::fsx::Options::private(), |_| {
+        // Read through `read` for its mode check and messages.
+        let mut entries = read(path)?;
+        let Some(value) = f(&mut entries) else {
+            return Ok((None, None));
+        };
+        let mut text = serde_json::to_string_pretty(&entries).map_err(|e| SecretError::Write {
+            path: path.to_path_buf(),
+            source: io::Error::other(e),
+        })?;
+        text.push('\n');
+        Ok((Some(text.into_bytes()), Some(value)))
+    })
+    .map_err(|e| match e {
+        crate::fsx::UpdateError::Refused(e) => e,
+        crate::fsx::UpdateError::Io { source, .. } => write_err(source),
+    })
+}
+
+impl FileStore {
+    /// Creates `scope`'s secrets file (empty, 0600) when it does not exist,
+    /// which routes the profile to it.
+    pub fn create(scope: &Scope) -> Result<(), SecretError> {
+        change(&scope.secrets_file(), |_| Some(())).map(drop)
     }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        let text = serde_json::to_string_pretty(entries).map_err(io::Error::other)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
 }
 
 impl SecretStore for FileStore {
@@ -105,20 +111,19 @@ impl SecretStore for FileStore {
 
     fn set(&self, scope: &Scope, name: SecretName, value: &str) -> Result<(), SecretError> {
         check_value(name, value)?;
-        let path = scope.secrets_file();
-        let mut entries = read(&path)?;
-        entries.insert(name.path().to_string(), value.to_string());
-        write(&path, &entries)
+        change(&scope.secrets_file(), |entries| {
+            entries.insert(name.path().to_string(), value.to_string());
+            Some(())
+        })
+        .map(drop)
     }
 
     fn remove(&self, scope: &Scope, name: SecretName) -> Result<bool, SecretError> {
         let path = scope.secrets_file();
-        let mut entries = read(&path)?;
-        let had = entries.remove(name.path()).is_some();
-        if had {
-            write(&path, &entries)?;
+        if !path.exists() {
+            return Ok(false);
         }
-        Ok(had)
+        Ok(change(&path, |entries| entries.remove(name.path()).map(drop))?.is_some())
     }
 
     fn mode(&self, scope: &Scope) -> StoreMode {

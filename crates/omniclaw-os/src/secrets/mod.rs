@@ -153,7 +153,7 @@ pub enum SecretError {
         command: String,
         name: SecretName,
     },
-    #[error("the OS keychain answered but refused {account}: {detail}; unlock it ({}) and retry, or keep this profile's secrets in a 0600 file instead: `{command} --secrets-file setup`", UNLOCK_HINT)]
+    #[error("the OS keychain answered but refused {account}: {detail}; unlock it ({}) and retry; to keep this profile's secrets in a 0600 file instead, unlock it once and run `{command} secrets move --to file` (or, for a profile not set up yet, `{command} --secrets-file setup`)", UNLOCK_HINT)]
     Refused {
         account: String,
         detail: String,
@@ -180,6 +180,8 @@ pub enum SecretError {
     UnknownName { name: String },
     #[error("the value for {name} is empty: give a non-empty secret")]
     Empty { name: SecretName },
+    #[error("{name} does not read back as it was stored in the {place}")]
+    Mismatch { name: SecretName, place: String },
 }
 
 /// How to unlock the keychain of this platform.
@@ -233,6 +235,151 @@ impl Routed {
         } else {
             self.keychain.as_ref()
         }
+    }
+}
+
+/// Where `secrets move` puts a profile's secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Keychain,
+    File,
+}
+
+/// What a move did.
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// The secrets now in the destination.
+    pub names: Vec<SecretName>,
+    /// Copies the source still holds because removing them failed (the
+    /// destination has them; the message says how to remove them).
+    pub leftovers: Vec<String>,
+}
+
+/// Why nothing was moved.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("the secrets of profile {profile} are already in the {place}; nothing to move")]
+    AlreadyThere { profile: String, place: String },
+    #[error("cannot read {name} from the {place}, so nothing was moved: {source}")]
+    Source {
+        name: SecretName,
+        place: String,
+        source: SecretError,
+    },
+    #[error("cannot store {name} in the {place}, so nothing was moved (the {from} still holds every secret): {source}")]
+    Destination {
+        name: SecretName,
+        place: String,
+        from: String,
+        source: SecretError,
+    },
+}
+
+impl Routed {
+    /// Where `scope`'s secrets live now, whatever this run's `--secrets-file`.
+    fn source(&self, scope: &Scope) -> (&dyn SecretStore, Destination) {
+        if uses_file(&scope.state_dir) {
+            (&self.file, Destination::File)
+        } else {
+            (self.keychain.as_ref(), Destination::Keychain)
+        }
+    }
+
+    /// Moves every secret of `scope` between the keychain and its 0600 file.
+    /// The source is read whole first (one that cannot be read refuses the
+    /// move); each value is stored and read back in the destination; only
+    /// then the source's copies are removed — the secrets file last, since
+    /// its existence is what routes the profile to it.
+    pub fn move_to(&self, scope: &Scope, to: Destination) -> Result<Moved, MoveError> {
+        let (source, from) = self.source(scope);
+        let place = |d: Destination| match d {
+            Destination::Keychain => StoreMode::Keychain.to_string(),
+            Destination::File => StoreMode::File(scope.secrets_file()).to_string(),
+        };
+        if from == to {
+            return Err(MoveError::AlreadyThere {
+                profile: scope.profile.clone(),
+                place: place(to),
+            });
+        }
+        let mut values = Vec::new();
+        for name in SecretName::ALL {
+            let value = source.get(scope, name).map_err(|e| MoveError::Source {
+                name,
+                place: place(from),
+                source: e,
+            })?;
+            values.extend(value.map(|v| (name, v)));
+        }
+        let dest: &dyn SecretStore = match to {
+            Destination::File => &self.file,
+            Destination::Keychain => self.keychain.as_ref(),
+        };
+        let mut written = Vec::new();
+        let undo = |written: &[SecretName]| {
+            for name in written {
+                let _ = dest.remove(scope, *name);
+            }
+        };
+        for (name, value) in &values {
+            let stored = dest
+                .set(scope, *name, value)
+                .and_then(|()| dest.get(scope, *name))
+                .and_then(|back| match back.as_deref() == Some(value.as_str()) {
+                    true => Ok(()),
+                    false => Err(SecretError::Mismatch {
+                        name: *name,
+                        place: place(to),
+                    }),
+                });
+            if let Err(e) = stored {
+                undo(&written);
+                return Err(MoveError::Destination {
+                    name: *name,
+                    place: place(to),
+                    from: place(from),
+                    source: e,
+                });
+            }
+            written.push(*name);
+        }
+        let mut moved = Moved {
+            names: written,
+            leftovers: Vec::new(),
+        };
+        match to {
+            Destination::File => {
+                // Routes the profile to the file even when it holds nothing yet.
+                if let Err(e) = FileStore::create(scope) {
+                    undo(&moved.names);
+                    return Err(MoveError::Destination {
+                        name: SecretName::GatewayAuthToken,
+                        place: place(to),
+                        from: place(from),
+                        source: e,
+                    });
+                }
+                for (name, _) in &values {
+                    if let Err(e) = source.remove(scope, *name) {
+                        moved.leftovers.push(format!(
+                            "{name} is still in the OS keychain ({e}); remove it with your keychain tool (account {})",
+                            scope.account(*name)
+                        ));
+                    }
+                }
+            }
+            Destination::Keychain => {
+                let file = scope.secrets_file();
+                if let Err(e) = std::fs::remove_file(&file) {
+                    moved.leftovers.push(format!(
+                        "{} could not be removed ({e}): delete it by hand, or the profile keeps using it",
+                        file.display()
+                    ));
+                }
+                let _ = std::fs::remove_file(crate::fsx::lock_path(&file));
+            }
+        }
+        Ok(moved)
     }
 }
 
@@ -329,6 +476,70 @@ mod tests {
         let f = fingerprint("secret");
         assert_eq!(f, "sha256:2bb80d537b1d");
         assert!(!f.contains("secret"));
+    }
+
+    #[test]
+    fn moving_keeps_every_value_and_routes_the_profile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scope = Scope::new("main", dir.path());
+        let routed = Routed::new(Box::new(MemoryStore::default()), false);
+        routed
+            .set(&scope, SecretName::GatewayAuthToken, "tok")
+            .expect("set");
+        routed
+            .set(&scope, SecretName::TelegramBotToken, "1:AA")
+            .expect("set");
+        let moved = routed.move_to(&scope, Destination::File).expect("move");
+        assert_eq!(moved.names.len(), 2);
+        assert!(moved.leftovers.is_empty(), "{:?}", moved.leftovers);
+        assert!(uses_file(dir.path()));
+        assert_eq!(
+            FileStore
+                .get(&scope, SecretName::GatewayAuthToken)
+                .expect("get"),
+            Some("tok".into())
+        );
+        assert!(matches!(
+            routed.move_to(&scope, Destination::File),
+            Err(MoveError::AlreadyThere { .. })
+        ));
+        routed.move_to(&scope, Destination::Keychain).expect("back");
+        assert!(!uses_file(dir.path()));
+        assert_eq!(
+            routed
+                .get(&scope, SecretName::TelegramBotToken)
+                .expect("get"),
+            Some("1:AA".into())
+        );
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_moves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scope = Scope::new("main", dir.path());
+        let routed = Routed::new(Box::new(MemoryStore::default()), false);
+        FileStore
+            .set(&scope, SecretName::GatewayAuthToken, "tok")
+            .expect("set");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(scope.secrets_file(), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+            let err = routed
+                .move_to(&scope, Destination::Keychain)
+                .expect_err("refused");
+            assert!(matches!(err, MoveError::Source { .. }), "{err}");
+            assert!(uses_file(dir.path()), "the file stays");
+            assert_eq!(
+                routed
+                    .keychain
+                    .get(&scope, SecretName::GatewayAuthToken)
+                    .expect("get"),
+                None,
+                "nothing reached the keychain"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,389 @@
+//! The one way OmniClaw changes a profile's config: `config set|unset`,
+//! `config.patch`, the desktop app's fixes, `secrets set`'s reference and the
+//! rescue bot's `/config set` (which runs `config set`) all come here.
+//!
+//! An edit is computed from the file as it is under its lock (so concurrent
+//! edits of different keys are all kept), must validate as a whole (the
+//! core's edit functions check that), must not write a plaintext secret,
+//! and must not bring a new conflict with another profile, a real OpenClaw
+//! install or a port another process holds — unless forced. Then it is
+//! written atomically with the previous version kept as `.bak`. A refused
+//! edit leaves every file as it was.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use omniclaw_core::config;
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::inventory;
+use omniclaw_core::paths::Resolved;
+use omniclaw_core::ports::{self, Instance};
+
+use crate::fsx;
+use crate::live;
+use crate::portowner::{self, Holder};
+use crate::profiles;
+
+/// The profile whose config is edited, as the isolation check needs it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub resolved: Resolved,
+    pub env: EnvSnapshot,
+}
+
+/// How an edit is carried out.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Write even when the edit brings a conflict (the conflicts are
+    /// returned in [`Edited::forced`]).
+    pub force: bool,
+    /// `config.patch`: the hash of the text the client based its edit on;
+    /// a file changed since is refused, never overwritten.
+    pub base_hash: Option<String>,
+    /// A missing file is edited as `{}` (`config.patch`) instead of refused.
+    pub create: bool,
+}
+
+/// What an edit did.
+#[derive(Debug, Clone)]
+pub struct Edited {
+    pub changed: bool,
+    /// The text now in the file.
+    pub text: String,
+    /// Conflicts written anyway because the edit was forced.
+    pub forced: Vec<String>,
+}
+
+/// A conflict an edit would bring, with its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash {
+    pub message: String,
+    pub fix: String,
+}
+
+/// Why an edit was not written. Every variant leaves the file as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("no config at {path}: run `{command} setup` first")]
+    Missing { path: String, command: String },
+    #[error("{0}")]
+    Unreadable(String),
+    /// The result would not validate (or the path is wrong).
+    #[error("{file} was not changed: {reason}")]
+    Invalid { file: String, reason: String },
+    #[error("{file} changed since it was read (its hash is now {current}): read it again and retry with the new hash")]
+    Stale { file: String, current: String },
+    #[error("{file} was not changed: {key} would hold a secret in plain text; keep it in the secret store instead: `{command} secrets set {key}` (it reads the value from stdin or a hidden prompt and points the config at the store)")]
+    PlaintextSecret {
+        file: String,
+        key: String,
+        command: String,
+    },
+    #[error("{file} was not changed: profile {profile} would collide:\n{}\nfix the edit, or write it anyway with `config set|unset … --force`", list(.clashes))]
+    Conflicts {
+        file: String,
+        profile: String,
+        clashes: Vec<Clash>,
+    },
+    #[error("cannot write {file}: {detail}; the file was not changed")]
+    Io { file: String, detail: String },
+}
+
+impl EditError {
+    /// Whether the edit itself is at fault (exit 2) rather than the
+    /// machine (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            EditError::Invalid { .. }
+                | EditError::PlaintextSecret { .. }
+                | EditError::Conflicts { .. }
+                | EditError::Stale { .. }
+        )
+    }
+}
+
+/// Each clash on a line; a fix shared by the clashes before it is said
+/// once, after the last of them.
+pub fn list(clashes: &[Clash]) -> String {
+    let mut out = Vec::new();
+    for (i, c) in clashes.iter().enumerate() {
+        out.push(format!("  - {}", c.message));
+        if clashes.get(i + 1).is_none_or(|next| next.fix != c.fix) {
+            out.push(format!("    fix: {}", c.fix));
+        }
+    }
+    out.join("\n")
+}
+
+/// Edits the config of `target`: `change` gets the current text and returns
+/// the new one (validated by the core's `set` / `unset` / `merge_patch`).
+pub fn edit_config(
+    target: &Target,
+    options: &Options,
+    change: impl FnOnce(&str) -> Result<String, config::EditError>,
+) -> Result<Edited, EditError> {
+    let resolved = &target.resolved;
+    edit_at(
+        &resolved.config_path,
+        resolved.display(&resolved.config_path),
+        &command(resolved),
+        Some(target),
+        options,
+        change,
+    )
+}
+
+/// [`edit_config`] of a config that belongs to no profile the caller knows
+/// (a gateway run from a bare spec): validated, free of plaintext secrets,
+/// locked and atomic, without the isolation check.
+pub fn edit_file(
+    path: &Path,
+    options: &Options,
+    change: impl FnOnce(&str) -> Result<String, config::EditError>,
+) -> Result<Edited, EditError> {
+    edit_at(
+        path,
+        path.display().to_string(),
+        "omniclaw",
+        None,
+        options,
+        change,
+    )
+}
+
+fn edit_at(
+    path: &Path,
+    file: String,
+    command: &str,
+    target: Option<&Target>,
+    options: &Options,
+    change: impl FnOnce(&str) -> Result<String, config::EditError>,
+) -> Result<Edited, EditError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if options.create => {
+            std::fs::create_dir_all(dir).map_err(|e| EditError::Io {
+                file: file.clone(),
+                detail: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        // No file to lock beside: say what is missing, not that a lock failed.
+        Some(dir) if !dir.is_dir() => {
+            return Err(EditError::Missing {
+                path: file,
+                command: command.to_string(),
+            })
+        }
+        _ => {}
+    }
+    let result = fsx::update(path, fsx::Options::with_backup(), |bytes| {
+        let current = match bytes {
+            Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                EditError::Unreadable(
+                    profiles::read_text(path)
+                        .err()
+                        .unwrap_or_else(|| format!("{file} is not UTF-8 text")),
+                )
+            })?),
+            None if options.create => None,
+            None => {
+                return Err(EditError::Missing {
+                    path: file.clone(),
+                    command: command.to_string(),
+                })
+            }
+        };
+        if let (Some(base), Some(text)) = (&options.base_hash, &current) {
+            let hash = config::hash(text);
+            if *base != hash {
+                return Err(EditError::Stale {
+                    file: file.clone(),
+                    current: hash,
+                });
+            }
+        }
+        let base = current.as_deref().unwrap_or("{}\n");
+        let next = change(base).map_err(|e| EditError::Invalid {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        if current.as_deref() == Some(next.as_str()) {
+            return Ok((None, (false, next, Vec::new())));
+        }
+        check_secrets(&file, command, current.as_deref(), &next)?;
+        let clashes = target
+            .map(|t| check_isolation(t, current.as_deref(), &next))
+            .unwrap_or_default();
+        if !clashes.is_empty() && !options.force {
+            return Err(EditError::Conflicts {
+                file: file.clone(),
+                profile: target.map_or_else(String::new, |t| t.resolved.profile.to_string()),
+                clashes,
+            });
+        }
+        let forced = clashes.into_iter().map(|c| c.message).collect();
+        Ok((Some(next.clone().into_bytes()), (true, next, forced)))
+    });
+    match result {
+        Ok((changed, text, forced)) => Ok(Edited {
+            changed,
+            text,
+            forced,
+        }),
+        Err(fsx::UpdateError::Refused(e)) => Err(e),
+        Err(e @ fsx::UpdateError::Io { .. }) => Err(EditError::Io {
+            file,
+            detail: match e {
+                fsx::UpdateError::Io { action, source, .. } => {
+                    format!("cannot {action} it: {source}")
+                }
+                fsx::UpdateError::Refused(_) => String::new(),
+            },
+        }),
+    }
+}
+
+/// Refuses a plaintext secret the edit writes (one the file already held,
+/// written by hand, may stay: `doctor` flags it).
+fn check_secrets(file: &str, command: &str, old: Option<&str>, new: &str) -> Result<(), EditError> {
+    let value_of = |text: &str| config::parse(text).ok().map(|d| d.into_value());
+    let before = old
+        .and_then(value_of)
+        .map(|v| config::plaintext_secrets(&v))
+        .unwrap_or_default();
+    let Some(after) = value_of(new) else {
+        return Ok(());
+    };
+    match config::plaintext_secrets(&after)
+        .into_iter()
+        .find(|s| !before.contains(s))
+    {
+        Some((key, _)) => Err(EditError::PlaintextSecret {
+            file: file.to_string(),
+            key,
+            command: command.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The conflicts the new text brings that the old one does not have: with
+/// other profiles and OpenClaw installs (where they run, when they run),
+/// and ports another process holds that the edit newly plans. Empty when
+/// the profiles cannot be listed (the edit is then judged by validation
+/// alone, as before).
+pub fn check_isolation(target: &Target, old: Option<&str>, new: &str) -> Vec<Clash> {
+    let resolved = &target.resolved;
+    let Ok(inv) = profiles::load(resolved, &target.env) else {
+        return Vec::new();
+    };
+    let me = inv
+        .current()
+        .map_or_else(|| resolved.profile.name().to_string(), |c| c.label.clone());
+    let others: Vec<Instance> = inv
+        .instances(&target.env)
+        .into_iter()
+        .filter(|i| i.name != me)
+        .collect();
+    let instance = |text: &str| -> Option<Instance> {
+        let value = config::parse(text).ok()?.into_value();
+        let mut i = inventory::for_profile(&me, resolved, &value, &target.env);
+        if let Some(p) = resolved.env_port {
+            i.ports.base = p;
+        }
+        Some(i)
+    };
+    let Some(candidate) = instance(new) else {
+        return Vec::new();
+    };
+    let current = old.and_then(instance);
+    let mut clashes: Vec<Clash> = ports::new_conflicts(&others, current.as_ref(), &candidate)
+        .into_iter()
+        .map(|c| Clash {
+            message: c.to_string(),
+            fix: c.fix(),
+        })
+        .collect();
+    clashes.extend(held_ports(
+        &me,
+        resolved,
+        current.as_ref(),
+        &candidate,
+        &others,
+    ));
+    clashes
+}
+
+/// Ports the edit newly plans that a process other than this profile's own
+/// gateway holds right now. The socket tables are read only when the edit
+/// moves a port at all.
+fn held_ports(
+    me: &str,
+    resolved: &Resolved,
+    current: Option<&Instance>,
+    candidate: &Instance,
+    others: &[Instance],
+) -> Vec<Clash> {
+    let rows = |i: &Instance| -> Vec<ports::Row> { ports::plan(std::slice::from_ref(i)).rows };
+    let before = current.map(rows).unwrap_or_default();
+    let moved: Vec<ports::Row> = rows(candidate)
+        .into_iter()
+        .filter(|r| {
+            !before
+                .iter()
+                .any(|b| b.surface == r.surface && b.range == r.range)
+        })
+        .collect();
+    if moved.is_empty() {
+        return Vec::new();
+    }
+    let own = live::running_pid(&resolved.state_dir);
+    let running: HashMap<String, u32> = own.map(|pid| (me.to_string(), pid)).into_iter().collect();
+    let listening = portowner::listening();
+    let states = live::check_with(&moved, &running, &listening);
+    let held = |p: u16| listening.contains_key(&p);
+    let free = ports::free_base(others, candidate.ports.base, held).ok();
+    moved
+        .iter()
+        .zip(states)
+        .filter_map(|(row, state)| match state {
+            live::PortState::Held { port, holder } => {
+                Some(held_clash(me, resolved, row, port, &holder, free))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn held_clash(
+    me: &str,
+    resolved: &Resolved,
+    row: &ports::Row,
+    port: u16,
+    holder: &Holder,
+    free: Option<u16>,
+) -> Clash {
+    let fix = match (row.key == ports::PortKey::GatewayPort, free) {
+        (true, Some(base)) => format!(
+            "choose a base whose ports are free, e.g. {base}: {} config set gateway.port {base}",
+            command(resolved)
+        ),
+        _ => format!("stop {holder} or choose another value for {}", row.key),
+    };
+    Clash {
+        message: format!("{me} {} port {port} is held by {holder}", row.surface),
+        fix,
+    }
+}
+
+fn command(resolved: &Resolved) -> String {
+    match resolved.profile.suffix() {
+        None => "omniclaw".to_string(),
+        Some(name) => format!("omniclaw --profile {name}"),
+    }
+}
+
+/// `<config>.bak`, for messages.
+pub fn backup_of(resolved: &Resolved) -> PathBuf {
+    fsx::backup_path(&resolved.config_path)
+}
