@@ -20,4 +20,5 @@ pub mod clock;
 pub mod message;
 pub mod provider;
 pub mod session;
+pub mod store;
 pub mod tool;
