@@ -22,3 +22,4 @@ pub mod provider;
 pub mod session;
 pub mod store;
 pub mod tool;
+pub mod tools;
