@@ -20,4 +20,6 @@ pub mod clock;
 pub mod message;
 pub mod provider;
 pub mod session;
+pub mod store;
 pub mod tool;
+pub mod tools;

@@ -6,6 +6,7 @@
 //! loop only needs [`SessionStore`]'s run methods, the gateway the rest.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -176,6 +177,51 @@ pub struct Spend {
 pub enum StoreError {
     #[error("{0}")]
     Message(String),
+    #[error("cannot open the session store {}: {detail}", path.display())]
+    Open { path: PathBuf, detail: String },
+    #[error(
+        "the session store {} has schema version {found}, newer than this OmniClaw reads (up to {supported}); \
+         it was left untouched: upgrade OmniClaw, or move the file away to start with an empty store",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{} is not a session store (not an SQLite database, or damaged: {detail}); \
+         move it away and an empty store is created in its place",
+        path.display()
+    )]
+    NotADatabase { path: PathBuf, detail: String },
+    #[error(
+        "the disk holding the session store {} is full: nothing of this call was stored; free space on that disk",
+        path.display()
+    )]
+    DiskFull { path: PathBuf },
+    #[error(
+        "the session store {} is open in another process (a gateway of this profile is running); \
+         stop it, or use its sessions methods instead",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error("session store {}: {detail}", path.display())]
+    Sqlite { path: PathBuf, detail: String },
+    #[error("session store {}: a stored entry cannot be read ({detail}); export the session to look at it, or delete it", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("run {run_id} is not known to the session store (begin_run first)")]
+    UnknownRun { run_id: String },
+    #[error("run {run_id} belongs to session {actual}, not {asked}")]
+    WrongSession {
+        run_id: String,
+        asked: String,
+        actual: String,
+    },
+    #[error("run {run_id} already ended ({}); nothing more can be added to it", status.as_str())]
+    RunEnded { run_id: String, status: RunStatus },
+    #[error("session {key} has a run in progress ({run_id}); abort it first")]
+    RunInFlight { key: String, run_id: String },
 }
 
 /// The transcripts of one gateway.
