@@ -130,7 +130,9 @@ fn validate(ctx: &Ctx) -> CmdResult {
                     .iter()
                     .map(|d| json!({"path": d.path, "message": d.message, "line": d.line, "col": d.col}))
                     .collect();
-                out::json(&json!({"ok": true, "path": resolved.config_path, "errors": [], "warnings": list}));
+                out::json(
+                    &json!({"ok": true, "path": resolved.config_path, "errors": [], "warnings": list}),
+                );
             } else if warnings.is_empty() {
                 println!("{file}: valid");
             } else {
