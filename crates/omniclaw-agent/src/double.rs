@@ -41,6 +41,15 @@ pub struct Reply {
     usage: (u64, u64),
 }
 
+/// Where a cut body ends.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    /// After this many bytes (maybe inside a frame).
+    Bytes(usize),
+    /// After this many whole frames (SSE events, NDJSON lines).
+    Frames(usize),
+}
+
 #[derive(Debug, Clone)]
 enum Kind {
     Answer {
@@ -54,8 +63,8 @@ enum Kind {
         /// Put part of the key the request carried into the body.
         echo_key: bool,
     },
-    /// The answer's body, ended after `keep` bytes (before its end marker).
-    Cut { text: String, keep: usize },
+    /// The answer's body, ended early (before its end marker).
+    Cut { text: String, keep: Keep },
     /// Accepts the request and never answers.
     Hang,
 }
@@ -149,7 +158,16 @@ impl Reply {
     pub fn cut(text: &str, keep: usize) -> Reply {
         Reply::new(Kind::Cut {
             text: text.to_string(),
-            keep,
+            keep: Keep::Bytes(keep),
+        })
+    }
+
+    /// The answer's body ended cleanly after `frames` whole frames (SSE
+    /// events or NDJSON lines), before its end marker.
+    pub fn cut_after_frames(text: &str, frames: usize) -> Reply {
+        Reply::new(Kind::Cut {
+            text: text.to_string(),
+            keep: Keep::Frames(frames),
         })
     }
 
@@ -361,7 +379,24 @@ async fn answer(
         }
         Kind::Cut { text, keep } => {
             let mut wire_body = wire.render(&model, text, &[], &reply);
-            wire_body.truncate((*keep).min(wire_body.len()));
+            let end = match *keep {
+                Keep::Bytes(n) => n,
+                Keep::Frames(n) => {
+                    let sep: &[u8] = match wire {
+                        Wire::Ollama => b"\n",
+                        _ => b"\n\n",
+                    };
+                    let mut end = 0;
+                    for _ in 0..n {
+                        match wire_body[end..].windows(sep.len()).position(|w| w == sep) {
+                            Some(at) => end += at + sep.len(),
+                            None => break,
+                        }
+                    }
+                    end
+                }
+            };
+            wire_body.truncate(end.min(wire_body.len()));
             stream_body(wire, wire_body, &reply)
         }
     }
