@@ -217,6 +217,12 @@ impl Run {
         let mut state = State::Pending;
         loop {
             state = match state {
+                // An abort (or the timeout) between steps: no further call.
+                State::Pending | State::Streaming | State::ToolCalls(_)
+                    if self.cancel.is_cancelled() =>
+                {
+                    State::Aborted
+                }
                 State::Pending => self.prepare().await,
                 State::Streaming => self.stream().await,
                 State::ToolCalls(calls) => self.run_tools(calls).await,
@@ -224,10 +230,8 @@ impl Run {
                 State::Failed(error) => return self.end(RunStatus::Error, Some(error)),
                 State::Aborted => {
                     let why = if self.timed_out.load(Ordering::SeqCst) {
-                        format!(
-                            "timed out after {} s",
-                            self.timeout().map_or(0, |d| d.as_secs())
-                        )
+                        let secs = self.timeout().map_or(0.0, |d| d.as_secs_f64());
+                        format!("timed out after {secs} s")
                     } else {
                         "aborted".to_string()
                     };

@@ -467,7 +467,7 @@ async fn a_run_past_its_timeout_is_aborted() {
     req.timeout = Some(Duration::from_millis(400));
     let out = outcome(&run(&rig, req).await);
     assert_eq!(out.status, RunStatus::Aborted);
-    assert_eq!(out.error.as_deref(), Some("timed out after 0 s"));
+    assert_eq!(out.error.as_deref(), Some("timed out after 0.4 s"));
     assert_eq!(assistant_messages(&rig)[0].stop_reason, StopReason::Aborted);
 }
 
@@ -677,4 +677,34 @@ async fn runs_of_one_session_run_one_after_the_other() {
     // A finished id is replayed, not run again.
     let replay = run(&rig, request("R1", "one")).await;
     assert!(matches!(replay.as_slice(), [RunEvent::Duplicate(_)]));
+}
+
+#[tokio::test]
+async fn a_queued_run_aborted_before_its_turn_calls_no_model() {
+    let double = Double::start().await.expect("double");
+    let rig = rig(&one_provider(&double, "openai-completions", ""), Vec::new());
+    double.push(
+        Reply::text("busy answering")
+            .chunked(4)
+            .delayed(Duration::from_millis(40)),
+    );
+    let Ok(Submitted::Queued(mut one)) = rig.agent.submit(request("R1", "one")) else {
+        panic!()
+    };
+    let Ok(Submitted::Queued(mut two)) = rig.agent.submit(request("R2", "two")) else {
+        panic!()
+    };
+    assert_eq!(
+        rig.agent.abort(&SessionKey::main("main"), Some("R2")),
+        ["R2"]
+    );
+    assert_eq!(
+        outcome(&collect(&mut one.events).await).status,
+        RunStatus::Ok
+    );
+    assert_eq!(
+        outcome(&collect(&mut two.events).await).status,
+        RunStatus::Aborted
+    );
+    assert_eq!(double.chats().len(), 1, "the aborted run asked no model");
 }
