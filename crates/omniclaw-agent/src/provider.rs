@@ -128,8 +128,9 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// Whether the next fallback should be tried (the key or the request
-    /// itself being wrong is not the provider being down).
+    /// Whether the next fallback should be tried: the provider is down,
+    /// slow, limiting, or refuses this key (another provider has its own);
+    /// a request it rejects as malformed would fail anywhere.
     pub fn falls_over(&self) -> bool {
         matches!(
             self,
