@@ -514,3 +514,25 @@ fn inherited_state_dir_does_not_redirect_an_explicit_profile() {
             .as_ref()
     );
 }
+
+#[test]
+fn a_capped_gateway_with_an_unpriced_model_is_valid_with_a_warning() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let path = ".omniclaw-main/omniclaw.json";
+    let text = std::fs::read_to_string(home.path().join(path)).expect("config");
+    let extra = "models: { providers: { ollama: {} } },\n  agents: { defaults: { model: 'ollama/llama3.1:8b' } },\n  budget: { dailyUsd: 1 },\n";
+    let capped = text.replacen('{', &format!("{{\n  {extra}"), 1);
+    home.write(path, &capped);
+    home.run(&["--profile", "main", "config", "validate"])
+        .expect_code(0)
+        .expect_output("valid, 1 warning")
+        .expect_output("warning: agents.defaults.model: \"ollama/llama3.1:8b\" has no cost");
+    let json = home.run(&["--profile", "main", "config", "validate", "--json"]);
+    json.expect_code(0);
+    let v = json.json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["warnings"][0]["path"], "agents.defaults.model");
+    home.run(&["doctor"])
+        .expect_output("config warning: agents.defaults.model:");
+}

@@ -16,10 +16,17 @@
 //! - [`session::SessionStore`] keeps transcripts (SQLite in the state dir);
 //! - the loop is a function over them.
 
+pub mod agent;
 pub mod clock;
+#[cfg(feature = "double")]
+pub mod double;
+pub mod fallover;
 pub mod message;
+pub mod prompt;
 pub mod provider;
+pub mod run;
 pub mod session;
+pub mod spend;
 pub mod store;
 pub mod tool;
 pub mod tools;

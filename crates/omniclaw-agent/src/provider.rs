@@ -7,6 +7,14 @@
 //! reason to retry, a 429 says when to come back, a 5xx or a timeout moves on
 //! to the fallbacks.
 
+pub mod anthropic;
+mod chat;
+pub(crate) mod http;
+pub mod ollama;
+pub mod openai;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +22,12 @@ use futures_util::stream::BoxStream;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use omniclaw_core::config::{ProviderApi, ProviderConfig};
+
+use crate::clock::Clock;
 use crate::message::{Message, StopReason};
+
+pub use http::Endpoint;
 
 /// What a provider is asked: the system prompt, the history (already cut to
 /// the model's window) and the tools the model may call.
@@ -108,13 +121,16 @@ pub enum ProviderError {
     Cut { provider: String, detail: String },
     #[error("{provider} sent something that is not its API's format: {detail}")]
     Protocol { provider: String, detail: String },
+    #[error("{provider}: refusing to send the API key in clear to {host} over plain http://; set models.providers.{provider}.baseUrl to an https:// URL")]
+    Insecure { provider: String, host: String },
     #[error("the run was aborted")]
     Aborted,
 }
 
 impl ProviderError {
-    /// Whether the next fallback should be tried (the key or the request
-    /// itself being wrong is not the provider being down).
+    /// Whether the next fallback should be tried: the provider is down,
+    /// slow, limiting, or refuses this key (another provider has its own);
+    /// a request it rejects as malformed would fail anywhere.
     pub fn falls_over(&self) -> bool {
         matches!(
             self,
@@ -152,6 +168,48 @@ pub trait Provider: Send + Sync {
         request: CompletionRequest,
         cancel: CancellationToken,
     ) -> Result<EventStream, ProviderError>;
+}
+
+/// The adapter for one configured provider, by its `api`.
+pub fn build(
+    config: &ProviderConfig,
+    keys: Arc<dyn KeySource>,
+    clock: Arc<dyn Clock>,
+    headers: Vec<(String, String)>,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    let endpoint = Endpoint {
+        id: config.id.clone(),
+        base_url: config.base_url.clone(),
+        timeout: Duration::from_secs(config.timeout_seconds),
+        max_tokens: config.max_tokens.and_then(|n| u32::try_from(n).ok()),
+        headers,
+        keys,
+        clock,
+    };
+    Ok(match config.api {
+        ProviderApi::OpenaiCompletions => Arc::new(openai::OpenAi::new(endpoint)?),
+        ProviderApi::AnthropicMessages => Arc::new(anthropic::Anthropic::new(endpoint)?),
+        ProviderApi::Ollama => Arc::new(ollama::Ollama::new(endpoint)?),
+    })
+}
+
+/// Every provider of a config, by id. `headers` resolves the secret header
+/// values of a provider (the caller reads secrets; this crate never does).
+pub fn build_all(
+    configs: &[ProviderConfig],
+    keys: Arc<dyn KeySource>,
+    clock: Arc<dyn Clock>,
+    headers: impl Fn(&ProviderConfig) -> Vec<(String, String)>,
+) -> Result<BTreeMap<String, Arc<dyn Provider>>, ProviderError> {
+    configs
+        .iter()
+        .map(|c| {
+            Ok((
+                c.id.clone(),
+                build(c, keys.clone(), clock.clone(), headers(c))?,
+            ))
+        })
+        .collect()
 }
 
 /// Replaces every fragment of `key` (8 characters or more) in `text` with

@@ -39,6 +39,7 @@
 //!   all-defaults config. An emptied file must not silently fall back to the
 //!   default port of another profile.
 
+mod agent;
 mod document;
 mod edit;
 mod model;
@@ -46,16 +47,23 @@ mod path;
 mod schema;
 mod validate;
 
+pub use agent::{
+    public_http_host, AgentConfig, AgentModel, Budget, Exec, ModelCost, ModelDef, ModelProvider,
+    ModelRef, Models, ProviderConfig, Session, SsrfPolicy, Tools, WebFetch,
+    DEFAULT_BOOTSTRAP_MAX_CHARS, DEFAULT_BOOTSTRAP_TOTAL_MAX_CHARS,
+    DEFAULT_PROVIDER_TIMEOUT_SECONDS, DEFAULT_RUN_TIMEOUT_SECONDS, KNOWN_PROVIDERS,
+};
 pub use document::{parse, ConfigErrors, Diagnostic, Document};
 pub use edit::{hash, initial, merge_patch, set, unset, EditError};
 pub use model::{
     AgentDefaults, Agents, AuthMode, BindMode, Browser, BrowserProfile, CanvasHost, Channels,
-    Config, DmPolicy, Gateway, GatewayAuth, GatewayMode, GatewayReload, GatewayRemote, LogLevel,
-    Logging, ReloadMode, Rescue, SecretRef, SecretSource, Telegram,
+    Config, DmPolicy, DmScope, ExecMode, Gateway, GatewayAuth, GatewayMode, GatewayReload,
+    GatewayRemote, LogLevel, Logging, ModelsMode, ProviderApi, ReloadMode, Rescue, SecretRef,
+    SecretSource, Telegram,
 };
 pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
 pub use schema::json_schema;
-pub use validate::validate;
+pub use validate::{validate, warnings};
 
 /// A config that parsed and validated: the typed model plus the document it
 /// came from (for positions and raw values).
@@ -63,6 +71,15 @@ pub use validate::validate;
 pub struct Loaded {
     pub config: Config,
     pub doc: Document,
+}
+
+impl Loaded {
+    /// What is allowed but probably not meant (a capped gateway using a
+    /// model without a price): shown by `config validate` and `doctor`,
+    /// never a reason to refuse the config.
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        warnings(&self.doc)
+    }
 }
 
 /// Parses and validates `text`, the whole content of an `omniclaw.json`.

@@ -5,7 +5,9 @@
 //! Pure: two config values in, a [`Plan`] out. Hot keys are the ones a
 //! running gateway can take without rebinding anything: the auth secret in
 //! the same mode, telegram settings, allowlists, logging, the reload mode
-//! itself, rescue targets and the remote client settings. Everything that
+//! itself, rescue targets, the remote client settings and the assistant's
+//! settings (models, model chain, bootstrap limits, run timeout, sessions,
+//! tools, budget: the next run reads them). Everything that
 //! decides a listener (port, bind, auth mode, browser and canvas ports,
 //! paths) restarts. A key this module does not know restarts too: a
 //! restart is always correct, only slower.
@@ -87,6 +89,15 @@ const HOT: &[&str] = &[
     "channels.telegram",
     "logging",
     "rescue",
+    "models",
+    // Not the workspace: the canvas host serves from it, so it rebinds.
+    "agents.defaults.model",
+    "agents.defaults.bootstrapMaxChars",
+    "agents.defaults.bootstrapTotalMaxChars",
+    "agents.defaults.timeoutSeconds",
+    "session",
+    "tools",
+    "budget",
 ];
 
 /// How a change at `path` applies.
@@ -242,6 +253,44 @@ mod tests {
             json!({}),
             json!({"rescue": {"targets": ["main"]}}),
             &[("rescue.targets", Hot)],
+        );
+    }
+
+    #[test]
+    fn the_assistants_settings_apply_hot() {
+        use Apply::{Hot, Restart};
+        check(
+            json!({"models": {"providers": {"openai": {"apiKey": "${A}"}}}}),
+            json!({"models": {"providers": {"openai": {"apiKey": "${B}", "models": [{"id": "m", "name": "M"}]}}},
+                   "agents": {"defaults": {"model": {"primary": "openai/m", "fallbacks": ["openai/n"]},
+                              "bootstrapMaxChars": 100, "bootstrapTotalMaxChars": 1000,
+                              "timeoutSeconds": 60, "workspace": "~/w"}},
+                   "session": {"dmScope": "per-peer", "retentionDays": 30},
+                   "tools": {"deny": ["exec"], "exec": {"mode": "ask"}, "web": {"fetch": {"enabled": false}}},
+                   "budget": {"dailyUsd": 1, "perProvider": {"openai": {"dailyUsd": 0.5}}}}),
+            &[
+                ("agents.defaults.bootstrapMaxChars", Hot),
+                ("agents.defaults.bootstrapTotalMaxChars", Hot),
+                ("agents.defaults.model.fallbacks", Hot),
+                ("agents.defaults.model.primary", Hot),
+                ("agents.defaults.timeoutSeconds", Hot),
+                ("agents.defaults.workspace", Restart),
+                ("budget.dailyUsd", Hot),
+                ("budget.perProvider.openai.dailyUsd", Hot),
+                ("models.providers.openai.apiKey", Hot),
+                ("models.providers.openai.models", Hot),
+                ("session.dmScope", Hot),
+                ("session.retentionDays", Hot),
+                ("tools.deny", Hot),
+                ("tools.exec.mode", Hot),
+                ("tools.web.fetch.enabled", Hot),
+            ],
+        );
+        // A model given as a string, then as an object: one changed value.
+        check(
+            json!({"agents": {"defaults": {"model": "openai/m"}}}),
+            json!({"agents": {"defaults": {"model": {"primary": "openai/m"}}}}),
+            &[("agents.defaults.model", Hot)],
         );
     }
 

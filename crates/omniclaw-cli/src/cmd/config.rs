@@ -125,11 +125,28 @@ fn validate(ctx: &Ctx) -> CmdResult {
     ctx.print_notes(&resolved);
     let file = resolved.display(&resolved.config_path);
     match profiles::read_config(&resolved.config_path) {
-        ConfigState::Valid { .. } => {
+        ConfigState::Valid { loaded, .. } => {
+            // Warnings never make the config invalid: exit 0 all the same.
+            let warnings = loaded.warnings();
             if ctx.json {
-                out::json(&json!({"ok": true, "path": resolved.config_path, "errors": []}));
-            } else {
+                let list: Vec<_> = warnings
+                    .iter()
+                    .map(|d| json!({"path": d.path, "message": d.message, "line": d.line, "col": d.col}))
+                    .collect();
+                out::json(
+                    &json!({"ok": true, "path": resolved.config_path, "errors": [], "warnings": list}),
+                );
+            } else if warnings.is_empty() {
                 println!("{file}: valid");
+            } else {
+                let n = warnings.len();
+                println!(
+                    "{file}: valid, {n} warning{}",
+                    if n == 1 { "" } else { "s" }
+                );
+                for d in &warnings {
+                    println!("  warning: {d}");
+                }
             }
             Ok(Outcome::Ok)
         }

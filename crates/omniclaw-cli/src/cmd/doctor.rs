@@ -196,6 +196,14 @@ fn profile_checks(
                 format!("config valid ({})", show(&p.config_path)),
                 String::new(),
             );
+            for warning in loaded.warnings() {
+                push(
+                    "config",
+                    Status::Warn,
+                    format!("config warning: {warning}"),
+                    format!("`{cmd} config validate` lists every warning"),
+                );
+            }
             for (key, secret) in loaded.config.secrets() {
                 if let SecretRef::Plain(_) = secret {
                     push(

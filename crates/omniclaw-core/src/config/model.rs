@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::agent::{self, AgentModel, Budget, Models, Session, Tools};
 use super::schema;
 use crate::profile::Profile;
 
@@ -77,6 +78,35 @@ config_enum! {
 }
 
 config_enum! {
+    /// `models.providers.<id>.api`: the wire formats OmniClaw speaks.
+    ProviderApi {
+        OpenaiCompletions = "openai-completions",
+        AnthropicMessages = "anthropic-messages",
+        Ollama = "ollama",
+    }
+}
+
+config_enum! {
+    /// `models.mode` (OpenClaw's; no effect without a bundled catalog).
+    ModelsMode { Merge = "merge", Replace = "replace" }
+}
+
+config_enum! {
+    /// `session.dmScope`.
+    DmScope {
+        Main = "main",
+        PerPeer = "per-peer",
+        PerChannelPeer = "per-channel-peer",
+        PerAccountChannelPeer = "per-account-channel-peer",
+    }
+}
+
+config_enum! {
+    /// `tools.exec.mode`.
+    ExecMode { Deny = "deny", Allowlist = "allowlist", Ask = "ask", Full = "full" }
+}
+
+config_enum! {
     /// The `source` of a secret given as an object.
     SecretSource { Keychain = "keychain" }
 }
@@ -144,6 +174,10 @@ pub struct Config {
     pub channels: Channels,
     pub rescue: Rescue,
     pub logging: Logging,
+    pub models: Models,
+    pub session: Session,
+    pub tools: Tools,
+    pub budget: Budget,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -184,6 +218,10 @@ pub struct Agents {
 pub struct AgentDefaults {
     /// As written: may start with `~`; `paths` expands it.
     pub workspace: Option<String>,
+    pub model: AgentModel,
+    pub bootstrap_max_chars: Option<u64>,
+    pub bootstrap_total_max_chars: Option<u64>,
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -360,7 +398,7 @@ impl Config {
             })
             .unwrap_or_default();
 
-        Config {
+        let mut config = Config {
             gateway: Gateway {
                 mode: choice(&["gateway", "mode"]).and_then(GatewayMode::parse),
                 port: port(&["gateway", "port"]),
@@ -382,6 +420,7 @@ impl Config {
             agents: Agents {
                 defaults: AgentDefaults {
                     workspace: text(&["agents", "defaults", "workspace"]),
+                    ..AgentDefaults::default()
                 },
             },
             browser: Browser {
@@ -412,7 +451,10 @@ impl Config {
             logging: Logging {
                 level: choice(&["logging", "level"]).and_then(LogLevel::parse),
             },
-        }
+            ..Config::default()
+        };
+        agent::sections_from(root, &mut config);
+        config
     }
 }
 
@@ -599,8 +641,17 @@ mod tests {
                 "remote": { "token": "c" },
             },
             "channels": { "telegram": { "botToken": "d" } },
+            "models": { "providers": { "p": { "apiKey": "e", "headers": { "X-Org": "f" } } } },
         }));
-        let listed: Vec<String> = every.secrets().iter().map(|(p, _)| p.to_string()).collect();
+        let listed: Vec<String> = every
+            .secrets()
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .chain(every.provider_secrets().into_iter().map(|(p, _)| {
+                // The schema names map entries `<name>`.
+                p.replace(".p.", ".<name>.").replace(".X-Org", ".<name>")
+            }))
+            .collect();
         assert_eq!(listed, in_schema);
     }
 }

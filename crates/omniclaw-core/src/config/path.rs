@@ -26,11 +26,12 @@ pub enum PathError {
         /// "; did you mean ..." or the list of known keys.
         hint: String,
     },
-    #[error("config path {path:?}: {name:?} is not a valid {what} name: use 1–64 lower-case letters, digits, `-` or `_`, starting with a letter or digit")]
+    #[error("config path {path:?}: {name:?} is not a valid {what} name: {rule}")]
     BadName {
         path: String,
         what: &'static str,
         name: String,
+        rule: &'static str,
     },
     #[error("config path {path:?} goes into {parent}, which holds a single value, not {wanted}")]
     NotAContainer {
@@ -179,12 +180,27 @@ pub(crate) fn schema_node(segments: &[Segment]) -> Result<&'static Node, PathErr
                     }
                 }
             }
-            (Kind::Map { what, value }, Segment::Key(key)) => {
-                if !schema::is_browser_profile_name(key) {
+            (Kind::TextOr { fields, .. }, Segment::Key(key)) => {
+                match fields.iter().find(|f| f.name == key) {
+                    Some(field) => &field.node,
+                    None => {
+                        let names = fields.iter().map(|f| f.name);
+                        return Err(PathError::UnknownKey {
+                            path: whole(),
+                            parent,
+                            key: key.clone(),
+                            hint: format!("; known keys: {}", names.collect::<Vec<_>>().join(", ")),
+                        });
+                    }
+                }
+            }
+            (Kind::Map { what, names, value }, Segment::Key(key)) => {
+                if !names.accepts(key) {
                     return Err(PathError::BadName {
                         path: whole(),
                         what,
                         name: key.clone(),
+                        rule: names.rule(),
                     });
                 }
                 value
@@ -339,7 +355,9 @@ fn redact(node: Option<&'static Node>, secret_like: bool, value: &Value) -> Valu
         (_, Value::Object(map)) => {
             let child = |key: &str| -> Option<&'static Node> {
                 match kind? {
-                    Kind::Object(fields) => fields.iter().find(|f| f.name == key).map(|f| &f.node),
+                    Kind::Object(fields) | Kind::TextOr { fields, .. } => {
+                        fields.iter().find(|f| f.name == key).map(|f| &f.node)
+                    }
                     Kind::Map { value, .. } => Some(value),
                     _ => None,
                 }

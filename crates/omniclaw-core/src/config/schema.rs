@@ -6,7 +6,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::model::{AuthMode, BindMode, DmPolicy, GatewayMode, LogLevel, ReloadMode, SecretSource};
+use super::model::{
+    AuthMode, BindMode, DmPolicy, DmScope, ExecMode, GatewayMode, LogLevel, ModelsMode,
+    ProviderApi, ReloadMode, SecretSource,
+};
 
 /// One place in the config tree.
 #[derive(Debug)]
@@ -26,10 +29,11 @@ pub(crate) struct Field {
 pub(crate) enum Kind {
     /// Fixed keys; anything else is an unknown key.
     Object(&'static [Field]),
-    /// User-chosen keys following [`is_browser_profile_name`], each holding
-    /// `value` (only `browser.profiles` today). `what` names one entry.
+    /// User-chosen keys following `names`, each holding `value`. `what`
+    /// names one entry.
     Map {
         what: &'static str,
+        names: Names,
         value: &'static Node,
     },
     Array {
@@ -39,7 +43,19 @@ pub(crate) enum Kind {
     Bool,
     /// A TCP port, 1–65535.
     Port,
+    /// A whole number, at least `min`.
+    Count {
+        min: u64,
+    },
+    /// An amount of US dollars: a number, 0 or more.
+    Usd,
     Text(Text),
+    /// Either a string of `text`, or an object of `fields` (OpenClaw's
+    /// `agents.defaults.model`: `"p/m"` or `{primary, fallbacks}`).
+    TextOr {
+        text: Text,
+        fields: &'static [Field],
+    },
     /// A URL with one of these schemes (lower case).
     Url(&'static [&'static str]),
     /// One of these strings.
@@ -60,10 +76,70 @@ pub(crate) enum Text {
     Path,
     /// An IP address or host name.
     Host,
+    /// Any non-empty string (a model id, a tool name, a command line).
+    Plain,
+    /// A model reference `provider/model`: the provider id, a `/`, and the
+    /// provider's model id (which may contain more `/`).
+    ModelRef,
+}
+
+/// The rule for the user-chosen keys of a [`Kind::Map`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// `browser.profiles`.
+    BrowserProfile,
+    /// `models.providers`, `budget.perProvider`: the provider id pattern of
+    /// OpenClaw's secret references, so an id is always a plain path segment.
+    ProviderId,
+    /// HTTP header names (`headers`).
+    Header,
+}
+
+impl Names {
+    pub(crate) fn pattern(self) -> &'static str {
+        match self {
+            Names::BrowserProfile => BROWSER_PROFILE_PATTERN,
+            Names::ProviderId => PROVIDER_ID_PATTERN,
+            Names::Header => HEADER_PATTERN,
+        }
+    }
+
+    pub(crate) fn accepts(self, name: &str) -> bool {
+        match self {
+            Names::BrowserProfile => is_browser_profile_name(name),
+            Names::ProviderId => is_provider_id(name),
+            Names::Header => {
+                !name.is_empty()
+                    && name.len() <= 128
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }
+        }
+    }
+
+    /// The rule in words, for error messages.
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            Names::BrowserProfile => {
+                "use 1–64 lower-case letters, digits, `-` or `_`, starting with a letter or digit"
+            }
+            Names::ProviderId => {
+                "use 1–64 lower-case letters, digits, `-` or `_`, starting with a letter (like \"openai\" or \"local-llm\")"
+            }
+            Names::Header => "use 1–128 letters, digits, `-` or `_` (like \"X-Title\")",
+        }
+    }
 }
 
 /// `browser.profiles` keys: `^[a-z0-9][a-z0-9_-]{0,63}$`.
 pub(crate) const BROWSER_PROFILE_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+/// `models.providers` keys: OpenClaw's provider id pattern.
+pub(crate) const PROVIDER_ID_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}$";
+/// Header names in `headers`.
+pub(crate) const HEADER_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+/// `provider/model`.
+pub(crate) const MODEL_REF_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}/.+$";
 /// Gateway profile names are case-insensitive (see `profile`).
 pub(crate) const PROFILE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$";
 
@@ -159,10 +235,325 @@ const AGENTS: &[Field] = &[field(
     "Defaults for every agent of this gateway.",
 )];
 
-const AGENT_DEFAULTS: &[Field] = &[field(
-    "workspace",
-    Kind::Text(Text::Path),
-    "Workspace root of this gateway; keep it unique per instance. `~` is the home directory.",
+const AGENT_DEFAULTS: &[Field] = &[
+    field(
+        "workspace",
+        Kind::Text(Text::Path),
+        "Workspace root of this gateway; keep it unique per instance. `~` is the home directory.",
+    ),
+    field(
+        "model",
+        Kind::TextOr {
+            text: Text::ModelRef,
+            fields: MODEL_CHAIN,
+        },
+        "The assistant's model as \"provider/model\" (a models.providers id, then one of its model ids), or {primary, fallbacks} to fall over to other models when one fails.",
+    ),
+    field(
+        "bootstrapMaxChars",
+        Kind::Count { min: 1 },
+        "Most characters of each workspace file (AGENTS.md, SOUL.md, ...) put into the system prompt. Default: 20000.",
+    ),
+    field(
+        "bootstrapTotalMaxChars",
+        Kind::Count { min: 1 },
+        "Most characters of all workspace files together in the system prompt. Default: 60000 (and never more than a quarter of the model's context window).",
+    ),
+    field(
+        "timeoutSeconds",
+        Kind::Count { min: 0 },
+        "Longest time one assistant run may take, in seconds; 0 means no limit. Default: 600.",
+    ),
+];
+
+const MODEL_CHAIN: &[Field] = &[
+    field(
+        "primary",
+        Kind::Text(Text::ModelRef),
+        "The model tried first, as \"provider/model\".",
+    ),
+    field(
+        "fallbacks",
+        Kind::Array {
+            item: &node(Kind::Text(Text::ModelRef), "A model as \"provider/model\"."),
+            unique: true,
+        },
+        "Models tried in order when the one before fails (rate limit, server error, timeout).",
+    ),
+];
+
+const MODELS: &[Field] = &[
+    field(
+        "mode",
+        Kind::Enum(ModelsMode::NAMES),
+        "Accepted for OpenClaw compatibility; OmniClaw has no bundled model catalog, so both values mean: the providers listed here.",
+    ),
+    field(
+        "providers",
+        Kind::Map {
+            what: "model provider",
+            names: Names::ProviderId,
+            value: &node(
+                Kind::Object(PROVIDER),
+                "A model provider: where it is, which API it speaks, its key and its models.",
+            ),
+        },
+        "Model providers by id. \"openai\", \"anthropic\", \"ollama\" and \"openrouter\" have a known base URL; any other id needs baseUrl and models.",
+    ),
+];
+
+const PROVIDER: &[Field] = &[
+    field(
+        "baseUrl",
+        Kind::Url(HTTP),
+        "Base URL of the provider's API (like \"https://api.openai.com/v1\"). Plain http:// only to loopback or private-network hosts: the API key would travel in clear.",
+    ),
+    field(
+        "api",
+        Kind::Enum(ProviderApi::NAMES),
+        "The wire format the provider speaks. Default: \"openai-completions\" (or the known provider's own).",
+    ),
+    field(
+        "apiKey",
+        Kind::Secret,
+        "The provider's API key: {\"source\": \"keychain\"} or \"${ENV_VAR}\". Local servers need none.",
+    ),
+    field(
+        "timeoutSeconds",
+        Kind::Count { min: 1 },
+        "Seconds to wait for the connection and for each next piece of a streamed answer. Default: 120.",
+    ),
+    field(
+        "maxTokens",
+        Kind::Count { min: 1 },
+        "Most tokens a model of this provider may generate per call, unless the model sets its own.",
+    ),
+    field(
+        "headers",
+        Kind::Map {
+            what: "header",
+            names: Names::Header,
+            value: &node(
+                Kind::Secret,
+                "A header value; treated as a secret (it often carries a token).",
+            ),
+        },
+        "Extra HTTP headers sent with every request to this provider.",
+    ),
+    field(
+        "models",
+        Kind::Array {
+            item: &node(Kind::Object(MODEL), "One model of this provider."),
+            unique: false,
+        },
+        "The models this provider serves; a reference to a model not listed here is refused.",
+    ),
+];
+
+const MODEL: &[Field] = &[
+    field(
+        "id",
+        Kind::Text(Text::Plain),
+        "The provider's model id (like \"gpt-4o\" or \"llama3.1:8b\"). Required.",
+    ),
+    field("name", Kind::Text(Text::Plain), "A readable name. Required."),
+    field(
+        "contextWindow",
+        Kind::Count { min: 1 },
+        "The model's context window in tokens: history is cut to fit, and Ollama is told it (num_ctx).",
+    ),
+    field(
+        "maxTokens",
+        Kind::Count { min: 1 },
+        "Most tokens this model may generate per call.",
+    ),
+    field(
+        "cost",
+        Kind::Object(COST),
+        "Price in US dollars per million tokens; what each call cost is counted against budget.",
+    ),
+];
+
+const COST: &[Field] = &[
+    field("input", Kind::Usd, "USD per million input tokens."),
+    field("output", Kind::Usd, "USD per million output tokens."),
+    field(
+        "cacheRead",
+        Kind::Usd,
+        "USD per million tokens read from the prompt cache.",
+    ),
+    field(
+        "cacheWrite",
+        Kind::Usd,
+        "USD per million tokens written to the prompt cache.",
+    ),
+];
+
+const SESSION: &[Field] = &[
+    field(
+        "dmScope",
+        Kind::Enum(DmScope::NAMES),
+        "Which session a direct message lands in: \"main\" (default: every DM shares the owner's main session), \"per-peer\", \"per-channel-peer\" or \"per-account-channel-peer\".",
+    ),
+    field(
+        "retentionDays",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): days a session's transcript is kept after its last message.",
+    ),
+];
+
+const TOOLS: &[Field] = &[
+    field(
+        "allow",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A tool name (like \"read\")."),
+            unique: true,
+        },
+        "Tools the assistant may call; empty or unset allows every tool not denied.",
+    ),
+    field(
+        "deny",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A tool name (like \"exec\")."),
+            unique: true,
+        },
+        "Tools the assistant may never call; deny wins over allow.",
+    ),
+    field(
+        "exec",
+        Kind::Object(EXEC),
+        "The exec tool (runs commands on this host).",
+    ),
+    field("web", Kind::Object(WEB), "Web tools."),
+];
+
+const EXEC: &[Field] = &[
+    field(
+        "mode",
+        Kind::Enum(ExecMode::NAMES),
+        "\"deny\" (default: no commands), \"allowlist\" (only tools.exec.allowlist), \"ask\" (each command asks the owner first) or \"full\".",
+    ),
+    field(
+        "allowlist",
+        Kind::Array {
+            item: &node(
+                Kind::Text(Text::Plain),
+                "A program name (allowed with any arguments) or, with spaces, one exact command line.",
+            ),
+            unique: true,
+        },
+        "OmniClaw's own key (OpenClaw has none): commands allowed when tools.exec.mode is \"allowlist\". A bare program name allows it with any arguments; an entry with spaces is one exact command line.",
+    ),
+    field(
+        "timeoutSeconds",
+        Kind::Count { min: 1 },
+        "Seconds before a command is killed.",
+    ),
+    field(
+        "maxOutputChars",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): most characters of a command's output handed back to the model.",
+    ),
+];
+
+const WEB: &[Field] = &[field(
+    "fetch",
+    Kind::Object(WEB_FETCH),
+    "The web_fetch tool.",
+)];
+
+const WEB_FETCH: &[Field] = &[
+    field("enabled", Kind::Bool, "Offer web_fetch. Default: true."),
+    field(
+        "maxChars",
+        Kind::Count { min: 1 },
+        "Most characters of a fetched page handed back to the model.",
+    ),
+    field(
+        "maxResponseBytes",
+        Kind::Count { min: 1 },
+        "Most bytes downloaded per fetch.",
+    ),
+    field(
+        "timeoutSeconds",
+        Kind::Count { min: 1 },
+        "Seconds before a fetch gives up.",
+    ),
+    field(
+        "maxRedirects",
+        Kind::Count { min: 0 },
+        "Most redirects followed. Default: 3.",
+    ),
+    field(
+        "userAgent",
+        Kind::Text(Text::Plain),
+        "User-Agent header of fetch requests.",
+    ),
+    field(
+        "ssrfPolicy",
+        Kind::Object(SSRF_POLICY),
+        "Which addresses web_fetch may reach; private networks are refused by default.",
+    ),
+];
+
+const SSRF_POLICY: &[Field] = &[
+    field(
+        "dangerouslyAllowPrivateNetwork",
+        Kind::Bool,
+        "Allow loopback and private-network addresses (the host's own services, the LAN).",
+    ),
+    field(
+        "allowRfc2544BenchmarkRange",
+        Kind::Bool,
+        "Allow 198.18.0.0/15 (used by some proxies).",
+    ),
+    field(
+        "allowIpv6UniqueLocalRange",
+        Kind::Bool,
+        "Allow fc00::/7 addresses.",
+    ),
+    field(
+        "allowedHostnames",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A host name."),
+            unique: true,
+        },
+        "Host names allowed even when they resolve to a private address.",
+    ),
+    field(
+        "blockedHostnames",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A host name."),
+            unique: true,
+        },
+        "Host names never fetched.",
+    ),
+];
+
+const BUDGET: &[Field] = &[
+    field(
+        "dailyUsd",
+        Kind::Usd,
+        "OmniClaw's own key (OpenClaw has none): most US dollars all model calls of this gateway may cost per local day; a call past it is refused until local midnight.",
+    ),
+    field(
+        "perProvider",
+        Kind::Map {
+            what: "model provider",
+            names: Names::ProviderId,
+            value: &node(
+                Kind::Object(BUDGET_PROVIDER),
+                "The daily cap of one provider.",
+            ),
+        },
+        "OmniClaw's own key (OpenClaw has none): daily caps per models.providers id.",
+    ),
+];
+
+const BUDGET_PROVIDER: &[Field] = &[field(
+    "dailyUsd",
+    Kind::Usd,
+    "OmniClaw's own key (OpenClaw has none): most US dollars this provider's calls may cost per local day.",
 )];
 
 const BROWSER: &[Field] = &[
@@ -190,6 +581,7 @@ const BROWSER: &[Field] = &[
         "profiles",
         Kind::Map {
             what: "browser profile",
+            names: Names::BrowserProfile,
             value: &node(
                 Kind::Object(BROWSER_PROFILE),
                 "A browser profile: a pinned CDP port or a remote CDP URL.",
@@ -308,6 +700,26 @@ const ROOT_FIELDS: &[Field] = &[
     field("channels", Kind::Object(CHANNELS), "Messaging channels."),
     field("rescue", Kind::Object(RESCUE), "Rescue-bot settings."),
     field("logging", Kind::Object(LOGGING), "Logging."),
+    field(
+        "models",
+        Kind::Object(MODELS),
+        "Model providers the assistant calls.",
+    ),
+    field(
+        "session",
+        Kind::Object(SESSION),
+        "How conversations map to sessions, and how long they are kept.",
+    ),
+    field(
+        "tools",
+        Kind::Object(TOOLS),
+        "Which tools the assistant may call, and their limits.",
+    ),
+    field(
+        "budget",
+        Kind::Object(BUDGET),
+        "OmniClaw's own key (OpenClaw has none): daily spending caps on model calls.",
+    ),
 ];
 
 /// The root of the tree: the whole `omniclaw.json`.
@@ -318,6 +730,11 @@ pub(crate) static ROOT: Node = node(
 
 /// `secret` object form: `{"source": "keychain"}`.
 pub(crate) const SECRET_SOURCES: &[&str] = SecretSource::NAMES;
+
+/// `^[a-z][a-z0-9_-]{0,63}$`.
+pub(crate) fn is_provider_id(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && is_browser_profile_name(name)
+}
 
 pub(crate) fn is_browser_profile_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -405,16 +822,10 @@ pub fn json_schema() -> Value {
 
 fn node_schema(node: &Node) -> Value {
     let mut schema = match &node.kind {
-        Kind::Object(fields) => {
-            let properties: Map<String, Value> = fields
-                .iter()
-                .map(|f| (f.name.to_string(), node_schema(&f.node)))
-                .collect();
-            json!({ "type": "object", "properties": properties, "additionalProperties": false })
-        }
-        Kind::Map { value, .. } => json!({
+        Kind::Object(fields) => object_schema(fields),
+        Kind::Map { names, value, .. } => json!({
             "type": "object",
-            "patternProperties": { BROWSER_PROFILE_PATTERN: node_schema(value) },
+            "patternProperties": { names.pattern(): node_schema(value) },
             "additionalProperties": false,
         }),
         Kind::Array { item, unique } => {
@@ -426,8 +837,12 @@ fn node_schema(node: &Node) -> Value {
         }
         Kind::Bool => json!({ "type": "boolean" }),
         Kind::Port => json!({ "type": "integer", "minimum": 1, "maximum": 65535 }),
-        Kind::Text(Text::Any) => json!({ "type": "string" }),
-        Kind::Text(Text::Path | Text::Host) => json!({ "type": "string", "minLength": 1 }),
+        Kind::Count { min } => json!({ "type": "integer", "minimum": min }),
+        Kind::Usd => json!({ "type": "number", "minimum": 0 }),
+        Kind::Text(text) => text_schema(*text),
+        Kind::TextOr { text, fields } => json!({
+            "oneOf": [text_schema(*text), object_schema(fields)],
+        }),
         Kind::Url(schemes) => json!({
             "type": "string",
             "format": "uri",
@@ -457,6 +872,22 @@ fn node_schema(node: &Node) -> Value {
     schema
 }
 
+fn object_schema(fields: &'static [Field]) -> Value {
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.name.to_string(), node_schema(&f.node)))
+        .collect();
+    json!({ "type": "object", "properties": properties, "additionalProperties": false })
+}
+
+fn text_schema(text: Text) -> Value {
+    match text {
+        Text::Any => json!({ "type": "string" }),
+        Text::Path | Text::Host | Text::Plain => json!({ "type": "string", "minLength": 1 }),
+        Text::ModelRef => json!({ "type": "string", "pattern": MODEL_REF_PATTERN }),
+    }
+}
+
 /// Every dotted path the schema knows, with `<name>` for map entries and
 /// `[]` for array items, in schema order.
 #[cfg(test)]
@@ -470,7 +901,7 @@ pub(crate) fn all_paths() -> Vec<(String, &'static Node)> {
             }
         };
         match &node.kind {
-            Kind::Object(fields) => {
+            Kind::Object(fields) | Kind::TextOr { fields, .. } => {
                 for f in fields.iter() {
                     let path = join(f.name);
                     out.push((path.clone(), &f.node));
@@ -574,6 +1005,12 @@ mod tests {
             "agents",
             "agents.defaults",
             "agents.defaults.workspace",
+            "agents.defaults.model",
+            "agents.defaults.model.primary",
+            "agents.defaults.model.fallbacks",
+            "agents.defaults.bootstrapMaxChars",
+            "agents.defaults.bootstrapTotalMaxChars",
+            "agents.defaults.timeoutSeconds",
             "browser",
             "browser.enabled",
             "browser.controlPort",
@@ -600,6 +1037,57 @@ mod tests {
             "rescue.targets",
             "logging",
             "logging.level",
+            "models",
+            "models.mode",
+            "models.providers",
+            "models.providers.<name>",
+            "models.providers.<name>.baseUrl",
+            "models.providers.<name>.api",
+            "models.providers.<name>.apiKey",
+            "models.providers.<name>.timeoutSeconds",
+            "models.providers.<name>.maxTokens",
+            "models.providers.<name>.headers",
+            "models.providers.<name>.headers.<name>",
+            "models.providers.<name>.models",
+            "models.providers.<name>.models[].id",
+            "models.providers.<name>.models[].name",
+            "models.providers.<name>.models[].contextWindow",
+            "models.providers.<name>.models[].maxTokens",
+            "models.providers.<name>.models[].cost",
+            "models.providers.<name>.models[].cost.input",
+            "models.providers.<name>.models[].cost.output",
+            "models.providers.<name>.models[].cost.cacheRead",
+            "models.providers.<name>.models[].cost.cacheWrite",
+            "session",
+            "session.dmScope",
+            "session.retentionDays",
+            "tools",
+            "tools.allow",
+            "tools.deny",
+            "tools.exec",
+            "tools.exec.mode",
+            "tools.exec.allowlist",
+            "tools.exec.timeoutSeconds",
+            "tools.exec.maxOutputChars",
+            "tools.web",
+            "tools.web.fetch",
+            "tools.web.fetch.enabled",
+            "tools.web.fetch.maxChars",
+            "tools.web.fetch.maxResponseBytes",
+            "tools.web.fetch.timeoutSeconds",
+            "tools.web.fetch.maxRedirects",
+            "tools.web.fetch.userAgent",
+            "tools.web.fetch.ssrfPolicy",
+            "tools.web.fetch.ssrfPolicy.dangerouslyAllowPrivateNetwork",
+            "tools.web.fetch.ssrfPolicy.allowRfc2544BenchmarkRange",
+            "tools.web.fetch.ssrfPolicy.allowIpv6UniqueLocalRange",
+            "tools.web.fetch.ssrfPolicy.allowedHostnames",
+            "tools.web.fetch.ssrfPolicy.blockedHostnames",
+            "budget",
+            "budget.dailyUsd",
+            "budget.perProvider",
+            "budget.perProvider.<name>",
+            "budget.perProvider.<name>.dailyUsd",
         ];
         assert_eq!(paths, expected);
     }
@@ -617,11 +1105,23 @@ mod tests {
         for (path, _) in all_paths() {
             let mut at = &schema;
             for part in path.split('.') {
+                // A string-or-object: its keys are in the object branch.
+                if let Some(branches) = at["oneOf"].as_array() {
+                    at = &branches[1];
+                }
+                let (part, item) = match part.strip_suffix("[]") {
+                    Some(p) => (p, true),
+                    None => (part, false),
+                };
                 at = if part == "<name>" {
-                    &at["patternProperties"][BROWSER_PROFILE_PATTERN]
+                    let patterns = at["patternProperties"].as_object().expect("a map");
+                    patterns.values().next().expect("one pattern")
                 } else {
                     &at["properties"][part]
                 };
+                if item {
+                    at = &at["items"];
+                }
                 assert!(at.is_object(), "{path}: {part} missing from schema");
                 assert!(at["description"].is_string(), "{path}: no description");
             }

@@ -7,10 +7,11 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::agent;
 use super::document::{ConfigErrors, Diagnostic, Document, Pos};
 use super::model::{telegram_user_id, Config};
 use super::path::{render, Segment};
-use super::schema::{self, Field, Kind, Node, Text, ROOT};
+use super::schema::{self, Field, Kind, Names, Node, Text, ROOT};
 use crate::inventory;
 use crate::ports;
 use crate::profile::Profile;
@@ -31,6 +32,15 @@ pub fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     }
     diagnostics.sort_by_key(|d| (d.line, d.col));
     Err(ConfigErrors(diagnostics))
+}
+
+/// What a valid config allows but probably does not mean, sorted by
+/// position: shown beside "valid", never a reason to refuse. Meaningful
+/// only for a document that [`validate`] accepted.
+pub fn warnings(doc: &Document) -> Vec<Diagnostic> {
+    let mut found = agent::cross_checks(doc).warnings;
+    found.sort_by_key(|d| (d.line, d.col));
+    found
 }
 
 struct Validator<'d> {
@@ -54,7 +64,11 @@ impl Validator<'_> {
     fn node(&mut self, node: &'static Node, value: &Value, at: &mut Vec<Segment>) {
         match &node.kind {
             Kind::Object(fields) => self.object(fields, value, at),
-            Kind::Map { what, value: entry } => self.map(what, entry, value, at),
+            Kind::Map {
+                what,
+                names,
+                value: entry,
+            } => self.map(what, *names, entry, value, at),
             Kind::Array { item, unique } => self.array(item, *unique, value, at),
             Kind::Bool => {
                 if !value.is_boolean() {
@@ -69,7 +83,43 @@ impl Validator<'_> {
                     );
                 }
             }
+            Kind::Count { min } => {
+                if value.as_u64().is_none_or(|n| n < *min) {
+                    let what = match min {
+                        0 => "a whole number, 0 or more".to_string(),
+                        1 => "a whole number, 1 or more".to_string(),
+                        n => format!("a whole number, {n} or more"),
+                    };
+                    self.at_value(at, format!("expected {what}, got {}", shown(value)));
+                }
+            }
+            Kind::Usd => {
+                if value.as_f64().is_none_or(|n| n < 0.0) {
+                    self.at_value(
+                        at,
+                        format!(
+                            "expected an amount in US dollars (a number, 0 or more, like 2.5), got {}",
+                            shown(value)
+                        ),
+                    );
+                }
+            }
             Kind::Text(text) => self.text(*text, value, at),
+            Kind::TextOr { text, fields } => match value {
+                Value::Object(_) => self.object(fields, value, at),
+                Value::String(_) => self.text(*text, value, at),
+                _ => {
+                    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                    self.at_value(
+                        at,
+                        format!(
+                            "expected \"provider/model\" or an object {{ {} }}, got {}",
+                            names.join(", "),
+                            shown(value)
+                        ),
+                    );
+                }
+            },
             Kind::Url(schemes) => self.url(schemes, value, at),
             Kind::Enum(names) => self.choice(names, value, at),
             Kind::Secret => self.secret(value, at),
@@ -137,7 +187,14 @@ impl Validator<'_> {
         }
     }
 
-    fn map(&mut self, what: &str, entry: &'static Node, value: &Value, at: &mut Vec<Segment>) {
+    fn map(
+        &mut self,
+        what: &str,
+        names: Names,
+        entry: &'static Node,
+        value: &Value,
+        at: &mut Vec<Segment>,
+    ) {
         let Value::Object(map) = value else {
             self.at_value(
                 at,
@@ -150,14 +207,12 @@ impl Validator<'_> {
         };
         for (name, child) in map {
             at.push(Segment::Key(name.clone()));
-            if schema::is_browser_profile_name(name) {
+            if names.accepts(name) {
                 self.node(entry, child, at);
             } else {
                 self.at_key(
                     at,
-                    format!(
-                        "invalid {what} name {name:?}: use 1–64 lower-case letters, digits, `-` or `_`, starting with a letter or digit"
-                    ),
+                    format!("invalid {what} name {name:?}: {}", names.rule()),
                 );
             }
             at.pop();
@@ -202,6 +257,8 @@ impl Validator<'_> {
                 Text::Any => "a string",
                 Text::Path => "a path string",
                 Text::Host => "an IP address or host name as a string",
+                Text::Plain => "a string",
+                Text::ModelRef => "\"provider/model\" as a string",
             };
             self.at_value(at, format!("expected {what}, got {}", shown(value)));
             return;
@@ -209,7 +266,18 @@ impl Validator<'_> {
         match text {
             Text::Any => {}
             _ if s.trim().is_empty() => self.at_value(at, empty_message()),
-            Text::Path => {}
+            Text::Path | Text::Plain => {}
+            Text::ModelRef => {
+                if agent::ModelRef::parse(s).is_none() {
+                    self.at_value(
+                        at,
+                        format!(
+                            "expected \"provider/model\" (a models.providers id, a `/`, then the model id, like \"openai/gpt-4o\"), got {}",
+                            shown(value)
+                        ),
+                    );
+                }
+            }
             Text::Host => {
                 if !is_host(s) {
                     self.at_value(
@@ -389,6 +457,7 @@ impl Validator<'_> {
             let path = error.key().to_string();
             found.push(diag(&path, &error.to_string(), doc.value_pos(&path)));
         }
+        found.extend(agent::cross_checks(doc).errors);
         self.diagnostics.extend(found);
     }
 }
@@ -517,12 +586,12 @@ fn is_host(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::parse;
 
     /// Validates `text` and compares every diagnostic line (or "ok").
-    fn check(text: &str, expected: &[&str]) {
+    pub(crate) fn check(text: &str, expected: &[&str]) {
         let doc = parse(text).unwrap_or_else(|e| panic!("{text}\ndoes not parse: {e}"));
         let got: Vec<String> = match validate(&doc) {
             Ok(_) => Vec::new(),
@@ -582,7 +651,7 @@ mod tests {
             ),
             (
                 "{ 'a.b': 1 }",
-                &["[\"a.b\"]: unknown key \"a.b\"; known keys here: $schema, gateway, agents, browser, canvasHost, channels, rescue, logging (1:3)"],
+                &["[\"a.b\"]: unknown key \"a.b\"; known keys here: $schema, gateway, agents, browser, canvasHost, channels, rescue, logging, models, session, tools, budget (1:3)"],
             ),
         ];
         for (text, expected) in table {
@@ -879,7 +948,7 @@ mod tests {
                 "browser.profiles.work.cdpPort: expected an integer 1–65535, got \"x\" (11:24)",
                 "browser.profiles.work.colour: unknown key \"colour\"; known keys here: cdpPort, cdpUrl (11:29)",
                 "channels.telegram.allowFrom: must list at least one Telegram user id when channels.telegram.dmPolicy is \"allowlist\", or nobody can talk to the bot (15:51)",
-                "unknown: unknown key \"unknown\"; known keys here: $schema, gateway, agents, browser, canvasHost, channels, rescue, logging (17:3)",
+                "unknown: unknown key \"unknown\"; known keys here: $schema, gateway, agents, browser, canvasHost, channels, rescue, logging, models, session, tools, budget (17:3)",
             ],
         );
     }
