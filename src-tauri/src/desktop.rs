@@ -685,14 +685,14 @@ impl Desktop {
         name: &str,
         code: &str,
         approve: bool,
-    ) -> Result<omniclaw_gateway::telegram::PairingDecision, ActionError> {
+    ) -> Result<omniclaw_channels::telegram::PairingDecision, ActionError> {
         let code = omniclaw_core::rescue::PairingCode::parse(code)
             .map_err(|e| self.fail(name, ActionError::failed(name, e)))?;
         let resolved = resolve(&self.env, Some(name))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let decision = omniclaw_gateway::telegram::decide_pairing(
+        let decision = omniclaw_channels::telegram::decide_pairing(
             &resolved,
             self.store.as_ref(),
             &code,

@@ -1,5 +1,5 @@
 //! The dashboard's rescue-bot wizard: one command per step of
-//! `omniclaw_gateway::onboard` (the same steps `omniclaw onboard` takes).
+//! `omniclaw_onboard` (the same steps `omniclaw onboard` takes).
 //!
 //! Nothing is written before [`onboard_finish`]: until then the checked
 //! answers — the bot token among them — live only in this process's
@@ -17,11 +17,12 @@ use serde_json::json;
 use tauri::{AppHandle, Emitter, State, Wry};
 use tokio::sync::oneshot;
 
+use omniclaw_channels::telegram::DEFAULT_API_ROOT;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::tray::Action;
-use omniclaw_gateway::onboard::{self, Answers, PortPlan, TelegramAnswers};
-use omniclaw_gateway::telegram::DEFAULT_API_ROOT;
 use omniclaw_gateway::GatewayState;
+use omniclaw_onboard as onboard;
+use omniclaw_onboard::{Answers, PortPlan, TelegramAnswers};
 use omniclaw_os::secrets::Routed;
 
 use crate::desktop::{self, ActionError, Desktop};

@@ -252,7 +252,10 @@ impl Rebuild for Tracked {
         self.inner.applied(candidate, addrs);
     }
 
-    fn telegram(&self, candidate: &Candidate) -> Result<Option<crate::telegram::Settings>, String> {
+    fn telegram(
+        &self,
+        candidate: &Candidate,
+    ) -> Result<Option<omniclaw_channels::telegram::Settings>, String> {
         self.inner.telegram(candidate)
     }
 }

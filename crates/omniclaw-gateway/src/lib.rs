@@ -22,14 +22,12 @@ mod error;
 pub mod host;
 mod http;
 mod methods;
-pub mod onboard;
 pub mod profile;
 pub mod protocol;
 pub mod rebuild;
 pub mod reload;
 mod server;
 mod spec;
-pub mod telegram;
 
 pub use error::{RunError, StartError, Surface};
 pub use host::{GatewayState, Host, HostError};

@@ -25,7 +25,7 @@ use crate::profile::{self, Overrides};
 use crate::reload::{Candidate, Rebuild};
 use crate::server::Addrs;
 use crate::spec::{Auth, GatewaySpec};
-use crate::telegram;
+use omniclaw_channels::telegram;
 
 /// What a config with no file runs on: the defaults.
 pub const EMPTY_CONFIG: &str = "{}\n";

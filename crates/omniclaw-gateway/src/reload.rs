@@ -41,7 +41,7 @@ use omniclaw_os::watch::ConfigWatcher;
 
 use crate::server::{Addrs, Bound, Broadcast, Gateway, ServeError};
 use crate::spec::{Auth, GatewaySpec};
-use crate::telegram::{self, Channel, ChannelState};
+use omniclaw_channels::telegram::{self, Channel, ChannelState};
 
 /// How long a stopping Telegram channel may finish the update in hand.
 pub(crate) const CHANNEL_GRACE: Duration = Duration::from_secs(3);

@@ -4,7 +4,7 @@
 //! write everything and optionally install the service and wait until it
 //! is healthy.
 //!
-//! The steps are `omniclaw_gateway::onboard`'s, shared with the desktop
+//! The steps are `omniclaw_onboard`'s, shared with the desktop
 //! app's wizard; this module asks the questions and prints. Every answer is
 //! collected and checked before anything is written, so a cancel (Ctrl+C,
 //! EOF) or a refused answer leaves no file and no keychain entry behind; a
@@ -20,12 +20,13 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 
 use serde_json::json;
 
+use omniclaw_channels::telegram::DEFAULT_API_ROOT;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::rescue::{parse_targets, parse_user_id};
-use omniclaw_gateway::onboard::{
-    self, Answers, OnboardError, Operator, PortPlan, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
+use omniclaw_onboard as onboard;
+use omniclaw_onboard::{
+    Answers, OnboardError, Operator, PortPlan, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
 };
-use omniclaw_gateway::telegram::DEFAULT_API_ROOT;
 use omniclaw_os::secrets::fingerprint;
 
 use crate::cli::{InstallArgs, OnboardArgs};

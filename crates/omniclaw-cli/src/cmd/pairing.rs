@@ -8,16 +8,16 @@
 //! the profile's bot (approved: "send /help"; denied: declined). The
 //! decision stands even when that message cannot be sent; the command then
 //! says why, and exits 0. The decision itself is
-//! `omniclaw_gateway::telegram::decide_pairing`, which the desktop app's tray
+//! `omniclaw_channels::telegram::decide_pairing`, which the desktop app's tray
 //! and dashboard use too.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use omniclaw_channels::telegram;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::rescue::{PairingCode, PAIRING_TTL_SECS};
-use omniclaw_gateway::telegram;
 use omniclaw_os::rescue::PairingStore;
 
 use crate::cli::PairingCommand;

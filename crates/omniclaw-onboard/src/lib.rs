@@ -35,10 +35,10 @@ use omniclaw_os::profiles::{self, ConfigState, Inventory};
 use omniclaw_os::secrets::{self, fingerprint, SecretName, SecretStore};
 use omniclaw_os::{fsx, runtime};
 
-use crate::client::{Client, ConnectOptions};
-use crate::profile::{self, Overrides};
-use crate::telegram::{ApiError, BotApi, ChatType, UpdateContent};
-use crate::Auth;
+use omniclaw_channels::telegram::{ApiError, BotApi, ChatType, UpdateContent};
+use omniclaw_gateway::client::{Client, ConnectOptions};
+use omniclaw_gateway::profile::{self, Overrides};
+use omniclaw_gateway::Auth;
 
 /// How long the operator step waits for a message by default.
 pub const PAIR_WAIT: Duration = Duration::from_secs(300);
@@ -829,7 +829,7 @@ pub fn endpoint(
         url: format!("ws://{host}:{port}"),
         port,
         auth,
-        telegram: crate::telegram::enabled(&value),
+        telegram: omniclaw_channels::telegram::enabled(&value),
         command: command(resolved),
     })
 }
