@@ -26,6 +26,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
+use omniclaw_core::env::ChildEnv;
+
 use crate::spec::BrowserSpec;
 
 /// The profile used when a request names none.
@@ -173,15 +175,18 @@ pub struct Manager {
     spec: BrowserSpec,
     dir: PathBuf,
     start_timeout: Duration,
+    /// The whole environment each browser starts with.
+    env: ChildEnv,
     inner: Mutex<Inner>,
 }
 
 impl Manager {
-    pub fn new(spec: BrowserSpec, dir: PathBuf, start_timeout: Duration) -> Manager {
+    pub fn new(spec: BrowserSpec, dir: PathBuf, start_timeout: Duration, env: ChildEnv) -> Manager {
         Manager {
             spec,
             dir,
             start_timeout,
+            env,
             inner: Mutex::new(Inner {
                 allocated: BTreeMap::new(),
                 loaded: false,
@@ -343,6 +348,7 @@ impl Manager {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        self.env.apply(cmd.as_std_mut());
         #[cfg(unix)]
         cmd.process_group(0);
         let mut child = cmd.spawn().map_err(spawn_err)?;
@@ -698,6 +704,7 @@ mod tests {
             spec.clone(),
             dir.path().to_path_buf(),
             Duration::from_secs(1),
+            ChildEnv::default(),
         );
         let first = m.profiles().await.expect("profiles");
         let ports: Vec<(String, u64)> = first
@@ -726,7 +733,12 @@ mod tests {
             r#"{"profiles":{"work":{"cdpPort":200},"zed":{"cdpPort":201}}}"#,
         )
         .expect("write");
-        let m2 = Manager::new(spec2, dir.path().to_path_buf(), Duration::from_secs(1));
+        let m2 = Manager::new(
+            spec2,
+            dir.path().to_path_buf(),
+            Duration::from_secs(1),
+            ChildEnv::default(),
+        );
         let got: BTreeMap<String, u64> = m2
             .profiles()
             .await
@@ -757,6 +769,7 @@ mod tests {
             },
             dir.path().to_path_buf(),
             Duration::from_secs(1),
+            ChildEnv::default(),
         );
         let err = m.stop("default").await.expect_err("nothing runs");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);

@@ -212,6 +212,7 @@ pub trait Rebuild: Send + Sync + 'static {
             &candidate.value,
             &store,
             telegram::default_program(),
+            candidate.spec.child_env.clone(),
         )
     }
 }

@@ -340,6 +340,7 @@ impl Bound {
                 spec.browser.clone(),
                 spec.browser_dir(),
                 spec.limits.browser_start_timeout,
+                spec.child_env.clone(),
             ))
         });
         let limiter = RateLimiter::new(

@@ -10,6 +10,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use omniclaw_core::env::ChildEnv;
+
 /// How clients prove they may talk to the gateway.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -116,6 +118,10 @@ pub struct GatewaySpec {
     pub browser: BrowserSpec,
     pub canvas: CanvasSpec,
     pub limits: Limits,
+    /// The whole environment of every process the gateway starts (browsers,
+    /// rescue commands): see [`ChildEnv::minimal`]. Empty unless the caller
+    /// fills it in from its environment snapshot.
+    pub child_env: ChildEnv,
 }
 
 impl GatewaySpec {
@@ -153,6 +159,7 @@ impl GatewaySpec {
                 root: canvas_root,
             },
             limits: Limits::default(),
+            child_env: ChildEnv::default(),
         }
     }
 

@@ -222,6 +222,11 @@ async fn real_chromium_starts_answers_cdp_and_stops() {
     let cdp = free_port();
     s.browser.cdp_range = cdp..=cdp;
     s.browser.executable = chromium;
+    // Chromium wants a home, a PATH and a locale: this process's, minimally.
+    s.child_env = omniclaw_core::env::ChildEnv::minimal(
+        &omniclaw_core::env::EnvSnapshot::from_vars(std::env::vars()),
+        [],
+    );
     s.limits.browser_start_timeout = Duration::from_secs(40);
     let gw = start(s.clone());
     let control = gw.addrs.browser_control.expect("control");
