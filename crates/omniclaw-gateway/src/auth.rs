@@ -1,5 +1,6 @@
-//! Authentication of `connect`: constant-time secret comparison and the
-//! per-IP failure rate limit. The clock is passed in, so both are pure.
+//! Authentication of `connect`: constant-time secret comparison, the
+//! strength a secret needs on a network bind, and the per-IP failure rate
+//! limit. The clock is passed in, so all of it is pure.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -14,6 +15,28 @@ use crate::spec::Auth;
 /// Compares two secrets without leaking where they differ.
 pub fn secrets_equal(expected: &str, presented: &str) -> bool {
     bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// The fewest characters a secret may have when the gateway is reachable
+/// from other machines.
+pub const MIN_REMOTE_SECRET_CHARS: usize = 16;
+
+/// Why `secret` is too weak to guard a gateway that other machines can
+/// reach, or `None`. Anyone who can reach the port may try secrets, and
+/// over a network they can try many: such a secret needs at least
+/// [`MIN_REMOTE_SECRET_CHARS`] characters and must be rated "very
+/// unguessable" by zxcvbn (score 4 of 4: more than 10^10 guesses), which
+/// a random token or a long passphrase is and a word, a name or a
+/// keyboard walk is not.
+pub fn weakness(secret: &str) -> Option<String> {
+    let chars = secret.chars().count();
+    if chars < MIN_REMOTE_SECRET_CHARS {
+        return Some(format!(
+            "it has {chars} characters, fewer than {MIN_REMOTE_SECRET_CHARS}"
+        ));
+    }
+    let score = u8::from(zxcvbn::zxcvbn(secret, &[]).score());
+    (score < 4).then(|| format!("it is easy to guess (strength {score} of 4)"))
 }
 
 /// The outcome of checking presented credentials against the gateway's auth.
@@ -255,6 +278,28 @@ mod tests {
         l.record_failure(ip, t0);
         l.reset(ip);
         assert_eq!(l.check(ip, t0), Ok(()));
+    }
+
+    #[test]
+    fn weak_secrets_are_named() {
+        fn check(secret: &str, weak: bool) {
+            assert_eq!(weakness(secret).is_some(), weak, "{secret:?}");
+        }
+        check("x", true);
+        check("   ", true);
+        check(&" ".repeat(40), true);
+        check("password12345678", true);
+        check("qwertyuiopasdfgh", true);
+        check("aaaaaaaaaaaaaaaaaaaaaaaa", true);
+        check("0123456789abcdef0123", true);
+        // The token `setup` generates: 48 random hex characters.
+        check("3f9c2a7be1d04c58a6f2e9b07d1c4a3e85b2f6d9c0e7a4b1", false);
+        check("correct horse battery staple", false);
+        check("Vq7#mR2!xK9@pL4$", false);
+        assert_eq!(
+            weakness("x").as_deref(),
+            Some("it has 1 characters, fewer than 16")
+        );
     }
 
     #[test]

@@ -490,6 +490,12 @@ async fn handle_edit(
         live.update(|r| r.pending = pending);
         return (Ok(running), false);
     }
+    // A rebind checks the spec itself; an in-place apply (a new token on a
+    // LAN bind) must pass the same checks.
+    if let Err(e) = crate::server::check_spec(&next.spec) {
+        refuse(live, format!("config {} refused: {e}", path.display()));
+        return (Ok(running), false);
+    }
     let restart = layout_of(&next.spec) != layout_of(&current.spec)
         || next.spec.auth.mode() != current.spec.auth.mode();
     if !restart {

@@ -60,6 +60,12 @@ pub struct Bound {
 }
 
 impl Gateway {
+    /// The checks [`Gateway::bind`] makes before it takes a port, for
+    /// callers that want to refuse bad input before anything else.
+    pub fn check(spec: &GatewaySpec) -> Result<(), StartError> {
+        check_spec(spec)
+    }
+
     /// Checks the spec and binds every listener. On any failure every
     /// listener bound so far is closed again before the error returns.
     pub fn bind(spec: GatewaySpec) -> Result<Bound, StartError> {
@@ -108,7 +114,21 @@ impl Gateway {
     }
 }
 
-fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
+/// What makes a spec unservable before a port is taken: missing or weak
+/// credentials for its bind, ports that clash. Also checked before a
+/// reloaded config is applied in place.
+pub(crate) fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
+    if !spec.bind.is_loopback() {
+        if let Auth::Token(s) | Auth::Password(s) = &spec.auth {
+            if let Some(why) = crate::auth::weakness(s) {
+                return Err(StartError::WeakSecret {
+                    mode: spec.auth.mode(),
+                    addr: spec.bind,
+                    why,
+                });
+            }
+        }
+    }
     match &spec.auth {
         Auth::Token(s) if s.is_empty() => return Err(StartError::EmptySecret { mode: "token" }),
         Auth::Password(s) if s.is_empty() => {
@@ -511,10 +531,26 @@ mod tests {
         check(
             |s| {
                 s.bind = "0.0.0.0".parse().expect("ip");
-                s.auth = Auth::Token("t".into());
+                s.auth = Auth::Token("3f9c2a7be1d04c58a6f2e9b07d1c4a3e85b2f6d9c0e7a4b1".into());
             },
             Ok(()),
         );
+        check(
+            |s| {
+                s.bind = "0.0.0.0".parse().expect("ip");
+                s.auth = Auth::Token("x".into());
+            },
+            Err("gateway.auth.token is too weak for a gateway bound to 0.0.0.0: it has 1 characters, fewer than 16. Anyone who can reach that address can try tokens, so a non-loopback bind needs one of at least 16 random characters (or a long passphrase): generate one with `openssl rand -hex 24` and pass it (--token) or store it in gateway.auth.token, or use gateway.bind: loopback"),
+        );
+        check(
+            |s| {
+                s.bind = "192.168.1.10".parse().expect("ip");
+                s.auth = Auth::Password("   ".into());
+            },
+            Err("gateway.auth.password is too weak for a gateway bound to 192.168.1.10: it has 3 characters, fewer than 16. Anyone who can reach that address can try passwords, so a non-loopback bind needs one of at least 16 random characters (or a long passphrase): generate one with `openssl rand -hex 24` and pass it (--password) or store it in gateway.auth.password, or use gateway.bind: loopback"),
+        );
+        // Loopback: the user's own choice.
+        check(|s| s.auth = Auth::Token("x".into()), Ok(()));
         check(
             |s| s.auth = Auth::Token(String::new()),
             Err("gateway.auth.token is empty: set a non-empty token, or use gateway.auth.mode: none on a loopback bind"),

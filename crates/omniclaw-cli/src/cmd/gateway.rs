@@ -14,7 +14,7 @@ use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload;
-use omniclaw_gateway::{Gateway, GatewaySpec};
+use omniclaw_gateway::{Gateway, GatewaySpec, StartError};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
 use omniclaw_os::logs;
@@ -82,6 +82,13 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
             )),
             e => CliError::usage(with_env_command(e, &resolved)),
         })?;
+
+    // A weak secret on a network bind is bad input: refused before the
+    // lock, and a service does not retry it (exit 2).
+    Gateway::check(&spec).map_err(|e| match e {
+        StartError::WeakSecret { .. } => CliError::usage(e),
+        other => CliError::failed(other),
+    })?;
 
     warn_conflicts(ctx, &inv);
 
