@@ -1,5 +1,6 @@
 //! A running `omniclaw gateway` against what a local attacker can do from
-//! outside the process: read the environment of the browsers it starts.
+//! outside the process: read the environment of the browsers it starts, and
+//! hold its descriptors with idle connections.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -105,4 +106,50 @@ fn browsers_get_a_minimal_environment_without_the_gateway_token_or_env_secrets()
         "{seen}"
     );
     assert!(seen.contains(&format!("PATH={path}\n")), "{seen}");
+}
+
+/// `(soft, hard)` "Max open files" of process `pid`.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn idle_canvas_connections_beyond_the_open_file_limit_leave_health_working() {
+    let (soft, hard) = open_file_limits(std::process::id());
+    assert!(
+        soft >= 2048 && hard >= 1024,
+        "this test opens 1100 connections: raise `ulimit -n` (soft {soft}, hard {hard})"
+    );
+    let home = Home::new();
+    let base = free_base();
+    // 1024 soft and hard: the gateway cannot lift it.
+    let gw = Gateway::spawn(sh(
+        &home,
+        &format!(
+            "sh -c 'ulimit -n 1024 && exec omniclaw --profile main gateway --port {base} --token {TOKEN}'"
+        ),
+        &[],
+    ))
+    .expect("gateway starts");
+    let canvas = base + 4;
+    let idle: Vec<TcpStream> = (0..1100)
+        .filter_map(|_| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], canvas));
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()
+        })
+        .collect();
+    assert!(idle.len() >= 1024, "only {} connections opened", idle.len());
+    let r = home.run(&["--profile", "main", "health", "--token", TOKEN]);
+    r.expect_code(0);
+    drop(idle);
+    drop(gw);
 }
