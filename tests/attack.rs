@@ -1,6 +1,7 @@
 //! A running `omniclaw gateway` against what a local attacker can do from
-//! outside the process: read the environment of the browsers it starts, and
-//! hold its descriptors with idle connections.
+//! outside the process: read the environment of the browsers it starts,
+//! hold its descriptors with idle connections, and catch it with a low
+//! open-file limit.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -120,6 +121,36 @@ fn open_file_limits(pid: u32) -> (u64, u64) {
         .filter_map(|w| w.parse().ok())
         .collect();
     (nums[0], nums[1])
+}
+
+#[test]
+fn the_gateway_lifts_its_soft_open_file_limit_to_the_hard_one() {
+    let home = Home::new();
+    let base = free_base();
+    let gw = Gateway::spawn(sh(
+        &home,
+        &format!("omniclaw --profile main gateway --port {base} --token {TOKEN}"),
+        &[],
+    ))
+    .expect("gateway starts");
+    let (soft, hard) = open_file_limits(gw.pid());
+    let (_, own_hard) = open_file_limits(std::process::id());
+    assert_eq!((soft, hard), (own_hard, own_hard));
+    drop(gw);
+
+    // Started with a soft limit below the hard one, as systemd and login
+    // shells do.
+    if own_hard > 600 {
+        let gw = Gateway::spawn(sh(
+            &home,
+            &format!(
+                "sh -c 'ulimit -Sn 512 && exec omniclaw --profile main gateway --port {base} --token {TOKEN}'"
+            ),
+            &[],
+        ))
+        .expect("gateway starts");
+        assert_eq!(open_file_limits(gw.pid()), (own_hard, own_hard));
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@
 pub mod desktopctl;
 pub mod discovery;
 pub mod fsx;
+pub mod limits;
 pub mod live;
 pub mod lock;
 pub mod logs;

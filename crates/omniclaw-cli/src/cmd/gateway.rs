@@ -129,6 +129,20 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     ));
     rebuild.redact(&first);
 
+    // Each client holds a descriptor; a soft limit of 1024 would end the
+    // gateway at about a thousand of them.
+    if let Some(files) = omniclaw_os::limits::raise_open_files() {
+        if files.now > files.before {
+            tracing::debug!(
+                before = files.before,
+                now = files.now,
+                "open-file limit raised"
+            );
+        } else if files.now < 4096 {
+            tracing::warn!(limit = files.now, "the open-file limit is low: the gateway can hold about this many connections; raise it (LimitNOFILE= in a systemd unit, `ulimit -n` in a shell)");
+        }
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
