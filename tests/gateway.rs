@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use omniclaw_tests::{free_base, port_is_free, GatewayProc as Gateway, Home};
+use omniclaw_tests::{free_base, port_is_free, GatewayProc as Gateway, Home, Run};
 
 /// Tests that use the manual's fixed ports (18789, 19001) take turns.
 static FIXED_PORTS: Mutex<()> = Mutex::new(());
@@ -20,6 +20,13 @@ fn gateway_cmd(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
         c.env(k, v);
     }
     c
+}
+
+/// `omniclaw ARGS...` as a gateway that must refuse to start; what it said.
+fn refused(home: &Home, args: &[&str], what: &str) -> Run {
+    Gateway::spawn(gateway_cmd(home, args, &[]))
+        .err()
+        .unwrap_or_else(|| panic!("{what}: not refused"))
 }
 
 fn sh_cmd(home: &Home, line: &str, env: &[(&str, &str)]) -> Command {
@@ -253,13 +260,11 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
     home.run(&["--profile", "main", "secrets", "rm", "gateway.auth.token"])
         .expect_code(0);
     let base = free_base().to_string();
-    let r = Gateway::spawn(gateway_cmd(
+    let r = refused(
         &home,
         &["--profile", "main", "gateway", "--port", &base],
-        &[],
-    ))
-    .err()
-    .expect("no token: refused");
+        "no token",
+    );
     r.expect_code(2)
         .expect_output("holds no token for profile main")
         .expect_output("secrets set gateway.auth.token")
@@ -275,7 +280,7 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
         ".omniclaw-main/omniclaw.json",
         "{ gateway: { port: 0, bogus: 1 } }",
     );
-    let r = Gateway::spawn(gateway_cmd(
+    let r = refused(
         &home,
         &[
             "--profile",
@@ -286,10 +291,8 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
             "--token",
             "t",
         ],
-        &[],
-    ))
-    .err()
-    .expect("invalid config: refused");
+        "invalid config",
+    );
     r.expect_code(1)
         .expect_output("refusing to start")
         .expect_output("gateway.port:")
@@ -301,14 +304,39 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
         ".omniclaw-main/omniclaw.json",
         "{ gateway: { bind: 'lan', auth: { mode: 'none' } } }",
     );
-    let r = Gateway::spawn(gateway_cmd(
+    let r = refused(
         &home,
         &["--profile", "main", "gateway", "--port", &base],
-        &[],
-    ))
-    .err()
-    .expect("insecure bind: refused");
+        "insecure bind",
+    );
     r.expect_code(1).expect_output("without authentication");
+
+    // A LAN bind with a trivial token is refused before anything binds,
+    // and says why and what to use instead.
+    home.write(".omniclaw-main/omniclaw.json", "{}");
+    for token in ["x", "   "] {
+        let r = refused(
+            &home,
+            &[
+                "--profile",
+                "main",
+                "gateway",
+                "--port",
+                &base,
+                "--bind",
+                "lan",
+                "--token",
+                token,
+            ],
+            "weak token on a LAN bind",
+        );
+        r.expect_code(2)
+            .expect_output("gateway.auth.token is too weak for a gateway bound to 0.0.0.0")
+            .expect_output("fewer than 16")
+            .expect_output("Anyone who can reach that address can try tokens")
+            .expect_output("openssl rand -hex 24");
+        assert!(port_is_free(base.parse().expect("port")));
+    }
 }
 
 #[test]

@@ -117,7 +117,9 @@ fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The environment embedded gateways resolve from: `HOME` and
-/// `OMNICLAW_HOME` (plus `USERPROFILE` on Windows), nothing else.
+/// `OMNICLAW_HOME` (plus `USERPROFILE` on Windows), and what the processes
+/// they start may inherit ([`env::inheritable`]: `PATH`, the session's
+/// D-Bus, the locale, …); no profile variable and no credential.
 pub fn gateway_env<I>(process: I) -> EnvSnapshot
 where
     I: IntoIterator<Item = (String, String)>,
@@ -126,7 +128,7 @@ where
     EnvSnapshot::from_vars(
         process
             .into_iter()
-            .filter(|(k, _)| keep.contains(&k.as_str())),
+            .filter(|(k, _)| keep.contains(&k.as_str()) || env::inheritable(k)),
     )
 }
 
@@ -770,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn gateways_see_only_the_home_variables() {
+    fn gateways_see_the_home_and_what_children_inherit() {
         check(
             &[
                 ("HOME", "/home/u"),
@@ -780,6 +782,7 @@ mod tests {
                 ("OMNICLAW_GATEWAY_TOKEN", "secret"),
                 ("OMNICLAW_GATEWAY_PORT", "1"),
                 ("PATH", "/usr/bin"),
+                ("AWS_SECRET_ACCESS_KEY", "k"),
             ],
             &[
                 ("HOME", Some("/home/u")),
@@ -788,7 +791,8 @@ mod tests {
                 ("OMNICLAW_STATE_DIR", None),
                 ("OMNICLAW_GATEWAY_TOKEN", None),
                 ("OMNICLAW_GATEWAY_PORT", None),
-                ("PATH", None),
+                ("PATH", Some("/usr/bin")),
+                ("AWS_SECRET_ACCESS_KEY", None),
             ],
         );
     }

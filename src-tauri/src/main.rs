@@ -65,6 +65,9 @@ fn run() -> anyhow::Result<()> {
         .filter_map(|a| a.into_string().ok())
         .collect();
     let hidden = args.iter().any(|a| a == HIDDEN_FLAG);
+    // Embedded gateways hold a descriptor per client: lift the soft
+    // open-file limit (often 1024) to the hard one.
+    let _ = omniclaw_os::limits::raise_open_files();
     let env = desktop::gateway_env(
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),

@@ -1,8 +1,10 @@
-//! Authentication of `connect`: constant-time secret comparison and the
-//! per-IP failure rate limit. The clock is passed in, so both are pure.
+//! Authentication: constant-time secret comparison, the strength a secret
+//! needs on a network bind, and the slow-down of wrong answers per client.
+//! The clock is passed in, so all of it is pure.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -14,6 +16,28 @@ use crate::spec::Auth;
 /// Compares two secrets without leaking where they differ.
 pub fn secrets_equal(expected: &str, presented: &str) -> bool {
     bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// The fewest characters a secret may have when the gateway is reachable
+/// from other machines.
+pub const MIN_REMOTE_SECRET_CHARS: usize = 16;
+
+/// Why `secret` is too weak to guard a gateway that other machines can
+/// reach, or `None`. Anyone who can reach the port may try secrets, and
+/// over a network they can try many: such a secret needs at least
+/// [`MIN_REMOTE_SECRET_CHARS`] characters and must be rated "very
+/// unguessable" by zxcvbn (score 4 of 4: more than 10^10 guesses), which
+/// a random token or a long passphrase is and a word, a name or a
+/// keyboard walk is not.
+pub fn weakness(secret: &str) -> Option<String> {
+    let chars = secret.chars().count();
+    if chars < MIN_REMOTE_SECRET_CHARS {
+        return Some(format!(
+            "it has {chars} characters, fewer than {MIN_REMOTE_SECRET_CHARS}"
+        ));
+    }
+    let score = u8::from(zxcvbn::zxcvbn(secret, &[]).score());
+    (score < 4).then(|| format!("it is easy to guess (strength {score} of 4)"))
 }
 
 /// The outcome of checking presented credentials against the gateway's auth.
@@ -81,69 +105,158 @@ fn mismatch(kind: &str) -> Refusal {
     })))
 }
 
-/// The refusal sent while an IP is rate limited.
-pub fn rate_limited(ip: IpAddr, retry_after: Duration) -> Refusal {
-    let secs = retry_after.as_secs().max(1);
-    Refusal::policy(
-        ErrorShape::invalid_request(format!(
-            "unauthorized: too many failed authentication attempts from {ip}; retry in {secs} s with this gateway's credentials"
-        ))
-        .with_details(json!({
-            "code": "AUTH_RATE_LIMITED",
-            "retryAfterMs": u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-        })),
-    )
+/// Who failed authentications are counted against. All of loopback is one
+/// client: the CLI, the desktop app, the rescue bot and any local process
+/// share it, so a limit per loopback address would let 127.0.0.2, .3, …
+/// each start afresh. An IPv4 address is one client (a NAT'd network shares
+/// it), and an IPv6 client is its /64 (one host's many addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    Loopback,
+    V4(Ipv4Addr),
+    V6Net(u64),
 }
 
-/// Failed authentications per client IP in a sliding window.
+impl Client {
+    pub fn of(ip: IpAddr) -> Client {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match ip {
+            ip if ip.is_loopback() => Client::Loopback,
+            IpAddr::V4(v4) => Client::V4(v4),
+            IpAddr::V6(v6) => Client::V6Net((v6.to_bits() >> 64) as u64),
+        }
+    }
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Client::Loopback => f.write_str("loopback"),
+            Client::V4(ip) => write!(f, "{ip}"),
+            Client::V6Net(net) => {
+                let prefix = Ipv6Addr::from_bits(u128::from(*net) << 64);
+                write!(f, "{prefix}/64")
+            }
+        }
+    }
+}
+
+/// What a failed authentication costs its client, and whether to log it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// How long the wrong answer waits before it is sent.
+    pub delay: Duration,
+    /// Failures of this client within the window, this one included.
+    pub recent: usize,
+    /// `Some(n)`: log this failure, with the `n` failures not logged since
+    /// the client's last line; `None`: stay quiet (at most one line per
+    /// client every [`LOG_EVERY`]).
+    pub log: Option<u32>,
+}
+
+/// At most one log line per client this often; the ones between are counted.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Failed authentications per [`Client`] in a sliding window. Wrong answers
+/// are slowed down, never refused unchecked: a caller who then presents the
+/// right credentials is let in at once, so a web page or a local process
+/// sending wrong tokens cannot lock the CLI, the desktop app or the rescue
+/// bot out. Within the window the first `free` failures answer at once;
+/// each one after waits `step` doubled per failure beyond, up to
+/// `max_delay`.
 #[derive(Debug)]
-pub struct RateLimiter {
-    max: u32,
+pub struct Limiter {
+    free: usize,
     window: Duration,
-    failures: HashMap<IpAddr, VecDeque<Instant>>,
+    step: Duration,
+    max_delay: Duration,
+    clients: HashMap<Client, Record>,
 }
 
-/// Beyond this many tracked IPs, stale entries are swept on the next failure.
+#[derive(Debug, Default)]
+struct Record {
+    failures: VecDeque<Instant>,
+    logged: Option<Instant>,
+    quiet: u32,
+}
+
+/// The limiter behind `m`: a panic while it was held leaves plain data
+/// behind, so it is used on.
+pub(crate) fn lock(m: &std::sync::Mutex<Limiter>) -> std::sync::MutexGuard<'_, Limiter> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Logs a failed authentication on `surface` when `failure` says to: who
+/// (the client, never the secret tried), with what kind of secret, how
+/// often lately, and how many failures went unlogged since the last line.
+pub(crate) fn log_failure(surface: &str, client: Client, mode: &str, failure: &Failure) {
+    if let Some(unlogged) = failure.log {
+        tracing::warn!(
+            surface,
+            client = %client,
+            failures_in_window = failure.recent,
+            unlogged_since_last_line = unlogged,
+            answer_delay_ms = u64::try_from(failure.delay.as_millis()).unwrap_or(u64::MAX),
+            "authentication failed: wrong {mode}"
+        );
+    }
+}
+
+/// Beyond this many tracked clients, stale entries are swept on the next failure.
 const SWEEP_AT: usize = 4096;
 
-impl RateLimiter {
-    pub fn new(max: u32, window: Duration) -> RateLimiter {
-        RateLimiter {
-            max,
+impl Limiter {
+    pub fn new(free: u32, window: Duration, max_delay: Duration) -> Limiter {
+        Limiter {
+            free: free as usize,
             window,
-            failures: HashMap::new(),
+            step: Duration::from_millis(250),
+            max_delay,
+            clients: HashMap::new(),
         }
     }
 
-    /// `Err(retry_after)` while `ip` has used up its failures.
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// Records a failed authentication of `client` at `now`.
+    pub fn fail(&mut self, client: Client, now: Instant) -> Failure {
         let window = self.window;
-        let Some(q) = self.failures.get_mut(&ip) else {
-            return Ok(());
+        if self.clients.len() >= SWEEP_AT {
+            self.clients.retain(|_, r| {
+                r.failures
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
+        }
+        let r = self.clients.entry(client).or_default();
+        while r
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            r.failures.pop_front();
+        }
+        r.failures.push_back(now);
+        let recent = r.failures.len();
+        let delay = match recent.checked_sub(self.free + 1) {
+            None => Duration::ZERO,
+            Some(beyond) => {
+                let factor = 1u32 << beyond.min(16);
+                self.step.saturating_mul(factor).min(self.max_delay)
+            }
         };
-        while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
-            q.pop_front();
-        }
-        if q.len() >= self.max as usize {
-            let oldest = q.front().copied().unwrap_or(now);
-            Err(window.saturating_sub(now.duration_since(oldest)))
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
-        if self.failures.len() >= SWEEP_AT {
-            let window = self.window;
-            self.failures
-                .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
-        }
-        self.failures.entry(ip).or_default().push_back(now);
-    }
-
-    /// A successful authentication clears the IP's record.
-    pub fn reset(&mut self, ip: IpAddr) {
-        self.failures.remove(&ip);
+        let log = match r.logged {
+            Some(t) if now.duration_since(t) < LOG_EVERY => {
+                r.quiet = r.quiet.saturating_add(1);
+                None
+            }
+            _ => {
+                r.logged = Some(now);
+                Some(std::mem::take(&mut r.quiet))
+            }
+        };
+        Failure { delay, recent, log }
     }
 }
 
@@ -237,35 +350,77 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_max_failures_and_recovers() {
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let other: IpAddr = "127.0.0.2".parse().expect("ip");
-        let t0 = Instant::now();
-        let mut l = RateLimiter::new(3, Duration::from_secs(60));
-        for i in 0..3 {
-            assert_eq!(l.check(ip, t0), Ok(()), "attempt {i}");
-            l.record_failure(ip, t0 + Duration::from_secs(i));
+    fn loopback_is_one_client_and_ipv6_hosts_their_64() {
+        fn check(ip: &str, expected: Client) {
+            assert_eq!(Client::of(ip.parse().expect("ip")), expected, "{ip}");
         }
-        assert_eq!(
-            l.check(ip, t0 + Duration::from_secs(10)),
-            Err(Duration::from_secs(50))
+        check("127.0.0.1", Client::Loopback);
+        check("127.0.0.2", Client::Loopback);
+        check("127.255.0.9", Client::Loopback);
+        check("::1", Client::Loopback);
+        check("::ffff:127.0.0.3", Client::Loopback);
+        check("10.0.0.7", Client::V4("10.0.0.7".parse().expect("ip")));
+        check(
+            "::ffff:10.0.0.7",
+            Client::V4("10.0.0.7".parse().expect("ip")),
         );
-        assert_eq!(l.check(other, t0), Ok(()), "other IPs are unaffected");
-        assert_eq!(l.check(ip, t0 + Duration::from_secs(61)), Ok(()));
-        l.record_failure(ip, t0);
-        l.reset(ip);
-        assert_eq!(l.check(ip, t0), Ok(()));
+        check("2001:db8:1:2::5", Client::V6Net(0x2001_0db8_0001_0002));
+        check("2001:db8:1:2:aaaa::9", Client::V6Net(0x2001_0db8_0001_0002));
+        assert_eq!(
+            Client::V6Net(0x2001_0db8_0001_0002).to_string(),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(Client::Loopback.to_string(), "loopback");
     }
 
     #[test]
-    fn rate_limited_message_names_ip_and_wait() {
-        let r = rate_limited("10.0.0.1".parse().expect("ip"), Duration::from_millis(1500));
-        assert!(r.error.message.contains("10.0.0.1"), "{}", r.error.message);
-        assert!(
-            r.error.message.contains("retry in 1 s"),
-            "{}",
-            r.error.message
+    fn wrong_answers_slow_down_after_the_free_ones_and_recover() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut l = Limiter::new(3, Duration::from_secs(60), Duration::from_secs(5));
+        let delays: Vec<u128> = (0..9)
+            .map(|_| l.fail(Client::Loopback, t0).delay.as_millis())
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 250, 500, 1000, 2000, 4000, 5000]);
+        // Another client is not slowed by this one's failures.
+        let other = Client::V4("10.0.0.1".parse().expect("ip"));
+        assert_eq!(l.fail(other, t0).delay, Duration::ZERO);
+        // Once the window has passed, the first failures are free again.
+        assert_eq!(l.fail(Client::Loopback, at(61)).delay, Duration::ZERO);
+        assert_eq!(l.fail(Client::Loopback, at(61)).recent, 2);
+    }
+
+    #[test]
+    fn failures_are_logged_at_most_once_per_client_every_ten_seconds() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut l = Limiter::new(10, Duration::from_secs(60), Duration::from_secs(5));
+        let logs: Vec<Option<u32>> = [0, 100, 200, 9_999, 10_000, 10_001, 25_000]
+            .into_iter()
+            .map(|t| l.fail(Client::Loopback, ms(t)).log)
+            .collect();
+        assert_eq!(logs, [Some(0), None, None, None, Some(3), None, Some(1)]);
+    }
+
+    #[test]
+    fn weak_secrets_are_named() {
+        fn check(secret: &str, weak: bool) {
+            assert_eq!(weakness(secret).is_some(), weak, "{secret:?}");
+        }
+        check("x", true);
+        check("   ", true);
+        check(&" ".repeat(40), true);
+        check("password12345678", true);
+        check("qwertyuiopasdfgh", true);
+        check("aaaaaaaaaaaaaaaaaaaaaaaa", true);
+        check("0123456789abcdef0123", true);
+        // The token `setup` generates: 48 random hex characters.
+        check("3f9c2a7be1d04c58a6f2e9b07d1c4a3e85b2f6d9c0e7a4b1", false);
+        check("correct horse battery staple", false);
+        check("Vq7#mR2!xK9@pL4$", false);
+        assert_eq!(
+            weakness("x").as_deref(),
+            Some("it has 1 characters, fewer than 16")
         );
-        assert_eq!(r.close_code, 1008);
     }
 }

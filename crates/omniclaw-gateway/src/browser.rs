@@ -5,7 +5,11 @@
 //! range in order; the allocation is kept in `<state dir>/browser/profiles.json`
 //! so a profile keeps its port across restarts. Only processes started here
 //! are ever stopped, and all of them are stopped when the gateway stops.
-//! The service listens on loopback only.
+//! The service listens on loopback only, and every request must carry the
+//! gateway's credentials (`Authorization: Bearer <token or password>`),
+//! name this service as its `Host` and not come from a web page
+//! ([`crate::guard`]): a page the user visits can neither start browsers
+//! nor reach the service through a rebinding DNS name.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::RangeInclusive;
@@ -14,8 +18,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,7 +34,12 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::spec::BrowserSpec;
+use omniclaw_core::env::ChildEnv;
+
+use crate::auth::{Client, Limiter};
+use crate::guard::{self, Refusal};
+use crate::reload::Live;
+use crate::spec::{Auth, BrowserSpec};
 
 /// The profile used when a request names none.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -139,21 +152,33 @@ pub fn allocate(
         })
 }
 
-/// The command line that starts Chromium for a profile.
-pub fn chromium_args(user_data_dir: &Path, port: u16) -> Vec<String> {
-    vec![
-        "--headless=new".into(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        format!("--user-data-dir={}", user_data_dir.display()),
-        "--remote-debugging-address=127.0.0.1".into(),
-        format!("--remote-debugging-port={port}"),
-        "about:blank".into(),
-    ]
+/// The command line that starts Chromium for a profile. Chromium's sandbox
+/// cannot run as root, so `--no-sandbox` is passed only when `as_root`.
+pub fn chromium_args(user_data_dir: &Path, port: u16, as_root: bool) -> Vec<String> {
+    let sandbox = as_root.then(|| "--no-sandbox".to_string());
+    ["--headless=new".to_string()]
+        .into_iter()
+        .chain(sandbox)
+        .chain([
+            "--disable-gpu".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            format!("--user-data-dir={}", user_data_dir.display()),
+            "--remote-debugging-address=127.0.0.1".into(),
+            format!("--remote-debugging-port={port}"),
+            "about:blank".into(),
+        ])
+        .collect()
+}
+
+/// Whether this process runs as root (where Chromium needs `--no-sandbox`).
+fn running_as_root() -> bool {
+    #[cfg(unix)]
+    return rustix::process::geteuid().is_root();
+    #[cfg(not(unix))]
+    return false;
 }
 
 struct Running {
@@ -173,15 +198,18 @@ pub struct Manager {
     spec: BrowserSpec,
     dir: PathBuf,
     start_timeout: Duration,
+    /// The whole environment each browser starts with.
+    env: ChildEnv,
     inner: Mutex<Inner>,
 }
 
 impl Manager {
-    pub fn new(spec: BrowserSpec, dir: PathBuf, start_timeout: Duration) -> Manager {
+    pub fn new(spec: BrowserSpec, dir: PathBuf, start_timeout: Duration, env: ChildEnv) -> Manager {
         Manager {
             spec,
             dir,
             start_timeout,
+            env,
             inner: Mutex::new(Inner {
                 allocated: BTreeMap::new(),
                 loaded: false,
@@ -337,12 +365,20 @@ impl Manager {
             executable: self.spec.executable.clone(),
             source,
         };
+        let as_root = running_as_root();
+        if as_root {
+            tracing::warn!(
+                profile = name,
+                "the gateway runs as root, where Chromium's sandbox cannot run: starting it with --no-sandbox; run the gateway as a normal user to keep the sandbox"
+            );
+        }
         let mut cmd = Command::new(&self.spec.executable);
-        cmd.args(chromium_args(&user_data, port))
+        cmd.args(chromium_args(&user_data, port, as_root))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        self.env.apply(cmd.as_std_mut());
         #[cfg(unix)]
         cmd.process_group(0);
         let mut child = cmd.spawn().map_err(spawn_err)?;
@@ -469,19 +505,24 @@ async fn terminate(child: &mut Child, pid: Option<u32>) {
 
 /// `GET /json/version` on a CDP port.
 pub async fn cdp_version(port: u16) -> std::io::Result<Value> {
-    let (status, body) = http_get(port, "/json/version").await?;
+    let (status, body) = http_get(port, "/json/version", &Auth::None).await?;
     if status != 200 {
         return Err(std::io::Error::other(format!("CDP answered {status}")));
     }
     serde_json::from_slice(&body).map_err(std::io::Error::other)
 }
 
-/// A minimal HTTP/1.1 GET on loopback, for CDP's JSON endpoints.
-pub async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+/// A minimal HTTP/1.1 GET on loopback, for CDP's JSON endpoints and the
+/// browser control service (which needs the gateway's `auth`).
+pub async fn http_get(port: u16, path: &str, auth: &Auth) -> std::io::Result<(u16, Vec<u8>)> {
+    let authorization = match auth {
+        Auth::Token(s) | Auth::Password(s) => format!("Authorization: Bearer {s}\r\n"),
+        Auth::None => String::new(),
+    };
     let work = async {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
         .await?;
@@ -540,8 +581,18 @@ struct ProfileParam {
 
 type Shared = Option<Arc<Manager>>;
 
-/// The control service's routes.
-pub(crate) fn router(manager: Shared) -> Router {
+/// What the guard of the control service checks requests against.
+pub(crate) struct Guard {
+    /// The gateway's credentials as they are now (a reload may change them).
+    pub live: Arc<Live>,
+    /// The gateway's failed-authentication record, shared with the WebSocket.
+    pub limiter: Arc<StdMutex<Limiter>>,
+    /// The port this service listens on (its `Host` must name it).
+    pub port: u16,
+}
+
+/// The control service's routes, behind [`guard`].
+pub(crate) fn router(manager: Shared, guard: Arc<Guard>) -> Router {
     Router::new()
         .route("/", get(status))
         .route("/profiles", get(profiles))
@@ -549,6 +600,59 @@ pub(crate) fn router(manager: Shared) -> Router {
         .route("/stop", post(stop))
         .fallback(crate::http::not_found)
         .with_state(manager)
+        .layer(axum::middleware::from_fn_with_state(guard, check))
+}
+
+fn refused(status: StatusCode, message: String) -> Response {
+    let mut res = (status, Json(json!({"ok": false, "error": message}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    res
+}
+
+/// Refuses web pages, foreign hosts and requests without the gateway's
+/// credentials; wrong credentials are answered late, as on the WebSocket.
+async fn check(
+    State(g): State<Arc<Guard>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let headers = req.headers();
+    if let Some(what) = guard::web_page(headers) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            format!("refused: the browser control service answers programs on this machine, not web pages ({what})"),
+        );
+    }
+    if let Err(Refusal::ForeignHost(host)) = guard::loopback_host(headers, g.port) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            format!(
+                "refused: Host {host} is not this browser control service; address it as 127.0.0.1:{}",
+                g.port
+            ),
+        );
+    }
+    if let Err(Refusal::Unauthorized { presented }) = guard::credentials(headers, &g.live.auth()) {
+        let mode = g.live.auth().mode();
+        if presented {
+            let failure = crate::auth::lock(&g.limiter).fail(Client::of(peer.ip()), Instant::now());
+            crate::auth::log_failure("browser control", Client::of(peer.ip()), mode, &failure);
+            tokio::time::sleep(failure.delay).await;
+        }
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "unauthorized: the browser control service needs this gateway's {mode}: send `Authorization: Bearer <gateway.auth.{mode}>`"
+            ),
+        );
+    }
+    next.run(req).await
 }
 
 fn error(e: BrowserError) -> Response {
@@ -663,11 +767,26 @@ mod tests {
 
     #[test]
     fn chromium_flags() {
-        let args = chromium_args(Path::new("/s/browser/default/user-data"), 18800);
+        let args = chromium_args(Path::new("/s/browser/default/user-data"), 18800, false);
         assert!(args.contains(&"--headless=new".to_string()));
+        assert!(!args.contains(&"--no-sandbox".to_string()), "{args:?}");
         assert!(args.contains(&"--user-data-dir=/s/browser/default/user-data".to_string()));
         assert!(args.contains(&"--remote-debugging-port=18800".to_string()));
         assert!(args.contains(&"--remote-debugging-address=127.0.0.1".to_string()));
+    }
+
+    #[test]
+    fn the_sandbox_is_off_only_as_root() {
+        let dir = Path::new("/root/.omniclaw/browser/default/user-data");
+        let as_root = chromium_args(dir, 18800, true);
+        assert_eq!(
+            as_root.iter().filter(|a| *a == "--no-sandbox").count(),
+            1,
+            "{as_root:?}"
+        );
+        let mut without = as_root.clone();
+        without.retain(|a| a != "--no-sandbox");
+        assert_eq!(without, chromium_args(dir, 18800, false));
     }
 
     #[test]
@@ -698,6 +817,7 @@ mod tests {
             spec.clone(),
             dir.path().to_path_buf(),
             Duration::from_secs(1),
+            ChildEnv::default(),
         );
         let first = m.profiles().await.expect("profiles");
         let ports: Vec<(String, u64)> = first
@@ -726,7 +846,12 @@ mod tests {
             r#"{"profiles":{"work":{"cdpPort":200},"zed":{"cdpPort":201}}}"#,
         )
         .expect("write");
-        let m2 = Manager::new(spec2, dir.path().to_path_buf(), Duration::from_secs(1));
+        let m2 = Manager::new(
+            spec2,
+            dir.path().to_path_buf(),
+            Duration::from_secs(1),
+            ChildEnv::default(),
+        );
         let got: BTreeMap<String, u64> = m2
             .profiles()
             .await
@@ -757,6 +882,7 @@ mod tests {
             },
             dir.path().to_path_buf(),
             Duration::from_secs(1),
+            ChildEnv::default(),
         );
         let err = m.stop("default").await.expect_err("nothing runs");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);

@@ -1,10 +1,14 @@
 //! The canvas host: static files from `<workspace>/canvas`.
 //!
 //! Every request path is decoded, split, and refused if any segment could
-//! leave the root (`..`, encoded or not, backslashes, drive prefixes, NUL);
-//! the resolved file is then canonicalized and must still lie inside the
-//! canonical root, which also stops symlinks pointing outside.
+//! leave the root (`..`, encoded or not, backslashes, drive prefixes, NUL).
+//! The file is then opened relative to a handle on the root directory
+//! (`cap-std`), which resolves every component, symlinks included, beneath
+//! that handle: a symlink pointing outside is refused, and so is a directory
+//! swapped for one while the request runs — there is no check-then-open gap.
+//! Files are streamed in chunks, never read whole into memory.
 
+use std::io;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -12,12 +16,18 @@ use axum::extract::State;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use cap_std::fs::Dir;
 use percent_encoding::percent_decode_str;
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+/// Bytes read from a file per chunk of the response body.
+const CHUNK: usize = 64 * 1024;
 
 /// Why a canvas path is not served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    /// The path tries to leave the canvas root.
+    /// The path tries to leave the canvas root (or may not be read).
     Outside,
     /// Nothing servable there.
     Missing,
@@ -43,40 +53,51 @@ pub fn segments(raw_path: &str) -> Result<Vec<String>, Refused> {
     Ok(out)
 }
 
-/// The file to serve for `raw_path` below `root`, after following symlinks.
-pub async fn resolve(root: &Path, raw_path: &str) -> Result<PathBuf, Refused> {
-    let parts = segments(raw_path)?;
-    let root = tokio::fs::canonicalize(root)
-        .await
-        .map_err(|_| Refused::Missing)?;
-    let mut path = root.clone();
-    path.extend(&parts);
-    let mut real = tokio::fs::canonicalize(&path)
-        .await
-        .map_err(|_| Refused::Missing)?;
-    if !real.starts_with(&root) {
-        return Err(Refused::Outside);
-    }
-    if tokio::fs::metadata(&real)
-        .await
-        .map_err(|_| Refused::Missing)?
-        .is_dir()
-    {
-        real = tokio::fs::canonicalize(real.join("index.html"))
-            .await
-            .map_err(|_| Refused::Missing)?;
-        if !real.starts_with(&root) {
-            return Err(Refused::Outside);
-        }
-    }
-    let meta = tokio::fs::metadata(&real)
-        .await
-        .map_err(|_| Refused::Missing)?;
-    if meta.is_file() {
-        Ok(real)
+/// A file opened for serving, beneath the canvas root.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: std::fs::File,
+    /// Its path relative to the root (`index.html` for a directory).
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+fn refusal(e: &io::Error) -> Refused {
+    // cap-std reports a path that would leave the directory (an absolute
+    // or escaping symlink) as PermissionDenied; so is a file we may not read.
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        Refused::Outside
     } else {
-        Err(Refused::Missing)
+        Refused::Missing
     }
+}
+
+/// Opens the file to serve for `raw_path` beneath `root`; a directory
+/// serves its `index.html`. Blocking: call it off the async workers.
+pub fn open(root: &Path, raw_path: &str) -> Result<Opened, Refused> {
+    let parts = segments(raw_path)?;
+    let dir =
+        Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(|_| Refused::Missing)?;
+    let mut path: PathBuf = parts.iter().collect();
+    // Only a look: what is opened below is checked again on the handle.
+    let is_dir = if path.as_os_str().is_empty() {
+        true
+    } else {
+        dir.metadata(&path).map_err(|e| refusal(&e))?.is_dir()
+    };
+    if is_dir {
+        path.push("index.html");
+    }
+    let file = dir.open(&path).map_err(|e| refusal(&e))?;
+    let meta = file.metadata().map_err(|_| Refused::Missing)?;
+    if !meta.is_file() {
+        return Err(Refused::Missing);
+    }
+    Ok(Opened {
+        file: file.into_std(),
+        path,
+        len: meta.len(),
+    })
 }
 
 /// The `Content-Type` for a served file.
@@ -117,31 +138,40 @@ async fn serve(State(root): State<PathBuf>, method: Method, uri: Uri) -> Respons
             format!("Method Not Allowed: the canvas host serves files with GET, not {method}\n"),
         );
     }
-    let path = uri.path();
-    match resolve(&root, path).await {
-        Ok(file) => match tokio::fs::read(&file).await {
-            Ok(bytes) => (
+    let path = uri.path().to_string();
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || open(&root, &path)).await
+    };
+    match opened {
+        Ok(Ok(opened)) => {
+            let ct = content_type(&opened.path);
+            // `take` keeps the body at the length announced, should the
+            // file grow while it is sent.
+            let file = tokio::fs::File::from_std(opened.file).take(opened.len);
+            (
                 StatusCode::OK,
                 [
-                    (header::CONTENT_TYPE, content_type(&file)),
+                    (header::CONTENT_TYPE, ct),
+                    (header::CONTENT_LENGTH, opened.len.to_string()),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
                     (header::CACHE_CONTROL, "no-cache".to_string()),
                 ],
-                Body::from(bytes),
+                Body::from_stream(ReaderStream::with_capacity(file, CHUNK)),
             )
-                .into_response(),
-            Err(_) => text(
-                StatusCode::NOT_FOUND,
-                format!("Not Found: {path} is not a readable file in the canvas\n"),
-            ),
-        },
-        Err(Refused::Outside) => text(
+                .into_response()
+        }
+        Ok(Err(Refused::Outside)) => text(
             StatusCode::FORBIDDEN,
-            format!("Forbidden: {path} points outside the canvas root\n"),
+            format!("Forbidden: {path} points outside the canvas root or may not be read\n"),
         ),
-        Err(Refused::Missing) => text(
+        Ok(Err(Refused::Missing)) => text(
             StatusCode::NOT_FOUND,
             format!("Not Found: {path} is not a file in the canvas\n"),
+        ),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Internal Server Error: opening {path} failed: {e}\n"),
         ),
     }
 }
@@ -185,8 +215,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn resolve_stays_inside_root() {
+    #[test]
+    fn open_stays_beneath_the_root() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("canvas");
         std::fs::create_dir_all(root.join("sub")).expect("mkdir");
@@ -194,16 +224,28 @@ mod tests {
         std::fs::write(root.join("sub/a.txt"), "a").expect("write");
         std::fs::write(dir.path().join("secret.txt"), "s").expect("write");
         #[cfg(unix)]
-        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.txt"))
-            .expect("symlink");
-        let root = root.as_path();
-        let ok = |p: &'static str| resolve(root, p);
-        assert!(ok("/").await.expect("index").ends_with("index.html"));
-        assert!(ok("/sub/a.txt").await.expect("file").ends_with("a.txt"));
-        assert_eq!(ok("/sub").await, Err(Refused::Missing));
-        assert_eq!(ok("/nope").await, Err(Refused::Missing));
-        assert_eq!(ok("/../secret.txt").await, Err(Refused::Outside));
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.txt"))
+                .expect("symlink");
+            std::os::unix::fs::symlink("../secret.txt", root.join("rel.txt")).expect("symlink");
+            std::os::unix::fs::symlink("sub", root.join("alias")).expect("symlink");
+        }
+        let got = |p: &str| open(&root, p).map(|o| (o.path, o.len));
+        assert_eq!(got("/"), Ok((PathBuf::from("index.html"), 11)));
+        assert_eq!(got("/sub/a.txt"), Ok((PathBuf::from("sub/a.txt"), 1)));
+        assert_eq!(got("/sub").map(|_| ()), Err(Refused::Missing));
+        assert_eq!(got("/nope").map(|_| ()), Err(Refused::Missing));
+        assert_eq!(got("/../secret.txt").map(|_| ()), Err(Refused::Outside));
         #[cfg(unix)]
-        assert_eq!(ok("/link.txt").await, Err(Refused::Outside));
+        {
+            assert_eq!(got("/link.txt").map(|_| ()), Err(Refused::Outside));
+            assert_eq!(got("/rel.txt").map(|_| ()), Err(Refused::Outside));
+            // A link that stays inside the root is followed.
+            assert_eq!(got("/alias/a.txt"), Ok((PathBuf::from("alias/a.txt"), 1)));
+        }
+        assert_eq!(
+            open(&dir.path().join("absent"), "/").map(|_| ()),
+            Err(Refused::Missing)
+        );
     }
 }

@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
-use crate::auth::{rate_limited, verify, Verdict};
+use crate::auth::{verify, Client, Verdict};
+use crate::listen::Pending;
 use crate::methods;
 use crate::protocol::{
     self, close, first_request_must_be_connect, parse_frame, ErrorShape, Inbound, Refusal,
@@ -35,7 +36,12 @@ const WRITE_BATCH: usize = 16 * 1024;
 /// How long a close handshake may take before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
-pub(crate) fn upgrade(ws: WebSocketUpgrade, state: AppState, peer: SocketAddr) -> Response {
+pub(crate) fn upgrade(
+    ws: WebSocketUpgrade,
+    state: AppState,
+    peer: SocketAddr,
+    pending: Pending,
+) -> Response {
     let limits = &state.shared.spec.limits;
     // The WebSocket layer cuts at twice the advertised limit; between the two
     // the connection reads the frame and closes with 1009 itself.
@@ -46,7 +52,7 @@ pub(crate) fn upgrade(ws: WebSocketUpgrade, state: AppState, peer: SocketAddr) -
         .max_write_buffer_size(max_buffered)
         .max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| run(socket, state, peer))
+        .on_upgrade(move |socket| run(socket, state, peer, pending))
 }
 
 struct Counted(Arc<Shared>);
@@ -131,7 +137,7 @@ async fn too_big(socket: &mut WebSocket, max: usize) {
     .await;
 }
 
-async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
+async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: Pending) {
     let AppState { shared, tracker } = state;
     // Held until the connection ends; the graceful stop waits for all of them.
     let _tracker = tracker;
@@ -195,33 +201,27 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr) {
         Ok(c) => c,
         Err(refusal) => return refuse(&mut socket, &id, &refusal).await,
     };
-    let ip = peer.ip();
-    let verdict = {
-        let now = Instant::now();
-        let mut limiter = match shared.limiter.lock() {
-            Ok(l) => l,
-            // A panic while holding the limiter leaves plain data behind; keep using it.
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match limiter.check(ip, now) {
-            Err(wait) => Err(rate_limited(ip, wait)),
-            Ok(()) => match verify(&shared.live.auth(), &connect.auth) {
-                Verdict::Accepted => {
-                    limiter.reset(ip);
-                    Ok(())
+    let auth = shared.live.auth();
+    match verify(&auth, &connect.auth) {
+        Verdict::Accepted => {}
+        Verdict::Refused { refusal, counts } => {
+            if counts {
+                // Slowed down, not refused unchecked: the next attempt with
+                // the right credentials is let in at once.
+                let client = Client::of(peer.ip());
+                let failure = crate::auth::lock(&shared.limiter).fail(client, Instant::now());
+                crate::auth::log_failure("gateway", client, auth.mode(), &failure);
+                tokio::select! {
+                    () = tokio::time::sleep(failure.delay) => {}
+                    _ = stopping.changed() => {}
                 }
-                Verdict::Refused { refusal, counts } => {
-                    if counts {
-                        limiter.record_failure(ip, now);
-                    }
-                    Err(refusal)
-                }
-            },
+            }
+            return refuse(&mut socket, &id, &refusal).await;
         }
-    };
-    if let Err(refusal) = verdict {
-        return refuse(&mut socket, &id, &refusal).await;
     }
+    // Authenticated: no longer counted against the surface's cap on
+    // connections that have not authenticated.
+    pending.authenticated();
 
     let scopes = protocol::granted_scopes(&connect);
     let conn_id = uuid::Uuid::new_v4().to_string();

@@ -71,6 +71,12 @@ pub enum StartError {
     },
     #[error("refusing to bind the gateway to {addr} without authentication: set gateway.auth.mode to token or password (with gateway.auth.token or gateway.auth.password), or use gateway.bind: loopback")]
     InsecureBind { addr: IpAddr },
+    #[error("gateway.auth.{mode} is too weak for a gateway bound to {addr}: {why}. Anyone who can reach that address can try {mode}s, so a non-loopback bind needs one of at least 16 random characters (or a long passphrase): generate one with `openssl rand -hex 24` and pass it (--{mode}) or store it in gateway.auth.{mode}, or use gateway.bind: loopback")]
+    WeakSecret {
+        mode: &'static str,
+        addr: IpAddr,
+        why: String,
+    },
     #[error("gateway.auth.{mode} is empty: set a non-empty {mode}, or use gateway.auth.mode: none on a loopback bind")]
     EmptySecret { mode: &'static str },
     #[error("the {first} and the {second} are both set to port {port}: give each surface its own port ({} / {})", first.port_key(), second.port_key())]

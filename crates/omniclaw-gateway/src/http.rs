@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::listen::Pending;
 use crate::server::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -53,10 +55,22 @@ pub(crate) async fn not_found() -> Response {
 async fn root(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(pending): Extension<Pending>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let (Ok(_), Some(what)) = (&upgrade, crate::guard::web_page(&headers)) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!(
+                "Forbidden: this gateway does not accept WebSocket connections from web pages ({what}); connect from a program (the omniclaw CLI, the desktop app, an OpenClaw client)\n"
+            ),
+        )
+            .into_response();
+    }
     match upgrade {
-        Ok(ws) => crate::conn::upgrade(ws, state, peer),
+        Ok(ws) => crate::conn::upgrade(ws, state, peer, pending),
         Err(_) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::Value;
 
 use omniclaw_core::config::{AuthMode, BindMode, Config, SecretRef};
-use omniclaw_core::env::EnvSnapshot;
+use omniclaw_core::env::{ChildEnv, EnvSnapshot};
 use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, PortError, Surface as PlanSurface};
@@ -85,7 +85,20 @@ pub fn spec_for(
         env,
         store,
     )?;
+    spec.child_env = child_env(config.unwrap_or(&default_config), env);
     Ok(spec)
+}
+
+/// The environment the gateway's children get from `env`: the minimal one,
+/// without the gateway's credential variables and without any variable a
+/// `${VAR}` secret reference of `config` reads.
+pub fn child_env(config: &Config, env: &EnvSnapshot) -> ChildEnv {
+    let secrets = config.secrets();
+    let named = secrets.iter().filter_map(|(_, r)| match r {
+        SecretRef::Env(var) => Some(var.as_str()),
+        _ => None,
+    });
+    ChildEnv::minimal(env, named)
 }
 
 /// The spec without credentials (`Auth::None`): ports, bind, paths. For

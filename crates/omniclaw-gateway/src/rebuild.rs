@@ -173,6 +173,7 @@ impl Rebuild for ProfileRebuild {
             &c.value,
             self.store.as_ref(),
             telegram::default_program(),
+            c.spec.child_env.clone(),
         )
     }
 }

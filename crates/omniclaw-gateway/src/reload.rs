@@ -254,6 +254,7 @@ pub trait Rebuild: Send + Sync + 'static {
             &candidate.value,
             &store,
             telegram::default_program(),
+            candidate.spec.child_env.clone(),
         )
     }
 }
@@ -538,6 +539,12 @@ async fn handle_edit(
         let pending: Vec<String> = plan.changes.iter().map(|c| c.path.clone()).collect();
         tracing::warn!(changes = %plan.summary(), "config changed but gateway.reload.mode is off: restart the gateway to apply");
         live.update(|r| r.pending = pending);
+        return (Ok(running), false);
+    }
+    // A rebind checks the spec itself; an in-place apply (a new token on a
+    // LAN bind) must pass the same checks.
+    if let Err(e) = crate::server::check_spec(&next.spec) {
+        refuse(live, format!("config {} refused: {e}", path.display()));
         return (Ok(running), false);
     }
     let restart = layout_of(&next.spec) != layout_of(&current.spec)

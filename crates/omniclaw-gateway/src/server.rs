@@ -6,7 +6,7 @@
 //! event and a close frame to every client, listeners closed, browsers we
 //! started stopped, all within [`crate::Limits::shutdown_grace`].
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::serve::ListenerExt;
 use omniclaw_os::lock::{InstanceLock, Owner};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::auth::RateLimiter;
+use crate::auth::Limiter;
 use crate::browser::Manager;
 use crate::error::{RunError, StartError, Surface};
+use crate::listen::Admission;
 use crate::reload::Live;
 use crate::spec::{Auth, GatewaySpec};
 
@@ -60,6 +60,12 @@ pub struct Bound {
 }
 
 impl Gateway {
+    /// The checks [`Gateway::bind`] makes before it takes a port, for
+    /// callers that want to refuse bad input before anything else.
+    pub fn check(spec: &GatewaySpec) -> Result<(), StartError> {
+        check_spec(spec)
+    }
+
     /// Checks the spec and binds every listener. On any failure every
     /// listener bound so far is closed again before the error returns.
     pub fn bind(spec: GatewaySpec) -> Result<Bound, StartError> {
@@ -108,7 +114,21 @@ impl Gateway {
     }
 }
 
-fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
+/// What makes a spec unservable before a port is taken: missing or weak
+/// credentials for its bind, ports that clash. Also checked before a
+/// reloaded config is applied in place.
+pub(crate) fn check_spec(spec: &GatewaySpec) -> Result<(), StartError> {
+    if !spec.bind.is_loopback() {
+        if let Auth::Token(s) | Auth::Password(s) = &spec.auth {
+            if let Some(why) = crate::auth::weakness(s) {
+                return Err(StartError::WeakSecret {
+                    mode: spec.auth.mode(),
+                    addr: spec.bind,
+                    why,
+                });
+            }
+        }
+    }
     match &spec.auth {
         Auth::Token(s) if s.is_empty() => return Err(StartError::EmptySecret { mode: "token" }),
         Auth::Password(s) if s.is_empty() => {
@@ -216,7 +236,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     pub boot_id: String,
     pub events: tokio::sync::broadcast::Sender<Broadcast>,
-    pub limiter: Mutex<RateLimiter>,
+    /// Failed authentications per client, shared with the browser control.
+    pub limiter: Arc<Mutex<Limiter>>,
     pub gateway_up: AtomicBool,
     pub control_up: AtomicBool,
     pub canvas_up: AtomicBool,
@@ -310,11 +331,7 @@ impl Bound {
                 source,
             })
         };
-        // Frames are small request/response pairs: never wait to coalesce them.
-        let nodelay = |tcp: &mut tokio::net::TcpStream| {
-            let _ = tcp.set_nodelay(true);
-        };
-        let gateway = to_tokio(gateway, Surface::Gateway, addrs.gateway)?.tap_io(nodelay);
+        let gateway = to_tokio(gateway, Surface::Gateway, addrs.gateway)?;
         let control = match (control, addrs.browser_control) {
             (Some(l), Some(a)) => Some(to_tokio(l, Surface::BrowserControl, a)?),
             _ => None,
@@ -332,12 +349,18 @@ impl Bound {
                 spec.browser.clone(),
                 spec.browser_dir(),
                 spec.limits.browser_start_timeout,
+                spec.child_env.clone(),
             ))
         });
-        let limiter = RateLimiter::new(
+        let limiter = Arc::new(Mutex::new(Limiter::new(
             spec.limits.max_auth_failures,
             spec.limits.auth_failure_window,
-        );
+            spec.limits.max_auth_delay,
+        )));
+        let admission = Admission {
+            cap: spec.limits.max_unauthenticated,
+            header_timeout: spec.limits.header_timeout,
+        };
         let tick = spec.limits.tick_interval;
         let grace = spec.limits.shutdown_grace;
         let canvas_root = spec.canvas.root.clone();
@@ -348,7 +371,7 @@ impl Bound {
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             events,
-            limiter: Mutex::new(limiter),
+            limiter: limiter.clone(),
             gateway_up: AtomicBool::new(false),
             control_up: AtomicBool::new(false),
             canvas_up: AtomicBool::new(false),
@@ -358,46 +381,37 @@ impl Bound {
             stopping: stop_rx.clone(),
         });
 
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            // Err means the sender is gone: stop as well.
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let app = crate::http::router(AppState {
             shared: shared.clone(),
             tracker: tracker.clone(),
         });
-        let gateway_server = axum::serve(
-            gateway,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future();
+        // Frames are small request/response pairs: never wait to coalesce them.
+        let gateway_server = crate::listen::serve(gateway, app, admission, true, stop_rx.clone());
         let control_server = control.map(|l| {
-            let router = crate::browser::router(browser.clone());
-            axum::serve(l, router)
-                .with_graceful_shutdown(stopped(stop_rx.clone()))
-                .into_future()
+            let guard = Arc::new(crate::browser::Guard {
+                live: shared.live.clone(),
+                limiter: limiter.clone(),
+                port: addrs.browser_control.map_or(0, |a| a.port()),
+            });
+            let router = crate::browser::router(browser.clone(), guard);
+            crate::listen::serve(l, router, admission, false, stop_rx.clone())
         });
         let canvas_server = canvas.map(|l| {
-            axum::serve(l, crate::canvas::router(canvas_root))
-                .with_graceful_shutdown(stopped(stop_rx.clone()))
-                .into_future()
+            let router = crate::canvas::router(canvas_root);
+            crate::listen::serve(l, router, admission, false, stop_rx.clone())
         });
         let servers = async move {
             let control = async {
-                match control_server {
-                    Some(f) => f.await.map_err(|e| (Surface::BrowserControl, e)),
-                    None => Ok(()),
+                if let Some(f) = control_server {
+                    f.await;
                 }
             };
             let canvas = async {
-                match canvas_server {
-                    Some(f) => f.await.map_err(|e| (Surface::Canvas, e)),
-                    None => Ok(()),
+                if let Some(f) = canvas_server {
+                    f.await;
                 }
             };
-            let gateway = async { gateway_server.await.map_err(|e| (Surface::Gateway, e)) };
-            tokio::try_join!(gateway, control, canvas).map(|_| ())
+            tokio::join!(gateway_server, control, canvas);
         };
         tokio::pin!(servers);
 
@@ -414,17 +428,19 @@ impl Bound {
         };
 
         shared.set_up(true);
-        let early = tokio::select! {
-            r = &mut servers => Some(r),
-            () = shutdown => None,
-            () = ticker => None,
+        // The servers end only once told to stop, so this waits for the
+        // shutdown future (the ticker never ends).
+        let ended = tokio::select! {
+            () = &mut servers => true,
+            () = shutdown => false,
+            () = ticker => false,
         };
         shared.set_up(false);
         let _ = stop_tx.send(true);
         drop(tracker);
         let drain = async {
-            if early.is_none() {
-                let _ = (&mut servers).await;
+            if !ended {
+                (&mut servers).await;
             }
             while tracked.recv().await.is_some() {}
         };
@@ -432,22 +448,7 @@ impl Bound {
         if let Some(b) = &browser {
             b.stop_all().await;
         }
-        match early {
-            Some(Err((surface, source))) => {
-                let addr = match surface {
-                    Surface::Gateway => Some(addrs.gateway),
-                    Surface::BrowserControl => addrs.browser_control,
-                    Surface::Canvas => addrs.canvas,
-                }
-                .unwrap_or(addrs.gateway);
-                Err(ServeError::Listener {
-                    surface,
-                    addr,
-                    source,
-                })
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -502,10 +503,26 @@ mod tests {
         check(
             |s| {
                 s.bind = "0.0.0.0".parse().expect("ip");
-                s.auth = Auth::Token("t".into());
+                s.auth = Auth::Token("3f9c2a7be1d04c58a6f2e9b07d1c4a3e85b2f6d9c0e7a4b1".into());
             },
             Ok(()),
         );
+        check(
+            |s| {
+                s.bind = "0.0.0.0".parse().expect("ip");
+                s.auth = Auth::Token("x".into());
+            },
+            Err("gateway.auth.token is too weak for a gateway bound to 0.0.0.0: it has 1 characters, fewer than 16. Anyone who can reach that address can try tokens, so a non-loopback bind needs one of at least 16 random characters (or a long passphrase): generate one with `openssl rand -hex 24` and pass it (--token) or store it in gateway.auth.token, or use gateway.bind: loopback"),
+        );
+        check(
+            |s| {
+                s.bind = "192.168.1.10".parse().expect("ip");
+                s.auth = Auth::Password("   ".into());
+            },
+            Err("gateway.auth.password is too weak for a gateway bound to 192.168.1.10: it has 3 characters, fewer than 16. Anyone who can reach that address can try passwords, so a non-loopback bind needs one of at least 16 random characters (or a long passphrase): generate one with `openssl rand -hex 24` and pass it (--password) or store it in gateway.auth.password, or use gateway.bind: loopback"),
+        );
+        // Loopback: the user's own choice.
+        check(|s| s.auth = Auth::Token("x".into()), Ok(()));
         check(
             |s| s.auth = Auth::Token(String::new()),
             Err("gateway.auth.token is empty: set a non-empty token, or use gateway.auth.mode: none on a loopback bind"),

@@ -10,6 +10,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use omniclaw_core::env::ChildEnv;
+
 /// How clients prove they may talk to the gateway.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -75,10 +77,22 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     /// Interval of the `tick` event.
     pub tick_interval: Duration,
-    /// Failed authentications per client IP within `auth_failure_window`
-    /// before further attempts are refused without checking.
+    /// Failed authentications per client (all of loopback is one) within
+    /// `auth_failure_window` that are answered at once; later wrong answers
+    /// wait, longer each time, up to `max_auth_delay`. Right credentials
+    /// are always let in at once.
     pub max_auth_failures: u32,
     pub auth_failure_window: Duration,
+    pub max_auth_delay: Duration,
+    /// Time a client has to send a complete HTTP request head, on every
+    /// surface; an idle or dripping connection is closed after it.
+    pub header_timeout: Duration,
+    /// Connections per surface that have not authenticated (every canvas
+    /// and browser-control connection, a WebSocket until its `connect` is
+    /// accepted); more wait to be accepted. Three surfaces at 256 stay well
+    /// within the common 1024 open-file limit, leaving the rest to
+    /// authenticated clients.
+    pub max_unauthenticated: usize,
     /// How long a graceful stop may take before connections are cut.
     pub shutdown_grace: Duration,
     /// How long a started browser may take until its CDP endpoint answers.
@@ -94,6 +108,9 @@ impl Default for Limits {
             tick_interval: Duration::from_secs(30),
             max_auth_failures: 10,
             auth_failure_window: Duration::from_secs(60),
+            max_auth_delay: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            max_unauthenticated: 256,
             shutdown_grace: Duration::from_millis(1500),
             browser_start_timeout: Duration::from_secs(20),
         }
@@ -116,6 +133,10 @@ pub struct GatewaySpec {
     pub browser: BrowserSpec,
     pub canvas: CanvasSpec,
     pub limits: Limits,
+    /// The whole environment of every process the gateway starts (browsers,
+    /// rescue commands): see [`ChildEnv::minimal`]. Empty unless the caller
+    /// fills it in from its environment snapshot.
+    pub child_env: ChildEnv,
 }
 
 impl GatewaySpec {
@@ -153,6 +174,7 @@ impl GatewaySpec {
                 root: canvas_root,
             },
             limits: Limits::default(),
+            child_env: ChildEnv::default(),
         }
     }
 

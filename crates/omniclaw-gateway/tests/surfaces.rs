@@ -172,17 +172,17 @@ async fn browser_control_lists_profiles_with_persisted_ports() {
     s.browser.profiles.insert("pinned".into(), Some(40500));
     let state = s.state_dir.clone();
     let gw = start(s);
-    let control = gw.addrs.browser_control.expect("control enabled");
-    assert!(control.ip().is_loopback());
+    let ctl = gw.addrs.browser_control.expect("control enabled");
+    assert!(ctl.ip().is_loopback());
 
-    let (status, _, body) = http(control, "GET", "/").await;
+    let (status, _, body) = control(ctl, "GET", "/").await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["enabled"], true);
     assert_eq!(v["running"], json!([]));
     assert_eq!(v["cdpPortRange"], json!({"start": 40100, "end": 40199}));
 
-    let (status, _, body) = http(control, "GET", "/profiles").await;
+    let (status, _, body) = control(ctl, "GET", "/profiles").await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).expect("json");
     let ports: Vec<(String, u64)> = v["profiles"]
@@ -203,9 +203,9 @@ async fn browser_control_lists_profiles_with_persisted_ports() {
     let saved = std::fs::read_to_string(state.join("browser/profiles.json")).expect("persisted");
     assert!(saved.contains("40100"), "{saved}");
 
-    let (status, _, body) = http(control, "POST", "/stop?profile=work").await;
+    let (status, _, body) = control(ctl, "POST", "/stop?profile=work").await;
     assert_eq!(status, 404, "{body}");
-    let (status, _, _) = http(control, "POST", "/start?profile=Bad%20Name").await;
+    let (status, _, _) = control(ctl, "POST", "/start?profile=Bad%20Name").await;
     assert_eq!(status, 400);
     gw.stop().await;
 }
@@ -222,11 +222,16 @@ async fn real_chromium_starts_answers_cdp_and_stops() {
     let cdp = free_port();
     s.browser.cdp_range = cdp..=cdp;
     s.browser.executable = chromium;
+    // Chromium wants a home, a PATH and a locale: this process's, minimally.
+    s.child_env = omniclaw_core::env::ChildEnv::minimal(
+        &omniclaw_core::env::EnvSnapshot::from_vars(std::env::vars()),
+        [],
+    );
     s.limits.browser_start_timeout = Duration::from_secs(40);
     let gw = start(s.clone());
-    let control = gw.addrs.browser_control.expect("control");
+    let ctl = gw.addrs.browser_control.expect("control");
 
-    let (status, _, body) = http(control, "POST", "/start?profile=default").await;
+    let (status, _, body) = control(ctl, "POST", "/start?profile=default").await;
     assert_eq!(status, 200, "{body}");
     let started: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(started["cdpPort"], cdp);
@@ -247,10 +252,10 @@ async fn real_chromium_starts_answers_cdp_and_stops() {
         .as_str()
         .expect("ws url")
         .contains(&cdp.to_string()));
-    let (_, _, body) = http(control, "GET", "/").await;
+    let (_, _, body) = control(ctl, "GET", "/").await;
     assert!(body.contains("\"default\""), "{body}");
 
-    let (status, _, body) = http(control, "POST", "/stop?profile=default").await;
+    let (status, _, body) = control(ctl, "POST", "/stop?profile=default").await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -260,7 +265,7 @@ async fn real_chromium_starts_answers_cdp_and_stops() {
     assert!(!PathBuf::from(format!("/proc/{pid}")).exists() || proc_is_zombie(pid));
 
     // Started again, then stopped by the gateway's own shutdown.
-    let (status, _, body) = http(control, "POST", "/start?profile=default").await;
+    let (status, _, body) = control(ctl, "POST", "/start?profile=default").await;
     assert_eq!(status, 200, "{body}");
     gw.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use omniclaw_core::config::DmPolicy;
+use omniclaw_core::env::ChildEnv;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{
     self, Access, Command, PairingCode, PairingOutcome, CODE_LEN, MAX_MESSAGE_CHARS,
@@ -54,6 +55,8 @@ pub struct Settings {
     pub targets: Vec<Profile>,
     /// The `omniclaw` binary rescue commands run.
     pub program: PathBuf,
+    /// The whole environment rescue commands run with.
+    pub child_env: ChildEnv,
     /// Long-poll timeout of `getUpdates`.
     pub poll_timeout: Duration,
 }
@@ -442,6 +445,7 @@ impl Poller {
             own: self.settings.profile.clone(),
             targets: self.settings.targets.clone(),
             secrets: vec![self.settings.token.clone()],
+            env: self.settings.child_env.clone(),
         }
     }
 

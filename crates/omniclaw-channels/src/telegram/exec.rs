@@ -6,29 +6,20 @@
 //! every action — the same validation, atomic writes and backups, and the
 //! same route to whoever owns a target (its service, the terminal-run
 //! process behind the instance lock) — and it works when a target's config
-//! is invalid, which is when a rescue bot is needed. The child never
-//! inherits the rescue profile's own `OMNICLAW_*` variables, so an explicit
-//! `--profile` always speaks about the target. Replies never carry a
+//! is invalid, which is when a rescue bot is needed. The child gets the
+//! gateway's minimal child environment ([`ChildEnv`]): what it needs to
+//! reach the keychain and the profiles, never the rescue profile's own
+//! `OMNICLAW_*` variables (so an explicit `--profile` always speaks about
+//! the target) and never a credential. Replies never carry a
 //! secret: the CLI redacts config values, and the bot token is masked here.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use omniclaw_core::env::ChildEnv;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{help_text, Command};
-
-/// Variables describing the rescue profile itself; a child acting on a
-/// target must not see them.
-const OWN_VARS: [&str; 7] = [
-    "OMNICLAW_PROFILE",
-    "OMNICLAW_STATE_DIR",
-    "OMNICLAW_CONFIG_PATH",
-    "OMNICLAW_GATEWAY_PORT",
-    "OMNICLAW_SERVICE",
-    "OMNICLAW_GATEWAY_TOKEN",
-    "OMNICLAW_GATEWAY_PASSWORD",
-];
 
 /// How long one command may run before it is stopped.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,6 +35,8 @@ pub struct Executor {
     pub targets: Vec<Profile>,
     /// Strings masked in every reply (the bot token).
     pub secrets: Vec<String>,
+    /// The whole environment of each `omniclaw` call.
+    pub env: ChildEnv,
 }
 
 /// The outcome of one command: the reply and whether it succeeded (for the audit log).
@@ -179,9 +172,7 @@ impl Executor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for var in OWN_VARS {
-            cmd.env_remove(var);
-        }
+        self.env.apply(cmd.as_std_mut());
         let output = match cmd.spawn() {
             Ok(child) => tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output()).await,
             Err(e) => {
@@ -244,6 +235,7 @@ mod tests {
                 .map(|t| Profile::parse(t).expect("valid"))
                 .collect(),
             secrets: vec!["123:SECRET".into()],
+            env: ChildEnv::default(),
         }
     }
 
@@ -313,6 +305,55 @@ mod tests {
         check(&["main"], "/stop main", false);
         check(&["main"], "/stop work", true);
         check(&["main"], "/status", false);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn commands_run_with_the_minimal_environment_only() {
+        use omniclaw_core::env::EnvSnapshot;
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let program = dir.path().join("omniclaw");
+        std::fs::write(&program, "#!/bin/sh\nexec /usr/bin/env\n").expect("write");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let parent = EnvSnapshot::from_vars([
+            ("HOME", "/home/u"),
+            ("PATH", "/usr/bin:/bin"),
+            ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1/bus"),
+            ("OMNICLAW_GATEWAY_TOKEN", "gateway-token-value"),
+            ("OMNICLAW_PROFILE", "rescue"),
+            ("OMNICLAW_SERVICE", "1"),
+            ("REMOTE_TOKEN", "remote-token-value"),
+        ]);
+        let mut e = exec(&[]);
+        e.program = program;
+        e.env = ChildEnv::minimal(&parent, ["REMOTE_TOKEN"]);
+        let done = e.run(&parse("/ports").expect("parses")).await;
+        assert!(done.ok, "{}", done.reply);
+        for present in [
+            "HOME=/home/u",
+            "PATH=/usr/bin:/bin",
+            "DBUS_SESSION_BUS_ADDRESS=",
+        ] {
+            assert!(
+                done.reply.contains(present),
+                "{present} missing: {}",
+                done.reply
+            );
+        }
+        for absent in [
+            "gateway-token-value",
+            "remote-token-value",
+            "OMNICLAW_PROFILE",
+            "OMNICLAW_SERVICE",
+        ] {
+            assert!(
+                !done.reply.contains(absent),
+                "{absent} leaked: {}",
+                done.reply
+            );
+        }
     }
 
     #[test]

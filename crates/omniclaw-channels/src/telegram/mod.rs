@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use omniclaw_core::config::{Config, SecretRef};
+use omniclaw_core::env::ChildEnv;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{PairingCode, PairingError, Pending};
@@ -59,6 +60,7 @@ pub fn settings(
     value: &Value,
     store: &dyn SecretStore,
     program: PathBuf,
+    child_env: ChildEnv,
 ) -> Result<Option<Settings>, String> {
     if !enabled(value) {
         return Ok(None);
@@ -105,6 +107,7 @@ pub fn settings(
         allow_from: tg.allow_from.clone(),
         targets: config.rescue_targets().to_vec(),
         program,
+        child_env,
         poll_timeout: POLL_TIMEOUT,
     }))
 }
@@ -205,6 +208,8 @@ fn pairing_settings(resolved: &Resolved, store: &dyn SecretStore) -> Result<Sett
         loaded.doc.value(),
         store,
         default_program(),
+        // Only tells a user; runs no command.
+        ChildEnv::default(),
     )?
     .ok_or_else(|| format!("the Telegram channel is off in {config}"))
 }
@@ -254,6 +259,7 @@ mod tests {
             loaded.doc.value(),
             &store,
             PathBuf::from("omniclaw"),
+            ChildEnv::default(),
         );
         match (got, expected) {
             (Ok(s), Ok(on)) => assert_eq!(s.is_some(), on, "{text}"),

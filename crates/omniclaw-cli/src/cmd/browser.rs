@@ -24,9 +24,11 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> CmdResult {
         )));
     }
     let port = b.control_port;
+    // The service wants the gateway's credentials with every request.
+    let auth = t.auth.clone().map_err(CliError::usage)?;
     let rt = runtime()?;
     let fetch = |path: &'static str| {
-        rt.block_on(http_get(port, path)).map_err(|e| {
+        rt.block_on(http_get(port, path, &auth)).map_err(|e| {
             CliError::failed(format!(
                 "the browser control service of profile {} is not reachable on 127.0.0.1:{port} ({e}): is its gateway running? start it with `omniclaw{} gateway`",
                 r.profile,

@@ -14,7 +14,7 @@ use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload::{self, Rebuild as _};
-use omniclaw_gateway::{Gateway, GatewaySpec};
+use omniclaw_gateway::{Gateway, GatewaySpec, StartError};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
 use omniclaw_os::logs;
@@ -83,6 +83,13 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
             e => CliError::usage(with_env_command(e, &resolved)),
         })?;
 
+    // A weak secret on a network bind is bad input: refused before the
+    // lock, and a service does not retry it (exit 2).
+    Gateway::check(&spec).map_err(|e| match e {
+        StartError::WeakSecret { .. } => CliError::usage(e),
+        other => CliError::failed(other),
+    })?;
+
     warn_conflicts(ctx, &inv);
 
     fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
@@ -121,6 +128,20 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         owner,
     ));
     rebuild.redact(&first);
+
+    // Each client holds a descriptor; a soft limit of 1024 would end the
+    // gateway at about a thousand of them.
+    if let Some(files) = omniclaw_os::limits::raise_open_files() {
+        if files.now > files.before {
+            tracing::debug!(
+                before = files.before,
+                now = files.now,
+                "open-file limit raised"
+            );
+        } else if files.now < 4096 {
+            tracing::warn!(limit = files.now, "the open-file limit is low: the gateway can hold about this many connections; raise it (LimitNOFILE= in a systemd unit, `ulimit -n` in a shell)");
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -37,11 +37,20 @@ pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     // `gateway restart` (and the rescue bot's /restart) still start it.
     let _ = writeln!(out, "RestartPreventExitStatus={BAD_INPUT_EXIT}");
     let _ = writeln!(out, "TimeoutStopSec=30");
+    // Every client holds a descriptor: systemd's default soft limit of 1024
+    // ends a gateway's service at about a thousand connections. 65536 (soft
+    // and hard) leaves room for tens of thousands and stays below the hard
+    // limit user managers get by default (524288), which a user unit may
+    // not raise. The gateway also lifts its soft limit to the hard one.
+    let _ = writeln!(out, "LimitNOFILE={NOFILE}");
     let _ = writeln!(out);
     let _ = writeln!(out, "[Install]");
     let _ = writeln!(out, "WantedBy=default.target");
     Ok(out)
 }
+
+/// Open files a gateway's service may hold (`LimitNOFILE=`).
+pub const NOFILE: u32 = 65536;
 
 fn specifiers(s: &str) -> String {
     s.replace('%', "%%")

@@ -155,8 +155,35 @@ pub async fn raw_connected(addr: SocketAddr, scopes: &[&str], mode: &str) -> (Ws
 
 /// A plain HTTP/1.1 request, the path sent exactly as given.
 pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+    http_with(addr, method, path, &[("Host", &addr.to_string())]).await
+}
+
+/// `Authorization: Bearer` with the test token.
+pub fn bearer() -> (&'static str, String) {
+    ("Authorization", format!("Bearer {TOKEN}"))
+}
+
+/// An HTTP/1.1 request to the browser control service with the gateway's
+/// credentials, as the CLI sends it.
+pub async fn control(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+    let (k, v) = bearer();
+    http_with(addr, method, path, &[("Host", &addr.to_string()), (k, &v)]).await
+}
+
+/// A plain HTTP/1.1 request with exactly these headers (plus `Connection:
+/// close`), the path sent exactly as given.
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.expect("tcp connect");
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
