@@ -62,7 +62,7 @@ pub use model::{
     SecretSource, Telegram,
 };
 pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
-pub use schema::json_schema;
+pub use schema::{is_provider_id, json_schema};
 pub use validate::{validate, warnings};
 
 /// A config that parsed and validated: the typed model plus the document it

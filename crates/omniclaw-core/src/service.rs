@@ -643,24 +643,24 @@ pub struct SecretAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretProblem {
     /// `"${VAR}"`: a service does not inherit the installing shell's variables.
-    EnvReference { key: &'static str, var: String },
+    EnvReference { key: String, var: String },
     /// A keychain reference with no login session keyring to read it from.
-    KeychainUnavailable { key: &'static str },
+    KeychainUnavailable { key: String },
     /// The auth mode needs a secret and none is configured (the service cannot take `--token`).
-    Missing { key: &'static str },
+    Missing { key: String },
     /// The config refers to the store, and the store holds no value for the key.
-    NotStored { key: &'static str, store: String },
+    NotStored { key: String, store: String },
     /// The store the service would read could not be read now (unreachable
     /// keychain, a secrets file with the wrong mode, ...).
     Unreadable {
-        key: &'static str,
+        key: String,
         store: String,
         reason: String,
     },
 }
 
 impl SecretProblem {
-    pub fn key(&self) -> &'static str {
+    pub fn key(&self) -> &str {
         match self {
             SecretProblem::EnvReference { key, .. }
             | SecretProblem::KeychainUnavailable { key }
@@ -734,22 +734,32 @@ pub fn service_can_read(secret: &SecretRef, access: &SecretAccess) -> bool {
 
 /// The secret keys the gateway of `config` reads at start, with how the
 /// config refers to each (`None`: the auth mode needs one and none is set).
-fn needed_secrets(config: &Config) -> Vec<(&'static str, Option<&SecretRef>)> {
-    let mut needed: Vec<(&'static str, Option<&SecretRef>)> = Vec::new();
+fn needed_secrets(config: &Config) -> Vec<(String, Option<&SecretRef>)> {
+    let mut needed: Vec<(String, Option<&SecretRef>)> = Vec::new();
     match config.auth_mode() {
         AuthMode::None => {}
-        AuthMode::Token => needed.push(("gateway.auth.token", config.gateway.auth.token.as_ref())),
+        AuthMode::Token => needed.push((
+            "gateway.auth.token".into(),
+            config.gateway.auth.token.as_ref(),
+        )),
         AuthMode::Password => needed.push((
-            "gateway.auth.password",
+            "gateway.auth.password".into(),
             config.gateway.auth.password.as_ref(),
         )),
     }
     let telegram = &config.channels.telegram;
     if telegram.enabled != Some(false) {
         if let Some(t) = telegram.bot_token.as_ref() {
-            needed.push(("channels.telegram.botToken", Some(t)));
+            needed.push(("channels.telegram.botToken".into(), Some(t)));
         }
     }
+    // Model providers' keys and headers: read at each call, needed all the same.
+    needed.extend(
+        config
+            .provider_secrets()
+            .into_iter()
+            .map(|(path, secret)| (path, Some(secret))),
+    );
     needed
 }
 
@@ -758,7 +768,7 @@ fn needed_secrets(config: &Config) -> Vec<(&'static str, Option<&SecretRef>)> {
 /// macOS login keychain): until the user logs in, its service cannot start,
 /// lingering or not. Empty when it reads them without a session (its
 /// secrets file, plaintext, no auth, or Windows' Credential Manager).
-pub fn session_secrets(config: &Config, access: &SecretAccess) -> Vec<&'static str> {
+pub fn session_secrets(config: &Config, access: &SecretAccess) -> Vec<String> {
     if access.secrets_file || access.platform == Platform::TaskScheduler {
         return Vec::new();
     }
@@ -777,7 +787,7 @@ pub fn session_secrets(config: &Config, access: &SecretAccess) -> Vec<&'static s
 pub fn secret_problems(
     config: &Config,
     access: &SecretAccess,
-    lookup: &mut dyn FnMut(&'static str) -> Lookup,
+    lookup: &mut dyn FnMut(&str) -> Lookup,
 ) -> Vec<SecretProblem> {
     needed_secrets(config)
         .into_iter()
@@ -791,7 +801,7 @@ pub fn secret_problems(
             Some(s @ SecretRef::Keychain) if !service_can_read(s, access) => {
                 Some(SecretProblem::KeychainUnavailable { key })
             }
-            Some(SecretRef::Keychain) => match lookup(key) {
+            Some(SecretRef::Keychain) => match lookup(&key) {
                 Lookup::Stored => None,
                 Lookup::NotStored { store } => Some(SecretProblem::NotStored { key, store }),
                 Lookup::Unreadable { store, reason } => {
@@ -1270,7 +1280,7 @@ pub(crate) mod tests {
         };
         let mut asked = Vec::new();
         let got: Vec<String> = secret_problems(&loaded.config, &access, &mut |key| {
-            asked.push(key);
+            asked.push(key.to_string());
             if key == "gateway.auth.token" {
                 Lookup::NotStored {
                     store: "OS keychain".into(),
@@ -1307,7 +1317,7 @@ pub(crate) mod tests {
         assert_eq!(problems.len(), 2);
         assert_eq!(calls, 0);
         let m = SecretProblem::NotStored {
-            key: "gateway.auth.token",
+            key: "gateway.auth.token".into(),
             store: "OS keychain".into(),
         }
         .explain("omniclaw --profile rescue");
@@ -1321,7 +1331,7 @@ pub(crate) mod tests {
     #[test]
     fn secret_messages_name_key_and_fix() {
         let m = SecretProblem::EnvReference {
-            key: "gateway.auth.token",
+            key: "gateway.auth.token".into(),
             var: "GW".into(),
         }
         .explain("omniclaw --profile rescue");

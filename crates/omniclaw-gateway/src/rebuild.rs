@@ -49,7 +49,12 @@ pub struct ProfileRebuild {
     store: Arc<dyn SecretStore>,
     logger: Logger,
     owner: Owner,
+    /// Called once, when the gateway first serves (see [`Self::on_ready`]).
+    ready: std::sync::Mutex<Option<Ready>>,
 }
+
+/// What runs once a gateway serves its first config.
+pub type Ready = Box<dyn FnOnce(&Candidate, &Addrs) + Send>;
 
 impl ProfileRebuild {
     /// `logger` is the gateway's own (its profile's `<state dir>/logs/`);
@@ -69,7 +74,15 @@ impl ProfileRebuild {
             store,
             logger,
             owner,
+            ready: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Runs `ready` once the gateway serves its first config: listening,
+    /// its config watched, where it listens published (the CLI says
+    /// "listening" then, so a script may edit the config at once).
+    pub fn on_ready(&self, ready: Ready) {
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(ready);
     }
 
     pub fn resolved(&self) -> &Resolved {
@@ -94,7 +107,7 @@ impl ProfileRebuild {
             let value = match r {
                 SecretRef::Plain(s) => Some(s.clone()),
                 SecretRef::Env(var) => self.env.get(var).map(str::to_string),
-                SecretRef::Keychain => SecretName::parse(path)
+                SecretRef::Keychain => SecretName::parse(&path)
                     .ok()
                     .and_then(|n| self.store.get(&scope, n).ok().flatten()),
             };
@@ -163,6 +176,10 @@ impl Rebuild for ProfileRebuild {
         self.logger.set_level(c.config.log_level().as_str());
         self.redact(c);
         self.publish(&c.spec, addrs);
+        let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(ready) = ready {
+            ready(c, addrs);
+        }
     }
 
     fn telegram(&self, c: &Candidate) -> Result<Option<telegram::Settings>, String> {

@@ -328,7 +328,7 @@ fn base_text(existing: Option<&str>, base: u16) -> Result<String, OnboardError> 
     match existing {
         None => config::set(
             &config::initial(base, None),
-            SecretName::GatewayAuthToken.path(),
+            &SecretName::GatewayAuthToken.path(),
             KEYCHAIN_REF,
         )
         .map_err(internal),

@@ -87,13 +87,13 @@ fn plan_repair(p: &ProfileRecord) -> Option<Repair> {
             }
         }
     }
-    for name in SecretName::ALL {
+    for name in SecretName::known(Some(doc.value())) {
         let pointer = format!("/{}", name.path().replace('.', "/"));
         if let Some(Value::String(s)) = doc.value().pointer(&pointer) {
             let is_env = s.starts_with("${") && s.ends_with('}');
             if !is_env && !s.is_empty() {
                 r.secrets.push((name, s.clone()));
-                insert_path(&mut r.patch, name.path(), json!({"source": "keychain"}));
+                insert_path(&mut r.patch, &name.path(), json!({"source": "keychain"}));
                 r.changes
                     .push(format!("move {name} from plain text into the secret store"));
             }

@@ -13,8 +13,8 @@ use omniclaw_core::paths::Resolved;
 use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
-use omniclaw_gateway::reload::{self, Rebuild as _};
-use omniclaw_gateway::{Gateway, GatewaySpec, StartError};
+use omniclaw_gateway::reload::{self, Candidate};
+use omniclaw_gateway::{Addrs, Gateway, GatewaySpec, StartError};
 use omniclaw_os::fsx;
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
 use omniclaw_os::logs;
@@ -149,12 +149,14 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let result = runtime.block_on(async {
         let bound = Gateway::bind(first.spec.clone()).map_err(CliError::failed)?;
-        let addrs = bound.addrs();
-        // Where it listens is published before it says it listens, so a
-        // script that waits for that line finds it in `status` and `ports`
-        // (serving publishes the same again).
-        rebuild.applied(&first, &addrs);
-        print_surfaces(ctx, &resolved, bound.spec(), &addrs);
+        // Said once it serves, watches its config and has published where
+        // it listens: a script that waits for the line finds it in
+        // `status` / `ports` and may edit the config at once.
+        let json = ctx.json;
+        let shown = resolved.clone();
+        rebuild.on_ready(Box::new(move |c: &Candidate, addrs: &Addrs| {
+            print_surfaces(json, &shown, &c.spec, addrs);
+        }));
         reload::serve_reloading(
             bound,
             first,
@@ -226,13 +228,13 @@ fn warn_conflicts(ctx: &Ctx, inv: &profiles::Inventory) {
 }
 
 fn print_surfaces(
-    ctx: &Ctx,
+    json: bool,
     resolved: &omniclaw_core::paths::Resolved,
     spec: &GatewaySpec,
-    addrs: &omniclaw_gateway::Addrs,
+    addrs: &Addrs,
 ) {
     let url = ws_url(addrs.gateway.ip(), addrs.gateway.port());
-    if ctx.json {
+    if json {
         let v = serde_json::json!({
             "event": "listening",
             "profile": resolved.profile.name(),

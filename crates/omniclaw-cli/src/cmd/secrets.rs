@@ -68,12 +68,10 @@ fn read_value(name: SecretName) -> Result<String, CliError> {
 /// How the config refers to `name`, if it is valid and sets it.
 fn configured(resolved: &Resolved, name: SecretName) -> Option<SecretRef> {
     match profiles::read_config(&resolved.config_path) {
-        ConfigState::Valid { loaded, .. } => loaded
-            .config
-            .secrets()
+        ConfigState::Valid { loaded, .. } => config::secret_refs(loaded.doc.value())
             .into_iter()
             .find(|(p, _)| *p == name.path())
-            .map(|(_, r)| r.clone()),
+            .map(|(_, r)| r),
         _ => None,
     }
 }
@@ -106,7 +104,7 @@ fn set(ctx: &Ctx, raw: &str) -> CmdResult {
         None if resolved.config_path.is_file() => {
             let target = ctx.edit_target(&resolved);
             let edited = edit::edit_config(&target, &edit::Options::default(), |text| {
-                config::set(text, name.path(), KEYCHAIN_REF)
+                config::set(text, &name.path(), KEYCHAIN_REF)
             });
             match edited {
                 Ok(e) => linked = e.changed,
@@ -163,11 +161,13 @@ fn set(ctx: &Ctx, raw: &str) -> CmdResult {
 }
 
 fn status(ctx: &Ctx, only: Option<&str>) -> CmdResult {
-    let names: Vec<SecretName> = match only {
-        Some(raw) => vec![name_of(raw)?],
-        None => SecretName::ALL.to_vec(),
-    };
+    let only = only.map(name_of).transpose()?;
     let resolved = ctx.resolve()?;
+    // The fixed secrets and the API key of every provider the config names.
+    let names: Vec<SecretName> = match only {
+        Some(name) => vec![name],
+        None => SecretName::known(profiles::read_config(&resolved.config_path).value()),
+    };
     ctx.print_notes(&resolved);
     let scope = Ctx::scope(&resolved);
     let mode = ctx.store.mode(&scope);
@@ -282,10 +282,15 @@ fn move_to(ctx: &Ctx, to: StoreChoice) -> CmdResult {
             ))
         })?;
     }
-    let moved = ctx.store.move_to(&scope, dest).map_err(|e| match e {
-        secrets::MoveError::AlreadyThere { .. } => CliError::usage(e),
-        _ => CliError::failed(e),
-    })?;
+    let config = profiles::read_config(&resolved.config_path);
+    let names = SecretName::known(config.value());
+    let moved = ctx
+        .store
+        .move_to(&scope, &names, dest)
+        .map_err(|e| match e {
+            secrets::MoveError::AlreadyThere { .. } => CliError::usage(e),
+            _ => CliError::failed(e),
+        })?;
     let now = ctx.store.mode(&scope);
     let running = omniclaw_os::live::running_pid(&resolved.state_dir);
     let mut notes = Vec::new();

@@ -480,7 +480,7 @@ fn undo_install(
 /// Reads each secret the service's gateway needs from the store the
 /// service will use: the profile's secrets file when it has one, else the
 /// OS keychain (the service is not given `--secrets-file`).
-fn lookup_secret(store: &Routed, resolved: &Resolved, key: &'static str) -> Lookup {
+fn lookup_secret(store: &Routed, resolved: &Resolved, key: &str) -> Lookup {
     let scope = Ctx::scope(resolved);
     let shown = store.mode(&scope).to_string();
     let name = match SecretName::parse(key) {
@@ -783,7 +783,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
 /// Words a manager's notice for this service: lingering keeps a service
 /// running without a session only when it reads its secrets without one
 /// (`session_secrets` empty); keychain secrets wait for the login.
-fn notice_text(notice: &Notice, session_secrets: &[&str], cmd: &str) -> String {
+fn notice_text(notice: &Notice, session_secrets: &[String], cmd: &str) -> String {
     match notice {
         Notice::LingerOff { user } if session_secrets.is_empty() => format!(
             "lingering is off for {user}: the gateway starts when you log in and stops when your last session ends; \

@@ -79,7 +79,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
             // The gateway token lives in the secret store; the config only refers to it.
             let text = config::set(
                 &config::initial(port, ws),
-                SecretName::GatewayAuthToken.path(),
+                &SecretName::GatewayAuthToken.path(),
                 KEYCHAIN_REF,
             )
             .map_err(|e| CliError::failed(format!("internal: {e}")))?;
@@ -326,25 +326,19 @@ fn ensure_token(
 /// unknown; a machine without any keychain has nothing to move.
 fn move_to_file(resolved: &Resolved, scope: &secrets::Scope) -> Result<Token, CliError> {
     let keychain = secrets::Routed::system(false);
-    match keychain.move_to(scope, secrets::Destination::File) {
+    let config = profiles::read_config(&resolved.config_path);
+    let names = SecretName::known(config.value());
+    let moved = keychain.move_to(scope, &names, secrets::Destination::File);
+    let no_keychain = matches!(&moved, Err(secrets::MoveError::Source { source, .. })
+        if matches!(**source, secrets::SecretError::Unreachable { .. }));
+    match moved {
         Ok(moved) if !moved.names.is_empty() => Ok(Token::Moved {
             count: moved.names.len(),
             leftovers: moved.leftovers,
         }),
         // Nothing in the keychain, or no keychain at all: a new token.
-        Ok(_)
-        | Err(secrets::MoveError::Source {
-            source: secrets::SecretError::Unreachable { .. },
-            ..
-        }) => {
-            let token = secrets::generate_token().map_err(|e| {
-                CliError::failed(format!("the OS random number generator failed: {e}"))
-            })?;
-            secrets::FileStore
-                .set(scope, SecretName::GatewayAuthToken, &token)
-                .map_err(CliError::failed)?;
-            Ok(Token::Generated)
-        }
+        Ok(_) => generate_into_file(scope),
+        Err(_) if no_keychain => generate_into_file(scope),
         Err(e) => {
             let cmd = command(resolved);
             Err(CliError::failed(format!(
@@ -356,6 +350,16 @@ fn move_to_file(resolved: &Resolved, scope: &secrets::Scope) -> Result<Token, Cl
             )))
         }
     }
+}
+
+/// A new gateway token, into the profile's 0600 file.
+fn generate_into_file(scope: &secrets::Scope) -> Result<Token, CliError> {
+    let token = secrets::generate_token()
+        .map_err(|e| CliError::failed(format!("the OS random number generator failed: {e}")))?;
+    secrets::FileStore
+        .set(scope, SecretName::GatewayAuthToken, &token)
+        .map_err(CliError::failed)?;
+    Ok(Token::Generated)
 }
 
 /// Creates the state dir (0700) and returns the dirs that did not exist

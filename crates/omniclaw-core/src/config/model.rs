@@ -336,8 +336,9 @@ impl Config {
         self.logging.level.unwrap_or(LogLevel::Info)
     }
 
-    /// Every secret that is set, with its dotted path, in schema order.
-    pub fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
+    /// Every secret that is set, with its dotted path: the fixed ones in
+    /// schema order, then each model provider's key and headers.
+    pub fn secrets(&self) -> Vec<(String, &SecretRef)> {
         [
             ("gateway.auth.token", &self.gateway.auth.token),
             ("gateway.auth.password", &self.gateway.auth.password),
@@ -348,7 +349,8 @@ impl Config {
             ),
         ]
         .into_iter()
-        .filter_map(|(path, secret)| secret.as_ref().map(|s| (path, s)))
+        .filter_map(|(path, secret)| secret.as_ref().map(|s| (path.to_string(), s)))
+        .chain(self.provider_secrets())
         .collect()
     }
 
@@ -618,10 +620,13 @@ mod tests {
             "secrets",
             config.secrets(),
             vec![
-                ("gateway.auth.password", &SecretRef::Env("GW_PASS".into())),
-                ("gateway.remote.token", &SecretRef::Keychain),
                 (
-                    "channels.telegram.botToken",
+                    "gateway.auth.password".to_string(),
+                    &SecretRef::Env("GW_PASS".into()),
+                ),
+                ("gateway.remote.token".to_string(), &SecretRef::Keychain),
+                (
+                    "channels.telegram.botToken".to_string(),
                     &SecretRef::Plain("1:x".into()),
                 ),
             ],
@@ -645,12 +650,11 @@ mod tests {
         }));
         let listed: Vec<String> = every
             .secrets()
-            .iter()
-            .map(|(p, _)| p.to_string())
-            .chain(every.provider_secrets().into_iter().map(|(p, _)| {
+            .into_iter()
+            .map(|(p, _)| {
                 // The schema names map entries `<name>`.
                 p.replace(".p.", ".<name>.").replace(".X-Org", ".<name>")
-            }))
+            })
             .collect();
         assert_eq!(listed, in_schema);
     }

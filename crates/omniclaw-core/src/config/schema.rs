@@ -732,7 +732,8 @@ pub(crate) static ROOT: Node = node(
 pub(crate) const SECRET_SOURCES: &[&str] = SecretSource::NAMES;
 
 /// `^[a-z][a-z0-9_-]{0,63}$`.
-pub(crate) fn is_provider_id(name: &str) -> bool {
+/// A `models.providers` id: `^[a-z][a-z0-9_-]{0,63}$`.
+pub fn is_provider_id(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && is_browser_profile_name(name)
 }
 

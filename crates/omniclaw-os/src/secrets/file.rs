@@ -106,7 +106,7 @@ impl FileStore {
 
 impl SecretStore for FileStore {
     fn get(&self, scope: &Scope, name: SecretName) -> Result<Option<String>, SecretError> {
-        Ok(read(&scope.secrets_file())?.remove(name.path()))
+        Ok(read(&scope.secrets_file())?.remove(name.path().as_ref()))
     }
 
     fn set(&self, scope: &Scope, name: SecretName, value: &str) -> Result<(), SecretError> {
@@ -123,7 +123,10 @@ impl SecretStore for FileStore {
         if !path.exists() {
             return Ok(false);
         }
-        Ok(change(&path, |entries| entries.remove(name.path()).map(drop))?.is_some())
+        Ok(change(&path, |entries| {
+            entries.remove(name.path().as_ref()).map(drop)
+        })?
+        .is_some())
     }
 
     fn mode(&self, scope: &Scope) -> StoreMode {

@@ -23,6 +23,7 @@ mod file;
 mod keyring;
 mod memory;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -30,16 +31,59 @@ pub use file::{FileStore, FILE_NAME};
 pub use keyring::Keyring;
 pub use memory::MemoryStore;
 
-/// The secrets a profile can hold, by their config path.
+/// The secrets a profile can hold, by their config path: the gateway's
+/// and the bot's fixed ones, and the API key of each model provider
+/// (`models.providers.<id>.apiKey`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SecretName {
     GatewayAuthToken,
     GatewayAuthPassword,
     GatewayRemoteToken,
     TelegramBotToken,
+    ProviderApiKey(ProviderId),
+}
+
+/// A model provider's id (`^[a-z][a-z0-9_-]{0,63}$`), held inline so a
+/// [`SecretName`] stays a plain copyable value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProviderId {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl ProviderId {
+    pub fn parse(id: &str) -> Option<ProviderId> {
+        if !omniclaw_core::config::is_provider_id(id) {
+            return None;
+        }
+        let mut bytes = [0u8; 64];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        Some(ProviderId {
+            len: u8::try_from(id.len()).ok()?,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII ever goes in (`parse` checks the pattern).
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl SecretName {
+    /// The fixed secrets, which every profile may hold.
     pub const ALL: [SecretName; 4] = [
         SecretName::GatewayAuthToken,
         SecretName::GatewayAuthPassword,
@@ -48,29 +92,54 @@ impl SecretName {
     ];
 
     /// The dotted config path the secret belongs to.
-    pub fn path(self) -> &'static str {
-        match self {
+    pub fn path(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             SecretName::GatewayAuthToken => "gateway.auth.token",
             SecretName::GatewayAuthPassword => "gateway.auth.password",
             SecretName::GatewayRemoteToken => "gateway.remote.token",
             SecretName::TelegramBotToken => "channels.telegram.botToken",
-        }
+            SecretName::ProviderApiKey(id) => {
+                return Cow::Owned(format!("models.providers.{id}.apiKey"))
+            }
+        })
     }
 
     /// Parses a dotted path; the error lists the valid names.
     pub fn parse(path: &str) -> Result<SecretName, SecretError> {
-        SecretName::ALL
-            .into_iter()
-            .find(|n| n.path() == path)
+        if let Some(name) = SecretName::ALL.into_iter().find(|n| n.path() == path) {
+            return Ok(name);
+        }
+        path.strip_prefix("models.providers.")
+            .and_then(|rest| rest.strip_suffix(".apiKey"))
+            .and_then(ProviderId::parse)
+            .map(SecretName::ProviderApiKey)
             .ok_or_else(|| SecretError::UnknownName {
                 name: path.to_string(),
             })
+    }
+
+    /// The fixed secrets and the API key of every provider `config` (a
+    /// parsed config value, valid or not) names.
+    pub fn known(config: Option<&serde_json::Value>) -> Vec<SecretName> {
+        let mut names = SecretName::ALL.to_vec();
+        if let Some(providers) = config
+            .and_then(|v| v.pointer("/models/providers"))
+            .and_then(serde_json::Value::as_object)
+        {
+            names.extend(
+                providers
+                    .keys()
+                    .filter_map(|id| ProviderId::parse(id))
+                    .map(SecretName::ProviderApiKey),
+            );
+        }
+        names
     }
 }
 
 impl fmt::Display for SecretName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.path())
+        f.write_str(&self.path())
     }
 }
 
@@ -176,7 +245,7 @@ pub enum SecretError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{name} is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken")]
+    #[error("{name} is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken, models.providers.<id>.apiKey")]
     UnknownName { name: String },
     #[error("the value for {name} is empty: give a non-empty secret")]
     Empty { name: SecretName },
@@ -264,14 +333,14 @@ pub enum MoveError {
     Source {
         name: SecretName,
         place: String,
-        source: SecretError,
+        source: Box<SecretError>,
     },
     #[error("cannot store {name} in the {place}, so nothing was moved (the {from} still holds every secret): {source}")]
     Destination {
         name: SecretName,
         place: String,
         from: String,
-        source: SecretError,
+        source: Box<SecretError>,
     },
 }
 
@@ -285,12 +354,18 @@ impl Routed {
         }
     }
 
-    /// Moves every secret of `scope` between the keychain and its 0600 file.
+    /// Moves the secrets `names` of `scope` (those stored) between the
+    /// keychain and its 0600 file.
     /// The source is read whole first (one that cannot be read refuses the
     /// move); each value is stored and read back in the destination; only
     /// then the source's copies are removed — the secrets file last, since
     /// its existence is what routes the profile to it.
-    pub fn move_to(&self, scope: &Scope, to: Destination) -> Result<Moved, MoveError> {
+    pub fn move_to(
+        &self,
+        scope: &Scope,
+        names: &[SecretName],
+        to: Destination,
+    ) -> Result<Moved, MoveError> {
         let (source, from) = self.source(scope);
         let place = |d: Destination| match d {
             Destination::Keychain => StoreMode::Keychain.to_string(),
@@ -303,11 +378,11 @@ impl Routed {
             });
         }
         let mut values = Vec::new();
-        for name in SecretName::ALL {
+        for &name in names {
             let value = source.get(scope, name).map_err(|e| MoveError::Source {
                 name,
                 place: place(from),
-                source: e,
+                source: Box::new(e),
             })?;
             values.extend(value.map(|v| (name, v)));
         }
@@ -338,7 +413,7 @@ impl Routed {
                     name: *name,
                     place: place(to),
                     from: place(from),
-                    source: e,
+                    source: Box::new(e),
                 });
             }
             written.push(*name);
@@ -356,7 +431,7 @@ impl Routed {
                         name: SecretName::GatewayAuthToken,
                         place: place(to),
                         from: place(from),
-                        source: e,
+                        source: Box::new(e),
                     });
                 }
                 for (name, _) in &values {
@@ -439,11 +514,22 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for n in SecretName::ALL {
-            check(n.path(), Ok(n));
+            check(&n.path(), Ok(n));
         }
+        let provider = SecretName::parse("models.providers.openai.apiKey").expect("provider key");
+        assert_eq!(provider.path(), "models.providers.openai.apiKey");
+        for bad in [
+            "models.providers.Open AI.apiKey",
+            "models.providers..apiKey",
+            "models.providers.x.key",
+        ] {
+            assert!(SecretName::parse(bad).is_err(), "{bad}");
+        }
+        let config = serde_json::json!({"models": {"providers": {"openai": {}, "local": {}}}});
+        assert_eq!(SecretName::known(Some(&config)).len(), 6);
         check(
             "gateway.port",
-            Err("gateway.port is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken"),
+            Err("gateway.port is not a secret name: use one of gateway.auth.token, gateway.auth.password, gateway.remote.token, channels.telegram.botToken, models.providers.<id>.apiKey"),
         );
     }
 
@@ -489,7 +575,9 @@ mod tests {
         routed
             .set(&scope, SecretName::TelegramBotToken, "1:AA")
             .expect("set");
-        let moved = routed.move_to(&scope, Destination::File).expect("move");
+        let moved = routed
+            .move_to(&scope, &SecretName::ALL, Destination::File)
+            .expect("move");
         assert_eq!(moved.names.len(), 2);
         assert!(moved.leftovers.is_empty(), "{:?}", moved.leftovers);
         assert!(uses_file(dir.path()));
@@ -500,10 +588,12 @@ mod tests {
             Some("tok".into())
         );
         assert!(matches!(
-            routed.move_to(&scope, Destination::File),
+            routed.move_to(&scope, &SecretName::ALL, Destination::File),
             Err(MoveError::AlreadyThere { .. })
         ));
-        routed.move_to(&scope, Destination::Keychain).expect("back");
+        routed
+            .move_to(&scope, &SecretName::ALL, Destination::Keychain)
+            .expect("back");
         assert!(!uses_file(dir.path()));
         assert_eq!(
             routed
@@ -527,7 +617,7 @@ mod tests {
             std::fs::set_permissions(scope.secrets_file(), std::fs::Permissions::from_mode(0o644))
                 .expect("chmod");
             let err = routed
-                .move_to(&scope, Destination::Keychain)
+                .move_to(&scope, &SecretName::ALL, Destination::Keychain)
                 .expect_err("refused");
             assert!(matches!(err, MoveError::Source { .. }), "{err}");
             assert!(uses_file(dir.path()), "the file stays");
