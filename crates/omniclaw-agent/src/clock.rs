@@ -15,6 +15,27 @@ pub trait Clock: Send + Sync {
     fn utc_offset_secs(&self, at: Millis) -> i32;
 }
 
+/// The wall clock, with the local time zone's offset (so a daily cap
+/// resets at local midnight, daylight saving included).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    fn utc_offset_secs(&self, at: Millis) -> i32 {
+        use chrono::{Local, Offset, TimeZone};
+        match Local.timestamp_millis_opt(at) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.offset().fix().local_minus_utc()
+            }
+            chrono::LocalResult::None => 0,
+        }
+    }
+}
+
 /// A clock tests move by hand; its offset is fixed.
 #[derive(Debug)]
 pub struct ManualClock {
@@ -76,6 +97,16 @@ mod tests {
         assert_eq!(start, 1_796_508_000_000, "2026-12-05T22:00:00Z");
         assert_eq!(next - start, 86_400_000);
         assert!(start <= at && at < next);
+    }
+
+    #[test]
+    fn the_system_clock_is_now_and_its_day_holds_now() {
+        let clock = SystemClock;
+        let now = clock.now_ms();
+        assert!(now > 1_796_000_000_000, "{now}");
+        let (start, next) = local_day(&clock, now);
+        assert!(start <= now && now < next);
+        assert!((23 * 3_600_000..=25 * 3_600_000).contains(&(next - start)));
     }
 
     #[test]

@@ -216,6 +216,10 @@ impl Recorded {
 #[derive(Default)]
 struct Shared {
     replies: VecDeque<Reply>,
+    /// The answer when the queue is empty (the instant "ok" unless set).
+    default_reply: Option<Reply>,
+    /// Off for long benchmarks, whose requests nobody looks at.
+    not_recording: bool,
     requests: Vec<Recorded>,
     /// Ollama model → capabilities (`/api/show`); unknown models can call tools.
     capabilities: HashMap<String, Vec<String>>,
@@ -271,6 +275,16 @@ impl Double {
         lock(&self.shared).replies.push_back(reply);
     }
 
+    /// The reply every request gets while the queue is empty.
+    pub fn set_default(&self, reply: Reply) {
+        lock(&self.shared).default_reply = Some(reply);
+    }
+
+    /// Whether requests are kept for [`Double::requests`] (on by default).
+    pub fn set_recording(&self, on: bool) {
+        lock(&self.shared).not_recording = !on;
+    }
+
     /// What Ollama's `/api/show` says `model` can do.
     pub fn set_capabilities(&self, model: &str, capabilities: &[&str]) {
         lock(&self.shared).capabilities.insert(
@@ -309,6 +323,9 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 fn record(shared: &Mutex<Shared>, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
+    if lock(shared).not_recording {
+        return;
+    }
     let recorded = Recorded {
         path: uri.path().to_string(),
         headers: headers
@@ -332,10 +349,13 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     record(&shared, &uri, &headers, &body);
-    let reply = lock(&shared)
-        .replies
-        .pop_front()
-        .unwrap_or_else(|| Reply::text("ok"));
+    let reply = {
+        let mut s = lock(&shared);
+        match s.replies.pop_front() {
+            Some(r) => r,
+            None => s.default_reply.clone().unwrap_or_else(|| Reply::text("ok")),
+        }
+    };
     let wire = Wire::of(uri.path());
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = request

@@ -58,6 +58,8 @@ pub enum RunEvent {
     Started {
         started_at: Millis,
         message_seq: u64,
+        /// The stored user message's entry id.
+        message_id: String,
     },
     /// The run id was used before: nothing runs (`InFlight`, a finished
     /// run's outcome to replay, or a different message under the same id).
@@ -90,7 +92,12 @@ pub enum RunEvent {
         is_error: bool,
     },
     /// A message of the run was stored at `seq`.
-    MessageStored { seq: u64, message: Message },
+    MessageStored {
+        seq: u64,
+        /// Its entry id.
+        id: String,
+        message: Message,
+    },
     /// One call's usage, and the run's so far.
     Usage { call: Usage, run: Usage },
     /// The run ended (always the last event).
@@ -189,9 +196,14 @@ impl Run {
                 .store
                 .begin_run(&self.request.session_key, &self.request.run_id, &user);
         match begin {
-            Ok(Begin::Started { message_seq, .. }) => self.emit(RunEvent::Started {
+            Ok(Begin::Started {
+                message_seq,
+                message_id,
+                ..
+            }) => self.emit(RunEvent::Started {
                 started_at: self.started_at,
                 message_seq,
+                message_id,
             }),
             Ok(other) => {
                 let outcome = match &other {
@@ -772,9 +784,10 @@ impl Run {
             .store
             .append(&self.request.session_key, &self.request.run_id, &message)
         {
-            Ok(seq) => {
+            Ok(stored) => {
                 self.emit(RunEvent::MessageStored {
-                    seq,
+                    seq: stored.seq,
+                    id: stored.id,
                     message: message.clone(),
                 });
                 self.history.push(message);

@@ -106,6 +106,8 @@ pub enum Begin {
     Started {
         session_id: String,
         message_seq: u64,
+        /// The stored user message's entry id.
+        message_id: String,
     },
     /// A run with this id is still going (a retried send): do nothing.
     InFlight,
@@ -170,6 +172,15 @@ pub struct Spend {
     pub tokens: u64,
     /// USD per provider id.
     pub by_provider: std::collections::BTreeMap<String, f64>,
+}
+
+/// Where an appended message was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// 1-based position in the session.
+    pub seq: u64,
+    /// Entry id (UUID v4): clients match live rows to stored ones by it.
+    pub id: String,
 }
 
 /// Errors of the store. They name the database file and the fix.
@@ -239,7 +250,12 @@ pub trait SessionStore: Send + Sync {
         user: &UserMessage,
     ) -> Result<Begin, StoreError>;
     /// Appends an assistant or tool-result message of a running run.
-    fn append(&self, key: &SessionKey, run_id: &str, message: &Message) -> Result<u64, StoreError>;
+    fn append(
+        &self,
+        key: &SessionKey,
+        run_id: &str,
+        message: &Message,
+    ) -> Result<Appended, StoreError>;
     /// Records how the run ended (and its usage, for spend).
     fn finish_run(
         &self,

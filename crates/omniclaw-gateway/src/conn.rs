@@ -18,6 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
 use crate::auth::{verify, Client, Verdict};
+use crate::hub::Outbound;
 use crate::listen::Pending;
 use crate::methods;
 use crate::protocol::{
@@ -224,6 +225,16 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
     pending.authenticated();
 
     let scopes = protocol::granted_scopes(&connect);
+    // Registered for events and later answers before `hello-ok` goes out,
+    // so nothing emitted after the client's first request is missed.
+    let (registration, mut outbound) = shared.live.hub.register(
+        protocol::allows(&scopes, protocol::Scope::Read),
+        connect.caps.iter().any(|c| c == "tool-events"),
+    );
+    let me = Caller {
+        conn: registration.id,
+        scopes: &scopes,
+    };
     let conn_id = uuid::Uuid::new_v4().to_string();
     let hello = methods::hello_ok(&shared, &conn_id, &connect.role, &scopes);
     if !send(&mut socket, protocol::res_ok(&id, hello)).await {
@@ -276,13 +287,27 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
                 Some(Err(RecvError::Lagged(_))) => continue,
                 Some(Err(RecvError::Closed)) | None => return,
             },
+            out = outbound.recv() => {
+                let frame = match out {
+                    Some(Outbound::Event { name, payload }) => {
+                        seq += 1;
+                        protocol::event(name, payload, Some(seq))
+                    }
+                    Some(Outbound::Res { id, result: Ok(payload) }) => protocol::res_ok(&id, payload),
+                    Some(Outbound::Res { id, result: Err(e) }) => protocol::res_err(&id, &e),
+                    None => return,
+                };
+                if !send(&mut socket, frame).await {
+                    return;
+                }
+            },
             msg = socket.recv() => {
                 // Requests already received are answered before the flush,
                 // so a burst goes out in few writes; a reply to a lone
                 // request is flushed at once.
                 let mut msg = msg;
                 for answered in 1.. {
-                    match answer(&mut socket, &shared, &scopes, msg).await {
+                    match answer(&mut socket, &shared, &me, msg).await {
                         Step::End => return,
                         Step::Skip => {}
                         Step::Reply(text) => {
@@ -317,10 +342,16 @@ enum Step {
     End,
 }
 
+/// Who is asking: the connection's place in the hub and its scopes.
+pub(crate) struct Caller<'a> {
+    pub conn: u64,
+    pub scopes: &'a [String],
+}
+
 async fn answer(
     socket: &mut WebSocket,
     shared: &Arc<Shared>,
-    scopes: &[String],
+    me: &Caller<'_>,
     msg: Option<Result<Message, axum::Error>>,
 ) -> Step {
     let max = shared.spec.limits.max_payload;
@@ -343,7 +374,7 @@ async fn answer(
             Step::End
         }
         Ok(Inbound::Req { id, method, params }) => {
-            Step::Reply(match dispatch(shared, scopes, &method, params).await {
+            Step::Reply(match dispatch(shared, me, &id, &method, params).await {
                 Ok(payload) => protocol::res_ok(&id, payload),
                 Err(e) => protocol::res_err(&id, &e),
             })
@@ -379,7 +410,8 @@ fn stop_stream(rx: watch::Receiver<bool>) -> impl futures_util::Stream<Item = ()
 
 async fn dispatch<'a>(
     shared: &'a Arc<Shared>,
-    scopes: &[String],
+    me: &Caller<'_>,
+    id: &Value,
     method: &str,
     params: Value,
 ) -> Result<methods::Payload<'a>, ErrorShape> {
@@ -388,11 +420,11 @@ async fn dispatch<'a>(
             "invalid request: connect already completed on this connection",
         ));
     }
-    let needed = protocol::required_scope(method);
-    if !protocol::allows(scopes, needed) {
+    let needed = protocol::required_scope_for(method, &params);
+    if !protocol::allows(me.scopes, needed) {
         return Err(ErrorShape::missing_scope(needed));
     }
-    methods::call(shared, method, params).await
+    methods::call(shared, me, id, method, params).await
 }
 
 #[cfg(test)]

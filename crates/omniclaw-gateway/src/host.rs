@@ -246,6 +246,10 @@ impl Rebuild for Tracked {
         self.inner.admit(old, new)
     }
 
+    fn secrets(&self) -> Option<Arc<dyn crate::assistant::SecretResolver>> {
+        self.inner.secrets()
+    }
+
     fn applied(&self, candidate: &Candidate, addrs: &Addrs) {
         *lock_of(&self.addrs) = *addrs;
         *lock_of(&self.latest) = Some(candidate.clone());

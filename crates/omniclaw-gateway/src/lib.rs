@@ -13,6 +13,7 @@
 //! caller computes a [`GatewaySpec`] (with `omniclaw-core`) and hands it in.
 //! It never writes a secret into a payload, a log line or a file.
 
+pub mod assistant;
 pub mod auth;
 pub mod browser;
 pub mod canvas;
@@ -22,6 +23,7 @@ mod error;
 pub mod guard;
 pub mod host;
 mod http;
+mod hub;
 mod listen;
 mod methods;
 pub mod profile;

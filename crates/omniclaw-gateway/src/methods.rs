@@ -17,7 +17,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::conn::now_ms;
+use crate::conn::{now_ms, Caller};
 use crate::protocol::{ErrorShape, EVENTS, METHODS, PROTOCOL_VERSION};
 use crate::server::Shared;
 use crate::VERSION;
@@ -44,9 +44,14 @@ impl Serialize for Payload<'_> {
 
 pub(crate) async fn call<'a>(
     shared: &'a Arc<Shared>,
+    me: &Caller<'_>,
+    id: &Value,
     method: &str,
     params: Value,
 ) -> Result<Payload<'a>, ErrorShape> {
+    if let Some(value) = chat_call(shared, me, id, method, &params).await {
+        return value.map(Payload::Value);
+    }
     let value = match method {
         "health" => return Ok(Payload::Health(health(shared))),
         "status" => status(shared),
@@ -65,6 +70,95 @@ pub(crate) async fn call<'a>(
         other => return Err(ErrorShape::unknown_method(other)),
     };
     Ok(Payload::Value(value))
+}
+
+/// The assistant's methods; `None` for any other method.
+async fn chat_call(
+    shared: &Arc<Shared>,
+    me: &Caller<'_>,
+    id: &Value,
+    method: &str,
+    params: &Value,
+) -> Option<Result<Value, ErrorShape>> {
+    const CHAT: &[&str] = &[
+        "chat.send",
+        "chat.history",
+        "chat.abort",
+        "agent",
+        "agent.wait",
+        "sessions.list",
+        "sessions.subscribe",
+        "sessions.messages.subscribe",
+        "sessions.messages.unsubscribe",
+        "sessions.describe",
+        "sessions.create",
+        "sessions.send",
+        "sessions.patch",
+        "sessions.reset",
+        "sessions.delete",
+        "models.list",
+        "agents.list",
+        "commands.list",
+        "question.list",
+        "plugin.approval.list",
+    ];
+    if !CHAT.contains(&method) {
+        return None;
+    }
+    // Asked of every gateway, with or without an assistant.
+    match method {
+        "question.list" => return Some(Ok(json!({"questions": []}))),
+        "plugin.approval.list" => return Some(Ok(json!([]))),
+        "commands.list" => {
+            return Some(Ok(json!({"commands": [
+                {"name": "new", "description": "Start a new session (the transcript so far is kept)", "scope": "text"},
+                {"name": "reset", "description": "Reset this session", "scope": "text"},
+                {"name": "stop", "description": "Stop the reply being written", "scope": "text"},
+            ]})))
+        }
+        _ => {}
+    }
+    let Some(a) = shared.live.assistant() else {
+        let why = shared
+            .live
+            .assistant_problem()
+            .unwrap_or_else(|| "this gateway runs no assistant".to_string());
+        return Some(Err(ErrorShape::unavailable(why)));
+    };
+    let hub = &shared.live.hub;
+    Some(match method {
+        "chat.send" => a.chat_send(me.conn, params),
+        "chat.history" => a.chat_history(params),
+        "chat.abort" => a.chat_abort(params),
+        "agent" => a.agent(me.conn, id, params),
+        "agent.wait" => a.agent_wait(params).await,
+        "sessions.list" => a.sessions_list(params),
+        "sessions.subscribe" => {
+            hub.subscribe_sessions(me.conn);
+            if params.as_object().is_some_and(|m| !m.is_empty()) {
+                a.sessions_list(params)
+                    .map(|list| json!({"subscribed": true, "list": list}))
+            } else {
+                Ok(json!({"subscribed": true}))
+            }
+        }
+        "sessions.messages.subscribe" | "sessions.messages.unsubscribe" => {
+            let on = method == "sessions.messages.subscribe";
+            a.canonical_key(params.get("key"), method).map(|key| {
+                hub.subscribe_messages(me.conn, key.as_str(), on);
+                json!({"subscribed": on, "key": key.as_str()})
+            })
+        }
+        "sessions.describe" => a.sessions_describe(params),
+        "sessions.create" => a.sessions_create(me.conn, params),
+        "sessions.send" => a.sessions_send(me.conn, params),
+        "sessions.patch" => a.sessions_patch(params),
+        "sessions.reset" => a.sessions_reset(params),
+        "sessions.delete" => a.sessions_delete(params),
+        "models.list" => Ok(a.models_list()),
+        "agents.list" => Ok(a.agents_list(&shared.spec.workspace)),
+        _ => return None,
+    })
 }
 
 pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[String]) -> Value {
@@ -86,6 +180,7 @@ pub(crate) fn hello_ok(shared: &Shared, conn_id: &str, role: &str, scopes: &[Str
                 "health": shared.health_version.load(Ordering::Relaxed),
             },
             "uptimeMs": shared.uptime_ms(),
+            "sessionDefaults": shared.live.assistant().map(|a| a.hello_defaults()),
             "profile": spec.profile,
             "configPath": path_str(&spec.config_path),
             "stateDir": path_str(&spec.state_dir),
@@ -183,6 +278,9 @@ pub(crate) struct Health<'a> {
     channels: EmptyObject,
     channel_order: [&'static str; 0],
     channel_labels: EmptyObject,
+    /// The assistant's model, runs and today's spend (`None`: it runs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assistant: Option<Value>,
 }
 
 /// `{}`.
@@ -209,6 +307,7 @@ pub(crate) fn health(shared: &Shared) -> Health<'_> {
         channels: EmptyObject,
         channel_order: [],
         channel_labels: EmptyObject,
+        assistant: Some(assistant_summary(shared)).filter(|v| !v.is_null()),
     }
 }
 
@@ -277,7 +376,23 @@ fn status(shared: &Shared) -> Value {
     if let Some(rss) = rss_bytes() {
         v["processMemory"] = json!({"rssBytes": rss});
     }
+    v["assistant"] = assistant_summary(shared);
     v
+}
+
+/// The assistant's part of `health` and `status`.
+fn assistant_summary(shared: &Shared) -> Value {
+    match (shared.live.assistant(), shared.live.assistant_problem()) {
+        (Some(a), problem) => {
+            let mut v = a.summary();
+            if let Some(p) = problem {
+                v["problem"] = json!(p);
+            }
+            v
+        }
+        (None, Some(p)) => json!({"problem": p}),
+        (None, None) => Value::Null,
+    }
 }
 
 fn identity(shared: &Shared) -> Value {
@@ -768,6 +883,7 @@ mod tests {
             channels: EmptyObject,
             channel_order: [],
             channel_labels: EmptyObject,
+            assistant: None,
         };
         let expected = json!({
             "ok": true,

@@ -24,7 +24,10 @@ pub mod close {
 
 /// Scope names.
 pub const SCOPE_READ: &str = "operator.read";
+pub const SCOPE_WRITE: &str = "operator.write";
 pub const SCOPE_ADMIN: &str = "operator.admin";
+pub const SCOPE_APPROVALS: &str = "operator.approvals";
+pub const SCOPE_QUESTIONS: &str = "operator.questions";
 
 /// Methods this gateway implements, as advertised in `hello-ok.features.methods`.
 pub const METHODS: &[&str] = &[
@@ -36,10 +39,40 @@ pub const METHODS: &[&str] = &[
     "logs.tail",
     "channels.status",
     "gateway.identity.get",
+    "chat.send",
+    "chat.history",
+    "chat.abort",
+    "agent",
+    "agent.wait",
+    "sessions.list",
+    "sessions.subscribe",
+    "sessions.messages.subscribe",
+    "sessions.messages.unsubscribe",
+    "sessions.describe",
+    "sessions.create",
+    "sessions.send",
+    "sessions.patch",
+    "sessions.reset",
+    "sessions.delete",
+    "models.list",
+    "agents.list",
+    "commands.list",
+    "question.list",
+    "plugin.approval.list",
 ];
 
 /// Events this gateway emits, as advertised in `hello-ok.features.events`.
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "health",
+    "shutdown",
+    "chat",
+    "agent",
+    "session.message",
+    "sessions.changed",
+    "session.tool",
+];
 
 /// The scope a method needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +80,10 @@ pub enum Scope {
     /// Any authenticated connection (`health`).
     None,
     Read,
+    Write,
     Admin,
+    Approvals,
+    Questions,
 }
 
 impl Scope {
@@ -55,7 +91,10 @@ impl Scope {
         match self {
             Scope::None => None,
             Scope::Read => Some(SCOPE_READ),
+            Scope::Write => Some(SCOPE_WRITE),
             Scope::Admin => Some(SCOPE_ADMIN),
+            Scope::Approvals => Some(SCOPE_APPROVALS),
+            Scope::Questions => Some(SCOPE_QUESTIONS),
         }
     }
 }
@@ -70,18 +109,48 @@ pub fn required_scope(method: &str) -> Scope {
         | "config.get"
         | "logs.tail"
         | "channels.status"
-        | "gateway.identity.get" => Scope::Read,
+        | "gateway.identity.get"
+        | "chat.history"
+        | "sessions.list"
+        | "sessions.subscribe"
+        | "sessions.messages.subscribe"
+        | "sessions.messages.unsubscribe"
+        | "sessions.describe"
+        | "models.list"
+        | "agents.list"
+        | "commands.list" => Scope::Read,
+        "chat.send" | "chat.abort" | "agent" | "agent.wait" | "sessions.create"
+        | "sessions.send" | "sessions.patch" => Scope::Write,
+        "question.list" => Scope::Questions,
+        "plugin.approval.list" => Scope::Approvals,
         _ => Scope::Admin,
     }
 }
 
-/// Whether `granted` covers `needed`; admin covers read.
+/// The scope `method` needs for these `params`: `agent` with `/new` or
+/// `/reset` needs admin, as with the real peer.
+pub fn required_scope_for(method: &str, params: &Value) -> Scope {
+    if method == "agent" {
+        let message = params.get("message").and_then(Value::as_str).unwrap_or("");
+        let word = message.split_whitespace().next().unwrap_or("");
+        if word.eq_ignore_ascii_case("/new") || word.eq_ignore_ascii_case("/reset") {
+            return Scope::Admin;
+        }
+    }
+    required_scope(method)
+}
+
+/// Whether `granted` covers `needed`: admin covers every scope, write
+/// covers read.
 pub fn allows(granted: &[String], needed: Scope) -> bool {
     let has = |s: &str| granted.iter().any(|g| g == s);
     match needed {
         Scope::None => true,
-        Scope::Read => has(SCOPE_READ) || has(SCOPE_ADMIN),
+        Scope::Read => has(SCOPE_READ) || has(SCOPE_WRITE) || has(SCOPE_ADMIN),
+        Scope::Write => has(SCOPE_WRITE) || has(SCOPE_ADMIN),
         Scope::Admin => has(SCOPE_ADMIN),
+        Scope::Approvals => has(SCOPE_APPROVALS) || has(SCOPE_ADMIN),
+        Scope::Questions => has(SCOPE_QUESTIONS) || has(SCOPE_ADMIN),
     }
 }
 
@@ -328,6 +397,8 @@ pub struct Connect {
     pub client_mode: String,
     pub role: String,
     pub scopes: Vec<String>,
+    /// What the client can take (`tool-events`, …).
+    pub caps: Vec<String>,
     pub auth: Presented,
 }
 
@@ -434,6 +505,15 @@ pub fn check_connect(params: &Value) -> Result<Connect, Refusal> {
         }
         Some(_) => return Err(invalid_params("at /scopes: must be array")),
     };
+    let caps = match p.get("caps") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|c| c.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid_params("at /caps: must be array of strings"))?,
+        Some(_) => return Err(invalid_params("at /caps: must be array")),
+    };
     let auth = match p.get("auth") {
         None | Some(Value::Null) => Presented::default(),
         Some(Value::Object(a)) => {
@@ -474,6 +554,7 @@ pub fn check_connect(params: &Value) -> Result<Connect, Refusal> {
         client_mode: str_of("mode"),
         role,
         scopes,
+        caps,
         auth,
     })
 }

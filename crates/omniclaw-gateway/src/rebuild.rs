@@ -165,6 +165,14 @@ impl Rebuild for ProfileRebuild {
         })
     }
 
+    fn secrets(&self) -> Option<Arc<dyn crate::assistant::SecretResolver>> {
+        Some(Arc::new(ProfileSecrets {
+            scope: profile::scope(&self.resolved),
+            env: self.env.clone(),
+            store: self.store.clone(),
+        }))
+    }
+
     fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
         Some(omniclaw_os::edit::Target {
             resolved: self.resolved.clone(),
@@ -192,6 +200,38 @@ impl Rebuild for ProfileRebuild {
             telegram::default_program(),
             c.spec.child_env.clone(),
         )
+    }
+}
+
+/// The profile's secrets as the assistant reads them: plaintext from the
+/// config, `${VAR}` from the environment snapshot, store references from
+/// the profile's secret store (read at each call: a rotated key applies at
+/// once).
+struct ProfileSecrets {
+    scope: omniclaw_os::secrets::Scope,
+    env: EnvSnapshot,
+    store: Arc<dyn SecretStore>,
+}
+
+impl crate::assistant::SecretResolver for ProfileSecrets {
+    fn resolve(&self, path: &str, secret: &SecretRef) -> Result<Option<String>, String> {
+        match secret {
+            SecretRef::Plain(v) => Ok(Some(v.clone())),
+            SecretRef::Env(var) => self.env.get(var).map(|v| Some(v.to_string())).ok_or_else(|| {
+                format!("{path} refers to ${{{var}}}, which is not set in the gateway's environment")
+            }),
+            SecretRef::Keychain => {
+                let name = SecretName::parse(path).map_err(|e| e.to_string())?;
+                match self.store.get(&self.scope, name) {
+                    Ok(Some(v)) => Ok(Some(v)),
+                    Ok(None) => Err(format!(
+                        "{path} is not stored: store it with `{} secrets set {path}`",
+                        self.scope.command()
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
     }
 }
 

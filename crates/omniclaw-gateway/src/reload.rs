@@ -36,12 +36,15 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use omniclaw_core::config::{self, Config, ReloadMode};
+use omniclaw_core::config::{self, Config, ReloadMode, SecretRef};
 use omniclaw_os::watch::ConfigWatcher;
 
 use crate::server::{Addrs, Bound, Broadcast, Gateway, ServeError};
 use crate::spec::{Auth, GatewaySpec};
 use omniclaw_channels::telegram::{self, Channel, ChannelState};
+
+use crate::assistant::{self as assistant_mod, Assistant, SecretResolver};
+use crate::hub::Hub;
 
 /// How long a stopping Telegram channel may finish the update in hand.
 pub(crate) const CHANNEL_GRACE: Duration = Duration::from_secs(3);
@@ -89,6 +92,13 @@ pub struct Live {
     /// The profile `config.patch` edits are checked against (set by
     /// `serve_reloading` from its `Rebuild`).
     edit_target: RwLock<Option<omniclaw_os::edit::Target>>,
+    /// The connections, for events and later answers (across rebinds).
+    pub(crate) hub: Arc<Hub>,
+    /// Why the assistant does not run, when it does not.
+    assistant_problem: RwLock<Option<String>>,
+    /// The assistant, once a config with one applied (`None` when its
+    /// store could not be opened: `status` says why).
+    assistant: RwLock<Option<Arc<Assistant>>>,
     pub(crate) events: broadcast::Sender<Broadcast>,
 }
 
@@ -106,8 +116,41 @@ impl Live {
             report: RwLock::new(Report::default()),
             telegram: RwLock::new(TelegramSlot::Off),
             edit_target: RwLock::new(None),
+            hub: Arc::new(Hub::default()),
+            assistant_problem: RwLock::new(None),
+            assistant: RwLock::new(None),
             events,
         })
+    }
+
+    /// The gateway's assistant, when it runs one.
+    pub fn assistant(&self) -> Option<Arc<Assistant>> {
+        self.assistant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why the assistant does not run, when it does not.
+    pub fn assistant_problem(&self) -> Option<String> {
+        self.assistant_problem
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_assistant_problem(&self, why: Option<String>) {
+        *self
+            .assistant_problem
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
+    }
+
+    fn set_assistant(&self, a: Option<Arc<Assistant>>) {
+        *self
+            .assistant
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = a;
     }
 
     /// The profile whose config `config.patch` edits, when known.
@@ -240,6 +283,12 @@ pub trait Rebuild: Send + Sync + 'static {
     }
     /// Called once a candidate runs (hot-applied or restarted) on `addrs`.
     fn applied(&self, candidate: &Candidate, addrs: &Addrs);
+    /// Reads the profile's secrets the assistant needs (provider keys);
+    /// `None` for a gateway that runs no profile: its assistant takes only
+    /// keys written in its config.
+    fn secrets(&self) -> Option<Arc<dyn SecretResolver>> {
+        None
+    }
     /// The Telegram channel `candidate` runs: `Ok(None)` when its config
     /// does not enable one, `Err` (shown in `status`) when it cannot run.
     /// The default reads the bot token from the profile's secret store (its
@@ -382,6 +431,7 @@ pub async fn serve_reloading(
     let mut current = first;
     let mut running = start(bound, live.clone());
     mark_applied(&live, &current);
+    sync_assistant(&live, &rebuild, &current);
     rebuild.applied(&current, &running.addrs);
     tracing::info!(
         profile = %current.spec.profile,
@@ -400,6 +450,12 @@ pub async fn serve_reloading(
                 if let Some(ch) = channel.take() {
                     ch.stop(CHANNEL_GRACE).await;
                 }
+                // Turns going on end as aborted, their text kept; the
+                // store closes with the last run.
+                if let Some(a) = live.assistant() {
+                    a.abort_all();
+                }
+                live.set_assistant(None);
                 return running.stop().await;
             }
             result = &mut running.task => {
@@ -436,6 +492,51 @@ async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Keys written in the config itself: all a gateway without a profile can read.
+struct PlainSecrets;
+
+impl SecretResolver for PlainSecrets {
+    fn resolve(&self, path: &str, secret: &SecretRef) -> Result<Option<String>, String> {
+        match secret {
+            SecretRef::Plain(v) => Ok(Some(v.clone())),
+            _ => Err(format!(
+                "{path} refers to a secret store this gateway cannot read: write the key into its config"
+            )),
+        }
+    }
+}
+
+/// Brings the assistant in line with `c`: opened with the first config,
+/// reconfigured by every later one (runs going on keep their setup). A
+/// store that cannot be opened leaves the gateway serving without one and
+/// is reported.
+fn sync_assistant(live: &Live, rebuild: &Arc<dyn Rebuild>, c: &Candidate) {
+    let resolver = rebuild.secrets().unwrap_or_else(|| Arc::new(PlainSecrets));
+    let parts = match assistant_mod::parts(&c.config, &c.spec, resolver) {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(reason = %why, "the assistant cannot run with this config");
+            live.set_assistant_problem(Some(why));
+            return;
+        }
+    };
+    if let Some(a) = live.assistant() {
+        a.reconfigure(parts);
+        live.set_assistant_problem(None);
+        return;
+    }
+    match Assistant::open(&c.spec.state_dir, parts, live.hub.clone()) {
+        Ok(a) => {
+            live.set_assistant(Some(Arc::new(a)));
+            live.set_assistant_problem(None);
+        }
+        Err(why) => {
+            tracing::error!(reason = %why, "the assistant's session store cannot be opened; chat is off");
+            live.set_assistant_problem(Some(why));
+        }
     }
 }
 
@@ -553,6 +654,7 @@ async fn handle_edit(
         live.set_auth(next.spec.auth.clone());
         *current = next;
         mark_applied(live, current);
+        sync_assistant(live, rebuild, current);
         rebuild.applied(current, &running.addrs);
         tracing::info!(changes = %plan.summary(), "config applied in place");
         return (Ok(running), true);
@@ -567,6 +669,7 @@ async fn handle_edit(
             let running = start(bound, live.clone());
             *current = next;
             mark_applied(live, current);
+            sync_assistant(live, rebuild, current);
             rebuild.applied(current, &running.addrs);
             tracing::info!(
                 port = running.addrs.gateway.port(),

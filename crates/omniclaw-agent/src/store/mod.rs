@@ -38,7 +38,8 @@ use crate::message::{
     UserMessage,
 };
 use crate::session::{
-    Begin, RunOutcome, RunStatus, SessionKey, SessionStore, Spend, StoreError, StoredMessage,
+    Appended, Begin, RunOutcome, RunStatus, SessionKey, SessionStore, Spend, StoreError,
+    StoredMessage,
 };
 
 /// The model name of the marker message that closes an interrupted run.
@@ -148,6 +149,9 @@ impl ResetReason {
 pub struct RunRecord {
     pub key: SessionKey,
     pub session_id: String,
+    /// The user message that started it (a retried id with other text is a
+    /// conflict).
+    pub input: String,
     pub started_at: Millis,
     /// `None` while it runs.
     pub outcome: Option<RunOutcome>,
@@ -450,25 +454,27 @@ impl SqliteStore {
         let path = self.path.clone();
         let found = self.read(|conn| {
             conn.prepare_cached(
-                "SELECT s.key, s.session_id, r.started_at, r.status, r.ended_at, r.text, r.usage,
-                        r.provider, r.model, r.error
+                "SELECT s.key, s.session_id, r.input, r.started_at, r.status, r.ended_at, r.text,
+                        r.usage, r.provider, r.model, r.error
                  FROM runs r JOIN sessions s ON s.id = r.session WHERE r.run_id = ?1",
             )?
             .query_row([run_id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    run_from_row(r, 2)?,
+                    r.get::<_, String>(2)?,
+                    run_from_row(r, 3)?,
                 ))
             })
             .optional()
         })?;
-        let Some((key, session_id, run)) = found else {
+        let Some((key, session_id, input, run)) = found else {
             return Ok(None);
         };
         Ok(Some(RunRecord {
             key: parse_key(&path, &key)?,
             session_id,
+            input,
             started_at: run.started_at,
             outcome: run.outcome(&path)?,
         }))
@@ -665,7 +671,8 @@ impl SessionStore for SqliteStore {
                 Some(s) => s,
                 None => new_session(tx, key.as_str(), now)?,
             };
-            let seq = insert_message(tx, &mut s, Some(run_id), &Message::User(user.clone()), now)?;
+            let (seq, message_id) =
+                insert_message(tx, &mut s, Some(run_id), &Message::User(user.clone()), now)?;
             tx.prepare_cached(
                 "INSERT INTO runs (run_id, session, input, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
             )?
@@ -674,11 +681,17 @@ impl SessionStore for SqliteStore {
             Ok(Ok(Begin::Started {
                 session_id: s.session_id,
                 message_seq: seq,
+                message_id,
             }))
         })?
     }
 
-    fn append(&self, key: &SessionKey, run_id: &str, message: &Message) -> Result<u64, StoreError> {
+    fn append(
+        &self,
+        key: &SessionKey,
+        run_id: &str,
+        message: &Message,
+    ) -> Result<Appended, StoreError> {
         let now = self.clock.now_ms();
         self.write(|tx| {
             let Some((session, status)) = tx
@@ -706,7 +719,8 @@ impl SessionStore for SqliteStore {
                     status: ended,
                 }));
             }
-            Ok(Ok(insert_message(tx, &mut s, Some(run_id), message, now)?))
+            let (seq, id) = insert_message(tx, &mut s, Some(run_id), message, now)?;
+            Ok(Ok(Appended { seq, id }))
         })?
     }
 
@@ -995,10 +1009,10 @@ fn insert_message(
     run_id: Option<&str>,
     message: &Message,
     now: Millis,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<(u64, String)> {
     let body = serde_json::to_string(message)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let (seq, _) = insert_entry(conn, s, "message", run_id, now, &body)?;
+    let (seq, id) = insert_entry(conn, s, "message", run_id, now, &body)?;
     let (tokens_in, tokens_out, usd) = match message {
         Message::Assistant(a) => (a.usage.input, a.usage.output, a.usage.cost.total),
         _ => (0, 0, 0.0),
@@ -1029,7 +1043,7 @@ fn insert_message(
             .execute(params![now, a.provider, u.cost.total, to_i64(tokens)])?;
         }
     }
-    Ok(seq)
+    Ok((seq, id))
 }
 
 /// The line `sessions.list` shows: the text of a user or assistant message,

@@ -111,6 +111,7 @@ fn started(b: Begin) -> (String, u64) {
         Begin::Started {
             session_id,
             message_seq,
+            ..
         } => (session_id, message_seq),
         other => panic!("expected Started, got {other:?}"),
     }

@@ -50,6 +50,59 @@ pub struct ToolSettings {
     pub web_fetch: WebFetchSettings,
 }
 
+impl ToolSettings {
+    /// The settings `tools.*` of a validated config describe (every key
+    /// unset takes OpenClaw's default).
+    pub fn from_config(tools: &omniclaw_core::config::Tools) -> ToolSettings {
+        let fetch = &tools.web_fetch;
+        let web_default = WebFetchSettings::default();
+        let exec_default = ExecSettings::default();
+        let size = |n: Option<u64>, default: usize| {
+            n.and_then(|n| usize::try_from(n).ok()).unwrap_or(default)
+        };
+        ToolSettings {
+            policy: ToolPolicy {
+                allow: tools.allow.clone(),
+                deny: tools.deny.clone(),
+            },
+            fs: FsSettings::default(),
+            exec: ExecSettings {
+                mode: ExecMode::parse(tools.exec.mode().as_str()).unwrap_or(ExecMode::Deny),
+                allowlist: tools.exec.allowlist.clone(),
+                timeout: tools
+                    .exec
+                    .timeout_seconds
+                    .map_or(exec_default.timeout, std::time::Duration::from_secs),
+                max_output_chars: size(tools.exec.max_output_chars, exec_default.max_output_chars),
+                approver: None,
+            },
+            web_fetch: WebFetchSettings {
+                enabled: fetch.enabled(),
+                max_chars: size(fetch.max_chars, web_default.max_chars),
+                max_response_bytes: size(fetch.max_response_bytes, web_default.max_response_bytes),
+                timeout: fetch
+                    .timeout_seconds
+                    .map_or(web_default.timeout, std::time::Duration::from_secs),
+                max_redirects: fetch
+                    .max_redirects
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(web_default.max_redirects),
+                user_agent: fetch.user_agent.clone().unwrap_or(web_default.user_agent),
+                ssrf: SsrfPolicy {
+                    dangerously_allow_private_network: fetch
+                        .ssrf_policy
+                        .dangerously_allow_private_network,
+                    allow_rfc2544_benchmark_range: fetch.ssrf_policy.allow_rfc2544_benchmark_range,
+                    allow_ipv6_unique_local_range: fetch.ssrf_policy.allow_ipv6_unique_local_range,
+                    allowed_hostnames: fetch.ssrf_policy.allowed_hostnames.clone(),
+                    blocked_hostnames: fetch.ssrf_policy.blocked_hostnames.clone(),
+                },
+                resolver: web_default.resolver,
+            },
+        }
+    }
+}
+
 /// A setting no tool can work with.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -129,6 +182,11 @@ impl ToolRegistry {
 
     pub fn names(&self) -> Vec<String> {
         self.tools.iter().map(|t| t.spec().name).collect()
+    }
+
+    /// Every tool offered, for the loop (which checks the policy again).
+    pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
+        self.tools.clone()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {

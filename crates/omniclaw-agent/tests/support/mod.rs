@@ -19,7 +19,7 @@ use omniclaw_agent::provider::ToolSpec;
 use omniclaw_agent::provider::{self, KeySource};
 use omniclaw_agent::run::{RunEvent, RunRequest};
 use omniclaw_agent::session::{
-    Begin, RunOutcome, SessionKey, SessionStore, Spend, StoreError, StoredMessage,
+    Appended, Begin, RunOutcome, SessionKey, SessionStore, Spend, StoreError, StoredMessage,
 };
 use omniclaw_agent::tool::{Tool, ToolContext, ToolOutput};
 use omniclaw_core::config::{self, AgentConfig};
@@ -95,15 +95,25 @@ impl SessionStore for MemStore {
         Ok(Begin::Started {
             session_id: "s1".into(),
             message_seq: seq,
+            message_id: format!("m{seq}"),
         })
     }
 
-    fn append(&self, key: &SessionKey, run_id: &str, message: &Message) -> Result<u64, StoreError> {
-        Ok(self
+    fn append(
+        &self,
+        key: &SessionKey,
+        run_id: &str,
+        message: &Message,
+    ) -> Result<Appended, StoreError> {
+        let seq = self
             .inner
             .lock()
             .expect("lock")
-            .push(key, run_id, message.clone()))
+            .push(key, run_id, message.clone());
+        Ok(Appended {
+            seq,
+            id: format!("m{seq}"),
+        })
     }
 
     fn finish_run(
