@@ -217,6 +217,8 @@ pub enum StoreError {
         path.display()
     )]
     Locked { path: PathBuf },
+    #[error("session store {} is open read-only here (its gateway runs and owns it): change sessions through the gateway", path.display())]
+    ReadOnly { path: PathBuf },
     #[error("session store {}: {detail}", path.display())]
     Sqlite { path: PathBuf, detail: String },
     #[error("session store {}: a stored entry cannot be read ({detail}); export the session to look at it, or delete it", path.display())]

@@ -56,6 +56,9 @@ pub enum Command {
     /// This profile's secrets in the OS keychain (or the --secrets-file): set, show status, remove.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The assistant's conversations of this profile: list, show, reset, delete, export.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Show this profile's gateway log (rolling files in `<state dir>/logs/`).
     Logs(LogsArgs),
     /// Set this profile up with its Telegram bot step by step (port, token, operator, targets).
@@ -131,6 +134,39 @@ pub enum SecretsCommand {
         /// Where the secrets go.
         #[arg(long, value_enum)]
         to: StoreChoice,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Every session: messages, tokens, spend, how its last run ended.
+    List {
+        /// Show at most this many (newest activity first).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// One session's transcript (`main` is the main session).
+    Show {
+        /// Session key: `main`, `work`, or a full `agent:main:…` key.
+        key: String,
+        /// Show at most the last this many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Start the session afresh (same session id; the transcript so far is kept).
+    Reset {
+        /// Session key.
+        key: String,
+    },
+    /// Delete the session and its transcript.
+    Delete {
+        /// Session key.
+        key: String,
+    },
+    /// Print the session as OpenClaw's transcript JSON lines.
+    Export {
+        /// Session key.
+        key: String,
     },
 }
 

@@ -162,10 +162,12 @@ pub struct SqliteStore {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     settings: StoreSettings,
-    writer: Mutex<Connection>,
+    /// `None` for a view opened read-only beside the process that owns
+    /// the store ([`SqliteStore::open_read_only`]).
+    writer: Option<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// Held for the store's life; the OS drops it when the process dies.
-    _owner: File,
+    _owner: Option<File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -229,13 +231,52 @@ impl SqliteStore {
             path,
             clock,
             settings,
-            writer: Mutex::new(conn),
+            writer: Some(Mutex::new(conn)),
             readers: Mutex::new(Vec::new()),
-            _owner: owner,
+            _owner: Some(owner),
         };
         store.close_interrupted_runs()?;
         store.prune()?;
         Ok(store)
+    }
+
+    /// Opens a store another process owns (a running gateway) to read it:
+    /// sessions, history, export. Writes are refused with
+    /// [`StoreError::ReadOnly`]; a file of a newer version is refused as
+    /// by [`SqliteStore::open`]. `None` when there is no store yet.
+    pub fn open_read_only(
+        path: impl Into<PathBuf>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<SqliteStore>, StoreError> {
+        let path = path.into();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = open_reader(&path).map_err(|e| map_err(&path, e))?;
+        match schema::inspect(&conn).map_err(|e| map_err(&path, e))? {
+            schema::Found::TooNew(found) => {
+                return Err(StoreError::TooNew {
+                    path,
+                    found,
+                    supported: schema::VERSION,
+                })
+            }
+            schema::Found::Foreign(found) => {
+                return Err(StoreError::NotADatabase {
+                    path,
+                    detail: format!("schema version {found} is not one OmniClaw writes"),
+                })
+            }
+            schema::Found::Usable(_) => {}
+        }
+        Ok(Some(SqliteStore {
+            path,
+            clock,
+            settings: StoreSettings::default(),
+            writer: None,
+            readers: Mutex::new(vec![conn]),
+            _owner: None,
+        }))
     }
 
     /// The database file.
@@ -523,7 +564,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let mut conn = lock(writer);
         let run = |conn: &mut Connection| -> rusqlite::Result<T> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;

@@ -613,7 +613,7 @@ fn a_full_disk_fails_the_call_names_the_file_and_leaves_the_store_whole() {
     let before = store.history(&k, 100).expect("history");
     {
         // Cap the file at the pages it has now: the next page cannot be had.
-        let conn = lock(&store.writer);
+        let conn = lock(store.writer.as_ref().expect("a writable store"));
         let pages: i64 = conn
             .query_row("PRAGMA page_count", [], |r| r.get(0))
             .expect("pages");
@@ -632,7 +632,7 @@ fn a_full_disk_fails_the_call_names_the_file_and_leaves_the_store_whole() {
     assert_eq!(store.history(&k, 100).expect("history"), before);
     assert_eq!(store.run("R2").expect("run"), None);
     {
-        let conn = lock(&store.writer);
+        let conn = lock(store.writer.as_ref().expect("a writable store"));
         conn.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(()))
             .expect("uncap");
         let ok: String = conn
@@ -724,4 +724,40 @@ fn create_returns_the_existing_session_and_a_run_record_tells_its_state() {
         .expect("finish");
     let record = store.run("R1").expect("run").expect("known");
     assert_eq!(record.outcome.map(|o| o.status), Some(RunStatus::Error));
+}
+
+#[test]
+fn a_read_only_view_beside_the_owner_reads_and_refuses_writes() {
+    let f = Fixture::new();
+    let owner = f.open();
+    assert!(matches!(
+        SqliteStore::open(&f.path, StoreSettings::default(), f.clock.clone()),
+        Err(StoreError::Locked { .. })
+    ));
+    let k = key("main");
+    owner.begin_run(&k, "R1", &user("hi", T0)).expect("begin");
+    owner
+        .append(&k, "R1", &assistant("hello", "openai", 0.0, &[]))
+        .expect("append");
+    let view = SqliteStore::open_read_only(&f.path, f.clock.clone())
+        .expect("open read-only")
+        .expect("the store exists");
+    assert_eq!(view.list(&ListQuery::default()).expect("list").total, 1);
+    assert_eq!(
+        view.history_page(&k, 10, 0)
+            .expect("history")
+            .messages
+            .len(),
+        2
+    );
+    assert!(matches!(
+        view.reset(&k, ResetReason::Reset),
+        Err(StoreError::ReadOnly { .. })
+    ));
+    assert!(
+        SqliteStore::open_read_only(f.path.with_file_name("none.sqlite"), f.clock.clone())
+            .expect("no error")
+            .is_none(),
+        "no store yet"
+    );
 }

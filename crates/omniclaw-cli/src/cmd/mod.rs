@@ -13,6 +13,7 @@ mod ports;
 mod probe;
 mod secrets;
 mod service;
+mod sessions;
 mod setup;
 mod status;
 mod target;
@@ -45,6 +46,7 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
             browser::status(ctx, browser_profile.as_deref())
         }
         Command::Secrets(cmd) => secrets::run(ctx, cmd),
+        Command::Sessions(cmd) => sessions::run(ctx, cmd),
         Command::Logs(args) => logs::run(ctx, &args),
         Command::Onboard(args) => onboard::run(ctx, &args),
         Command::Pairing(cmd) => pairing::run(ctx, cmd),
