@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use omniclaw_core::config::DmScope;
+
 use crate::clock::Millis;
 use crate::message::{Message, Usage, UserMessage};
 
@@ -90,6 +92,66 @@ impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Who wrote a direct message to a channel (Telegram, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmSender<'a> {
+    /// The channel's name (`telegram`).
+    pub channel: &'a str,
+    /// The bot account, for `per-account-channel-peer` (`default` if none).
+    pub account: Option<&'a str>,
+    /// The sender's id on the channel.
+    pub peer: &'a str,
+    /// The owner of the gateway (an operator), whose main session this is.
+    pub is_owner: bool,
+}
+
+/// `session.dmScope` when the config sets none: the main session while
+/// only the owner may write, one session per sender as soon as more may
+/// (OpenClaw's advice), so two people never read each other's turns.
+pub fn default_dm_scope(configured: Option<DmScope>, senders_allowed: usize) -> DmScope {
+    configured.unwrap_or(if senders_allowed > 1 {
+        DmScope::PerChannelPeer
+    } else {
+        DmScope::Main
+    })
+}
+
+/// The session a direct message belongs to, by `session.dmScope`:
+/// `main` → the agent's main session, `per-peer` → `agent:<a>:direct:<peer>`,
+/// `per-channel-peer` → `agent:<a>:<channel>:direct:<peer>`,
+/// `per-account-channel-peer` → `agent:<a>:<channel>:<account>:direct:<peer>`.
+/// A sender who is not the owner never shares the owner's main session:
+/// under `main` they get their own per-channel session.
+pub fn dm_session(scope: DmScope, agent: &str, sender: &DmSender<'_>) -> SessionKey {
+    let clean = |s: &str| -> String {
+        s.trim()
+            .to_lowercase()
+            .chars()
+            .map(|c| {
+                if c == ':' || c.is_whitespace() {
+                    '-'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let (channel, peer) = (clean(sender.channel), clean(sender.peer));
+    let scope = match scope {
+        DmScope::Main if !sender.is_owner => DmScope::PerChannelPeer,
+        other => other,
+    };
+    SessionKey(match scope {
+        DmScope::Main => return SessionKey::main(agent),
+        DmScope::PerPeer => format!("agent:{agent}:direct:{peer}"),
+        DmScope::PerChannelPeer => format!("agent:{agent}:{channel}:direct:{peer}"),
+        DmScope::PerAccountChannelPeer => format!(
+            "agent:{agent}:{channel}:{}:direct:{peer}",
+            clean(sender.account.unwrap_or("default"))
+        ),
+    })
 }
 
 fn is_agent_id(id: &str) -> bool {
@@ -275,6 +337,45 @@ pub trait SessionStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_messages_get_their_session_by_dm_scope_and_strangers_never_the_owners() {
+        let owner = DmSender {
+            channel: "telegram",
+            account: None,
+            peer: "123",
+            is_owner: true,
+        };
+        let other = DmSender {
+            peer: "456",
+            is_owner: false,
+            ..owner
+        };
+        let key = |scope, s: &DmSender<'_>| dm_session(scope, "main", s).to_string();
+        assert_eq!(key(DmScope::Main, &owner), "agent:main:main");
+        assert_eq!(key(DmScope::Main, &other), "agent:main:telegram:direct:456");
+        assert_eq!(key(DmScope::PerPeer, &owner), "agent:main:direct:123");
+        assert_eq!(
+            key(DmScope::PerChannelPeer, &owner),
+            "agent:main:telegram:direct:123"
+        );
+        assert_eq!(
+            key(DmScope::PerAccountChannelPeer, &other),
+            "agent:main:telegram:default:direct:456"
+        );
+        for scope in [
+            DmScope::Main,
+            DmScope::PerPeer,
+            DmScope::PerChannelPeer,
+            DmScope::PerAccountChannelPeer,
+        ] {
+            assert_ne!(key(scope, &owner), key(scope, &other), "{scope:?}");
+            assert!(SessionKey::parse(&key(scope, &other), "main").is_ok());
+        }
+        assert_eq!(default_dm_scope(None, 1), DmScope::Main);
+        assert_eq!(default_dm_scope(None, 2), DmScope::PerChannelPeer);
+        assert_eq!(default_dm_scope(Some(DmScope::Main), 5), DmScope::Main);
+    }
 
     #[test]
     fn keys_are_canonicalised_as_openclaw_does() {

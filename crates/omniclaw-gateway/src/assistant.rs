@@ -148,7 +148,18 @@ pub struct Assistant {
     /// `summary()` of a moment ago: `health` is polled often, the day's
     /// spend changes only when a run ends.
     summary: Mutex<Option<(Instant, Value)>>,
+    /// Prunes transcripts past `session.retentionDays` every hour.
+    pruner: tokio::task::JoinHandle<()>,
 }
+
+impl Drop for Assistant {
+    fn drop(&mut self) {
+        self.pruner.abort();
+    }
+}
+
+/// How often old transcripts are looked for (the store prunes at open too).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long a computed [`Assistant::summary`] is reused.
 const SUMMARY_TTL: Duration = Duration::from_secs(1);
@@ -189,6 +200,24 @@ impl Assistant {
             store.clone() as Arc<dyn SessionStore>,
             clock.clone(),
         );
+        let pruned = store.clone();
+        let pruner = tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let store = pruned.clone();
+                match tokio::task::spawn_blocking(move || store.prune()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(
+                        sessions = n,
+                        "old transcripts pruned (session.retentionDays)"
+                    ),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "pruning old transcripts failed"),
+                    Err(_) => {}
+                }
+            }
+        });
         Ok(Assistant {
             agent,
             store,
@@ -197,12 +226,19 @@ impl Assistant {
             config: RwLock::new(parts.config),
             runs: Mutex::new(HashMap::new()),
             summary: Mutex::new(None),
+            pruner,
         })
     }
 
     /// Runs started from now on use the new config; running ones finish
     /// with theirs.
     pub fn reconfigure(&self, parts: Parts) {
+        self.store.set_settings(StoreSettings {
+            retention_days: parts
+                .config
+                .retention_days
+                .and_then(|d| u32::try_from(d).ok()),
+        });
         self.agent.reconfigure(parts.setup);
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = parts.config;
     }

@@ -27,7 +27,7 @@ mod schema;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
 use serde_json::json;
@@ -161,7 +161,7 @@ pub struct RunRecord {
 pub struct SqliteStore {
     path: PathBuf,
     clock: Arc<dyn Clock>,
-    settings: StoreSettings,
+    settings: RwLock<StoreSettings>,
     /// `None` for a view opened read-only beside the process that owns
     /// the store ([`SqliteStore::open_read_only`]).
     writer: Option<Mutex<Connection>>,
@@ -230,7 +230,7 @@ impl SqliteStore {
         let store = SqliteStore {
             path,
             clock,
-            settings,
+            settings: RwLock::new(settings),
             writer: Some(Mutex::new(conn)),
             readers: Mutex::new(Vec::new()),
             _owner: Some(owner),
@@ -272,11 +272,17 @@ impl SqliteStore {
         Ok(Some(SqliteStore {
             path,
             clock,
-            settings: StoreSettings::default(),
+            settings: RwLock::new(StoreSettings::default()),
             writer: None,
             readers: Mutex::new(vec![conn]),
             _owner: None,
         }))
+    }
+
+    /// New settings (a reloaded `session.retentionDays`), used from the
+    /// next [`SqliteStore::prune`] on.
+    pub fn set_settings(&self, settings: StoreSettings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     /// The database file.
@@ -288,7 +294,12 @@ impl SqliteStore {
     /// with a run in progress) and ledger rows as old. Returns how many
     /// sessions went.
     pub fn prune(&self) -> Result<usize, StoreError> {
-        let Some(days) = self.settings.retention_days else {
+        let retention = self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .retention_days;
+        let Some(days) = retention else {
             return Ok(0);
         };
         let cutoff = self.clock.now_ms() - i64::from(days) * 86_400_000;
