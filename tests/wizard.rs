@@ -291,15 +291,15 @@ fn the_first_step_follows_the_profiles_and_offers_one_way_out() {
         .expect_code(0);
     let web = session.dashboard(&home, &[main]);
     web.click("#tab-setup");
-    assert_eq!(
-        web.property("#wz-name", "value"),
-        Ok(serde_json::json!("rescue")),
-        "the rescue bot is suggested the profile rescue"
-    );
     let plan = web.wait_contains(
         "[data-testid=wz-plan]",
         "No conflicts: profile rescue",
         PATIENCE,
+    );
+    assert_eq!(
+        web.property("#wz-name", "value"),
+        Ok(serde_json::json!("rescue")),
+        "the rescue bot is suggested the profile rescue"
     );
     assert!(
         !plan.contains("false"),
