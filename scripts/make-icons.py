@@ -291,6 +291,8 @@ def main(argv):
     write("icon.ico", encode_ico(render(256), 256))
     for state in ("ok", "warning", "error"):
         write("tray-%s.png" % state, render(64, badge=state))
+    # No gateway yet: the mark without a badge, so nothing looks healthy.
+    write("tray-idle.png", render(64))
     print("wrote %s" % ", ".join(written))
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Renders screenshots of the desktop dashboard for the README: the gateway
-# cards (main running, rescue stopped), the port map with a conflict, and
-# the first step of the rescue-bot wizard.
+# Renders screenshots of the desktop dashboard for the README: a healthy
+# setup (the main bot on the default profile, running; the rescue bot on
+# profile `rescue`), its port map, the first step of the rescue-bot wizard,
+# and, in a picture of its own, a port conflict with its fix.
 # Runs the real app in a private D-Bus session and virtual display, against
 # a temporary home; nothing of the caller's own profiles is read or touched.
 #
@@ -22,14 +23,13 @@ out="$(cd "$out" && pwd)"
 . "$(dirname "${BASH_SOURCE[0]}")/desktop-env.sh"
 desktop_env screenshots 1280x900x24 "$bin"
 
-# Two profiles: main on the manual's 18789 (or a free base when that is
-# taken), rescue 20 ports up, inside main's CDP range: a conflict to show.
+# The manual's layout: the main bot on the default profile (18789, or a
+# free base when that is taken), the rescue bot on profile `rescue` (19789,
+# or the next free slot). Both isolated: a healthy first look.
 base="$(free_base 18789 28789)"
-"$bin/omniclaw" --profile main --secrets-file setup >/dev/null
-"$bin/omniclaw" --profile main config set gateway.port "$base" >/dev/null
+"$bin/omniclaw" --secrets-file setup --port "$base" >/dev/null
 "$bin/omniclaw" --profile rescue --secrets-file setup >/dev/null
-"$bin/omniclaw" --profile rescue config set gateway.port "$((base + 20))" >/dev/null
-printf '{"startWithApp": ["main"]}\n' >"$HOME/.omniclaw/desktop.json"
+printf '{"startWithApp": ["default"]}\n' >"$HOME/.omniclaw/desktop.json"
 
 "$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
 pids+=("$!")
@@ -37,14 +37,13 @@ pids+=("$!")
 window="$(dashboard_window)"
 [ -n "$window" ] || { cat "$work/app.log" >&2; echo "screenshots: the dashboard window never appeared" >&2; exit 1; }
 xdotool windowsize "$window" 1000 700 windowmove "$window" 0 0
-sleep 3   # let main start and the page render
+sleep 3   # let the main gateway start and the page render
 
 import -window "$window" "$out/dashboard.png"
 
-# The tray's warning item opens the port map, as a user would reach it.
-warning="$(tray_item "⚠")"
-[ -n "$warning" ] || { echo "screenshots: no conflict warning in the tray" >&2; exit 1; }
-"$py" "$root/scripts/tray-dbus.py" click "$warning"
+# The port map, reached from the menu as a user would ("Open dashboard",
+# then its tab): every surface of both profiles, no conflict.
+xdotool mousemove --window "$window" 166 85 click 1
 sleep 1.5
 import -window "$window" "$out/port-map.png"
 
@@ -55,4 +54,15 @@ setup="$(tray_item "Set up rescue bot")"
 sleep 1.5
 import -window "$window" "$out/rescue-wizard.png"
 
-echo "screenshots: wrote $out/dashboard.png, $out/port-map.png and $out/rescue-wizard.png"
+# A conflict, in a picture of its own: rescue moved into the main
+# gateway's CDP range (forced: `config set` refuses a conflict), and the
+# tray's warning item opens the port map with the fix.
+"$bin/omniclaw" --profile rescue config set gateway.port "$((base + 20))" --force >/dev/null 2>&1
+sleep 2
+warning="$(tray_item "⚠")"
+[ -n "$warning" ] || { echo "screenshots: no conflict warning in the tray" >&2; exit 1; }
+"$py" "$root/scripts/tray-dbus.py" click "$warning"
+sleep 1.5
+import -window "$window" "$out/port-conflict.png"
+
+echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png and $out/port-conflict.png"

@@ -82,10 +82,43 @@ pub struct Session {
     pub _dbus: Proc,
 }
 
+/// A session bus that starts no service on demand: a name nobody owns
+/// (the Secret Service, here) is unknown at once, as on a desktop without
+/// it, instead of a daemon being launched that never answers.
+const BARE_BUS: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 impl Session {
     pub fn start() -> Session {
-        let mut dbus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
+        Session::start_bus(None)
+    }
+
+    /// A session whose bus starts no service on demand (see [`BARE_BUS`]).
+    pub fn without_activation() -> Session {
+        let config =
+            std::env::temp_dir().join(format!("omniclaw-bare-bus-{}.conf", std::process::id()));
+        std::fs::write(&config, BARE_BUS).expect("write the bus config");
+        Session::start_bus(Some(&config))
+    }
+
+    fn start_bus(config: Option<&Path>) -> Session {
+        let mut dbus = Command::new("dbus-daemon");
+        match config {
+            Some(file) => dbus.arg(format!("--config-file={}", file.display())),
+            None => dbus.arg("--session"),
+        };
+        let mut dbus = dbus
+            .args(["--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -95,6 +128,10 @@ impl Session {
             .read_line(&mut first)
             .expect("dbus-daemon prints its address");
         let bus = first.trim().to_string();
+        if let Some(file) = config {
+            // Read at start; not needed any more.
+            let _ = std::fs::remove_file(file);
+        }
         assert!(bus.starts_with("unix:"), "dbus-daemon address {bus:?}");
         let dbus = Proc(dbus);
 
@@ -190,13 +227,29 @@ impl Session {
     /// Starts the desktop app with its dashboard under WebDriver
     /// (tauri-driver + WebKitWebDriver) for `home`, on ports clear of `avoid`.
     pub fn dashboard(&self, home: &Home, avoid: &[u16]) -> Dashboard {
+        self.dashboard_with(home, avoid, &[])
+    }
+
+    /// [`Session::dashboard`] with some of the app's variables replaced
+    /// (`PATH` without a file manager opener, …).
+    pub fn dashboard_with(
+        &self,
+        home: &Home,
+        avoid: &[u16],
+        vars: &[(&str, std::ffi::OsString)],
+    ) -> Dashboard {
         let port = free_base(avoid);
         let native = free_base(&[avoid, &[port]].concat());
+        let mut env = self.app_env(home);
+        for (key, value) in vars {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.clone()));
+        }
         // The driver starts the app itself, which inherits this environment.
         let driver = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env_clear()
-            .envs(self.app_env(home))
+            .envs(env)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -234,6 +287,29 @@ impl Session {
             seen: std::cell::RefCell::new(Vec::new()),
             _daemon: daemon,
         }
+    }
+
+    /// The text on this session's clipboard (the `CLIPBOARD` selection), as
+    /// a paste would get it: read through GTK by a separate client.
+    pub fn clipboard(&self) -> Option<String> {
+        let script = "import gi\ngi.require_version('Gtk', '3.0')\n\
+                      from gi.repository import Gtk, Gdk\n\
+                      t = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).wait_for_text()\n\
+                      print(t if t is not None else '', end='')\n";
+        let out = Command::new(python())
+            .args(["-c", script])
+            .env("DISPLAY", &self.display)
+            .env("NO_AT_BRIDGE", "1")
+            .output()
+            .expect("python3 with GTK reads the clipboard (python3-gi, gir1.2-gtk-3.0)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+
+    /// The tray icon's properties (`org.kde.StatusNotifierItem`).
+    pub fn icon(&self) -> Result<Value, String> {
+        let text = self.tray(&["icon"])?;
+        serde_json::from_str(&text).map_err(|e| format!("icon is not JSON ({e}): {text}"))
     }
 
     /// Runs the tray reader with `args`; its stdout on success.
@@ -710,6 +786,17 @@ impl Session {
     /// Starts gnome-keyring on this session's bus with an unlocked login
     /// keyring, and waits until it owns `org.freedesktop.secrets`.
     pub fn keyring(&self) -> Keyring {
+        self.keyring_with(b"omniclaw-test")
+    }
+
+    /// A Secret Service that answers but has no default collection (no
+    /// login keyring): gnome-keyring started without a password, as on a
+    /// desktop that never created one. Reading works; storing is refused.
+    pub fn keyring_without_default(&self) -> Keyring {
+        self.keyring_with(b"")
+    }
+
+    fn keyring_with(&self, password: &[u8]) -> Keyring {
         use std::io::Write;
         let dir = tempfile::tempdir().expect("keyring dir");
         let run = dir.path().join("run");
@@ -730,7 +817,7 @@ impl Session {
         // The password protects nothing here (a throwaway dir); gnome-keyring
         // creates the login keyring only for a non-empty one.
         let mut stdin = daemon.stdin.take().expect("keyring stdin");
-        stdin.write_all(b"omniclaw-test").expect("write password");
+        stdin.write_all(password).expect("write password");
         drop(stdin);
         let daemon = Proc(daemon);
         let bus = self.bus.clone();
@@ -779,6 +866,40 @@ impl WebDriver {
                 other => panic!("filling {css} failed: {other:?}"),
             }
         }
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    pub fn script(&self, script: &str) -> Result<Value, String> {
+        let body = serde_json::json!({ "script": script, "args": [] });
+        self.call("POST", "/execute/sync", Some(&body))
+    }
+
+    /// The page's HTML as it is now.
+    pub fn source(&self) -> String {
+        self.call("GET", "/source", None)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A DOM property (`value`, `open`, …) of the element matching `css`.
+    pub fn property(&self, css: &str, name: &str) -> Result<Value, String> {
+        let id = self.find(css)?;
+        self.call("GET", &format!("/element/{id}/property/{name}"), None)
+    }
+
+    /// Waits until `ok` holds for the text of `css` (missing: empty).
+    pub fn wait_until_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < PATIENCE {
+            last = self.text(css).unwrap_or_default();
+            if ok(&last) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css} never showed {what}; last: {last:?}");
     }
 
     /// Waits until the text of `css` contains `fragment`; returns the text.

@@ -338,8 +338,9 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
     let (home, main, rescue) = two_profiles();
     let web = session.dashboard(&home, &[main, rescue]);
 
-    // The cards show each gateway's state and port.
+    // The cards show each gateway's state, port and where its secrets live.
     web.wait_text("[data-testid=state-main]", "Stopped");
+    web.wait_text("[data-testid=secrets-main]", "0600 file");
     web.wait_text("[data-testid=state-rescue]", "Stopped");
     let card = web.eventually_text("[data-testid=card-main]");
     assert!(
@@ -523,4 +524,372 @@ fn pairing_requests_are_told_once_and_decided_from_the_tray_and_the_dashboard() 
     let list = home.run(&["--profile", "rescue", "pairing", "list", "--json"]);
     assert_eq!(list.json()["pending"], serde_json::json!([]));
     assert_eq!(list.json()["approved"], serde_json::json!([first]));
+}
+
+/// Opens a card's collapsed "Log" section so its lines are visible.
+fn open_log(web: &WebDriver, name: &str) {
+    let opened = web.script(&format!(
+        "const d = document.querySelector('[data-testid=card-{name}] details.log'); if (!d) return false; d.open = true; return true;"
+    ));
+    assert_eq!(opened, Ok(serde_json::json!(true)), "{name}'s log section");
+}
+
+#[test]
+fn the_log_panel_reads_like_omniclaw_logs() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.click("[data-testid=start-main]");
+    wait_until("main's port to listen", || listening(main));
+    // The line `omniclaw logs` shows for the gateway's start, as it shows it.
+    let start = Instant::now();
+    let serving = loop {
+        let logs = home.run(&["--profile", "main", "logs", "-n", "200"]);
+        if let Some(line) = logs.stdout.lines().find(|l| l.contains("gateway serving")) {
+            break line.to_string();
+        }
+        assert!(start.elapsed() < PATIENCE, "no start line in the logs");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let panel = {
+        let start = Instant::now();
+        loop {
+            open_log(&web, "main");
+            let text = web.text("[data-testid=log-main]").unwrap_or_default();
+            if text.contains(&serving) || start.elapsed() > PATIENCE {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert!(
+        panel.contains(&serving),
+        "the panel shows {serving:?} as `omniclaw logs` does:\n{panel}"
+    );
+    assert!(
+        !panel.contains("{\""),
+        "no raw JSON line in the panel:\n{panel}"
+    );
+}
+
+#[test]
+fn a_refused_edit_is_named_on_the_card_and_in_the_tray_and_rolled_back() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.click("[data-testid=start-main]");
+    wait_until("main's port to listen", || listening(main));
+    // A gateway saves its config as last good after 10 s of serving it.
+    let last_good = home.path().join(".omniclaw-main/omniclaw.json.last-good");
+    let start = Instant::now();
+    while !last_good.is_file() {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "no last good config"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let good = std::fs::read_to_string(&last_good).expect("last good");
+
+    // A hand edit the gateway refuses: it keeps serving the good config.
+    let config = ".omniclaw-main/omniclaw.json";
+    home.write(
+        config,
+        &good.replacen(&format!("\"port\": {main}"), "\"port\": \"not a port\"", 1),
+    );
+    assert_ne!(home.read(config), good, "the edit changed the port key");
+    let refused = web.wait_contains(
+        "[data-testid=refused-main]",
+        "gateway.port",
+        Duration::from_secs(60),
+    );
+    assert!(
+        refused.contains("Runs on its last good config")
+            && refused.contains("the edit of gateway.port was refused"),
+        "the card says so:\n{refused}"
+    );
+    assert!(listening(main), "main keeps serving");
+    // The tray says why its icon turned orange.
+    let tray = session.wait_for("main's refused edit", |t| {
+        t.has(&label("main", "running · embedded (edit refused)", main))
+    });
+    assert!(
+        tray.find(
+            "main — ",
+            "⚠ Edit of gateway.port refused: runs on the last good config…"
+        )
+        .is_some(),
+        "the submenu names the refused key:\n{}",
+        tray.labels().join("\n")
+    );
+
+    // Roll back: the last good config is restored, the gateway takes it
+    // up again and the card and the tray turn healthy.
+    web.click("[data-testid=roll-back-main]");
+    wait_until("the config to be the last good one", || {
+        home.read(config) == good
+    });
+    wait_until("the refusal to leave the card", || {
+        web.find("[data-testid=refused-main]").is_err()
+    });
+    session.wait_for("main running without a refusal", |t| {
+        t.has(&label("main", "running · embedded", main))
+    });
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+    let rejected = std::fs::read_dir(home.path().join(".omniclaw-main"))
+        .expect("state dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("omniclaw.json.rejected.")
+        })
+        .count();
+    assert_eq!(rejected, 1, "the refused text is kept");
+}
+
+#[test]
+fn copy_token_puts_the_gateway_token_on_the_clipboard_and_nowhere_else() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let secrets: serde_json::Value =
+        serde_json::from_str(&home.read(".omniclaw-main/secrets.json")).expect("secrets file");
+    let token = secrets["gateway.auth.token"]
+        .as_str()
+        .expect("main's gateway token")
+        .to_string();
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.wait_text("[data-testid=secrets-main]", "0600 file");
+    web.click("[data-testid=copy-token-main]");
+    web.wait_contains(
+        "#toast",
+        "Copied the gateway token of main to the clipboard.",
+        PATIENCE,
+    );
+    let start = Instant::now();
+    let mut pasted = session.clipboard();
+    while pasted.as_deref() != Some(token.as_str()) && start.elapsed() < PATIENCE {
+        std::thread::sleep(Duration::from_millis(200));
+        pasted = session.clipboard();
+    }
+    assert!(
+        pasted.as_deref() == Some(token.as_str()),
+        "the clipboard holds main's token (it holds {} characters)",
+        pasted.map_or(0, |p| p.len())
+    );
+    assert!(!web.source().contains(&token), "the token reached the page");
+    for dir in [".omniclaw-main/logs"] {
+        let logs = home.path().join(dir);
+        for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert!(
+                !text.contains(&token),
+                "the token reached {:?}",
+                entry.path()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_card_offers_a_private_file_when_the_keychain_cannot_serve_its_secrets() {
+    // No Secret Service on this bus: a profile whose config points at the
+    // keychain cannot read its token there.
+    let session = Session::without_activation();
+    let (home, main, rescue) = two_profiles();
+    std::fs::remove_file(home.path().join(".omniclaw-main/secrets.json")).expect("rm secrets");
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.wait_text("[data-testid=secrets-main]", "keychain");
+    web.click("[data-testid=start-main]");
+    let offer = web.wait_contains(
+        "[data-testid=keychain-main]",
+        "The keychain did not give out this profile's secrets",
+        PATIENCE,
+    );
+    let alerts = web
+        .script("return [...document.querySelectorAll('[data-testid=card-main] .error')].map((e) => e.textContent).join('\\n');")
+        .expect("the card's error boxes");
+    let alerts = alerts.as_str().unwrap_or_default();
+    assert!(
+        !alerts.contains("--secrets-file") && !alerts.contains("secrets move"),
+        "the card offers a button, not a command in a red box:\n{alerts}"
+    );
+    assert!(offer.contains("Keep this profile's secrets in a private file"));
+    web.click("[data-testid=secrets-file-main]");
+    web.wait_text("[data-testid=secrets-main]", "0600 file");
+    assert!(
+        home.path().join(".omniclaw-main/secrets.json").is_file(),
+        "the private file exists"
+    );
+    web.click("[data-testid=start-main]");
+    wait_until("main's port to listen", || listening(main));
+    web.wait_text("[data-testid=state-main]", "Running · embedded");
+}
+
+/// A directory holding only `tools` (links to the system's), for a PATH
+/// without the rest: no `xdg-open`, no service manager.
+fn path_with_only(tools: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("bin dir");
+    for tool in tools {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is on PATH"));
+        std::os::unix::fs::symlink(found, dir.path().join(tool)).expect("link");
+    }
+    dir
+}
+
+#[test]
+fn open_logs_without_a_file_manager_shows_the_path_to_copy() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let bin = path_with_only(&["WebKitWebDriver"]);
+    let web = session.dashboard_with(
+        &home,
+        &[main, rescue],
+        &[("PATH", bin.path().as_os_str().to_os_string())],
+    );
+    web.click("[data-testid=open-logs-main]");
+    let logs = home.path().join(".omniclaw-main/logs");
+    let shown = web.wait_contains(
+        "[data-testid=unopened-main]",
+        "No file manager opened the log folder",
+        PATIENCE,
+    );
+    assert!(shown.contains("xdg-open"), "it says why: {shown}");
+    let value = web
+        .property("[data-testid=unopened-path-main]", "value")
+        .expect("the path field");
+    assert_eq!(value, serde_json::json!(logs.display().to_string()));
+    let readonly = web
+        .property("[data-testid=unopened-path-main]", "readOnly")
+        .expect("readOnly");
+    assert_eq!(
+        readonly,
+        serde_json::json!(true),
+        "selectable, not editable"
+    );
+}
+
+/// A `systemctl` that accepts every user-unit command (the service
+/// manager of a desktop session) and a `loginctl` that says lingering is off.
+const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
+case "$*" in
+  "--user show --property=Version") echo "Version=252" ;;
+  "--user show "*) if [ -f "$HOME/.config/systemd/user/$3" ] && [ -f "$HOME/.active" ]; then
+      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nResult=success\n'
+    else
+      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    fi ;;
+  "--user enable --now "*) : > "$HOME/.active" ;;
+esac
+exit 0
+"#;
+const FAKE_LOGINCTL: &str = "#!/bin/sh\necho no\n";
+
+#[test]
+fn install_as_service_shows_what_the_cli_advises() {
+    use std::os::unix::fs::PermissionsExt;
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let bin = path_with_only(&["WebKitWebDriver", "id"]);
+    for (name, script) in [("systemctl", FAKE_SYSTEMCTL), ("loginctl", FAKE_LOGINCTL)] {
+        let path = bin.path().join(name);
+        std::fs::write(&path, script).expect("fake tool");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let web = session.dashboard_with(
+        &home,
+        &[main, rescue],
+        &[("PATH", bin.path().as_os_str().to_os_string())],
+    );
+    web.click("[data-testid=install-service-main]");
+    // Installed: the CLI's advice stands on the card, not only in the log.
+    let notes = web.wait_contains(
+        "[data-testid=service-notes-main]",
+        "lingering is off",
+        PATIENCE,
+    );
+    assert!(
+        notes.contains("loginctl enable-linger"),
+        "the card gives the CLI's advice:\n{notes}"
+    );
+    assert!(home
+        .path()
+        .join(".config/systemd/user/omniclaw-gateway-main.service")
+        .is_file());
+}
+
+#[test]
+fn a_failed_install_shows_every_line_the_cli_said() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    // What the CLI says for this install on its own, in the environment
+    // the app gives it (the session's bus, no runtime dir of its own).
+    let cli = home
+        .cmd()
+        .args(["--profile", "main", "gateway", "install"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("DBUS_SESSION_BUS_ADDRESS", &session.bus)
+        .output()
+        .expect("run omniclaw");
+    if cli.status.success() {
+        // A user service manager runs here: nothing fails to show.
+        home.run(&["--profile", "main", "gateway", "uninstall"])
+            .expect_code(0);
+        return;
+    }
+    let said: Vec<String> = String::from_utf8_lossy(&[cli.stdout, cli.stderr].concat())
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert!(!said.is_empty(), "the CLI says why");
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.click("[data-testid=install-service-main]");
+    web.wait_until_text("[data-testid=card-main] .error", "the CLI's lines", |t| {
+        said.iter().all(|line| t.contains(line.as_str()))
+    });
+}
+
+#[test]
+fn with_no_gateway_nothing_looks_healthy() {
+    let session = Session::start();
+    let home = omniclaw_tests::Home::new();
+    let web = session.dashboard(&home, &[]);
+    web.wait_text("[data-testid=health]", "No gateways yet");
+    let cards = web.eventually_text("[data-testid=cards]");
+    assert!(cards.contains("omniclaw setup"), "{cards}");
+    assert!(!cards.contains("--profile main"), "{cards}");
+    let tray = session.wait_for("the empty menu", |t| t.has("No gateways set up yet"));
+    assert!(!tray.has_prefix("⚠"));
+    let icon = session.icon().expect("the icon's properties");
+    let path = icon["IconName"].as_str().unwrap_or_default().to_string();
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "the icon is a file: {icon}"
+    );
+    // The ok icon's badge is a green dot at (48, 48) of 64×64.
+    let out = std::process::Command::new("convert")
+        .args([
+            &path,
+            "-format",
+            "%[fx:p{48,48}.g*255] %[fx:p{48,48}.r*255]",
+            "info:",
+        ])
+        .output()
+        .expect("ImageMagick convert");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rgb: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(rgb.len(), 2, "{text}");
+    let (green, red) = (rgb[0], rgb[1]);
+    assert!(
+        !(green > 150.0 && red < 100.0),
+        "no green dot with zero gateways (pixel g={green} r={red})"
+    );
 }

@@ -121,8 +121,9 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
     // Step 1: the ports are planned live: main's port collides, a free one does not.
     web.fill("#wz-name", "rescue");
     web.fill("#wz-port", &(main + 2).to_string());
-    let plan = web.wait_contains("[data-testid=wz-plan]", "fix:", PATIENCE);
-    assert!(plan.contains("taken"), "{plan}");
+    let plan = web.wait_contains("[data-testid=wz-plan]", "taken", PATIENCE);
+    assert!(plan.contains("collides"), "{plan}");
+    web.wait_contains("[data-testid=wz-use-free]", "Use the free port", PATIENCE);
     web.fill("#wz-port", &rescue.to_string());
     let plan = web.wait_contains(
         "[data-testid=wz-plan]",
@@ -143,8 +144,11 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
     web.fill("#wz-api-root", &format!("http://127.0.0.1:{dead}"));
     web.fill("[data-testid=wz-token]", TOKEN);
     web.click("[data-testid=wz-check]");
-    let offline = web.wait_contains("[data-testid=wz-error]", "cannot reach", PATIENCE);
-    assert!(offline.contains("network"), "{offline}");
+    let offline = web.wait_contains("[data-testid=wz-error]", "Can't reach Telegram", PATIENCE);
+    assert_eq!(
+        offline,
+        format!("Can't reach Telegram (connection to 127.0.0.1:{dead} refused): check the network, or enter your own Bot API server below")
+    );
     web.fill("#wz-api-root", &api.url);
     web.fill("[data-testid=wz-token]", "12345:nope");
     web.click("[data-testid=wz-check]");
@@ -229,4 +233,151 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
         settings.contains("rescue"),
         "start with the app: {settings}"
     );
+}
+
+/// Opens the wizard of a home without profiles and goes on to the token
+/// step with `api_root` as the Bot API server.
+fn at_token_step(web: &WebDriver, api_root: &str) {
+    web.click("#tab-setup");
+    web.wait_contains(
+        "[data-testid=wz-plan]",
+        "No conflicts: profile rescue",
+        PATIENCE,
+    );
+    web.click("[data-testid=wz-next]");
+    web.click("#wz-advanced summary");
+    web.fill("#wz-api-root", api_root);
+}
+
+#[test]
+fn an_unreachable_telegram_is_said_plainly_and_the_user_can_go_back() {
+    let session = Session::start();
+    let home = Home::new();
+    let web = session.dashboard(&home, &[]);
+    // `.invalid` never resolves: the lookup fails as it does offline.
+    at_token_step(&web, "http://api.telegram.invalid");
+    web.script("document.getElementById('wz-advanced').open = false; return true;")
+        .expect("close the advanced section");
+    web.fill("[data-testid=wz-token]", TOKEN);
+    web.click("[data-testid=wz-check]");
+    let said = web.wait_contains(
+        "[data-testid=wz-error]",
+        "Can't reach Telegram",
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        said,
+        "Can't reach Telegram (DNS lookup for api.telegram.invalid failed): check the network, or enter your own Bot API server below"
+    );
+    // The field it points at is open and ready.
+    assert_eq!(
+        web.property("#wz-advanced", "open"),
+        Ok(serde_json::json!(true)),
+        "the Bot API server field is offered"
+    );
+    // And the way back works.
+    web.click("[data-testid=wz-back]");
+    web.wait_contains("#wz-steps [aria-current=step]", "Profile", PATIENCE);
+    assert!(!home.path().join(".omniclaw-rescue").exists());
+}
+
+#[test]
+fn the_first_step_follows_the_profiles_and_offers_one_way_out() {
+    let session = Session::start();
+    let home = Home::new();
+    // The manual's layout: the main bot on the default profile.
+    let main = free_base(&[]);
+    home.run(&["--secrets-file", "setup", "--port", &main.to_string()])
+        .expect_code(0);
+    let web = session.dashboard(&home, &[main]);
+    web.click("#tab-setup");
+    let plan = web.wait_contains(
+        "[data-testid=wz-plan]",
+        "No conflicts: profile rescue",
+        PATIENCE,
+    );
+    assert_eq!(
+        web.property("#wz-name", "value"),
+        Ok(serde_json::json!("rescue")),
+        "the rescue bot is suggested the profile rescue"
+    );
+    assert!(
+        !plan.contains("false"),
+        "a stray literal in the plan:\n{plan}"
+    );
+
+    // Set up elsewhere while the wizard is open: the step follows.
+    home.run(&["--profile", "rescue", "--secrets-file", "setup"])
+        .expect_code(0);
+    web.wait_contains("[data-testid=wz-plan]", "Profile rescue exists", PATIENCE);
+
+    // A base in main's ranges: the conflicts are named, one free port offered.
+    web.fill("#wz-port", &(main + 2).to_string());
+    let plan = web.wait_contains("[data-testid=wz-plan]", "taken", PATIENCE);
+    let offer = web.eventually_text("[data-testid=wz-use-free]");
+    let suggested: String = offer.chars().filter(char::is_ascii_digit).collect();
+    assert!(
+        offer.starts_with("Use the free port ") && !suggested.is_empty(),
+        "{offer}"
+    );
+    assert!(
+        !plan.contains(&suggested),
+        "the free port is offered once, by its button:\n{plan}\n{offer}"
+    );
+
+    // A wrong entry, then the way out: the free port fills in and fits.
+    web.fill("#wz-port", "80");
+    web.wait_contains("[data-testid=wz-plan]", "1024 to 65535", PATIENCE);
+    web.click("[data-testid=wz-use-free]");
+    web.wait_contains(
+        "[data-testid=wz-plan]",
+        "No conflicts: profile rescue",
+        PATIENCE,
+    );
+    assert_eq!(
+        web.property("#wz-port", "value"),
+        Ok(serde_json::json!(suggested))
+    );
+}
+
+#[test]
+fn a_keychain_without_a_default_collection_offers_a_private_file() {
+    let session = Session::start();
+    let _keyring = session.keyring_without_default();
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "wizard_rescue_bot");
+    let home = Home::new();
+    let web = session.dashboard(&home, &[]);
+    at_token_step(&web, &api.url);
+    web.fill("[data-testid=wz-token]", TOKEN);
+    web.click("[data-testid=wz-check]");
+    web.wait_contains("[data-testid=wz-bot]", "@wizard_rescue_bot", PATIENCE);
+    web.click("[data-testid=wz-next]");
+    web.click("[data-testid=wz-skip]");
+    web.click("[data-testid=wz-next]");
+    web.wait_contains("[data-testid=wz-summary]", "@wizard_rescue_bot", PATIENCE);
+    web.click("[data-testid=wz-next]");
+    let said = web.wait_contains(
+        "[data-testid=wz-error]",
+        "The keychain did not keep the secrets",
+        Duration::from_secs(60),
+    );
+    assert!(
+        !said.contains("--secrets-file") && !said.contains("secrets move"),
+        "a button, not a command: {said}"
+    );
+    assert!(
+        !home.path().join(".omniclaw-rescue").exists(),
+        "nothing written"
+    );
+    web.click("[data-testid=wz-use-file]");
+    let done = wait_finished(&web);
+    assert!(done.contains("secrets file"), "{done}");
+    assert!(home.path().join(".omniclaw-rescue/secrets.json").is_file());
+    let status = cli(
+        &home,
+        &session,
+        &["--profile", "rescue", "secrets", "status", "--json"],
+    );
+    assert!(status.stdout.contains("file"), "{}", status.stdout);
 }

@@ -33,6 +33,13 @@ async function call(command, args = {}) {
   return tauri.core.invoke(command, args);
 }
 
+/** The words of a failed command: a message, or a step failure's message. */
+function errText(error) {
+  if (typeof error === "string") return error;
+  if (error && typeof error.message === "string") return error.message;
+  return String(error);
+}
+
 function toast(message, isError = false) {
   const box = $("toast");
   box.textContent = message;
@@ -51,7 +58,7 @@ async function act(button, command, args, done) {
     const message = done && done(result);
     if (message) toast(message);
   } catch (error) {
-    toast(String(error), true);
+    toast(errText(error), true);
   } finally {
     button.removeAttribute("aria-busy");
     // The next state event sets the real enabled state.
@@ -134,6 +141,78 @@ function pairingSection(g) {
 
 const STATE_TEXT = { stopped: "Stopped", starting: "Starting…", running: "Running", failed: "Failed" };
 
+/** A running gateway that refused an edit: which keys, why, and "Roll back". */
+function refusedSection(g) {
+  const r = g.refused;
+  if (!r) return null;
+  return el(
+    "section",
+    { class: "refused", role: "alert", "data-testid": `refused-${g.name}` },
+    el("p", {}, el("strong", {}, "Runs on its last good config: "), `the edit of ${r.keys.join(", ")} was refused.`),
+    r.reason && el("pre", { class: "reason" }, r.reason),
+    g.canRollBack
+      ? el(
+          "button",
+          {
+            type: "button",
+            "data-testid": `roll-back-${g.name}`,
+            onclick: (e) => act(e.currentTarget, "roll_back", { name: g.name }, (line) => line),
+          },
+          "Roll back",
+        )
+      : el("p", { class: "hint" }, "No last good config is saved yet: fix the keys above in the config file."),
+  );
+}
+
+/** The keychain would not serve this profile's secrets: the private file, one click away. */
+function keychainSection(g) {
+  if (!g.keychainProblem || g.secrets !== "keychain") return null;
+  return el(
+    "section",
+    { class: "notice warn", "data-testid": `keychain-${g.name}` },
+    el("p", {}, "The keychain did not give out this profile's secrets: it is locked, has no default collection, or cannot be reached."),
+    el(
+      "button",
+      {
+        type: "button",
+        "data-testid": `secrets-file-${g.name}`,
+        onclick: (e) => act(e.currentTarget, "use_secrets_file", { name: g.name }, () => `Profile ${g.name} keeps its secrets in a private file now.`),
+      },
+      "Keep this profile's secrets in a private file",
+    ),
+  );
+}
+
+/** A folder no file manager opened: its path, to select or copy. */
+function unopenedSection(g) {
+  const u = g.unopened;
+  if (!u) return null;
+  const what = u.folder === "logs" ? "log folder" : "config folder";
+  return el(
+    "section",
+    { class: "notice", "data-testid": `unopened-${g.name}` },
+    el("p", {}, `No file manager opened the ${what} (${u.why}). It is here:`),
+    el("input", { class: "path-field", readonly: true, value: u.path, "aria-label": `Path of the ${what}`, "data-testid": `unopened-path-${g.name}`, onfocus: (e) => e.currentTarget.select() }),
+    el(
+      "span",
+      { class: "decide" },
+      el("button", { type: "button", onclick: (e) => act(e.currentTarget, "copy_path", { path: u.path }, () => "Path copied.") }, "Copy path"),
+      el("button", { type: "button", class: "quiet", onclick: (e) => act(e.currentTarget, "dismiss", { name: g.name, what: "folder" }) }, "Close"),
+    ),
+  );
+}
+
+/** What the CLI said when it installed or uninstalled the service. */
+function serviceSection(g) {
+  if (!g.serviceNotes.length) return null;
+  return el(
+    "section",
+    { class: "notice", "data-testid": `service-notes-${g.name}` },
+    el("pre", { class: "reason" }, g.serviceNotes.join("\n")),
+    el("button", { type: "button", class: "quiet", onclick: (e) => act(e.currentTarget, "dismiss", { name: g.name, what: "service" }) }, "Close"),
+  );
+}
+
 function card(g) {
   const actions = g.actions.map((a) =>
     el(
@@ -150,9 +229,22 @@ function card(g) {
       a.label,
     ),
   );
+  // When no file manager opens it, the card shows the path (next state event).
+  const folder = (which) => (e) => act(e.currentTarget, "open_folder", { name: g.name, folder: which });
   const folders = [
-    el("button", { type: "button", class: "quiet", onclick: (e) => act(e.currentTarget, "open_folder", { name: g.name, folder: "logs" }) }, "Open logs"),
-    el("button", { type: "button", class: "quiet", onclick: (e) => act(e.currentTarget, "open_folder", { name: g.name, folder: "config" }) }, "Open config folder"),
+    el("button", { type: "button", class: "quiet", "data-testid": `open-logs-${g.name}`, onclick: folder("logs") }, "Open logs"),
+    el("button", { type: "button", class: "quiet", "data-testid": `open-config-${g.name}`, onclick: folder("config") }, "Open config folder"),
+    g.token &&
+      el(
+        "button",
+        {
+          type: "button",
+          class: "quiet",
+          "data-testid": `copy-token-${g.name}`,
+          onclick: (e) => act(e.currentTarget, "copy_token", { name: g.name }, () => `Copied the gateway token of ${g.name} to the clipboard.`),
+        },
+        "Copy token",
+      ),
   ];
   const owner = g.owner ? ` · ${g.owner}` : "";
   return el(
@@ -172,12 +264,18 @@ function card(g) {
       g.listening && [el("dt", {}, "Listening"), el("dd", {}, g.listening)],
       el("dt", {}, "Service"),
       el("dd", {}, g.serviceInstalled ? "installed" : "not installed"),
+      el("dt", {}, "Secrets"),
+      el("dd", { "data-testid": `secrets-${g.name}` }, g.secrets),
       el("dt", {}, "Config"),
       el("dd", { class: "path" }, g.configPath),
     ),
-    g.reason && el("p", { class: "error", role: "alert" }, `Failed: ${g.reason}`),
+    refusedSection(g),
+    keychainSection(g),
+    g.reason && !(g.keychainProblem && g.secrets === "keychain") && el("p", { class: "error", role: "alert" }, `Failed: ${g.reason}`),
     g.configProblem && el("p", { class: "error" }, g.configProblem),
-    g.lastError && g.state !== "failed" && el("p", { class: "error" }, `Last error: ${g.lastError}`),
+    g.lastError && g.state !== "failed" && !g.refused && el("p", { class: "error", "data-testid": `last-error-${g.name}` }, `Last error: ${g.lastError}`),
+    unopenedSection(g),
+    serviceSection(g),
     g.conflicts.length > 0 && el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, g.conflicts.map((c) => el("li", {}, c))),
     pairingSection(g),
     el(
@@ -203,7 +301,7 @@ function renderGateways(state) {
   cards.replaceChildren(
     ...(state.gateways.length
       ? state.gateways.map(card)
-      : [el("p", { class: "empty" }, "No gateways yet. Create one under “Rescue bot”, or run ", el("code", {}, "omniclaw --profile main setup"), ".")]),
+      : [el("p", { class: "empty" }, "No gateways yet. Create one under “Rescue bot”, or run ", el("code", {}, "omniclaw setup"), " for your main bot.")]),
   );
   if (focused) cards.querySelector(`[data-testid="${focused}"]`)?.focus();
 }
@@ -282,7 +380,7 @@ function renderSettings(state) {
 
 function render(state) {
   const health = $("health");
-  health.textContent = { ok: "All isolated", warning: "Needs attention", error: "A gateway failed" }[state.health];
+  health.textContent = { none: "No gateways yet", ok: "All isolated", warning: "Needs attention", error: "A gateway failed" }[state.health];
   health.className = `health ${state.health}`;
   $("version").textContent = state.version;
   const problems = $("problems");
@@ -291,6 +389,31 @@ function render(state) {
   renderGateways(state);
   renderPorts(state);
   renderSettings(state);
+  wzProfilesChanged(state);
+}
+
+/** Profiles set up, removed or moved elsewhere while the wizard is open: plan again. */
+function wzProfilesChanged(state) {
+  const now = JSON.stringify(state.portMap.map((r) => [r.instance, r.surface, r.range]));
+  if (wz.profiles === null) {
+    wz.profiles = now;
+    return;
+  }
+  if (now === wz.profiles) return;
+  wz.profiles = now;
+  if (wz.finished || wz.busy) return;
+  if (wz.step === 1) wzPlan();
+  if (wz.step === 4) {
+    // The targets list is built from the plan's other profiles.
+    call("onboard_plan", { name: wzProfile(), port: wz.plan ? wz.plan.base : null })
+      .then((plan) => {
+        if (wz.step !== 4) return;
+        wz.plan = plan;
+        $("wz-targets").replaceChildren();
+        wzRenderTargets();
+      })
+      .catch(() => {});
+  }
 }
 
 // ---- Rescue bot wizard ------------------------------------------------------
@@ -301,12 +424,13 @@ function render(state) {
 
 const ONBOARD_EVENT = "omniclaw://onboarding";
 const PAIR_WAIT_SECS = 300;
-const wz = { step: 1, plan: null, bot: null, operator: null, waitTimer: null, busy: false, finished: false, planSeq: 0 };
+const wz = { step: 1, plan: null, bot: null, operator: null, waitTimer: null, busy: false, finished: false, planSeq: 0, checkSeq: 0, suggested: null, profiles: null, secretsFile: false };
 
 function wzShowError(message) {
   const box = $("wz-error");
   box.textContent = message || "";
   box.hidden = !message;
+  $("wz-use-file").hidden = true;
 }
 
 function wzProfile() {
@@ -345,7 +469,15 @@ function wzUpdateNext() {
   if (wz.step === 3) ok = ok && wz.operator !== null;
   next.disabled = !ok;
   $("wz-cancel").disabled = wz.busy && wz.step === 5;
-  $("wz-back").disabled = wz.busy;
+  // Going back from a token check abandons it; finishing cannot be left.
+  $("wz-back").disabled = wz.busy && wz.step === 5;
+}
+
+/** Shows "Use the free port N" for the newest suggestion (the one suggestion the step makes). */
+function wzOfferFree(port) {
+  const free = $("wz-use-free");
+  free.hidden = !port;
+  if (port) free.textContent = `Use the free port ${port}`;
 }
 
 /** Step 1: plans the ports as the user types (newest answer wins). */
@@ -356,29 +488,44 @@ async function wzPlan() {
   wz.plan = null;
   wzUpdateNext();
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) {
+    wzOfferFree(null);
     box.replaceChildren(el("p", { class: "error" }, "A profile name is 1–64 lowercase letters, digits, - or _, starting with a letter or digit."));
     return;
   }
   const port = wzPort();
   if (port !== null && !(Number.isInteger(port) && port >= 1024 && port <= 65535)) {
     box.replaceChildren(el("p", { class: "error" }, "A base port is a number from 1024 to 65535."));
+    // A way out of a wrong entry: the free slot, planned without it.
+    wzOfferFree(wz.suggested);
+    if (wz.suggested === null) {
+      try {
+        const plain = await call("onboard_plan", { name, port: null });
+        if (seq !== wz.planSeq) return;
+        wz.suggested = plain.suggested;
+        wzOfferFree(wz.suggested);
+      } catch (_) {
+        // The entry's own error is already shown.
+      }
+    }
     return;
   }
   let plan;
   try {
     plan = await call("onboard_plan", { name, port });
   } catch (error) {
-    if (seq === wz.planSeq) box.replaceChildren(el("p", { class: "error" }, String(error)));
+    if (seq === wz.planSeq) box.replaceChildren(el("p", { class: "error" }, errText(error)));
     return;
   }
   if (seq !== wz.planSeq) return;
   wz.plan = plan;
+  wz.suggested = plan.suggested ?? null;
   $("wz-port").placeholder = `auto (${plan.base})`;
-  const free = $("wz-use-free");
-  free.hidden = !(plan.conflicts.length > 0 && plan.suggested && plan.suggested !== plan.base);
-  free.textContent = `Use the free port ${plan.suggested}`;
-  box.replaceChildren(
-    plan.exists && el("p", { class: "hint" }, `Profile ${plan.profile} exists: onboarding adds the bot to ${plan.configPath}.`),
+  const offer = plan.conflicts.length > 0 && plan.suggested && plan.suggested !== plan.base ? plan.suggested : null;
+  wzOfferFree(offer);
+  // One suggestion: with a free port to offer, the conflicts are only named
+  // and the button is the way out; without one, each says its own fix.
+  const conflict = (c) => (offer ? c.text : `${c.text} — fix: ${c.fix}`);
+  const parts = [
     el(
       "table",
       { class: "ports compact", "aria-label": "Ports of the new gateway" },
@@ -390,15 +537,18 @@ async function wzPlan() {
         ))),
     ),
     plan.conflicts.length
-      ? el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, plan.conflicts.map((c) => el("li", {}, `${c.text} — fix: ${c.fix}`)))
+      ? el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, plan.conflicts.map((c) => el("li", {}, conflict(c))))
       : el("p", { class: "ok" }, `✓ No conflicts: profile ${plan.profile} fits beside every other gateway and running program.`),
-  );
+  ];
+  if (plan.exists) parts.unshift(el("p", { class: "hint" }, `Profile ${plan.profile} exists: onboarding adds the bot to ${plan.configPath}.`));
+  box.replaceChildren(...parts);
   wzUpdateNext();
 }
 
 async function wzCheckToken() {
   const token = $("wz-token").value.trim();
   const button = $("wz-check");
+  const seq = ++wz.checkSeq;
   wzShowError("");
   $("wz-bot").hidden = true;
   wz.bot = null;
@@ -413,19 +563,28 @@ async function wzCheckToken() {
   button.textContent = "Checking…";
   try {
     const username = await call("onboard_check_token", { name: wzProfile(), token, apiRoot: $("wz-api-root").value.trim() || null });
+    if (seq !== wz.checkSeq || wz.step !== 2) return false;
     wz.bot = username;
     $("wz-bot").textContent = `✓ The token belongs to @${username}.`;
     $("wz-bot").hidden = false;
     return true;
   } catch (error) {
-    wzShowError(String(error));
+    if (seq !== wz.checkSeq || wz.step !== 2) return false;
+    wzShowError(errText(error));
+    if (error && error.kind === "offline") {
+      // The server field the message points at.
+      $("wz-advanced").open = true;
+      $("wz-api-root").focus();
+    }
     return false;
   } finally {
-    wz.busy = false;
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-    button.textContent = "Check";
-    wzUpdateNext();
+    if (seq === wz.checkSeq) {
+      wz.busy = false;
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      button.textContent = "Check";
+      wzUpdateNext();
+    }
   }
 }
 
@@ -542,6 +701,7 @@ async function wzFinish() {
     installService: $("wz-service").checked,
     startAtLogin: $("wz-login").checked,
     startWithApp: $("wz-with-app").checked && !$("wz-service").checked,
+    secretsFile: wz.secretsFile,
   };
   try {
     const done = await call("onboard_finish", { args });
@@ -550,7 +710,13 @@ async function wzFinish() {
     $("wz-done").hidden = false;
     wzGo(5);
   } catch (error) {
-    wzShowError(`${error}\nFix it and press Finish again, or go back to choose another port.`);
+    if (error && error.kind === "keychain") {
+      wzShowError(errText(error));
+      $("wz-use-file").hidden = false;
+      $("wz-use-file").focus();
+    } else {
+      wzShowError(`${errText(error)}\nFix it and press Finish again, or go back to choose another port.`);
+    }
   } finally {
     wz.busy = false;
     wzUpdateNext();
@@ -559,7 +725,7 @@ async function wzFinish() {
 
 function wzReset() {
   wzStopTimer();
-  Object.assign(wz, { plan: null, bot: null, operator: null, pending: null, finished: false });
+  Object.assign(wz, { plan: null, bot: null, operator: null, pending: null, finished: false, suggested: null, secretsFile: false });
   $("wz-token").value = "";
   $("wz-bot").hidden = true;
   $("wz-targets").replaceChildren();
@@ -614,14 +780,21 @@ function setUpWizard() {
   $("wz-name").addEventListener("input", () => {
     // Another profile, another bot: the checked token belonged to the old name.
     wz.bot = null;
+    wz.suggested = null;
     $("wz-bot").hidden = true;
     $("wz-port").value = "";
     replan();
   });
   $("wz-port").addEventListener("input", replan);
   $("wz-use-free").addEventListener("click", () => {
-    $("wz-port").value = String(wz.plan.suggested);
+    if (wz.suggested === null) return;
+    $("wz-port").value = String(wz.suggested);
     wzPlan();
+  });
+  $("wz-use-file").addEventListener("click", async () => {
+    wz.secretsFile = true;
+    $("wz-use-file").hidden = true;
+    await wzFinish();
   });
   $("wz-token").addEventListener("input", () => {
     wz.bot = null;
@@ -654,7 +827,16 @@ function setUpWizard() {
     wzNext();
   });
   $("wz-back").addEventListener("click", () => {
-    if (wz.busy) return;
+    if (wz.busy && wz.step === 5) return;
+    if (wz.step === 2 && wz.busy) {
+      // The answer of the abandoned check is ignored (its sequence is old).
+      wz.checkSeq++;
+      wz.busy = false;
+      const check = $("wz-check");
+      check.disabled = false;
+      check.removeAttribute("aria-busy");
+      check.textContent = "Check";
+    }
     if (wz.step === 3) call("onboard_stop_wait").catch(() => {});
     wzStopTimer();
     wzGo(Math.max(1, wz.step - 1));

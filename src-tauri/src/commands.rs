@@ -103,23 +103,87 @@ pub async fn decide_pairing(
     })
 }
 
-/// Opens gateway `name`'s `logs` or `config` folder.
+/// Opens gateway `name`'s `logs` or `config` folder. `Some(path)`: no
+/// file manager opened it; the card shows the path to copy.
 #[tauri::command]
-pub fn open_folder(desktop: Shared<'_>, name: String, folder: String) -> Result<(), String> {
+pub async fn open_folder(
+    desktop: Shared<'_>,
+    name: String,
+    folder: String,
+) -> Result<Option<String>, String> {
     let folder = match folder.as_str() {
         "logs" => Folder::Logs,
         "config" => Folder::Config,
         other => return Err(format!("{other:?} is not a folder: use logs or config")),
     };
-    tray::try_open_folder(&desktop, &name, folder)
+    tray::try_open_folder(&desktop, &name, folder).await
 }
 
-/// Creates a profile with a collision-free base port (`omniclaw --profile NAME setup`).
+/// Forgets a note on gateway `name`'s card (`folder`, `service`).
+#[tauri::command]
+pub fn dismiss(desktop: Shared<'_>, name: String, what: String) {
+    desktop.dismiss(&name, &what);
+}
+
+/// "Copy token": gateway `name`'s token onto the clipboard, from the
+/// Rust side; the page never sees it. Off the main thread: the keychain
+/// may take its time to answer.
+#[tauri::command]
+pub async fn copy_token(desktop: Shared<'_>, name: String) -> Result<(), String> {
+    off_main("copying the token", &desktop, move |d| {
+        d.copy_token(&name).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Runs `f` on the blocking pool: keychain reads and file writes never
+/// hold the main thread (a sync command would run on it).
+async fn off_main<T: Send + 'static>(
+    what: &str,
+    desktop: &Shared<'_>,
+    f: impl FnOnce(&Desktop) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let desktop = Arc::clone(desktop.inner());
+    tauri::async_runtime::spawn_blocking(move || f(&desktop))
+        .await
+        .map_err(|e| format!("{what} did not finish: {e}"))?
+}
+
+/// Copies a folder path shown on a card.
+#[tauri::command]
+pub fn copy_path(desktop: Shared<'_>, path: String) -> Result<(), String> {
+    desktop.copy_text(path)
+}
+
+/// "Roll back": restores gateway `name`'s last good config.
+#[tauri::command]
+pub async fn roll_back(desktop: Shared<'_>, name: String) -> Result<String, String> {
+    off_main("rolling back", &desktop, move |d| {
+        d.roll_back(&name).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// "Keep this profile's secrets in a private file" on a card.
+#[tauri::command]
+pub async fn use_secrets_file(desktop: Shared<'_>, name: String) -> Result<String, String> {
+    desktop
+        .use_secrets_file(&name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Creates a profile with a collision-free base port (`omniclaw [--profile
+/// NAME] setup`); an empty name is the default profile.
 #[tauri::command]
 pub async fn setup_profile(desktop: Shared<'_>, name: String) -> Result<String, String> {
-    let output = desktop
-        .run_cli(vec!["--profile".into(), name, "setup".into()])
-        .await?;
+    let name = name.trim();
+    let mut args = Vec::new();
+    if !name.is_empty() && name != "default" {
+        args.extend(["--profile".to_string(), name.to_string()]);
+    }
+    args.push("setup".into());
+    let output = desktop.run_cli(args).await?;
     desktop.changed.notify_one();
     Ok(output.trim().to_string())
 }

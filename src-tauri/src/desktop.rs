@@ -28,10 +28,10 @@ use omniclaw_core::env::{self, EnvSnapshot};
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::tray::{self, Action, Via};
 use omniclaw_gateway::host::Reloading;
-use omniclaw_gateway::profile::Overrides;
+use omniclaw_gateway::profile::{Overrides, SpecError};
 use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload::{self, Rebuild};
-use omniclaw_gateway::{GatewayState, Host};
+use omniclaw_gateway::{Auth, GatewayState, Host};
 #[cfg(unix)]
 use omniclaw_os::desktopctl::{self, Op, Reply, Request};
 use omniclaw_os::lock::{InstanceLock, Owner};
@@ -42,6 +42,7 @@ use omniclaw_os::{discovery, fsx, logs};
 use tokio::sync::Notify;
 
 use crate::settings::{self, Settings, SettingsError};
+use crate::tray::Folder;
 
 /// Lines of activity kept per gateway for the dashboard.
 const ACTIVITY_LINES: usize = 50;
@@ -74,6 +75,15 @@ impl ActionError {
             message: message.to_string(),
         }
     }
+}
+
+/// A folder "Open logs" / "Open config folder" could not open: its path
+/// is shown on the card instead, to select and copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unopened {
+    pub folder: Folder,
+    pub path: String,
+    pub why: String,
 }
 
 /// A gateway this app runs: its lock is held as long as it runs.
@@ -109,6 +119,21 @@ pub struct Desktop {
     cli: PathBuf,
     /// The control socket this app bound, removed on quit.
     control: Mutex<Option<PathBuf>>,
+    /// Per running gateway, why it refused the newest edit of its config
+    /// (its `health.reload.lastError`), kept by [`crate::health`].
+    refused: Mutex<HashMap<String, String>>,
+    /// The tasks following each running gateway's `health`.
+    pub(crate) followers: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Profiles whose keychain refused (or could not be reached) when
+    /// this app last needed one of their secrets.
+    keychain_problems: Mutex<HashMap<String, String>>,
+    unopened: Mutex<HashMap<String, Unopened>>,
+    /// What the CLI said when it installed or uninstalled a service (its
+    /// advice on lingering and the user session among it), per profile.
+    service_notes: Mutex<HashMap<String, Vec<String>>>,
+    /// Owns what "Copy token" put on the clipboard: on X11 the selection
+    /// is served by its owner for as long as it lives.
+    clipboard: Mutex<Option<arboard::Clipboard>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,6 +182,12 @@ impl Desktop {
             changed: Notify::new(),
             cli: cli_path(),
             control: Mutex::new(None),
+            refused: Mutex::new(HashMap::new()),
+            followers: Mutex::new(HashMap::new()),
+            keychain_problems: Mutex::new(HashMap::new()),
+            unopened: Mutex::new(HashMap::new()),
+            service_notes: Mutex::new(HashMap::new()),
+            clipboard: Mutex::new(None),
         })
     }
 
@@ -188,6 +219,79 @@ impl Desktop {
     /// Why the last start of `name` in this app failed, if it did.
     pub fn start_failure(&self, name: &str) -> Option<String> {
         guard(&self.start_failures).get(name).cloned()
+    }
+
+    /// Why the running gateway `name` refused its newest config edit, if it did.
+    pub fn refused(&self, name: &str) -> Option<String> {
+        guard(&self.refused).get(name).cloned()
+    }
+
+    /// Records `name`'s `reload.lastError` (`None`: the last edit applied,
+    /// or it stopped); wakes the refresher when it changed.
+    pub fn set_refused(&self, name: &str, why: Option<String>) {
+        let mut all = guard(&self.refused);
+        let changed = match why {
+            Some(why) => all.insert(name.to_string(), why.clone()) != Some(why),
+            None => all.remove(name).is_some(),
+        };
+        drop(all);
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Why the keychain did not serve `name`'s secrets the last time.
+    pub fn keychain_problem(&self, name: &str) -> Option<String> {
+        guard(&self.keychain_problems).get(name).cloned()
+    }
+
+    fn set_keychain_problem(&self, name: &str, problem: Option<String>) {
+        match problem {
+            Some(p) => guard(&self.keychain_problems).insert(name.to_string(), p),
+            None => guard(&self.keychain_problems).remove(name),
+        };
+        self.changed.notify_one();
+    }
+
+    /// The folder of `name` that could not be opened, if any.
+    pub fn unopened(&self, name: &str) -> Option<Unopened> {
+        guard(&self.unopened).get(name).cloned()
+    }
+
+    /// Records (or, with `None`, clears) a folder of `name` that could not
+    /// be opened: `(path, why)`.
+    pub fn unopened_folder(&self, name: &str, folder: Folder, failed: Option<(String, String)>) {
+        match failed {
+            Some((path, why)) => {
+                guard(&self.unopened).insert(name.to_string(), Unopened { folder, path, why });
+            }
+            None => {
+                guard(&self.unopened).remove(name);
+            }
+        }
+        self.changed.notify_one();
+    }
+
+    /// What the last successful service install or uninstall of `name` said.
+    pub fn service_notes(&self, name: &str) -> Vec<String> {
+        guard(&self.service_notes)
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Forgets a message the user closed on `name`'s card.
+    pub fn dismiss(&self, name: &str, what: &str) {
+        match what {
+            "folder" => {
+                guard(&self.unopened).remove(name);
+            }
+            "service" => {
+                guard(&self.service_notes).remove(name);
+            }
+            _ => {}
+        }
+        self.changed.notify_one();
     }
 
     /// Recent activity lines of `name`, oldest first.
@@ -275,6 +379,11 @@ impl Desktop {
                 ),
             )
         })?;
+        // The credentials first: a keychain that refuses is told apart, so
+        // the card can offer the private file instead of a command.
+        if let Err(problem) = self.keychain_check(name, &resolved, &text) {
+            return Err(ActionError::failed(name, problem));
+        }
         let logger = logs::file_logger(&resolved.logs_dir(), "info")
             .map_err(|e| ActionError::failed(name, e))?;
         let dispatch = logger.dispatch.clone();
@@ -563,17 +672,40 @@ impl Desktop {
             "gateway".to_string(),
             verb.to_string(),
         ];
-        let output = self
-            .run_cli(args)
+        let run = self
+            .run_cli_output(args)
             .await
             .map_err(|m| ActionError::failed(name, m))?;
-        self.succeed(name, format!("service {verb}: {}", output.trim()));
+        let lines = run.lines();
+        if !run.success {
+            // Every line the CLI said: its advice (lingering, the user
+            // session, the command to run) is the point, not the exit code.
+            return Err(ActionError::failed(name, lines.join("\n")));
+        }
+        let installs = matches!(action, Action::InstallService | Action::UninstallService);
+        if installs {
+            guard(&self.service_notes).insert(name.to_string(), lines.clone());
+        }
+        self.succeed(name, format!("service {verb}: {}", lines.join(" ")));
         Ok(())
+    }
+
+    /// Runs the `omniclaw` CLI like [`Desktop::run_cli_output`]: its output
+    /// when it succeeds, else what it said as the error.
+    pub async fn run_cli(&self, args: Vec<String>) -> Result<String, String> {
+        let shown = format!("omniclaw {}", args.join(" "));
+        let run = self.run_cli_output(args).await?;
+        if run.success {
+            Ok(run.lines().join("\n"))
+        } else {
+            Err(format!("`{shown}` failed:\n{}", run.lines().join("\n")))
+        }
     }
 
     /// Runs the `omniclaw` CLI with the app's gateway environment (plus
     /// `PATH` so it can reach the service manager), off the async threads.
-    pub async fn run_cli(&self, args: Vec<String>) -> Result<String, String> {
+    /// `Err` only when it could not run at all.
+    pub async fn run_cli_output(&self, args: Vec<String>) -> Result<CliRun, String> {
         let cli = self.cli.clone();
         let env = self.env.clone();
         let shown = format!("omniclaw {}", args.join(" "));
@@ -606,22 +738,11 @@ impl Desktop {
                     self.cli.display()
                 )
             })?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        if output.status.success() {
-            Ok(if stdout.trim().is_empty() {
-                stderr
-            } else {
-                stdout
-            })
-        } else {
-            let said = if stderr.trim().is_empty() {
-                stdout
-            } else {
-                stderr
-            };
-            Err(format!("`{shown}` failed: {}", said.trim()))
-        }
+        Ok(CliRun {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
     }
 
     /// Starts every gateway the settings mark "start with the app" that is
@@ -677,6 +798,187 @@ impl Desktop {
     }
 }
 
+/// Why "Copy token" copied nothing; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("profile {0} has no gateway token: its gateway.auth.mode is not token")]
+    NotToken(String),
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    #[error("cannot put the token on the clipboard: {0}")]
+    Clipboard(String),
+}
+
+impl Desktop {
+    /// The gateway credentials of `name` from its config: the file, or the
+    /// last good config when the file does not validate (a running gateway
+    /// that refused an edit still serves those). A keychain that refuses
+    /// or cannot be reached is recorded for the card.
+    pub fn credentials(&self, name: &str) -> Result<(Resolved, Auth), ActionError> {
+        let resolved = resolve(&self.env, Some(name))?;
+        let text = match config_text(&resolved) {
+            Ok(text) => text,
+            Err(invalid) => {
+                let good = omniclaw_os::edit::last_good_path(&resolved.config_path);
+                profiles::read_text(&good)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| ActionError::failed(name, invalid))?
+            }
+        };
+        let loaded = omniclaw_core::config::load(&text).map_err(|e| {
+            ActionError::failed(
+                name,
+                format!(
+                    "the config {} is invalid:\n{e}",
+                    resolved.display(&resolved.config_path)
+                ),
+            )
+        })?;
+        let auth = self.read_credentials(name, &resolved, &loaded.config)?;
+        Ok((resolved, auth))
+    }
+
+    fn read_credentials(
+        &self,
+        name: &str,
+        resolved: &Resolved,
+        config: &omniclaw_core::config::Config,
+    ) -> Result<Auth, ActionError> {
+        let found = omniclaw_gateway::profile::credentials(
+            resolved,
+            config,
+            &Overrides::default(),
+            &self.env,
+            self.store.as_ref(),
+        );
+        match found {
+            Err(e @ SpecError::Store { .. })
+                if !omniclaw_os::secrets::uses_file(&resolved.state_dir) =>
+            {
+                let message = e.to_string();
+                self.set_keychain_problem(name, Some(message.clone()));
+                Err(ActionError::failed(name, message))
+            }
+            Err(e) => Err(ActionError::failed(name, e)),
+            Ok(auth) => {
+                if self.keychain_problem(name).is_some() {
+                    self.set_keychain_problem(name, None);
+                }
+                Ok(auth)
+            }
+        }
+    }
+
+    /// Whether the secret store serves `name`'s credentials for `text`.
+    fn keychain_check(&self, name: &str, resolved: &Resolved, text: &str) -> Result<(), String> {
+        let Ok(loaded) = omniclaw_core::config::load(text) else {
+            // The build that follows names every problem of the config.
+            return Ok(());
+        };
+        match self.read_credentials(name, resolved, &loaded.config) {
+            Err(e) if self.keychain_problem(name).is_some() => Err(match e {
+                ActionError::Failed { message, .. } => message,
+                other => other.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts `name`'s gateway token on the clipboard, straight from the
+    /// secret store: it never reaches the page, a log or the activity.
+    pub fn copy_token(&self, name: &str) -> Result<(), TokenError> {
+        let (_, auth) = self.credentials(name)?;
+        let Auth::Token(token) = auth else {
+            return Err(TokenError::NotToken(name.to_string()));
+        };
+        let mut held = guard(&self.clipboard);
+        if held.is_none() {
+            *held =
+                Some(arboard::Clipboard::new().map_err(|e| TokenError::Clipboard(e.to_string()))?);
+        }
+        let clipboard = held
+            .as_mut()
+            .ok_or_else(|| TokenError::Clipboard("no clipboard".into()))?;
+        set_secret_text(clipboard, token).map_err(|e| TokenError::Clipboard(e.to_string()))?;
+        self.note(name, "gateway token copied to the clipboard");
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Puts a folder's path (or any plain text) on the clipboard.
+    pub fn copy_text(&self, text: String) -> Result<(), String> {
+        let mut held = guard(&self.clipboard);
+        if held.is_none() {
+            *held = Some(arboard::Clipboard::new().map_err(|e| e.to_string())?);
+        }
+        let clipboard = held.as_mut().ok_or("no clipboard")?;
+        clipboard.set_text(text).map_err(|e| e.to_string())
+    }
+
+    /// "Roll back": restores `name`'s last good config with the same
+    /// logic as `config rollback`; a running gateway hot-reloads it.
+    pub fn roll_back(&self, name: &str) -> Result<String, ActionError> {
+        let resolved = resolve(&self.env, Some(name))?;
+        let done = omniclaw_os::edit::rollback(&resolved)
+            .map_err(|e| self.fail(name, ActionError::failed(name, e)))?;
+        let file = resolved.display(&resolved.config_path);
+        let line = match &done.rejected {
+            Some(kept) => format!(
+                "{file}: restored the last known good config; the rejected one is kept as {}",
+                resolved.display(kept)
+            ),
+            None if done.changed => format!("{file}: restored the last known good config"),
+            None => format!("{file} already is the last known good config"),
+        };
+        self.succeed(name, line.clone());
+        Ok(line)
+    }
+
+    /// "Keep this profile's secrets in a private file": `omniclaw
+    /// --profile NAME --secrets-file setup`, which moves a set-up
+    /// profile's secrets out of the keychain into its 0600 file
+    /// (`Routed::move_to`, token unchanged) — or, when no keychain can be
+    /// read at all, gives it a new token there.
+    pub async fn use_secrets_file(&self, name: &str) -> Result<String, ActionError> {
+        let args = vec![
+            "--profile".to_string(),
+            name.to_string(),
+            "--secrets-file".to_string(),
+            "setup".to_string(),
+        ];
+        let run = self
+            .run_cli_output(args)
+            .await
+            .map_err(|m| self.fail(name, ActionError::failed(name, m)))?;
+        let lines = run.lines();
+        if !run.success {
+            return Err(self.fail(name, ActionError::failed(name, lines.join("\n"))));
+        }
+        self.set_keychain_problem(name, None);
+        guard(&self.start_failures).remove(name);
+        self.succeed(
+            name,
+            format!("secrets now in a private file: {}", lines.join(" ")),
+        );
+        Ok(lines.join("\n"))
+    }
+}
+
+/// Sets `text` as the clipboard's content, marked as a secret for
+/// clipboard managers where the platform has such a mark.
+fn set_secret_text(clipboard: &mut arboard::Clipboard, text: String) -> Result<(), arboard::Error> {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        use arboard::SetExtLinux;
+        clipboard.set().exclude_from_history().text(text)
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    {
+        clipboard.set_text(text)
+    }
+}
+
 impl Desktop {
     /// Approves or denies the pending pairing request `code` of gateway
     /// `name`'s Telegram bot and tells the user through the bot, as
@@ -720,6 +1022,28 @@ impl Desktop {
     }
 }
 
+/// What a run of the `omniclaw` CLI said.
+#[derive(Debug, Clone)]
+pub struct CliRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Its non-empty lines, standard output first: a command's result and
+    /// its notes and advice (which go to stderr) together.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// Resolves `profile` (or the default profile) from the gateway environment,
 /// honouring the state dir's ownership marker like the CLI does.
 pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, ActionError> {
@@ -733,6 +1057,21 @@ pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, Act
         Some(m) => resolved.with_marker(&m.profile, &m.config_path),
         None => resolved,
     })
+}
+
+/// Where `name`'s running gateway listens (its runtime file) and the
+/// credentials to connect with: `(ws://HOST:PORT, auth)`.
+pub fn endpoint(desktop: &Desktop, name: &str) -> Result<(String, Auth), ActionError> {
+    let (resolved, auth) = desktop.credentials(name)?;
+    let live = runtime::read_live(&resolved.state_dir)
+        .ok_or_else(|| ActionError::failed(name, "it is not running"))?;
+    let host = match live.bind.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        Ok(ip) => ip.to_string(),
+        Err(_) => "127.0.0.1".to_string(),
+    };
+    Ok((format!("ws://{host}:{}", live.port), auth))
 }
 
 /// The config text a profile's gateway starts from: the file, or the

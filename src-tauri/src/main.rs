@@ -16,6 +16,7 @@
 mod changes;
 mod commands;
 mod desktop;
+mod health;
 mod memory;
 mod onboarding;
 mod refresh;
@@ -99,6 +100,11 @@ fn run() -> anyhow::Result<()> {
             commands::setup_profile,
             commands::initial_page,
             commands::decide_pairing,
+            commands::dismiss,
+            commands::copy_token,
+            commands::copy_path,
+            commands::roll_back,
+            commands::use_secrets_file,
             onboarding::onboard_plan,
             onboarding::onboard_check_token,
             onboarding::onboard_wait_operator,

@@ -62,10 +62,56 @@ impl Wizard {
     }
 }
 
-/// Where secrets go: a profile's secrets file when it has one, else the OS
-/// keychain (what the rest of the app reads them from).
+/// Where secrets go: a profile's secrets file when it has one (or when
+/// `file` asks for one), else the OS keychain (what the rest of the app
+/// reads them from).
+fn store_for(file: bool) -> Routed {
+    Routed::system(file)
+}
+
 fn store() -> Routed {
-    Routed::system(false)
+    store_for(false)
+}
+
+/// A step that failed, as the page shows it: the message and what kind of
+/// help the page offers with it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepFailure {
+    message: String,
+    /// `offline` (the Bot API server field is offered), `keychain` (the
+    /// private file is offered) or `other`.
+    kind: &'static str,
+}
+
+impl StepFailure {
+    fn other(message: impl Into<String>) -> StepFailure {
+        StepFailure {
+            message: message.into(),
+            kind: "other",
+        }
+    }
+}
+
+impl From<String> for StepFailure {
+    fn from(message: String) -> StepFailure {
+        StepFailure::other(message)
+    }
+}
+
+/// The words the wizard uses for an onboarding error: no error chain, no
+/// config key, for the two failures a newcomer meets first.
+fn step_failure(e: onboard::OnboardError, api_root: &str) -> StepFailure {
+    match e {
+        onboard::OnboardError::Offline(detail) => StepFailure {
+            message: format!(
+                "Can't reach Telegram ({}): check the network, or enter your own Bot API server below",
+                onboard::unreachable_reason(api_root, &detail)
+            ),
+            kind: "offline",
+        },
+        other => StepFailure::other(other.to_string()),
+    }
 }
 
 fn resolved(desktop: &Desktop, name: &str) -> Result<omniclaw_core::paths::Resolved, String> {
@@ -174,7 +220,7 @@ pub async fn onboard_check_token(
     name: String,
     token: String,
     api_root: Option<String>,
-) -> Result<String, String> {
+) -> Result<String, StepFailure> {
     let resolved = resolved(&desktop, &name)?;
     let env = desktop.env().clone();
     let token = token.trim().to_string();
@@ -188,14 +234,15 @@ pub async fn onboard_check_token(
         )
     })
     .await?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| StepFailure::other(e.to_string()))?;
     let api_root = api_root
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .or(configured);
-    let username = onboard::get_me(&token, api_root.as_deref().unwrap_or(DEFAULT_API_ROOT))
+    let root = api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
+    let username = onboard::get_me(&token, root)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failure(e, root))?;
     *guard(&wizard.draft) = Some(Draft {
         profile: name,
         token,
@@ -270,6 +317,10 @@ pub struct FinishArgs {
     install_service: bool,
     start_at_login: bool,
     start_with_app: bool,
+    /// Keep the profile's secrets in its 0600 file instead of the keychain
+    /// (offered when the keychain refused them).
+    #[serde(default)]
+    secrets_file: bool,
 }
 
 /// The result of a green finish.
@@ -300,7 +351,7 @@ pub async fn onboard_finish(
     desktop: Shared<'_>,
     wizard: State<'_, Wizard>,
     args: FinishArgs,
-) -> Result<FinishView, String> {
+) -> Result<FinishView, StepFailure> {
     let name = args.name.clone();
     let resolved = resolved(&desktop, &name)?;
     let targets = args
@@ -330,14 +381,32 @@ pub async fn onboard_finish(
     progress(&app, "write", "running", "");
     let env = desktop.env().clone();
     let for_write = resolved.clone();
+    let file = args.secrets_file;
     let written = blocking("writing the profile", move || {
-        onboard::write(&for_write, &env, &store(), &answers)
+        onboard::write(&for_write, &env, &store_for(file), &answers)
     })
     .await?
     .map_err(|e| {
-        let message = e.to_string();
-        progress(&app, "write", "failed", &message);
-        message
+        // Nothing was written (write undoes its steps): a keychain that
+        // would not keep the secrets is answered with the private file,
+        // one click away, instead of a command to type.
+        let keychain = matches!(e, onboard::OnboardError::Store { .. })
+            && !file
+            && !omniclaw_os::secrets::uses_file(&resolved.state_dir);
+        if keychain {
+            let message = format!(
+                "The keychain did not keep the secrets of profile {name}: it refused them (it is locked, or it has no default collection to keep them in) or cannot be reached. Nothing was written."
+            );
+            progress(&app, "write", "failed", "the keychain did not keep the secrets");
+            StepFailure {
+                message,
+                kind: "keychain",
+            }
+        } else {
+            let message = e.to_string();
+            progress(&app, "write", "failed", &message);
+            StepFailure::other(message)
+        }
     })?;
     progress(
         &app,
@@ -355,7 +424,7 @@ pub async fn onboard_finish(
     let started = start(desktop.inner(), &name, args.install_service).await;
     if let Err(message) = started {
         progress(&app, "start", "failed", &message);
-        return Err(message);
+        return Err(message.into());
     }
     progress(
         &app,
@@ -414,7 +483,7 @@ pub async fn onboard_finish(
     guard(&wizard.draft).take();
     desktop.changed.notify_one();
     if !extras.is_empty() {
-        return Err(format!("the rescue bot runs, but: {}", extras.join("; ")));
+        return Err(format!("the rescue bot runs, but: {}", extras.join("; ")).into());
     }
     Ok(FinishView {
         profile: name,

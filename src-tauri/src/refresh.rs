@@ -42,6 +42,14 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
             let stamp = Stamp::of(desktop.home());
             let gathered = Instant::now();
             if let Some(view) = current(&app, &desktop).await {
+                let running = view
+                    .snapshot
+                    .gateways
+                    .iter()
+                    .filter(|g| matches!(g.status, tray::Status::Running(_)))
+                    .map(|g| g.name.clone())
+                    .collect();
+                crate::health::follow(&desktop, &running);
                 if last.as_ref() != Some(&view) {
                     show(&app, last.as_ref(), &view);
                     last = Some(view);

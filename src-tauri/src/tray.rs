@@ -31,12 +31,14 @@ use crate::window;
 /// Id of the one tray icon the app owns.
 pub const TRAY_ID: &str = "omniclaw";
 
+const ICON_IDLE: Image<'static> = tauri::include_image!("../icons/tray-idle.png");
 const ICON_OK: Image<'static> = tauri::include_image!("../icons/tray-ok.png");
 const ICON_WARNING: Image<'static> = tauri::include_image!("../icons/tray-warning.png");
 const ICON_ERROR: Image<'static> = tauri::include_image!("../icons/tray-error.png");
 
 fn image(icon: Icon) -> Image<'static> {
     match icon {
+        Icon::Idle => ICON_IDLE,
         Icon::Ok => ICON_OK,
         Icon::Warning => ICON_WARNING,
         Icon::Error => ICON_ERROR,
@@ -220,8 +222,9 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
         }
         ItemId::ApprovePairing(name, code) => decide_pairing(desktop, name, code, true),
         ItemId::DenyPairing(name, code) => decide_pairing(desktop, name, code, false),
-        ItemId::OpenLogs(name) => open_folder(&desktop, &name, Folder::Logs),
-        ItemId::OpenConfigFolder(name) => open_folder(&desktop, &name, Folder::Config),
+        ItemId::OpenLogs(name) => open_folder(app, desktop, name, Folder::Logs),
+        ItemId::OpenConfigFolder(name) => open_folder(app, desktop, name, Folder::Config),
+        ItemId::RefusedEdit(_) => navigate(app, "gateways"),
         ItemId::Warning(_) => navigate(app, "ports"),
         ItemId::SetUpRescue => navigate(app, "setup"),
         ItemId::OpenDashboard => navigate(app, "gateways"),
@@ -299,15 +302,42 @@ pub enum Folder {
     Config,
 }
 
-/// Opens a profile's logs or config folder in the file manager.
-pub fn open_folder(desktop: &Desktop, name: &str, folder: Folder) {
-    if let Err(e) = try_open_folder(desktop, name, folder) {
-        eprintln!("omniclaw-desktop: {e}");
+impl Folder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Folder::Logs => "logs",
+            Folder::Config => "config",
+        }
     }
 }
 
-/// Like [`open_folder`], saying why it could not.
-pub fn try_open_folder(desktop: &Desktop, name: &str, folder: Folder) -> Result<(), String> {
+/// How long a file manager opener gets to fail before it counts as
+/// having opened the folder (openers hand over and exit 0 at once).
+const OPENER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens a profile's logs or config folder from the tray: when no file
+/// manager opens it, the dashboard shows the folder's path on the
+/// gateway's card instead.
+fn open_folder(app: &AppHandle<Wry>, desktop: Arc<Desktop>, name: String, folder: Folder) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        match try_open_folder(&desktop, &name, folder).await {
+            Ok(None) => {}
+            Ok(Some(_)) => navigate(&app, "gateways"),
+            Err(e) => eprintln!("omniclaw-desktop: {e}"),
+        }
+    });
+}
+
+/// Opens `name`'s `folder` with the platform's opener. `Ok(None)`: it
+/// opened; `Ok(Some(path))`: nothing could open it (no opener on PATH, or
+/// the opener found no file manager), so the path is kept for the card to
+/// show, selectable, until the next attempt succeeds.
+pub async fn try_open_folder(
+    desktop: &Desktop,
+    name: &str,
+    folder: Folder,
+) -> Result<Option<String>, String> {
     let resolved = desktop::resolve(desktop.env(), Some(name)).map_err(|e| e.to_string())?;
     let dir = match folder {
         Folder::Logs => resolved.logs_dir(),
@@ -326,11 +356,42 @@ pub fn try_open_folder(desktop: &Desktop, name: &str, folder: Folder) -> Result<
     } else {
         "xdg-open"
     };
-    std::process::Command::new(opener)
-        .arg(&dir)
-        .spawn()
-        .map(drop)
-        .map_err(|e| format!("cannot open {} with {opener}: {e}", dir.display()))
+    let target = dir.clone();
+    let opened = tauri::async_runtime::spawn_blocking(move || {
+        let mut child = std::process::Command::new(opener)
+            .arg(&target)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{opener}: {e}"))?;
+        let start = std::time::Instant::now();
+        while start.elapsed() < OPENER_WAIT {
+            match child.try_wait() {
+                // xdg-open says 3 or 4 when it finds nothing to open with.
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("{opener} ended with {status}")),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(format!("{opener}: {e}")),
+            }
+        }
+        // Still running: a file manager took over. Reap it later.
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("opening {} did not finish: {e}", dir.display()))?;
+    let shown = dir.display().to_string();
+    match opened {
+        Ok(()) => {
+            desktop.unopened_folder(name, folder, None);
+            Ok(None)
+        }
+        Err(why) => {
+            desktop.unopened_folder(name, folder, Some((shown.clone(), why)));
+            Ok(Some(shown))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -350,7 +411,12 @@ mod tests {
     #[test]
     fn icons_are_rgba_pngs_of_the_right_size() {
         // Tauri only accepts 8-bit RGBA (colour type 6) PNGs.
-        let cases: [(&str, &[u8], u32); 6] = [
+        let cases: [(&str, &[u8], u32); 7] = [
+            (
+                "tray-idle.png",
+                include_bytes!("../../icons/tray-idle.png"),
+                64,
+            ),
             ("icon.png", include_bytes!("../../icons/icon.png"), 512),
             (
                 "128x128.png",
@@ -383,9 +449,10 @@ mod tests {
 
     #[test]
     fn every_icon_variant_is_decoded_at_its_size() {
-        for icon in [Icon::Ok, Icon::Warning, Icon::Error] {
+        for icon in [Icon::Idle, Icon::Ok, Icon::Warning, Icon::Error] {
             check(icon, 64 * 64 * 4);
         }
+        assert_ne!(ICON_IDLE.rgba(), ICON_OK.rgba());
         assert_ne!(ICON_OK.rgba(), ICON_WARNING.rgba());
         assert_ne!(ICON_WARNING.rgba(), ICON_ERROR.rgba());
     }

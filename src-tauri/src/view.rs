@@ -19,7 +19,7 @@ use omniclaw_gateway::GatewayState;
 use omniclaw_os::lock::{self, InstanceLock};
 use omniclaw_os::profiles::{self, ConfigState, ProfileRecord};
 use omniclaw_os::rescue::PairingStore;
-use omniclaw_os::runtime;
+use omniclaw_os::{logs, runtime};
 use serde::Serialize;
 
 use crate::desktop::{self, Desktop};
@@ -41,7 +41,8 @@ pub struct View {
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {
     pub version: &'static str,
-    /// `ok`, `warning` or `error`, like the tray icon.
+    /// `none` (no gateway set up yet), `ok`, `warning` or `error`, like
+    /// the tray icon.
     pub health: &'static str,
     pub gateways: Vec<Card>,
     /// Every surface of every profile and OpenClaw install.
@@ -79,6 +80,40 @@ pub struct Card {
     pub state_dir: String,
     /// Telegram users waiting for access to its bot, oldest first.
     pub pairing: Vec<PairingView>,
+    /// Where `{"source": "keychain"}` secrets of this profile live:
+    /// `keychain` or `0600 file`.
+    pub secrets: &'static str,
+    /// The running gateway refused an edit and serves its last good config.
+    pub refused: Option<RefusedView>,
+    /// A last good config exists to roll back to.
+    pub can_roll_back: bool,
+    /// Its config asks for a gateway token ("Copy token" is offered).
+    pub token: bool,
+    /// The keychain refused (or could not be reached) when this app last
+    /// needed one of its secrets: "keep them in a private file" is offered.
+    pub keychain_problem: Option<String>,
+    /// A folder that could not be opened, with its path to copy.
+    pub unopened: Option<UnopenedView>,
+    /// What the CLI said when it installed or uninstalled its service.
+    pub service_notes: Vec<String>,
+}
+
+/// An edit the running gateway refused: the keys and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedView {
+    pub keys: Vec<String>,
+    pub reason: String,
+}
+
+/// A folder no file manager opened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnopenedView {
+    /// `logs` or `config`.
+    pub folder: &'static str,
+    pub path: String,
+    pub why: String,
 }
 
 /// A pending pairing request on a card, with Approve / Deny buttons.
@@ -208,6 +243,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
     let dashboard = Dashboard {
         version: env!("CARGO_PKG_VERSION"),
         health: match menu.icon {
+            tray::Icon::Idle => "none",
             tray::Icon::Ok => "ok",
             tray::Icon::Warning => "warning",
             tray::Icon::Error => "error",
@@ -244,13 +280,66 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         ConfigState::Unreadable(message) => Some(message.clone()),
         ConfigState::Missing | ConfigState::Valid { .. } => None,
     };
+    let status = status_of(desktop, &name, &record.state_dir);
+    let refused_edit = match (&status, desktop.refused(&name)) {
+        (Status::Running(_), Some(why)) => refused(record, &why).keys,
+        _ => Vec::new(),
+    };
     Gateway {
-        status: status_of(desktop, &name, &record.state_dir),
+        status,
         base_port,
         service_installed: service_installed(desktop.home(), &record.profile),
         config_problem,
         pairing: Vec::new(),
+        refused_edit,
         name,
+    }
+}
+
+/// The refused edit of a running gateway whose `reload.lastError` is
+/// `why`: the keys from the config's own errors when the file does not
+/// validate, else the keys the file changes against the last good config;
+/// the reason without the refusal's header line.
+fn refused(record: &ProfileRecord, why: &str) -> RefusedView {
+    let mut keys: Vec<String> = Vec::new();
+    let mut push = |k: &str| {
+        if !k.is_empty() && !keys.iter().any(|have| have == k) {
+            keys.push(k.to_string());
+        }
+    };
+    match &record.config {
+        ConfigState::Invalid { errors, .. } => {
+            for d in errors.diagnostics() {
+                push(&d.path);
+            }
+        }
+        ConfigState::Valid { loaded, .. } => {
+            let good = omniclaw_os::edit::last_good_path(&record.config_path);
+            let good = profiles::read_text(&good)
+                .ok()
+                .flatten()
+                .and_then(|t| omniclaw_core::config::parse(&t).ok())
+                .map(|d| d.into_value());
+            if let Some(good) = good {
+                for change in omniclaw_core::reload::classify(&good, loaded.doc.value()).changes {
+                    push(&change.path);
+                }
+            }
+        }
+        ConfigState::Missing | ConfigState::Unreadable(_) => {}
+    }
+    if keys.is_empty() {
+        keys.push("its config".to_string());
+    }
+    // The first line only says the edit was refused (and names the file
+    // with its full path); the lines after it say why.
+    let mut lines: Vec<&str> = why.lines().collect();
+    if lines.len() > 1 && lines[0].trim_end().ends_with(':') {
+        lines.remove(0);
+    }
+    RefusedView {
+        keys,
+        reason: lines.join("\n"),
     }
 }
 
@@ -349,6 +438,17 @@ fn card(
         .collect();
     let mut log = desktop.activity(name);
     log.extend(log_tail(&record.state_dir.join("logs")));
+    let refused = match (&gateway.status, desktop.refused(name)) {
+        (Status::Running(_), Some(why)) => Some(refused(record, &why)),
+        _ => None,
+    };
+    let token = match &record.config {
+        ConfigState::Valid { loaded, .. } => {
+            loaded.config.auth_mode() == omniclaw_core::config::AuthMode::Token
+        }
+        ConfigState::Missing => true,
+        ConfigState::Invalid { .. } | ConfigState::Unreadable(_) => false,
+    };
     Card {
         name: name.clone(),
         state,
@@ -373,7 +473,8 @@ fn card(
             .map(|c| c.to_string())
             .collect(),
         last_error: desktop.last_error(name),
-        config_problem: gateway.config_problem.clone(),
+        // A refusal says the same, with the keys and what to do.
+        config_problem: gateway.config_problem.clone().filter(|_| refused.is_none()),
         log,
         actions,
         service_installed: gateway.service_installed,
@@ -391,6 +492,21 @@ fn card(
                 expires_in_mins: (PAIRING_TTL_SECS / 60).saturating_sub(p.age_mins + 1),
             })
             .collect(),
+        secrets: if omniclaw_os::secrets::uses_file(&record.state_dir) {
+            "0600 file"
+        } else {
+            "keychain"
+        },
+        can_roll_back: omniclaw_os::edit::last_good_path(&record.config_path).is_file(),
+        refused,
+        token,
+        keychain_problem: desktop.keychain_problem(name),
+        unopened: desktop.unopened(name).map(|u| UnopenedView {
+            folder: u.folder.as_str(),
+            path: u.path,
+            why: u.why,
+        }),
+        service_notes: desktop.service_notes(name),
     }
 }
 
@@ -449,32 +565,35 @@ fn conflict_views(plan: &Plan, snapshot: &Snapshot) -> Vec<ConflictView> {
         .collect()
 }
 
-/// The last lines of the newest file in a profile's logs folder.
+/// The last lines of the newest log file in a profile's logs folder,
+/// rendered as `omniclaw logs` renders them (`time LEVEL message
+/// key=value`). Only the end of the file is read: the view is gathered
+/// every second.
 fn log_tail(dir: &Path) -> Vec<String> {
-    let newest = fs::read_dir(dir).ok().and_then(|entries| {
-        entries
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-            .map(|e| e.path())
-    });
-    let Some(file) = newest else {
+    let Some(file) = logs::files(dir).pop() else {
         return Vec::new();
     };
     let Ok(mut f) = fs::File::open(&file) else {
         return Vec::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
+    let from = len.saturating_sub(LOG_TAIL_BYTES);
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return Vec::new();
+    }
     let mut bytes = Vec::new();
     if f.read_to_end(&mut bytes).is_err() {
         return Vec::new();
     }
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        // Read from the middle of a line: that part is not a whole line.
+        lines.remove(0);
+    }
     lines[lines.len().saturating_sub(LOG_LINES)..]
         .iter()
-        .map(|l| l.to_string())
+        .map(|l| logs::render(l))
         .collect()
 }
 
@@ -484,7 +603,7 @@ mod tests {
 
     fn check(content: &str, expected: &[&str]) {
         let dir = tempfile::tempdir().expect("temp dir");
-        fs::write(dir.path().join("gateway.log"), content).expect("write");
+        fs::write(dir.path().join("gateway.2026-01-31.log"), content).expect("write");
         assert_eq!(log_tail(dir.path()), expected, "{content:?}");
     }
 
@@ -523,6 +642,11 @@ mod tests {
     fn log_tail_keeps_the_last_lines() {
         check("", &[]);
         check("one\ntwo\n", &["one", "two"]);
+        // JSON lines read as `omniclaw logs` shows them.
+        let json = r#"{"timestamp":"2026-01-31T10:00:00Z","level":"INFO","message":"gateway serving","target":"g","port":18789}"#;
+        let shown = logs::render(json);
+        assert!(!shown.contains("{\""), "{shown}");
+        check(&format!("{json}\n"), &[shown.as_str()]);
         let many: String = (1..=30).map(|n| format!("line {n}\n")).collect();
         let last: Vec<String> = (11..=30).map(|n| format!("line {n}")).collect();
         let last: Vec<&str> = last.iter().map(String::as_str).collect();

@@ -80,6 +80,10 @@ pub struct Gateway {
     pub config_problem: Option<String>,
     /// Telegram users waiting for access to its bot, oldest first.
     pub pairing: Vec<PairingRequest>,
+    /// The config keys of an edit the running gateway refused (it serves
+    /// its last good config meanwhile); empty when it refused none. An
+    /// edit whose keys are unknown is `["its config"]`.
+    pub refused_edit: Vec<String>,
 }
 
 /// A Telegram user waiting for the operator to let them in.
@@ -103,6 +107,7 @@ impl Gateway {
             service_installed: false,
             config_problem: None,
             pairing: Vec::new(),
+            refused_edit: Vec::new(),
         }
     }
 }
@@ -279,6 +284,9 @@ pub enum ItemId {
     PairingRequest(String, PairingCode),
     ApprovePairing(String, PairingCode),
     DenyPairing(String, PairingCode),
+    /// The line saying which edit a running gateway refused; opens the
+    /// dashboard, where its card offers "Roll back".
+    RefusedEdit(String),
     /// The disabled line shown while no profile exists.
     NoGateways,
     SetUpRescue,
@@ -294,6 +302,7 @@ impl fmt::Display for ItemId {
             ItemId::GatewayAction(action, name) => write!(f, "{}:{name}", action.as_str()),
             ItemId::OpenLogs(name) => write!(f, "open-logs:{name}"),
             ItemId::OpenConfigFolder(name) => write!(f, "open-config-folder:{name}"),
+            ItemId::RefusedEdit(name) => write!(f, "refused-edit:{name}"),
             ItemId::Warning(n) => write!(f, "warning:{n}"),
             ItemId::PairingRequests => f.write_str("pairing-requests"),
             ItemId::PairingRequest(name, code) => write!(f, "pairing:{name}:{code}"),
@@ -360,6 +369,7 @@ impl FromStr for ItemId {
             "gateway" => ItemId::Gateway(name),
             "open-logs" => ItemId::OpenLogs(name),
             "open-config-folder" => ItemId::OpenConfigFolder(name),
+            "refused-edit" => ItemId::RefusedEdit(name),
             "warning" => ItemId::Warning(arg.parse().map_err(|_| unknown())?),
             other => ItemId::GatewayAction(Action::parse(other).ok_or_else(unknown)?, name),
         })
@@ -408,6 +418,8 @@ impl Item {
 /// Which tray icon variant to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icon {
+    /// No gateway is set up yet: nothing to call healthy.
+    Idle,
     /// Everything isolated, nothing failed.
     Ok,
     /// An isolation conflict or a config that cannot start.
@@ -501,6 +513,9 @@ pub fn gateway_label(gateway: &Gateway) -> String {
     };
     let status = match (&gateway.status, &gateway.config_problem) {
         (Status::Stopped, Some(_)) => "stopped (config invalid)".to_string(),
+        (status @ Status::Running(_), _) if !gateway.refused_edit.is_empty() => {
+            format!("{} (edit refused)", status.label())
+        }
         (status, _) => status.label(),
     };
     format!("{} — {status} — {port}", gateway.name)
@@ -508,16 +523,23 @@ pub fn gateway_label(gateway: &Gateway) -> String {
 
 fn gateway_submenu(gateway: &Gateway) -> Item {
     let name = &gateway.name;
-    let mut items: Vec<Item> = [Action::Start, Action::Stop, Action::Restart]
-        .into_iter()
-        .map(|a| {
-            Item::action(
-                ItemId::GatewayAction(a, name.clone()),
-                a.label(),
-                route(gateway, a).is_ok(),
-            )
-        })
-        .collect();
+    let mut items = Vec::new();
+    if let Some(why) = refused_label(gateway) {
+        // First, so the reason for the orange icon is the first thing read.
+        items.push(Item::action(ItemId::RefusedEdit(name.clone()), why, true));
+        items.push(Item::Separator);
+    }
+    items.extend(
+        [Action::Start, Action::Stop, Action::Restart]
+            .into_iter()
+            .map(|a| {
+                Item::action(
+                    ItemId::GatewayAction(a, name.clone()),
+                    a.label(),
+                    route(gateway, a).is_ok(),
+                )
+            }),
+    );
     items.push(Item::Separator);
     // One service item: install when there is none, uninstall when there is.
     let service = if gateway.service_installed {
@@ -546,6 +568,18 @@ fn gateway_submenu(gateway: &Gateway) -> Item {
         label: gateway_label(gateway),
         items,
     }
+}
+
+/// `⚠ Edit of gateway.port refused: runs on the last good config…` for a
+/// running gateway that refused an edit; `None` otherwise.
+pub fn refused_label(gateway: &Gateway) -> Option<String> {
+    if gateway.refused_edit.is_empty() || !matches!(gateway.status, Status::Running(_)) {
+        return None;
+    }
+    Some(format!(
+        "⚠ Edit of {} refused: runs on the last good config…",
+        gateway.refused_edit.join(", ")
+    ))
 }
 
 /// `Pairing requests (N)`: per request a line saying who, on which
@@ -629,11 +663,16 @@ fn icon(snapshot: &Snapshot) -> Icon {
         .iter()
         .any(|g| matches!(g.status, Status::Failed { .. }));
     let uneasy = !snapshot.conflicts.is_empty()
-        || snapshot.gateways.iter().any(|g| g.config_problem.is_some());
+        || snapshot
+            .gateways
+            .iter()
+            .any(|g| g.config_problem.is_some() || refused_label(g).is_some());
     if failed {
         Icon::Error
     } else if uneasy {
         Icon::Warning
+    } else if snapshot.gateways.is_empty() {
+        Icon::Idle
     } else {
         Icon::Ok
     }
@@ -651,9 +690,21 @@ fn tooltip(snapshot: &Snapshot) -> String {
         .filter(|g| matches!(g.status, Status::Failed { .. }))
         .count();
     let conflicts = warnings(&snapshot.conflicts).len();
+    if snapshot.gateways.is_empty() {
+        return "OmniClaw — no gateways set up yet".to_string();
+    }
     let mut parts = vec![format!("{running} of {} running", snapshot.gateways.len())];
     if failed > 0 {
         parts.push(format!("{failed} failed"));
+    }
+    for g in &snapshot.gateways {
+        if refused_label(g).is_some() {
+            parts.push(format!(
+                "{}: edit of {} refused",
+                g.name,
+                g.refused_edit.join(", ")
+            ));
+        }
     }
     if conflicts > 0 {
         let s = if conflicts == 1 { "" } else { "s" };
@@ -922,6 +973,18 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_edit_says_why_the_icon_is_orange() {
+        let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        s.gateways[0].refused_edit = vec!["gateway.port".into()];
+        insta::assert_snapshot!(menu(&s).to_string());
+        // A stopped gateway serves nothing: its refusal is history.
+        let mut stopped = main_and_rescue(Status::Stopped, Status::Stopped);
+        stopped.gateways[0].refused_edit = vec!["gateway.port".into()];
+        assert_eq!(menu(&stopped).icon, Icon::Ok);
+        assert!(!menu(&stopped).to_string().contains("refused"));
+    }
+
+    #[test]
     fn no_gateways() {
         insta::assert_snapshot!(menu(&Snapshot::default()).to_string());
     }
@@ -1057,6 +1120,7 @@ mod tests {
                 "open-config-folder:main",
                 Some(ItemId::OpenConfigFolder(main())),
             ),
+            ("refused-edit:main", Some(ItemId::RefusedEdit(main()))),
             ("warning:2", Some(ItemId::Warning(2))),
             ("pairing-requests", Some(ItemId::PairingRequests)),
             (

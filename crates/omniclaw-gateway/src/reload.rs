@@ -28,7 +28,7 @@
 //! channel — its persisted offset makes that lose and repeat nothing.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -57,18 +57,8 @@ enum TelegramSlot {
     On(watch::Receiver<ChannelState>),
 }
 
-/// Suffix of the last known good config: `omniclaw.json.last-good`.
-pub const LAST_GOOD_SUFFIX: &str = ".last-good";
-
-/// `<config>.last-good`.
-pub fn last_good_path(config: &Path) -> PathBuf {
-    let mut name = config
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(LAST_GOOD_SUFFIX);
-    config.with_file_name(name)
-}
+// The last known good config's name is the one `config rollback` restores.
+pub use omniclaw_os::edit::{last_good_path, LAST_GOOD_SUFFIX};
 
 /// What the reloader reports through `status` and `health`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -708,7 +698,7 @@ mod tests {
     fn last_good_sits_next_to_the_config() {
         assert_eq!(
             last_good_path(Path::new("/s/omniclaw.json")),
-            PathBuf::from("/s/omniclaw.json.last-good")
+            std::path::PathBuf::from("/s/omniclaw.json.last-good")
         );
     }
 

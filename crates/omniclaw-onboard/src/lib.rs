@@ -396,6 +396,50 @@ pub async fn get_me(token: &str, api_root: &str) -> Result<String, OnboardError>
     }
 }
 
+/// Why the Bot API at `api_root` could not be reached, in the few words a
+/// person needs (`DNS lookup for api.telegram.org failed`, `connection to
+/// 127.0.0.1:9 refused`), from the error chain of an
+/// [`OnboardError::Offline`]; the chain itself names resolver and socket
+/// internals nobody can act on.
+pub fn unreachable_reason(api_root: &str, detail: &str) -> String {
+    let host = api_root
+        .split("://")
+        .nth(1)
+        .unwrap_or(api_root)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let lower = detail.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host.as_str(), |(name, _)| name);
+    if has(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no address associated",
+        "temporary failure in name resolution",
+    ]) {
+        format!("DNS lookup for {name} failed")
+    } else if has(&["connection refused"]) {
+        format!("connection to {host} refused")
+    } else if has(&["timed out", "timeout"]) {
+        format!("no answer from {host} in time")
+    } else if has(&["certificate", "tls", "ssl"]) {
+        format!("no secure connection to {host}")
+    } else if has(&["network is unreachable", "no route to host"]) {
+        format!("no route to {host}")
+    } else {
+        format!("no connection to {host}")
+    }
+}
+
 fn api_error(e: ApiError) -> OnboardError {
     match e {
         ApiError::Unauthorized => OnboardError::Unauthorized,
@@ -1075,6 +1119,31 @@ mod tests {
     // The tests plan ports below Linux's ephemeral range (32768–60999),
     // where other tests' listeners on port 0 land: the plan checks live
     // listeners too.
+    #[test]
+    fn unreachable_reasons_leave_the_internals_out() {
+        let cases = [
+            (
+                "https://api.telegram.org",
+                "error sending request: client error (Connect): dns error: failed to lookup address information: Temporary failure in name resolution",
+                "DNS lookup for api.telegram.org failed",
+            ),
+            (
+                "http://127.0.0.1:9/",
+                "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                "connection to 127.0.0.1:9 refused",
+            ),
+            (
+                "http://bot.example:8081",
+                "error sending request: operation timed out",
+                "no answer from bot.example:8081 in time",
+            ),
+            ("http://h", "something else", "no connection to h"),
+        ];
+        for (root, detail, expected) in cases {
+            assert_eq!(unreachable_reason(root, detail), expected, "{detail}");
+        }
+    }
+
     #[test]
     fn writing_puts_the_token_in_the_store_only() {
         let (dir, env) = home();

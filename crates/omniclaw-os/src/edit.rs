@@ -387,3 +387,187 @@ fn command(resolved: &Resolved) -> String {
 pub fn backup_of(resolved: &Resolved) -> PathBuf {
     fsx::backup_path(&resolved.config_path)
 }
+
+/// Suffix of the last known good config: `omniclaw.json.last-good`.
+pub const LAST_GOOD_SUFFIX: &str = ".last-good";
+
+/// `<config>.last-good`: the config a gateway ran healthy on for 10 s,
+/// which [`rollback`] restores.
+pub fn last_good_path(config: &Path) -> PathBuf {
+    let mut name = config
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(LAST_GOOD_SUFFIX);
+    config.with_file_name(name)
+}
+
+/// What [`rollback`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The config was replaced (false: it already was the last good one).
+    pub changed: bool,
+    pub restored_from: PathBuf,
+    /// Where the replaced text is kept, when there was one.
+    pub rejected: Option<PathBuf>,
+}
+
+/// Why [`rollback`] changed nothing; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no last known good config for profile {profile} ({file} is missing): a gateway saves it after running 10 s on a config; fix the config by hand (`{command} config validate` lists the problems)")]
+    NoLastGood {
+        profile: String,
+        file: String,
+        command: String,
+    },
+    #[error("{file} is not a valid config, so it is not restored:\n{errors}")]
+    InvalidLastGood { file: String, errors: String },
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("cannot keep the current config as {file}: {detail}; nothing was changed")]
+    KeepRejected { file: String, detail: String },
+    #[error("cannot write {file}: {detail}; the file was not changed")]
+    Io { file: String, detail: String },
+}
+
+/// Restores `<config>.last-good` over the profile's config, under the
+/// config's lock: the text it replaces is kept as
+/// `<config>.rejected.<unix seconds>` (and as `.bak`). A running gateway
+/// picks the restored config up by its hot reload. `config rollback`, the
+/// rescue bot's `/rollback` (which runs it) and the desktop app's
+/// "Roll back" share it.
+pub fn rollback(resolved: &Resolved) -> Result<RolledBack, RollbackError> {
+    let good_path = last_good_path(&resolved.config_path);
+    let good = match profiles::read_text(&good_path) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(RollbackError::NoLastGood {
+                profile: resolved.profile.to_string(),
+                file: resolved.display(&good_path),
+                command: command(resolved),
+            })
+        }
+        Err(message) => return Err(RollbackError::Unreadable(message)),
+    };
+    config::load(&good).map_err(|e| RollbackError::InvalidLastGood {
+        file: resolved.display(&good_path),
+        errors: e.to_string(),
+    })?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = resolved
+        .config_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".rejected.{stamp}"));
+    let rejected = resolved.config_path.with_file_name(name);
+    let shown = resolved.display(&resolved.config_path);
+    // Under the config's lock, like every other writer of it: an edit
+    // made meanwhile is what gets kept as rejected, never lost.
+    let result = fsx::update(
+        &resolved.config_path,
+        fsx::Options::with_backup(),
+        |current| {
+            if current == Some(good.as_bytes()) {
+                return Ok((None, None));
+            }
+            let kept = match current {
+                Some(text) => {
+                    fsx::atomic_replace(&rejected, text).map_err(|e| {
+                        RollbackError::KeepRejected {
+                            file: resolved.display(&rejected),
+                            detail: e.to_string(),
+                        }
+                    })?;
+                    Some(rejected.clone())
+                }
+                None => None,
+            };
+            Ok((Some(good.clone().into_bytes()), Some(kept)))
+        },
+    );
+    match result {
+        // `None`: the file already held the last good config.
+        Ok(None) => Ok(RolledBack {
+            changed: false,
+            restored_from: good_path,
+            rejected: None,
+        }),
+        Ok(Some(kept)) => Ok(RolledBack {
+            changed: true,
+            restored_from: good_path,
+            rejected: kept,
+        }),
+        Err(fsx::UpdateError::Refused(e)) => Err(e),
+        Err(fsx::UpdateError::Io { action, source, .. }) => Err(RollbackError::Io {
+            file: shown,
+            detail: format!("cannot {action} it: {source}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main_profile(home: &Path) -> Resolved {
+        let env = EnvSnapshot::default().with("HOME", home.to_string_lossy().as_ref());
+        omniclaw_core::paths::resolve(omniclaw_core::paths::Inputs {
+            profile_flag: Some("main"),
+            env: &env,
+            cwd: None,
+        })
+        .expect("resolves")
+    }
+
+    const GOOD: &str = "{ gateway: { port: 18789 } }\n";
+    const BAD: &str = "{ gateway: { port: \"nope\" } }\n";
+
+    #[test]
+    fn rollback_restores_the_last_good_config_and_keeps_the_rejected_one() {
+        let home = tempfile::tempdir().expect("home");
+        let r = main_profile(home.path());
+        std::fs::create_dir_all(&r.state_dir).expect("state dir");
+        let err = rollback(&r).expect_err("nothing to restore yet");
+        assert!(
+            err.to_string()
+                .contains("omniclaw --profile main config validate"),
+            "{err}"
+        );
+
+        std::fs::write(last_good_path(&r.config_path), GOOD).expect("last good");
+        std::fs::write(&r.config_path, BAD).expect("bad edit");
+        let done = rollback(&r).expect("rolled back");
+        assert!(done.changed);
+        assert_eq!(
+            std::fs::read_to_string(&r.config_path).expect("config"),
+            GOOD
+        );
+        let kept = done.rejected.expect("the rejected text is kept");
+        assert_eq!(std::fs::read_to_string(kept).expect("rejected"), BAD);
+
+        let again = rollback(&r).expect("nothing left to do");
+        assert_eq!((again.changed, again.rejected), (false, None));
+    }
+
+    #[test]
+    fn an_invalid_last_good_config_is_not_restored() {
+        let home = tempfile::tempdir().expect("home");
+        let r = main_profile(home.path());
+        std::fs::create_dir_all(&r.state_dir).expect("state dir");
+        std::fs::write(last_good_path(&r.config_path), BAD).expect("last good");
+        std::fs::write(&r.config_path, GOOD).expect("config");
+        let err = rollback(&r).expect_err("refused");
+        assert!(
+            matches!(err, RollbackError::InvalidLastGood { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&r.config_path).expect("config"),
+            GOOD
+        );
+    }
+}

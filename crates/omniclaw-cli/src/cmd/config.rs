@@ -37,83 +37,33 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> CmdResult {
 }
 
 /// Restores `<config>.last-good` (written by a gateway after 10 s of healthy
-/// running). The current text is kept as `<config>.rejected.<unix seconds>`;
-/// a running gateway picks the restored config up by its hot reload.
+/// running) with [`edit::rollback`], which the desktop app's "Roll back"
+/// shares; a running gateway picks the restored config up by its hot reload.
 fn rollback(ctx: &Ctx) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
-    let good_path = omniclaw_gateway::reload::last_good_path(&resolved.config_path);
-    let good = match profiles::read_text(&good_path) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return Err(CliError::failed(format!(
-                "no last known good config for profile {} ({} is missing): a gateway saves it after running 10 s on a config; fix the config by hand (`{} config validate` lists the problems)",
-                resolved.profile,
-                resolved.display(&good_path),
-                command(&resolved)
-            )))
-        }
-        Err(msg) => return Err(CliError::failed(msg)),
-    };
-    config::load(&good).map_err(|e| {
-        CliError::failed(format!(
-            "{} is not a valid config, so it is not restored:\n{e}",
-            resolved.display(&good_path)
-        ))
-    })?;
-    let current = profiles::read_text(&resolved.config_path).map_err(CliError::failed)?;
-    if current.as_deref() == Some(good.as_str()) {
-        if ctx.json {
-            out::json(&json!({"ok": true, "changed": false, "file": resolved.config_path}));
-        } else {
-            println!(
-                "{} already is the last known good config",
-                resolved.display(&resolved.config_path)
-            );
-        }
-        return Ok(Outcome::Ok);
-    }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut name = resolved
-        .config_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".rejected.{stamp}"));
-    let rejected = resolved.config_path.with_file_name(name);
-    if let Some(text) = &current {
-        fsx::atomic_replace(&rejected, text.as_bytes()).map_err(|e| {
-            CliError::failed(format!(
-                "cannot keep the current config as {}: {e}; nothing was changed",
-                resolved.display(&rejected)
-            ))
-        })?;
-    }
-    fsx::atomic_replace(&resolved.config_path, good.as_bytes()).map_err(|e| {
-        CliError::failed(format!(
-            "cannot write {}: {e}; the file was not changed",
-            resolved.display(&resolved.config_path)
-        ))
-    })?;
+    let done = edit::rollback(&resolved).map_err(|e| CliError::failed(e.to_string()))?;
+    let file = resolved.display(&resolved.config_path);
     if ctx.json {
-        out::json(&json!({
-            "ok": true,
-            "changed": true,
-            "file": resolved.config_path,
-            "restoredFrom": good_path,
-            "rejected": current.is_some().then_some(&rejected),
-        }));
+        out::json(&if done.changed {
+            json!({
+                "ok": true,
+                "changed": true,
+                "file": resolved.config_path,
+                "restoredFrom": done.restored_from,
+                "rejected": done.rejected,
+            })
+        } else {
+            json!({"ok": true, "changed": false, "file": resolved.config_path})
+        });
+    } else if !done.changed {
+        println!("{file} already is the last known good config");
     } else {
-        println!(
-            "{}: restored the last known good config",
-            resolved.display(&resolved.config_path)
-        );
-        if current.is_some() {
+        println!("{file}: restored the last known good config");
+        if let Some(rejected) = &done.rejected {
             println!(
                 "  the rejected one is kept as {}",
-                resolved.display(&rejected)
+                resolved.display(rejected)
             );
         }
     }
