@@ -80,11 +80,18 @@ fn refusal(detail: &str) -> String {
         format!(
             "{detail}: the keychain has no default collection (login keyring) to keep secrets in"
         )
-    } else if detail.contains("locked") {
+    } else if mentions_word(detail, "locked") {
         format!("{detail}: the login keyring is locked")
     } else {
         detail.to_string()
     }
+}
+
+/// Whether `text` has `word` as a word of its own ("locked", not "blocked").
+fn mentions_word(text: &str, word: &str) -> bool {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w == word)
 }
 
 impl SecretStore for Keyring {
@@ -119,6 +126,15 @@ impl SecretStore for Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blocked_reply_is_not_a_locked_keyring() {
+        assert!(refusal("the collection is locked").contains("the login keyring is locked"));
+        assert_eq!(
+            refusal("a security policy blocked the reply"),
+            "a security policy blocked the reply"
+        );
+    }
 
     #[derive(Debug)]
     struct Backend(&'static str);
