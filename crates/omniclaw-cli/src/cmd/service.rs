@@ -1186,7 +1186,8 @@ pub fn restart(ctx: &Ctx) -> CmdResult {
     )
 }
 
-/// A part of `gateway status`: JSON, text lines, and warnings (which make it exit 1).
+/// A part of `gateway status`: JSON, text lines (the service's own fact,
+/// or the `--deep` listing), and warnings (which make it exit 1).
 pub struct Section {
     pub json: Value,
     pub lines: Vec<String>,
@@ -1245,7 +1246,7 @@ fn select_for_status(
 pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError> {
     let manager = match select_for_status(ctx, |e| Section {
         json: json!({"installed": false, "error": e.message()}),
-        lines: vec![format!("  service  unavailable: {e}")],
+        lines: vec![format!("unavailable: {e}")],
         warnings: Vec::new(),
     })? {
         Ok(m) => m,
@@ -1259,7 +1260,7 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliErro
         return Ok(Section {
             json: json!({"installed": false, "platform": platform.as_str(), "name": unit.name}),
             lines: vec![format!(
-                "  service  not installed (`{} gateway install` adds a {platform})",
+                "not installed (`{} gateway install` adds a {platform})",
                 command(resolved)
             )],
             warnings: Vec::new(),
@@ -1299,7 +1300,7 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliErro
             "stale": stale.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }),
         lines: vec![format!(
-            "  service  {platform} {} · {state_text}{}",
+            "{platform} {} · {state_text}{}",
             unit.name,
             installed
                 .port
