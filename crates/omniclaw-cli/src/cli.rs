@@ -53,7 +53,7 @@ pub enum Command {
     /// The browser control service of this profile's gateway.
     #[command(subcommand)]
     Browser(BrowserCommand),
-    /// This profile's secrets in the OS keychain (or the --secrets-file): set, show status, remove.
+    /// This profile's secrets in the OS keychain (or the --secrets-file): set, get, status, remove, move.
     #[command(subcommand)]
     Secrets(SecretsCommand),
     /// Show this profile's gateway log (rolling files in `<state dir>/logs/`).
@@ -113,6 +113,14 @@ pub enum SecretsCommand {
     /// Store a secret; the value is read from stdin or a hidden prompt, never from the command line.
     Set {
         /// gateway.auth.token, gateway.auth.password, gateway.remote.token or channels.telegram.botToken.
+        name: String,
+    },
+    /// Print the value of one secret asked for by name, e.g. the gateway token a client needs
+    /// (`--json`: `{"name", "value"}` of that secret only). Goes to the terminal or a pipe, never
+    /// into a log or any other command's output. A value on a command line (`--token T`) is
+    /// visible to every user in `ps`: hand it over in a variable or a file.
+    Get {
+        /// The secret's config path, e.g. gateway.auth.token.
         name: String,
     },
     /// Which secrets are stored (present / missing, with a fingerprint); never their values.
