@@ -643,3 +643,48 @@ fn secrets_get_prints_the_one_secret_asked_for() {
         "the token reached a file"
     );
 }
+
+/// A locked keychain is a problem that may pass (exit 1), and the message
+/// speaks of the lock, not of a dialog nobody saw.
+#[test]
+fn health_with_a_locked_keychain_exits_1_and_names_the_lock() {
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    setup(&home, "k", free_base());
+    login_keyring("lock");
+    let _unlock = Unlock;
+    let health = home.run(&["--profile", "k", "health"]);
+    health
+        .expect_code(1)
+        .expect_output("the login keyring is locked")
+        .expect_output("gnome-keyring-daemon --unlock");
+    assert!(
+        !health.stderr.contains("prompt") && !health.stdout.contains("prompt"),
+        "{health:?}"
+    );
+}
+
+/// Onboarding checks the secret store before its first question: a locked
+/// keychain is said at once, nothing is asked and nothing written.
+#[test]
+fn onboarding_with_a_locked_keychain_stops_before_the_first_question() {
+    use expectrl::{Eof, Expect, Session};
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    login_keyring("lock");
+    let _unlock = Unlock;
+    let before = home.snapshot();
+    let mut cmd = home.cmd();
+    cmd.args(["--profile", "rescue", "onboard"]);
+    let mut s = Session::spawn(cmd).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    let said = s
+        .expect("the login keyring is locked")
+        .expect("said at once");
+    let before_text = String::from_utf8_lossy(said.before()).into_owned();
+    let rest = s.expect(Eof).expect("ended");
+    let all = format!("{before_text}{}", String::from_utf8_lossy(rest.as_bytes()));
+    assert!(!all.contains("Base port"), "asked a question first:\n{all}");
+    assert!(all.contains("nothing was changed"), "{all}");
+    assert_eq!(before, home.snapshot(), "onboarding wrote something");
+}
