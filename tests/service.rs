@@ -1551,3 +1551,52 @@ fn a_clash_names_one_free_base() {
     bases.dedup();
     assert_eq!(bases.len(), 1, "{bases:?} in {text}");
 }
+
+/// A dry run shows the unit even when the install would refuse, with the
+/// reason, and ends with the install's own exit code.
+#[test]
+fn a_dry_run_shows_the_unit_and_why_the_install_would_refuse() {
+    let f = Fixture::new();
+    f.gateway_only_rescue();
+    let gateway = omniclaw_tests::GatewayProc::start(&f.home, &["--profile", "rescue", "gateway"]);
+    f.calls();
+    let dry = ["--profile", "rescue", "gateway", "install", "--dry-run"];
+    f.run(&dry)
+        .expect_code(1)
+        .expect_output("Would write ~/.config/systemd/user/omniclaw-gateway-rescue.service:")
+        .expect_output("ExecStart=")
+        .expect_output("Would run:")
+        .expect_output("The install would refuse, as it is now:")
+        .expect_output(&format!(
+            "it is already running from a terminal (pid {}, cli)",
+            gateway.pid()
+        ));
+    let mut json_args = vec!["--json"];
+    json_args.extend(dry);
+    let v = f.run(&json_args).json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["wouldRefuse"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("already running from a terminal")));
+    assert!(v["files"][0]["contents"]
+        .as_str()
+        .is_some_and(|c| c.contains("ExecStart=")));
+    // Bad input on the command line stays bad input (exit 2), unit shown.
+    f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--dry-run",
+        "--port",
+        "1",
+    ])
+    .expect_code(2)
+    .expect_output("Would write ~/.config/systemd/user/omniclaw-gateway-rescue.service:")
+    .expect_output("port 1 is privileged");
+    assert!(!f.home.path().join(".config").exists(), "no unit written");
+    assert!(
+        f.calls().iter().all(|c| c.contains("show")),
+        "a dry run ran the manager"
+    );
+}

@@ -555,16 +555,26 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
 
     let from_flag = args.port.is_some();
     let running = holder(&resolved);
-    check_not_running(platform, &resolved, running.as_ref())?;
-    check_privileged(platform, &resolved, port, from_flag)?;
-    check_conflicts(
+    // A dry run shows the unit even when the install would refuse, and
+    // says why; a real install stops at the first refusal.
+    let mut refusals: Vec<CliError> = Vec::new();
+    let mut refuse = |checked: Result<(), CliError>| match checked {
+        Err(e) if args.dry_run => {
+            refusals.push(e);
+            Ok(())
+        }
+        other => other,
+    };
+    refuse(check_not_running(platform, &resolved, running.as_ref()))?;
+    refuse(check_privileged(platform, &resolved, port, from_flag))?;
+    refuse(check_conflicts(
         ctx,
         &resolved,
         loaded.doc.value(),
         port,
         from_flag,
         running.as_ref().map(|h| h.pid),
-    )?;
+    ))?;
 
     // The store the service will read: its secrets file when the profile
     // has one, else the keychain (`--secrets-file` does not reach a service).
@@ -582,14 +592,23 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             .iter()
             .map(|p| format!("  - {}", p.explain(&cmd)))
             .collect();
-        return Err(CliError::failed(format!(
+        refuse(Err(CliError::failed(format!(
             "refusing to install the service of profile {}: it could not read its secrets; nothing was changed:\n{}",
             resolved.profile,
             lines.join("\n")
-        )));
+        ))))?;
     }
 
-    let binary = binary(ctx, args.binary.as_deref())?;
+    let binary = match binary(ctx, args.binary.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            refuse(Err(e))?;
+            // Shown as given: the refusal says what is wrong with it.
+            args.binary
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("omniclaw"))
+        }
+    };
     let mut spec = ServiceSpec::for_profile(&resolved, &binary, port);
     if platform == Platform::TaskScheduler {
         spec.windows_user = windows_user(ctx);
@@ -613,12 +632,12 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
         .all(|(f, b)| b.as_deref() == Some(f.bytes().as_slice()));
     let replacing = !unchanged && before.iter().any(Option::is_some);
     if replacing && !args.force {
-        return Err(CliError::usage(format!(
+        refuse(Err(CliError::usage(format!(
             "profile {} already has a {platform} at {} that differs from what install would write now: \
              pass --force to replace it (`{cmd} gateway install --force --dry-run` shows the new file), or `{cmd} gateway uninstall` first",
             resolved.profile,
             resolved.display(&files[0].path)
-        )));
+        ))))?;
     }
     let plan = manager.install_plan(&unit, replacing);
 
@@ -633,8 +652,14 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             &plan,
             new_text.is_some(),
             &warnings,
+            &refusals,
         );
-        return Ok(Outcome::Ok);
+        // The exit code the install itself would end with.
+        return Ok(match refusals.iter().map(CliError::exit_code).max() {
+            None => Outcome::Ok,
+            Some(2) => Outcome::BadInput,
+            Some(_) => Outcome::Problem,
+        });
     }
 
     // Everything is checked; the manager must be reachable before any write.
@@ -821,11 +846,13 @@ fn print_dry_run(
     plan: &[Step],
     config_change: bool,
     warnings: &[String],
+    refusals: &[CliError],
 ) {
     if ctx.json {
         out::json(&json!({
-            "ok": true,
+            "ok": refusals.is_empty(),
             "dryRun": true,
+            "wouldRefuse": refusals.iter().map(CliError::message).collect::<Vec<_>>(),
             "profile": resolved.profile.name(),
             "platform": platform.as_str(),
             "name": unit.name,
@@ -861,6 +888,9 @@ fn print_dry_run(
     }
     for w in warnings {
         println!("warning: {w}");
+    }
+    for r in refusals {
+        println!("The install would refuse, as it is now:\n  {}", r.message());
     }
 }
 
