@@ -60,6 +60,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Set this profile up with its Telegram bot step by step (port, token, operator, targets).
     Onboard(OnboardArgs),
+    /// Take this profile off this machine: its service, its secrets, its name in other profiles'
+    /// rescue.targets; its state dir and config are kept as a backup beside them (the path is
+    /// printed), its workspace is left alone. Refused while its gateway runs.
+    Remove,
     /// Telegram users waiting for access to this profile's bot: list, approve or deny their codes.
     #[command(subcommand)]
     Pairing(PairingCommand),

@@ -51,7 +51,7 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// The service manager; an unknown `OMNICLAW_SERVICE_MANAGER` is bad input.
-fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
+pub(super) fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
     manager::select(&ctx.env).map_err(|e| match e {
         ServiceError::UnknownManager { .. } => CliError::usage(e),
         other => CliError::failed(other),
@@ -929,29 +929,62 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
         }
         return Ok(Outcome::Ok);
     }
+    let Some(removed) = remove_service(manager.as_ref(), &resolved)? else {
+        if ctx.json {
+            out::json(&json!({"ok": true, "profile": resolved.profile.name(), "removed": false}));
+        } else {
+            println!(
+                "Profile {} has no {platform} installed ({}); nothing to remove.",
+                resolved.profile, unit.name
+            );
+        }
+        return Ok(Outcome::Ok);
+    };
+    if ctx.json {
+        out::json(
+            &json!({"ok": true, "profile": resolved.profile.name(), "removed": true, "name": removed.name, "files": removed.files}),
+        );
+    } else {
+        println!(
+            "Removed {platform} {} of profile {}",
+            removed.name, resolved.profile
+        );
+        for f in &removed.files {
+            println!("  removed  {}", resolved.display(f));
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A service [`remove_service`] took away.
+pub struct RemovedService {
+    pub platform: Platform,
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Stops and removes `resolved`'s service through `manager` (its steps,
+/// then its files); `Ok(None)` when none is installed or loaded.
+pub fn remove_service(
+    manager: &dyn ServiceManager,
+    resolved: &Resolved,
+) -> Result<Option<RemovedService>, CliError> {
+    let platform = manager.platform();
+    let unit = unit_of(platform, resolved);
+    let files = existing_files(platform, &resolved.home, &resolved.service_names());
     if files.is_empty() {
         let loaded = matches!(manager.state(&unit), Ok(s) if s != ServiceState::NotLoaded);
         if !loaded {
-            if ctx.json {
-                out::json(
-                    &json!({"ok": true, "profile": resolved.profile.name(), "removed": false}),
-                );
-            } else {
-                println!(
-                    "Profile {} has no {platform} installed ({}); nothing to remove.",
-                    resolved.profile, unit.name
-                );
-            }
-            return Ok(Outcome::Ok);
+            return Ok(None);
         }
     }
-    for step in &plan {
+    for step in &manager.uninstall_plan(&unit) {
         match step {
             Step::Run { cmd, tolerate } => {
                 manager.run_step(cmd, *tolerate).map_err(|e| {
                     CliError::failed(format!(
                         "{e}\nnothing was removed yet besides what the steps before it did; fix that, then run `{} gateway uninstall` again",
-                        command(&resolved)
+                        command(resolved)
                     ))
                 })?;
             }
@@ -965,20 +998,11 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
             Step::WriteFiles | Step::RestoreFiles => {}
         }
     }
-    if ctx.json {
-        out::json(
-            &json!({"ok": true, "profile": resolved.profile.name(), "removed": true, "name": unit.name, "files": files}),
-        );
-    } else {
-        println!(
-            "Removed {platform} {} of profile {}",
-            unit.name, resolved.profile
-        );
-        for f in &files {
-            println!("  removed  {}", resolved.display(f));
-        }
-    }
-    Ok(Outcome::Ok)
+    Ok(Some(RemovedService {
+        platform,
+        name: unit.name,
+        files,
+    }))
 }
 
 fn holder(resolved: &Resolved) -> Option<Holder> {
@@ -1004,7 +1028,7 @@ fn done(ctx: &Ctx, resolved: &Resolved, action: &str, message: &str) -> CmdResul
     Ok(Outcome::Ok)
 }
 
-fn installed(platform: Platform, resolved: &Resolved) -> bool {
+pub(super) fn installed(platform: Platform, resolved: &Resolved) -> bool {
     !existing_files(platform, &resolved.home, &resolved.service_names()).is_empty()
 }
 
