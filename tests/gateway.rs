@@ -110,7 +110,8 @@ fn manual_main_and_rescue_side_by_side() {
     browser.expect_code(0);
     assert_eq!(browser.json()["controlPort"], 19003);
 
-    // Each answers as itself; probe proves identity and warns about two.
+    // Each answers as itself; probe proves identity, and two isolated
+    // profiles answering is what they are for: no warning.
     let probe = home.run_env(&["gateway", "probe", "--json"], &tokens);
     probe.expect_code(0);
     let v = probe.json();
@@ -127,12 +128,9 @@ fn manual_main_and_rescue_side_by_side() {
         let cfg = home.path().join(format!(".omniclaw-{name}/omniclaw.json"));
         assert_eq!(t["identity"]["configPath"], cfg.to_string_lossy().as_ref());
     }
-    assert!(v["warning"]
-        .as_str()
-        .is_some_and(|w| w.contains("multiple reachable gateways detected")));
-    home.run_env(&["gateway", "probe"], &tokens)
-        .expect_output("warning: multiple reachable gateways detected")
-        .expect_output("rescue bot");
+    assert_eq!(v["warning"], serde_json::Value::Null, "{v}");
+    let text = home.run_env(&["gateway", "probe"], &tokens);
+    assert!(!text.stdout.contains("warning"), "{}", text.stdout);
     home.run_env(&["--profile", "rescue", "health"], &tokens)
         .expect_code(0)
         .expect_output("healthy");
@@ -337,6 +335,73 @@ fn refuses_to_start_without_a_secret_or_with_an_invalid_config() {
             .expect_output("openssl rand -hex 24");
         assert!(port_is_free(base.parse().expect("port")));
     }
+}
+
+/// `gateway probe` warns only about a reachable gateway that is not a
+/// known, isolated profile of this machine.
+#[test]
+fn probe_warns_only_about_gateways_that_are_not_isolated_profiles() {
+    let home = Home::new();
+    let no_bus = (
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/omniclaw-no-bus",
+    );
+    for profile in ["main", "rescue"] {
+        let port = free_base().to_string();
+        home.run_env(&["--profile", profile, "setup", "--port", &port], &[no_bus])
+            .expect_code(0);
+    }
+    let _main = Gateway::start(&home, &["--profile", "main", "gateway"]);
+    let _rescue = Gateway::start(&home, &["--profile", "rescue", "gateway"]);
+    let probe = home.run(&["gateway", "probe", "--json"]);
+    probe.expect_code(0);
+    assert_eq!(probe.json()["reachable"], 2);
+    assert_eq!(
+        probe.json()["warning"],
+        serde_json::Value::Null,
+        "{}",
+        probe.stdout
+    );
+
+    // A gateway of no profile here (its state dir is not one a profile has).
+    let stray_port = free_base();
+    let elsewhere = home.path().join("elsewhere");
+    let _stray = Gateway::spawn(gateway_cmd(
+        &home,
+        &[
+            "gateway",
+            "--port",
+            &stray_port.to_string(),
+            "--token",
+            "stray-token-for-the-probe-test",
+        ],
+        &[("OMNICLAW_STATE_DIR", &elsewhere.to_string_lossy())],
+    ))
+    .unwrap_or_else(|r| panic!("the stray gateway did not start: {r:?}"));
+    let url = format!("ws://127.0.0.1:{stray_port}");
+    let args = [
+        "gateway",
+        "probe",
+        "--url",
+        url.as_str(),
+        "--token",
+        "stray-token-for-the-probe-test",
+    ];
+    let text = home.run(&args);
+    text.expect_code(0)
+        .expect_output("warning: multiple reachable gateways detected (3), not all of them isolated profiles of this machine:")
+        .expect_output(&format!("  - --url ({url}): not a profile of this machine"));
+    assert!(!text.stdout.contains("  - main"), "{}", text.stdout);
+    let mut json_args = vec!["--json"];
+    json_args.extend(args);
+    let v = home.run(&json_args).json();
+    let unexpected: Vec<&str> = v["unexpected"]
+        .as_array()
+        .expect("unexpected")
+        .iter()
+        .filter_map(|u| u["target"].as_str())
+        .collect();
+    assert_eq!(unexpected, ["--url"]);
 }
 
 #[test]

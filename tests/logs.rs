@@ -94,3 +94,79 @@ fn gateway_logs_are_json_lines_that_logs_shows_tails_and_follows() {
     one.expect_code(0);
     assert_eq!(one.stdout.lines().count(), 1, "{}", one.stdout);
 }
+
+/// The log tells starts, stops and restarts apart (INFO), and a gateway
+/// started in a conflict with another instance says so there (WARN), not
+/// only on a terminal a service does not have.
+#[test]
+fn the_log_records_stops_restarts_and_a_start_in_a_conflict() {
+    let home = Home::new();
+    let port = home.setup_on_free_port("main");
+    let logged = |profile: &str| {
+        home.run(&["--profile", profile, "logs", "--json", "--lines", "1000"])
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                format!(
+                    "{} {}",
+                    v["level"].as_str().unwrap_or_default(),
+                    v["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let wait_logged = |profile: &str, line: &str, times: usize| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let lines = logged(profile);
+            if lines.iter().filter(|l| l.as_str() == line).count() >= times {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {line:?} ({times}x) in {lines:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Started, stopped as a service manager stops it, started again.
+    for round in 1..=2 {
+        let gw = omniclaw_tests::GatewayProc::start(&home, &["--profile", "main", "gateway"]);
+        wait_logged("main", "INFO gateway serving", round);
+        gw.signal("TERM");
+        let lines = wait_logged("main", "INFO gateway stopped", round);
+        for line in [
+            "INFO stop asked (a service manager or `gateway stop`)",
+            "INFO gateway stopping",
+        ] {
+            assert_eq!(
+                lines.iter().filter(|l| l.as_str() == line).count(),
+                round,
+                "{line:?} in {lines:#?}"
+            );
+        }
+    }
+
+    // A profile moved (by force) into main's CDP range, then started.
+    let rescue = home.setup_on_free_port("rescue");
+    assert_ne!(rescue, port);
+    home.run(&[
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "gateway.port",
+        &(port + 20).to_string(),
+        "--force",
+    ])
+    .expect_code(0);
+    let _gw = omniclaw_tests::GatewayProc::start(&home, &["--profile", "rescue", "gateway"]);
+    let lines = wait_logged("rescue", "INFO gateway serving", 1);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "WARN starting in a conflict with another instance"),
+        "{lines:#?}"
+    );
+}

@@ -258,3 +258,160 @@ fn a_closed_stdout_ends_quietly() {
     run.expect_code(0);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+/// The text of `docs/multiple-gateways.md` or `README.md`.
+fn doc(rel: &str) -> String {
+    std::fs::read_to_string(omniclaw_tests::desktop::repo_root().join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The fenced code blocks of `text` under the heading `heading`, up to the
+/// next heading of the same level or higher.
+fn blocks_under(text: &str, heading: &str) -> Vec<String> {
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let start = text
+        .find(&format!("{heading}\n"))
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
+    let mut section = Vec::new();
+    for line in text[start..].lines().skip(1) {
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if hashes > 0 && hashes <= level && line.chars().nth(hashes) == Some(' ') {
+            break;
+        }
+        section.push(line);
+    }
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in section {
+        match (&mut current, line.starts_with("```")) {
+            (None, true) => current = Some(Vec::new()),
+            (Some(b), true) => {
+                blocks.push(b.join("\n"));
+                current = None;
+            }
+            (Some(b), false) => b.push(line),
+            (None, false) => {}
+        }
+    }
+    blocks
+}
+
+/// The commands of a code block: continuation lines joined, comments and
+/// blank lines dropped.
+fn commands(block: &str) -> Vec<String> {
+    let joined = block.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(|l| l.split(" # ").next().unwrap_or(l).trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Every command of the manual the product grew from is still in it, word
+/// for word, and beside them what they need to work: the real spacing the
+/// CDP ranges ask for, the command that checks it, the config the env
+/// example runs on, and the layout it recommends.
+#[test]
+fn the_manual_keeps_its_commands_and_says_what_they_need() {
+    let manual = doc("docs/multiple-gateways.md");
+    for line in [
+        "omniclaw --profile main setup",
+        "omniclaw --profile main gateway --port 18789",
+        "omniclaw --profile rescue setup",
+        "omniclaw --profile rescue gateway --port 19001",
+        "omniclaw --profile main gateway install",
+        "omniclaw --profile rescue gateway install",
+        "omniclaw onboard",
+        "omniclaw gateway install",
+        "omniclaw --profile rescue onboard",
+        "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\nomniclaw gateway --port 18789",
+        "OMNICLAW_CONFIG_PATH=~/.omniclaw/rescue.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-rescue \\\nomniclaw gateway --port 19001",
+        "omniclaw --profile main status",
+        "omniclaw --profile rescue status",
+        "omniclaw --profile rescue browser status",
+        "Port spacing: leave at least 20 ports between base ports so the derived browser/canvas/CDP ports never collide.",
+    ] {
+        assert!(manual.contains(line), "the manual lost {line:?}");
+    }
+    // Beside "leave 20 ports": the 111 the CDP ranges need, and the check.
+    let spacing = manual
+        .find("leave at least 20 ports")
+        .expect("the spacing rule");
+    let next = &manual[spacing..spacing + 800.min(manual.len() - spacing)];
+    assert!(next.contains("at least 111 apart"), "{next}");
+    assert!(next.contains("`omniclaw ports`"), "{next}");
+    // The recommended layout: main on the default profile, rescue named.
+    assert!(
+        manual.contains("main bot on the default profile") && manual.contains("`--profile rescue`"),
+        "the manual does not say which layout it recommends"
+    );
+    // The env example shows the command that creates its configs first.
+    let env = blocks_under(&manual, "## Manual env example");
+    let first = commands(env.first().expect("a block"));
+    assert!(
+        first
+            .iter()
+            .all(|c| c.ends_with("omniclaw setup --port 18789")
+                || c.ends_with("omniclaw setup --port 19001")),
+        "{first:?}"
+    );
+}
+
+/// The manual's env example, run as it is written: its setup block, then
+/// its two gateways, which start on their ports.
+#[test]
+fn the_manual_env_example_runs_as_written() {
+    if !omniclaw_tests::port_is_free(18789) || !omniclaw_tests::port_is_free(19001) {
+        eprintln!("skipped: 18789 or 19001 is in use on this machine");
+        return;
+    }
+    let manual = doc("docs/multiple-gateways.md");
+    let blocks = blocks_under(&manual, "## Manual env example");
+    assert_eq!(blocks.len(), 2, "a setup block, then the gateways");
+    let home = Home::new();
+    for c in commands(&blocks[0]) {
+        home.shell(&format!(
+            "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/omniclaw-no-bus {c}"
+        ))
+        .expect_code(0);
+    }
+    let mut running = Vec::new();
+    for c in commands(&blocks[1]) {
+        // Its own process group: dropping it stops the shell and the gateway.
+        let gw = GatewayProc::spawn(home.shell_cmd(&c))
+            .unwrap_or_else(|r| panic!("`{c}` did not start: {r:?}"));
+        running.push(gw);
+    }
+    assert!(running[0].output.contains("ws://127.0.0.1:18789"));
+    assert!(running[1].output.contains("ws://127.0.0.1:19001"));
+    home.run(&["--profile", "main", "health"]).expect_code(0);
+    home.run(&["--profile", "rescue", "health"]).expect_code(0);
+}
+
+/// The README's tour, command by command in a fresh home: the main bot on
+/// the default profile, the rescue bot on `--profile rescue`, each command
+/// exiting 0.
+#[test]
+fn the_readme_tour_runs_as_written() {
+    let readme = doc("README.md");
+    let blocks = blocks_under(&readme, "## A 60-second tour");
+    let tour = commands(blocks.first().expect("the tour's first block"));
+    assert_eq!(
+        tour.first().map(String::as_str),
+        Some("omniclaw setup"),
+        "the main bot is on the default profile"
+    );
+    assert_eq!(
+        tour.get(1).map(String::as_str),
+        Some("omniclaw --profile rescue setup")
+    );
+    let home = Home::new();
+    for c in &tour {
+        home.shell(&format!(
+            "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/omniclaw-no-bus {c}"
+        ))
+        .expect_code(0);
+    }
+    assert!(home.path().join(".omniclaw/omniclaw.json").is_file());
+    assert!(home.path().join("omniclaw.schema.json").is_file());
+}

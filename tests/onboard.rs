@@ -14,6 +14,17 @@ const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
 const OTHER: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
 
 fn onboard(home: &Home, profile: &str, extra: &[&str], token: &str) -> Run {
+    onboard_env(home, profile, extra, token, &[])
+}
+
+/// [`onboard`] with extra environment variables.
+fn onboard_env(
+    home: &Home,
+    profile: &str,
+    extra: &[&str],
+    token: &str,
+    env: &[(&str, &str)],
+) -> Run {
     let mut args = vec![
         "--profile",
         profile,
@@ -22,7 +33,7 @@ fn onboard(home: &Home, profile: &str, extra: &[&str], token: &str) -> Run {
         "--telegram-token-stdin",
     ];
     args.extend_from_slice(extra);
-    home.run_stdin(&args, token, &[])
+    home.run_stdin(&args, token, env)
 }
 
 #[test]
@@ -95,14 +106,22 @@ fn failures_explain_and_change_nothing() {
     r.expect_code(2);
     assert!(r.stderr.contains("401"), "{}", r.stderr);
 
-    let dead = format!("http://127.0.0.1:{}", free_base());
+    // Telegram out of reach: one sentence for people, with the way out
+    // this command has; no error chain, no config key.
+    let dead_port = free_base();
+    let dead = format!("http://127.0.0.1:{dead_port}");
     let r = onboard(&home, "rescue", &["--api-root", &dead], TOKEN);
-    r.expect_code(1);
-    assert!(
-        r.stderr.contains("cannot reach") && r.stderr.contains("nothing was changed"),
-        "{}",
-        r.stderr
-    );
+    r.expect_code(1).expect_output(&format!(
+        "error: Can't reach Telegram (127.0.0.1:{dead_port} refused the connection): check the network, or give your own Bot API server with --api-root URL; nothing was changed"
+    ));
+    for internal in [
+        "error sending request",
+        "client error",
+        "apiRoot",
+        "os error",
+    ] {
+        assert!(!r.stderr.contains(internal), "{internal}: {}", r.stderr);
+    }
 
     let r = onboard(&home, "rescue", &["--api-root", &api.url], "");
     r.expect_code(2);
@@ -166,6 +185,97 @@ fn onboarding_through_a_terminal() {
     );
     assert!(!home.all_text().contains(TOKEN));
     let _ = omniclaw_bin();
+}
+
+/// At the terminal, a Telegram out of reach is said in a sentence and
+/// the user can give another Bot API server (or the token again) instead
+/// of starting over.
+#[test]
+fn an_unreachable_telegram_lets_the_user_give_another_server() {
+    use expectrl::{Expect, Session};
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "tty_rescue_bot");
+    let home = Home::new();
+    let before = home.snapshot();
+    let dead_port = free_base();
+    let mut cmd = home.cmd();
+    let port = free_base().to_string();
+    cmd.args([
+        "--profile",
+        "rescue",
+        "onboard",
+        "--api-root",
+        &format!("http://127.0.0.1:{dead_port}"),
+        "--port",
+        &port,
+    ]);
+    let mut s = Session::spawn(cmd).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    s.expect("BotFather token").expect("token prompt");
+    s.send_line(TOKEN).expect("send");
+    s.expect(format!(
+        "Can't reach Telegram (127.0.0.1:{dead_port} refused the connection): check the network, or enter your own Bot API server below"
+    ).as_str())
+    .expect("said in a sentence");
+    s.expect("Bot API server URL").expect("asked for a server");
+    s.send_line("not a url").expect("send");
+    s.expect("starts with https://").expect("refused");
+    s.send_line(&api.url).expect("send");
+    s.expect("@tty_rescue_bot")
+        .expect("getMe through the other server");
+    s.expect("send /start").expect("pairing step");
+    // Ctrl+D at the next question cancels: nothing was written.
+    api.push_message(31337, "/start");
+    s.expect("Is that you").expect("who wrote");
+    s.send(expectrl::ControlCode::EndOfTransmission)
+        .expect("EOF");
+    s.expect(expectrl::Eof).expect("ended");
+    assert_eq!(home.snapshot(), before);
+}
+
+/// Without a desktop session (no OS keychain), onboarding keeps the
+/// profile's secrets in its 0600 file as `setup` does, instead of asking
+/// everything and then failing.
+#[test]
+fn onboarding_without_a_keychain_keeps_the_secrets_in_the_file() {
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "headless_rescue_bot");
+    let home = Home::new();
+    let port = free_base().to_string();
+    let r = onboard_env(
+        &home,
+        "rescue",
+        &[
+            "--json",
+            "--port",
+            &port,
+            "--api-root",
+            &api.url,
+            "--allow-from",
+            "42",
+        ],
+        TOKEN,
+        &[(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/omniclaw-no-bus",
+        )],
+    );
+    r.expect_code(0)
+        .expect_output("no OS keychain is reachable (")
+        .expect_output("keeps its secrets in ~/.omniclaw-rescue/secrets.json (mode 0600");
+    assert_eq!(r.json()["keychainUnreachable"], true);
+    let file = home.path().join(".omniclaw-rescue/secrets.json");
+    omniclaw_tests::assert_mode(&file, 0o600);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    assert_eq!(stored["channels.telegram.botToken"], TOKEN);
+    assert!(stored["gateway.auth.token"].is_string());
+    let config = home.read(".omniclaw-rescue/omniclaw.json");
+    assert!(!config.contains(TOKEN), "{config}");
+    assert!(
+        config.contains("keychain"),
+        "the config refers to the store"
+    );
 }
 
 #[test]

@@ -572,3 +572,119 @@ fn secrets_file_setup_refuses_while_the_keychain_holding_the_token_is_locked() {
         .expect_output("`omniclaw --profile k --secrets-file secrets set gateway.auth.token`");
     assert_eq!(before, home.snapshot(), "no new token was made");
 }
+
+/// `secrets get NAME` prints the one secret asked for — the token a client
+/// such as the OpenClaw CLI needs — and nothing else prints it.
+#[test]
+fn secrets_get_prints_the_one_secret_asked_for() {
+    let _keychain = keychain();
+    let home = Home::new();
+    setup(&home, "main", free_base());
+    let got = home.run(&["--profile", "main", "secrets", "get", "gateway.auth.token"]);
+    got.expect_code(0);
+    let token = got.stdout.trim_end_matches('\n').to_string();
+    assert_eq!(token.len(), 48, "{got:?}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    assert_eq!(got.stdout, format!("{token}\n"), "one line, the value");
+
+    let json = home
+        .run(&[
+            "--profile",
+            "main",
+            "--json",
+            "secrets",
+            "get",
+            "gateway.auth.token",
+        ])
+        .json();
+    assert_eq!(
+        json,
+        serde_json::json!({"name": "gateway.auth.token", "value": token})
+    );
+
+    // It is the token the gateway wants: a client given it gets in.
+    let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
+    home.run(&["--profile", "main", "health", "--token", &token])
+        .expect_code(0);
+
+    // A secret that is not stored, and a name that is not a secret.
+    home.run(&["--profile", "main", "secrets", "get", "gateway.remote.token"])
+        .expect_code(1)
+        .expect_output("profile main has no gateway.remote.token in the OS keychain: store one with `omniclaw --profile main secrets set gateway.remote.token`");
+    home.run(&["--profile", "main", "secrets", "get", "gateway.port"])
+        .expect_code(2)
+        .expect_output("gateway.port is not a secret name");
+
+    // Nothing else prints it: every other output, and every file.
+    for args in [
+        &["status"][..],
+        &["--json", "status"],
+        &["--profile", "main", "health"],
+        &["--profile", "main", "--json", "health"],
+        &["--profile", "main", "gateway", "status"],
+        &["--profile", "main", "--json", "gateway", "status"],
+        &["--profile", "main", "secrets", "status"],
+        &["--profile", "main", "--json", "secrets", "status"],
+        &["--profile", "main", "config", "get", "gateway.auth.token"],
+        &["--profile", "main", "logs"],
+        &["doctor"],
+        &["ports"],
+        &["gateway", "probe"],
+    ] {
+        let run = home.run(args);
+        assert!(
+            !run.stdout.contains(&token) && !run.stderr.contains(&token),
+            "`{}` printed the token",
+            args.join(" ")
+        );
+    }
+    assert!(
+        !home.all_text().contains(&token),
+        "the token reached a file"
+    );
+}
+
+/// A locked keychain is a problem that may pass (exit 1), and the message
+/// speaks of the lock, not of a dialog nobody saw.
+#[test]
+fn health_with_a_locked_keychain_exits_1_and_names_the_lock() {
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    setup(&home, "k", free_base());
+    login_keyring("lock");
+    let _unlock = Unlock;
+    let health = home.run(&["--profile", "k", "health"]);
+    health
+        .expect_code(1)
+        .expect_output("the login keyring is locked")
+        .expect_output("gnome-keyring-daemon --unlock");
+    assert!(
+        !health.stderr.contains("prompt") && !health.stdout.contains("prompt"),
+        "{health:?}"
+    );
+}
+
+/// Onboarding checks the secret store before its first question: a locked
+/// keychain is said at once, nothing is asked and nothing written.
+#[test]
+fn onboarding_with_a_locked_keychain_stops_before_the_first_question() {
+    use expectrl::{Eof, Expect, Session};
+    let _only_me = KEYCHAIN.write().unwrap_or_else(|e| e.into_inner());
+    let home = Home::new();
+    login_keyring("lock");
+    let _unlock = Unlock;
+    let before = home.snapshot();
+    let mut cmd = home.cmd();
+    cmd.args(["--profile", "rescue", "onboard"]);
+    let mut s = Session::spawn(cmd).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    let said = s
+        .expect("the login keyring is locked")
+        .expect("said at once");
+    let before_text = String::from_utf8_lossy(said.before()).into_owned();
+    let rest = s.expect(Eof).expect("ended");
+    let all = format!("{before_text}{}", String::from_utf8_lossy(rest.as_bytes()));
+    assert!(!all.contains("Base port"), "asked a question first:\n{all}");
+    assert!(all.contains("nothing was changed"), "{all}");
+    assert_eq!(before, home.snapshot(), "onboarding wrote something");
+}

@@ -1551,3 +1551,187 @@ fn a_clash_names_one_free_base() {
     bases.dedup();
     assert_eq!(bases.len(), 1, "{bases:?} in {text}");
 }
+
+/// A dry run shows the unit even when the install would refuse, with the
+/// reason, and ends with the install's own exit code.
+#[test]
+fn a_dry_run_shows_the_unit_and_why_the_install_would_refuse() {
+    let f = Fixture::new();
+    f.gateway_only_rescue();
+    let gateway = omniclaw_tests::GatewayProc::start(&f.home, &["--profile", "rescue", "gateway"]);
+    f.calls();
+    let dry = ["--profile", "rescue", "gateway", "install", "--dry-run"];
+    f.run(&dry)
+        .expect_code(1)
+        .expect_output("Would write ~/.config/systemd/user/omniclaw-gateway-rescue.service:")
+        .expect_output("ExecStart=")
+        .expect_output("Would run:")
+        .expect_output("The install would refuse, as it is now:")
+        .expect_output(&format!(
+            "it is already running from a terminal (pid {}, cli)",
+            gateway.pid()
+        ));
+    let mut json_args = vec!["--json"];
+    json_args.extend(dry);
+    let v = f.run(&json_args).json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["wouldRefuse"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("already running from a terminal")));
+    assert!(v["files"][0]["contents"]
+        .as_str()
+        .is_some_and(|c| c.contains("ExecStart=")));
+    // Bad input on the command line stays bad input (exit 2), unit shown.
+    f.run(&[
+        "--profile",
+        "rescue",
+        "gateway",
+        "install",
+        "--dry-run",
+        "--port",
+        "1",
+    ])
+    .expect_code(2)
+    .expect_output("Would write ~/.config/systemd/user/omniclaw-gateway-rescue.service:")
+    .expect_output("port 1 is privileged");
+    assert!(!f.home.path().join(".config").exists(), "no unit written");
+    assert!(
+        f.calls().iter().all(|c| c.contains("show")),
+        "a dry run ran the manager"
+    );
+}
+
+/// `--profile X remove`: refused while X runs; then its service goes
+/// through the service manager, its keychain entries through the store,
+/// its name from other profiles' rescue.targets through the config edit
+/// path (not when it is the only target), and its state dir moves to a
+/// backup beside it, whose path is said; the workspace stays.
+#[test]
+fn remove_takes_a_profile_off_and_keeps_a_backup() {
+    let f = Fixture::new();
+    // Setup picks the slots: four random bases could land within one
+    // another's CDP range.
+    let setup = |profile: &str| {
+        f.run(&["--profile", profile, "setup"]).expect_code(0);
+    };
+    for p in ["rescue", "main", "watch", "solo"] {
+        setup(p);
+    }
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    for (p, targets) in [("watch", "['rescue', 'main']"), ("solo", "['rescue']")] {
+        f.run(&["--profile", p, "config", "set", "rescue.targets", targets])
+            .expect_code(0);
+    }
+    let unit = f.unit("omniclaw-gateway-rescue.service");
+    assert!(unit.is_file());
+    let token_stored = |f: &Fixture| {
+        f.run(&[
+            "--profile",
+            "rescue",
+            "--json",
+            "secrets",
+            "status",
+            "gateway.auth.token",
+        ])
+        .json()["secrets"][0]["stored"]
+            .clone()
+    };
+    assert_eq!(token_stored(&f), true);
+
+    // Refused while it runs; nothing changes.
+    let gateway = omniclaw_tests::GatewayProc::start(&f.home, &["--profile", "rescue", "gateway"]);
+    f.calls();
+    let watch_before = f.home.read(".omniclaw-watch/omniclaw.json");
+    f.run(&["--profile", "rescue", "remove"])
+        .expect_code(1)
+        .expect_output(&format!(
+            "profile rescue is running (pid {}, cli), so it is not removed; nothing was changed: stop it first (`omniclaw --profile rescue gateway stop`)",
+            gateway.pid()
+        ));
+    assert!(unit.is_file());
+    assert_eq!(token_stored(&f), true);
+    assert_eq!(watch_before, f.home.read(".omniclaw-watch/omniclaw.json"));
+    assert_eq!(f.calls(), Vec::<String>::new(), "the manager was not asked");
+    drop(gateway);
+
+    // Not given a profile: nothing is removed by accident.
+    f.run(&["remove"])
+        .expect_code(2)
+        .expect_output("name the profile to remove");
+
+    let removed = f.run(&["--profile", "rescue", "--json", "remove"]);
+    removed.expect_code(0);
+    let v = removed.json();
+    assert_eq!(v["service"]["name"], "omniclaw-gateway-rescue.service");
+    let calls = f.calls();
+    assert!(
+        calls.contains(
+            &"systemctl --user disable --now omniclaw-gateway-rescue.service".to_string()
+        ),
+        "{calls:?}"
+    );
+    assert!(!unit.exists(), "the unit file is removed");
+    assert_eq!(
+        v["secrets"],
+        serde_json::json!({"store": "keychain", "removed": ["gateway.auth.token"]})
+    );
+    assert_eq!(token_stored(&f), false, "the keychain entry is removed");
+    assert_eq!(
+        v["rescueTargets"],
+        serde_json::json!([{"profile": "watch", "targets": ["main"]}])
+    );
+    let watch = f.run(&[
+        "--profile",
+        "watch",
+        "--json",
+        "config",
+        "get",
+        "rescue.targets",
+    ]);
+    assert_eq!(
+        watch.json()["value"],
+        serde_json::json!(["main"]),
+        "{}",
+        watch.stdout
+    );
+    assert!(
+        f.home
+            .path()
+            .join(".omniclaw-watch/omniclaw.json.bak")
+            .is_file(),
+        "edited through the config edit path (it keeps a .bak)"
+    );
+    let solo = f.home.read(".omniclaw-solo/omniclaw.json");
+    assert!(solo.contains("rescue"), "its only target stays: {solo}");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("rescue.targets of profile solo still names rescue"),
+        "{v}"
+    );
+    let backup = std::path::PathBuf::from(v["backup"]["stateDir"].as_str().expect("backup"));
+    assert_eq!(backup.parent(), Some(f.home.path()), "beside the state dir");
+    assert!(backup
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".omniclaw-rescue.removed-")));
+    assert!(backup.join("omniclaw.json").is_file(), "the config is kept");
+    assert!(!f.home.path().join(".omniclaw-rescue").exists());
+    assert!(
+        f.home.path().join(".omniclaw/workspace-rescue").is_dir(),
+        "the workspace is never touched"
+    );
+    let status = f.run(&["--json", "status"]).json();
+    assert!(
+        !status["profiles"].to_string().contains("\"rescue\""),
+        "{status}"
+    );
+
+    // In words, for a profile without a service.
+    f.run(&["--profile", "solo", "remove"])
+        .expect_code(0)
+        .expect_output("✓ Removed profile solo")
+        .expect_output("service    none was installed")
+        .expect_output("backup     ~/.omniclaw-solo.removed-")
+        .expect_output("workspace  ~/.omniclaw/workspace-solo left as it is");
+}

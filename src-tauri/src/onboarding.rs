@@ -101,12 +101,12 @@ impl From<String> for StepFailure {
 
 /// The words the wizard uses for an onboarding error: no error chain, no
 /// config key, for the two failures a newcomer meets first.
-fn step_failure(e: onboard::OnboardError, api_root: &str) -> StepFailure {
+fn step_failure(e: onboard::OnboardError) -> StepFailure {
     match e {
-        onboard::OnboardError::Offline(detail) => StepFailure {
-            message: format!(
-                "Can't reach Telegram ({}): check the network, or enter your own Bot API server below",
-                onboard::unreachable_reason(api_root, &detail)
+        onboard::OnboardError::Offline { what, .. } => StepFailure {
+            message: omniclaw_core::advice::telegram_unreachable(
+                &what,
+                "enter your own Bot API server below",
             ),
             kind: "offline",
         },
@@ -240,9 +240,7 @@ pub async fn onboard_check_token(
         .filter(|r| !r.is_empty())
         .or(configured);
     let root = api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
-    let username = onboard::get_me(&token, root)
-        .await
-        .map_err(|e| step_failure(e, root))?;
+    let username = onboard::get_me(&token, root).await.map_err(step_failure)?;
     *guard(&wizard.draft) = Some(Draft {
         profile: name,
         token,

@@ -53,7 +53,7 @@ pub enum Command {
     /// The browser control service of this profile's gateway.
     #[command(subcommand)]
     Browser(BrowserCommand),
-    /// This profile's secrets in the OS keychain (or the --secrets-file): set, show status, remove.
+    /// This profile's secrets in the OS keychain (or the --secrets-file): set, get, status, remove, move.
     #[command(subcommand)]
     Secrets(SecretsCommand),
     /// The assistant's conversations of this profile: list, show, reset, delete, export.
@@ -63,6 +63,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Set this profile up with its Telegram bot step by step (port, token, operator, targets).
     Onboard(OnboardArgs),
+    /// Take this profile off this machine: its service, its secrets, its name in other profiles'
+    /// rescue.targets; its state dir and config are kept as a backup beside them (the path is
+    /// printed), its workspace is left alone. Refused while its gateway runs.
+    Remove,
     /// Telegram users waiting for access to this profile's bot: list, approve or deny their codes.
     #[command(subcommand)]
     Pairing(PairingCommand),
@@ -116,6 +120,14 @@ pub enum SecretsCommand {
     /// Store a secret; the value is read from stdin or a hidden prompt, never from the command line.
     Set {
         /// gateway.auth.token, gateway.auth.password, gateway.remote.token or channels.telegram.botToken.
+        name: String,
+    },
+    /// Print the value of one secret asked for by name, e.g. the gateway token a client needs
+    /// (`--json`: `{"name", "value"}` of that secret only). Goes to the terminal or a pipe, never
+    /// into a log or any other command's output. A value on a command line (`--token T`) is
+    /// visible to every user in `ps`: hand it over in a variable or a file.
+    Get {
+        /// The secret's config path, e.g. gateway.auth.token.
         name: String,
     },
     /// Which secrets are stored (present / missing, with a fingerprint); never their values.

@@ -11,6 +11,9 @@ pub enum Outcome {
     Ok,
     /// The command ran and found a problem (a conflict, an invalid config): exit 1.
     Problem,
+    /// The command ran, and what it was asked would be refused as bad
+    /// input (a dry run of a refused install): exit 2, as the real one.
+    BadInput,
 }
 
 impl From<Outcome> for std::process::ExitCode {
@@ -18,6 +21,7 @@ impl From<Outcome> for std::process::ExitCode {
         match o {
             Outcome::Ok => std::process::ExitCode::SUCCESS,
             Outcome::Problem => std::process::ExitCode::from(1),
+            Outcome::BadInput => std::process::ExitCode::from(2),
         }
     }
 }

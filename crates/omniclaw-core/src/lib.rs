@@ -10,6 +10,7 @@
 //! it says what is wrong, where, and how to fix it.
 #![forbid(unsafe_code)]
 
+pub mod advice;
 pub mod config;
 pub mod env;
 pub mod inventory;
@@ -17,6 +18,7 @@ pub mod paths;
 pub mod ports;
 pub mod profile;
 pub mod reload;
+pub mod report;
 pub mod rescue;
 pub mod service;
 pub mod tray;

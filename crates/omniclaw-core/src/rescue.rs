@@ -567,6 +567,32 @@ pub fn effective_targets(configured: &[Profile], known: &[Profile], own: &Profil
     out
 }
 
+/// What removing profile `gone` does to another profile's `rescue.targets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetsAfter {
+    /// The list does not name it.
+    Untouched,
+    /// The list without it.
+    Without(Vec<Profile>),
+    /// It was the only target. An empty list means "every other profile",
+    /// which would widen what that rescue bot may act on, so the name
+    /// stays until the operator chooses new targets.
+    OnlyTarget,
+}
+
+/// `rescue.targets` of a rescue profile once profile `gone` is removed.
+pub fn targets_without(configured: &[Profile], gone: &Profile) -> TargetsAfter {
+    if !configured.contains(gone) {
+        return TargetsAfter::Untouched;
+    }
+    let rest: Vec<Profile> = configured.iter().filter(|p| *p != gone).cloned().collect();
+    if rest.is_empty() {
+        TargetsAfter::OnlyTarget
+    } else {
+        TargetsAfter::Without(rest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -824,6 +850,23 @@ mod tests {
             parse_targets("Bad!", &own),
             Err(StepError::Target(_))
         ));
+    }
+
+    #[test]
+    fn a_removed_profile_leaves_the_targets_without_widening_them() {
+        assert_eq!(
+            targets_without(&[p("main"), p("work")], &p("work")),
+            TargetsAfter::Without(vec![p("main")])
+        );
+        assert_eq!(
+            targets_without(&[p("main")], &p("work")),
+            TargetsAfter::Untouched
+        );
+        assert_eq!(targets_without(&[], &p("work")), TargetsAfter::Untouched);
+        assert_eq!(
+            targets_without(&[p("work")], &p("work")),
+            TargetsAfter::OnlyTarget
+        );
     }
 
     #[test]

@@ -437,6 +437,9 @@ pub async fn serve_reloading(
         let due = good_due;
         tokio::select! {
             () = &mut shutdown => {
+                // Stops are logged like starts, so the log tells a restart
+                // (a stop, then "gateway serving") from a crash.
+                tracing::info!(profile = %current.spec.profile, "gateway stopping");
                 if let Some(ch) = channel.take() {
                     ch.stop(CHANNEL_GRACE).await;
                 }
@@ -446,7 +449,9 @@ pub async fn serve_reloading(
                     a.abort_all();
                 }
                 live.set_assistant(None);
-                return running.stop().await;
+                let stopped = running.stop().await;
+                tracing::info!(profile = %current.spec.profile, "gateway stopped");
+                return stopped;
             }
             result = &mut running.task => {
                 // Serving ended without being asked to: a listener failed,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use omniclaw_core::advice::{self, host_of, NetFailure};
 use omniclaw_core::config::{self, SecretRef};
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::inventory;
@@ -78,13 +79,20 @@ pub enum OnboardError {
     },
     #[error("Telegram refused this token (401 unauthorized): copy the token again from @BotFather (/mybots → API Token), or revoke and create a new one")]
     Unauthorized,
-    #[error("{0}\nnothing was changed; try again when the network is back")]
-    Offline(String),
+    /// The Bot API could not be reached; `what` says how, for people
+    /// ("DNS lookup for api.telegram.org failed"), and each surface words
+    /// the way out its own way (`advice::telegram_unreachable`).
+    #[error(
+        "{}; nothing was changed",
+        advice::telegram_unreachable(what, "use your own Bot API server")
+    )]
+    Offline { what: String, failure: NetFailure },
     #[error("{0}")]
     Telegram(String),
     #[error("onboarding cancelled; nothing was changed")]
     Cancelled,
-    #[error("cannot reach the secret store of profile {profile}: {reason}; nothing was changed (unlock the keychain, or use a secrets file with `--secrets-file`)")]
+    /// `reason` is the store's own error, which carries its fix.
+    #[error("cannot keep the secrets of profile {profile}: {reason}; nothing was changed")]
     Store { profile: String, reason: String },
     #[error(
         "cannot write {path}: {reason}; nothing was changed (fix the permissions of its folder)"
@@ -113,6 +121,39 @@ pub fn command(resolved: &Resolved) -> String {
     match resolved.profile.suffix() {
         None => "omniclaw".to_string(),
         Some(name) => format!("omniclaw --profile {name}"),
+    }
+}
+
+/// Where onboarding can keep the profile's secrets, found out before the
+/// first question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreCheck {
+    /// The profile's store takes secrets now.
+    Ready,
+    /// No OS keychain can be reached at all (no session bus, no Secret
+    /// Service): a headless machine. The profile's secrets then go to its
+    /// 0600 secrets file, as `setup` does; `why` says what was missing.
+    Unreachable { why: String },
+}
+
+/// Checks the profile's secret store before anything is asked: it takes
+/// a secret now ([`StoreCheck::Ready`]), or no keychain exists to ask
+/// ([`StoreCheck::Unreachable`]: use the 0600 file). A keychain that
+/// answers but refuses (locked, no default collection) is an error that
+/// says how to unlock it or choose the file; nothing is left behind.
+pub fn check_store(
+    resolved: &Resolved,
+    store: &dyn SecretStore,
+) -> Result<StoreCheck, OnboardError> {
+    match store.probe(&profile::scope(resolved)) {
+        Ok(()) => Ok(StoreCheck::Ready),
+        Err(secrets::SecretError::Unreachable { detail, .. }) => {
+            Ok(StoreCheck::Unreachable { why: detail })
+        }
+        Err(e) => Err(OnboardError::Store {
+            profile: resolved.profile.to_string(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -388,62 +429,20 @@ pub fn check_token_unused(
 /// Step 2, online half: asks Telegram (`getMe`) whose token this is.
 /// Returns the bot's username.
 pub async fn get_me(token: &str, api_root: &str) -> Result<String, OnboardError> {
-    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(10))
-        .map_err(|e| OnboardError::Offline(e.to_string()))?;
+    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(10)).map_err(api_error)?;
     match api.get_me().await {
         Ok(me) => Ok(me.username),
         Err(e) => Err(api_error(e)),
     }
 }
 
-/// Why the Bot API at `api_root` could not be reached, in the few words a
-/// person needs (`DNS lookup for api.telegram.org failed`, `connection to
-/// 127.0.0.1:9 refused`), from the error chain of an
-/// [`OnboardError::Offline`]; the chain itself names resolver and socket
-/// internals nobody can act on.
-pub fn unreachable_reason(api_root: &str, detail: &str) -> String {
-    let host = api_root
-        .split("://")
-        .nth(1)
-        .unwrap_or(api_root)
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default()
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let lower = detail.to_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
-    let name = host
-        .rsplit_once(':')
-        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        .map_or(host.as_str(), |(name, _)| name);
-    if has(&[
-        "dns error",
-        "failed to lookup address",
-        "name or service not known",
-        "no address associated",
-        "temporary failure in name resolution",
-    ]) {
-        format!("DNS lookup for {name} failed")
-    } else if has(&["connection refused"]) {
-        format!("connection to {host} refused")
-    } else if has(&["timed out", "timeout"]) {
-        format!("no answer from {host} in time")
-    } else if has(&["certificate", "tls", "ssl"]) {
-        format!("no secure connection to {host}")
-    } else if has(&["network is unreachable", "no route to host"]) {
-        format!("no route to {host}")
-    } else {
-        format!("no connection to {host}")
-    }
-}
-
 fn api_error(e: ApiError) -> OnboardError {
     match e {
         ApiError::Unauthorized => OnboardError::Unauthorized,
-        e @ ApiError::Network { .. } => OnboardError::Offline(e.to_string()),
+        ApiError::Network { root, failure, .. } => OnboardError::Offline {
+            what: failure.describe(host_of(&root)),
+            failure,
+        },
         e @ ApiError::Conflict => OnboardError::Telegram(format!(
             "{e}; stop the gateway that runs this bot while onboarding"
         )),
@@ -469,8 +468,7 @@ pub async fn wait_for_operator(
     within: Duration,
     cancel: impl Future<Output = ()>,
 ) -> Result<Option<Operator>, OnboardError> {
-    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(25))
-        .map_err(|e| OnboardError::Offline(e.to_string()))?;
+    let api = BotApi::new(api_root, token.trim(), Duration::from_secs(25)).map_err(api_error)?;
     let wait = async {
         api.delete_webhook().await.map_err(api_error)?;
         let deadline = Instant::now() + within;
@@ -997,10 +995,7 @@ async fn look(endpoint: &Endpoint, secs: u64) -> Look {
             summary,
             "stop the other program polling this bot, or give this profile its own bot".into(),
         )),
-        Some("offline") => Look::NotYet(telegram(
-            summary,
-            "check the network (or channels.telegram.apiRoot); the bot keeps retrying".into(),
-        )),
+        Some("offline") => Look::NotYet(telegram(summary, "the bot keeps retrying".into())),
         _ => Look::NotYet(telegram(
             summary,
             format!("see `{} logs`", endpoint.command),
@@ -1119,30 +1114,6 @@ mod tests {
     // The tests plan ports below Linux's ephemeral range (32768–60999),
     // where other tests' listeners on port 0 land: the plan checks live
     // listeners too.
-    #[test]
-    fn unreachable_reasons_leave_the_internals_out() {
-        let cases = [
-            (
-                "https://api.telegram.org",
-                "error sending request: client error (Connect): dns error: failed to lookup address information: Temporary failure in name resolution",
-                "DNS lookup for api.telegram.org failed",
-            ),
-            (
-                "http://127.0.0.1:9/",
-                "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)",
-                "connection to 127.0.0.1:9 refused",
-            ),
-            (
-                "http://bot.example:8081",
-                "error sending request: operation timed out",
-                "no answer from bot.example:8081 in time",
-            ),
-            ("http://h", "something else", "no connection to h"),
-        ];
-        for (root, detail, expected) in cases {
-            assert_eq!(unreachable_reason(root, detail), expected, "{detail}");
-        }
-    }
 
     #[test]
     fn writing_puts_the_token_in_the_store_only() {
@@ -1367,6 +1338,135 @@ mod tests {
         assert!(err.is_usage());
     }
 
+    /// A store whose probe fails as `error` says.
+    struct Probe(fn() -> secrets::SecretError);
+
+    impl SecretStore for Probe {
+        fn get(
+            &self,
+            _: &secrets::Scope,
+            _: SecretName,
+        ) -> Result<Option<String>, secrets::SecretError> {
+            Ok(None)
+        }
+        fn set(
+            &self,
+            _: &secrets::Scope,
+            _: SecretName,
+            _: &str,
+        ) -> Result<(), secrets::SecretError> {
+            Err((self.0)())
+        }
+        fn remove(&self, _: &secrets::Scope, _: SecretName) -> Result<bool, secrets::SecretError> {
+            Ok(false)
+        }
+        fn mode(&self, _: &secrets::Scope) -> secrets::StoreMode {
+            secrets::StoreMode::Keychain
+        }
+        fn probe(&self, _: &secrets::Scope) -> Result<(), secrets::SecretError> {
+            Err((self.0)())
+        }
+    }
+
+    #[test]
+    fn the_store_is_checked_before_any_question() {
+        let (_dir, env) = home();
+        let rescue = resolve(&env, "rescue");
+        assert_eq!(
+            check_store(&rescue, &MemoryStore::default()),
+            Ok(StoreCheck::Ready)
+        );
+        let headless = Probe(|| secrets::SecretError::Unreachable {
+            detail: "no session bus".into(),
+            command: "omniclaw --profile rescue".into(),
+            name: SecretName::GatewayAuthToken,
+        });
+        assert_eq!(
+            check_store(&rescue, &headless),
+            Ok(StoreCheck::Unreachable {
+                why: "no session bus".into()
+            })
+        );
+        let locked = Probe(|| secrets::SecretError::Refused {
+            account: "rescue/.probe@x".into(),
+            detail: "the login keyring is locked".into(),
+            command: "omniclaw --profile rescue".into(),
+        });
+        let err = check_store(&rescue, &locked).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("the login keyring is locked") && text.contains("nothing was changed"),
+            "{text}"
+        );
+        assert!(!err.is_usage());
+    }
+
+    /// A Bot API root that cannot be reached is said in a sentence that
+    /// names how it failed, never the error chain of the HTTP stack.
+    #[tokio::test]
+    async fn an_unreachable_bot_api_is_one_sentence() {
+        // Nothing listens on the port a just-closed listener had.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let refused = get_me(TOKEN, &format!("http://127.0.0.1:{port}"))
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(
+                refused,
+                OnboardError::Offline {
+                    failure: NetFailure::Refused,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            format!("Can't reach Telegram (127.0.0.1:{port} refused the connection): check the network, or use your own Bot API server; nothing was changed")
+        );
+        // A server that speaks plain text where TLS was expected.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = plain.local_addr().expect("addr");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = plain.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let tls = get_me(TOKEN, &format!("https://{at}"))
+            .await
+            .expect_err("tls");
+        assert!(
+            matches!(
+                tls,
+                OnboardError::Offline {
+                    failure: NetFailure::Tls,
+                    ..
+                }
+            ),
+            "{tls:?}"
+        );
+        // A name that never resolves (RFC 6761 reserves `.invalid`).
+        let dns = get_me(TOKEN, "https://api.telegram.invalid")
+            .await
+            .expect_err("dns");
+        assert_eq!(
+            dns.to_string(),
+            "Can't reach Telegram (DNS lookup for api.telegram.invalid failed): check the network, or use your own Bot API server; nothing was changed"
+        );
+        for e in [&refused, &tls, &dns] {
+            let text = e.to_string();
+            assert!(
+                !text.contains("error sending request") && !text.contains("apiRoot"),
+                "{text}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn waiting_for_the_operator_can_be_cancelled() {
         // Nothing listens on port 9 of loopback: the wait would fail or hang
@@ -1375,7 +1475,7 @@ mod tests {
         assert!(
             matches!(
                 result,
-                Err(OnboardError::Cancelled) | Err(OnboardError::Offline(_))
+                Err(OnboardError::Cancelled) | Err(OnboardError::Offline { .. })
             ),
             "{result:?}"
         );

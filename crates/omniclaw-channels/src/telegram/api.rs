@@ -19,6 +19,7 @@ use frankenstein::types::{
 };
 use frankenstein::updates::Update;
 use frankenstein::AsyncTelegramApi;
+use omniclaw_core::advice::{host_of, NetFailure};
 
 /// Telegram's own API root.
 pub const DEFAULT_API_ROOT: &str = "https://api.telegram.org";
@@ -32,8 +33,14 @@ pub enum ApiError {
     Conflict,
     #[error("Telegram asks to wait {0} s (flood control)")]
     RetryAfter(u64),
-    #[error("cannot reach the Telegram Bot API at {root}: {reason}; check the network (or channels.telegram.apiRoot)")]
-    Network { root: String, reason: String },
+    /// `reason` is the whole error chain, for the log; people see what
+    /// `failure` says.
+    #[error("cannot reach the Telegram Bot API at {root} ({}); check the network (or channels.telegram.apiRoot)", failure.describe(host_of(root)))]
+    Network {
+        root: String,
+        failure: NetFailure,
+        reason: String,
+    },
     #[error("Telegram refused {method}: {description} ({code})")]
     Refused {
         method: &'static str,
@@ -78,6 +85,7 @@ impl BotApi {
             .build()
             .map_err(|e| ApiError::Network {
                 root: root.clone(),
+                failure: net_failure(&e),
                 reason: e.without_url().to_string(),
             })?;
         let bot = Bot::builder()
@@ -110,10 +118,12 @@ impl BotApi {
             },
             frankenstein::Error::HttpReqwest(e) => ApiError::Network {
                 root: self.root.clone(),
+                failure: net_failure(&e),
                 reason: error_chain(&e),
             },
             other => ApiError::Network {
                 root: self.root.clone(),
+                failure: net_failure(&other),
                 reason: other.to_string(),
             },
         }
@@ -218,6 +228,49 @@ impl BotApi {
     }
 }
 
+/// What a transport failure was, for people: the causes are searched for
+/// an I/O error kind and reqwest's timeout flag, then for the resolver's
+/// and the TLS layer's own words (hyper-util calls a failed lookup "dns
+/// error"; rustls speaks of certificates, handshakes and corrupt messages).
+fn net_failure(e: &(dyn std::error::Error + 'static)) -> NetFailure {
+    let mut words = String::new();
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<frankenstein::reqwest::Error>()
+            .is_some_and(frankenstein::reqwest::Error::is_timeout)
+        {
+            return NetFailure::Timeout;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return NetFailure::Refused,
+                std::io::ErrorKind::TimedOut => return NetFailure::Timeout,
+                _ => {}
+            }
+        }
+        words.push_str(&err.to_string().to_ascii_lowercase());
+        words.push('\n');
+        cause = err.source();
+    }
+    let says = |any: &[&str]| any.iter().any(|w| words.contains(w));
+    if says(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+    ]) {
+        NetFailure::Dns
+    } else if says(&["connection refused"]) {
+        NetFailure::Refused
+    } else if says(&["timed out", "deadline has elapsed"]) {
+        NetFailure::Timeout
+    } else if says(&["certificate", "tls", "handshake", "corrupt message"]) {
+        NetFailure::Tls
+    } else {
+        NetFailure::Other
+    }
+}
+
 /// The error with its causes ("connection refused" sits a few levels down).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -231,4 +284,87 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error with a message and an optional cause, as the HTTP stack
+    /// nests them.
+    #[derive(Debug)]
+    struct Layer(
+        &'static str,
+        Option<Box<dyn std::error::Error + Send + Sync>>,
+    );
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn chain(top: &'static str, cause: impl std::error::Error + Send + Sync + 'static) -> Layer {
+        Layer(
+            "error sending request",
+            Some(Box::new(Layer(top, Some(Box::new(cause))))),
+        )
+    }
+
+    #[test]
+    fn transport_failures_are_sorted_for_people() {
+        let io = |kind| std::io::Error::new(kind, "os error");
+        let cases = [
+            (
+                chain("client error (Connect)", Layer("dns error", Some(Box::new(Layer("failed to lookup address information: Temporary failure in name resolution", None))))),
+                NetFailure::Dns,
+            ),
+            (
+                chain("client error (Connect)", io(std::io::ErrorKind::ConnectionRefused)),
+                NetFailure::Refused,
+            ),
+            (
+                chain("client error (Connect)", io(std::io::ErrorKind::TimedOut)),
+                NetFailure::Timeout,
+            ),
+            (
+                chain("client error (Connect)", Layer("operation timed out", None)),
+                NetFailure::Timeout,
+            ),
+            (
+                chain("client error (Connect)", Layer("invalid peer certificate: UnknownIssuer", None)),
+                NetFailure::Tls,
+            ),
+            (
+                chain("client error (Connect)", Layer("received corrupt message of type InvalidContentType", None)),
+                NetFailure::Tls,
+            ),
+            (
+                chain("client error (SendRequest)", Layer("connection closed before message completed", None)),
+                NetFailure::Other,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(net_failure(&e), want, "{}", error_chain(&e));
+        }
+    }
+
+    #[test]
+    fn people_see_the_failure_not_the_chain() {
+        let e = ApiError::Network {
+            root: "https://api.telegram.org".into(),
+            failure: NetFailure::Dns,
+            reason: "error sending request: dns error: failed to lookup address".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot reach the Telegram Bot API at https://api.telegram.org (DNS lookup for api.telegram.org failed); check the network (or channels.telegram.apiRoot)"
+        );
+    }
 }

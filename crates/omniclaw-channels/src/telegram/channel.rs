@@ -382,7 +382,12 @@ impl Poller {
             ApiError::RetryAfter(s) => Duration::from_secs(*s),
             other => {
                 let wait = backoff(failures);
-                tracing::warn!(error = %other, retry_in_ms = wait.as_millis() as u64, "telegram channel");
+                // The log keeps the whole chain for whoever digs; status shows the sentence.
+                let detail = match other {
+                    ApiError::Network { reason, .. } => reason.as_str(),
+                    _ => "",
+                };
+                tracing::warn!(error = %other, detail, retry_in_ms = wait.as_millis() as u64, "telegram channel");
                 self.set(ChannelState::Offline {
                     reason: other.to_string(),
                     retry_in: wait,

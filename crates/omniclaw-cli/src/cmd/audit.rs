@@ -211,30 +211,70 @@ impl Audit {
             .collect()
     }
 
-    /// Conflicts, broken port settings and live holders, as JSON problems.
-    pub fn problems_json(&self) -> Vec<Value> {
-        let mut out: Vec<Value> = self
+    /// Conflicts, broken port settings, ownership, unknown ports and live
+    /// holders, each with its fix and the instances it concerns: what
+    /// `ports`, `status` and their `--json` report.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out: Vec<Problem> = self
             .plan
             .conflicts
             .iter()
             .map(|c| {
                 let (a, b) = c.instances();
-                json!({"kind": conflict_kind(c), "message": c.to_string(), "fix": c.fix(), "profiles": [a, b]})
+                Problem {
+                    kind: conflict_kind(c),
+                    message: c.to_string(),
+                    fix: c.fix(),
+                    profiles: vec![a.to_string(), b.to_string()],
+                }
             })
             .collect();
-        out.extend(self.plan.errors.iter().map(|e| {
-            json!({"kind": "portError", "message": e.to_string(), "fix": e.fix(), "profiles": [e.instance]})
+        out.extend(self.plan.errors.iter().map(|e| Problem {
+            kind: "portError",
+            message: e.to_string(),
+            fix: e.fix(),
+            profiles: vec![e.instance.clone()],
         }));
-        out.extend(self.ownership.iter().map(|u| {
-            json!({"kind": "ownership", "message": u.message, "fix": u.fix, "profiles": [u.instance]})
-        }));
-        out.extend(self.unknown.iter().map(|u| {
-            json!({"kind": "portsUnknown", "message": u.message, "fix": u.fix, "profiles": [u.instance]})
-        }));
-        out.extend(self.live_problems().map(|(r, s)| {
-            json!({"kind": "portHeld", "message": held_message(r, s), "fix": self.held_fix(r, s), "profiles": [r.instance]})
+        let known = |kind, u: &Unknown| Problem {
+            kind,
+            message: u.message.clone(),
+            fix: u.fix.clone(),
+            profiles: vec![u.instance.clone()],
+        };
+        out.extend(self.ownership.iter().map(|u| known("ownership", u)));
+        out.extend(self.unknown.iter().map(|u| known("portsUnknown", u)));
+        out.extend(self.live_problems().map(|(r, s)| Problem {
+            kind: "portHeld",
+            message: held_message(r, s),
+            fix: self.held_fix(r, s),
+            profiles: vec![r.instance.clone()],
         }));
         out
+    }
+
+    /// [`Audit::problems`] as JSON.
+    pub fn problems_json(&self) -> Vec<Value> {
+        self.problems().iter().map(Problem::to_json).collect()
+    }
+}
+
+/// One thing the audit found wrong, with its fix.
+pub struct Problem {
+    pub kind: &'static str,
+    pub message: String,
+    pub fix: String,
+    /// The instances it concerns, by label.
+    pub profiles: Vec<String>,
+}
+
+impl Problem {
+    /// Whether it concerns the instance `label`.
+    pub fn concerns(&self, label: &str) -> bool {
+        self.profiles.iter().any(|p| p == label)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"kind": self.kind, "message": self.message, "fix": self.fix, "profiles": self.profiles})
     }
 }
 

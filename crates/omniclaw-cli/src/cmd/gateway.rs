@@ -90,7 +90,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
         other => CliError::failed(other),
     })?;
 
-    warn_conflicts(ctx, &inv);
+    let conflicts = warn_conflicts(ctx, &inv);
 
     fsx::create_private_dir(&resolved.state_dir).map_err(|e| {
         CliError::failed(format!(
@@ -115,6 +115,10 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let logger = logs::terminal_logger(&resolved.logs_dir(), level).map_err(CliError::failed)?;
     // Only this process's gateway logs here: the first subscriber wins.
     let _ = tracing::dispatcher::set_global_default(logger.dispatch.clone());
+    // A service's stderr is not where people look: the log says it too.
+    for c in &conflicts {
+        tracing::warn!(conflict = %c, fix = %c.fix(), "starting in a conflict with another instance");
+    }
     let text = state
         .text()
         .map_or_else(|| rebuild::EMPTY_CONFIG.to_string(), str::to_string);
@@ -212,19 +216,25 @@ fn with_env_command(e: SpecError, resolved: &Resolved) -> SpecError {
     }
 }
 
-/// Prints the isolation conflicts this profile is part of; starting goes on
-/// (a clash that matters shows up as a port in use).
-fn warn_conflicts(ctx: &Ctx, inv: &profiles::Inventory) {
+/// Prints the isolation conflicts this profile is part of and returns
+/// them; starting goes on (a clash that matters shows up as a port in use).
+fn warn_conflicts(ctx: &Ctx, inv: &profiles::Inventory) -> Vec<omniclaw_core::ports::Conflict> {
     let Some(me) = inv.current().map(|c| c.label.clone()) else {
-        return;
+        return Vec::new();
     };
     let plan = omniclaw_core::ports::plan(&inv.instances(&ctx.env));
-    for c in plan.conflicts.iter().filter(|c| {
-        let (a, b) = c.instances();
-        a == me || b == me
-    }) {
+    let mine: Vec<_> = plan
+        .conflicts
+        .into_iter()
+        .filter(|c| {
+            let (a, b) = c.instances();
+            a == me || b == me
+        })
+        .collect();
+    for c in &mine {
         eprintln!("warning: {c}\n  fix: {}", c.fix());
     }
+    mine
 }
 
 fn print_surfaces(
@@ -280,7 +290,8 @@ fn print_surfaces(
     println!("Press Ctrl+C to stop.");
 }
 
-/// Resolves on SIGINT (Ctrl+C) or SIGTERM.
+/// Resolves on SIGINT (Ctrl+C) or SIGTERM, saying in the log which one
+/// stopped the gateway (a service manager's stop or restart sends SIGTERM).
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -288,17 +299,23 @@ async fn shutdown_signal() {
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
+                    }
+                    _ = term.recv() => {
+                        tracing::info!(signal = "SIGTERM", "stop asked (a service manager or `gateway stop`)");
+                    }
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stop asked (Ctrl+C)");
     }
 }

@@ -11,6 +11,7 @@ mod onboard;
 mod pairing;
 mod ports;
 mod probe;
+mod remove;
 mod secrets;
 mod service;
 mod sessions;
@@ -50,5 +51,6 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Logs(args) => logs::run(ctx, &args),
         Command::Onboard(args) => onboard::run(ctx, &args),
         Command::Pairing(cmd) => pairing::run(ctx, cmd),
+        Command::Remove => remove::run(ctx),
     }
 }

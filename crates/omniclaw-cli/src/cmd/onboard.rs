@@ -21,13 +21,14 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use serde_json::json;
 
 use omniclaw_channels::telegram::DEFAULT_API_ROOT;
+use omniclaw_core::advice;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::rescue::{parse_targets, parse_user_id};
 use omniclaw_onboard as onboard;
 use omniclaw_onboard::{
-    Answers, OnboardError, Operator, PortPlan, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
+    Answers, OnboardError, Operator, PortPlan, StoreCheck, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
 };
-use omniclaw_os::secrets::fingerprint;
+use omniclaw_os::secrets::{fingerprint, Routed};
 
 use crate::cli::{InstallArgs, OnboardArgs};
 use crate::ctx::Ctx;
@@ -40,7 +41,14 @@ fn cancelled() -> CliError {
 }
 
 /// A refused answer is a usage error (exit 2), anything else a failure.
+/// An unreachable Bot API names the flag that points elsewhere.
 fn cli_error(e: OnboardError) -> CliError {
+    if let OnboardError::Offline { what, .. } = &e {
+        return CliError::failed(format!(
+            "{}; nothing was changed",
+            advice::telegram_unreachable(what, "give your own Bot API server with --api-root URL")
+        ));
+    }
     if e.is_usage() {
         CliError::usage(e)
     } else {
@@ -88,16 +96,53 @@ struct Plan {
 pub fn run(ctx: &Ctx, args: &OnboardArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    // The secret store first: a keychain that refuses is said before the
+    // first question, not after the last; with no keychain at all (a
+    // headless machine) the profile keeps its secrets in its 0600 file,
+    // as `setup` does.
+    let file_store;
+    let (store, headless) = match onboard::check_store(&resolved, &ctx.store).map_err(cli_error)? {
+        StoreCheck::Ready => (&ctx.store, None),
+        StoreCheck::Unreachable { why } => {
+            file_store = Routed::system(true);
+            (&file_store, Some(why))
+        }
+    };
+    if let Some(why) = &headless {
+        eprintln!(
+            "note: no OS keychain is reachable ({why}): profile {} keeps its secrets in {} (mode 0600, readable by this user only)",
+            resolved.profile,
+            resolved.display(&Ctx::scope(&resolved).secrets_file())
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
-    let plan = if args.non_interactive || !std::io::stdin().is_terminal() {
-        non_interactive(ctx, &resolved, args, &runtime)?
-    } else {
-        interactive(ctx, &resolved, args, &runtime)?
+    let asked = Asked {
+        ctx,
+        store,
+        resolved: &resolved,
+        args,
+        runtime: &runtime,
     };
-    finish(ctx, &resolved, plan, &runtime)
+    let plan = if args.non_interactive || !std::io::stdin().is_terminal() {
+        non_interactive(&asked)?
+    } else {
+        interactive(&asked)?
+    };
+    finish(&asked, plan, headless.is_some())
+}
+
+/// What every step of one onboarding run works with.
+struct Asked<'a> {
+    ctx: &'a Ctx,
+    /// The profile's secret store for this run (its 0600 file when no
+    /// keychain is reachable).
+    store: &'a Routed,
+    resolved: &'a Resolved,
+    args: &'a OnboardArgs,
+    runtime: &'a tokio::runtime::Runtime,
 }
 
 /// The Bot API root: the flag, else the one the profile's config names.
@@ -109,12 +154,8 @@ fn api_root(ctx: &Ctx, resolved: &Resolved, args: &OnboardArgs) -> Option<String
     })
 }
 
-fn non_interactive(
-    ctx: &Ctx,
-    resolved: &Resolved,
-    args: &OnboardArgs,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<Plan, CliError> {
+fn non_interactive(a: &Asked) -> Result<Plan, CliError> {
+    let (ctx, resolved, args) = (a.ctx, a.resolved, a.args);
     let own = resolved.profile.clone();
     let targets = parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?;
     let telegram = if args.telegram_token_stdin {
@@ -127,7 +168,7 @@ fn non_interactive(
             return Err(CliError::usage("no token on stdin: pipe the BotFather token in, e.g. `printf %s \"$TOKEN\" | omniclaw --profile rescue onboard --non-interactive --telegram-token-stdin`"));
         }
         let api_root = api_root(ctx, resolved, args);
-        let username = check_bot(ctx, resolved, &token, api_root.as_deref(), runtime)?;
+        let username = check_bot(a, &token, api_root.as_deref()).map_err(cli_error)?;
         Some(TelegramAnswers {
             token,
             username,
@@ -172,12 +213,8 @@ fn show_plan(plan: &PortPlan) {
     }
 }
 
-fn interactive(
-    ctx: &Ctx,
-    resolved: &Resolved,
-    args: &OnboardArgs,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<Plan, CliError> {
+fn interactive(a: &Asked) -> Result<Plan, CliError> {
+    let (ctx, resolved, args, runtime) = (a.ctx, a.resolved, a.args, a.runtime);
     let mut prompt = Prompt {
         lines: std::io::stdin().lock().lines(),
     };
@@ -224,11 +261,12 @@ fn interactive(
             eprintln!("  a free base port is {p}");
         }
     };
-    let api_root = api_root(ctx, resolved, args);
+    let mut api_root = api_root(ctx, resolved, args);
 
-    // 2. Token.
+    // 2. Token. When Telegram cannot be reached, another Bot API server
+    // can be given, or the token again (empty there skips the bot).
     let mut telegram = None;
-    loop {
+    'token: loop {
         let token = rpassword::prompt_password(
             "BotFather token (input hidden; empty to skip the Telegram bot): ",
         )
@@ -237,13 +275,42 @@ fn interactive(
         if token.is_empty() {
             break;
         }
-        match check_bot(ctx, resolved, &token, api_root.as_deref(), runtime) {
-            Ok(username) => {
-                eprintln!("  ✓ the token belongs to @{username}");
-                telegram = Some((token, username));
-                break;
+        loop {
+            match check_bot(a, &token, api_root.as_deref()) {
+                Ok(username) => {
+                    eprintln!("  ✓ the token belongs to @{username}");
+                    telegram = Some((token, username));
+                    break 'token;
+                }
+                Err(OnboardError::Offline { what, .. }) => {
+                    eprintln!(
+                        "  ✗ {}",
+                        advice::telegram_unreachable(&what, "enter your own Bot API server below")
+                    );
+                    let root = loop {
+                        let answer = prompt.ask(
+                            "Bot API server URL [empty: try again; `-`: give the token again]: ",
+                        )?;
+                        match answer.as_str() {
+                            "" => break None,
+                            "-" => continue 'token,
+                            url if url.starts_with("http://") || url.starts_with("https://") => {
+                                break Some(url.trim_end_matches('/').to_string())
+                            }
+                            _ => eprintln!(
+                                "  a Bot API server URL starts with https:// (or http://)"
+                            ),
+                        }
+                    };
+                    if root.is_some() {
+                        api_root = root;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("  ✗ {}", cli_error(e).message());
+                    continue 'token;
+                }
             }
-            Err(e) => eprintln!("  ✗ {}", e.message()),
         }
     }
     let Some((token, username)) = telegram else {
@@ -330,29 +397,17 @@ fn interactive(
 
 /// The token's shape, that no other profile uses it, and `getMe`.
 /// Returns the bot's username.
-fn check_bot(
-    ctx: &Ctx,
-    resolved: &Resolved,
-    token: &str,
-    api_root: Option<&str>,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<String, CliError> {
-    onboard::check_token_unused(resolved, &ctx.env, &ctx.store, token).map_err(cli_error)?;
-    runtime
+fn check_bot(a: &Asked, token: &str, api_root: Option<&str>) -> Result<String, OnboardError> {
+    onboard::check_token_unused(a.resolved, &a.ctx.env, a.store, token)?;
+    a.runtime
         .block_on(onboard::get_me(token, api_root.unwrap_or(DEFAULT_API_ROOT)))
-        .map_err(cli_error)
 }
 
 /// Writes the plan, then installs, starts and checks the service if asked.
-fn finish(
-    ctx: &Ctx,
-    resolved: &Resolved,
-    plan: Plan,
-    runtime: &tokio::runtime::Runtime,
-) -> CmdResult {
+fn finish(a: &Asked, plan: Plan, headless: bool) -> CmdResult {
+    let (ctx, resolved, runtime) = (a.ctx, a.resolved, a.runtime);
     let cli = command(resolved);
-    let written =
-        onboard::write(resolved, &ctx.env, &ctx.store, &plan.answers).map_err(cli_error)?;
+    let written = onboard::write(resolved, &ctx.env, a.store, &plan.answers).map_err(cli_error)?;
     let tg = plan.answers.telegram.as_ref();
     let operators = tg.map(|t| {
         if t.allow_from.is_empty() {
@@ -416,7 +471,7 @@ fn finish(
             },
             HEALTH_WAIT.as_secs()
         );
-        let endpoint = onboard::endpoint(resolved, &ctx.env, &ctx.store).map_err(|e| {
+        let endpoint = onboard::endpoint(resolved, &ctx.env, a.store).map_err(|e| {
             CliError::failed(format!(
                 "the service was started but cannot be checked: {e}"
             ))
@@ -449,6 +504,7 @@ fn finish(
             "workspace": written.workspace,
             "port": written.base,
             "secretStore": written.store,
+            "keychainUnreachable": headless,
             "bot": tg.map(|t| format!("@{}", t.username)),
             "serviceInstalled": plan.install_service,
             "healthy": healthy.is_some(),

@@ -90,34 +90,23 @@ pub fn run(ctx: &Ctx) -> CmdResult {
 
 /// Prints conflicts, port errors and live holders with their fixes; returns how many.
 pub fn print_problems(a: &Audit) -> usize {
-    let mut lines = Vec::new();
-    if let Some(o) = &a.ownership {
-        lines.push((o.message.clone(), o.fix.clone()));
-    }
-    for c in &a.plan.conflicts {
-        lines.push((c.to_string(), c.fix()));
-    }
-    for e in &a.plan.errors {
-        lines.push((e.to_string(), e.fix()));
-    }
-    for u in &a.unknown {
-        lines.push((u.message.clone(), u.fix.clone()));
-    }
-    for (r, s) in a.live_problems() {
-        lines.push((audit::held_message(r, s), a.held_fix(r, s)));
-    }
-    if !lines.is_empty() {
+    print_list(&a.problems())
+}
+
+/// Prints problems with their fixes under a count; returns how many.
+pub fn print_list(problems: &[audit::Problem]) -> usize {
+    if !problems.is_empty() {
         println!(
             "\n{} problem{}:",
-            lines.len(),
-            if lines.len() == 1 { "" } else { "s" }
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
         );
-        for (msg, fix) in &lines {
-            println!("  ✗ {msg}");
-            if !fix.is_empty() {
-                println!("    fix: {fix}");
+        for p in problems {
+            println!("  ✗ {}", p.message);
+            if !p.fix.is_empty() {
+                println!("    fix: {}", p.fix);
             }
         }
     }
-    lines.len()
+    problems.len()
 }

@@ -1,28 +1,34 @@
 //! `gateway probe [--url U (--token T | --password P)]`: every known
 //! profile's port and the given URL; identity is proven from the `hello-ok`
 //! snapshot (profile, config path, state dir), not assumed from the port.
+//! Several gateways answering is expected for isolated profiles (a rescue
+//! bot beside main): only a reachable gateway that is not a known,
+//! isolated profile of this machine is warned about.
 
 use serde_json::{json, Value};
 
 use omniclaw_core::env::EnvSnapshot;
-use omniclaw_core::paths::{Resolved, Source};
 use omniclaw_gateway::client::RpcError;
 use omniclaw_gateway::profile::{self, Overrides, PASSWORD_ENV, TOKEN_ENV};
 use omniclaw_gateway::Auth;
-use omniclaw_os::profiles::{ConfigState, ProfileRecord};
+use omniclaw_os::profiles::ConfigState;
 
 use crate::cli::ProbeArgs;
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
 use super::status::probe;
-use super::target::{apply_live, credentials_of, runtime, ws_url};
+use super::target::{apply_live, credentials_of, resolved_of, runtime, ws_url};
 
 pub const MULTIPLE_WARNING: &str = "multiple reachable gateways detected";
 
 struct Row {
     target: String,
     url: String,
+    /// The config path of the profile probed (`None` for `--url`).
+    expected: Option<std::path::PathBuf>,
+    /// The profile shares no port or path with another instance.
+    isolated: bool,
     /// `ok`, `unauthenticated` (a gateway answered but we hold no valid
     /// credentials), or `unreachable`.
     result: &'static str,
@@ -56,8 +62,17 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
     ctx.print_notes(&current);
     let inv = ctx.inventory(&current)?;
 
-    // (label, url, auth or why none)
-    let mut targets: Vec<(String, String, Option<Auth>, String)> = Vec::new();
+    // Profiles the port plan finds in a conflict are not isolated.
+    let plan = omniclaw_core::ports::plan(&inv.instances(&ctx.env));
+    let conflicted: std::collections::HashSet<&str> = plan
+        .conflicts
+        .iter()
+        .flat_map(|c| {
+            let (a, b) = c.instances();
+            [a, b]
+        })
+        .collect();
+    let mut targets: Vec<ProbeTarget> = Vec::new();
     for p in inv.profiles.iter().filter(|p| p.set_up || p.is_current) {
         let resolved = resolved_of(p, &current);
         let env = if p.is_current {
@@ -87,20 +102,44 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             Ok(a) => (Some(a), String::new()),
             Err(e) => (None, e.to_string()),
         };
-        targets.push((p.label.clone(), ws_url(layout.bind, layout.port), auth, why));
+        targets.push(ProbeTarget {
+            label: p.label.clone(),
+            url: ws_url(layout.bind, layout.port),
+            auth,
+            why,
+            expected: Some(p.config_path.clone()),
+            isolated: !conflicted.contains(p.label.as_str()),
+        });
     }
     if let Some((url, auth)) = explicit {
-        targets.push(("--url".into(), url, Some(auth), String::new()));
+        targets.push(ProbeTarget {
+            label: "--url".into(),
+            url,
+            auth: Some(auth),
+            why: String::new(),
+            expected: None,
+            isolated: false,
+        });
     }
 
     let rt = runtime()?;
     let rows: Vec<Row> = rt.block_on(async {
         let mut rows = Vec::new();
-        for (target, url, auth, why) in targets {
+        for ProbeTarget {
+            label: target,
+            url,
+            auth,
+            why,
+            expected,
+            isolated,
+        } in targets
+        {
             let row = match probe(&url, auth.clone().unwrap_or(Auth::None), "probe").await {
                 Ok(reached) => Row {
                     target,
                     url,
+                    expected,
+                    isolated,
                     result: "ok",
                     detail: format!("{:.1} ms", reached.millis),
                     identity: reached.hello.get("snapshot").map(|s| {
@@ -120,6 +159,8 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
                     Row {
                         target,
                         url,
+                        expected,
+                        isolated,
                         result: if answered {
                             "unauthenticated"
                         } else {
@@ -142,8 +183,16 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
     });
 
     let reachable = rows.iter().filter(|r| r.result != "unreachable").count();
-    let multiple = reachable > 1;
+    let strangers: Vec<(&Row, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r, unexpected(r)?)))
+        .collect();
+    let multiple = reachable > 1 && !strangers.is_empty();
     let note = "expected only for intentionally isolated profiles such as a rescue bot; otherwise stop the extra gateway";
+    let named: Vec<String> = strangers
+        .iter()
+        .map(|(r, why)| format!("{} ({}): {why}", r.target, r.url))
+        .collect();
     if ctx.json {
         let list: Vec<_> = rows
             .iter()
@@ -153,7 +202,8 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             "ok": reachable > 0,
             "reachable": reachable,
             "targets": list,
-            "warning": multiple.then(|| format!("{MULTIPLE_WARNING}: {note}")),
+            "warning": multiple.then(|| format!("{MULTIPLE_WARNING}: {}; {note}", named.join("; "))),
+            "unexpected": strangers.iter().map(|(r, why)| json!({"target": r.target, "url": r.url, "why": why})).collect::<Vec<_>>(),
         }));
     } else {
         let table: Vec<Vec<String>> = rows
@@ -184,7 +234,13 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             );
         }
         if multiple {
-            println!("\nwarning: {MULTIPLE_WARNING} ({reachable}): {note}.");
+            println!(
+                "\nwarning: {MULTIPLE_WARNING} ({reachable}), not all of them isolated profiles of this machine:"
+            );
+            for n in &named {
+                println!("  - {n}");
+            }
+            println!("  {note}.");
         }
     }
     Ok(if reachable > 0 {
@@ -194,21 +250,43 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
     })
 }
 
-/// The paths of another discovered profile, as `resolve` would give them.
-fn resolved_of(p: &ProfileRecord, current: &Resolved) -> Resolved {
-    if p.is_current {
-        return current.clone();
+/// A gateway to probe: a known profile's, or `--url`.
+struct ProbeTarget {
+    label: String,
+    url: String,
+    auth: Option<Auth>,
+    /// Why there are no credentials, when there are none.
+    why: String,
+    expected: Option<std::path::PathBuf>,
+    isolated: bool,
+}
+
+/// Why a reachable gateway is not a known, isolated profile of this
+/// machine; `None` when it is one (or did not answer).
+fn unexpected(r: &Row) -> Option<String> {
+    if r.result == "unreachable" {
+        return None;
     }
-    Resolved {
-        profile: p.profile.clone(),
-        profile_source: Source::Flag,
-        home: current.home.clone(),
-        state_dir: p.state_dir.clone(),
-        state_dir_source: Source::Marker,
-        config_path: p.config_path.clone(),
-        config_path_source: Source::Marker,
-        env_port: None,
-        notes: Vec::new(),
+    let Some(expected) = &r.expected else {
+        return Some("not a profile of this machine".into());
+    };
+    let served = r
+        .identity
+        .as_ref()
+        .and_then(|i| i["configPath"].as_str())
+        .map(std::path::Path::new);
+    match served {
+        None => Some("answered without proving which gateway it is".into()),
+        Some(p) if p != expected.as_path() => Some(format!(
+            "the gateway there serves {}, not {}'s config",
+            p.display(),
+            r.target
+        )),
+        Some(_) if !r.isolated => Some(format!(
+            "{} shares ports or paths with another instance (`omniclaw doctor` names them)",
+            r.target
+        )),
+        Some(_) => None,
     }
 }
 

@@ -2,7 +2,11 @@
 //!
 //! Values come from stdin or a hidden prompt, never from argv (argv is
 //! visible to every user through `ps`). `status` shows present / missing
-//! and a fingerprint, never a value. `set` points an unset config key at the
+//! and a fingerprint, never a value. `get NAME` is the one way a value
+//! comes out: one secret, asked for by name, printed to its caller alone
+//! (a terminal, or a pipe such as `$(omniclaw secrets get …)`), so a
+//! client can be given the gateway token; no log, rescue reply or other
+//! output ever carries it. `set` points an unset config key at the
 //! store, so the stored secret is used without further edits.
 
 use std::io::{IsTerminal, Read};
@@ -27,6 +31,7 @@ pub const KEYCHAIN_REF: &str = "{\"source\": \"keychain\"}";
 pub fn run(ctx: &Ctx, cmd: SecretsCommand) -> CmdResult {
     match cmd {
         SecretsCommand::Set { name } => set(ctx, &name),
+        SecretsCommand::Get { name } => get(ctx, &name),
         SecretsCommand::Status { name } => status(ctx, name.as_deref()),
         SecretsCommand::Rm { name } => rm(ctx, &name),
         SecretsCommand::Move { to } => move_to(ctx, to),
@@ -156,6 +161,42 @@ fn set(ctx: &Ctx, raw: &str) -> CmdResult {
         for n in &notes {
             println!("  note: {n}");
         }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `secrets get NAME`: the value of one secret, on stdout with a line
+/// break (`--json`: `{"name", "value"}` and nothing else). Not stored is a
+/// problem (exit 1) that says where it was looked for and how to store it.
+fn get(ctx: &Ctx, raw: &str) -> CmdResult {
+    let name = name_of(raw)?;
+    let resolved = ctx.resolve()?;
+    ctx.print_notes(&resolved);
+    let scope = Ctx::scope(&resolved);
+    let value = ctx.store.get(&scope, name).map_err(CliError::failed)?;
+    let Some(value) = value else {
+        let mut why = format!(
+            "profile {} has no {name} in the {}: store one with `{} secrets set {name}`",
+            resolved.profile,
+            ctx.store.mode(&scope),
+            command(&resolved)
+        );
+        match configured(&resolved, name) {
+            Some(SecretRef::Env(var)) => why.push_str(&format!(
+                " (its config reads {name} from ${{{var}}}, which this command does not print)"
+            )),
+            Some(SecretRef::Plain(_)) => why.push_str(&format!(
+                " (its config holds {name} in plain text; `{} doctor --fix` moves it into the store)",
+                command(&resolved)
+            )),
+            _ => {}
+        }
+        return Err(CliError::failed(why));
+    };
+    if ctx.json {
+        out::json(&json!({"name": name.path(), "value": value}));
+    } else {
+        println!("{value}");
     }
     Ok(Outcome::Ok)
 }

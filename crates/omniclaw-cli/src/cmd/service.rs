@@ -51,7 +51,7 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// The service manager; an unknown `OMNICLAW_SERVICE_MANAGER` is bad input.
-fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
+pub(super) fn select(ctx: &Ctx) -> Result<Box<dyn ServiceManager>, CliError> {
     manager::select(&ctx.env).map_err(|e| match e {
         ServiceError::UnknownManager { .. } => CliError::usage(e),
         other => CliError::failed(other),
@@ -555,16 +555,26 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
 
     let from_flag = args.port.is_some();
     let running = holder(&resolved);
-    check_not_running(platform, &resolved, running.as_ref())?;
-    check_privileged(platform, &resolved, port, from_flag)?;
-    check_conflicts(
+    // A dry run shows the unit even when the install would refuse, and
+    // says why; a real install stops at the first refusal.
+    let mut refusals: Vec<CliError> = Vec::new();
+    let mut refuse = |checked: Result<(), CliError>| match checked {
+        Err(e) if args.dry_run => {
+            refusals.push(e);
+            Ok(())
+        }
+        other => other,
+    };
+    refuse(check_not_running(platform, &resolved, running.as_ref()))?;
+    refuse(check_privileged(platform, &resolved, port, from_flag))?;
+    refuse(check_conflicts(
         ctx,
         &resolved,
         loaded.doc.value(),
         port,
         from_flag,
         running.as_ref().map(|h| h.pid),
-    )?;
+    ))?;
 
     // The store the service will read: its secrets file when the profile
     // has one, else the keychain (`--secrets-file` does not reach a service).
@@ -582,14 +592,23 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             .iter()
             .map(|p| format!("  - {}", p.explain(&cmd)))
             .collect();
-        return Err(CliError::failed(format!(
+        refuse(Err(CliError::failed(format!(
             "refusing to install the service of profile {}: it could not read its secrets; nothing was changed:\n{}",
             resolved.profile,
             lines.join("\n")
-        )));
+        ))))?;
     }
 
-    let binary = binary(ctx, args.binary.as_deref())?;
+    let binary = match binary(ctx, args.binary.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            refuse(Err(e))?;
+            // Shown as given: the refusal says what is wrong with it.
+            args.binary
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("omniclaw"))
+        }
+    };
     let mut spec = ServiceSpec::for_profile(&resolved, &binary, port);
     if platform == Platform::TaskScheduler {
         spec.windows_user = windows_user(ctx);
@@ -613,12 +632,12 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
         .all(|(f, b)| b.as_deref() == Some(f.bytes().as_slice()));
     let replacing = !unchanged && before.iter().any(Option::is_some);
     if replacing && !args.force {
-        return Err(CliError::usage(format!(
+        refuse(Err(CliError::usage(format!(
             "profile {} already has a {platform} at {} that differs from what install would write now: \
              pass --force to replace it (`{cmd} gateway install --force --dry-run` shows the new file), or `{cmd} gateway uninstall` first",
             resolved.profile,
             resolved.display(&files[0].path)
-        )));
+        ))))?;
     }
     let plan = manager.install_plan(&unit, replacing);
 
@@ -633,8 +652,14 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             &plan,
             new_text.is_some(),
             &warnings,
+            &refusals,
         );
-        return Ok(Outcome::Ok);
+        // The exit code the install itself would end with.
+        return Ok(match refusals.iter().map(CliError::exit_code).max() {
+            None => Outcome::Ok,
+            Some(2) => Outcome::BadInput,
+            Some(_) => Outcome::Problem,
+        });
     }
 
     // Everything is checked; the manager must be reachable before any write.
@@ -821,11 +846,13 @@ fn print_dry_run(
     plan: &[Step],
     config_change: bool,
     warnings: &[String],
+    refusals: &[CliError],
 ) {
     if ctx.json {
         out::json(&json!({
-            "ok": true,
+            "ok": refusals.is_empty(),
             "dryRun": true,
+            "wouldRefuse": refusals.iter().map(CliError::message).collect::<Vec<_>>(),
             "profile": resolved.profile.name(),
             "platform": platform.as_str(),
             "name": unit.name,
@@ -861,6 +888,9 @@ fn print_dry_run(
     }
     for w in warnings {
         println!("warning: {w}");
+    }
+    for r in refusals {
+        println!("The install would refuse, as it is now:\n  {}", r.message());
     }
 }
 
@@ -899,29 +929,62 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
         }
         return Ok(Outcome::Ok);
     }
+    let Some(removed) = remove_service(manager.as_ref(), &resolved)? else {
+        if ctx.json {
+            out::json(&json!({"ok": true, "profile": resolved.profile.name(), "removed": false}));
+        } else {
+            println!(
+                "Profile {} has no {platform} installed ({}); nothing to remove.",
+                resolved.profile, unit.name
+            );
+        }
+        return Ok(Outcome::Ok);
+    };
+    if ctx.json {
+        out::json(
+            &json!({"ok": true, "profile": resolved.profile.name(), "removed": true, "name": removed.name, "files": removed.files}),
+        );
+    } else {
+        println!(
+            "Removed {platform} {} of profile {}",
+            removed.name, resolved.profile
+        );
+        for f in &removed.files {
+            println!("  removed  {}", resolved.display(f));
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A service [`remove_service`] took away.
+pub struct RemovedService {
+    pub platform: Platform,
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Stops and removes `resolved`'s service through `manager` (its steps,
+/// then its files); `Ok(None)` when none is installed or loaded.
+pub fn remove_service(
+    manager: &dyn ServiceManager,
+    resolved: &Resolved,
+) -> Result<Option<RemovedService>, CliError> {
+    let platform = manager.platform();
+    let unit = unit_of(platform, resolved);
+    let files = existing_files(platform, &resolved.home, &resolved.service_names());
     if files.is_empty() {
         let loaded = matches!(manager.state(&unit), Ok(s) if s != ServiceState::NotLoaded);
         if !loaded {
-            if ctx.json {
-                out::json(
-                    &json!({"ok": true, "profile": resolved.profile.name(), "removed": false}),
-                );
-            } else {
-                println!(
-                    "Profile {} has no {platform} installed ({}); nothing to remove.",
-                    resolved.profile, unit.name
-                );
-            }
-            return Ok(Outcome::Ok);
+            return Ok(None);
         }
     }
-    for step in &plan {
+    for step in &manager.uninstall_plan(&unit) {
         match step {
             Step::Run { cmd, tolerate } => {
                 manager.run_step(cmd, *tolerate).map_err(|e| {
                     CliError::failed(format!(
                         "{e}\nnothing was removed yet besides what the steps before it did; fix that, then run `{} gateway uninstall` again",
-                        command(&resolved)
+                        command(resolved)
                     ))
                 })?;
             }
@@ -935,20 +998,11 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
             Step::WriteFiles | Step::RestoreFiles => {}
         }
     }
-    if ctx.json {
-        out::json(
-            &json!({"ok": true, "profile": resolved.profile.name(), "removed": true, "name": unit.name, "files": files}),
-        );
-    } else {
-        println!(
-            "Removed {platform} {} of profile {}",
-            unit.name, resolved.profile
-        );
-        for f in &files {
-            println!("  removed  {}", resolved.display(f));
-        }
-    }
-    Ok(Outcome::Ok)
+    Ok(Some(RemovedService {
+        platform,
+        name: unit.name,
+        files,
+    }))
 }
 
 fn holder(resolved: &Resolved) -> Option<Holder> {
@@ -974,7 +1028,7 @@ fn done(ctx: &Ctx, resolved: &Resolved, action: &str, message: &str) -> CmdResul
     Ok(Outcome::Ok)
 }
 
-fn installed(platform: Platform, resolved: &Resolved) -> bool {
+pub(super) fn installed(platform: Platform, resolved: &Resolved) -> bool {
     !existing_files(platform, &resolved.home, &resolved.service_names()).is_empty()
 }
 
@@ -1186,7 +1240,8 @@ pub fn restart(ctx: &Ctx) -> CmdResult {
     )
 }
 
-/// A part of `gateway status`: JSON, text lines, and warnings (which make it exit 1).
+/// A part of `gateway status`: JSON, text lines (the service's own fact,
+/// or the `--deep` listing), and warnings (which make it exit 1).
 pub struct Section {
     pub json: Value,
     pub lines: Vec<String>,
@@ -1245,7 +1300,7 @@ fn select_for_status(
 pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError> {
     let manager = match select_for_status(ctx, |e| Section {
         json: json!({"installed": false, "error": e.message()}),
-        lines: vec![format!("  service  unavailable: {e}")],
+        lines: vec![format!("unavailable: {e}")],
         warnings: Vec::new(),
     })? {
         Ok(m) => m,
@@ -1259,7 +1314,7 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliErro
         return Ok(Section {
             json: json!({"installed": false, "platform": platform.as_str(), "name": unit.name}),
             lines: vec![format!(
-                "  service  not installed (`{} gateway install` adds a {platform})",
+                "not installed (`{} gateway install` adds a {platform})",
                 command(resolved)
             )],
             warnings: Vec::new(),
@@ -1299,7 +1354,7 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliErro
             "stale": stale.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }),
         lines: vec![format!(
-            "  service  {platform} {} · {state_text}{}",
+            "{platform} {} · {state_text}{}",
             unit.name,
             installed
                 .port

@@ -1,12 +1,17 @@
-//! `status` (every profile), `gateway status` (this profile, with an RPC
-//! probe) and `health` (this profile's `health` method).
+//! `status` (every profile, or the one given), `gateway status` (this
+//! profile, with an RPC probe) and `health` (this profile's `health`
+//! method). Text output is a `Report` of the core: a headline and one line
+//! per fact, never a wire payload.
 
 use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use omniclaw_core::paths::Source;
+use omniclaw_core::report::{self, Mark, Report};
 use omniclaw_gateway::client::{Client, RpcError};
+use omniclaw_gateway::profile::SpecError;
 use omniclaw_gateway::Auth;
 use omniclaw_os::lock::InstanceLock;
 use omniclaw_os::profiles::ConfigState;
@@ -15,8 +20,8 @@ use crate::cli::{ConnectArgs, GatewayStatusArgs};
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
-use super::audit::Audit;
-use super::ports::print_problems;
+use super::audit::{command_of, Audit, Problem};
+use super::ports::print_list;
 use super::target::{runtime, Target};
 
 pub struct Reached {
@@ -48,6 +53,28 @@ pub async fn probe(url: &str, auth: Auth, mode: &str) -> Result<Reached, RpcErro
         health,
         millis: start.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// The caller's clock, for "last applied 12 s ago".
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Why there are no credentials to present. A store that cannot be read
+/// right now (a locked keychain) is a problem that may pass (exit 1); a
+/// secret that is not stored or a bad reference is bad input (exit 2).
+fn auth_error(e: &SpecError) -> CliError {
+    match e {
+        SpecError::Store { .. } => CliError::failed(e),
+        other => CliError::usage(other),
+    }
+}
+
+/// Whether the health payload says ok.
+fn healthy(health: Option<&Value>) -> bool {
+    health.and_then(|h| h.get("ok")) == Some(&json!(true))
 }
 
 /// `gateway status`: this profile's gateway, whether it runs, and whether the
@@ -118,49 +145,87 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
             "services": deep.as_ref().map(|d| &d.json),
             "warnings": warnings,
         }));
-    } else {
-        println!("profile {}", r.profile);
-        println!("  config   {} ({config_state})", r.display(&r.config_path));
-        match &holder {
-            Some(h) => println!(
-                "  state    running (pid {}, {})",
-                h.pid,
-                h.owner.map_or("unknown owner", |o| o.as_str())
-            ),
-            None => println!("  state    not running"),
-        }
-        println!("  port     {} ({url})", t.layout.port);
-        if unset {
-            println!(
-                "  rpc      not probed: the profile is not set up (`{} setup` sets it up)",
+        return Ok(if ok { Outcome::Ok } else { Outcome::Problem });
+    }
+    let state = match &holder {
+        Some(h) => format!(
+            "running (pid {}, {})",
+            h.pid,
+            h.owner.map_or("unknown owner", |o| o.as_str())
+        ),
+        None if unset => "not set up".to_string(),
+        None => "not running".to_string(),
+    };
+    let mark = match (ok, reachable) {
+        (true, _) => Mark::Ok,
+        (false, true) => Mark::Warn,
+        (false, false) => Mark::Fail,
+    };
+    let mut rep = Report::new(mark, format!("profile {}: {state}", r.profile));
+    rep.line(
+        "config",
+        format!("{} ({config_state})", r.display(&r.config_path)),
+    );
+    rep.line("port", format!("{} ({url})", t.layout.port));
+    if unset {
+        rep.line(
+            "rpc",
+            format!(
+                "not probed: the profile is not set up (`{} setup` sets it up)",
                 super::setup::command(r)
-            );
-        }
-        if let Some(p) = &probe {
-            match p {
-                Ok(reached) => println!(
-                    "  rpc      ok, health {} ({:.1} ms)",
-                    if reached.health.as_ref().and_then(|h| h.get("ok")) == Some(&json!(true)) {
-                        "ok"
-                    } else {
-                        "not ok"
-                    },
-                    reached.millis
-                ),
-                Err(e) => println!("  rpc      {e}"),
+            ),
+        );
+    }
+    let mut refused = Vec::new();
+    if let Some(p) = &probe {
+        match p {
+            Ok(reached) => {
+                let health = reached.health.as_ref();
+                let last_error = health
+                    .and_then(|h| h.pointer("/reload/lastError"))
+                    .and_then(Value::as_str);
+                refused = last_error.map(report::refusal_lines).unwrap_or_default();
+                rep.line(
+                    "rpc",
+                    format!(
+                        "ok, {} ({:.1} ms)",
+                        match (healthy(health), refused.is_empty()) {
+                            (true, true) => "healthy",
+                            (true, false) => "healthy, serving the last good config",
+                            (false, _) => "unhealthy (`health` says why)",
+                        },
+                        reached.millis
+                    ),
+                );
+            }
+            Err(e) => {
+                rep.line("rpc", e.to_string());
             }
         }
-        for line in &service.lines {
+    }
+    // The config on disk names the keys even when no gateway answers.
+    if let (Some(_), ConfigState::Invalid { errors, .. }) = (&holder, &t.config) {
+        refused = errors
+            .diagnostics()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    }
+    if !refused.is_empty() {
+        rep.mark = rep.mark.max(Mark::Warn);
+    }
+    rep.line("edit refused", refused.join("\n"));
+    for line in &service.lines {
+        rep.line("service", line.as_str());
+    }
+    print!("{}", rep.render());
+    if let Some(d) = &deep {
+        for line in &d.lines {
             println!("{line}");
         }
-        if let Some(d) = &deep {
-            for line in &d.lines {
-                println!("{line}");
-            }
-        }
-        for w in &warnings {
-            println!("warning: {w}");
-        }
+    }
+    for w in &warnings {
+        println!("warning: {w}");
     }
     Ok(if ok { Outcome::Ok } else { Outcome::Problem })
 }
@@ -168,7 +233,7 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
 /// `health`: the running gateway's `health` payload; exit 1 unless it says ok.
 pub fn health(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
     let t = Target::load(ctx, conn)?;
-    let auth = t.auth.clone().map_err(CliError::usage)?;
+    let auth = t.auth.clone().map_err(|e| auth_error(&e))?;
     let url = t.url();
     let reached = runtime()?.block_on(probe(&url, auth, "cli")).map_err(|e| {
         CliError::failed(format!(
@@ -177,36 +242,40 @@ pub fn health(ctx: &Ctx, conn: &ConnectArgs) -> CmdResult {
         ))
     })?;
     let health = reached.health.unwrap_or(Value::Null);
-    let ok = health.get("ok") == Some(&json!(true));
+    let ok = healthy(Some(&health));
     if ctx.json {
         out::json(
             &json!({"ok": ok, "profile": t.resolved.profile.name(), "url": url, "health": health}),
         );
     } else {
-        println!(
-            "{} gateway of profile {} at {url}: {} ({:.1} ms)",
-            if ok { "✓" } else { "✗" },
-            t.resolved.profile,
-            if ok { "healthy" } else { "unhealthy" },
-            reached.millis
+        let who = format!("gateway of profile {} at {url}", t.resolved.profile);
+        print!(
+            "{}",
+            report::health(&who, reached.millis, &health, now_ms()).render()
         );
-        if let Some(obj) = health.as_object() {
-            for (k, v) in obj.iter().filter(|(k, _)| k.as_str() != "ok") {
-                println!("  {k}: {v}");
-            }
-        }
     }
     Ok(if ok { Outcome::Ok } else { Outcome::Problem })
 }
 
-/// `status`: every profile at a glance, then the conflicts.
+/// `status`: every profile at a glance (or, when a profile is given with
+/// `--profile`, `OMNICLAW_PROFILE` or a state dir variable, that one), then
+/// what needs attention: a config that does not validate (naming its keys;
+/// a running gateway keeps its last good one), a Telegram channel that
+/// does not poll, conflicts. Exit 1 when any of that is found.
 pub fn run(ctx: &Ctx) -> CmdResult {
     let a = Audit::run(ctx)?;
+    let only = match a.inv.current() {
+        _ if a.resolved.profile_source == Source::Default => None,
+        Some(c) if c.set_up => Some(c.label.clone()),
+        _ => return not_set_up(ctx, &a),
+    };
+    let shown = |label: &str| only.as_deref().is_none_or(|o| o == label);
     let mut rows = Vec::new();
     let mut list = Vec::new();
-    let mut bad_config = false;
-    let mut channels = Vec::new();
-    for p in &a.inv.profiles {
+    // What needs attention, by profile: (label, text, fix).
+    let mut notes: Vec<(String, String, String)> = Vec::new();
+    let mut infos: Vec<(String, String)> = Vec::new();
+    for p in a.inv.profiles.iter().filter(|p| shown(&p.label)) {
         let base = a
             .plan
             .rows
@@ -217,8 +286,8 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             .ok()
             .flatten();
         // A running gateway may listen elsewhere than its config says; the
-        // plan has it where it runs.
-        let moved = p.moved();
+        // plan has it where it runs. An invalid config says no port.
+        let moved = p.moved().filter(|_| p.config.is_valid());
         let state = match &holder {
             Some(h) => format!(
                 "running · {} (pid {})",
@@ -231,14 +300,56 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         let telegram = holder
             .as_ref()
             .and_then(|_| omniclaw_os::rescue::read_channel_status(&p.state_dir));
-        if let Some(summary) = telegram.as_ref().and_then(|t| t["summary"].as_str()) {
-            channels.push(format!("{}: Telegram {summary}", p.label));
+        if let Some(t) = &telegram {
+            let summary = t["summary"].as_str().unwrap_or("no state");
+            match t["state"].as_str() {
+                Some("running" | "starting" | "stopped") => {
+                    infos.push((p.label.clone(), format!("Telegram {summary}")));
+                }
+                _ => notes.push((
+                    p.label.clone(),
+                    format!("Telegram {summary}"),
+                    format!("`{} logs` shows each attempt", command_of(&p.label)),
+                )),
+            }
         }
         let config = config_word(&p.config);
-        bad_config |= matches!(
-            p.config,
-            ConfigState::Invalid { .. } | ConfigState::Unreadable(_)
-        );
+        let refused = match &p.config {
+            ConfigState::Invalid { errors, .. } => {
+                let file = omniclaw_core::paths::tilde(&p.config_path, &a.inv.home);
+                let cmd = command_of(&p.label);
+                let good = omniclaw_gateway::reload::last_good_path(&p.config_path).is_file();
+                let fix = format!(
+                    "correct {} in {file} (`{cmd} config validate` lists {}){}",
+                    if errors.diagnostics().len() == 1 {
+                        "the key"
+                    } else {
+                        "the keys"
+                    },
+                    if errors.diagnostics().len() == 1 {
+                        "it"
+                    } else {
+                        "them"
+                    },
+                    if good {
+                        format!(", or go back to the last good config: `{cmd} config rollback`")
+                    } else {
+                        String::new()
+                    }
+                );
+                notes.push((
+                    p.label.clone(),
+                    report::invalid_config(holder.is_some(), errors),
+                    fix,
+                ));
+                Some(errors.diagnostics())
+            }
+            ConfigState::Unreadable(_) => {
+                // The audit's unknown-ports problem says why, with its fix.
+                None
+            }
+            _ => None,
+        };
         rows.push(vec![
             p.label.clone(),
             state.clone(),
@@ -263,53 +374,101 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             // Where `{"source": "keychain"}` references of this profile lead.
             "secrets": if omniclaw_os::secrets::uses_file(&p.state_dir) { "file" } else { "keychain" },
             "telegram": telegram,
+            // The keys its config on disk fails on: for a running gateway,
+            // the edit it refused.
+            "configErrors": refused.map(|d| d.iter().map(|d| json!({"path": d.path, "message": d.message, "line": d.line, "col": d.col})).collect::<Vec<_>>()),
         }));
     }
-    for f in &a.inv.foreign {
-        let base = a
-            .plan
-            .rows
-            .iter()
-            .find(|r| r.instance == f.label && r.surface == omniclaw_core::ports::Surface::Gateway)
-            .map(|r| r.range.start());
-        rows.push(vec![
-            f.label.clone(),
-            "openclaw (not managed)".into(),
-            base.map_or("–".into(), |b| b.to_string()),
-            if f.problem.is_some() {
-                "unreadable"
-            } else {
-                "foreign"
-            }
-            .into(),
-            omniclaw_core::paths::tilde(&f.dir, &a.inv.home),
-        ]);
-        list.push(
-            json!({"profile": f.label, "foreign": true, "port": base, "configPath": f.config_path}),
-        );
-    }
-    let ok = a.is_clean() && !bad_config;
-    if ctx.json {
-        out::json(&json!({"ok": ok, "profiles": list, "problems": a.problems_json()}));
-    } else {
-        if rows.is_empty() {
-            println!("No profiles yet: run `omniclaw setup` or `omniclaw --profile NAME setup`.");
-        } else {
-            print!(
-                "{}",
-                out::table(&["PROFILE", "STATE", "PORT", "CONFIG", "STATE DIR"], &rows)
+    if only.is_none() {
+        for f in &a.inv.foreign {
+            let base = a
+                .plan
+                .rows
+                .iter()
+                .find(|r| {
+                    r.instance == f.label && r.surface == omniclaw_core::ports::Surface::Gateway
+                })
+                .map(|r| r.range.start());
+            rows.push(vec![
+                f.label.clone(),
+                "openclaw (not managed)".into(),
+                base.map_or("–".into(), |b| b.to_string()),
+                if f.problem.is_some() {
+                    "unreadable"
+                } else {
+                    "foreign"
+                }
+                .into(),
+                omniclaw_core::paths::tilde(&f.dir, &a.inv.home),
+            ]);
+            list.push(
+                json!({"profile": f.label, "foreign": true, "port": base, "configPath": f.config_path}),
             );
         }
-        for line in &channels {
-            println!("{line}");
+    }
+    let problems: Vec<Problem> = a
+        .problems()
+        .into_iter()
+        .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
+        .collect();
+    let ok = problems.is_empty() && notes.is_empty();
+    if ctx.json {
+        out::json(&json!({
+            "ok": ok,
+            "profiles": list,
+            "attention": notes.iter().map(|(p, text, fix)| json!({"profile": p, "message": text, "fix": fix})).collect::<Vec<_>>(),
+            "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
+        }));
+        return Ok(if ok { Outcome::Ok } else { Outcome::Problem });
+    }
+    if rows.is_empty() {
+        println!("No profiles yet: run `omniclaw setup` or `omniclaw --profile NAME setup`.");
+    } else {
+        print!(
+            "{}",
+            out::table(&["PROFILE", "STATE", "PORT", "CONFIG", "STATE DIR"], &rows)
+        );
+    }
+    if !infos.is_empty() || !notes.is_empty() {
+        let n = notes.len();
+        let mut rep = if n == 0 {
+            Report::new(Mark::Ok, "Channels")
+        } else {
+            Report::new(
+                Mark::Warn,
+                format!("{n} thing{} to look at:", if n == 1 { "" } else { "s" }),
+            )
+        };
+        for (label, text) in &infos {
+            rep.line(label.as_str(), text.as_str());
         }
-        if print_problems(&a) == 0 && !bad_config {
-            println!("\nNo conflicts.");
-        } else if bad_config {
-            println!("\nAn invalid config keeps its gateway from starting: `omniclaw doctor` lists the keys.");
+        for (label, text, fix) in &notes {
+            rep.line(label.as_str(), format!("{text}\nfix: {fix}"));
         }
+        print!("\n{}", rep.render());
+    }
+    if print_list(&problems) == 0 && notes.is_empty() && !rows.is_empty() {
+        println!("\nNo conflicts.");
     }
     Ok(if ok { Outcome::Ok } else { Outcome::Problem })
+}
+
+/// `status` of a profile that is given but not set up.
+fn not_set_up(ctx: &Ctx, a: &Audit) -> CmdResult {
+    let r = &a.resolved;
+    let cmd = super::setup::command(r);
+    let message = format!(
+        "profile {} is not set up: `{cmd} setup` sets it up (`omniclaw status` shows every profile)",
+        r.profile
+    );
+    if ctx.json {
+        out::json(
+            &json!({"ok": false, "profiles": [], "attention": [{"profile": r.profile.name(), "message": message}], "problems": []}),
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(Outcome::Problem)
 }
 
 fn config_word(state: &ConfigState) -> &'static str {

@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-use omniclaw_core::paths::Resolved;
+use omniclaw_core::paths::{Resolved, Source};
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
 use omniclaw_gateway::{Auth, GatewaySpec};
-use omniclaw_os::profiles::{self, ConfigState};
+use omniclaw_os::profiles::{self, ConfigState, ProfileRecord};
 use omniclaw_os::runtime::{self, RuntimeInfo};
 
 use crate::cli::ConnectArgs;
@@ -77,6 +77,24 @@ pub fn credentials_of(
         _ => &fallback,
     };
     profile::credentials(resolved, cfg, overrides, env, store)
+}
+
+/// The paths of another discovered profile, as `resolve` would give them.
+pub fn resolved_of(p: &ProfileRecord, current: &Resolved) -> Resolved {
+    if p.is_current {
+        return current.clone();
+    }
+    Resolved {
+        profile: p.profile.clone(),
+        profile_source: Source::Flag,
+        home: current.home.clone(),
+        state_dir: p.state_dir.clone(),
+        state_dir_source: Source::Marker,
+        config_path: p.config_path.clone(),
+        config_path_source: Source::Marker,
+        env_port: None,
+        notes: Vec::new(),
+    }
 }
 
 /// Where the running gateway really listens wins over its config.

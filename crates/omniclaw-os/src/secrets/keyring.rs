@@ -80,6 +80,10 @@ fn refusal(detail: &str) -> String {
         format!(
             "{detail}: the keychain has no default collection (login keyring) to keep secrets in"
         )
+    } else if mentions_word(detail, "prompt") {
+        // Said when the unlock dialog could not be shown (no desktop
+        // session) as much as when it was closed: only the lock is sure.
+        "the login keyring is locked and was not unlocked".to_string()
     } else if mentions_word(detail, "locked") {
         format!("{detail}: the login keyring is locked")
     } else {
@@ -120,6 +124,23 @@ impl SecretStore for Keyring {
 
     fn mode(&self, _scope: &Scope) -> StoreMode {
         StoreMode::Keychain
+    }
+
+    /// Stores and removes a throwaway entry of the scope: a keychain can
+    /// answer reads and still refuse writes (no default collection to
+    /// create entries in), and a locked one asks to be unlocked now, before
+    /// any question, rather than after the last.
+    fn probe(&self, scope: &Scope) -> Result<(), SecretError> {
+        let name = SecretName::GatewayAuthToken;
+        let account = format!("{}/.probe@{}", scope.profile, scope.state_dir.display());
+        let entry = keyring::Entry::new(SERVICE, &account).map_err(|e| map_err(scope, name, e))?;
+        entry
+            .set_password("omniclaw-probe")
+            .map_err(|e| map_err(scope, name, e))?;
+        match entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_err(scope, name, e)),
+        }
     }
 }
 
@@ -182,5 +203,23 @@ mod tests {
             ))),
             "`omniclaw --profile k --secrets-file setup`",
         );
+    }
+
+    #[test]
+    fn a_prompt_nobody_saw_is_not_mentioned() {
+        let scope = Scope::new("k", "/h/.omniclaw-k");
+        let got = map_err(
+            &scope,
+            SecretName::GatewayAuthToken,
+            keyring::Error::NoStorageAccess(Box::new(Backend(
+                "Secret Service: unlock prompt was dismissed",
+            ))),
+        )
+        .to_string();
+        assert!(
+            got.contains("the login keyring is locked and was not unlocked"),
+            "{got}"
+        );
+        assert!(!got.contains("prompt"), "{got}");
     }
 }

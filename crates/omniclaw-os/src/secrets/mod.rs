@@ -273,6 +273,13 @@ pub trait SecretStore: Send + Sync {
     fn remove(&self, scope: &Scope, name: SecretName) -> Result<bool, SecretError>;
     /// Where this scope's secrets live.
     fn mode(&self, scope: &Scope) -> StoreMode;
+    /// Whether the store would take a secret of this scope right now,
+    /// leaving nothing behind: asked before a question is asked whose
+    /// answer goes here (onboarding). The default reads one secret, all a
+    /// store needs whose writes cannot fail where its reads succeed.
+    fn probe(&self, scope: &Scope) -> Result<(), SecretError> {
+        self.get(scope, SecretName::GatewayAuthToken).map(|_| ())
+    }
 }
 
 /// The CLI's and the tray's store: the secrets file for a profile that opted
@@ -475,6 +482,9 @@ impl SecretStore for Routed {
     }
     fn mode(&self, scope: &Scope) -> StoreMode {
         self.pick(scope).mode(scope)
+    }
+    fn probe(&self, scope: &Scope) -> Result<(), SecretError> {
+        self.pick(scope).probe(scope)
     }
 }
 
