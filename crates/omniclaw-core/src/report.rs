@@ -216,6 +216,9 @@ pub fn health(who: &str, millis: f64, payload: &Value, now_ms: u64) -> Report {
         }
     }
     r.line("canvas", canvas_text);
+    if let Some(a) = payload.get("assistant").filter(|a| a.is_object()) {
+        assistant_lines(&mut r, a);
+    }
     if let Some(channels) = payload.get("channels").and_then(Value::as_object) {
         for (name, c) in channels {
             let text = c["summary"]
@@ -227,6 +230,69 @@ pub fn health(who: &str, millis: f64, payload: &Value, now_ms: u64) -> Report {
         }
     }
     r
+}
+
+/// The assistant's lines of `health` (the `assistant` object a gateway
+/// reports): its model, runs going on, today's tokens and spend.
+pub fn assistant_lines(r: &mut Report, a: &Value) {
+    if let Some(problem) = a["problem"].as_str() {
+        r.line("assistant", format!("off: {problem}"));
+        return;
+    }
+    let model = match a["model"].as_str() {
+        Some(m) => {
+            let fallbacks: Vec<&str> = a["fallbacks"]
+                .as_array()
+                .map(|f| f.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if fallbacks.is_empty() {
+                m.to_string()
+            } else {
+                format!("{m} (then {})", fallbacks.join(", "))
+            }
+        }
+        None => "no model: set agents.defaults.model".to_string(),
+    };
+    let runs = a["activeRuns"].as_u64().unwrap_or(0);
+    let running = match runs {
+        0 => String::new(),
+        1 => " · 1 reply being written".to_string(),
+        n => format!(" · {n} replies being written"),
+    };
+    r.line("assistant", format!("{model}{running}"));
+    if let Some(today) = a.get("today").filter(|t| t.is_object()) {
+        r.line("spend today", spend_text(today));
+    }
+}
+
+/// "1,234 tokens · $0.0123 of $2.00 (resets at local midnight)".
+pub fn spend_text(today: &Value) -> String {
+    if let Some(e) = today["error"].as_str() {
+        return format!("unknown ({e})");
+    }
+    let tokens = today["tokens"].as_u64().unwrap_or(0);
+    let usd = today["usd"].as_f64().unwrap_or(0.0);
+    let cap = today["dailyUsd"].as_f64();
+    let spent = format!("{} tokens · ${usd:.4}", thousands(tokens));
+    match cap {
+        Some(cap) if usd >= cap => format!(
+            "{spent} — the daily cap of ${cap:.2} is reached: new replies wait until local midnight (raise budget.dailyUsd to go on)"
+        ),
+        Some(cap) => format!("{spent} of ${cap:.2} (the cap resets at local midnight)"),
+        None => format!("{spent} (no daily cap: budget.dailyUsd)"),
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// "hybrid, last applied 12 s ago".
@@ -288,6 +354,32 @@ mod tests {
             "channelOrder": [],
             "channelLabels": {},
         })
+    }
+
+    #[test]
+    fn the_assistant_is_two_lines_its_model_and_todays_spend() {
+        let mut p = payload(Value::Null, true);
+        p["assistant"] = json!({
+            "model": "openai/gpt-4o-mini", "fallbacks": ["local/llama"], "activeRuns": 2,
+            "today": {"tokens": 12345, "usd": 0.5, "dailyUsd": 2.0, "resetsAtMs": 0},
+        });
+        let text = health("gateway", 1.0, &p, 61_000).render();
+        assert!(
+            text.contains("openai/gpt-4o-mini (then local/llama) · 2 replies being written"),
+            "{text}"
+        );
+        assert!(text.contains("12,345 tokens · $0.5000 of $2.00"), "{text}");
+        assert!(!text.contains("{\""), "{text}");
+        p["assistant"]["today"]["usd"] = json!(2.5);
+        let capped = health("gateway", 1.0, &p, 61_000).render();
+        assert!(
+            capped.contains("the daily cap of $2.00 is reached"),
+            "{capped}"
+        );
+        p["assistant"] = json!({"problem": "the session store is newer"});
+        assert!(health("gateway", 1.0, &p, 61_000)
+            .render()
+            .contains("off: the session store is newer"));
     }
 
     #[test]

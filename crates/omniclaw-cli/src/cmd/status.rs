@@ -313,6 +313,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 )),
             }
         }
+        let spend = spend_today(&p.state_dir, &p.config);
+        if let Some(s) = &spend {
+            infos.push((
+                p.label.clone(),
+                format!("assistant today: {}", report::spend_text(s)),
+            ));
+        }
         let config = config_word(&p.config);
         let refused = match &p.config {
             ConfigState::Invalid { errors, .. } => {
@@ -374,6 +381,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             // Where `{"source": "keychain"}` references of this profile lead.
             "secrets": if omniclaw_os::secrets::uses_file(&p.state_dir) { "file" } else { "keychain" },
             "telegram": telegram,
+            "spendToday": spend,
             // The keys its config on disk fails on: for a running gateway,
             // the edit it refused.
             "configErrors": refused.map(|d| d.iter().map(|d| json!({"path": d.path, "message": d.message, "line": d.line, "col": d.col})).collect::<Vec<_>>()),
@@ -432,7 +440,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     if !infos.is_empty() || !notes.is_empty() {
         let n = notes.len();
         let mut rep = if n == 0 {
-            Report::new(Mark::Ok, "Channels")
+            Report::new(Mark::Ok, "Going on")
         } else {
             Report::new(
                 Mark::Warn,
@@ -451,6 +459,28 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         println!("\nNo conflicts.");
     }
     Ok(if ok { Outcome::Ok } else { Outcome::Problem })
+}
+
+/// Today's tokens and spend of a profile's assistant (since local
+/// midnight), read from its session store beside a running gateway; `None`
+/// when it has no store yet.
+fn spend_today(state_dir: &std::path::Path, config: &ConfigState) -> Option<serde_json::Value> {
+    use omniclaw_agent::clock::{local_day, Clock, SystemClock};
+    use omniclaw_agent::session::SessionStore;
+    let clock = std::sync::Arc::new(SystemClock);
+    let path = omniclaw_gateway::assistant::store_path(state_dir);
+    let store = omniclaw_agent::store::SqliteStore::open_read_only(&path, clock.clone()).ok()??;
+    let (start, next) = local_day(clock.as_ref(), clock.now_ms());
+    let cap = match config {
+        ConfigState::Valid { loaded, .. } => loaded.config.agent().budget.daily_usd,
+        _ => None,
+    };
+    Some(match store.spend_since(start) {
+        Ok(s) => {
+            json!({"tokens": s.tokens, "usd": (s.usd * 1e6).round() / 1e6, "dailyUsd": cap, "resetsAtMs": next})
+        }
+        Err(e) => json!({"error": e.to_string(), "dailyUsd": cap}),
+    })
 }
 
 /// `status` of a profile that is given but not set up.
