@@ -883,9 +883,21 @@ impl WebDriver {
     }
 
     /// A DOM property (`value`, `open`, …) of the element matching `css`.
+    /// The dashboard re-renders its cards on every state event, so a
+    /// reference can go stale (or the driver drop the answer) between
+    /// finding and reading: find it again and retry, as `click` does.
     pub fn property(&self, css: &str, name: &str) -> Result<Value, String> {
-        let id = self.find(css)?;
-        self.call("GET", &format!("/element/{id}/property/{name}"), None)
+        let start = Instant::now();
+        loop {
+            let got = self
+                .find(css)
+                .and_then(|id| self.call("GET", &format!("/element/{id}/property/{name}"), None));
+            match got {
+                Ok(v) => return Ok(v),
+                Err(e) if start.elapsed() > PATIENCE => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// Waits until `ok` holds for the text of `css` (missing: empty).

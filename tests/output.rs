@@ -177,7 +177,8 @@ fn status_exits_1_while_a_channel_is_offline() {
     );
     let _gw = GatewayProc::start(&home, &["--profile", "rescue", "gateway"]);
     wait_until("the bot to poll", || {
-        home.run(&["--profile", "rescue", "status"]).code == 0
+        let status = home.run(&["--profile", "rescue", "status"]);
+        status.code == 0 && status.stdout.contains("Telegram running")
     });
     home.run(&["--profile", "rescue", "status"])
         .expect_output("Telegram running as @output_rescue_bot");

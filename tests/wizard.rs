@@ -147,7 +147,7 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
     let offline = web.wait_contains("[data-testid=wz-error]", "Can't reach Telegram", PATIENCE);
     assert_eq!(
         offline,
-        format!("Can't reach Telegram (connection to 127.0.0.1:{dead} refused): check the network, or enter your own Bot API server below")
+        format!("Can't reach Telegram (127.0.0.1:{dead} refused the connection): check the network, or enter your own Bot API server below")
     );
     web.fill("#wz-api-root", &api.url);
     web.fill("[data-testid=wz-token]", "12345:nope");

@@ -80,6 +80,7 @@ pub fn parts(
     config: &Config,
     spec: &GatewaySpec,
     resolver: Arc<dyn SecretResolver>,
+    approver: Option<Arc<dyn omniclaw_agent::tools::Approver>>,
 ) -> Result<Parts, String> {
     let agent = config.agent();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -102,8 +103,9 @@ pub fn parts(
     };
     let providers =
         provider::build_all(&agent.providers, keys, clock, headers).map_err(|e| e.to_string())?;
-    let registry =
-        ToolRegistry::build(ToolSettings::from_config(&agent.tools)).map_err(|e| e.to_string())?;
+    let mut tool_settings = ToolSettings::from_config(&agent.tools);
+    tool_settings.exec.approver = approver;
+    let registry = ToolRegistry::build(tool_settings).map_err(|e| e.to_string())?;
     let child_env: BTreeMap<OsString, OsString> = spec
         .child_env
         .iter()

@@ -231,6 +231,9 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
         protocol::allows(&scopes, protocol::Scope::Read),
         connect.caps.iter().any(|c| c == "tool-events"),
     );
+    if protocol::allows(&scopes, protocol::Scope::Approvals) {
+        shared.live.hub.allow_approvals(registration.id);
+    }
     let me = Caller {
         conn: registration.id,
         scopes: &scopes,

@@ -39,6 +39,8 @@ struct Conn {
     read: bool,
     /// Advertised the `tool-events` cap.
     tool_events: bool,
+    /// Holds `operator.approvals` (or admin): gets approval requests.
+    approvals: bool,
     /// Called `sessions.subscribe`.
     sessions: bool,
     /// Keys of `sessions.messages.subscribe`.
@@ -90,6 +92,7 @@ impl Hub {
                 tx,
                 read,
                 tool_events,
+                approvals: false,
                 sessions: false,
                 message_keys: HashSet::new(),
                 runs: HashSet::new(),
@@ -102,6 +105,23 @@ impl Hub {
             },
             rx,
         )
+    }
+
+    /// `conn` may answer approvals, so it is told of them.
+    pub fn allow_approvals(&self, conn: u64) {
+        if let Some(c) = self.write().get_mut(&conn) {
+            c.approvals = true;
+        }
+    }
+
+    /// Approval requests and their outcome: the connections that may answer.
+    pub fn to_approvers(&self, name: &'static str, payload: &Value) {
+        for c in self.read().values().filter(|c| c.approvals) {
+            let _ = c.tx.send(Outbound::Event {
+                name,
+                payload: payload.clone(),
+            });
+        }
     }
 
     pub fn subscribe_sessions(&self, conn: u64) {

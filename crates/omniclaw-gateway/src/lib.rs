@@ -13,6 +13,7 @@
 //! caller computes a [`GatewaySpec`] (with `omniclaw-core`) and hands it in.
 //! It never writes a secret into a payload, a log line or a file.
 
+pub mod approvals;
 pub mod assistant;
 pub mod auth;
 pub mod browser;

@@ -101,6 +101,10 @@ async fn chat_call(
         "commands.list",
         "question.list",
         "plugin.approval.list",
+        "plugin.approval.resolve",
+        "exec.approval.list",
+        "exec.approval.get",
+        "exec.approval.resolve",
     ];
     if !CHAT.contains(&method) {
         return None;
@@ -108,7 +112,35 @@ async fn chat_call(
     // Asked of every gateway, with or without an assistant.
     match method {
         "question.list" => return Some(Ok(json!({"questions": []}))),
-        "plugin.approval.list" => return Some(Ok(json!([]))),
+        "plugin.approval.list" => {
+            let list: Vec<Value> = shared
+                .live
+                .approvals
+                .pending()
+                .iter()
+                .map(|p| p.plugin_event())
+                .collect();
+            return Some(Ok(Value::Array(list)));
+        }
+        "exec.approval.list" => {
+            let list: Vec<Value> = shared
+                .live
+                .approvals
+                .pending()
+                .iter()
+                .map(|p| p.exec_event())
+                .collect();
+            return Some(Ok(Value::Array(list)));
+        }
+        "exec.approval.get" => return Some(shared.live.approvals.get(params)),
+        "exec.approval.resolve" | "plugin.approval.resolve" => {
+            return Some(
+                shared
+                    .live
+                    .approvals
+                    .resolve_params(method, params, "operator"),
+            )
+        }
         "commands.list" => {
             return Some(Ok(json!({"commands": [
                 {"name": "new", "description": "Start a new session (the transcript so far is kept)", "scope": "text"},

@@ -59,6 +59,10 @@ pub const METHODS: &[&str] = &[
     "commands.list",
     "question.list",
     "plugin.approval.list",
+    "plugin.approval.resolve",
+    "exec.approval.list",
+    "exec.approval.get",
+    "exec.approval.resolve",
 ];
 
 /// Events this gateway emits, as advertised in `hello-ok.features.events`.
@@ -72,6 +76,10 @@ pub const EVENTS: &[&str] = &[
     "session.message",
     "sessions.changed",
     "session.tool",
+    "exec.approval.requested",
+    "exec.approval.resolved",
+    "plugin.approval.requested",
+    "plugin.approval.resolved",
 ];
 
 /// The scope a method needs.
@@ -122,7 +130,11 @@ pub fn required_scope(method: &str) -> Scope {
         "chat.send" | "chat.abort" | "agent" | "agent.wait" | "sessions.create"
         | "sessions.send" | "sessions.patch" => Scope::Write,
         "question.list" => Scope::Questions,
-        "plugin.approval.list" => Scope::Approvals,
+        "plugin.approval.list"
+        | "plugin.approval.resolve"
+        | "exec.approval.list"
+        | "exec.approval.get"
+        | "exec.approval.resolve" => Scope::Approvals,
         _ => Scope::Admin,
     }
 }

@@ -43,6 +43,7 @@ use crate::server::{Addrs, Bound, Broadcast, Gateway, ServeError};
 use crate::spec::{Auth, GatewaySpec};
 use omniclaw_channels::telegram::{self, Channel, ChannelState};
 
+use crate::approvals::{Approvals, GatewayApprover};
 use crate::assistant::{self as assistant_mod, Assistant, SecretResolver};
 use crate::hub::Hub;
 
@@ -84,6 +85,8 @@ pub struct Live {
     edit_target: RwLock<Option<omniclaw_os::edit::Target>>,
     /// The connections, for events and later answers (across rebinds).
     pub(crate) hub: Arc<Hub>,
+    /// Tool calls waiting for an operator's yes.
+    pub(crate) approvals: Arc<Approvals>,
     /// Why the assistant does not run, when it does not.
     assistant_problem: RwLock<Option<String>>,
     /// The assistant, once a config with one applied (`None` when its
@@ -101,16 +104,23 @@ fn now_ms() -> u64 {
 impl Live {
     pub fn new(auth: Auth) -> Arc<Live> {
         let (events, _) = broadcast::channel(16);
+        let hub = Arc::new(Hub::default());
         Arc::new(Live {
             auth: RwLock::new(auth),
             report: RwLock::new(Report::default()),
             telegram: RwLock::new(TelegramSlot::Off),
             edit_target: RwLock::new(None),
-            hub: Arc::new(Hub::default()),
+            approvals: Arc::new(Approvals::new(hub.clone())),
+            hub,
             assistant_problem: RwLock::new(None),
             assistant: RwLock::new(None),
             events,
         })
+    }
+
+    /// The approvals waiting for an operator (channels show them).
+    pub fn approvals(&self) -> Arc<Approvals> {
+        self.approvals.clone()
     }
 
     /// The gateway's assistant, when it runs one.
@@ -510,7 +520,20 @@ impl SecretResolver for PlainSecrets {
 /// is reported.
 fn sync_assistant(live: &Live, rebuild: &Arc<dyn Rebuild>, c: &Candidate) {
     let resolver = rebuild.secrets().unwrap_or_else(|| Arc::new(PlainSecrets));
-    let parts = match assistant_mod::parts(&c.config, &c.spec, resolver) {
+    let target = rebuild.edit_target();
+    live.approvals
+        .set_timeout(c.config.agent().tools.exec.approval_timeout_seconds.map_or(
+            crate::approvals::DEFAULT_TIMEOUT,
+            std::time::Duration::from_secs,
+        ));
+    let approver = Arc::new(GatewayApprover {
+        approvals: live.approvals.clone(),
+        allow_always: Arc::new(move |line: &str| match &target {
+            Some(t) => crate::approvals::allow_always(t, line),
+            None => Err("this gateway runs no profile whose config could take it".into()),
+        }),
+    });
+    let parts = match assistant_mod::parts(&c.config, &c.spec, resolver, Some(approver)) {
         Ok(p) => p,
         Err(why) => {
             tracing::warn!(reason = %why, "the assistant cannot run with this config");

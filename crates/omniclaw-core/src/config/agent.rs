@@ -123,6 +123,8 @@ pub struct Exec {
     pub allowlist: Vec<String>,
     pub timeout_seconds: Option<u64>,
     pub max_output_chars: Option<u64>,
+    /// How long an approval waits (OmniClaw's own).
+    pub approval_timeout_seconds: Option<u64>,
 }
 
 impl Exec {
@@ -496,6 +498,7 @@ pub(crate) fn sections_from(root: &Value, config: &mut Config) {
             allowlist: strings(at(&["tools", "exec", "allowlist"])),
             timeout_seconds: count(at(&["tools", "exec", "timeoutSeconds"])),
             max_output_chars: count(at(&["tools", "exec", "maxOutputChars"])),
+            approval_timeout_seconds: count(at(&["tools", "exec", "approvalTimeoutSeconds"])),
         },
         web_fetch: WebFetch {
             enabled: flag(&["tools", "web", "fetch", "enabled"]),

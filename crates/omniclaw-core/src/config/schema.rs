@@ -454,6 +454,11 @@ const EXEC: &[Field] = &[
         Kind::Count { min: 1 },
         "OmniClaw's own key (OpenClaw has none): most characters of a command's output handed back to the model.",
     ),
+    field(
+        "approvalTimeoutSeconds",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): how long a command in ask mode waits for an operator's answer before it is denied (default 120).",
+    ),
 ];
 
 const WEB: &[Field] = &[field(
@@ -1070,6 +1075,7 @@ mod tests {
             "tools.exec.allowlist",
             "tools.exec.timeoutSeconds",
             "tools.exec.maxOutputChars",
+            "tools.exec.approvalTimeoutSeconds",
             "tools.web",
             "tools.web.fetch",
             "tools.web.fetch.enabled",
