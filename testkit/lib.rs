@@ -362,6 +362,15 @@ pub fn free_base() -> u16 {
     panic!("no free base port found");
 }
 
+/// Serializes the tests of one binary that use the manual's well-known
+/// ports (18789, 19789, 19001 and the ranges derived from them): setting
+/// profiles up the default way, running their gateways, or installing
+/// their services, whose preflight refuses ports another test holds.
+pub fn well_known_ports() -> std::sync::MutexGuard<'static, ()> {
+    static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
