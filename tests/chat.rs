@@ -745,3 +745,35 @@ async fn kill_nine_during_200_streamed_turns_keeps_each_finished_message_once_an
         .await;
     assert_eq!(replay["stopReason"], "interrupted", "{replay}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_connects_the_moment_the_port_opens_finds_the_assistant() {
+    for attempt in 0..5 {
+        let r = Rig::wire(
+            "early",
+            &[ProviderConf::new("dbl", "openai-completions", "m1")],
+            &["dbl/m1"],
+            &[],
+        );
+        let port = r.assistant.port;
+        let mut cmd = r.home.cmd();
+        cmd.args(["--profile", "early", "gateway", "--token", TOKEN])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut gw = cmd.spawn().expect("spawn the gateway");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the gateway never listened");
+            std::thread::sleep(ms(1));
+        }
+        let c = r.operator(&[]).await;
+        let history = c.call("chat.history", json!({"sessionKey": "main"})).await;
+        let send = c
+            .call("chat.send", send_params("main", "first!", "early-1"))
+            .await;
+        let _ = gw.kill();
+        let _ = gw.wait();
+        assert_eq!(history["ok"], true, "attempt {attempt}: {history}");
+        assert_eq!(send["ok"], true, "attempt {attempt}: {send}");
+    }
+}
