@@ -80,9 +80,9 @@ impl Http {
         self.endpoint
             .keys
             .api_key(&self.endpoint.id)
-            .map_err(|detail| ProviderError::Unauthorized {
+            .map_err(|detail| ProviderError::KeyUnreadable {
                 provider: self.endpoint.id.clone(),
-                message: format!("the API key cannot be read: {detail}"),
+                detail,
             })
     }
 
