@@ -49,9 +49,9 @@ use omniclaw_gateway::profile::{self, Overrides};
 use omniclaw_gateway::Auth;
 
 pub use model::{
-    closest, configured_model, detect_ollama, list_models, model_plan, pick_model, test_message,
-    KeyNeed, LocalOllama, ModelAnswers, ModelError, ModelInfo, ModelPlan, ProviderDraft,
-    ProviderKind, TestReply, OLLAMA_URL,
+    closest, configured_model, detect_ollama, list_models, model_plan, ollama_url, pick_model,
+    probe_providers, test_message, KeyNeed, LocalOllama, ModelAnswers, ModelError, ModelInfo,
+    ModelPlan, ProviderDraft, ProviderKind, ProviderOffer, TestReply, OLLAMA_URL,
 };
 
 /// How long the operator step waits for a message by default.

@@ -429,6 +429,90 @@ impl ModelInfo {
     }
 }
 
+/// Where the local Ollama listens: `OLLAMA_HOST` read the way Ollama's own
+/// command reads it (`host`, `host:port`, `scheme://host:port/path`; the
+/// port 11434 unless a scheme is given; a bind-all address means this
+/// machine), [`OLLAMA_URL`] when it is unset.
+pub fn ollama_url(ollama_host: Option<&str>) -> String {
+    let Some(raw) = ollama_host.map(str::trim).filter(|s| !s.is_empty()) else {
+        return OLLAMA_URL.to_string();
+    };
+    let (scheme, rest, default_port) = match raw.split_once("://") {
+        None => ("http", raw, "11434"),
+        Some(("https", rest)) => ("https", rest, "443"),
+        Some((_, rest)) => ("http", rest, "80"),
+    };
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        // `[::1]:11434`, `host:11434`, `:11434`; a bare IPv6 address has
+        // more than one colon and no brackets.
+        Some((h, p)) if p.parse::<u16>().is_ok() && (h.starts_with('[') || !h.contains(':')) => {
+            (h, p)
+        }
+        _ => (hostport, default_port),
+    };
+    let host = match host.trim_matches(|c| c == '[' || c == ']') {
+        "" | "0.0.0.0" => "127.0.0.1".to_string(),
+        "::" => "[::1]".to_string(),
+        h if h.contains(':') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        format!("{scheme}://{host}:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}/{path}")
+    }
+}
+
+/// One provider as onboarding offers it, with what the user needs to know
+/// before choosing: whether it wants a key and where keys are made, its
+/// base URL, and for Ollama whether one runs here and with which models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderOffer {
+    pub kind: ProviderKind,
+    pub key: KeyNeed,
+    pub key_page: Option<&'static str>,
+    /// The base URL used unless another is given; `None` for a custom
+    /// server, whose URL must be given.
+    pub base_url: Option<String>,
+    /// The Ollama that answered at `base_url` (only for Ollama).
+    pub running: Option<LocalOllama>,
+}
+
+impl ProviderOffer {
+    /// The provider to suggest: a local Ollama that has models.
+    pub fn suggested(offers: &[ProviderOffer]) -> Option<ProviderKind> {
+        offers
+            .iter()
+            .find(|o| o.running.as_ref().is_some_and(|r| !r.models.is_empty()))
+            .map(|o| o.kind)
+    }
+}
+
+/// Every provider of [`ProviderKind::ALL`], in order, with a local Ollama
+/// looked for at `ollama_url` (see [`ollama_url`]); takes at most 2 s.
+pub async fn probe_providers(ollama_url: &str) -> Vec<ProviderOffer> {
+    let running = detect_ollama(ollama_url).await;
+    ProviderKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let local = kind == ProviderKind::Ollama;
+            ProviderOffer {
+                kind,
+                key: kind.key_need(),
+                key_page: kind.key_page(),
+                base_url: if local {
+                    Some(ollama_url.trim_end_matches('/').to_string())
+                } else {
+                    kind.base_url().map(str::to_string)
+                },
+                running: if local { running.clone() } else { None },
+            }
+        })
+        .collect()
+}
+
 /// A local Ollama that answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalOllama {
@@ -995,6 +1079,62 @@ mod tests {
         let chat = double.chats().pop().expect("a chat");
         assert_eq!(chat.path, "/api/chat");
         assert_eq!(chat.body["options"]["num_ctx"], OLLAMA_CONTEXT_CAP);
+    }
+
+    #[test]
+    fn ollama_host_is_read_as_ollama_reads_it() {
+        let table = [
+            (None, "http://127.0.0.1:11434"),
+            (Some(""), "http://127.0.0.1:11434"),
+            (Some("0.0.0.0"), "http://127.0.0.1:11434"),
+            (Some("0.0.0.0:9999"), "http://127.0.0.1:9999"),
+            (Some(":9999"), "http://127.0.0.1:9999"),
+            (Some("gpu-box"), "http://gpu-box:11434"),
+            (Some("10.0.0.7:8080"), "http://10.0.0.7:8080"),
+            (Some("http://10.0.0.7"), "http://10.0.0.7:80"),
+            (
+                Some("https://ollama.example.com/"),
+                "https://ollama.example.com:443",
+            ),
+            (
+                Some("https://example.com:8443/ollama/"),
+                "https://example.com:8443/ollama",
+            ),
+            (Some("[::1]:9999"), "http://[::1]:9999"),
+            (Some("::1"), "http://[::1]:11434"),
+            (Some("[::]"), "http://[::1]:11434"),
+        ];
+        for (host, expected) in table {
+            assert_eq!(ollama_url(host), expected, "{host:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn probing_offers_every_provider_and_suggests_a_running_ollama() {
+        let dead = dead_url();
+        let offers = probe_providers(&dead).await;
+        let kinds: Vec<ProviderKind> = offers.iter().map(|o| o.kind).collect();
+        assert_eq!(kinds, ProviderKind::ALL.to_vec());
+        assert_eq!(ProviderOffer::suggested(&offers), None);
+        assert_eq!(offers[0].key, KeyNeed::Required);
+        assert_eq!(
+            offers[0].base_url.as_deref(),
+            Some("https://api.openai.com/v1")
+        );
+        assert_eq!(offers[3].base_url.as_deref(), Some(dead.as_str()));
+        assert_eq!(offers[4].base_url, None, "a custom server's URL is given");
+
+        let double = Double::start().await.expect("double");
+        let base = double.base_url("ollama");
+        let offers = probe_providers(&base).await;
+        assert!(offers[3].running.is_some(), "it answers");
+        assert_eq!(ProviderOffer::suggested(&offers), None, "but has no model");
+        double.set_capabilities("qwen3:4b", &["completion", "tools"]);
+        let offers = probe_providers(&base).await;
+        assert_eq!(
+            ProviderOffer::suggested(&offers),
+            Some(ProviderKind::Ollama)
+        );
     }
 
     #[tokio::test]
