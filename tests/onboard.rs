@@ -419,9 +419,9 @@ fn onboard_model(home: &Home, extra: &[&str], key: &str) -> Run {
 
 /// Where `secrets status` says the API key of `provider` is stored
 /// (`None`: not stored); the key itself never appears in its answer.
-fn key_stored(home: &Home, provider: &str) -> Option<String> {
+fn key_stored(home: &Home, profile: &[&str], provider: &str) -> Option<String> {
     let name = format!("models.providers.{provider}.apiKey");
-    let status = home.run(&["secrets", "status", &name, "--json"]);
+    let status = home.run(&[profile, &["secrets", "status", &name, "--json"]].concat());
     status.expect_code(0);
     assert!(!status.stdout.contains(API_KEY), "{}", status.stdout);
     let json = status.json();
@@ -473,7 +473,7 @@ fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
     assert!(config.contains(&base), "{config}");
     assert!(!home.all_text().contains(API_KEY), "the key reached a file");
     assert!(!r.stdout.contains(API_KEY) && !r.stderr.contains(API_KEY));
-    assert_eq!(key_stored(&home, "openai"), Some("keychain".into()));
+    assert_eq!(key_stored(&home, &[], "openai"), Some("keychain".into()));
 
     // A model the provider does not list is refused with the ones it has.
     let before = home.snapshot();
@@ -529,7 +529,7 @@ fn a_refused_key_or_an_unreachable_provider_writes_nothing() {
         "no test message with a refused key"
     );
     // Nor did the key reach the store.
-    assert_eq!(key_stored(&home, "openai"), None);
+    assert_eq!(key_stored(&home, &[], "openai"), None);
 }
 
 /// Onboarding at a terminal: each step waits for its text, then sends
@@ -592,7 +592,7 @@ fn at_the_terminal_a_model_is_picked_from_the_list() {
     assert!(!home.all_text().contains(API_KEY), "the key reached a file");
     let chat = double.chats().pop().expect("the test message");
     assert_eq!(chat.body["model"], "small");
-    assert_eq!(key_stored(&home, "lab"), Some("keychain".into()));
+    assert_eq!(key_stored(&home, &[], "lab"), Some("keychain".into()));
 }
 
 /// A local Ollama (here the double, where `OLLAMA_HOST` says, as Ollama's
@@ -630,4 +630,75 @@ fn a_running_ollama_is_found_by_itself() {
     );
     let chat = double.chats().pop().expect("the test message");
     assert_eq!(chat.path, "/api/chat");
+}
+
+/// Each secret from its own flag: the bot token on stdin, the API key from
+/// a file; both on stdin is refused before anything is asked of anyone.
+#[test]
+fn a_rescue_bot_takes_its_token_on_stdin_and_the_key_from_a_file() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    double.list_model("claude-test", Some((3.0, 15.0)));
+    double.require_key(API_KEY);
+    double.push(Reply::text("Rescue here.").usage(100, 10));
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "keyed_rescue_bot");
+    let home = Home::new();
+    let key_file = home.write("anthropic.key", &format!("{API_KEY}\n"));
+    let key_file = key_file.to_str().expect("utf-8 path");
+    let port = free_base().to_string();
+    let base = double.base_url("anthropic-messages");
+    let model = [
+        "--provider",
+        "anthropic",
+        "--base-url",
+        base.as_str(),
+        "--model",
+        "claude-test",
+    ];
+
+    let before = home.snapshot();
+    let both = [&["--api-key-stdin", "--api-root", &api.url][..], &model].concat();
+    onboard(&home, "rescue", &both, TOKEN)
+        .expect_code(2)
+        .expect_output("stdin carries one secret: give the API key with --api-key-file PATH");
+    assert_eq!(home.snapshot(), before);
+    assert_eq!(api.calls("getMe"), 0, "refused before asking Telegram");
+
+    let args = [
+        &[
+            "--port",
+            &port,
+            "--api-root",
+            &api.url,
+            "--allow-from",
+            "42",
+            "--api-key-file",
+            key_file,
+        ][..],
+        &model,
+    ]
+    .concat();
+    onboard(&home, "rescue", &args, TOKEN)
+        .expect_code(0)
+        .expect_output("model      anthropic/claude-test")
+        .expect_output("reply      \"Rescue here.\"")
+        .expect_output("100 tokens in, 10 out, cost $0.000450")
+        .expect_output("@keyed_rescue_bot");
+    let chat = double.chats().pop().expect("the test message");
+    assert_eq!(chat.path, "/v1/messages");
+    assert_eq!(chat.header("x-api-key"), Some(API_KEY));
+    let config = home.read(".omniclaw-rescue/omniclaw.json");
+    assert!(
+        config.contains("anthropic/claude-test") && config.contains("42"),
+        "{config}"
+    );
+    // The key file is the user's; no file onboarding wrote holds the key.
+    std::fs::remove_file(key_file).expect("rm key file");
+    assert!(!home.all_text().contains(API_KEY), "the key reached a file");
+    assert!(!home.all_text().contains(TOKEN), "the token reached a file");
+    assert_eq!(
+        key_stored(&home, &["--profile", "rescue"], "anthropic"),
+        Some("keychain".into())
+    );
 }
