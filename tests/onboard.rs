@@ -403,6 +403,19 @@ fn installing_the_service_waits_until_the_bot_polls() {
     assert!(!home.all_text().contains(TOKEN), "the token reached a file");
 }
 
+/// The provider double (on its own runtime, kept alive by the caller),
+/// listing `models` with their USD per million input and output tokens,
+/// and taking [`API_KEY`] only.
+fn provider(models: &[(&str, Option<(f64, f64)>)]) -> (tokio::runtime::Runtime, Double) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    for (id, price) in models {
+        double.list_model(id, *price);
+    }
+    double.require_key(API_KEY);
+    (rt, double)
+}
+
 /// `onboard` with the model flags, against the provider double: the
 /// answers of a main bot without Telegram.
 fn onboard_model(home: &Home, extra: &[&str], key: &str) -> Run {
@@ -435,11 +448,7 @@ fn key_stored(home: &Home, profile: &[&str], provider: &str) -> Option<String> {
 
 #[test]
 fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.list_model("double-mini", Some((1.0, 2.0)));
-    double.list_model("double-max", None);
-    double.require_key(API_KEY);
+    let (_rt, double) = provider(&[("double-mini", Some((1.0, 2.0))), ("double-max", None)]);
     double.push(Reply::text("Hello from the double.").usage(1000, 500));
     let home = Home::new();
     let port = free_base().to_string();
@@ -490,10 +499,7 @@ fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
 
 #[test]
 fn a_refused_key_or_an_unreachable_provider_writes_nothing() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.list_model("double-mini", Some((1.0, 2.0)));
-    double.require_key(API_KEY);
+    let (_rt, double) = provider(&[("double-mini", Some((1.0, 2.0)))]);
     let home = Home::new();
     let base = double.base_url("openai-completions");
     let model = ["--base-url", base.as_str(), "--model", "double-mini"];
@@ -556,11 +562,7 @@ const NO_BOT_NO_SERVICE: [(&str, Option<&str>); 2] = [
 
 #[test]
 fn at_the_terminal_a_model_is_picked_from_the_list() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.list_model("big", None);
-    double.list_model("small", Some((0.5, 1.5)));
-    double.require_key(API_KEY);
+    let (_rt, double) = provider(&[("big", None), ("small", Some((0.5, 1.5)))]);
     double.push(Reply::text("Hi, I am small.").usage(20, 6));
     let home = Home::new();
     let port = free_base().to_string();
@@ -636,10 +638,7 @@ fn a_running_ollama_is_found_by_itself() {
 /// a file; both on stdin is refused before anything is asked of anyone.
 #[test]
 fn a_rescue_bot_takes_its_token_on_stdin_and_the_key_from_a_file() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.list_model("claude-test", Some((3.0, 15.0)));
-    double.require_key(API_KEY);
+    let (_rt, double) = provider(&[("claude-test", Some((3.0, 15.0)))]);
     double.push(Reply::text("Rescue here.").usage(100, 10));
     let api = BotApiDouble::start();
     api.add_bot(TOKEN, "keyed_rescue_bot");
