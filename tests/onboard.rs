@@ -10,8 +10,11 @@
 use std::time::Duration;
 
 use omniclaw_agent::double::{Double, Reply};
+use omniclaw_gateway::client::Client;
+use omniclaw_gateway::Auth;
 use omniclaw_tests::botapi::BotApiDouble;
-use omniclaw_tests::{free_base, omniclaw_bin, Home, Run};
+use omniclaw_tests::{free_base, omniclaw_bin, GatewayProc, Home, Run};
+use serde_json::json;
 
 const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
 const OTHER: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
@@ -448,7 +451,7 @@ fn key_stored(home: &Home, profile: &[&str], provider: &str) -> Option<String> {
 
 #[test]
 fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
-    let (_rt, double) = provider(&[("double-mini", Some((1.0, 2.0))), ("double-max", None)]);
+    let (rt, double) = provider(&[("double-mini", Some((1.0, 2.0))), ("double-max", None)]);
     double.push(Reply::text("Hello from the double.").usage(1000, 500));
     let home = Home::new();
     let port = free_base().to_string();
@@ -495,6 +498,32 @@ fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
         "--model: openai lists no model \"double-mi\"; it has: double-mini, double-max; nothing was changed",
     );
     assert_eq!(home.snapshot(), before);
+
+    // The gateway then answers with that model, the key from the keychain.
+    double.push(Reply::text("Hello through the gateway."));
+    let token = home.run(&["secrets", "get", "gateway.auth.token"]);
+    token.expect_code(0);
+    let _gateway = GatewayProc::start(&home, &["gateway"]);
+    let done = rt.block_on(async {
+        let client = Client::connect(
+            &format!("ws://127.0.0.1:{port}"),
+            Auth::Token(token.stdout.trim().into()),
+            &["operator.write"],
+        )
+        .await
+        .expect("connect");
+        let run = json!({"message": "hi", "idempotencyKey": "after-onboarding"});
+        client.call("agent", run).await.expect("agent");
+        let wait = json!({"runId": "after-onboarding", "timeoutMs": 20_000});
+        client.call("agent.wait", wait).await.expect("agent.wait")
+    });
+    assert_eq!(done["status"], "ok", "{done}");
+    let chat = double.chats().pop().expect("the gateway's call");
+    assert_eq!(chat.body["model"], "double-mini");
+    assert_eq!(
+        chat.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
 }
 
 #[test]
