@@ -5,11 +5,11 @@
 //! list, a priced test message), the Telegram bot, optional for a main bot
 //! (its token's shape, no other profile using it — compared by fingerprint
 //! — and `getMe`), the operator (the first private message to the bot),
-//! the rescue bot's targets, then [`write`] that carries out every answer
+//! the rescue bot's targets, then [`write()`] that carries out every answer
 //! at once, and [`wait_healthy`] that tells when the started gateway
 //! answers `health` and its bot polls.
 //!
-//! Nothing is written before [`write`], and [`write`] checks everything
+//! Nothing is written before [`write()`], and [`write()`] checks everything
 //! again first; when one of its steps fails it removes what this run
 //! created (directories, secrets, the config, the marker) and restores what
 //! it replaced, so a refused or cancelled onboarding leaves no file and no
@@ -598,7 +598,7 @@ pub struct Answers {
     pub model: Option<ModelAnswers>,
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The profile was new.
@@ -645,7 +645,7 @@ fn telegram_edits(tg: &TelegramAnswers) -> Vec<(&'static str, String)> {
     edits
 }
 
-/// What one [`write`] changed, to undo it when a later step fails.
+/// What one [`write()`] changed, to undo it when a later step fails.
 #[derive(Default)]
 struct Undo {
     /// Directories this run created, in creation order.

@@ -1,6 +1,6 @@
 //! The assistant's model, the step onboarding offers every profile: choose
-//! a provider ([`ProviderKind::ALL`]; a running local Ollama is found by
-//! [`detect_ollama`]), give its key ([`ProviderDraft::new`] checks the
+//! a provider ([`probe_providers`]: every [`ProviderKind`], with a local
+//! Ollama found where [`ollama_url`] says), give its key ([`ProviderDraft::new`] checks the
 //! answers offline), list the models the key can use ([`list_models`]:
 //! `/v1/models` for OpenAI-compatible servers and Anthropic, `/api/tags`
 //! for Ollama), pick one ([`pick_model`]), send it one test message
@@ -8,8 +8,10 @@
 //! ([`test_message`]), then [`model_plan`] says what the config gains and
 //! which secret is stored; `write` carries it out with the other answers.
 //!
-//! Each step is a function the CLI and the desktop wizard call in turn;
-//! none prints, reads the environment or writes a file. The API key stays
+//! Each step is a function the CLI and the desktop wizard call in turn,
+//! any of them again after a wrong answer; none prints, reads the
+//! environment or writes a file, and dropping a step's future cancels its
+//! request. The API key stays
 //! in memory (its `Debug` shows a fingerprint) until `write` puts it into
 //! the secret store; the config only refers to it.
 
