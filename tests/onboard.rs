@@ -649,7 +649,7 @@ fn a_running_ollama_is_found_by_itself() {
         ("llama3.1:8b", None),
         ("Model [empty: 1]", Some("")),
         ("Hello from llama.", None),
-        ("30 tokens in, 6 out, cost $0.000000", None),
+        ("30 tokens in, 6 out, free: Ollama runs the model", None),
     ];
     steps.extend(NO_BOT_NO_SERVICE);
     talk(cmd, &steps);
@@ -661,6 +661,29 @@ fn a_running_ollama_is_found_by_itself() {
     );
     let chat = double.chats().pop().expect("the test message");
     assert_eq!(chat.path, "/api/chat");
+
+    // Without a terminal, `--provider ollama` finds it the same way.
+    double.push(Reply::text("Hello again."));
+    let port = free_base().to_string();
+    let r = home.run_env(
+        &[
+            "--profile",
+            "lab",
+            "onboard",
+            "--non-interactive",
+            "--port",
+            &port,
+            "--provider",
+            "ollama",
+            "--model",
+            "llama3.1:8b",
+        ],
+        &[("OLLAMA_HOST", &ollama)],
+    );
+    r.expect_code(0)
+        .expect_output(&format!("Asking ollama at http://{ollama} for its models"))
+        .expect_output("model      ollama/llama3.1:8b\n")
+        .expect_output("reply      \"Hello again.\"");
 }
 
 /// Each secret from its own flag: the bot token on stdin, the API key from

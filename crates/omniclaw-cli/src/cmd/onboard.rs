@@ -406,6 +406,10 @@ fn spent(answers: &ModelAnswers, reply: &TestReply) -> String {
         reply.input_tokens, reply.output_tokens
     );
     match reply.cost_usd {
+        // Ollama runs the model on this machine (or one of the user's own).
+        Some(usd) if usd == 0.0 && answers.provider.kind == ProviderKind::Ollama => {
+            format!("{tokens}, free: Ollama runs the model on your own machine")
+        }
         Some(usd) => format!("{tokens}, cost ${usd:.6}"),
         None => format!(
             "{tokens}, cost unknown: {} publishes no price for {} (set models.providers.{}.models[].cost to count its spend)",
