@@ -111,7 +111,8 @@ pub struct OnboardArgs {
     /// The model, by the id its provider lists (e.g. gpt-4o-mini); it becomes the primary model.
     #[arg(long, value_name = "ID")]
     pub model: Option<String>,
-    /// Where to look for a local Ollama. Default: http://127.0.0.1:11434.
+    /// Where to look for a local Ollama. Default: OLLAMA_HOST (read as Ollama reads it), else
+    /// http://127.0.0.1:11434.
     #[arg(long, value_name = "URL")]
     pub ollama_url: Option<String>,
     /// Telegram user id allowed to operate the bot (repeatable).
