@@ -2,8 +2,21 @@
 
 use omniclaw_tests::{free_base, GatewayProc, Home};
 
+/// The manual's own ports (18789, 19789, 19001): its commands set up on
+/// them and run gateways there, so these tests take turns, or one's
+/// gateway holds the port another's `setup`, `doctor` or `ports` expects
+/// free.
+static MANUAL_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn manual_ports() -> std::sync::MutexGuard<'static, ()> {
+    MANUAL_PORTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn profiles_setup_as_in_the_manual() {
+    let _ports = manual_ports();
     let home = Home::new();
     home.shell("omniclaw --profile main setup")
         .expect_code(0)
@@ -50,6 +63,7 @@ fn profiles_setup_as_in_the_manual() {
 
 #[test]
 fn env_example_resolves_to_its_own_paths() {
+    let _ports = manual_ports();
     let home = Home::new();
     let main = home.shell(
         "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\nomniclaw setup --json",
@@ -105,6 +119,7 @@ fn env_example_resolves_to_its_own_paths() {
 /// it there (the variables kept), after which the same line starts.
 #[test]
 fn env_example_without_its_config_points_at_a_setup_with_the_same_variables() {
+    let _ports = manual_ports();
     let home = Home::new();
     home.shell("omniclaw --profile main setup").expect_code(0);
     let vars =
@@ -139,6 +154,7 @@ fn env_example_without_its_config_points_at_a_setup_with_the_same_variables() {
 
 #[test]
 fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
+    let _ports = manual_ports();
     let home = Home::new();
     home.run(&["--profile", "main", "setup"]).expect_code(0);
     let before = home.snapshot();
@@ -158,6 +174,7 @@ fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
 /// without any flag.
 #[test]
 fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
+    let _ports = manual_ports();
     let home = Home::new();
     let no_bus = "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/omniclaw-no-bus";
     home.shell(&format!("{no_bus} omniclaw --profile main setup"))
@@ -197,6 +214,7 @@ fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
 /// profile's secrets.
 #[test]
 fn doctor_tells_an_unreachable_keychain() {
+    let _ports = manual_ports();
     let home = Home::new();
     // The config setup writes, keeping the token in the keychain, whether
     // or not a keychain is reachable while this test runs.
@@ -228,6 +246,7 @@ fn doctor_tells_an_unreachable_keychain() {
 /// quietly, whatever the command prints.
 #[test]
 fn a_closed_stdout_ends_quietly() {
+    let _ports = manual_ports();
     let home = Home::new();
     home.run(&["--profile", "main", "setup", "--secrets-file"])
         .expect_code(0);
@@ -313,6 +332,7 @@ fn commands(block: &str) -> Vec<String> {
 /// example runs on, and the layout it recommends.
 #[test]
 fn the_manual_keeps_its_commands_and_says_what_they_need() {
+    let _ports = manual_ports();
     let manual = doc("docs/multiple-gateways.md");
     for line in [
         "omniclaw --profile main setup",
@@ -361,6 +381,7 @@ fn the_manual_keeps_its_commands_and_says_what_they_need() {
 /// its two gateways, which start on their ports.
 #[test]
 fn the_manual_env_example_runs_as_written() {
+    let _ports = manual_ports();
     if !omniclaw_tests::port_is_free(18789) || !omniclaw_tests::port_is_free(19001) {
         eprintln!("skipped: 18789 or 19001 is in use on this machine");
         return;
@@ -393,6 +414,7 @@ fn the_manual_env_example_runs_as_written() {
 /// exiting 0.
 #[test]
 fn the_readme_tour_runs_as_written() {
+    let _ports = manual_ports();
     let readme = doc("README.md");
     let blocks = blocks_under(&readme, "## A 60-second tour");
     let tour = commands(blocks.first().expect("the tour's first block"));
