@@ -420,14 +420,18 @@ fn provider(models: &[(&str, Option<(f64, f64)>)]) -> (tokio::runtime::Runtime, 
 }
 
 /// `onboard` with the model flags, against the provider double: the
-/// answers of a main bot without Telegram.
-fn onboard_model(home: &Home, extra: &[&str], key: &str) -> Run {
+/// answers of a main bot without Telegram, `key` on stdin.
+fn onboard_model(home: &Home, base_url: &str, model: &str, extra: &[&str], key: &str) -> Run {
     let mut args = vec![
         "onboard",
         "--non-interactive",
         "--provider",
         "openai",
         "--api-key-stdin",
+        "--base-url",
+        base_url,
+        "--model",
+        model,
     ];
     args.extend_from_slice(extra);
     home.run_stdin(&args, key, &[("OLLAMA_HOST", &nothing_at())])
@@ -456,18 +460,7 @@ fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
     let home = Home::new();
     let port = free_base().to_string();
     let base = double.base_url("openai-completions");
-    let r = onboard_model(
-        &home,
-        &[
-            "--port",
-            &port,
-            "--base-url",
-            &base,
-            "--model",
-            "double-mini",
-        ],
-        API_KEY,
-    );
+    let r = onboard_model(&home, &base, "double-mini", &["--port", &port], API_KEY);
     r.expect_code(0)
         .expect_output("Set up profile default")
         .expect_output("model      openai/double-mini, its API key in the OS keychain")
@@ -489,11 +482,7 @@ fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
 
     // A model the provider does not list is refused with the ones it has.
     let before = home.snapshot();
-    let r = onboard_model(
-        &home,
-        &["--base-url", &base, "--model", "double-mi"],
-        API_KEY,
-    );
+    let r = onboard_model(&home, &base, "double-mi", &[], API_KEY);
     r.expect_code(2).expect_output(
         "--model: openai lists no model \"double-mi\"; it has: double-mini, double-max; nothing was changed",
     );
@@ -531,13 +520,12 @@ fn a_refused_key_or_an_unreachable_provider_writes_nothing() {
     let (_rt, double) = provider(&[("double-mini", Some((1.0, 2.0)))]);
     let home = Home::new();
     let base = double.base_url("openai-completions");
-    let model = ["--base-url", base.as_str(), "--model", "double-mini"];
     for existing in [false, true] {
         if existing {
             home.setup_on_free_port("main");
         }
         let before = home.snapshot();
-        let r = onboard_model(&home, &model, WRONG_KEY);
+        let r = onboard_model(&home, &base, "double-mini", &[], WRONG_KEY);
         r.expect_code(2)
             .expect_output("openai refused the API key (HTTP 401: Incorrect API key provided")
             .expect_output("nothing was changed");
@@ -545,11 +533,7 @@ fn a_refused_key_or_an_unreachable_provider_writes_nothing() {
         assert_eq!(home.snapshot(), before, "a refused key changed files");
 
         let dead = nothing_at();
-        let r = onboard_model(
-            &home,
-            &["--base-url", &format!("http://{dead}/v1"), "--model", "m"],
-            API_KEY,
-        );
+        let r = onboard_model(&home, &format!("http://{dead}/v1"), "m", &[], API_KEY);
         r.expect_code(1).expect_output(&format!(
             "cannot reach openai at http://{dead}/v1 ({dead} refused the connection): check the base URL, the network, and that the server runs; nothing was changed"
         ));
@@ -752,4 +736,39 @@ fn a_rescue_bot_takes_its_token_on_stdin_and_the_key_from_a_file() {
         key_stored(&home, &["--profile", "rescue"], "anthropic"),
         Some("keychain".into())
     );
+}
+
+/// Onboarding a profile that has a model completes it: the new model is
+/// the primary, the old one its first fallback, the rest of the config
+/// (a comment, a hand-set key) kept.
+#[test]
+fn a_second_model_keeps_the_first_as_fallback() {
+    let (_rt, double) = provider(&[("double-mini", None), ("double-max", None)]);
+    double.push(Reply::text("One."));
+    double.push(Reply::text("Two."));
+    let home = Home::new();
+    let port = free_base().to_string();
+    let base = double.base_url("openai-completions");
+    onboard_model(&home, &base, "double-mini", &["--port", &port], API_KEY)
+        .expect_code(0)
+        .expect_output("cost unknown: openai publishes no price for double-mini");
+    let path = ".omniclaw/omniclaw.json";
+    let config = home.read(path);
+    home.write(path, &format!("// my notes\n{config}"));
+    home.run(&["config", "set", "logging.level", "\"debug\""])
+        .expect_code(0);
+
+    onboard_model(&home, &base, "double-max", &[], API_KEY)
+        .expect_code(0)
+        .expect_output("Updated profile default")
+        .expect_output(
+            "model      openai/double-max (was openai/double-mini, now the first fallback)",
+        );
+    let config = home.read(path);
+    assert!(config.starts_with("// my notes"), "{config}");
+    let get = |key: &str| home.run(&["config", "get", key]).stdout;
+    assert!(get("logging.level").contains("debug"));
+    assert!(get("agents.defaults.model.primary").contains("openai/double-max"));
+    assert!(get("agents.defaults.model.fallbacks").contains("openai/double-mini"));
+    assert_eq!(get("gateway.port").trim(), port, "the port stays");
 }
