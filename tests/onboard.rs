@@ -653,6 +653,7 @@ fn a_running_ollama_is_found_by_itself() {
         &[
             "--profile",
             "lab",
+            "--json",
             "onboard",
             "--non-interactive",
             "--port",
@@ -665,9 +666,11 @@ fn a_running_ollama_is_found_by_itself() {
         &[("OLLAMA_HOST", &ollama)],
     );
     r.expect_code(0)
-        .expect_output(&format!("Asking ollama at http://{ollama} for its models"))
-        .expect_output("model      ollama/llama3.1:8b\n")
-        .expect_output("reply      \"Hello again.\"");
+        .expect_output(&format!("Asking ollama at http://{ollama} for its models"));
+    let json = r.json();
+    assert_eq!(json["model"], "ollama/llama3.1:8b", "{json}");
+    assert_eq!(json["test"]["reply"], "Hello again.", "{json}");
+    assert_eq!(json["test"]["costUsd"], 0.0, "{json}");
 }
 
 /// Each secret from its own flag: the bot token on stdin, the API key from
