@@ -10,6 +10,7 @@
 pub mod anthropic;
 mod chat;
 pub(crate) mod http;
+pub mod models;
 pub mod ollama;
 pub mod openai;
 
