@@ -233,7 +233,24 @@ struct Ws {
 }
 
 impl Ws {
+    /// Connects, waiting as a gateway that is still starting asks
+    /// (OpenClaw answers `UNAVAILABLE`, retryable, until its sidecars run).
     async fn connect(port: u16, token: &str) -> Ws {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match Ws::try_connect(port, token).await {
+                Ok(ws) => return ws,
+                Err(f) if f["error"]["retryable"] == true && Instant::now() < deadline => {
+                    let wait = f["error"]["retryAfterMs"].as_u64().unwrap_or(500);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                Err(f) => fail(format!("connect refused: {f}")),
+            }
+        }
+    }
+
+    /// One connect; the refusal frame when the gateway says no.
+    async fn try_connect(port: u16, token: &str) -> Result<Ws, Value> {
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}"))
             .await
             .unwrap_or_else(|e| fail(format!("connect to {port}: {e}")));
@@ -254,10 +271,7 @@ impl Ws {
         loop {
             let f = ws.recv().await;
             if f["type"] == "res" && f["id"] == "c" {
-                if f["ok"] != true {
-                    fail(format!("connect refused: {f}"));
-                }
-                return ws;
+                return if f["ok"] == true { Ok(ws) } else { Err(f) };
             }
         }
     }

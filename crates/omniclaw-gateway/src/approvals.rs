@@ -346,9 +346,9 @@ mod tests {
     #[tokio::test]
     async fn the_first_answer_wins_and_everyone_is_told() {
         let hub = Arc::new(Hub::default());
-        let (op, mut op_rx) = hub.register(true, false);
+        let (op, mut op_rx) = hub.register(true, false, 1 << 20);
         hub.allow_approvals(op.id);
-        let (_reader, mut reader_rx) = hub.register(true, false);
+        let (_reader, mut reader_rx) = hub.register(true, false, 1 << 20);
         let approvals = Arc::new(Approvals::new(hub.clone()));
         let mut notices = approvals.subscribe();
         let asking = {
@@ -369,7 +369,7 @@ mod tests {
         );
         assert_eq!(asking.await.expect("join"), Decision::AllowOnce);
         let mut names = Vec::new();
-        while let Ok(crate::hub::Outbound::Event { name, .. }) = op_rx.try_recv() {
+        while let Some((crate::hub::Outbound::Event { name, .. }, _)) = op_rx.try_recv() {
             names.push(name);
         }
         assert_eq!(
@@ -382,7 +382,7 @@ mod tests {
             ]
         );
         assert!(
-            reader_rx.try_recv().is_err(),
+            reader_rx.try_recv().is_none(),
             "no approvals scope, no approvals"
         );
     }

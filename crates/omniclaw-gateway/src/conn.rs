@@ -230,6 +230,7 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
     let (registration, mut outbound) = shared.live.hub.register(
         protocol::allows(&scopes, protocol::Scope::Read),
         connect.caps.iter().any(|c| c == "tool-events"),
+        shared.spec.limits.max_buffered_bytes,
     );
     if protocol::allows(&scopes, protocol::Scope::Approvals) {
         shared.live.hub.allow_approvals(registration.id);
@@ -292,12 +293,13 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
             },
             out = outbound.recv() => {
                 let frame = match out {
-                    Some(Outbound::Event { name, payload }) => {
-                        seq += 1;
-                        protocol::event(name, payload, Some(seq))
+                    Some((Outbound::Event { name, payload, .. }, dropped)) => {
+                        // Dropped events keep their numbers: the gap says so.
+                        seq += 1 + dropped;
+                        protocol::event(name, &*payload, Some(seq))
                     }
-                    Some(Outbound::Res { id, result: Ok(payload) }) => protocol::res_ok(&id, payload),
-                    Some(Outbound::Res { id, result: Err(e) }) => protocol::res_err(&id, &e),
+                    Some((Outbound::Res { id, result: Ok(payload) }, _)) => protocol::res_ok(&id, payload),
+                    Some((Outbound::Res { id, result: Err(e) }, _)) => protocol::res_err(&id, &e),
                     None => return,
                 };
                 if !send(&mut socket, frame).await {
