@@ -250,7 +250,7 @@ pub fn help_text(targets: &[Profile]) -> String {
     };
     format!(
         "Rescue commands (targets: {list})\n\
-         /status — state of every target\n\
+         /status — state of every target, with its config errors\n\
          /ports — the port plan of all profiles\n\
          /logs <profile> [lines] — the newest log lines (default {DEFAULT_LOG_LINES})\n\
          /start <profile>, /stop <profile>, /restart <profile>\n\
