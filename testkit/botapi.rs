@@ -34,6 +34,8 @@ pub struct Sent {
     pub message_id: i64,
     /// `parse_mode` (`HTML` for formatted answers).
     pub parse_mode: Option<String>,
+    /// When the double received it (benchmarks measure up to here).
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -225,6 +227,7 @@ async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) ->
         buttons,
         message_id: 0,
         parse_mode: params["parse_mode"].as_str().map(str::to_string),
+        at: Instant::now(),
     };
     let message_id = {
         let mut g = lock(inner);
