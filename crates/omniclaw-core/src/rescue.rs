@@ -237,17 +237,21 @@ fn rest_after(text: &str, n: usize) -> &str {
     rest.trim_end()
 }
 
-/// The reply to `/help`.
-pub fn help_text(targets: &[Profile]) -> String {
-    let list = if targets.is_empty() {
-        "none".to_string()
-    } else {
+/// The targets as a list for people ("main, work"); `None` when there
+/// are none.
+pub fn target_names(targets: &[Profile]) -> Option<String> {
+    (!targets.is_empty()).then(|| {
         targets
             .iter()
             .map(Profile::name)
             .collect::<Vec<_>>()
             .join(", ")
-    };
+    })
+}
+
+/// The reply to `/help`.
+pub fn help_text(targets: &[Profile]) -> String {
+    let list = target_names(targets).unwrap_or_else(|| "none".to_string());
     format!(
         "Rescue commands (targets: {list})\n\
          /status — state of every target, with its config errors\n\

@@ -22,15 +22,8 @@ pub const PROPOSE: &str = "rescue_propose";
 
 /// The start of the rescue assistant's system prompt.
 pub fn base_prompt(targets: &[Profile]) -> String {
-    let list = if targets.is_empty() {
-        "every other profile on this machine".to_string()
-    } else {
-        targets
-            .iter()
-            .map(Profile::name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = rescue::target_names(targets)
+        .unwrap_or_else(|| "every other profile on this machine".to_string());
     format!(
         "You are the rescue assistant of OmniClaw: you look after the gateways {list} when they break. \
          Find out what is wrong with your tools (status, ports, logs, config get, doctor) and answer from what they return, \
