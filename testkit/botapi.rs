@@ -538,3 +538,56 @@ pub fn onboard_rescue_at(
     args.extend_from_slice(extra);
     home.run_stdin(&args, token, &[]).expect_code(0);
 }
+
+/// Writes the `main` profile of `home` (set up on `port`) as a bot on
+/// `api` with token `token` whose assistant's model is `m1` of an
+/// OpenAI-style provider at `provider_base` (the provider double):
+/// `owner` on `allowFrom` under `dm_policy`, `telegram_extra` more of
+/// `channels.telegram` and `extra` more of the top level (JSON5 entries,
+/// each ending in a comma). The token goes to the profile's secret store.
+#[allow(clippy::too_many_arguments)]
+pub fn assistant_bot(
+    home: &crate::Home,
+    port: u16,
+    api: &BotApiDouble,
+    token: &str,
+    provider_base: &str,
+    owner: i64,
+    dm_policy: &str,
+    telegram_extra: &str,
+    extra: &str,
+) {
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        &format!(
+            r#"{{
+  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
+  models: {{ providers: {{ local: {{
+    baseUrl: "{provider_base}", api: "openai-completions",
+    models: [{{ id: "m1", name: "Model one" }}],
+  }} }} }},
+  agents: {{ defaults: {{ model: "local/m1" }} }},
+  channels: {{ telegram: {{
+    botToken: {{ source: "keychain" }}, apiRoot: "{root}",
+    dmPolicy: "{dm_policy}", allowFrom: [{owner}],
+    {telegram_extra}
+  }} }},
+  {extra}
+}}
+"#,
+            root = api.url,
+        ),
+    );
+    home.run_stdin(
+        &[
+            "--profile",
+            "main",
+            "secrets",
+            "set",
+            "channels.telegram.botToken",
+        ],
+        token,
+        &[],
+    )
+    .expect_code(0);
+}

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use omniclaw_agent::double::{Double, Reply};
-use omniclaw_tests::botapi::{BotApiDouble, Sent};
+use omniclaw_tests::botapi::{assistant_bot, BotApiDouble, Sent};
 use omniclaw_tests::{GatewayProc, Home};
 use serde_json::json;
 
@@ -34,40 +34,17 @@ impl Bot {
         api.add_bot(TOKEN, "main_test_bot");
         let home = Home::new();
         let port = home.setup_on_free_port("main");
-        home.write(
-            ".omniclaw-main/omniclaw.json",
-            &format!(
-                r#"{{
-  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
-  models: {{ providers: {{ local: {{
-    baseUrl: "{base}", api: "openai-completions",
-    models: [{{ id: "m1", name: "Model one" }}],
-  }} }} }},
-  agents: {{ defaults: {{ model: "local/m1" }} }},
-  channels: {{ telegram: {{
-    botToken: {{ source: "keychain" }}, apiRoot: "{root}",
-    dmPolicy: "pairing", allowFrom: [{OWNER}],
-    {telegram_extra}
-  }} }},
-  {extra}
-}}
-"#,
-                base = double.base_url("openai-completions"),
-                root = api.url,
-            ),
-        );
-        home.run_stdin(
-            &[
-                "--profile",
-                "main",
-                "secrets",
-                "set",
-                "channels.telegram.botToken",
-            ],
+        assistant_bot(
+            &home,
+            port,
+            &api,
             TOKEN,
-            &[],
-        )
-        .expect_code(0);
+            &double.base_url("openai-completions"),
+            OWNER,
+            "pairing",
+            telegram_extra,
+            extra,
+        );
         let mut bot = Bot {
             api,
             double,
@@ -181,6 +158,26 @@ fn an_allowed_user_gets_the_models_reply_and_a_stranger_only_the_pairing_reply()
         "only the allowed user reached the model"
     );
     assert_eq!(bot.replies(stranger, knock).len(), 1);
+
+    // /new starts afresh: the next question goes without the earlier turn.
+    let new = bot.api.push_message(OWNER, "/new");
+    assert!(
+        answer(&bot, new).text.starts_with("New session started"),
+        "{}",
+        answer(&bot, new).text
+    );
+    bot.double.push(Reply::text("Fresh."));
+    let next = bot.api.push_message(OWNER, "second question");
+    assert_eq!(answer(&bot, next).text, "Fresh.");
+    let last = bot.double.chats().pop().expect("a request");
+    let users: Vec<&str> = last.body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(users, ["second question"]);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use omniclaw_agent::double::{Double, Reply};
-use omniclaw_tests::botapi::BotApiDouble;
+use omniclaw_tests::botapi::{assistant_bot, BotApiDouble};
 use omniclaw_tests::{GatewayProc, Home};
 
 const MESSAGES: usize = 200;
@@ -28,39 +28,17 @@ fn main() {
     api.add_bot(TOKEN, "bench_bot");
     let home = Home::new();
     let port = home.setup_on_free_port("main");
-    home.write(
-        ".omniclaw-main/omniclaw.json",
-        &format!(
-            r#"{{
-  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
-  models: {{ providers: {{ local: {{
-    baseUrl: "{base}", api: "openai-completions",
-    models: [{{ id: "m1", name: "Model one" }}],
-  }} }} }},
-  agents: {{ defaults: {{ model: "local/m1" }} }},
-  channels: {{ telegram: {{
-    botToken: {{ source: "keychain" }}, apiRoot: "{root}",
-    dmPolicy: "allowlist", allowFrom: [{USER}],
-  }} }},
-  logging: {{ level: "warn" }},
-}}
-"#,
-            base = double.base_url("openai-completions"),
-            root = api.url,
-        ),
-    );
-    home.run_stdin(
-        &[
-            "--profile",
-            "main",
-            "secrets",
-            "set",
-            "channels.telegram.botToken",
-        ],
+    assistant_bot(
+        &home,
+        port,
+        &api,
         TOKEN,
-        &[],
-    )
-    .expect_code(0);
+        &double.base_url("openai-completions"),
+        USER,
+        "allowlist",
+        "",
+        "logging: { level: \"warn\" },",
+    );
     let _gw = GatewayProc::start(&home, &["--profile", "main", "gateway"]);
 
     let mut samples = Vec::with_capacity(MESSAGES);
