@@ -359,6 +359,18 @@ impl BotApiDouble {
         })
     }
 
+    /// A photo (no text) from `user_id`, privately.
+    pub fn push_photo(&self, user_id: i64) -> i64 {
+        let name = format!("user{user_id}");
+        self.push(|id| {
+            json!({"update_id": id, "message": {
+                "message_id": id, "from": user(user_id, &name),
+                "chat": {"id": user_id, "type": "private", "first_name": name},
+                "date": now(),
+                "photo": [{"file_id": "f1", "file_unique_id": "u1", "width": 90, "height": 90}]}})
+        })
+    }
+
     /// A message in a group chat.
     pub fn push_group_message(&self, user_id: i64, group_id: i64, text: &str) -> i64 {
         let name = format!("user{user_id}");

@@ -159,6 +159,15 @@ fn an_allowed_user_gets_the_models_reply_and_a_stranger_only_the_pairing_reply()
     );
     assert_eq!(bot.replies(stranger, knock).len(), 1);
 
+    // A picture the model cannot read gets a short reply, not a run.
+    let photo = bot.api.push_photo(OWNER);
+    assert!(
+        answer(&bot, photo).text.contains("I can only read text"),
+        "{}",
+        answer(&bot, photo).text
+    );
+    assert_eq!(bot.double.chats().len(), 1);
+
     // /new starts afresh: the next question goes without the earlier turn.
     let new = bot.api.push_message(OWNER, "/new");
     assert!(
