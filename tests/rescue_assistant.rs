@@ -144,8 +144,17 @@ fn what_is_wrong_with_main_is_answered_from_its_real_validation_error() {
             "rescue_propose"
         ]
     );
-    // Reading changed nothing.
+    // Reading changed nothing, and every read is audited as the assistant's.
     assert_eq!(b.home.read(".omniclaw-main/omniclaw.json"), BROKEN);
+    let audit = b.audit();
+    for read in ["/status", "/config main get gateway"] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains(&format!("\"{read}\"")) && l.contains("assistant (")),
+            "{read} not audited: {audit}"
+        );
+    }
 }
 
 #[test]

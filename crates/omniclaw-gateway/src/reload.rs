@@ -535,6 +535,7 @@ fn sync_assistant(live: &Live, rebuild: &Arc<dyn Rebuild>, c: &Candidate) {
     });
     let rescue = telegram::rescue_tools(
         &c.spec.profile,
+        &c.spec.state_dir,
         &c.config,
         &c.value,
         telegram::default_program(),

@@ -76,6 +76,7 @@ pub fn is_rescue(profile: &str, value: &Value) -> bool {
 /// binary, targets and child environment); `None` for any other gateway.
 pub fn rescue_tools(
     profile: &str,
+    state_dir: &Path,
     config: &Config,
     value: &Value,
     program: PathBuf,
@@ -94,7 +95,7 @@ pub fn rescue_tools(
         secrets: Vec::new(),
         env: child_env,
     };
-    Some((tools::rescue_tools(exec), prompt))
+    Some((tools::rescue_tools(exec, state_dir.to_path_buf()), prompt))
 }
 
 /// The channel settings of a gateway, `Ok(None)` when telegram is off.

@@ -4,8 +4,10 @@
 //! `rescue_propose`, changes nothing: it checks a proposed change (start,
 //! stop, restart, rollback, config set) and the channel then asks the
 //! operator to confirm it with the slash command's buttons, runs it only on
-//! a yes and audits it. No model changes a target unconfirmed.
+//! a yes and audits it. No model changes a target unconfirmed. Every read
+//! lands in the audit log too, as the assistant's (with its session).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,13 +35,15 @@ pub fn base_prompt(targets: &[Profile]) -> String {
     )
 }
 
-/// The rescue tools over `executor`.
-pub fn rescue_tools(executor: Executor) -> Vec<Arc<dyn Tool>> {
+/// The rescue tools over `executor`; reads are audited in `state_dir`
+/// (the rescue profile's).
+pub fn rescue_tools(executor: Executor, state_dir: PathBuf) -> Vec<Arc<dyn Tool>> {
     let exec = Arc::new(executor);
     let read = |kind: Read| -> Arc<dyn Tool> {
         Arc::new(ReadTool {
             kind,
             exec: exec.clone(),
+            state_dir: state_dir.clone(),
         })
     };
     vec![
@@ -64,6 +68,7 @@ enum Read {
 struct ReadTool {
     kind: Read,
     exec: Arc<Executor>,
+    state_dir: PathBuf,
 }
 
 fn profile_arg(args: &Value) -> Result<Profile, String> {
@@ -141,12 +146,25 @@ impl Tool for ReadTool {
         }
     }
 
-    async fn call(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
+    async fn call(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
         let command = match self.command(&args) {
             Ok(c) => c,
             Err(why) => return ToolOutput::error(why),
         };
         let done = self.exec.run(&command).await;
+        let entry = omniclaw_os::rescue::AuditEntry {
+            ts_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            // Not a Telegram user: the assistant, in the session it ran for.
+            user_id: 0,
+            who: format!("assistant ({})", ctx.session_key),
+            command: command.describe(),
+            result: if done.ok { "ok" } else { "failed" }.to_string(),
+        };
+        if let Err(e) = omniclaw_os::rescue::append_audit(&self.state_dir, &entry) {
+            tracing::error!(error = %e, "cannot append to the rescue audit log");
+        }
         // A failing command still says what is wrong: that is the finding.
         ToolOutput::ok(done.reply)
     }
@@ -248,7 +266,10 @@ mod tests {
 
     #[test]
     fn only_the_rescue_operations_are_offered() {
-        let names: Vec<String> = rescue_tools(exec()).iter().map(|t| t.spec().name).collect();
+        let names: Vec<String> = rescue_tools(exec(), PathBuf::from("/nonexistent"))
+            .iter()
+            .map(|t| t.spec().name)
+            .collect();
         assert_eq!(
             names,
             [
