@@ -61,22 +61,6 @@ impl telegram::Assistant for LiveAssistant {
 
 struct LiveApprovals(Arc<Approvals>);
 
-fn decision_in(d: telegram::Decision) -> approvals::Decision {
-    match d {
-        telegram::Decision::AllowOnce => approvals::Decision::AllowOnce,
-        telegram::Decision::AllowAlways => approvals::Decision::AllowAlways,
-        telegram::Decision::Deny => approvals::Decision::Deny,
-    }
-}
-
-fn decision_out(d: approvals::Decision) -> telegram::Decision {
-    match d {
-        approvals::Decision::AllowOnce => telegram::Decision::AllowOnce,
-        approvals::Decision::AllowAlways => telegram::Decision::AllowAlways,
-        approvals::Decision::Deny => telegram::Decision::Deny,
-    }
-}
-
 impl telegram::Approvals for LiveApprovals {
     fn subscribe(&self) -> mpsc::UnboundedReceiver<telegram::Notice> {
         let mut notices = self.0.subscribe();
@@ -93,11 +77,7 @@ impl telegram::Approvals for LiveApprovals {
                         expires_at_ms: p.expires_at_ms,
                     }),
                     Ok(approvals::Notice::Resolved { id, decision, by }) => {
-                        telegram::Notice::Decided {
-                            id,
-                            decision: decision_out(decision),
-                            by,
-                        }
+                        telegram::Notice::Decided { id, decision, by }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "the telegram channel missed approval notices");
@@ -115,7 +95,7 @@ impl telegram::Approvals for LiveApprovals {
 
     fn resolve(&self, id: &str, decision: telegram::Decision, by: &str) -> Result<(), String> {
         self.0
-            .resolve(id, decision_in(decision), by)
+            .resolve(id, decision, by)
             .map(drop)
             .map_err(|e| e.message)
     }

@@ -47,24 +47,7 @@ pub trait Assistant: Send + Sync {
     fn reset(&self, key: &SessionKey, new: bool) -> Result<(), String>;
 }
 
-/// An operator's answer to an approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    AllowOnce,
-    AllowAlways,
-    Deny,
-}
-
-impl Decision {
-    /// The words a decided approval message ends with.
-    pub fn words(self) -> &'static str {
-        match self {
-            Decision::AllowOnce => "allowed once",
-            Decision::AllowAlways => "allowed always (added to tools.exec.allowlist)",
-            Decision::Deny => "denied",
-        }
-    }
-}
+pub use omniclaw_core::approval::Decision;
 
 /// A tool call waiting for an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
