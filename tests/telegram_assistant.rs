@@ -456,3 +456,33 @@ fn approvals_are_answered_by_operators_from_inline_buttons_and_time_out_to_deny(
         })
     });
 }
+
+#[test]
+fn in_groups_the_bot_answers_only_where_allowed_and_when_mentioned() {
+    let bot = Bot::new(
+        "groups: { \"-100\": {} }, streaming: { mode: \"off\" },",
+        "",
+    );
+    bot.double.push(Reply::text("Hello, group."));
+    let quiet = bot.api.push_group_message(OWNER, -100, "just chatting");
+    let elsewhere = bot
+        .api
+        .push_group_message(OWNER, -200, "@main_test_bot are you there?");
+    let addressed = bot
+        .api
+        .push_group_message(OWNER, -100, "@main_test_bot are you there?");
+    let reply = bot.api.wait_reply(addressed, WAIT);
+    assert_eq!(reply.chat_id, -100);
+    assert_eq!(reply.text, "Hello, group.");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(bot.api.replies_to(quiet).is_empty(), "not mentioned");
+    assert!(
+        bot.api.replies_to(elsewhere).is_empty(),
+        "not an allowed group"
+    );
+    assert_eq!(
+        user_texts(&bot.double),
+        ["are you there?"],
+        "only the addressed message, without the handle"
+    );
+}
