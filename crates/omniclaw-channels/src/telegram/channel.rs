@@ -2008,5 +2008,16 @@ mod tests {
         assert_eq!(set.mode, StreamingMode::Partial);
         assert!(!set.paragraphs);
         assert_eq!(set.limit, 4096, "Telegram's own limit caps it");
+        // OpenClaw also writes the mode alone.
+        let word =
+            Streaming::from_config(&tg("{ channels: { telegram: { streaming: 'block' } } }"));
+        assert_eq!(word.mode, StreamingMode::Block);
+        let refused =
+            omniclaw_core::config::load("{ channels: { telegram: { streaming: 'fast' } } }")
+                .expect_err("not a mode");
+        assert!(
+            refused.to_string().contains("channels.telegram.streaming"),
+            "{refused}"
+        );
     }
 }

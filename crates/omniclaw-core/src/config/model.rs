@@ -487,7 +487,9 @@ impl Config {
                     webhook_url: text(&["channels", "telegram", "webhookUrl"]),
                     webhook_port: port(&["channels", "telegram", "webhookPort"]),
                     streaming: TelegramStreaming {
+                        // OpenClaw writes the mode alone too: `streaming: "partial"`.
                         mode: choice(&["channels", "telegram", "streaming", "mode"])
+                            .or_else(|| choice(&["channels", "telegram", "streaming"]))
                             .and_then(StreamingMode::parse),
                         chunk_mode: choice(&["channels", "telegram", "streaming", "chunkMode"])
                             .and_then(ChunkMode::parse),

@@ -56,6 +56,13 @@ pub(crate) enum Kind {
         text: Text,
         fields: &'static [Field],
     },
+    /// Either one of the strings `names`, or an object of `fields`
+    /// (OpenClaw's `channels.telegram.streaming`: `"partial"` or
+    /// `{ mode: "partial", ... }`).
+    EnumOr {
+        names: &'static [&'static str],
+        fields: &'static [Field],
+    },
     /// A URL with one of these schemes (lower case).
     Url(&'static [&'static str]),
     /// One of these strings.
@@ -682,8 +689,11 @@ const TELEGRAM: &[Field] = &[
     ),
     field(
         "streaming",
-        Kind::Object(TELEGRAM_STREAMING),
-        "How an answer shows while it is written (OpenClaw's key): { mode: \"off\" | \"partial\" | \"block\" | \"progress\" }.",
+        Kind::EnumOr {
+            names: StreamingMode::NAMES,
+            fields: TELEGRAM_STREAMING,
+        },
+        "How an answer shows while it is written (OpenClaw's key): \"off\" | \"partial\" | \"block\" | \"progress\", or { mode, chunkMode, preview, progress }.",
     ),
     field(
         "textChunkLimit",
@@ -954,6 +964,9 @@ fn node_schema(node: &Node) -> Value {
         Kind::TextOr { text, fields } => json!({
             "oneOf": [text_schema(*text), object_schema(fields)],
         }),
+        Kind::EnumOr { names, fields } => json!({
+            "oneOf": [{ "type": "string", "enum": names }, object_schema(fields)],
+        }),
         Kind::Url(schemes) => json!({
             "type": "string",
             "format": "uri",
@@ -1012,7 +1025,7 @@ pub(crate) fn all_paths() -> Vec<(String, &'static Node)> {
             }
         };
         match &node.kind {
-            Kind::Object(fields) | Kind::TextOr { fields, .. } => {
+            Kind::Object(fields) | Kind::TextOr { fields, .. } | Kind::EnumOr { fields, .. } => {
                 for f in fields.iter() {
                     let path = join(f.name);
                     out.push((path.clone(), &f.node));
