@@ -1,8 +1,10 @@
 //! A local double of the Telegram Bot API for the tests, on a loopback
 //! port: `getMe`, `deleteWebhook`, `getUpdates` (long poll with offset,
 //! limit and timeout; a newer poll ends an older one with 409, as Telegram
-//! does), `sendMessage` (4096-character limit), `answerCallbackQuery`;
-//! 401 for an unknown token. Tests queue updates and read back every reply.
+//! does), `sendMessage` (4096-character limit), `editMessageText` (with
+//! Telegram's "message is not modified"), `deleteMessage`,
+//! `sendChatAction`, `answerCallbackQuery`; 401 for an unknown token.
+//! Tests queue updates and read back every reply and what it says now.
 //!
 //! A gateway reaches it through `channels.telegram.apiRoot`.
 
@@ -28,6 +30,12 @@ pub struct Sent {
     pub reply_to: Option<i64>,
     /// Inline keyboard buttons as (label, callback data).
     pub buttons: Vec<(String, String)>,
+    /// The message id the double gave it.
+    pub message_id: i64,
+    /// `parse_mode` (`HTML` for formatted answers).
+    pub parse_mode: Option<String>,
+    /// When the double received it (benchmarks measure up to here).
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -48,6 +56,10 @@ struct Inner {
     held: Vec<Sent>,
     /// Answer every method with a 502 (a network failure on the way).
     down: bool,
+    /// Every `editMessageText` as (message id, new text), in order.
+    edits: Vec<(i64, String)>,
+    /// Messages removed by `deleteMessage`.
+    deleted: Vec<i64>,
 }
 
 /// The running double. Dropping it stops the server.
@@ -112,6 +124,17 @@ async fn method(
         "deleteWebhook" => ok(json!(true)),
         "getUpdates" => get_updates(&inner, &notify, &token, &params).await,
         "sendMessage" => send_message(&inner, &token, &params).await,
+        "editMessageText" => edit_message(&inner, &params),
+        "deleteMessage" => {
+            let mut g = lock(&inner);
+            let id = params["message_id"].as_i64().unwrap_or_default();
+            if !g.sent.iter().any(|s| s.message_id == id) || g.deleted.contains(&id) {
+                return error(400, "Bad Request: message to delete not found");
+            }
+            g.deleted.push(id);
+            ok(json!(true))
+        }
+        "sendChatAction" => ok(json!(true)),
         "answerCallbackQuery" => {
             let mut g = lock(&inner);
             let id = params["callback_query_id"]
@@ -196,12 +219,15 @@ async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) ->
                 .collect()
         })
         .unwrap_or_default();
-    let sent = Sent {
+    let mut sent = Sent {
         token: token.to_string(),
         chat_id,
         text: text.clone(),
         reply_to: params["reply_parameters"]["message_id"].as_i64(),
         buttons,
+        message_id: 0,
+        parse_mode: params["parse_mode"].as_str().map(str::to_string),
+        at: Instant::now(),
     };
     let message_id = {
         let mut g = lock(inner);
@@ -209,8 +235,9 @@ async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) ->
             g.held.push(sent);
             None
         } else {
-            g.sent.push(sent);
             g.next_message += 1;
+            sent.message_id = 1_000_000 + g.next_message;
+            g.sent.push(sent);
             Some(1_000_000 + g.next_message)
         }
     };
@@ -224,6 +251,43 @@ async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) ->
         "chat": {"id": chat_id, "type": "private", "first_name": "op"},
         "text": text,
     }))
+}
+
+fn edit_message(inner: &Arc<Mutex<Inner>>, params: &Value) -> Response {
+    let id = params["message_id"].as_i64().unwrap_or_default();
+    let text = params["text"].as_str().unwrap_or_default().to_string();
+    if text.chars().count() > 4096 {
+        return error(400, "Bad Request: MESSAGE_TOO_LONG");
+    }
+    let mut g = lock(inner);
+    if !g.sent.iter().any(|s| s.message_id == id) || g.deleted.contains(&id) {
+        return error(400, "Bad Request: message to edit not found");
+    }
+    if current_text(&g, id).as_deref() == Some(text.as_str()) {
+        return error(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+    }
+    g.edits.push((id, text.clone()));
+    ok(
+        json!({"message_id": id, "date": now(), "chat": {"id": params["chat_id"], "type": "private"}, "text": text}),
+    )
+}
+
+/// What message `id` shows now: its newest edit, else its text.
+fn current_text(g: &Inner, id: i64) -> Option<String> {
+    g.edits
+        .iter()
+        .rev()
+        .find(|(m, _)| *m == id)
+        .map(|(_, t)| t.clone())
+        .or_else(|| {
+            g.sent
+                .iter()
+                .find(|s| s.message_id == id)
+                .map(|s| s.text.clone())
+        })
 }
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -295,6 +359,18 @@ impl BotApiDouble {
         })
     }
 
+    /// A photo (no text) from `user_id`, privately.
+    pub fn push_photo(&self, user_id: i64) -> i64 {
+        let name = format!("user{user_id}");
+        self.push(|id| {
+            json!({"update_id": id, "message": {
+                "message_id": id, "from": user(user_id, &name),
+                "chat": {"id": user_id, "type": "private", "first_name": name},
+                "date": now(),
+                "photo": [{"file_id": "f1", "file_unique_id": "u1", "width": 90, "height": 90}]}})
+        })
+    }
+
     /// A message in a group chat.
     pub fn push_group_message(&self, user_id: i64, group_id: i64, text: &str) -> i64 {
         let name = format!("user{user_id}");
@@ -340,6 +416,40 @@ impl BotApiDouble {
             .iter()
             .filter(|s| s.chat_id == chat_id)
             .cloned()
+            .collect()
+    }
+
+    /// What message `message_id` shows now (its newest edit); `None` when
+    /// it was deleted or never sent.
+    pub fn text_now(&self, message_id: i64) -> Option<String> {
+        let g = self.g();
+        if g.deleted.contains(&message_id) {
+            return None;
+        }
+        current_text(&g, message_id)
+    }
+
+    /// The messages sent to `chat_id` that still show, with their current
+    /// text, in the order they were sent.
+    pub fn shown_in(&self, chat_id: i64) -> Vec<Sent> {
+        let g = self.g();
+        g.sent
+            .iter()
+            .filter(|s| s.chat_id == chat_id && !g.deleted.contains(&s.message_id))
+            .map(|s| Sent {
+                text: current_text(&g, s.message_id).unwrap_or_default(),
+                ..s.clone()
+            })
+            .collect()
+    }
+
+    /// Every `editMessageText` of `message_id`, in order.
+    pub fn edits_of(&self, message_id: i64) -> Vec<String> {
+        self.g()
+            .edits
+            .iter()
+            .filter(|(m, _)| *m == message_id)
+            .map(|(_, t)| t.clone())
             .collect()
     }
 
@@ -439,4 +549,57 @@ pub fn onboard_rescue_at(
     ]);
     args.extend_from_slice(extra);
     home.run_stdin(&args, token, &[]).expect_code(0);
+}
+
+/// Writes the `main` profile of `home` (set up on `port`) as a bot on
+/// `api` with token `token` whose assistant's model is `m1` of an
+/// OpenAI-style provider at `provider_base` (the provider double):
+/// `owner` on `allowFrom` under `dm_policy`, `telegram_extra` more of
+/// `channels.telegram` and `extra` more of the top level (JSON5 entries,
+/// each ending in a comma). The token goes to the profile's secret store.
+#[allow(clippy::too_many_arguments)]
+pub fn assistant_bot(
+    home: &crate::Home,
+    port: u16,
+    api: &BotApiDouble,
+    token: &str,
+    provider_base: &str,
+    owner: i64,
+    dm_policy: &str,
+    telegram_extra: &str,
+    extra: &str,
+) {
+    home.write(
+        ".omniclaw-main/omniclaw.json",
+        &format!(
+            r#"{{
+  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
+  models: {{ providers: {{ local: {{
+    baseUrl: "{provider_base}", api: "openai-completions",
+    models: [{{ id: "m1", name: "Model one" }}],
+  }} }} }},
+  agents: {{ defaults: {{ model: "local/m1" }} }},
+  channels: {{ telegram: {{
+    botToken: {{ source: "keychain" }}, apiRoot: "{root}",
+    dmPolicy: "{dm_policy}", allowFrom: [{owner}],
+    {telegram_extra}
+  }} }},
+  {extra}
+}}
+"#,
+            root = api.url,
+        ),
+    );
+    home.run_stdin(
+        &[
+            "--profile",
+            "main",
+            "secrets",
+            "set",
+            "channels.telegram.botToken",
+        ],
+        token,
+        &[],
+    )
+    .expect_code(0);
 }

@@ -57,9 +57,10 @@ pub use document::{parse, ConfigErrors, Diagnostic, Document};
 pub use edit::{hash, initial, merge_patch, set, unset, EditError};
 pub use model::{
     AgentDefaults, Agents, AuthMode, BindMode, Browser, BrowserProfile, CanvasHost, Channels,
-    Config, DmPolicy, DmScope, ExecMode, Gateway, GatewayAuth, GatewayMode, GatewayReload,
-    GatewayRemote, LogLevel, Logging, ModelsMode, ProviderApi, ReloadMode, Rescue, SecretRef,
-    SecretSource, Telegram,
+    ChunkMode, Config, DmPolicy, DmScope, ExecMode, Gateway, GatewayAuth, GatewayMode,
+    GatewayReload, GatewayRemote, GroupPolicy, LogLevel, Logging, ModelsMode, ProviderApi,
+    ReloadMode, Rescue, SecretRef, SecretSource, StreamingMode, Telegram, TelegramGroup,
+    TelegramStreaming,
 };
 pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
 pub use schema::{is_provider_id, json_schema};

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod advice;
+pub mod approval;
 pub mod config;
 pub mod env;
 pub mod inventory;

@@ -1,7 +1,10 @@
-//! The rescue bot's rules: what an operator may type, which commands change
-//! something (and so need a confirmation), the help text, how a long reply
-//! is cut for Telegram, the pairing-code rules and the checks of the
-//! onboarding steps.
+//! The Telegram bots' rules. The rescue bot's: what an operator may type,
+//! which commands change something (and so need a confirmation), the help
+//! text, the commands its assistant may propose, the pairing-code rules and
+//! the checks of the onboarding steps. Every bot's: the `dmPolicy` access
+//! decision, who is an operator (approvals), which group messages are
+//! answered, the assistant bot's own commands (`/new`, `/reset`, `/stop`)
+//! and how a long reply or answer is cut for Telegram.
 //!
 //! Pure: text and numbers in, values out. Randomness and the clock are
 //! handed in by the caller. This module never talks to Telegram, never
@@ -234,20 +237,24 @@ fn rest_after(text: &str, n: usize) -> &str {
     rest.trim_end()
 }
 
-/// The reply to `/help`.
-pub fn help_text(targets: &[Profile]) -> String {
-    let list = if targets.is_empty() {
-        "none".to_string()
-    } else {
+/// The targets as a list for people ("main, work"); `None` when there
+/// are none.
+pub fn target_names(targets: &[Profile]) -> Option<String> {
+    (!targets.is_empty()).then(|| {
         targets
             .iter()
             .map(Profile::name)
             .collect::<Vec<_>>()
             .join(", ")
-    };
+    })
+}
+
+/// The reply to `/help`.
+pub fn help_text(targets: &[Profile]) -> String {
+    let list = target_names(targets).unwrap_or_else(|| "none".to_string());
     format!(
         "Rescue commands (targets: {list})\n\
-         /status — state of every target\n\
+         /status — state of every target, with its config errors\n\
          /ports — the port plan of all profiles\n\
          /logs <profile> [lines] — the newest log lines (default {DEFAULT_LOG_LINES})\n\
          /start <profile>, /stop <profile>, /restart <profile>\n\
@@ -493,6 +500,149 @@ pub fn access(
         DmPolicy::Pairing if known || approved.contains(&user_id) => Access::Operator,
         DmPolicy::Pairing => Access::Pair,
     }
+}
+
+/// Whether `user_id` may answer approvals (Allow once / Always / Deny) on
+/// this bot: a user on `allowFrom` always; on a rescue bot also a user the
+/// operator approved by pairing (they are its operators). A user who only
+/// paired to chat with the main bot's assistant is not an operator.
+pub fn is_operator(allow_from: &[u64], approved: &[u64], rescue_bot: bool, user_id: u64) -> bool {
+    allow_from.contains(&user_id) || (rescue_bot && approved.contains(&user_id))
+}
+
+/// Whether a group message is answered: the group must be allowed
+/// (`groups` names it or `"*"`, or no `groups` at all under
+/// `groupPolicy: "open"`), the sender must be allowed in it by the
+/// effective `groupPolicy` (`allowlist`: `groupAllowFrom`, else
+/// `allowFrom`, plus the group's own `allowFrom`), and the bot must be
+/// mentioned unless the group sets `requireMention: false`. These are
+/// OpenClaw's rules, so a copied config behaves the same.
+pub fn group_allowed(
+    tg: &crate::config::Telegram,
+    chat_id: i64,
+    sender: u64,
+    mentioned: bool,
+) -> bool {
+    use crate::config::GroupPolicy;
+    let entry = tg
+        .groups
+        .get(&chat_id.to_string())
+        .or_else(|| tg.groups.get("*"));
+    let policy_default = tg.group_policy.unwrap_or(GroupPolicy::Allowlist);
+    let entry = match entry {
+        Some(e) => Some(e),
+        None if tg.groups.is_empty() && policy_default == GroupPolicy::Open => None,
+        None => return false,
+    };
+    if entry.is_some_and(|e| e.enabled == Some(false)) {
+        return false;
+    }
+    let policy = entry.and_then(|e| e.group_policy).unwrap_or(policy_default);
+    let sender_ok = match policy {
+        GroupPolicy::Disabled => false,
+        GroupPolicy::Open => true,
+        GroupPolicy::Allowlist => {
+            tg.group_allow_from
+                .as_deref()
+                .unwrap_or(&tg.allow_from)
+                .contains(&sender)
+                || entry.is_some_and(|e| e.allow_from.contains(&sender))
+        }
+    };
+    let needs_mention = entry.and_then(|e| e.require_mention).unwrap_or(true);
+    sender_ok && (mentioned || !needs_mention)
+}
+
+/// What a chat message to an assistant bot asks of the bot itself rather
+/// than of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatCommand {
+    /// `/start` (Telegram's first message) and `/help`.
+    Help,
+    /// `/new`: a fresh session.
+    New,
+    /// `/reset`: the same, as OpenClaw words it.
+    Reset,
+    /// `/stop`: aborts the run going on (and the queued ones) of this chat.
+    Stop,
+}
+
+/// Reads `/start`, `/help`, `/new`, `/reset` and `/stop` (also as
+/// `/cmd@bot`, how groups address a bot) with nothing after them; anything
+/// else is for the model.
+pub fn chat_command(text: &str) -> Option<ChatCommand> {
+    let text = text.trim();
+    let rest = text.strip_prefix('/')?;
+    if rest.contains(char::is_whitespace) {
+        return None;
+    }
+    let name = rest.split_once('@').map_or(rest, |(n, _)| n);
+    match name.to_ascii_lowercase().as_str() {
+        "start" | "help" => Some(ChatCommand::Help),
+        "new" => Some(ChatCommand::New),
+        "reset" => Some(ChatCommand::Reset),
+        "stop" => Some(ChatCommand::Stop),
+        _ => None,
+    }
+}
+
+/// The rescue command an assistant proposes (`action` one of `start`,
+/// `stop`, `restart`, `rollback`, `config_set`), built through [`parse`]
+/// so it is exactly the slash command an operator would type. Only
+/// commands that change something are proposed; the others the assistant
+/// runs itself.
+pub fn proposal(
+    action: &str,
+    profile: &str,
+    path: Option<&str>,
+    value: Option<&str>,
+) -> Result<Command, ParseError> {
+    let line = match (action, path, value) {
+        ("start" | "stop" | "restart" | "rollback", None, None) => format!("/{action} {profile}"),
+        ("config_set", Some(path), Some(value)) => format!("/config {profile} set {path} {value}"),
+        _ => {
+            return Err(ParseError::Usage(
+                "propose one of start, stop, restart, rollback (a profile) or config_set (a profile, a path and a JSON5 value)",
+            ))
+        }
+    };
+    let command = parse(&line)?;
+    if command.mutates() {
+        Ok(command)
+    } else {
+        Err(ParseError::Usage("only changes are proposed"))
+    }
+}
+
+/// Cuts an answer into messages of at most `max` characters: at the last
+/// paragraph break (a blank line) that fits when `paragraphs` is set, else
+/// at the last line break, else at the last space, else at the limit.
+/// Nothing is dropped but the whitespace at a cut.
+pub fn split_answer(text: &str, max: usize, paragraphs: bool) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut rest = text.trim_matches('\n');
+    while rest.chars().count() > max {
+        // Byte offset of the character just past the limit.
+        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..limit];
+        let cut = paragraphs
+            .then(|| window.rfind("\n\n"))
+            .flatten()
+            .filter(|&at| at > 0)
+            .or_else(|| window.rfind('\n').filter(|&at| at > 0))
+            .or_else(|| window.rfind(' ').filter(|&at| at > 0))
+            .unwrap_or(limit);
+        let piece = rest[..cut].trim_end();
+        if !piece.is_empty() {
+            out.push(piece.to_string());
+        }
+        rest = rest[cut..].trim_start_matches(['\n', ' ']);
+    }
+    if !rest.trim().is_empty() || out.is_empty() {
+        out.push(rest.trim_end().to_string());
+    }
+    out
 }
 
 /// Why an onboarding answer is refused; the text says what to enter instead.
@@ -817,6 +967,107 @@ mod tests {
         check(DmPolicy::Allowlist, 20, Access::Ignore);
         check(DmPolicy::Allowlist, 30, Access::Ignore);
         check(DmPolicy::Disabled, 10, Access::Ignore);
+    }
+
+    #[test]
+    fn answers_are_cut_on_paragraphs_then_lines_then_spaces() {
+        fn check(text: &str, max: usize, paragraphs: bool, expected: &[&str]) {
+            assert_eq!(
+                split_answer(text, max, paragraphs),
+                expected,
+                "{text:?} / {max}"
+            );
+        }
+        check("", 10, true, &[""]);
+        check("short", 10, true, &["short"]);
+        check("aa\nbb\n\ncc dd", 9, true, &["aa\nbb", "cc dd"]);
+        check("aa\nbb\n\ncc dd", 9, false, &["aa\nbb", "cc dd"]);
+        check("one two three", 8, true, &["one two", "three"]);
+        check("abcdefghij", 4, true, &["abcd", "efgh", "ij"]);
+        check("éééé ü", 4, true, &["éééé", "ü"]);
+        let long: String = (0..500)
+            .map(|i| format!("paragraph {i} {}\n\n", "x".repeat(i % 40)))
+            .collect();
+        let parts = split_answer(&long, 4000, true);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.chars().count() <= 4000));
+        assert!(
+            parts.iter().all(|p| p.starts_with("paragraph")),
+            "cut on paragraphs"
+        );
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&parts.join("\n\n")), words(&long), "nothing lost");
+    }
+
+    #[test]
+    fn chat_commands_and_proposals() {
+        assert_eq!(chat_command("/stop"), Some(ChatCommand::Stop));
+        assert_eq!(chat_command(" /NEW@main_bot "), Some(ChatCommand::New));
+        assert_eq!(chat_command("/reset"), Some(ChatCommand::Reset));
+        assert_eq!(chat_command("/start"), Some(ChatCommand::Help));
+        assert_eq!(chat_command("/stop main"), None, "a rescue command");
+        assert_eq!(chat_command("stop"), None);
+        assert_eq!(
+            proposal("rollback", "main", None, None),
+            Ok(Command::Rollback { profile: p("main") })
+        );
+        assert_eq!(
+            proposal("config_set", "main", Some("logging.level"), Some("'warn'")),
+            Ok(Command::ConfigSet {
+                profile: p("main"),
+                path: "logging.level".into(),
+                value: "'warn'".into()
+            })
+        );
+        assert!(proposal("doctor", "main", None, None).is_err());
+        assert!(proposal("rollback", "Bad!", None, None).is_err());
+        assert!(proposal("config_set", "main", Some("x"), None).is_err());
+    }
+
+    #[test]
+    fn operators_are_allow_from_and_on_a_rescue_bot_its_approved_users() {
+        assert!(is_operator(&[1], &[2], false, 1));
+        assert!(!is_operator(&[1], &[2], false, 2), "paired for chat only");
+        assert!(is_operator(&[1], &[2], true, 2));
+        assert!(!is_operator(&[1], &[2], true, 3));
+    }
+
+    #[test]
+    fn groups_need_an_entry_an_allowed_sender_and_a_mention() {
+        let tg = |text: &str| {
+            crate::config::load(text)
+                .expect("valid")
+                .config
+                .channels
+                .telegram
+        };
+        let none = tg("{ channels: { telegram: { allowFrom: [1] } } }");
+        assert!(
+            !group_allowed(&none, -5, 1, true),
+            "no groups: none allowed"
+        );
+        let open = tg("{ channels: { telegram: { groupPolicy: 'open' } } }");
+        assert!(group_allowed(&open, -5, 9, true));
+        assert!(!group_allowed(&open, -5, 9, false), "a mention is needed");
+        let listed = tg(
+            "{ channels: { telegram: { allowFrom: [1], groups: { '-5': {}, '-6': { requireMention: false, allowFrom: [7] }, '-8': { enabled: false } } } } }",
+        );
+        assert!(group_allowed(&listed, -5, 1, true));
+        assert!(!group_allowed(&listed, -5, 2, true), "not on allowFrom");
+        assert!(!group_allowed(&listed, -7, 1, true), "not listed");
+        assert!(
+            group_allowed(&listed, -6, 7, false),
+            "its own allowFrom, no mention needed"
+        );
+        assert!(!group_allowed(&listed, -8, 1, true), "disabled");
+        let star = tg(
+            "{ channels: { telegram: { groupAllowFrom: [3], groups: { '*': { groupPolicy: 'allowlist' } } } } }",
+        );
+        assert!(group_allowed(&star, -9, 3, true));
+        assert!(!group_allowed(&star, -9, 1, true));
+        let off =
+            tg("{ channels: { telegram: { groupPolicy: 'disabled', groups: { '*': {} } } } }");
+        assert!(!group_allowed(&off, -9, 1, true));
     }
 
     #[test]

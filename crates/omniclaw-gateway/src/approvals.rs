@@ -22,32 +22,7 @@ use crate::protocol::ErrorShape;
 /// How long an approval waits for an answer before it is a deny.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// An operator's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    AllowOnce,
-    AllowAlways,
-    Deny,
-}
-
-impl Decision {
-    pub fn parse(s: &str) -> Option<Decision> {
-        match s {
-            "allow-once" => Some(Decision::AllowOnce),
-            "allow-always" => Some(Decision::AllowAlways),
-            "deny" => Some(Decision::Deny),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::AllowOnce => "allow-once",
-            Decision::AllowAlways => "allow-always",
-            Decision::Deny => "deny",
-        }
-    }
-}
+pub use omniclaw_core::approval::Decision;
 
 /// What a channel (Telegram) or the app is told about approvals.
 #[derive(Debug, Clone, PartialEq)]

@@ -75,12 +75,19 @@ pub struct Parts {
     pub setup: Setup,
 }
 
+/// The tools and the prompt of a rescue bot's assistant.
+pub struct RescueTools {
+    pub tools: Vec<Arc<dyn omniclaw_agent::tool::Tool>>,
+    pub prompt: String,
+}
+
 /// Builds the agent's setup from a validated config and the gateway's spec.
 pub fn parts(
     config: &Config,
     spec: &GatewaySpec,
     resolver: Arc<dyn SecretResolver>,
     approver: Option<Arc<dyn omniclaw_agent::tools::Approver>>,
+    rescue: Option<RescueTools>,
 ) -> Result<Parts, String> {
     let agent = config.agent();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -111,17 +118,40 @@ pub fn parts(
         .iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect();
+    // A rescue bot's assistant gets the rescue operations and nothing else:
+    // no workspace files, no fetch, no exec.
+    let (tools, base_prompt) = match rescue {
+        Some(r) => (r.tools, r.prompt),
+        None => (registry.tools(), BASE_PROMPT.to_string()),
+    };
     Ok(Parts {
         setup: Setup {
             config: agent.clone(),
             providers,
-            tools: registry.tools(),
+            tools,
             workspace: spec.workspace.clone(),
             child_env,
-            base_prompt: BASE_PROMPT.to_string(),
+            base_prompt,
         },
         config: agent,
     })
+}
+
+/// A turn that came from a channel: whose it is, and where its run
+/// events go besides the protocol's clients.
+struct ChannelTurn {
+    owner: bool,
+    tap: tokio::sync::mpsc::UnboundedSender<RunEvent>,
+}
+
+/// What became of a channel's turn.
+pub enum ChannelAccepted {
+    /// Queued; its run events follow (the last is `RunEvent::Ended`).
+    Started(tokio::sync::mpsc::UnboundedReceiver<RunEvent>),
+    /// A run with this id is going on.
+    InFlight,
+    /// A run with this id ended before.
+    Done(RunOutcome),
 }
 
 /// A run the gateway has accepted and not yet forgotten.
@@ -452,7 +482,12 @@ impl Assistant {
         message: &str,
         timeout: Option<Duration>,
         caller: Option<u64>,
+        channel: Option<ChannelTurn>,
     ) -> Result<Accepted, ErrorShape> {
+        let (owner, tap) = match channel {
+            Some(c) => (c.owner, Some(c.tap)),
+            None => (true, None),
+        };
         if let Some(live) = lock(&self.runs).get(run_id) {
             if live.message != message || live.key != key {
                 return Err(conflict());
@@ -480,7 +515,7 @@ impl Assistant {
             session_key: key.clone(),
             run_id: run_id.to_string(),
             message: message.to_string(),
-            sender_is_owner: true,
+            sender_is_owner: owner,
             timeout,
         };
         let handle = match self.agent.submit(request) {
@@ -522,6 +557,9 @@ impl Assistant {
                     }
                 };
                 let Some(ev) = ev else { break };
+                if let Some(tap) = &tap {
+                    let _ = tap.send(ev.clone());
+                }
                 if let Some(ended) = emit.on(ev) {
                     let _ = tx.send(Some(ended));
                     break;
@@ -553,6 +591,65 @@ impl Assistant {
             me.invalidate_summary();
         });
         Ok(Accepted::Started(rx))
+    }
+
+    /// A channel's turn (a Telegram message): accepted like `chat.send`,
+    /// its run events also handed to the channel, which replies with them.
+    pub fn channel_turn(
+        self: &Arc<Self>,
+        key: SessionKey,
+        run_id: &str,
+        message: &str,
+        owner: bool,
+    ) -> Result<ChannelAccepted, ErrorShape> {
+        let (tap, events) = tokio::sync::mpsc::unbounded_channel();
+        Ok(
+            match self.accept(
+                key,
+                run_id,
+                message,
+                None,
+                None,
+                Some(ChannelTurn { owner, tap }),
+            )? {
+                Accepted::Started(_) => ChannelAccepted::Started(events),
+                Accepted::InFlight => ChannelAccepted::InFlight,
+                Accepted::Done(outcome) => ChannelAccepted::Done(outcome),
+            },
+        )
+    }
+
+    /// How `run_id` ended: `None` while it runs or when no run has that id.
+    pub fn run_outcome(&self, run_id: &str) -> Result<Option<RunOutcome>, ErrorShape> {
+        if let Some(live) = lock(&self.runs).get(run_id) {
+            return Ok(live.done.borrow().clone().map(|e| e.outcome));
+        }
+        Ok(self
+            .store
+            .run(run_id)
+            .map_err(store_error)?
+            .and_then(|r| r.outcome))
+    }
+
+    /// Whether a model is configured (a channel answers free text with a
+    /// hint otherwise).
+    pub fn has_model(&self) -> bool {
+        !self.config().model_chain.is_empty()
+    }
+
+    /// Aborts the queued and running turns of `key` (a channel's `/stop`).
+    pub fn abort_session(&self, key: &SessionKey) -> Vec<String> {
+        self.agent.abort(key, None)
+    }
+
+    /// Starts `key` afresh (a channel's `/new` or `/reset`).
+    pub fn reset_session(&self, key: &SessionKey, new: bool) -> Result<(), ErrorShape> {
+        let reason = if new {
+            ResetReason::New
+        } else {
+            ResetReason::Reset
+        };
+        self.reset(key, reason).map(drop)
     }
 
     /// `chat.send`.
@@ -593,7 +690,7 @@ impl Assistant {
             .and_then(Value::as_u64)
             .map(Duration::from_millis);
         Ok(
-            match self.accept(key, &run_id, &message, timeout, Some(conn))? {
+            match self.accept(key, &run_id, &message, timeout, Some(conn), None)? {
                 Accepted::Started(_) => json!({"runId": run_id, "status": "started"}),
                 Accepted::InFlight => json!({"runId": run_id, "status": "in_flight"}),
                 Accepted::Done(outcome) => replay(&run_id, &outcome),
@@ -651,7 +748,7 @@ impl Assistant {
             .and_then(Value::as_u64)
             .map(Duration::from_secs);
         let accepted = json!({"runId": run_id, "sessionKey": key.as_str(), "agentId": AGENT_ID, "status": "accepted", "acceptedAt": now_ms()});
-        match self.accept(key, &run_id, &message, timeout, Some(conn))? {
+        match self.accept(key, &run_id, &message, timeout, Some(conn), None)? {
             Accepted::Started(mut done) => {
                 let me = self.clone();
                 let id = id.clone();

@@ -33,6 +33,7 @@ pub mod rebuild;
 pub mod reload;
 mod server;
 mod spec;
+mod telegram;
 
 pub use error::{RunError, StartError, Surface};
 pub use host::{GatewayState, Host, HostError};

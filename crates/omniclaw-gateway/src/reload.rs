@@ -311,7 +311,7 @@ pub trait Rebuild: Send + Sync + 'static {
 /// Brings the Telegram channel in line with `c`: keeps `old` when its
 /// settings did not change, else stops it and starts what `c` asks for.
 async fn sync_channel(
-    live: &Live,
+    live: &Arc<Live>,
     rebuild: &Arc<dyn Rebuild>,
     c: &Candidate,
     old: Option<Channel>,
@@ -335,7 +335,7 @@ async fn sync_channel(
     }
     match wanted {
         Ok(Some(settings)) => {
-            let ch = Channel::start(settings);
+            let ch = Channel::start(settings, crate::telegram::hooks(live));
             live.set_telegram(TelegramSlot::On(ch.state()));
             Some(ch)
         }
@@ -535,7 +535,16 @@ fn sync_assistant(live: &Live, rebuild: &Arc<dyn Rebuild>, c: &Candidate) {
             None => Err("this gateway runs no profile whose config could take it".into()),
         }),
     });
-    let parts = match assistant_mod::parts(&c.config, &c.spec, resolver, Some(approver)) {
+    let rescue = telegram::rescue_tools(
+        &c.spec.profile,
+        &c.spec.state_dir,
+        &c.config,
+        &c.value,
+        telegram::default_program(),
+        c.spec.child_env.clone(),
+    )
+    .map(|(tools, prompt)| assistant_mod::RescueTools { tools, prompt });
+    let parts = match assistant_mod::parts(&c.config, &c.spec, resolver, Some(approver), rescue) {
         Ok(p) => p,
         Err(why) => {
             tracing::warn!(reason = %why, "the assistant cannot run with this config");

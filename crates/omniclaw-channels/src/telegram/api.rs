@@ -1,4 +1,4 @@
-//! The Telegram Bot API methods the rescue bot uses, over `frankenstein`
+//! The Telegram Bot API methods the bots use, over `frankenstein`
 //! (reqwest + rustls), with a configurable API root so a local double can
 //! stand in for Telegram.
 //!
@@ -12,13 +12,16 @@ use std::time::Duration;
 
 use frankenstein::client_reqwest::Bot;
 use frankenstein::methods::{
-    AnswerCallbackQueryParams, DeleteWebhookParams, GetUpdatesParams, SendMessageParams,
+    AnswerCallbackQueryParams, DeleteMessageParams, DeleteWebhookParams, EditMessageTextParams,
+    GetUpdatesParams, SendChatActionParams, SendMessageParams,
 };
 use frankenstein::types::{
-    AllowedUpdate, InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup, ReplyParameters,
+    AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup,
+    ReplyParameters,
 };
 use frankenstein::updates::Update;
 use frankenstein::AsyncTelegramApi;
+use frankenstein::ParseMode;
 use omniclaw_core::advice::{host_of, NetFailure};
 
 /// Telegram's own API root.
@@ -47,6 +50,21 @@ pub enum ApiError {
         code: u64,
         description: String,
     },
+}
+
+impl ApiError {
+    /// Telegram could not read the formatting ("can't parse entities"):
+    /// the same text goes again as plain text.
+    pub fn is_parse_error(&self) -> bool {
+        matches!(self, ApiError::Refused { code: 400, description, .. }
+            if description.contains("can't parse entities"))
+    }
+
+    /// An edit that changes nothing, which Telegram refuses as such.
+    pub fn is_not_modified(&self) -> bool {
+        matches!(self, ApiError::Refused { code: 400, description, .. }
+            if description.contains("message is not modified"))
+    }
 }
 
 /// The bot's own account, from `getMe`.
@@ -179,30 +197,50 @@ impl BotApi {
         reply_to: Option<i32>,
         buttons: &[Button],
     ) -> Result<i32, ApiError> {
+        self.send(chat_id, text, None, reply_to, buttons).await
+    }
+
+    /// Sends `html` (Telegram's HTML); when Telegram cannot parse it, sends
+    /// `plain` instead, so formatting never costs the message.
+    pub async fn send_html(
+        &self,
+        chat_id: i64,
+        html: &str,
+        plain: &str,
+        reply_to: Option<i32>,
+        buttons: &[Button],
+    ) -> Result<i32, ApiError> {
+        match self
+            .send(chat_id, html, Some(ParseMode::Html), reply_to, buttons)
+            .await
+        {
+            Err(e) if e.is_parse_error() => {
+                tracing::warn!(error = %e, "telegram refused the formatting; sent as plain text");
+                self.send(chat_id, plain, None, reply_to, buttons).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        chat_id: i64,
+        text: &str,
+        parse_mode: Option<ParseMode>,
+        reply_to: Option<i32>,
+        buttons: &[Button],
+    ) -> Result<i32, ApiError> {
         let reply = reply_to.map(|id| {
             ReplyParameters::builder()
                 .message_id(id)
                 .allow_sending_without_reply(true)
                 .build()
         });
-        let markup = (!buttons.is_empty()).then(|| {
-            ReplyMarkup::InlineKeyboardMarkup(
-                InlineKeyboardMarkup::builder()
-                    .inline_keyboard(vec![buttons
-                        .iter()
-                        .map(|(label, data)| {
-                            InlineKeyboardButton::builder()
-                                .text(label.clone())
-                                .callback_data(data.clone())
-                                .build()
-                        })
-                        .collect()])
-                    .build(),
-            )
-        });
+        let markup = keyboard(buttons).map(ReplyMarkup::InlineKeyboardMarkup);
         let params = SendMessageParams::builder()
             .chat_id(chat_id)
             .text(text)
+            .maybe_parse_mode(parse_mode)
             .maybe_reply_parameters(reply)
             .maybe_reply_markup(markup)
             .build();
@@ -213,6 +251,89 @@ impl BotApi {
             .map_err(|e| self.sort("sendMessage", e))?
             .result
             .message_id)
+    }
+
+    /// Replaces the text of a message the bot sent (its buttons go unless
+    /// `buttons` names new ones). An edit that changes nothing is fine.
+    pub async fn edit_message(
+        &self,
+        chat_id: i64,
+        message_id: i32,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<(), ApiError> {
+        self.edit(chat_id, message_id, text, None, buttons).await
+    }
+
+    /// [`edit_message`](Self::edit_message) with Telegram's HTML, falling
+    /// back to `plain` when Telegram cannot parse it.
+    pub async fn edit_html(
+        &self,
+        chat_id: i64,
+        message_id: i32,
+        html: &str,
+        plain: &str,
+    ) -> Result<(), ApiError> {
+        match self
+            .edit(chat_id, message_id, html, Some(ParseMode::Html), &[])
+            .await
+        {
+            Err(e) if e.is_parse_error() => {
+                tracing::warn!(error = %e, "telegram refused the formatting; edited as plain text");
+                self.edit(chat_id, message_id, plain, None, &[]).await
+            }
+            other => other,
+        }
+    }
+
+    async fn edit(
+        &self,
+        chat_id: i64,
+        message_id: i32,
+        text: &str,
+        parse_mode: Option<ParseMode>,
+        buttons: &[Button],
+    ) -> Result<(), ApiError> {
+        let params = EditMessageTextParams::builder()
+            .chat_id(chat_id)
+            .message_id(message_id)
+            .text(text)
+            .maybe_parse_mode(parse_mode)
+            .maybe_reply_markup(keyboard(buttons))
+            .build();
+        match self.bot.edit_message_text(&params).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.sort("editMessageText", e) {
+                e if e.is_not_modified() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Shows "typing…" in `chat_id` (Telegram keeps it up to 5 s).
+    pub async fn typing(&self, chat_id: i64) -> Result<(), ApiError> {
+        let params = SendChatActionParams::builder()
+            .chat_id(chat_id)
+            .action(ChatAction::Typing)
+            .build();
+        self.bot
+            .send_chat_action(&params)
+            .await
+            .map_err(|e| self.sort("sendChatAction", e))?;
+        Ok(())
+    }
+
+    /// Deletes a message the bot sent.
+    pub async fn delete_message(&self, chat_id: i64, message_id: i32) -> Result<(), ApiError> {
+        let params = DeleteMessageParams::builder()
+            .chat_id(chat_id)
+            .message_id(message_id)
+            .build();
+        self.bot
+            .delete_message(&params)
+            .await
+            .map_err(|e| self.sort("deleteMessage", e))?;
+        Ok(())
     }
 
     pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), ApiError> {
@@ -226,6 +347,23 @@ impl BotApi {
             .map_err(|e| self.sort("answerCallbackQuery", e))?;
         Ok(())
     }
+}
+
+/// One row of inline buttons, or none.
+fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
+    (!buttons.is_empty()).then(|| {
+        InlineKeyboardMarkup::builder()
+            .inline_keyboard(vec![buttons
+                .iter()
+                .map(|(label, data)| {
+                    InlineKeyboardButton::builder()
+                        .text(label.clone())
+                        .callback_data(data.clone())
+                        .build()
+                })
+                .collect()])
+            .build()
+    })
 }
 
 /// What a transport failure was, for people: the causes are searched for

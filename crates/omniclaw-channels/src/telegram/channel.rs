@@ -1,39 +1,52 @@
-//! The Telegram channel of one gateway: long polling, access control,
-//! confirmations, replies, the audit log — and its state for `status`.
+//! The Telegram channel of one gateway: long polling into a durable inbox,
+//! access control, the assistant's replies, confirmations, approvals, the
+//! audit log — and its state for `status`.
 //!
 //! Start: `deleteWebhook` (long polling and a webhook exclude each other),
 //! then `getMe` (a bad token shows as "unauthorized token" and nothing
 //! else is tried until the token changes or a slow recheck succeeds).
-//! Then `getUpdates` with a timeout, from the offset persisted in the state
-//! dir. Each update is handled completely — access decided, command run,
-//! reply sent — and only then is `update_id + 1` written, so a restart
-//! or a kill resumes at the first update not yet handled. A 409 means
-//! another poller holds the token; network errors back off with jitter
-//! and recover by themselves.
+//! Then `getUpdates` with a timeout, from the offset kept in the inbox.
+//! Each batch is stored in the inbox in the same transaction that moves
+//! the offset past it, and only then handled, beside the polling: an
+//! update that takes long (a model's answer, a rescue command) never holds
+//! up the next, so `/stop` and an approval's button get through while a
+//! run goes on. Messages of one chat are answered in order (one lane per
+//! chat); control updates (`/stop`, `/new`, `/reset`, buttons, yes/no,
+//! pairing replies) are handled at once. An update is marked handled when
+//! its reply is out; after a restart or a kill the ones not marked are
+//! handled again, and their delivery records (run id, preview message,
+//! parts sent) make sure a message gets at most one complete answer.
+//! A 409 means another poller holds the token; network errors back off
+//! with jitter and recover by themselves.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use frankenstein::types::{ChatType, MaybeInaccessibleMessage, User};
+use frankenstein::types::{ChatType, MaybeInaccessibleMessage, Message, User};
 use frankenstein::updates::{Update, UpdateContent};
+use omniclaw_agent::run::RunEvent;
+use omniclaw_agent::session::{dm_session, DmSender, RunOutcome, RunStatus, SessionKey};
 use serde_json::{json, Value};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
-use omniclaw_core::config::DmPolicy;
+use omniclaw_core::config::{DmPolicy, DmScope, StreamingMode, Telegram};
 use omniclaw_core::env::ChildEnv;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{
-    self, Access, Command, PairingCode, PairingOutcome, CODE_LEN, MAX_MESSAGE_CHARS,
+    self, Access, ChatCommand, Command, PairingCode, PairingOutcome, CODE_LEN, MAX_MESSAGE_CHARS,
 };
-use omniclaw_os::rescue::{
-    append_audit, read_offset, write_channel_status, write_offset, AuditEntry, PairingStore,
-};
+use omniclaw_os::rescue::{append_audit, write_channel_status, AuditEntry, PairingStore};
 
-use super::api::{ApiError, BotApi, Button};
+use super::api::{ApiError, BotApi, Button, Me};
 use super::exec::Executor;
+use super::format;
+use super::hooks::{Approvals, Assistant, Decision, Notice, Submitted, Turn};
+use super::inbox::{Delivery, Inbox};
+use super::tools::{proposed, PROPOSE};
 
 /// How long a confirmation question stays answerable.
 const CONFIRM_TTL: Duration = Duration::from_secs(300);
@@ -41,9 +54,61 @@ const CONFIRM_TTL: Duration = Duration::from_secs(300);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How often a refused token is checked again.
 const UNAUTHORIZED_RECHECK: Duration = Duration::from_secs(300);
+/// Telegram shows "typing…" for 5 s; it is sent again before that.
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// A preview is edited at most this often (Telegram's limits on edits).
+const EDIT_EVERY: Duration = Duration::from_millis(1000);
+/// A partial preview appears once the answer has this many characters,
+/// or after [`FIRST_PREVIEW_AFTER`]: a short quick answer comes as one
+/// message, not as a preview edited a moment later.
+const MIN_PREVIEW_CHARS: usize = 40;
+const FIRST_PREVIEW_AFTER: Duration = Duration::from_millis(1000);
+/// The progress status appears when a tool starts or the run lasts this long.
+const STATUS_AFTER: Duration = Duration::from_millis(2000);
+/// Sends are tried again this often on flood control and network errors.
+const SEND_TRIES: u32 = 5;
+
+/// Which bot this is: the assistant of a gateway, or a rescue bot whose
+/// slash commands operate on other gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Assistant,
+    Rescue,
+}
+
+/// `channels.telegram.streaming` and the cut of long answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streaming {
+    pub mode: StreamingMode,
+    /// Cut on paragraph breaks first (`chunkMode: newline`, the default).
+    pub paragraphs: bool,
+    /// Characters per message (`textChunkLimit`, at most 4096).
+    pub limit: usize,
+    /// Tool lines in the edited preview (partial, block).
+    pub preview_tools: bool,
+    /// Tool lines in the progress status.
+    pub progress_tools: bool,
+}
+
+impl Streaming {
+    pub fn from_config(tg: &Telegram) -> Streaming {
+        use omniclaw_core::config::ChunkMode;
+        Streaming {
+            mode: tg.streaming.mode.unwrap_or(StreamingMode::Progress),
+            paragraphs: tg.streaming.chunk_mode != Some(ChunkMode::Length),
+            limit: tg
+                .text_chunk_limit
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(4000)
+                .clamp(1, MAX_MESSAGE_CHARS),
+            preview_tools: tg.streaming.preview_tool_progress.unwrap_or(true),
+            progress_tools: tg.streaming.progress_tool_progress.unwrap_or(false),
+        }
+    }
+}
 
 /// What the channel runs with; built from the config and the keychain.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Settings {
     pub profile: Profile,
     pub state_dir: PathBuf,
@@ -59,6 +124,12 @@ pub struct Settings {
     pub child_env: ChildEnv,
     /// Long-poll timeout of `getUpdates`.
     pub poll_timeout: Duration,
+    pub role: Role,
+    pub streaming: Streaming,
+    /// `session.dmScope` as configured.
+    pub dm_scope: Option<DmScope>,
+    /// The whole `channels.telegram` section (group rules).
+    pub telegram: Telegram,
 }
 
 // The token never reaches a log line.
@@ -71,8 +142,17 @@ impl fmt::Debug for Settings {
             .field("policy", &self.policy)
             .field("allow_from", &self.allow_from)
             .field("targets", &self.targets)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
+}
+
+/// What a channel is handed besides its settings: the gateway's assistant
+/// and approvals, when it has them.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub assistant: Option<Arc<dyn Assistant>>,
+    pub approvals: Option<Arc<dyn Approvals>>,
 }
 
 /// Where the channel is; shown by `status`, `channels.status` and the tray.
@@ -136,7 +216,7 @@ impl ChannelState {
     }
 }
 
-/// A running channel. Dropping it stops the poller.
+/// A running channel. Dropping it stops the poller and what it started.
 pub struct Channel {
     state: watch::Receiver<ChannelState>,
     stop: watch::Sender<bool>,
@@ -146,14 +226,14 @@ pub struct Channel {
 
 impl Channel {
     /// Starts polling with `settings`. Must run inside a Tokio runtime.
-    pub fn start(settings: Settings) -> Channel {
+    pub fn start(settings: Settings, hooks: Hooks) -> Channel {
         let (state_tx, state) = watch::channel(ChannelState::Starting);
         let (stop, stop_rx) = watch::channel(false);
         let poller = Poller {
             settings: settings.clone(),
+            hooks,
             state: state_tx,
             stop: stop_rx,
-            confirms: HashMap::new(),
         };
         let task = tokio::spawn(poller.run());
         Channel {
@@ -173,7 +253,9 @@ impl Channel {
         self.state.clone()
     }
 
-    /// Stops after the update being handled; gives up waiting after `grace`.
+    /// Stops polling, lets the replies in hand finish for up to `grace`,
+    /// then drops the rest: the inbox has them, and the next start finishes
+    /// them.
     pub async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         if let Some(mut task) = self.task.take() {
@@ -199,15 +281,8 @@ struct Confirm {
     asked: Instant,
 }
 
-struct Poller {
-    settings: Settings,
-    state: watch::Sender<ChannelState>,
-    stop: watch::Receiver<bool>,
-    /// The open confirmation question per operator.
-    confirms: HashMap<u64, Confirm>,
-}
-
 /// Who sent an update, for replies and the audit log.
+#[derive(Debug, Clone)]
 struct Sender {
     id: u64,
     who: String,
@@ -247,15 +322,64 @@ fn backoff(failures: u32) -> Duration {
     base.mul_f64(0.75 + 0.5 * jitter())
 }
 
+struct Poller {
+    settings: Settings,
+    hooks: Hooks,
+    state: watch::Sender<ChannelState>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Work for a chat's lane, done in the order it came.
+enum Job {
+    /// A message for the assistant.
+    Turn(TurnJob),
+    /// A rescue command (it may take a while: it runs `omniclaw`).
+    Rescue {
+        update_id: i64,
+        sender: Sender,
+        chat_id: i64,
+        message_id: i32,
+        command: Command,
+    },
+}
+
+struct TurnJob {
+    update_id: i64,
+    sender: Sender,
+    chat_id: i64,
+    message_id: i32,
+    key: SessionKey,
+    text: String,
+    owner: bool,
+    /// `/stop`s of this chat when it was queued: a later one drops it.
+    stops_seen: u64,
+}
+
+/// An approval question sent to an operator: (chat, message, its text).
+type Prompt = (i64, i32, String);
+
+/// What every task of the channel shares.
+struct Shared {
+    settings: Settings,
+    hooks: Hooks,
+    api: BotApi,
+    inbox: Inbox,
+    bot: Me,
+    /// The open confirmation question per operator.
+    confirms: Mutex<HashMap<u64, Confirm>>,
+    /// Approval prompts sent, by approval id.
+    prompts: Mutex<HashMap<String, Vec<Prompt>>>,
+    /// `/stop`s per chat, so that turns queued before one are dropped.
+    stops: Mutex<HashMap<i64, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Poller {
     fn set(&self, s: ChannelState) {
-        if *self.state.borrow() == s {
-            return;
-        }
-        if let Err(e) = write_channel_status(&self.settings.state_dir, &s.to_json()) {
-            tracing::warn!(error = %e, "cannot record the telegram channel state");
-        }
-        self.state.send_replace(s);
+        set_state(&self.state, &self.settings, s);
     }
 
     /// Sleeps `d` unless asked to stop; `false` when stopping.
@@ -288,8 +412,27 @@ impl Poller {
             self.set(ChannelState::Stopped);
             return;
         };
-        let mut offset = match read_offset(&self.settings.state_dir) {
-            Ok(o) => o.unwrap_or(0),
+        let inbox = {
+            let dir = self.settings.state_dir.clone();
+            match tokio::task::spawn_blocking(move || Inbox::open(&dir)).await {
+                Ok(Ok(i)) => i,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the telegram inbox cannot be opened");
+                    self.set(ChannelState::Failed {
+                        reason: e.to_string(),
+                    });
+                    return;
+                }
+                Err(e) => {
+                    self.set(ChannelState::Failed {
+                        reason: e.to_string(),
+                    });
+                    return;
+                }
+            }
+        };
+        let mut offset = match inbox.offset() {
+            Ok(o) => o,
             Err(e) => {
                 self.set(ChannelState::Failed {
                     reason: e.to_string(),
@@ -297,13 +440,53 @@ impl Poller {
                 return;
             }
         };
-        self.set(ChannelState::Running { bot: bot.clone() });
-        tracing::info!(bot = %bot, offset, "telegram channel polling");
+        let shared = Arc::new(Shared {
+            settings: self.settings.clone(),
+            hooks: self.hooks.clone(),
+            api: api.clone(),
+            inbox,
+            bot: bot.clone(),
+            confirms: Mutex::new(HashMap::new()),
+            prompts: Mutex::new(HashMap::new()),
+            stops: Mutex::new(HashMap::new()),
+        });
+        let mut tasks = JoinSet::new();
+        let mut lanes: HashMap<i64, mpsc::UnboundedSender<Job>> = HashMap::new();
+        if let Some(approvals) = &self.hooks.approvals {
+            tasks.spawn(watch_approvals(shared.clone(), approvals.subscribe()));
+        }
+        // What a previous run left unhandled goes first, in order.
+        match shared.inbox.open_updates() {
+            Ok(open) => {
+                if !open.is_empty() {
+                    tracing::info!(
+                        updates = open.len(),
+                        "telegram updates left from before are handled again"
+                    );
+                }
+                for stored in open {
+                    match serde_json::from_str::<Update>(&stored.body) {
+                        Ok(update) => dispatch(&shared, &mut tasks, &mut lanes, update),
+                        Err(e) => {
+                            tracing::warn!(update = stored.update_id, error = %e, "a stored telegram update cannot be read; skipped");
+                            let _ = shared.inbox.handled(stored.update_id, "unreadable");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the telegram inbox"),
+        }
+        self.set(ChannelState::Running {
+            bot: bot.username.clone(),
+        });
+        tracing::info!(bot = %bot.username, offset, "telegram channel polling");
         let mut failures = 0u32;
         loop {
             if self.stopping() {
                 break;
             }
+            // Finished tasks are reaped so the set does not grow.
+            while tasks.try_join_next().is_some() {}
             let polled = tokio::select! {
                 r = api.get_updates(offset, self.settings.poll_timeout) => r,
                 _ = self.stop.wait_for(|s| *s) => break,
@@ -311,29 +494,41 @@ impl Poller {
             match polled {
                 Ok(updates) => {
                     failures = 0;
-                    self.set(ChannelState::Running { bot: bot.clone() });
-                    for update in updates {
-                        let id = i64::from(update.update_id);
-                        if id < offset {
-                            // Telegram never sends these; a double might. Handled already.
-                            continue;
-                        }
-                        self.handle(&api, update).await;
-                        offset = id + 1;
-                        if let Err(e) = write_offset(&self.settings.state_dir, offset) {
-                            tracing::error!(error = %e, "cannot persist the telegram offset; stopping the channel so no update is handled twice");
+                    self.set(ChannelState::Running {
+                        bot: bot.username.clone(),
+                    });
+                    let batch: Vec<(i64, String)> = updates
+                        .iter()
+                        .filter(|u| i64::from(u.update_id) >= offset)
+                        .map(|u| {
+                            (
+                                i64::from(u.update_id),
+                                serde_json::to_string(u).unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let fresh = match shared.inbox.store(&batch) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot store telegram updates; stopping the channel so none is lost");
                             self.set(ChannelState::Failed {
                                 reason: e.to_string(),
                             });
                             return;
                         }
-                        if self.stopping() {
-                            break;
+                    };
+                    offset = shared.inbox.offset().unwrap_or(offset);
+                    for update in updates {
+                        if fresh.contains(&i64::from(update.update_id)) {
+                            dispatch(&shared, &mut tasks, &mut lanes, update);
                         }
                     }
                 }
                 Err(e) => {
-                    let wait = self.on_error(&e, failures);
+                    let wait = on_error(&self.state, &self.settings, &e, failures);
                     failures = failures.saturating_add(1);
                     if !self.pause(wait).await {
                         break;
@@ -341,12 +536,15 @@ impl Poller {
                 }
             }
         }
+        // The lanes finish what they hold; the caller's grace bounds it.
+        drop(lanes);
         self.set(ChannelState::Stopped);
+        while tasks.join_next().await.is_some() {}
     }
 
     /// `deleteWebhook` and `getMe`, retried until they work or the channel
-    /// stops. Returns the bot's username.
-    async fn introduce(&mut self, api: &BotApi) -> Option<String> {
+    /// stops.
+    async fn introduce(&mut self, api: &BotApi) -> Option<Me> {
         let mut failures = 0u32;
         loop {
             let result = match api.delete_webhook().await {
@@ -354,9 +552,9 @@ impl Poller {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(me) => return Some(me.username),
+                Ok(me) => return Some(me),
                 Err(e) => {
-                    let wait = self.on_error(&e, failures);
+                    let wait = on_error(&self.state, &self.settings, &e, failures);
                     failures = failures.saturating_add(1);
                     if !self.pause(wait).await {
                         return None;
@@ -365,52 +563,97 @@ impl Poller {
             }
         }
     }
+}
 
-    /// Shows `e` in the state and says how long to wait before trying again.
-    fn on_error(&self, e: &ApiError, failures: u32) -> Duration {
-        match e {
-            ApiError::Unauthorized => {
-                tracing::error!(error = %e, "telegram channel");
-                self.set(ChannelState::Unauthorized);
-                UNAUTHORIZED_RECHECK
-            }
-            ApiError::Conflict => {
-                tracing::warn!(error = %e, "telegram channel");
-                self.set(ChannelState::Conflict);
-                backoff(failures.max(2))
-            }
-            ApiError::RetryAfter(s) => Duration::from_secs(*s),
-            other => {
-                let wait = backoff(failures);
-                // The log keeps the whole chain for whoever digs; status shows the sentence.
-                let detail = match other {
-                    ApiError::Network { reason, .. } => reason.as_str(),
-                    _ => "",
-                };
-                tracing::warn!(error = %other, detail, retry_in_ms = wait.as_millis() as u64, "telegram channel");
-                self.set(ChannelState::Offline {
+fn set_state(state: &watch::Sender<ChannelState>, settings: &Settings, s: ChannelState) {
+    if *state.borrow() == s {
+        return;
+    }
+    if let Err(e) = write_channel_status(&settings.state_dir, &s.to_json()) {
+        tracing::warn!(error = %e, "cannot record the telegram channel state");
+    }
+    state.send_replace(s);
+}
+
+/// Shows `e` in the state and says how long to wait before trying again.
+fn on_error(
+    state: &watch::Sender<ChannelState>,
+    settings: &Settings,
+    e: &ApiError,
+    failures: u32,
+) -> Duration {
+    match e {
+        ApiError::Unauthorized => {
+            tracing::error!(error = %e, "telegram channel");
+            set_state(state, settings, ChannelState::Unauthorized);
+            UNAUTHORIZED_RECHECK
+        }
+        ApiError::Conflict => {
+            tracing::warn!(error = %e, "telegram channel");
+            set_state(state, settings, ChannelState::Conflict);
+            backoff(failures.max(2))
+        }
+        ApiError::RetryAfter(s) => Duration::from_secs(*s),
+        other => {
+            let wait = backoff(failures);
+            // The log keeps the whole chain for whoever digs; status shows the sentence.
+            let detail = match other {
+                ApiError::Network { reason, .. } => reason.as_str(),
+                _ => "",
+            };
+            tracing::warn!(error = %other, detail, retry_in_ms = wait.as_millis() as u64, "telegram channel");
+            set_state(
+                state,
+                settings,
+                ChannelState::Offline {
                     reason: other.to_string(),
                     retry_in: wait,
-                });
-                wait
-            }
+                },
+            );
+            wait
         }
     }
+}
 
-    async fn handle(&mut self, api: &BotApi, update: Update) {
-        match update.content {
-            UpdateContent::Message(m) => {
-                if m.chat.type_field != ChatType::Private {
-                    return;
-                }
-                let (Some(from), Some(text)) = (m.from.as_deref(), m.text.as_deref()) else {
-                    return;
-                };
-                let sender = Sender::of(from);
-                self.on_message(api, &sender, m.chat.id, m.message_id, text)
-                    .await;
+/// Routes one update: control at once, the rest to its chat's lane.
+fn dispatch(
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    lanes: &mut HashMap<i64, mpsc::UnboundedSender<Job>>,
+    update: Update,
+) {
+    let update_id = i64::from(update.update_id);
+    let mut lane = |chat: i64, job: Job| {
+        let tx = lanes.entry(chat).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tasks.spawn(run_lane(shared.clone(), rx));
+            tx
+        });
+        if let Err(e) = tx.send(job) {
+            // The lane ended (it panicked): a new one takes the job.
+            let (tx2, rx) = mpsc::unbounded_channel();
+            tasks.spawn(run_lane(shared.clone(), rx));
+            let _ = tx2.send(e.0);
+            lanes.insert(chat, tx2);
+        }
+    };
+    match update.content {
+        UpdateContent::Message(m) => match route(shared, update_id, &m) {
+            Route::Done(result) => {
+                let _ = shared.inbox.handled(update_id, result);
             }
-            UpdateContent::CallbackQuery(q) => {
+            Route::Now(work) => {
+                let s = shared.clone();
+                tasks.spawn(async move {
+                    let result = work.run(&s).await;
+                    let _ = s.inbox.handled(update_id, result);
+                });
+            }
+            Route::Lane(chat, job) => lane(chat, job),
+        },
+        UpdateContent::CallbackQuery(q) => {
+            let s = shared.clone();
+            tasks.spawn(async move {
                 let sender = Sender::of(&q.from);
                 let chat_id = match &q.message {
                     Some(MaybeInaccessibleMessage::Message(m)) => Some(m.chat.id),
@@ -418,308 +661,1287 @@ impl Poller {
                     None => None,
                 };
                 let data = q.data.clone().unwrap_or_default();
-                self.on_callback(api, &sender, &q.id, chat_id, &data).await;
-            }
-            _ => {}
+                on_callback(&s, &sender, &q.id, chat_id, &data).await;
+                let _ = s.inbox.handled(update_id, "button");
+            });
+        }
+        _ => {
+            let _ = shared.inbox.handled(update_id, "ignored");
         }
     }
+}
 
-    fn access(&self, user: u64) -> Access {
-        let approved = if self.settings.policy == DmPolicy::Pairing {
-            PairingStore::new(&self.settings.state_dir)
-                .load()
-                .map(|p| p.approved)
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot read the pairing store");
-                    Vec::new()
-                })
-        } else {
+/// Where a message goes.
+enum Route {
+    /// Nothing to do (ignored), with the word recorded.
+    Done(&'static str),
+    /// Handled at once, beside the lanes.
+    Now(Now),
+    /// Queued on the chat's lane.
+    Lane(i64, Job),
+}
+
+/// Quick work that must not wait behind a running turn.
+enum Now {
+    Reply {
+        chat_id: i64,
+        message_id: i32,
+        text: String,
+        result: &'static str,
+    },
+    Pairing {
+        sender: Sender,
+        chat_id: i64,
+        message_id: i32,
+    },
+    Stop {
+        chat_id: i64,
+        message_id: i32,
+        key: SessionKey,
+    },
+    Reset {
+        chat_id: i64,
+        message_id: i32,
+        key: SessionKey,
+        new: bool,
+    },
+    Answer {
+        sender: Sender,
+        yes: bool,
+    },
+    Refused {
+        sender: Sender,
+        chat_id: i64,
+        message_id: i32,
+        text: String,
+        reply: String,
+    },
+}
+
+impl Now {
+    async fn run(self, s: &Arc<Shared>) -> &'static str {
+        match self {
+            Now::Reply {
+                chat_id,
+                message_id,
+                text,
+                result,
+            } => {
+                reply(s, chat_id, Some(message_id), &text, &[]).await;
+                result
+            }
+            Now::Pairing {
+                sender,
+                chat_id,
+                message_id,
+            } => {
+                let text = pairing_reply(s, &sender, chat_id);
+                reply(s, chat_id, Some(message_id), &text, &[]).await;
+                "pairing reply"
+            }
+            Now::Stop {
+                chat_id,
+                message_id,
+                key,
+            } => {
+                *lock(&s.stops).entry(chat_id).or_default() += 1;
+                let aborted = s
+                    .hooks
+                    .assistant
+                    .as_ref()
+                    .map_or(0, |a| a.abort(&key).len());
+                let text = if aborted > 0 {
+                    "Stopped."
+                } else {
+                    "Nothing to stop: no answer is being written."
+                };
+                reply(s, chat_id, Some(message_id), text, &[]).await;
+                "stop"
+            }
+            Now::Reset {
+                chat_id,
+                message_id,
+                key,
+                new,
+            } => {
+                *lock(&s.stops).entry(chat_id).or_default() += 1;
+                let text = match &s.hooks.assistant {
+                    Some(a) => {
+                        a.abort(&key);
+                        match a.reset(&key, new) {
+                            Ok(()) => "New session started: the assistant has forgotten this conversation.".to_string(),
+                            Err(e) => format!("The session could not be reset: {e}"),
+                        }
+                    }
+                    None => "This bot runs no assistant.".to_string(),
+                };
+                reply(s, chat_id, Some(message_id), &text, &[]).await;
+                "reset"
+            }
+            Now::Answer { sender, yes } => {
+                let open = lock(&s.confirms).remove(&sender.id);
+                if let Some(c) = open {
+                    confirmed(s, &sender, c, yes).await;
+                }
+                "confirmation answer"
+            }
+            Now::Refused {
+                sender,
+                chat_id,
+                message_id,
+                text,
+                reply: answer,
+            } => {
+                audit(s, &sender, &text, &format!("refused: {answer}"));
+                reply(s, chat_id, Some(message_id), &answer, &[]).await;
+                "refused"
+            }
+        }
+    }
+}
+
+/// The user's own words of a message, when it has any.
+fn text_of(m: &Message) -> Option<&str> {
+    m.text.as_deref().filter(|t| !t.trim().is_empty())
+}
+
+/// A message the assistant cannot read: a photo, a voice note, a file…
+fn is_media(m: &Message) -> bool {
+    m.photo.is_some()
+        || m.document.is_some()
+        || m.voice.is_some()
+        || m.audio.is_some()
+        || m.video.is_some()
+        || m.video_note.is_some()
+        || m.sticker.is_some()
+        || m.animation.is_some()
+        || m.location.is_some()
+        || m.contact.is_some()
+}
+
+const MEDIA_REPLY: &str = "I can only read text. Send your question as a message (describe the picture, paste the text of the file).";
+
+fn access(s: &Shared, user: u64) -> Access {
+    let approved = approved_users(s);
+    rescue::access(s.settings.policy, &s.settings.allow_from, &approved, user)
+}
+
+fn approved_users(s: &Shared) -> Vec<u64> {
+    if s.settings.policy != DmPolicy::Pairing {
+        return Vec::new();
+    }
+    PairingStore::new(&s.settings.state_dir)
+        .load()
+        .map(|p| p.approved)
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the pairing store");
             Vec::new()
-        };
-        rescue::access(
-            self.settings.policy,
-            &self.settings.allow_from,
-            &approved,
-            user,
-        )
-    }
+        })
+}
 
-    fn executor(&self) -> Executor {
-        Executor {
-            program: self.settings.program.clone(),
-            own: self.settings.profile.clone(),
-            targets: self.settings.targets.clone(),
-            secrets: vec![self.settings.token.clone()],
-            env: self.settings.child_env.clone(),
-        }
-    }
+fn is_operator(s: &Shared, user: u64) -> bool {
+    let rescue_bot = s.settings.role == Role::Rescue;
+    let approved = if rescue_bot {
+        approved_users(s)
+    } else {
+        Vec::new()
+    };
+    rescue::is_operator(&s.settings.allow_from, &approved, rescue_bot, user)
+}
 
-    fn audit(&self, sender: &Sender, command: &str, result: &str) {
-        let entry = AuditEntry {
-            ts_ms: now_ms(),
-            user_id: sender.id,
-            who: sender.who.clone(),
-            command: command.to_string(),
-            result: result.to_string(),
-        };
-        if let Err(e) = append_audit(&self.settings.state_dir, &entry) {
-            tracing::error!(error = %e, "cannot append to the rescue audit log");
-        }
-    }
+/// The session of a private chat with `sender`.
+fn dm_key(s: &Shared, sender: &Sender, owner: bool) -> SessionKey {
+    let scope =
+        omniclaw_agent::session::default_dm_scope(s.settings.dm_scope, s.settings.allow_from.len());
+    let peer = sender.id.to_string();
+    dm_session(
+        scope,
+        omniclaw_agent::session::DEFAULT_AGENT,
+        &DmSender {
+            channel: "telegram",
+            account: None,
+            peer: &peer,
+            is_owner: owner,
+        },
+    )
+}
 
-    async fn on_message(
-        &mut self,
-        api: &BotApi,
-        sender: &Sender,
-        chat_id: i64,
-        message_id: i32,
-        text: &str,
-    ) {
-        match self.access(sender.id) {
-            Access::Ignore => {}
-            Access::Pair => {
-                let reply = self.pairing_reply(sender, chat_id);
-                self.reply(api, chat_id, Some(message_id), &reply, &[])
-                    .await;
-            }
-            Access::Operator => {
-                let answer = text.trim().to_ascii_lowercase();
-                if matches!(answer.as_str(), "yes" | "y" | "no" | "n") {
-                    if let Some(c) = self.confirms.remove(&sender.id) {
-                        let yes = answer.starts_with('y');
-                        self.confirmed(api, sender, c, yes).await;
-                        return;
-                    }
-                }
-                match rescue::parse(text) {
-                    Err(e) => {
-                        let reply = e.to_string();
-                        self.audit(sender, text.trim(), &format!("refused: {reply}"));
-                        self.reply(api, chat_id, Some(message_id), &reply, &[])
-                            .await;
-                    }
-                    Ok(cmd) => self.on_command(api, sender, chat_id, message_id, cmd).await,
-                }
-            }
-        }
-    }
+fn has_model(s: &Shared) -> bool {
+    s.hooks.assistant.as_ref().is_some_and(|a| a.has_model())
+}
 
-    async fn on_command(
-        &mut self,
-        api: &BotApi,
-        sender: &Sender,
-        chat_id: i64,
-        message_id: i32,
-        cmd: Command,
-    ) {
-        let exec = self.executor();
-        if let Some(why) = exec.refuse(&cmd) {
-            self.audit(sender, &cmd.describe(), &format!("refused: {why}"));
-            self.reply(api, chat_id, Some(message_id), &why, &[]).await;
-            return;
+fn route(s: &Arc<Shared>, update_id: i64, m: &Message) -> Route {
+    let Some(from) = m.from.as_deref() else {
+        return Route::Done("no sender");
+    };
+    let sender = Sender::of(from);
+    let chat_id = m.chat.id;
+    let message_id = m.message_id;
+    if m.chat.type_field != ChatType::Private {
+        return route_group(s, update_id, m, sender);
+    }
+    match access(s, sender.id) {
+        Access::Ignore => return Route::Done("ignored: not allowed"),
+        Access::Pair => {
+            return Route::Now(Now::Pairing {
+                sender,
+                chat_id,
+                message_id,
+            })
         }
-        if cmd.mutates() {
-            let nonce = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-            let question = format!(
-                "{}?\nThis changes the target. Confirm with the button or reply yes / no.",
-                cmd.describe()
-            );
-            let buttons: Vec<Button> = vec![
-                ("Yes, do it".into(), format!("y:{nonce}")),
-                ("Cancel".into(), format!("n:{nonce}")),
-            ];
-            self.audit(sender, &cmd.describe(), "asked for confirmation");
-            self.confirms.insert(
-                sender.id,
-                Confirm {
-                    nonce,
-                    command: cmd,
+        Access::Operator => {}
+    }
+    let Some(text) = text_of(m) else {
+        if is_media(m) {
+            return Route::Now(Now::Reply {
+                chat_id,
+                message_id,
+                text: MEDIA_REPLY.into(),
+                result: "media",
+            });
+        }
+        return Route::Done("ignored: no text");
+    };
+    let owner = s.settings.allow_from.contains(&sender.id);
+    let key = dm_key(s, &sender, owner);
+    if let Some(cmd) = rescue::chat_command(text) {
+        match (cmd, s.settings.role) {
+            (ChatCommand::Stop, _) => {
+                return Route::Now(Now::Stop {
                     chat_id,
-                    asked: Instant::now(),
-                },
-            );
-            self.reply(api, chat_id, Some(message_id), &question, &buttons)
-                .await;
-            return;
-        }
-        let done = exec.run(&cmd).await;
-        self.audit(
-            sender,
-            &cmd.describe(),
-            if done.ok { "ok" } else { "failed" },
-        );
-        self.reply(api, chat_id, Some(message_id), &done.reply, &[])
-            .await;
-    }
-
-    async fn on_callback(
-        &mut self,
-        api: &BotApi,
-        sender: &Sender,
-        id: &str,
-        chat_id: Option<i64>,
-        data: &str,
-    ) {
-        if self.access(sender.id) != Access::Operator {
-            self.answer(api, id, "Not allowed.").await;
-            return;
-        }
-        let (yes, nonce) = match data.split_once(':') {
-            Some(("y", n)) => (true, n),
-            Some(("n", n)) => (false, n),
-            _ => {
-                self.answer(api, id, "Unknown button.").await;
-                return;
+                    message_id,
+                    key,
+                })
             }
+            (ChatCommand::New | ChatCommand::Reset, _) => {
+                return Route::Now(Now::Reset {
+                    chat_id,
+                    message_id,
+                    key,
+                    new: cmd == ChatCommand::New,
+                })
+            }
+            (ChatCommand::Help, Role::Assistant) => {
+                return Route::Now(Now::Reply {
+                    chat_id,
+                    message_id,
+                    text: assistant_help(has_model(s)),
+                    result: "help",
+                })
+            }
+            // The rescue bot's /start and /help are its commands' help.
+            (ChatCommand::Help, Role::Rescue) => {}
+        }
+    }
+    let turn = |text: &str| {
+        Route::Lane(
+            chat_id,
+            Job::Turn(TurnJob {
+                update_id,
+                sender: sender.clone(),
+                chat_id,
+                message_id,
+                key: key.clone(),
+                text: text.to_string(),
+                owner,
+                stops_seen: lock(&s.stops).get(&chat_id).copied().unwrap_or(0),
+            }),
+        )
+    };
+    match s.settings.role {
+        Role::Assistant => turn(text),
+        Role::Rescue => {
+            let answer = text.trim().to_ascii_lowercase();
+            if matches!(answer.as_str(), "yes" | "y" | "no" | "n")
+                && lock(&s.confirms).contains_key(&sender.id)
+            {
+                return Route::Now(Now::Answer {
+                    sender,
+                    yes: answer.starts_with('y'),
+                });
+            }
+            match rescue::parse(text) {
+                Ok(command) => Route::Lane(
+                    chat_id,
+                    Job::Rescue {
+                        update_id,
+                        sender,
+                        chat_id,
+                        message_id,
+                        command,
+                    },
+                ),
+                // Free text is for the rescue assistant, when it has a model.
+                Err(rescue::ParseError::NotACommand) if has_model(s) => turn(text),
+                Err(e) => Route::Now(Now::Refused {
+                    sender,
+                    chat_id,
+                    message_id,
+                    text: text.trim().to_string(),
+                    reply: e.to_string(),
+                }),
+            }
+        }
+    }
+}
+
+/// Group messages: only the assistant bot answers, and only where the
+/// group rules allow it and it is addressed.
+fn route_group(s: &Arc<Shared>, update_id: i64, m: &Message, sender: Sender) -> Route {
+    if s.settings.role == Role::Rescue {
+        return Route::Done("ignored: group");
+    }
+    let Some(text) = text_of(m) else {
+        return Route::Done("ignored: group message without text");
+    };
+    let handle = format!("@{}", s.bot.username.to_lowercase());
+    let mentioned = text.to_lowercase().contains(&handle)
+        || m.reply_to_message
+            .as_deref()
+            .and_then(|r| r.from.as_deref())
+            .is_some_and(|u| u.id == s.bot.id);
+    if !rescue::group_allowed(&s.settings.telegram, m.chat.id, sender.id, mentioned) {
+        return Route::Done("ignored: group not allowed or bot not addressed");
+    }
+    let key = match SessionKey::parse(
+        &format!("agent:main:telegram:group:{}", m.chat.id),
+        omniclaw_agent::session::DEFAULT_AGENT,
+    ) {
+        Ok(k) => k,
+        Err(_) => return Route::Done("ignored: group"),
+    };
+    let chat_id = m.chat.id;
+    let message_id = m.message_id;
+    // The bot's handle is how it was addressed, not part of the question.
+    let clean = remove_handle(text, &s.bot.username);
+    match rescue::chat_command(&clean).or_else(|| rescue::chat_command(text)) {
+        Some(ChatCommand::Stop) => Route::Now(Now::Stop {
+            chat_id,
+            message_id,
+            key,
+        }),
+        Some(cmd @ (ChatCommand::New | ChatCommand::Reset)) => Route::Now(Now::Reset {
+            chat_id,
+            message_id,
+            key,
+            new: cmd == ChatCommand::New,
+        }),
+        Some(ChatCommand::Help) => Route::Now(Now::Reply {
+            chat_id,
+            message_id,
+            text: assistant_help(has_model(s)),
+            result: "help",
+        }),
+        None => Route::Lane(
+            chat_id,
+            Job::Turn(TurnJob {
+                update_id,
+                owner: s.settings.allow_from.contains(&sender.id),
+                sender,
+                chat_id,
+                message_id,
+                key,
+                text: clean,
+                stops_seen: lock(&s.stops).get(&chat_id).copied().unwrap_or(0),
+            }),
+        ),
+    }
+}
+
+fn remove_handle(text: &str, username: &str) -> String {
+    let handle = format!("@{username}");
+    let mut out = String::new();
+    let lower = text.to_lowercase();
+    let needle = handle.to_lowercase();
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&text[at..at + found]);
+        at += found + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out.trim().to_string()
+}
+
+fn assistant_help(has_model: bool) -> String {
+    let mut text = String::from(
+        "Write to me and the assistant answers.\n/new or /reset — start a new conversation\n/stop — stop the answer being written",
+    );
+    if !has_model {
+        text.push_str("\n\nNo model is set up yet, so there is nobody to answer: the operator sets one with `omniclaw onboard` (or agents.defaults.model).");
+    }
+    text
+}
+
+/// A chat's lane: its jobs one after the other.
+async fn run_lane(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        match job {
+            Job::Turn(turn) => {
+                let stops = lock(&s.stops).get(&turn.chat_id).copied().unwrap_or(0);
+                let result = if stops > turn.stops_seen {
+                    "dropped by /stop"
+                } else {
+                    answer_turn(&s, &turn).await
+                };
+                let _ = s.inbox.handled(turn.update_id, result);
+            }
+            Job::Rescue {
+                update_id,
+                sender,
+                chat_id,
+                message_id,
+                command,
+            } => {
+                on_command(&s, &sender, chat_id, message_id, command).await;
+                let _ = s.inbox.handled(update_id, "rescue command");
+            }
+        }
+    }
+}
+
+// ---- the assistant's answer -------------------------------------------------
+
+/// What a turn's reply shows while the run lasts.
+struct Live {
+    text: String,
+    tools: Vec<String>,
+    started: Instant,
+    last_edit: Option<Instant>,
+    /// Previews are off after a failure (or until this instant after a 429).
+    previews_off: bool,
+    suspended_until: Option<Instant>,
+    /// `rescue_propose` calls by call id, and those that were accepted.
+    proposing: HashMap<String, Value>,
+    proposals: Vec<Value>,
+}
+
+fn base_run_id(s: &Shared, update_id: i64) -> String {
+    format!("tg:{}:{update_id}", s.bot.id)
+}
+
+/// Answers one message through the assistant and records each step in
+/// the inbox; a turn left by a kill is finished, marked interrupted or
+/// asked again, by what its record says.
+async fn answer_turn(s: &Arc<Shared>, job: &TurnJob) -> &'static str {
+    let Some(assistant) = s.hooks.assistant.clone().filter(|a| a.has_model()) else {
+        reply(
+            s,
+            job.chat_id,
+            Some(job.message_id),
+            "No model is set up for this assistant yet: the operator sets one with `omniclaw onboard` (or agents.defaults.model and models.providers).",
+            &[],
+        )
+        .await;
+        return "no model";
+    };
+    let stored = s.inbox.get(job.update_id).ok().flatten();
+    let mut rec = stored
+        .and_then(|st| st.delivery)
+        .unwrap_or_else(|| Delivery {
+            run_id: base_run_id(s, job.update_id),
+            attempt: 1,
+            chat_id: job.chat_id,
+            reply_to: job.message_id,
+            session_key: job.key.to_string(),
+            ..Delivery::default()
+        });
+    if rec.finished {
+        return "answered";
+    }
+    loop {
+        save(s, job.update_id, &rec);
+        let turn = Turn {
+            key: job.key.clone(),
+            run_id: rec.run_id.clone(),
+            message: job.text.clone(),
+            sender_is_owner: job.owner,
         };
-        let open = self
-            .confirms
-            .get(&sender.id)
-            .is_some_and(|c| c.nonce == nonce);
-        let Some(c) = open.then(|| self.confirms.remove(&sender.id)).flatten() else {
-            self.answer(api, id, "This question expired; send the command again.")
-                .await;
-            if let Some(chat) = chat_id {
-                self.reply(
-                    api,
-                    chat,
-                    None,
-                    "That confirmation expired or was already answered; send the command again.",
+        let outcome = match assistant.submit(turn) {
+            Err(why) => {
+                reply(
+                    s,
+                    job.chat_id,
+                    Some(job.message_id),
+                    &format!("The assistant cannot take this message: {why}"),
                     &[],
                 )
                 .await;
+                return "refused";
             }
-            return;
+            Ok(Submitted::Started(events)) => {
+                // Nothing of an earlier attempt is visible any more.
+                clear_status(s, &mut rec, job.update_id).await;
+                stream(s, job, &mut rec, events).await
+            }
+            Ok(Submitted::InFlight) => wait_outcome(assistant.as_ref(), &rec.run_id).await,
+            Ok(Submitted::Done(outcome)) => Some((outcome, Vec::new())),
         };
-        self.answer(api, id, if yes { "Running…" } else { "Cancelled." })
-            .await;
-        self.confirmed(api, sender, c, yes).await;
-    }
-
-    async fn confirmed(&mut self, api: &BotApi, sender: &Sender, c: Confirm, yes: bool) {
-        let what = c.command.describe();
-        if c.asked.elapsed() > CONFIRM_TTL {
-            self.audit(sender, &what, "expired");
-            self.reply(
-                api,
-                c.chat_id,
-                None,
-                &format!("{what}: the confirmation expired; send the command again."),
-                &[],
-            )
-            .await;
-            return;
-        }
-        if !yes {
-            self.audit(sender, &what, "cancelled");
-            self.reply(
-                api,
-                c.chat_id,
-                None,
-                &format!("{what}: cancelled, nothing changed."),
-                &[],
-            )
-            .await;
-            return;
-        }
-        let done = self.executor().run(&c.command).await;
-        self.audit(sender, &what, if done.ok { "ok" } else { "failed" });
-        self.reply(api, c.chat_id, None, &done.reply, &[]).await;
-    }
-
-    /// The one reply an unknown user gets under `dmPolicy: pairing`.
-    fn pairing_reply(&self, sender: &Sender, chat_id: i64) -> String {
-        let store = PairingStore::new(&self.settings.state_dir);
-        let now = now_secs();
-        let mut outcome = None;
-        for _ in 0..8 {
-            let mut random = [0u8; CODE_LEN];
-            random.copy_from_slice(&uuid::Uuid::new_v4().into_bytes()[..CODE_LEN]);
-            let code = PairingCode::from_random(&random);
-            match store.update(|p| {
-                let o = p.request(sender.id, &sender.who, chat_id, now, code);
-                let changed = matches!(o, Some(PairingOutcome::Created(_)));
-                (o, changed)
-            }) {
-                Ok(Some(o)) => {
-                    outcome = Some(o);
-                    break;
-                }
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot record a pairing request");
-                    return "This bot is private and cannot take pairing requests right now."
-                        .into();
-                }
-            }
-        }
-        let profile = &self.settings.profile;
-        let cli = match profile.suffix() {
-            Some(n) => format!("omniclaw --profile {n}"),
-            None => "omniclaw".to_string(),
+        let Some((outcome, proposals)) = outcome else {
+            return "channel stopped";
         };
-        match outcome {
-            Some(PairingOutcome::Created(p)) | Some(PairingOutcome::Existing(p)) => {
-                self.audit(sender, "pairing request", &format!("code {} sent", p.code));
-                format!(
-                    "This bot is private. Your pairing code: {}\nAsk the operator to approve it within an hour:\n{cli} pairing approve {}\n(your Telegram user id: {})",
-                    p.code, p.code, sender.id
-                )
+        if outcome.status == RunStatus::Interrupted {
+            if rec.preview_has_answer || rec.parts_sent > 0 {
+                mark_interrupted(s, job, &mut rec).await;
+                return "interrupted";
             }
-            Some(PairingOutcome::Full) => {
-                self.audit(sender, "pairing request", "refused: too many pending");
-                "This bot is private, and too many pairing requests are waiting; try again later."
-                    .into()
+            // Nothing of it was seen: the model is asked again.
+            clear_status(s, &mut rec, job.update_id).await;
+            rec.attempt += 1;
+            rec.run_id = format!("{}:{}", base_run_id(s, job.update_id), rec.attempt);
+            tracing::info!(run = %rec.run_id, "a turn cut by a restart is asked again (nothing of it was sent)");
+            continue;
+        }
+        finish(s, job, &mut rec, &outcome).await;
+        for args in proposals {
+            propose(s, job, &args).await;
+        }
+        return match outcome.status {
+            RunStatus::Ok => "answered",
+            RunStatus::Error => "failed",
+            _ => "stopped",
+        };
+    }
+}
+
+fn save(s: &Shared, update_id: i64, rec: &Delivery) {
+    if let Err(e) = s.inbox.save_delivery(update_id, rec) {
+        tracing::error!(error = %e, "cannot record how far a telegram reply got");
+    }
+}
+
+/// Waits for a run this process started before the channel restarted.
+async fn wait_outcome(assistant: &dyn Assistant, run_id: &str) -> Option<(RunOutcome, Vec<Value>)> {
+    loop {
+        match assistant.outcome(run_id) {
+            Ok(Some(o)) => return Some((o, Vec::new())),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => {
+                tracing::warn!(error = %e, run = run_id, "cannot read how a run ended");
+                return None;
             }
-            None => "This bot is private; try again in a moment.".into(),
         }
     }
+}
 
-    async fn answer(&self, api: &BotApi, id: &str, text: &str) {
-        if let Err(e) = api.answer_callback(id, text).await {
-            tracing::warn!(error = %e, "answerCallbackQuery failed");
-        }
+/// Deletes a status message (progress mode) that shows no answer.
+async fn clear_status(s: &Shared, rec: &mut Delivery, update_id: i64) {
+    if rec.preview_has_answer {
+        return;
     }
+    if let Some(id) = rec.preview.take() {
+        if let Err(e) = s.api.delete_message(rec.chat_id, id).await {
+            tracing::warn!(error = %e, "cannot delete the status message");
+        }
+        save(s, update_id, rec);
+    }
+}
 
-    /// Sends `text` in parts of at most 4096 characters; each part is
-    /// retried on network errors a few times (the command already ran, so
-    /// the update is not handled again).
-    async fn reply(
-        &mut self,
-        api: &BotApi,
-        chat_id: i64,
-        reply_to: Option<i32>,
-        text: &str,
-        buttons: &[Button],
-    ) {
-        let parts = rescue::split_reply(text, MAX_MESSAGE_CHARS);
-        let last = parts.len() - 1;
-        for (i, part) in parts.iter().enumerate() {
-            let to = if i == 0 { reply_to } else { None };
-            let keys = if i == last { buttons } else { &[] };
-            let mut failures = 0u32;
-            loop {
-                match api.send_message(chat_id, part, to, keys).await {
-                    Ok(_) => break,
-                    Err(ApiError::RetryAfter(s)) if failures < 5 => {
-                        failures += 1;
-                        if !self.pause(Duration::from_secs(s)).await {
-                            return;
+/// Follows a run: typing while it lasts, the preview or status message per
+/// `streaming.mode`. Returns the outcome and the accepted proposals.
+async fn stream(
+    s: &Arc<Shared>,
+    job: &TurnJob,
+    rec: &mut Delivery,
+    mut events: mpsc::UnboundedReceiver<RunEvent>,
+) -> Option<(RunOutcome, Vec<Value>)> {
+    let mut live = Live {
+        text: String::new(),
+        tools: Vec::new(),
+        started: Instant::now(),
+        last_edit: None,
+        previews_off: s.settings.streaming.mode == StreamingMode::Off,
+        suspended_until: None,
+        proposing: HashMap::new(),
+        proposals: Vec::new(),
+    };
+    let mut typing = tokio::time::interval(TYPING_EVERY);
+    let mut due: Option<tokio::time::Instant> = None;
+    if s.settings.streaming.mode == StreamingMode::Progress {
+        due = Some(tokio::time::Instant::now() + STATUS_AFTER);
+    }
+    let outcome = loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                None => break RunOutcome {
+                    status: RunStatus::Error,
+                    text: live.text.clone(),
+                    usage: Default::default(),
+                    provider: None,
+                    model: None,
+                    error: Some("the run stopped unexpectedly".into()),
+                    started_at: 0,
+                    ended_at: 0,
+                },
+                Some(RunEvent::Ended { outcome, .. }) => break outcome,
+                Some(RunEvent::Duplicate(begin)) => {
+                    if let omniclaw_agent::session::Begin::Done(o) = begin {
+                        break o;
+                    }
+                }
+                Some(RunEvent::TextDelta { text, .. }) => {
+                    live.text = text;
+                    due = preview(s, rec, job, &mut live, false).await.or(due);
+                }
+                Some(RunEvent::ToolStart { call_id, name, args }) => {
+                    if name == PROPOSE {
+                        live.proposing.insert(call_id, args.clone());
+                    }
+                    live.tools.push(name);
+                    due = preview(s, rec, job, &mut live, true).await.or(due);
+                }
+                Some(RunEvent::ToolResult { call_id, name, is_error, .. }) => {
+                    if name == PROPOSE && !is_error {
+                        if let Some(args) = live.proposing.remove(&call_id) {
+                            live.proposals.push(args);
                         }
                     }
-                    Err(e @ ApiError::Network { .. }) if failures < 5 => {
-                        let wait = backoff(failures);
-                        failures += 1;
-                        tracing::warn!(error = %e, "sendMessage failed; retrying");
-                        if !self.pause(wait).await {
-                            return;
-                        }
+                }
+                Some(_) => {}
+            },
+            _ = typing.tick() => {
+                if let Err(e) = s.api.typing(job.chat_id).await {
+                    tracing::debug!(error = %e, "sendChatAction failed");
+                }
+            }
+            () = sleep_until(due) => {
+
+                due = preview(s, rec, job, &mut live, true).await;
+            }
+        }
+    };
+    Some((outcome, live.proposals))
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends or edits the preview (partial, block) or status (progress)
+/// message when it is due; returns when to look again if an edit was held
+/// back by the throttle.
+async fn preview(
+    s: &Shared,
+    rec: &mut Delivery,
+    job: &TurnJob,
+    live: &mut Live,
+    forced: bool,
+) -> Option<tokio::time::Instant> {
+    if live.previews_off {
+        return None;
+    }
+    let streaming = &s.settings.streaming;
+    let tools = |show: bool| -> String {
+        if !show || live.tools.is_empty() {
+            return String::new();
+        }
+        let lines: Vec<String> = live
+            .tools
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(|t| format!("🔧 {t}"))
+            .collect();
+        lines.join("\n")
+    };
+    let (text, has_answer) = match streaming.mode {
+        StreamingMode::Off => return None,
+        StreamingMode::Progress => {
+            if !forced && live.started.elapsed() < STATUS_AFTER {
+                return None;
+            }
+            let lines = tools(streaming.progress_tools);
+            let head = "⏳ Working on it…".to_string();
+            (
+                if lines.is_empty() {
+                    head
+                } else {
+                    format!("{head}\n{lines}")
+                },
+                false,
+            )
+        }
+        StreamingMode::Partial | StreamingMode::Block => {
+            let shown = if streaming.mode == StreamingMode::Block {
+                live.text.rfind("\n\n").map_or("", |at| &live.text[..at])
+            } else {
+                live.text.as_str()
+            };
+            let first = format::parts(shown, streaming.limit, streaming.paragraphs)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            if rec.preview.is_none()
+                && first.chars().count() < MIN_PREVIEW_CHARS
+                && live.started.elapsed() < FIRST_PREVIEW_AFTER
+                && !forced
+            {
+                return Some(tokio::time::Instant::from_std(
+                    live.started + FIRST_PREVIEW_AFTER,
+                ));
+            }
+            let lines = tools(streaming.preview_tools);
+            let text = match (first.is_empty(), lines.is_empty()) {
+                (true, true) => return None,
+                (true, false) => lines,
+                (false, true) => format!("{first} …"),
+                (false, false) => format!("{first} …\n\n{lines}"),
+            };
+            let answer = !first.is_empty();
+            (text, answer)
+        }
+    };
+    let now = Instant::now();
+    if live.suspended_until.is_some_and(|until| now < until) {
+        return live.suspended_until.map(tokio::time::Instant::from_std);
+    }
+    if let Some(last) = live.last_edit {
+        if now.duration_since(last) < EDIT_EVERY {
+            return Some(tokio::time::Instant::from_std(last + EDIT_EVERY));
+        }
+    }
+    let sent = match rec.preview {
+        None => s
+            .api
+            .send_message(job.chat_id, &text, Some(job.message_id), &[])
+            .await
+            .map(Some),
+        Some(id) => s
+            .api
+            .edit_message(job.chat_id, id, &text, &[])
+            .await
+            .map(|()| None),
+    };
+    live.last_edit = Some(Instant::now());
+    match sent {
+        Ok(new_id) => {
+            if new_id.is_some() {
+                rec.preview = new_id;
+            }
+            rec.preview_has_answer |= has_answer;
+            rec.preview_text = text;
+            save(s, job.update_id, rec);
+            None
+        }
+        Err(ApiError::RetryAfter(secs)) => {
+            let until = Instant::now() + Duration::from_secs(secs);
+            live.suspended_until = Some(until);
+            Some(tokio::time::Instant::from_std(until))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the live preview stopped; the answer comes when it is done");
+            live.previews_off = true;
+            None
+        }
+    }
+}
+
+/// The final answer: the preview edited into its first part (or the status
+/// message removed), the rest sent as new messages, each recorded.
+async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutcome) {
+    let text = match outcome.status {
+        RunStatus::Ok if outcome.text.trim().is_empty() => {
+            "(The assistant finished without an answer.)".to_string()
+        }
+        RunStatus::Ok => outcome.text.clone(),
+        RunStatus::Error => {
+            let why = outcome.error.as_deref().unwrap_or("the run failed");
+            if outcome.text.trim().is_empty() {
+                format!("⚠️ The assistant could not answer: {why}")
+            } else {
+                format!("{}\n\n⚠️ The answer stopped: {why}", outcome.text)
+            }
+        }
+        RunStatus::Aborted | RunStatus::Interrupted => {
+            let why = outcome.error.as_deref().unwrap_or("aborted");
+            let note = if why.contains("timed out") {
+                format!("(stopped: {why})")
+            } else {
+                "(stopped)".to_string()
+            };
+            if outcome.text.trim().is_empty() {
+                if why.contains("timed out") {
+                    format!("⚠️ The assistant {why}.")
+                } else {
+                    // `/stop` said so already.
+                    clear_status(s, rec, job.update_id).await;
+                    rec.finished = true;
+                    save(s, job.update_id, rec);
+                    return;
+                }
+            } else {
+                format!("{}\n\n{note}", outcome.text)
+            }
+        }
+    };
+    let streaming = &s.settings.streaming;
+    let parts = format::parts(&text, streaming.limit, streaming.paragraphs);
+    if rec.parts_sent == 0 {
+        if let Some(id) = rec.preview {
+            if rec.preview_has_answer {
+                let first = &parts[0];
+                match s
+                    .api
+                    .edit_html(job.chat_id, id, &format::to_html(first), first)
+                    .await
+                {
+                    Ok(()) => {
+                        rec.parts_sent = 1;
+                        save(s, job.update_id, rec);
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot send a telegram reply");
-                        break;
+                        tracing::warn!(error = %e, "cannot finish the preview in place; the answer is sent anew");
+                        let _ = s.api.delete_message(job.chat_id, id).await;
+                        rec.preview = None;
+                        rec.preview_has_answer = false;
+                        save(s, job.update_id, rec);
                     }
                 }
+            } else {
+                clear_status(s, rec, job.update_id).await;
+            }
+        }
+    }
+    while rec.parts_sent < parts.len() {
+        let part = &parts[rec.parts_sent];
+        let to = (rec.parts_sent == 0).then_some(job.message_id);
+        let html = format::to_html(part);
+        send_retrying(s, job.chat_id, Some(&html), part, to, &[]).await;
+        rec.parts_sent += 1;
+        save(s, job.update_id, rec);
+    }
+    rec.finished = true;
+    save(s, job.update_id, rec);
+}
+
+const INTERRUPTED: &str = "⚠️ Interrupted: the gateway restarted before this answer was complete. Send your message again for a full answer.";
+
+/// A reply cut by a kill: what was shown stays, marked as cut.
+async fn mark_interrupted(s: &Shared, job: &TurnJob, rec: &mut Delivery) {
+    let marked = match rec.preview {
+        Some(id) if rec.preview_has_answer && rec.parts_sent == 0 => {
+            let text = format!(
+                "{}\n\n{INTERRUPTED}",
+                rec.preview_text.trim_end_matches(" …")
+            );
+            s.api
+                .edit_message(job.chat_id, id, &text, &[])
+                .await
+                .is_ok()
+        }
+        _ => false,
+    };
+    if !marked {
+        reply(s, job.chat_id, Some(job.message_id), INTERRUPTED, &[]).await;
+    }
+    rec.finished = true;
+    save(s, job.update_id, rec);
+}
+
+/// A change the rescue assistant proposed: asked like the slash command.
+async fn propose(s: &Arc<Shared>, job: &TurnJob, args: &Value) {
+    let exec = executor(s);
+    match proposed(args, &exec) {
+        Ok(command) => {
+            ask_confirmation(s, &job.sender, job.chat_id, None, command, true).await;
+        }
+        Err(why) => tracing::warn!(reason = %why, "a proposal the tool accepted is refused now"),
+    }
+}
+
+// ---- rescue commands and confirmations --------------------------------------
+
+fn executor(s: &Shared) -> Executor {
+    Executor {
+        program: s.settings.program.clone(),
+        own: s.settings.profile.clone(),
+        targets: s.settings.targets.clone(),
+        secrets: vec![s.settings.token.clone()],
+        env: s.settings.child_env.clone(),
+    }
+}
+
+fn audit(s: &Shared, sender: &Sender, command: &str, result: &str) {
+    let entry = AuditEntry {
+        ts_ms: now_ms(),
+        user_id: sender.id,
+        who: sender.who.clone(),
+        command: command.to_string(),
+        result: result.to_string(),
+    };
+    if let Err(e) = append_audit(&s.settings.state_dir, &entry) {
+        tracing::error!(error = %e, "cannot append to the rescue audit log");
+    }
+}
+
+async fn on_command(s: &Arc<Shared>, sender: &Sender, chat_id: i64, message_id: i32, cmd: Command) {
+    let exec = executor(s);
+    if let Some(why) = exec.refuse(&cmd) {
+        audit(s, sender, &cmd.describe(), &format!("refused: {why}"));
+        reply(s, chat_id, Some(message_id), &why, &[]).await;
+        return;
+    }
+    if cmd.mutates() {
+        ask_confirmation(s, sender, chat_id, Some(message_id), cmd, false).await;
+        return;
+    }
+    let done = exec.run(&cmd).await;
+    let mut text = done.reply;
+    if matches!(cmd, Command::Hello | Command::Help) && has_model(s) {
+        text.push_str("\n\nOr just ask in your own words (\"why is main down?\"): the rescue assistant reads the diagnostics and proposes fixes, which you confirm.\n/stop — stop its answer · /new — start afresh");
+    }
+    audit(
+        s,
+        sender,
+        &cmd.describe(),
+        if done.ok { "ok" } else { "failed" },
+    );
+    reply(s, chat_id, Some(message_id), &text, &[]).await;
+}
+
+async fn ask_confirmation(
+    s: &Shared,
+    sender: &Sender,
+    chat_id: i64,
+    reply_to: Option<i32>,
+    cmd: Command,
+    by_assistant: bool,
+) {
+    let nonce = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let question = if by_assistant {
+        format!(
+            "The assistant proposes: {}\nThis changes the target and runs only if you confirm. Confirm with the button or reply yes / no.",
+            cmd.describe()
+        )
+    } else {
+        format!(
+            "{}?\nThis changes the target. Confirm with the button or reply yes / no.",
+            cmd.describe()
+        )
+    };
+    let buttons: Vec<Button> = vec![
+        ("Yes, do it".into(), format!("y:{nonce}")),
+        ("Cancel".into(), format!("n:{nonce}")),
+    ];
+    audit(
+        s,
+        sender,
+        &cmd.describe(),
+        if by_assistant {
+            "proposed by the assistant; asked for confirmation"
+        } else {
+            "asked for confirmation"
+        },
+    );
+    lock(&s.confirms).insert(
+        sender.id,
+        Confirm {
+            nonce,
+            command: cmd,
+            chat_id,
+            asked: Instant::now(),
+        },
+    );
+    reply(s, chat_id, reply_to, &question, &buttons).await;
+}
+
+async fn on_callback(s: &Arc<Shared>, sender: &Sender, id: &str, chat_id: Option<i64>, data: &str) {
+    if let Some(rest) = data.strip_prefix("ap:") {
+        on_approval_button(s, sender, id, rest).await;
+        return;
+    }
+    if access(s, sender.id) != Access::Operator || s.settings.role != Role::Rescue {
+        answer(s, id, "Not allowed.").await;
+        return;
+    }
+    let (yes, nonce) = match data.split_once(':') {
+        Some(("y", n)) => (true, n),
+        Some(("n", n)) => (false, n),
+        _ => {
+            answer(s, id, "Unknown button.").await;
+            return;
+        }
+    };
+    let open = {
+        let mut confirms = lock(&s.confirms);
+        let matches = confirms.get(&sender.id).is_some_and(|c| c.nonce == nonce);
+        matches.then(|| confirms.remove(&sender.id)).flatten()
+    };
+    let Some(c) = open else {
+        answer(s, id, "This question expired; send the command again.").await;
+        if let Some(chat) = chat_id {
+            reply(
+                s,
+                chat,
+                None,
+                "That confirmation expired or was already answered; send the command again.",
+                &[],
+            )
+            .await;
+        }
+        return;
+    };
+    answer(s, id, if yes { "Running…" } else { "Cancelled." }).await;
+    confirmed(s, sender, c, yes).await;
+}
+
+async fn confirmed(s: &Arc<Shared>, sender: &Sender, c: Confirm, yes: bool) {
+    let what = c.command.describe();
+    if c.asked.elapsed() > CONFIRM_TTL {
+        audit(s, sender, &what, "expired");
+        reply(
+            s,
+            c.chat_id,
+            None,
+            &format!("{what}: the confirmation expired; send the command again."),
+            &[],
+        )
+        .await;
+        return;
+    }
+    if !yes {
+        audit(s, sender, &what, "cancelled");
+        reply(
+            s,
+            c.chat_id,
+            None,
+            &format!("{what}: cancelled, nothing changed."),
+            &[],
+        )
+        .await;
+        return;
+    }
+    let done = executor(s).run(&c.command).await;
+    audit(s, sender, &what, if done.ok { "ok" } else { "failed" });
+    reply(s, c.chat_id, None, &done.reply, &[]).await;
+}
+
+// ---- approvals ---------------------------------------------------------------
+
+/// The operators' private chats (a user's chat with the bot has their id).
+fn operator_chats(s: &Shared) -> Vec<i64> {
+    let mut users = s.settings.allow_from.clone();
+    if s.settings.role == Role::Rescue {
+        users.extend(approved_users(s));
+    }
+    users.sort_unstable();
+    users.dedup();
+    users
+        .into_iter()
+        .filter_map(|u| i64::try_from(u).ok())
+        .collect()
+}
+
+/// Tells the operators of each approval asked (with its buttons) and
+/// updates their messages once it is decided, by whomever.
+async fn watch_approvals(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Notice>) {
+    while let Some(notice) = rx.recv().await {
+        match notice {
+            Notice::Asked(ask) => {
+                let secs = ask.expires_at_ms.saturating_sub(now_ms()) / 1000;
+                let text = format!(
+                    "Approval needed: the assistant wants to run\n\n{}\n\nin {}\nWhy it asks: {}\nSession: {}\nNo answer within {secs} s is a deny.",
+                    ask.command, ask.cwd, ask.reason, ask.session_key
+                );
+                let buttons: Vec<Button> = vec![
+                    ("Allow once".into(), format!("ap:o:{}", ask.id)),
+                    ("Always".into(), format!("ap:a:{}", ask.id)),
+                    ("Deny".into(), format!("ap:d:{}", ask.id)),
+                ];
+                for chat in operator_chats(&s) {
+                    match s.api.send_message(chat, &text, None, &buttons).await {
+                        Ok(mid) => lock(&s.prompts).entry(ask.id.clone()).or_default().push((
+                            chat,
+                            mid,
+                            text.clone(),
+                        )),
+                        Err(e) => {
+                            tracing::warn!(error = %e, chat, "cannot ask an operator on telegram")
+                        }
+                    }
+                }
+            }
+            Notice::Decided { id, decision, by } => {
+                let sent = lock(&s.prompts).remove(&id).unwrap_or_default();
+                let how = if by == "timeout" {
+                    "Denied: nobody answered in time.".to_string()
+                } else {
+                    format!("Decided: {} by {by}.", decision.words())
+                };
+                for (chat, mid, text) in sent {
+                    if let Err(e) = s
+                        .api
+                        .edit_message(chat, mid, &format!("{text}\n\n{how}"), &[])
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot update an approval message");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn on_approval_button(s: &Shared, sender: &Sender, callback_id: &str, data: &str) {
+    let Some(approvals) = &s.hooks.approvals else {
+        answer(s, callback_id, "This approval is no longer open.").await;
+        return;
+    };
+    if !is_operator(s, sender.id) {
+        tracing::warn!(
+            user = sender.id,
+            "an approval button pressed by someone who is not an operator"
+        );
+        answer(
+            s,
+            callback_id,
+            "Only an operator can answer approvals (a user on channels.telegram.allowFrom).",
+        )
+        .await;
+        return;
+    }
+    let (decision, id) = match data.split_once(':') {
+        Some(("o", id)) => (Decision::AllowOnce, id),
+        Some(("a", id)) => (Decision::AllowAlways, id),
+        Some(("d", id)) => (Decision::Deny, id),
+        _ => {
+            answer(s, callback_id, "Unknown button.").await;
+            return;
+        }
+    };
+    let by = format!("telegram:{}", sender.who);
+    match approvals.resolve(id, decision, &by) {
+        Ok(()) => {
+            let words = match decision {
+                Decision::AllowOnce => "Allowed once.",
+                Decision::AllowAlways => "Allowed, and added to the allowlist.",
+                Decision::Deny => "Denied.",
+            };
+            answer(s, callback_id, words).await;
+        }
+        Err(_) => {
+            answer(
+                s,
+                callback_id,
+                "This approval was answered already or has expired.",
+            )
+            .await
+        }
+    }
+}
+
+// ---- replies ---------------------------------------------------------------
+
+/// The one reply an unknown user gets under `dmPolicy: pairing`.
+fn pairing_reply(s: &Shared, sender: &Sender, chat_id: i64) -> String {
+    let store = PairingStore::new(&s.settings.state_dir);
+    let now = now_secs();
+    let mut outcome = None;
+    for _ in 0..8 {
+        let mut random = [0u8; CODE_LEN];
+        random.copy_from_slice(&uuid::Uuid::new_v4().into_bytes()[..CODE_LEN]);
+        let code = PairingCode::from_random(&random);
+        match store.update(|p| {
+            let o = p.request(sender.id, &sender.who, chat_id, now, code);
+            let changed = matches!(o, Some(PairingOutcome::Created(_)));
+            (o, changed)
+        }) {
+            Ok(Some(o)) => {
+                outcome = Some(o);
+                break;
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a pairing request");
+                return "This bot is private and cannot take pairing requests right now.".into();
+            }
+        }
+    }
+    let profile = &s.settings.profile;
+    let cli = match profile.suffix() {
+        Some(n) => format!("omniclaw --profile {n}"),
+        None => "omniclaw".to_string(),
+    };
+    match outcome {
+        Some(PairingOutcome::Created(p)) | Some(PairingOutcome::Existing(p)) => {
+            audit(
+                s,
+                sender,
+                "pairing request",
+                &format!("code {} sent", p.code),
+            );
+            format!(
+                "This bot is private. Your pairing code: {}\nAsk the operator to approve it within an hour:\n{cli} pairing approve {}\n(your Telegram user id: {})",
+                p.code, p.code, sender.id
+            )
+        }
+        Some(PairingOutcome::Full) => {
+            audit(s, sender, "pairing request", "refused: too many pending");
+            "This bot is private, and too many pairing requests are waiting; try again later."
+                .into()
+        }
+        None => "This bot is private; try again in a moment.".into(),
+    }
+}
+
+async fn answer(s: &Shared, id: &str, text: &str) {
+    if let Err(e) = s.api.answer_callback(id, text).await {
+        tracing::warn!(error = %e, "answerCallbackQuery failed");
+    }
+}
+
+/// Sends `text` in parts of at most 4096 characters, cut on line breaks;
+/// each part is retried on flood control and network errors a few times
+/// (the command already ran, so the update is not handled again).
+async fn reply(s: &Shared, chat_id: i64, reply_to: Option<i32>, text: &str, buttons: &[Button]) {
+    let parts = rescue::split_reply(text, MAX_MESSAGE_CHARS);
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        let to = if i == 0 { reply_to } else { None };
+        let keys = if i == last { buttons } else { &[] };
+        send_retrying(s, chat_id, None, part, to, keys).await;
+    }
+}
+
+/// Sends one message (as HTML with `text` as its plain fallback when
+/// `html` is given), tried again a few times on flood control and network
+/// errors; a failure after that is logged, and the reply goes on.
+async fn send_retrying(
+    s: &Shared,
+    chat_id: i64,
+    html: Option<&str>,
+    text: &str,
+    reply_to: Option<i32>,
+    buttons: &[Button],
+) {
+    let mut failures = 0u32;
+    loop {
+        let sent = match html {
+            Some(html) => {
+                s.api
+                    .send_html(chat_id, html, text, reply_to, buttons)
+                    .await
+            }
+            None => s.api.send_message(chat_id, text, reply_to, buttons).await,
+        };
+        match sent {
+            Ok(_) => return,
+            Err(ApiError::RetryAfter(secs)) if failures < SEND_TRIES => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            Err(e @ ApiError::Network { .. }) if failures < SEND_TRIES => {
+                let wait = backoff(failures);
+                failures += 1;
+                tracing::warn!(error = %e, "sendMessage failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot send a telegram message");
+                return;
             }
         }
     }
@@ -754,6 +1976,48 @@ mod tests {
         assert_eq!(
             ChannelState::Running { bot: "b".into() }.to_json()["running"],
             json!(true)
+        );
+    }
+
+    #[test]
+    fn the_handle_is_taken_out_of_a_group_question() {
+        assert_eq!(
+            remove_handle("@Main_Bot what time is it?", "main_bot"),
+            "what time is it?"
+        );
+        assert_eq!(remove_handle("hey @main_bot, hi", "main_bot"), "hey , hi");
+        assert_eq!(remove_handle("no mention", "main_bot"), "no mention");
+    }
+
+    #[test]
+    fn streaming_follows_openclaws_defaults() {
+        let tg = |text: &str| {
+            omniclaw_core::config::load(text)
+                .expect("valid")
+                .config
+                .channels
+                .telegram
+        };
+        let d = Streaming::from_config(&tg("{}"));
+        assert_eq!(d.mode, StreamingMode::Progress);
+        assert!(d.paragraphs && d.preview_tools && !d.progress_tools);
+        assert_eq!(d.limit, 4000);
+        let set = Streaming::from_config(&tg(
+            "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'length' }, textChunkLimit: 9000 } } }",
+        ));
+        assert_eq!(set.mode, StreamingMode::Partial);
+        assert!(!set.paragraphs);
+        assert_eq!(set.limit, 4096, "Telegram's own limit caps it");
+        // OpenClaw also writes the mode alone.
+        let word =
+            Streaming::from_config(&tg("{ channels: { telegram: { streaming: 'block' } } }"));
+        assert_eq!(word.mode, StreamingMode::Block);
+        let refused =
+            omniclaw_core::config::load("{ channels: { telegram: { streaming: 'fast' } } }")
+                .expect_err("not a mode");
+        assert!(
+            refused.to_string().contains("channels.telegram.streaming"),
+            "{refused}"
         );
     }
 }

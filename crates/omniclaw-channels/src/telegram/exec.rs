@@ -129,11 +129,18 @@ impl Executor {
             Command::Status if self.targets.is_empty() => {
                 (String::new(), vec![vec!["status".into()]])
             }
+            // A target's state, then its config's own errors: "invalid"
+            // alone does not say what to fix.
             Command::Status => (
                 String::new(),
                 self.targets
                     .iter()
-                    .map(|t| on(t, &["gateway", "status"]))
+                    .flat_map(|t| {
+                        [
+                            on(t, &["gateway", "status"]),
+                            on(t, &["config", "validate"]),
+                        ]
+                    })
                     .collect(),
             ),
             Command::Ports => (String::new(), vec![vec!["ports".into()]]),
@@ -255,7 +262,9 @@ mod tests {
             "/status",
             &[
                 &["--profile", "main", "gateway", "status"],
+                &["--profile", "main", "config", "validate"],
                 &["--profile", "work", "gateway", "status"],
+                &["--profile", "work", "config", "validate"],
             ],
         );
         check(&[], "/ports", &[&["ports"]]);

@@ -1,10 +1,21 @@
-//! The Telegram channel: a rescue bot on the Bot API.
+//! The Telegram channel: a gateway's assistant on the Bot API, or a rescue
+//! bot whose slash commands operate on other gateways (and whose assistant
+//! may only read them and propose changes).
 //!
 //! - [`api`] — the Bot API methods over `frankenstein`, with a configurable
 //!   root (`channels.telegram.apiRoot`) and errors sorted by what to do.
-//! - [`channel`] — the long-polling loop with its persisted offset, access
-//!   control (`dmPolicy`), confirmations, the audit log and its state.
-//! - [`exec`] — rescue commands carried out through the `omniclaw` binary.
+//! - [`channel`] — long polling into the durable [`inbox`], access control
+//!   (`dmPolicy`, groups), the assistant's replies (typing, previews per
+//!   `streaming.mode`, parts of 4000 characters, Markdown as Telegram HTML
+//!   via [`format`]), confirmations, approvals, the audit log and its state.
+//! - [`hooks`] — what the channel needs of its gateway (the assistant, the
+//!   approvals), as traits the gateway implements.
+//! - [`exec`] — rescue commands carried out through the `omniclaw` binary;
+//!   [`tools`] — the rescue assistant's tools over the same commands.
+//!
+//! A gateway is a rescue bot when its config has a `rescue` section (the
+//! rescue bot's onboarding writes `rescue.targets`) or its profile is
+//! named `rescue`; any other gateway's bot is its assistant.
 //!
 //! [`settings`] decides from a validated config whether a gateway runs the
 //! channel and with what. [`decide_pairing`] approves or denies a pending
@@ -16,6 +27,10 @@
 pub mod api;
 pub mod channel;
 pub mod exec;
+pub mod format;
+pub mod hooks;
+pub mod inbox;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,11 +47,12 @@ use omniclaw_os::rescue::{PairingStore, StateError};
 use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
 
 pub use api::{ApiError, BotApi, Me, DEFAULT_API_ROOT};
-pub use channel::{Channel, ChannelState, Settings};
+pub use channel::{Channel, ChannelState, Hooks, Role, Settings, Streaming};
 pub use exec::Executor;
 /// The Bot API types callers read updates with (onboarding waits for `/start`).
 pub use frankenstein::types::ChatType;
 pub use frankenstein::updates::UpdateContent;
+pub use hooks::{Approvals, Ask, Assistant, Decision, Notice, Submitted, Turn};
 
 /// Long-poll timeout of `getUpdates`.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
@@ -48,6 +64,38 @@ pub fn enabled(value: &Value) -> bool {
         .pointer("/channels/telegram")
         .filter(|v| v.is_object())
         .is_some_and(|tg| tg.get("enabled").and_then(Value::as_bool) != Some(false))
+}
+
+/// Whether a config makes its gateway a rescue bot: a `rescue` section,
+/// or the profile named `rescue` (as the manual sets it up).
+pub fn is_rescue(profile: &str, value: &Value) -> bool {
+    value.get("rescue").is_some_and(Value::is_object) || profile.eq_ignore_ascii_case("rescue")
+}
+
+/// The rescue assistant's tools for a rescue gateway (its `omniclaw`
+/// binary, targets and child environment); `None` for any other gateway.
+pub fn rescue_tools(
+    profile: &str,
+    state_dir: &Path,
+    config: &Config,
+    value: &Value,
+    program: PathBuf,
+    child_env: ChildEnv,
+) -> Option<(Vec<std::sync::Arc<dyn omniclaw_agent::tool::Tool>>, String)> {
+    if !is_rescue(profile, value) {
+        return None;
+    }
+    let own = Profile::parse(profile).ok()?;
+    let targets = config.rescue_targets().to_vec();
+    let prompt = tools::base_prompt(&targets);
+    let exec = Executor {
+        program,
+        own,
+        targets,
+        secrets: Vec::new(),
+        env: child_env,
+    };
+    Some((tools::rescue_tools(exec, state_dir.to_path_buf()), prompt))
 }
 
 /// The channel settings of a gateway, `Ok(None)` when telegram is off.
@@ -109,6 +157,14 @@ pub fn settings(
         program,
         child_env,
         poll_timeout: POLL_TIMEOUT,
+        role: if is_rescue(profile, value) {
+            Role::Rescue
+        } else {
+            Role::Assistant
+        },
+        streaming: Streaming::from_config(tg),
+        dm_scope: config.session.dm_scope,
+        telegram: tg.clone(),
     }))
 }
 
@@ -217,7 +273,7 @@ fn pairing_settings(resolved: &Resolved, store: &dyn SecretStore) -> Result<Sett
 /// What a user is told when their pairing request is decided.
 pub fn pairing_decision_text(approved: bool) -> &'static str {
     if approved {
-        "Access approved: the operator let you in. Send /help to see the rescue commands."
+        "Access approved: the operator let you in. Send /help to see what this bot does."
     } else {
         "Access denied: the operator declined your pairing request."
     }

@@ -73,6 +73,21 @@ config_enum! {
 }
 
 config_enum! {
+    /// `channels.telegram.streaming.mode` (OpenClaw's modes).
+    StreamingMode { Off = "off", Partial = "partial", Block = "block", Progress = "progress" }
+}
+
+config_enum! {
+    /// `channels.telegram.streaming.chunkMode`.
+    ChunkMode { Length = "length", Newline = "newline" }
+}
+
+config_enum! {
+    /// `channels.telegram.groupPolicy`.
+    GroupPolicy { Open = "open", Disabled = "disabled", Allowlist = "allowlist" }
+}
+
+config_enum! {
     /// `logging.level`.
     LogLevel { Trace = "trace", Debug = "debug", Info = "info", Warn = "warn", Error = "error" }
 }
@@ -261,6 +276,30 @@ pub struct Telegram {
     pub api_root: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_port: Option<u16>,
+    pub streaming: TelegramStreaming,
+    pub text_chunk_limit: Option<u64>,
+    pub group_policy: Option<GroupPolicy>,
+    pub group_allow_from: Option<Vec<u64>>,
+    /// By chat id (`*` for every group).
+    pub groups: BTreeMap<String, TelegramGroup>,
+}
+
+/// `channels.telegram.streaming`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TelegramStreaming {
+    pub mode: Option<StreamingMode>,
+    pub chunk_mode: Option<ChunkMode>,
+    pub preview_tool_progress: Option<bool>,
+    pub progress_tool_progress: Option<bool>,
+}
+
+/// `channels.telegram.groups.<chatId>`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TelegramGroup {
+    pub require_mention: Option<bool>,
+    pub enabled: Option<bool>,
+    pub allow_from: Vec<u64>,
+    pub group_policy: Option<GroupPolicy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -447,6 +486,62 @@ impl Config {
                     api_root: text(&["channels", "telegram", "apiRoot"]),
                     webhook_url: text(&["channels", "telegram", "webhookUrl"]),
                     webhook_port: port(&["channels", "telegram", "webhookPort"]),
+                    streaming: TelegramStreaming {
+                        // OpenClaw writes the mode alone too: `streaming: "partial"`.
+                        mode: choice(&["channels", "telegram", "streaming", "mode"])
+                            .or_else(|| choice(&["channels", "telegram", "streaming"]))
+                            .and_then(StreamingMode::parse),
+                        chunk_mode: choice(&["channels", "telegram", "streaming", "chunkMode"])
+                            .and_then(ChunkMode::parse),
+                        preview_tool_progress: flag(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "preview",
+                            "toolProgress",
+                        ]),
+                        progress_tool_progress: flag(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "toolProgress",
+                        ]),
+                    },
+                    text_chunk_limit: at(&["channels", "telegram", "textChunkLimit"])
+                        .and_then(Value::as_u64),
+                    group_policy: choice(&["channels", "telegram", "groupPolicy"])
+                        .and_then(GroupPolicy::parse),
+                    group_allow_from: at(&["channels", "telegram", "groupAllowFrom"])
+                        .and_then(Value::as_array)
+                        .map(|ids| ids.iter().filter_map(telegram_user_id).collect()),
+                    groups: at(&["channels", "telegram", "groups"])
+                        .and_then(Value::as_object)
+                        .map(|map| {
+                            map.iter()
+                                .map(|(id, g)| {
+                                    let group = TelegramGroup {
+                                        require_mention: g
+                                            .get("requireMention")
+                                            .and_then(Value::as_bool),
+                                        enabled: g.get("enabled").and_then(Value::as_bool),
+                                        allow_from: g
+                                            .get("allowFrom")
+                                            .and_then(Value::as_array)
+                                            .map(|ids| {
+                                                ids.iter().filter_map(telegram_user_id).collect()
+                                            })
+                                            .unwrap_or_default(),
+                                        group_policy: g
+                                            .get("groupPolicy")
+                                            .and_then(Value::as_str)
+                                            .and_then(GroupPolicy::parse),
+                                    };
+                                    (id.clone(), group)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 },
             },
             rescue: Rescue { targets },

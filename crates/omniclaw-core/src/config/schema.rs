@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 
 use super::model::{
-    AuthMode, BindMode, DmPolicy, DmScope, ExecMode, GatewayMode, LogLevel, ModelsMode,
-    ProviderApi, ReloadMode, SecretSource,
+    AuthMode, BindMode, ChunkMode, DmPolicy, DmScope, ExecMode, GatewayMode, GroupPolicy, LogLevel,
+    ModelsMode, ProviderApi, ReloadMode, SecretSource, StreamingMode,
 };
 
 /// One place in the config tree.
@@ -56,6 +56,13 @@ pub(crate) enum Kind {
         text: Text,
         fields: &'static [Field],
     },
+    /// Either one of the strings `names`, or an object of `fields`
+    /// (OpenClaw's `channels.telegram.streaming`: `"partial"` or
+    /// `{ mode: "partial", ... }`).
+    EnumOr {
+        names: &'static [&'static str],
+        fields: &'static [Field],
+    },
     /// A URL with one of these schemes (lower case).
     Url(&'static [&'static str]),
     /// One of these strings.
@@ -93,6 +100,8 @@ pub(crate) enum Names {
     ProviderId,
     /// HTTP header names (`headers`).
     Header,
+    /// `channels.telegram.groups`: a group's chat id (negative digits) or `*`.
+    TelegramChat,
 }
 
 impl Names {
@@ -101,6 +110,7 @@ impl Names {
             Names::BrowserProfile => BROWSER_PROFILE_PATTERN,
             Names::ProviderId => PROVIDER_ID_PATTERN,
             Names::Header => HEADER_PATTERN,
+            Names::TelegramChat => TELEGRAM_CHAT_PATTERN,
         }
     }
 
@@ -115,6 +125,14 @@ impl Names {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             }
+            Names::TelegramChat => {
+                name == "*"
+                    || name
+                        .strip_prefix('-')
+                        .unwrap_or(name)
+                        .parse::<u64>()
+                        .is_ok_and(|n| n > 0)
+            }
         }
     }
 
@@ -128,6 +146,9 @@ impl Names {
                 "use 1–64 lower-case letters, digits, `-` or `_`, starting with a letter (like \"openai\" or \"local-llm\")"
             }
             Names::Header => "use 1–128 letters, digits, `-` or `_` (like \"X-Title\")",
+            Names::TelegramChat => {
+                "use the group's numeric chat id (like \"-1001234567890\"; the bot's log and `/whoami` show it) or \"*\" for every group"
+            }
         }
     }
 }
@@ -138,6 +159,8 @@ pub(crate) const BROWSER_PROFILE_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 pub(crate) const PROVIDER_ID_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}$";
 /// Header names in `headers`.
 pub(crate) const HEADER_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+/// `channels.telegram.groups` keys: a chat id or `*`.
+pub(crate) const TELEGRAM_CHAT_PATTERN: &str = "^(-?[1-9][0-9]{0,19}|\\*)$";
 /// `provider/model`.
 pub(crate) const MODEL_REF_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}/.+$";
 /// Gateway profile names are case-insensitive (see `profile`).
@@ -664,6 +687,98 @@ const TELEGRAM: &[Field] = &[
         Kind::Port,
         "Local port of the webhook listener (loopback).",
     ),
+    field(
+        "streaming",
+        Kind::EnumOr {
+            names: StreamingMode::NAMES,
+            fields: TELEGRAM_STREAMING,
+        },
+        "How an answer shows while it is written (OpenClaw's key): \"off\" | \"partial\" | \"block\" | \"progress\", or { mode, chunkMode, preview, progress }.",
+    ),
+    field(
+        "textChunkLimit",
+        Kind::Count { min: 1 },
+        "Longest reply message in characters (default 4000; Telegram's own limit of 4096 caps it); longer answers are cut on paragraph or line breaks.",
+    ),
+    field(
+        "groupPolicy",
+        Kind::Enum(GroupPolicy::NAMES),
+        "Who may address the bot in a group: \"allowlist\" (default: groupAllowFrom, else allowFrom), \"open\" (any member of an allowed group) or \"disabled\".",
+    ),
+    field(
+        "groupAllowFrom",
+        Kind::Array {
+            item: &node(Kind::TelegramUserId, "A numeric Telegram user id."),
+            unique: false,
+        },
+        "Telegram user ids who may address the bot in allowed groups (default: allowFrom).",
+    ),
+    field(
+        "groups",
+        Kind::Map {
+            what: "group",
+            names: Names::TelegramChat,
+            value: &node(Kind::Object(TELEGRAM_GROUP), "One group's settings."),
+        },
+        "Groups the bot answers in, by chat id (\"*\" for every group); no entry, no answer.",
+    ),
+];
+
+const TELEGRAM_STREAMING: &[Field] = &[
+    field(
+        "mode",
+        Kind::Enum(StreamingMode::NAMES),
+        "\"progress\" (default: one status message while the run lasts, the answer sent when done), \"partial\" (the answer edited into one message as it is written), \"block\" (the same, a paragraph at a time) or \"off\" (the answer sent when done).",
+    ),
+    field(
+        "chunkMode",
+        Kind::Enum(ChunkMode::NAMES),
+        "Where a long answer is cut: \"newline\" (default: paragraph, then line breaks) or \"length\" (at the limit, after line breaks where it can).",
+    ),
+    field(
+        "preview",
+        Kind::Object(TELEGRAM_STREAMING_PREVIEW),
+        "The message edited while the answer is written (partial and block modes).",
+    ),
+    field(
+        "progress",
+        Kind::Object(TELEGRAM_STREAMING_PROGRESS),
+        "The status message of progress mode.",
+    ),
+];
+
+const TELEGRAM_STREAMING_PREVIEW: &[Field] = &[field(
+    "toolProgress",
+    Kind::Bool,
+    "Show a line per tool call in the edited message (default true).",
+)];
+
+const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[field(
+    "toolProgress",
+    Kind::Bool,
+    "Show a line per tool call in the status message (default false).",
+)];
+
+const TELEGRAM_GROUP: &[Field] = &[
+    field(
+        "requireMention",
+        Kind::Bool,
+        "Answer only when the bot is mentioned (@name) or replied to (default true).",
+    ),
+    field("enabled", Kind::Bool, "false ignores this group."),
+    field(
+        "allowFrom",
+        Kind::Array {
+            item: &node(Kind::TelegramUserId, "A numeric Telegram user id."),
+            unique: false,
+        },
+        "Who may address the bot in this group (beside groupAllowFrom).",
+    ),
+    field(
+        "groupPolicy",
+        Kind::Enum(GroupPolicy::NAMES),
+        "This group's own groupPolicy.",
+    ),
 ];
 
 const RESCUE: &[Field] = &[field(
@@ -849,6 +964,9 @@ fn node_schema(node: &Node) -> Value {
         Kind::TextOr { text, fields } => json!({
             "oneOf": [text_schema(*text), object_schema(fields)],
         }),
+        Kind::EnumOr { names, fields } => json!({
+            "oneOf": [{ "type": "string", "enum": names }, object_schema(fields)],
+        }),
         Kind::Url(schemes) => json!({
             "type": "string",
             "format": "uri",
@@ -907,7 +1025,7 @@ pub(crate) fn all_paths() -> Vec<(String, &'static Node)> {
             }
         };
         match &node.kind {
-            Kind::Object(fields) | Kind::TextOr { fields, .. } => {
+            Kind::Object(fields) | Kind::TextOr { fields, .. } | Kind::EnumOr { fields, .. } => {
                 for f in fields.iter() {
                     let path = join(f.name);
                     out.push((path.clone(), &f.node));
@@ -1039,6 +1157,22 @@ mod tests {
             "channels.telegram.apiRoot",
             "channels.telegram.webhookUrl",
             "channels.telegram.webhookPort",
+            "channels.telegram.streaming",
+            "channels.telegram.streaming.mode",
+            "channels.telegram.streaming.chunkMode",
+            "channels.telegram.streaming.preview",
+            "channels.telegram.streaming.preview.toolProgress",
+            "channels.telegram.streaming.progress",
+            "channels.telegram.streaming.progress.toolProgress",
+            "channels.telegram.textChunkLimit",
+            "channels.telegram.groupPolicy",
+            "channels.telegram.groupAllowFrom",
+            "channels.telegram.groups",
+            "channels.telegram.groups.<name>",
+            "channels.telegram.groups.<name>.requireMention",
+            "channels.telegram.groups.<name>.enabled",
+            "channels.telegram.groups.<name>.allowFrom",
+            "channels.telegram.groups.<name>.groupPolicy",
             "rescue",
             "rescue.targets",
             "logging",

@@ -120,6 +120,10 @@ impl Validator<'_> {
                     );
                 }
             },
+            Kind::EnumOr { names, fields } => match value {
+                Value::Object(_) => self.object(fields, value, at),
+                _ => self.choice(names, value, at),
+            },
             Kind::Url(schemes) => self.url(schemes, value, at),
             Kind::Enum(names) => self.choice(names, value, at),
             Kind::Secret => self.secret(value, at),
