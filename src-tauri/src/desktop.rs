@@ -815,9 +815,9 @@ impl Desktop {
                 ),
             ));
         }
-        let value = serde_json::Number::from_f64(usd)
-            .map(|n| n.to_string())
-            .ok_or_else(|| ActionError::failed(name, format!("{usd} is not a number")))?;
+        // As a person writes it: `1`, `2.5` (a finite f64 displays without
+        // exponent or trailing `.0`).
+        let value = usd.to_string();
         let resolved = resolve(&self.env, Some(name))?;
         let path = resolved.config_path.clone();
         let target = omniclaw_os::edit::Target {

@@ -162,10 +162,11 @@ impl Spend {
     }
 }
 
-/// `$2.00`, `$0.0123` (four places below a dollar, so small spend shows).
+/// `$2.00`, `$0.05`, `$0.0123` (four places for a fraction of a cent
+/// below a dollar, so small spend shows).
 pub fn usd_text(micros: MicroUsd) -> String {
     let dollars = micros as f64 / 1e6;
-    if micros == 0 || micros >= 1_000_000 {
+    if micros % 10_000 == 0 || micros >= 1_000_000 {
         format!("${dollars:.2}")
     } else {
         format!("${dollars:.4}")
@@ -1558,6 +1559,11 @@ mod tests {
                 spend(2_500_000, None, 1),
                 BudgetLevel::Under,
                 "Today: 1,234 tokens · $2.50 (no daily cap)",
+            ),
+            (
+                spend(40_000, Some(50_000), 1),
+                BudgetLevel::Near,
+                "Today: 1,234 tokens · $0.04 of $0.05",
             ),
             (
                 spend(0, Some(0), 1),
