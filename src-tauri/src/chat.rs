@@ -439,18 +439,54 @@ pub struct Opened {
     pub model: Option<String>,
 }
 
+/// Characters of a session's last message shown beside its name.
+const PREVIEW_CHARS: usize = 48;
+
+/// `main — Two files were found…`: the session's label (else its key
+/// without the `agent:<id>:` prefix), then its last message as plain
+/// text, its Markdown marks dropped.
+fn session_title(key: &str, label: Option<&str>, preview: Option<&str>) -> String {
+    let name = label.map(str::to_string).unwrap_or_else(|| {
+        match key
+            .strip_prefix("agent:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            Some((_, rest)) => rest.to_string(),
+            None => key.to_string(),
+        }
+    });
+    let plain = preview.map(markdown::plain_text).unwrap_or_default();
+    // Whole words up to the limit (a single longer word is cut).
+    let mut cut = String::new();
+    let mut more = "";
+    for word in plain.split_whitespace() {
+        if !cut.is_empty() && cut.chars().count() + 1 + word.chars().count() > PREVIEW_CHARS {
+            more = "…";
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    if cut.chars().count() > PREVIEW_CHARS {
+        cut = cut.chars().take(PREVIEW_CHARS).collect();
+        more = "…";
+    }
+    if cut.is_empty() {
+        return name;
+    }
+    format!("{name} — {cut}{more}")
+}
+
 fn session_view(row: &Value) -> Option<SessionView> {
     let key = row["key"].as_str()?.to_string();
-    let preview = row["lastMessagePreview"]
-        .as_str()
-        .map(|p| p.chars().take(60).collect::<String>());
-    let title = row["label"]
-        .as_str()
-        .map(str::to_string)
-        .or(preview)
-        .unwrap_or_else(|| key.clone());
     Some(SessionView {
-        title,
+        title: session_title(
+            &key,
+            row["label"].as_str(),
+            row["lastMessagePreview"].as_str(),
+        ),
         messages: row["messageCount"].as_u64().unwrap_or(0),
         updated_at: row["updatedAt"].as_u64(),
         running: row["hasActiveRun"] == true,
@@ -767,6 +803,34 @@ mod tests {
             &cut[cut.len() - 40..]
         );
         assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn sessions_are_named_by_label_or_key_with_their_last_words() {
+        let cases = [
+            ("agent:main:main", None, None, "main"),
+            (
+                "agent:main:main",
+                None,
+                Some("From here I can:\n\n- **read** and <b>write</b>"),
+                "main — From here I can: read and <b>write</b>",
+            ),
+            (
+                "agent:main:dash:1",
+                Some("Plans"),
+                Some("`ls`"),
+                "Plans — ls",
+            ),
+            (
+                "odd",
+                None,
+                Some(&"word ".repeat(20)),
+                "odd — word word word word word word word word word…",
+            ),
+        ];
+        for (key, label, preview, expected) in cases {
+            assert_eq!(session_title(key, label, preview), expected, "{key}");
+        }
     }
 
     #[test]

@@ -94,6 +94,25 @@ pub fn render(text: &str) -> Vec<Node> {
     builder.finish()
 }
 
+/// The text of `text` read as Markdown, without its marks (raw HTML stays
+/// as written): for one-line previews.
+pub fn plain_text(text: &str) -> String {
+    fn walk(nodes: &[Node], out: &mut String) {
+        for node in nodes {
+            match node {
+                Node::Text(t) => out.push_str(t),
+                Node::El(el) => {
+                    walk(&el.children, out);
+                    out.push(' ');
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&render(text), &mut out);
+    out
+}
+
 /// Builds the tree from parser events with a stack of open elements.
 #[derive(Default)]
 struct Builder {
