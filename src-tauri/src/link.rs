@@ -419,7 +419,7 @@ async fn serve(
                                     // Its spend counts now.
                                     let (me, who, c) = (Arc::clone(desktop), name.to_string(), Arc::clone(client));
                                     tauri::async_runtime::spawn(async move { read_health(&me, &who, &c).await });
-                                    send_updates(app, links, name, &[run.clone()]);
+                                    send_updates(app, links, name, std::slice::from_ref(&run));
                                     dirty.remove(&run);
                                     if let Some(runs) = lock(&links.runs).get_mut(name) {
                                         runs.remove(&run);

@@ -166,7 +166,7 @@ impl Spend {
 /// below a dollar, so small spend shows).
 pub fn usd_text(micros: MicroUsd) -> String {
     let dollars = micros as f64 / 1e6;
-    if micros % 10_000 == 0 || micros >= 1_000_000 {
+    if micros.is_multiple_of(10_000) || micros >= 1_000_000 {
         format!("${dollars:.2}")
     } else {
         format!("${dollars:.4}")
