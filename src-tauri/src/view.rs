@@ -590,7 +590,12 @@ fn card(
                 spend: a.spend.as_ref().map(SpendView::of),
             }),
         approvals: if running {
-            desktop.links.approvals(name)
+            let mut list = desktop.links.approvals(name);
+            for a in &mut list {
+                // Where the command would run, under `~` like every path shown.
+                a.cwd = tilde(std::path::Path::new(&a.cwd), desktop.home());
+            }
+            list
         } else {
             Vec::new()
         },
