@@ -3,14 +3,31 @@
 //! gateway) at it: prints its address, then answers every chat request with
 //! the instant default reply until stopped.
 //!
-//! `provider-double [REPLY]` — REPLY replaces the default text.
+//! `provider-double [REPLY] [--call TOOL ARGS_JSON]...` — REPLY replaces the
+//! default text; each `--call` queues one answer, before the default ones,
+//! that calls TOOL with ARGS_JSON (to show a tool call or an approval).
+
+use omniclaw_agent::double::{Double, Reply};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let double = omniclaw_agent::double::Double::start().await?;
+    let double = Double::start().await?;
     double.set_recording(false);
-    if let Some(text) = std::env::args().nth(1) {
-        double.set_default(omniclaw_agent::double::Reply::text(text));
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--call" {
+            let (Some(tool), Some(json)) = (args.next(), args.next()) else {
+                eprintln!("provider-double: --call wants a tool name and its arguments as JSON");
+                std::process::exit(2);
+            };
+            let arguments = serde_json::from_str(&json).unwrap_or_else(|e| {
+                eprintln!("provider-double: the arguments of --call {tool} are not JSON: {e}");
+                std::process::exit(2);
+            });
+            double.push(Reply::tool_call(&tool, arguments));
+        } else {
+            double.set_default(Reply::text(arg));
+        }
     }
     println!("{}", double.addr());
     // Stopped by a signal; nothing to clean up.
