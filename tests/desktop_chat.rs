@@ -92,19 +92,38 @@ fn the_dashboard_chats_with_embedded_and_terminal_run_gateways() {
     let work = assistant_profile(&home, "work", &double, &[main], "");
     // `work` runs from a terminal, `main` is started by the app.
     let _terminal = GatewayProc::start(&home, &["--profile", "work", "gateway"]);
-    let web = session.dashboard(&home, &[main, work]);
+    // The system's opener, recording what it is asked to open.
+    let opener = tempfile::tempdir().expect("opener dir");
+    let opened = opener.path().join("opened");
+    let script = opener.path().join("xdg-open");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .expect("write the opener");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the opener");
+    let path = std::env::join_paths(std::iter::once(opener.path().to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .expect("PATH");
+    let web = session.dashboard_with(&home, &[main, work], &[("PATH", path)]);
     web.wait_text("[data-testid=state-work]", "Running · external");
     web.click("[data-testid=start-main]");
     web.wait_text("[data-testid=state-main]", "Running · embedded");
 
-    // The reply streams: it shows in pieces while the run goes on.
+    // The reply streams: it shows in pieces while the run goes on (one
+    // SSE frame or two of 4 characters each per 60 ms).
     let words: Vec<String> = (1..=40).map(|n| format!("word{n}")).collect();
     let streamed = words.join(" ");
     double.push(
         Reply::text(format!(
-            "{streamed} <script>document.title='pwned'</script> **bold end**"
+            "{streamed} <script>document.title='pwned'</script> [the docs](https://example.com/docs?a=1) [bad](javascript:alert(1)) **bold end**"
         ))
-        .chunked(24)
+        .chunked(200)
         .delayed(Duration::from_millis(60)),
     );
     web.click("[data-testid=chat-main]");
@@ -136,6 +155,26 @@ fn the_dashboard_chats_with_embedded_and_terminal_run_gateways() {
     assert_eq!(
         page,
         json!({"scripts": 0, "strong": ["bold end"], "title": "OmniClaw"})
+    );
+
+    // A link opens in the system's browser, never in the web view; a
+    // script link is no link at all.
+    let links = web
+        .script("return [...document.querySelectorAll('#chat-log a')].map(a => [a.textContent, a.getAttribute('href')])")
+        .expect("links");
+    assert_eq!(
+        links,
+        json!([["the docs", null]]),
+        "one link, no href to follow"
+    );
+    web.click("#chat-log a.link");
+    wait_until("the opener to be asked", || {
+        std::fs::read_to_string(&opened).is_ok_and(|t| t == "https://example.com/docs?a=1\n")
+    });
+    let here = web.script("return location.href").expect("location");
+    assert!(
+        here.as_str().is_some_and(|u| !u.contains("example.com")),
+        "the web view stayed on the app: {here}"
     );
 
     // A tool call shows folded, its result inside.

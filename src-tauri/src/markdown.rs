@@ -322,6 +322,19 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_of_a_streamed_reply_renders() {
+        // A reply is rendered again at every delta: each cut must work.
+        let reply = "word <script>x</script> [the docs](https://example.com/docs?a=1) [bad](javascript:alert(1)) ![img](https://e/x.png) **bold end**\n\n| a |\n|---|\n| 1 |\n\n```\ncode";
+        for (at, _) in reply.char_indices() {
+            let _ = render(&reply[..at]);
+        }
+        check(
+            "[bad](javascript:alert(1)) **end**",
+            json!([{"tag": "p", "c": ["bad ", {"tag": "strong", "c": ["end"]}]}]),
+        );
+    }
+
+    #[test]
     fn only_web_and_mail_links_stay_links() {
         check(
             "[site](https://example.com/a?b=1) [mail](mailto:a@example.com)",
