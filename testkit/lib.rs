@@ -2,6 +2,7 @@
 //! against a temporary home directory, never the real one.
 
 pub mod botapi;
+pub mod chat;
 pub mod desktop;
 
 use std::collections::BTreeMap;
@@ -248,6 +249,8 @@ pub struct GatewayProc {
     child: std::process::Child,
     /// What it printed on stdout up to "Press Ctrl+C to stop.".
     pub output: String,
+    /// Everything it printed on stdout and stderr, kept as it comes.
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl GatewayProc {
@@ -262,6 +265,7 @@ impl GatewayProc {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn gateway");
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut output = String::new();
@@ -272,9 +276,28 @@ impl GatewayProc {
                     output.push_str(&line);
                     output.push('\n');
                     if line.contains("Press Ctrl+C to stop.") {
-                        // Keep draining stdout so the gateway never blocks on a full pipe.
-                        std::thread::spawn(move || for _ in lines.by_ref() {});
-                        return Ok(GatewayProc { child, output });
+                        // Keep draining stdout and stderr so the gateway never
+                        // blocks on a full pipe; what they carry is kept.
+                        keep(&printed, &output);
+                        let out = printed.clone();
+                        std::thread::spawn(move || {
+                            for line in lines.by_ref().map_while(Result::ok) {
+                                keep(&out, &format!("{line}\n"));
+                            }
+                        });
+                        if let Some(stderr) = child.stderr.take() {
+                            let err = printed.clone();
+                            std::thread::spawn(move || {
+                                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                                    keep(&err, &format!("{line}\n"));
+                                }
+                            });
+                        }
+                        return Ok(GatewayProc {
+                            child,
+                            output,
+                            printed,
+                        });
                     }
                 }
                 _ => break,
@@ -303,6 +326,23 @@ impl GatewayProc {
         self.child.id()
     }
 
+    /// Everything the gateway printed (stdout and stderr) so far.
+    pub fn printed(&self) -> String {
+        self.printed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Kills the gateway (and its process group) with SIGKILL, no chance
+    /// to clean up, and waits for it.
+    pub fn kill9(mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pid())])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Sends `signal` (e.g. "TERM") and returns how long the process took to exit.
     pub fn signal(mut self, signal: &str) -> std::time::Duration {
         let start = std::time::Instant::now();
@@ -316,10 +356,19 @@ impl GatewayProc {
     }
 }
 
+fn keep(printed: &std::sync::Mutex<String>, text: &str) {
+    printed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_str(text);
+}
+
 impl Drop for GatewayProc {
     fn drop(&mut self) {
+        // The group may be gone already (`kill9`): nothing to say then.
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.pid())])
+            .stderr(std::process::Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -360,6 +409,15 @@ pub fn free_base() -> u16 {
         }
     }
     panic!("no free base port found");
+}
+
+/// Serializes the tests of one binary that use the manual's well-known
+/// ports (18789, 19789, 19001 and the ranges derived from them): setting
+/// profiles up the default way, running their gateways, or installing
+/// their services, whose preflight refuses ports another test holds.
+pub fn well_known_ports() -> std::sync::MutexGuard<'static, ()> {
+    static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn port_is_free(port: u16) -> bool {

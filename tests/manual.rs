@@ -4,6 +4,7 @@ use omniclaw_tests::{free_base, GatewayProc, Home};
 
 #[test]
 fn profiles_setup_as_in_the_manual() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     home.shell("omniclaw --profile main setup")
         .expect_code(0)
@@ -50,6 +51,7 @@ fn profiles_setup_as_in_the_manual() {
 
 #[test]
 fn env_example_resolves_to_its_own_paths() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     let main = home.shell(
         "OMNICLAW_CONFIG_PATH=~/.omniclaw/main.json \\\nOMNICLAW_STATE_DIR=~/.omniclaw-main \\\nomniclaw setup --json",
@@ -105,6 +107,7 @@ fn env_example_resolves_to_its_own_paths() {
 /// it there (the variables kept), after which the same line starts.
 #[test]
 fn env_example_without_its_config_points_at_a_setup_with_the_same_variables() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     home.shell("omniclaw --profile main setup").expect_code(0);
     let vars =
@@ -139,6 +142,7 @@ fn env_example_without_its_config_points_at_a_setup_with_the_same_variables() {
 
 #[test]
 fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     home.run(&["--profile", "main", "setup"]).expect_code(0);
     let before = home.snapshot();
@@ -158,6 +162,7 @@ fn rescue_guide_port_spacing_of_twenty_is_refused_with_the_real_overlap() {
 /// without any flag.
 #[test]
 fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     let no_bus = "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/omniclaw-no-bus";
     home.shell(&format!("{no_bus} omniclaw --profile main setup"))
@@ -197,6 +202,7 @@ fn setup_without_a_keychain_keeps_the_token_in_the_secrets_file() {
 /// profile's secrets.
 #[test]
 fn doctor_tells_an_unreachable_keychain() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     // The config setup writes, keeping the token in the keychain, whether
     // or not a keychain is reachable while this test runs.
@@ -228,6 +234,7 @@ fn doctor_tells_an_unreachable_keychain() {
 /// quietly, whatever the command prints.
 #[test]
 fn a_closed_stdout_ends_quietly() {
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     home.run(&["--profile", "main", "setup", "--secrets-file"])
         .expect_code(0);
@@ -361,6 +368,7 @@ fn the_manual_keeps_its_commands_and_says_what_they_need() {
 /// its two gateways, which start on their ports.
 #[test]
 fn the_manual_env_example_runs_as_written() {
+    let _ports = omniclaw_tests::well_known_ports();
     if !omniclaw_tests::port_is_free(18789) || !omniclaw_tests::port_is_free(19001) {
         eprintln!("skipped: 18789 or 19001 is in use on this machine");
         return;
@@ -405,6 +413,7 @@ fn the_readme_tour_runs_as_written() {
         tour.get(1).map(String::as_str),
         Some("omniclaw --profile rescue setup")
     );
+    let _ports = omniclaw_tests::well_known_ports();
     let home = Home::new();
     for c in &tour {
         home.shell(&format!(

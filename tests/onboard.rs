@@ -1,17 +1,30 @@
 //! `onboard`: non-interactive with flags, through a pseudo-terminal, and
-//! its failures (bad token, no network, a token another profile uses),
-//! each leaving nothing behind. After onboarding the token is in the
-//! keychain and in no file.
+//! its failures (bad token, no network, a token another profile uses, a
+//! refused API key, a provider out of reach), each leaving nothing behind.
+//! After onboarding the bot token and the API key are in the keychain and
+//! in no file; the assistant's model is set up against the provider
+//! double, which also plays a local Ollama.
 //!
 //! Run inside `scripts/session.sh` (a real Secret Service).
 
 use std::time::Duration;
 
+use omniclaw_agent::double::{Double, Reply};
+use omniclaw_gateway::client::Client;
+use omniclaw_gateway::Auth;
 use omniclaw_tests::botapi::BotApiDouble;
-use omniclaw_tests::{free_base, omniclaw_bin, Home, Run};
+use omniclaw_tests::{free_base, omniclaw_bin, GatewayProc, Home, Run};
+use serde_json::json;
 
 const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
 const OTHER: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
+const API_KEY: &str = "sk-onboard-black-box-key-0123456789abcdef";
+const WRONG_KEY: &str = "sk-onboard-wrong-key-fedcba9876543210";
+
+/// An address where nothing listens (no local Ollama to find).
+fn nothing_at() -> String {
+    format!("127.0.0.1:{}", free_base())
+}
 
 fn onboard(home: &Home, profile: &str, extra: &[&str], token: &str) -> Run {
     onboard_env(home, profile, extra, token, &[])
@@ -158,7 +171,8 @@ fn onboarding_through_a_terminal() {
         &api.url,
         "--port",
         &port,
-    ]);
+    ])
+    .env("OLLAMA_HOST", nothing_at());
     let mut s = Session::spawn(cmd).expect("spawn in a pty");
     s.set_expect_timeout(Some(Duration::from_secs(30)));
     s.expect("BotFather token").expect("token prompt");
@@ -174,6 +188,10 @@ fn onboarding_through_a_terminal() {
     s.send_line("y").expect("send");
     s.expect("Profiles the bot may act on").expect("targets");
     s.send_line("main").expect("send");
+    // The rescue bot's assistant is optional: no model now.
+    s.expect("Provider [1-5; empty: no model now]")
+        .expect("the model step comes last");
+    s.send_line("").expect("send");
     s.expect("Install the gateway as a service")
         .expect("service");
     s.send_line("n").expect("send");
@@ -386,4 +404,374 @@ fn installing_the_service_waits_until_the_bot_polls() {
     let health = home.run(&["--profile", "rescue", "health"]);
     health.expect_code(0);
     assert!(!home.all_text().contains(TOKEN), "the token reached a file");
+}
+
+/// The provider double (on its own runtime, kept alive by the caller),
+/// listing `models` with their USD per million input and output tokens,
+/// and taking [`API_KEY`] only.
+fn provider(models: &[(&str, Option<(f64, f64)>)]) -> (tokio::runtime::Runtime, Double) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    for (id, price) in models {
+        double.list_model(id, *price);
+    }
+    double.require_key(API_KEY);
+    (rt, double)
+}
+
+/// `onboard` with the model flags, against the provider double: the
+/// answers of a main bot without Telegram, `key` on stdin.
+fn onboard_model(home: &Home, base_url: &str, model: &str, extra: &[&str], key: &str) -> Run {
+    let mut args = vec![
+        "onboard",
+        "--non-interactive",
+        "--provider",
+        "openai",
+        "--api-key-stdin",
+        "--base-url",
+        base_url,
+        "--model",
+        model,
+    ];
+    args.extend_from_slice(extra);
+    home.run_stdin(&args, key, &[("OLLAMA_HOST", &nothing_at())])
+}
+
+/// Where `secrets status` says the API key of `provider` is stored
+/// (`None`: not stored); the key itself never appears in its answer.
+fn key_stored(home: &Home, profile: &[&str], provider: &str) -> Option<String> {
+    let name = format!("models.providers.{provider}.apiKey");
+    let status = home.run(&[profile, &["secrets", "status", &name, "--json"]].concat());
+    status.expect_code(0);
+    assert!(!status.stdout.contains(API_KEY), "{}", status.stdout);
+    let json = status.json();
+    (json["secrets"][0]["stored"] == true).then(|| {
+        json["store"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+#[test]
+fn the_model_flags_set_up_the_assistant_with_its_key_in_the_keychain_only() {
+    let (rt, double) = provider(&[("double-mini", Some((1.0, 2.0))), ("double-max", None)]);
+    double.push(Reply::text("Hello from the double.").usage(1000, 500));
+    let home = Home::new();
+    let port = free_base().to_string();
+    let base = double.base_url("openai-completions");
+    let r = onboard_model(&home, &base, "double-mini", &["--port", &port], API_KEY);
+    r.expect_code(0)
+        .expect_output("Set up profile default")
+        .expect_output("model      openai/double-mini, its API key in the OS keychain")
+        .expect_output("reply      \"Hello from the double.\"")
+        .expect_output("1000 tokens in, 500 out, cost $0.002000");
+    // The test message went to the model picked, with the key given.
+    let chat = double.chats().pop().expect("the test message");
+    assert_eq!(chat.body["model"], "double-mini");
+    assert_eq!(
+        chat.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+    let config = home.read(".omniclaw/omniclaw.json");
+    assert!(config.contains("openai/double-mini"), "{config}");
+    assert!(config.contains(&base), "{config}");
+    assert!(!home.all_text().contains(API_KEY), "the key reached a file");
+    assert!(!r.stdout.contains(API_KEY) && !r.stderr.contains(API_KEY));
+    assert_eq!(key_stored(&home, &[], "openai"), Some("keychain".into()));
+
+    // A model the provider does not list is refused with the ones it has.
+    let before = home.snapshot();
+    let r = onboard_model(&home, &base, "double-mi", &[], API_KEY);
+    r.expect_code(2).expect_output(
+        "--model: openai lists no model \"double-mi\"; it has: double-mini, double-max; nothing was changed",
+    );
+    assert_eq!(home.snapshot(), before);
+
+    // The gateway then answers with that model, the key from the keychain.
+    double.push(Reply::text("Hello through the gateway."));
+    let token = home.run(&["secrets", "get", "gateway.auth.token"]);
+    token.expect_code(0);
+    let _gateway = GatewayProc::start(&home, &["gateway"]);
+    let done = rt.block_on(async {
+        let client = Client::connect(
+            &format!("ws://127.0.0.1:{port}"),
+            Auth::Token(token.stdout.trim().into()),
+            &["operator.write"],
+        )
+        .await
+        .expect("connect");
+        let run = json!({"message": "hi", "idempotencyKey": "after-onboarding"});
+        client.call("agent", run).await.expect("agent");
+        let wait = json!({"runId": "after-onboarding", "timeoutMs": 20_000});
+        client.call("agent.wait", wait).await.expect("agent.wait")
+    });
+    assert_eq!(done["status"], "ok", "{done}");
+    let chat = double.chats().pop().expect("the gateway's call");
+    assert_eq!(chat.body["model"], "double-mini");
+    assert_eq!(
+        chat.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+}
+
+#[test]
+fn a_refused_key_or_an_unreachable_provider_writes_nothing() {
+    let (_rt, double) = provider(&[("double-mini", Some((1.0, 2.0)))]);
+    let home = Home::new();
+    let base = double.base_url("openai-completions");
+    for existing in [false, true] {
+        if existing {
+            home.setup_on_free_port("main");
+        }
+        let before = home.snapshot();
+        let r = onboard_model(&home, &base, "double-mini", &[], WRONG_KEY);
+        r.expect_code(2)
+            .expect_output("openai refused the API key (HTTP 401: Incorrect API key provided")
+            .expect_output("nothing was changed");
+        assert!(!r.stderr.contains("fedcba9876543210"), "{}", r.stderr);
+        assert_eq!(home.snapshot(), before, "a refused key changed files");
+
+        let dead = nothing_at();
+        let r = onboard_model(&home, &format!("http://{dead}/v1"), "m", &[], API_KEY);
+        r.expect_code(1).expect_output(&format!(
+            "cannot reach openai at http://{dead}/v1 ({dead} refused the connection): check the base URL, the network, and that the server runs; nothing was changed"
+        ));
+        assert_eq!(
+            home.snapshot(),
+            before,
+            "an unreachable provider changed files"
+        );
+    }
+    assert!(
+        double.chats().is_empty(),
+        "no test message with a refused key"
+    );
+    // Nor did the key reach the store.
+    assert_eq!(key_stored(&home, &[], "openai"), None);
+}
+
+/// Onboarding at a terminal: each step waits for its text, then sends
+/// its line (if any); ends with the command.
+fn talk(cmd: std::process::Command, steps: &[(&str, Option<&str>)]) {
+    use expectrl::{Eof, Expect, Session};
+    let mut s = Session::spawn(cmd).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    for (text, line) in steps {
+        s.expect(*text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"));
+        if let Some(line) = line {
+            s.send_line(line).expect("send");
+        }
+    }
+    s.expect(Eof).expect("finished");
+}
+
+/// The last steps of a main bot's onboarding: no Telegram bot, no service.
+const NO_BOT_NO_SERVICE: [(&str, Option<&str>); 2] = [
+    ("BotFather token (input hidden; empty to skip", Some("")),
+    ("Install the gateway as a service", Some("n")),
+];
+
+#[test]
+fn at_the_terminal_a_model_is_picked_from_the_list() {
+    let (_rt, double) = provider(&[("big", None), ("small", Some((0.5, 1.5)))]);
+    double.push(Reply::text("Hi, I am small.").usage(20, 6));
+    let home = Home::new();
+    let port = free_base().to_string();
+    let mut cmd = home.cmd();
+    cmd.args(["onboard", "--port", &port])
+        .env("OLLAMA_HOST", nothing_at());
+    let base = double.base_url("openai-completions");
+    let mut steps = vec![
+        ("none found at http://", None),
+        ("Provider [1-5; empty: no model now]", Some("5")),
+        ("Base URL of the server", Some(base.as_str())),
+        ("Its API", Some("")),
+        ("Its name in the config", Some("lab")),
+        ("API key of the server (input hidden", Some(API_KEY)),
+        ("lab lists 2 model(s)", None),
+        ("2) small", None),
+        // Part of an id searches the list.
+        ("Model [1-2", Some("sma")),
+        ("2) small", None),
+        ("Model [1-2", Some("2")),
+        ("Hi, I am small.", None),
+        ("20 tokens in, 6 out, cost $0.000019", None),
+    ];
+    steps.extend(NO_BOT_NO_SERVICE);
+    steps.push(("model      lab/small", None));
+    talk(cmd, &steps);
+    let config = home.read(".omniclaw/omniclaw.json");
+    assert!(config.contains("lab/small"), "{config}");
+    assert!(!home.all_text().contains(API_KEY), "the key reached a file");
+    let chat = double.chats().pop().expect("the test message");
+    assert_eq!(chat.body["model"], "small");
+    assert_eq!(key_stored(&home, &[], "lab"), Some("keychain".into()));
+}
+
+/// A local Ollama (here the double, where `OLLAMA_HOST` says, as Ollama's
+/// own command reads it) is found by itself and offered first.
+#[test]
+fn a_running_ollama_is_found_by_itself() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    double.set_capabilities("llama3.1:8b", &["completion", "tools"]);
+    double.set_context_length("llama3.1:8b", 131_072);
+    double.push(Reply::text("Hello from llama.").usage(30, 6));
+    let home = Home::new();
+    let port = free_base().to_string();
+    let ollama = double.addr().to_string();
+    let mut cmd = home.cmd();
+    cmd.args(["onboard", "--port", &port])
+        .env("OLLAMA_HOST", &ollama);
+    let found = format!("running at http://{ollama}, 1 model(s)");
+    let mut steps = vec![
+        (found.as_str(), None),
+        ("empty: 4, the local Ollama", Some("")),
+        ("ollama lists 1 model(s)", None),
+        ("llama3.1:8b", None),
+        ("Model [empty: 1]", Some("")),
+        ("Hello from llama.", None),
+        ("30 tokens in, 6 out, free: Ollama runs the model", None),
+    ];
+    steps.extend(NO_BOT_NO_SERVICE);
+    talk(cmd, &steps);
+    let config = home.read(".omniclaw/omniclaw.json");
+    assert!(config.contains("ollama/llama3.1:8b"), "{config}");
+    assert!(
+        !config.contains("apiKey"),
+        "a local Ollama needs no key: {config}"
+    );
+    let chat = double.chats().pop().expect("the test message");
+    assert_eq!(chat.path, "/api/chat");
+
+    // Without a terminal, `--provider ollama` finds it the same way.
+    double.push(Reply::text("Hello again."));
+    let port = free_base().to_string();
+    let r = home.run_env(
+        &[
+            "--profile",
+            "lab",
+            "--json",
+            "onboard",
+            "--non-interactive",
+            "--port",
+            &port,
+            "--provider",
+            "ollama",
+            "--model",
+            "llama3.1:8b",
+        ],
+        &[("OLLAMA_HOST", &ollama)],
+    );
+    r.expect_code(0)
+        .expect_output(&format!("Asking ollama at http://{ollama} for its models"));
+    let json = r.json();
+    assert_eq!(json["model"], "ollama/llama3.1:8b", "{json}");
+    assert_eq!(json["test"]["reply"], "Hello again.", "{json}");
+    assert_eq!(json["test"]["costUsd"], 0.0, "{json}");
+}
+
+/// Each secret from its own flag: the bot token on stdin, the API key from
+/// a file; both on stdin is refused before anything is asked of anyone.
+#[test]
+fn a_rescue_bot_takes_its_token_on_stdin_and_the_key_from_a_file() {
+    let (_rt, double) = provider(&[("claude-test", Some((3.0, 15.0)))]);
+    double.push(Reply::text("Rescue here.").usage(100, 10));
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "keyed_rescue_bot");
+    let home = Home::new();
+    let key_file = home.write("anthropic.key", &format!("{API_KEY}\n"));
+    let key_file = key_file.to_str().expect("utf-8 path");
+    let port = free_base().to_string();
+    let base = double.base_url("anthropic-messages");
+    let model = [
+        "--provider",
+        "anthropic",
+        "--base-url",
+        base.as_str(),
+        "--model",
+        "claude-test",
+    ];
+
+    let before = home.snapshot();
+    let both = [&["--api-key-stdin", "--api-root", &api.url][..], &model].concat();
+    onboard(&home, "rescue", &both, TOKEN)
+        .expect_code(2)
+        .expect_output("stdin carries one secret: give the API key with --api-key-file PATH");
+    assert_eq!(home.snapshot(), before);
+    assert_eq!(api.calls("getMe"), 0, "refused before asking Telegram");
+
+    let args = [
+        &[
+            "--port",
+            &port,
+            "--api-root",
+            &api.url,
+            "--allow-from",
+            "42",
+            "--api-key-file",
+            key_file,
+        ][..],
+        &model,
+    ]
+    .concat();
+    onboard(&home, "rescue", &args, TOKEN)
+        .expect_code(0)
+        .expect_output("model      anthropic/claude-test")
+        .expect_output("reply      \"Rescue here.\"")
+        .expect_output("100 tokens in, 10 out, cost $0.000450")
+        .expect_output("@keyed_rescue_bot");
+    let chat = double.chats().pop().expect("the test message");
+    assert_eq!(chat.path, "/v1/messages");
+    assert_eq!(chat.header("x-api-key"), Some(API_KEY));
+    let config = home.read(".omniclaw-rescue/omniclaw.json");
+    assert!(
+        config.contains("anthropic/claude-test") && config.contains("42"),
+        "{config}"
+    );
+    // The key file is the user's; no file onboarding wrote holds the key.
+    std::fs::remove_file(key_file).expect("rm key file");
+    assert!(!home.all_text().contains(API_KEY), "the key reached a file");
+    assert!(!home.all_text().contains(TOKEN), "the token reached a file");
+    assert_eq!(
+        key_stored(&home, &["--profile", "rescue"], "anthropic"),
+        Some("keychain".into())
+    );
+}
+
+/// Onboarding a profile that has a model completes it: the new model is
+/// the primary, the old one its first fallback, the rest of the config
+/// (a comment, a hand-set key) kept.
+#[test]
+fn a_second_model_keeps_the_first_as_fallback() {
+    let (_rt, double) = provider(&[("double-mini", None), ("double-max", None)]);
+    double.push(Reply::text("One."));
+    double.push(Reply::text("Two."));
+    let home = Home::new();
+    let port = free_base().to_string();
+    let base = double.base_url("openai-completions");
+    onboard_model(&home, &base, "double-mini", &["--port", &port], API_KEY)
+        .expect_code(0)
+        .expect_output("cost unknown: openai publishes no price for double-mini");
+    let path = ".omniclaw/omniclaw.json";
+    let config = home.read(path);
+    home.write(path, &format!("// my notes\n{config}"));
+    home.run(&["config", "set", "logging.level", "\"debug\""])
+        .expect_code(0);
+
+    onboard_model(&home, &base, "double-max", &[], API_KEY)
+        .expect_code(0)
+        .expect_output("Updated profile default")
+        .expect_output(
+            "model      openai/double-max (was openai/double-mini, now the first fallback)",
+        );
+    let config = home.read(path);
+    assert!(config.starts_with("// my notes"), "{config}");
+    let get = |key: &str| home.run(&["config", "get", key]).stdout;
+    assert!(get("logging.level").contains("debug"));
+    assert!(get("agents.defaults.model.primary").contains("openai/double-max"));
+    assert!(get("agents.defaults.model.fallbacks").contains("openai/double-mini"));
+    assert_eq!(get("gateway.port").trim(), port, "the port stays");
 }

@@ -40,6 +40,9 @@ echo no
 struct Fixture {
     home: Home,
     bin: PathBuf,
+    /// Held by a test's first fixture; a second one in the same test
+    /// (`another`) runs under it.
+    _ports: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Fixture {
@@ -77,6 +80,15 @@ impl Fixture {
     }
 
     fn new() -> Fixture {
+        Fixture::with(Some(omniclaw_tests::well_known_ports()))
+    }
+
+    /// A second fixture for a test that holds one already.
+    fn another(&self) -> Fixture {
+        Fixture::with(None)
+    }
+
+    fn with(_ports: Option<std::sync::MutexGuard<'static, ()>>) -> Fixture {
         let home = Home::new();
         let bin = home.path().join("fakebin");
         std::fs::create_dir_all(&bin).expect("mkdir");
@@ -85,7 +97,7 @@ impl Fixture {
             std::fs::write(&p, script).expect("write fake");
             make_executable(&p);
         }
-        Fixture { home, bin }
+        Fixture { home, bin, _ports }
     }
 
     fn path_var(&self) -> String {
@@ -657,7 +669,7 @@ fn refusals_say_why_and_change_nothing() {
     drop(busy);
 
     // No user bus: the message says how to get one, for this user; nothing written.
-    let nobus = Fixture::new();
+    let nobus = f.another();
     main_and_rescue(&nobus);
     nobus.fake(
         "systemctl",

@@ -374,6 +374,7 @@ pub async fn onboard_finish(
     let answers = Answers {
         port: args.port,
         telegram: Some(telegram),
+        model: None,
     };
 
     progress(&app, "write", "running", "");

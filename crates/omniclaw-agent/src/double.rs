@@ -223,6 +223,13 @@ struct Shared {
     requests: Vec<Recorded>,
     /// Ollama model → capabilities (`/api/show`); unknown models can call tools.
     capabilities: HashMap<String, Vec<String>>,
+    /// Ollama model → its context length (`/api/show`'s `model_info`).
+    context_lengths: HashMap<String, u64>,
+    /// What `/v1/models` lists: id and USD per million input and output
+    /// tokens (OpenRouter's `pricing`); a lone `double` when empty.
+    listed: Vec<(String, Option<(f64, f64)>)>,
+    /// The one API key the OpenAI and Anthropic endpoints accept.
+    required_key: Option<String>,
 }
 
 /// The running double. Dropping it stops the server.
@@ -293,6 +300,26 @@ impl Double {
         );
     }
 
+    /// Ollama's `/api/show` gives `model`'s context length.
+    pub fn set_context_length(&self, model: &str, tokens: u64) {
+        lock(&self.shared)
+            .context_lengths
+            .insert(model.to_string(), tokens);
+    }
+
+    /// `/v1/models` lists `id` (after the ones listed before), with
+    /// OpenRouter's `name`, `context_length` and, given USD per million
+    /// input and output tokens, `pricing`.
+    pub fn list_model(&self, id: &str, price: Option<(f64, f64)>) {
+        lock(&self.shared).listed.push((id.to_string(), price));
+    }
+
+    /// From now on the OpenAI and Anthropic endpoints (chats and the model
+    /// list) answer any other key, or none, with the 401 OpenAI sends.
+    pub fn require_key(&self, key: &str) {
+        lock(&self.shared).required_key = Some(key.to_string());
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared).requests.clone()
@@ -349,6 +376,9 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     record(&shared, &uri, &headers, &body);
+    if let Some(refused) = wrong_key(&shared, &uri, &headers) {
+        return refused;
+    }
     let reply = {
         let mut s = lock(&shared);
         match s.replies.pop_front() {
@@ -372,14 +402,7 @@ async fn answer(
             echo_key,
         } => {
             let body = if *echo_key {
-                let key = key_of(&headers).unwrap_or_default();
-                let shown: String = key.chars().take(12).collect();
-                json!({"error": {
-                    "message": format!("Incorrect API key provided: {shown}****. You passed {key}."),
-                    "type": "invalid_request_error",
-                    "code": "invalid_api_key",
-                }})
-                .to_string()
+                unauthorized_body(&headers)
             } else {
                 body.clone()
             };
@@ -420,6 +443,34 @@ async fn answer(
             stream_body(wire, wire_body, &reply)
         }
     }
+}
+
+/// OpenAI's 401 body, quoting the key the request carried.
+fn unauthorized_body(headers: &HeaderMap) -> String {
+    let key = key_of(headers).unwrap_or_default();
+    let shown: String = key.chars().take(12).collect();
+    json!({"error": {
+        "message": format!("Incorrect API key provided: {shown}****. You passed {key}."),
+        "type": "invalid_request_error",
+        "code": "invalid_api_key",
+    }})
+    .to_string()
+}
+
+/// The 401 for a request to an endpoint that takes a key, when a key is
+/// required and the request carried another one (or none).
+fn wrong_key(shared: &Mutex<Shared>, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    let required = lock(shared).required_key.clone()?;
+    if uri.path().starts_with("/api/") || key_of(headers).as_deref() == Some(required.as_str()) {
+        return None;
+    }
+    Some(
+        Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header("content-type", "application/json")
+            .body(Body::from(unauthorized_body(headers)))
+            .unwrap_or_else(|_| Response::new(Body::empty())),
+    )
 }
 
 /// The key a request carried (bearer token or `x-api-key`).
@@ -642,16 +693,27 @@ async fn show(
         .or_else(|| request.get("name"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let caps = lock(&shared)
-        .capabilities
-        .get(model)
-        .cloned()
-        .unwrap_or_else(|| vec!["completion".into(), "tools".into()]);
-    json_response(json!({"modelfile": "", "parameters": "", "template": "",
-                         "details": {"family": "llama"}, "capabilities": caps}))
+    let (caps, context) = {
+        let s = lock(&shared);
+        (
+            s.capabilities
+                .get(model)
+                .cloned()
+                .unwrap_or_else(|| vec!["completion".into(), "tools".into()]),
+            s.context_lengths.get(model).copied(),
+        )
+    };
+    let mut answer = json!({"modelfile": "", "parameters": "", "template": "",
+                            "details": {"family": "llama"}, "capabilities": caps});
+    if let Some(tokens) = context {
+        answer["model_info"] =
+            json!({"general.architecture": "llama", "llama.context_length": tokens});
+    }
+    json_response(answer)
 }
 
-async fn tags(State(shared): State<Arc<Mutex<Shared>>>) -> Response {
+async fn tags(State(shared): State<Arc<Mutex<Shared>>>, uri: Uri, headers: HeaderMap) -> Response {
+    record(&shared, &uri, &headers, &Bytes::new());
     let models: Vec<Value> = lock(&shared)
         .capabilities
         .keys()
@@ -660,8 +722,33 @@ async fn tags(State(shared): State<Arc<Mutex<Shared>>>) -> Response {
     json_response(json!({"models": models}))
 }
 
-async fn models() -> Response {
-    json_response(json!({"object": "list", "data": [{"id": "double", "object": "model"}]}))
+async fn models(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, &uri, &headers, &Bytes::new());
+    if let Some(refused) = wrong_key(&shared, &uri, &headers) {
+        return refused;
+    }
+    let listed = lock(&shared).listed.clone();
+    let data: Vec<Value> = if listed.is_empty() {
+        vec![json!({"id": "double", "object": "model"})]
+    } else {
+        listed
+            .iter()
+            .map(|(id, price)| {
+                let mut m = json!({"id": id, "object": "model", "name": format!("Double {id}"),
+                                   "context_length": 32768});
+                if let Some((input, output)) = price {
+                    m["pricing"] = json!({"prompt": (input / 1e6).to_string(),
+                                          "completion": (output / 1e6).to_string()});
+                }
+                m
+            })
+            .collect()
+    };
+    json_response(json!({"object": "list", "data": data}))
 }
 
 fn json_response(value: Value) -> Response {

@@ -10,6 +10,7 @@
 pub mod anthropic;
 mod chat;
 pub(crate) mod http;
+pub mod models;
 pub mod ollama;
 pub mod openai;
 
@@ -89,6 +90,11 @@ pub struct TokenCounts {
 pub enum ProviderError {
     #[error("{provider} refused the API key (HTTP 401): {message}; store the right key with `secrets set models.providers.{provider}.apiKey`")]
     Unauthorized { provider: String, message: String },
+    /// The key could not be read (not stored, its variable unset, the
+    /// store unreachable): nothing was sent. `detail` names the key and
+    /// the fix.
+    #[error("{provider} was not called: its API key cannot be read: {detail}")]
+    KeyUnreadable { provider: String, detail: String },
     #[error("{provider} denied access (HTTP 403): {message}; check the key's permissions and the model id")]
     Forbidden { provider: String, message: String },
     #[error("{provider} is rate limiting (HTTP 429){}: {message}", retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
@@ -140,6 +146,7 @@ impl ProviderError {
                 | ProviderError::Unreachable { .. }
                 | ProviderError::Cut { .. }
                 | ProviderError::Unauthorized { .. }
+                | ProviderError::KeyUnreadable { .. }
                 | ProviderError::Forbidden { .. }
         )
     }

@@ -61,7 +61,9 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Show this profile's gateway log (rolling files in `<state dir>/logs/`).
     Logs(LogsArgs),
-    /// Set this profile up with its Telegram bot step by step (port, token, operator, targets).
+    /// Set this profile up, or complete it, step by step: port, the assistant's model (provider, key,
+    /// model, a priced test message), a Telegram bot (optional for a main bot; with the operator and,
+    /// for a rescue bot, its targets).
     Onboard(OnboardArgs),
     /// Take this profile off this machine: its service, its secrets, its name in other profiles'
     /// rescue.targets; its state dir and config are kept as a backup beside them (the path is
@@ -74,7 +76,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct OnboardArgs {
-    /// Ask nothing: take every answer from the flags (and the token from stdin).
+    /// Ask nothing: take every answer from the flags (and one secret from stdin, others from files).
     #[arg(long)]
     pub non_interactive: bool,
     /// Base port of the gateway. Default: a free slot (19789 for `rescue` when free).
@@ -83,6 +85,36 @@ pub struct OnboardArgs {
     /// Read the BotFather token from stdin (never from the command line).
     #[arg(long)]
     pub telegram_token_stdin: bool,
+    /// Read the BotFather token from this file (its first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "telegram_token_stdin")]
+    pub telegram_token_file: Option<PathBuf>,
+    /// The assistant's model provider: openai, anthropic, openrouter, ollama or custom (any server
+    /// speaking the OpenAI, Anthropic or Ollama API).
+    #[arg(long, value_name = "NAME", value_parser = parse_provider)]
+    pub provider: Option<omniclaw_onboard::ProviderKind>,
+    /// The provider's id in the config (models.providers.ID). Default: the provider's name.
+    #[arg(long, value_name = "ID")]
+    pub provider_id: Option<String>,
+    /// The provider's base URL; required for custom (e.g. http://127.0.0.1:8000/v1). Default: the
+    /// known provider's own.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The API a custom provider speaks: openai-completions (default), anthropic-messages or ollama.
+    #[arg(long, value_name = "API", value_parser = parse_api)]
+    pub api: Option<omniclaw_core::config::ProviderApi>,
+    /// Read the provider's API key from stdin (never from the command line).
+    #[arg(long)]
+    pub api_key_stdin: bool,
+    /// Read the provider's API key from this file (its first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "api_key_stdin")]
+    pub api_key_file: Option<PathBuf>,
+    /// The model, by the id its provider lists (e.g. gpt-4o-mini); it becomes the primary model.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// Where to look for a local Ollama. Default: OLLAMA_HOST (read as Ollama reads it), else
+    /// http://127.0.0.1:11434.
+    #[arg(long, value_name = "URL")]
+    pub ollama_url: Option<String>,
     /// Telegram user id allowed to operate the bot (repeatable).
     #[arg(long = "allow-from", value_name = "ID")]
     pub allow_from: Vec<u64>,
@@ -368,6 +400,28 @@ pub enum ConfigCommand {
     /// Restore the last known good config (saved after 10 s of healthy running); the current one
     /// is kept as omniclaw.json.rejected.<timestamp>.
     Rollback,
+}
+
+/// A provider onboarding offers, by its word.
+fn parse_provider(raw: &str) -> Result<omniclaw_onboard::ProviderKind, String> {
+    omniclaw_onboard::ProviderKind::parse(raw).ok_or_else(|| {
+        let names: Vec<&str> = omniclaw_onboard::ProviderKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        format!("{raw:?} is not a provider: use one of {}", names.join(", "))
+    })
+}
+
+/// A provider API, by its config word.
+fn parse_api(raw: &str) -> Result<omniclaw_core::config::ProviderApi, String> {
+    use omniclaw_core::config::ProviderApi;
+    ProviderApi::parse(raw.trim()).ok_or_else(|| {
+        format!(
+            "{raw:?} is not an API: use one of {}",
+            ProviderApi::NAMES.join(", ")
+        )
+    })
 }
 
 /// A TCP port 1–65535, with a message that says so.

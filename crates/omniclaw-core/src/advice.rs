@@ -36,6 +36,29 @@ impl NetFailure {
         }
     }
 
+    /// The failure an error text names (an HTTP client's error with its
+    /// causes, as one string): the resolver's, the socket's and the TLS
+    /// layer's own words.
+    pub fn of_text(text: &str) -> NetFailure {
+        let words = text.to_ascii_lowercase();
+        let says = |any: &[&str]| any.iter().any(|w| words.contains(w));
+        if says(&[
+            "dns error",
+            "failed to lookup address",
+            "name or service not known",
+        ]) {
+            NetFailure::Dns
+        } else if says(&["connection refused"]) {
+            NetFailure::Refused
+        } else if says(&["timed out", "deadline has elapsed"]) {
+            NetFailure::Timeout
+        } else if says(&["certificate", "tls", "handshake", "corrupt message"]) {
+            NetFailure::Tls
+        } else {
+            NetFailure::Other
+        }
+    }
+
     /// A word for machines (`--json`, the wizard).
     pub fn word(self) -> &'static str {
         match self {
@@ -87,6 +110,20 @@ mod tests {
         assert_eq!(host_of("http://127.0.0.1:8081/"), "127.0.0.1:8081");
         assert_eq!(host_of("http://u:p@h.example:1"), "h.example:1");
         assert_eq!(host_of("h.example"), "h.example");
+    }
+
+    #[test]
+    fn failures_are_read_from_error_texts() {
+        let table = [
+            ("error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known", NetFailure::Dns),
+            ("error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)", NetFailure::Refused),
+            ("operation timed out", NetFailure::Timeout),
+            ("client error (Connect): invalid peer certificate: UnknownIssuer", NetFailure::Tls),
+            ("connection reset by peer", NetFailure::Other),
+        ];
+        for (text, expected) in table {
+            assert_eq!(NetFailure::of_text(text), expected, "{text}");
+        }
     }
 
     #[test]

@@ -429,9 +429,11 @@ pub async fn serve_reloading(
         }
     };
     let mut current = first;
+    // The assistant first: the listeners already queue connections, and a
+    // client that comes at once must find it (not "runs no assistant").
+    sync_assistant(&live, &rebuild, &current);
     let mut running = start(bound, live.clone());
     mark_applied(&live, &current);
-    sync_assistant(&live, &rebuild, &current);
     rebuild.applied(&current, &running.addrs);
     tracing::info!(
         profile = %current.spec.profile,

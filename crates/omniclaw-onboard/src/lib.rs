@@ -1,19 +1,26 @@
-//! Onboarding a profile with its Telegram bot, the steps both the
-//! `omniclaw onboard` command and the desktop app's wizard take: the port
-//! plan (derived ports and conflicts, a collision-free suggestion), the bot
-//! token (its shape, no other profile using it — compared by fingerprint —
-//! and `getMe`), the operator (the first private message to the bot), then
-//! [`write`] that carries out every answer at once, and [`wait_healthy`]
-//! that tells when the started gateway answers `health` and its bot polls.
+//! Onboarding a profile — a main bot, a rescue bot, any other — the steps
+//! both the `omniclaw onboard` command and the desktop app's wizards take:
+//! the port plan (derived ports and conflicts, a collision-free
+//! suggestion), the assistant's model ([`model`]: provider, key, model
+//! list, a priced test message), the Telegram bot, optional for a main bot
+//! (its token's shape, no other profile using it — compared by fingerprint
+//! — and `getMe`), the operator (the first private message to the bot),
+//! the rescue bot's targets, then [`write()`] that carries out every answer
+//! at once, and [`wait_healthy`] that tells when the started gateway
+//! answers `health` and its bot polls.
 //!
-//! Nothing is written before [`write`], and [`write`] checks everything
+//! Nothing is written before [`write()`], and [`write()`] checks everything
 //! again first; when one of its steps fails it removes what this run
 //! created (directories, secrets, the config, the marker) and restores what
 //! it replaced, so a refused or cancelled onboarding leaves no file and no
-//! keychain entry behind. The bot token goes into the secret store only; the
-//! config refers to it. This module never prints and never reads the
-//! process environment: callers hand in the environment snapshot and the
-//! secret store.
+//! keychain entry behind. A profile that exists is completed through the
+//! config edit path: its config gains the answers and keeps the rest. The
+//! bot token and the API key go into the secret store only; the config
+//! refers to them. This module never prints and never reads the process
+//! environment: callers hand in the environment snapshot and the secret
+//! store.
+
+pub mod model;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -34,12 +41,18 @@ use omniclaw_os::lock::InstanceLock;
 use omniclaw_os::portowner::{self, Holder};
 use omniclaw_os::profiles::{self, ConfigState, Inventory};
 use omniclaw_os::secrets::{self, fingerprint, SecretName, SecretStore};
-use omniclaw_os::{fsx, runtime};
+use omniclaw_os::{edit, fsx, runtime};
 
 use omniclaw_channels::telegram::{ApiError, BotApi, ChatType, UpdateContent};
 use omniclaw_gateway::client::{Client, ConnectOptions};
 use omniclaw_gateway::profile::{self, Overrides};
 use omniclaw_gateway::Auth;
+
+pub use model::{
+    closest, configured_model, detect_ollama, list_models, model_plan, ollama_url, pick_model,
+    probe_providers, test_message, KeyNeed, LocalOllama, ModelAnswers, ModelError, ModelInfo,
+    ModelPlan, ProviderDraft, ProviderKind, ProviderOffer, TestReply, OLLAMA_URL,
+};
 
 /// How long the operator step waits for a message by default.
 pub const PAIR_WAIT: Duration = Duration::from_secs(300);
@@ -89,6 +102,13 @@ pub enum OnboardError {
     Offline { what: String, failure: NetFailure },
     #[error("{0}")]
     Telegram(String),
+    /// A model step refused: a wrong key, an unreachable server, …
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The config edit path refused the answers (the file changed
+    /// meanwhile into something they no longer fit).
+    #[error("{0}")]
+    ConfigEdit(String),
     #[error("onboarding cancelled; nothing was changed")]
     Cancelled,
     /// `reason` is the store's own error, which carries its fix.
@@ -105,14 +125,17 @@ pub enum OnboardError {
 impl OnboardError {
     /// A wrong answer (as opposed to a failure of the machine or network).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            OnboardError::Ownership(_)
-                | OnboardError::Ports { .. }
-                | OnboardError::Step(_)
-                | OnboardError::TokenInUse { .. }
-                | OnboardError::Unauthorized
-        )
+        match self {
+            OnboardError::Model(e) => e.is_usage(),
+            e => matches!(
+                e,
+                OnboardError::Ownership(_)
+                    | OnboardError::Ports { .. }
+                    | OnboardError::Step(_)
+                    | OnboardError::TokenInUse { .. }
+                    | OnboardError::Unauthorized
+            ),
+        }
     }
 }
 
@@ -192,6 +215,18 @@ pub struct PortPlan {
     pub others: Vec<String>,
     /// The Telegram Bot API root the profile's config names, if any.
     pub api_root: Option<String>,
+    /// The primary model the profile's config names (`openai/gpt-4o`);
+    /// `None`: the assistant has no model yet.
+    pub model: Option<String>,
+    /// A rescue bot ([`is_rescue`]): its onboarding asks for the
+    /// operator and the targets; a main bot's makes Telegram optional.
+    pub rescue: bool,
+}
+
+/// Whether a profile is a rescue bot: it is named `rescue`, or its config
+/// names the profiles it looks after (`rescue.targets`).
+pub fn is_rescue(profile: &Profile, config: Option<&config::Config>) -> bool {
+    profile.name() == "rescue" || config.is_some_and(|c| !c.rescue.targets.is_empty())
 }
 
 /// What a config on disk says, for planning.
@@ -357,6 +392,8 @@ pub fn plan_ports(
             .filter(|p| !p.is_current && p.set_up)
             .map(|p| p.profile.name().to_string())
             .collect(),
+        rescue: is_rescue(&resolved.profile, existing.as_ref().map(|e| &e.config)),
+        model: existing.as_ref().and_then(|e| configured_model(&e.config)),
         api_root: existing.and_then(|e| e.config.channels.telegram.api_root.clone()),
     })
 }
@@ -365,25 +402,47 @@ pub fn plan_ports(
 /// changed when it differs, or the initial config with the gateway token
 /// kept in the secret store.
 fn base_text(existing: Option<&str>, base: u16) -> Result<String, OnboardError> {
-    let internal = |e: config::EditError| OnboardError::Internal(e.to_string());
+    let (start, edits) = base_edits(existing, base)?;
+    apply(&start, &edits).map_err(|e| OnboardError::Internal(e.to_string()))
+}
+
+/// [`base_text`] as a text to start from and the edits that make it:
+/// the existing text changes only through edits.
+fn base_edits(
+    existing: Option<&str>,
+    base: u16,
+) -> Result<(String, Vec<(String, String)>), OnboardError> {
     match existing {
-        None => config::set(
-            &config::initial(base, None),
-            &SecretName::GatewayAuthToken.path(),
-            KEYCHAIN_REF,
-        )
-        .map_err(internal),
+        None => {
+            let text = config::set(
+                &config::initial(base, None),
+                &SecretName::GatewayAuthToken.path(),
+                KEYCHAIN_REF,
+            )
+            .map_err(|e| OnboardError::Internal(e.to_string()))?;
+            Ok((text, Vec::new()))
+        }
         Some(text) => {
             let current = config::load(text)
                 .ok()
                 .and_then(|l| l.config.gateway_port());
-            if current == Some(base) {
-                Ok(text.to_string())
+            let edits = if current == Some(base) {
+                Vec::new()
             } else {
-                config::set(text, "gateway.port", &base.to_string()).map_err(internal)
-            }
+                vec![("gateway.port".to_string(), base.to_string())]
+            };
+            Ok((text.to_string(), edits))
         }
     }
+}
+
+/// `edits` (path, JSON5 value) applied in order, each validated whole.
+fn apply(text: &str, edits: &[(String, String)]) -> Result<String, config::EditError> {
+    edits
+        .iter()
+        .try_fold(text.to_string(), |text, (path, value)| {
+            config::set(&text, path, value)
+        })
 }
 
 /// Step 2, offline half: the token's shape, and that no other profile's
@@ -535,9 +594,11 @@ impl std::fmt::Debug for TelegramAnswers {
 pub struct Answers {
     pub port: Option<u16>,
     pub telegram: Option<TelegramAnswers>,
+    /// The assistant's model; `None` leaves the config's models alone.
+    pub model: Option<ModelAnswers>,
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The profile was new.
@@ -549,6 +610,8 @@ pub struct Written {
     pub token_generated: bool,
     /// Where the secrets went ("the OS keychain", "the secrets file …").
     pub store: String,
+    /// What the model step changed, when there was one.
+    pub model: Option<ModelPlan>,
 }
 
 /// The telegram keys of the answers, as (path, JSON5 value) edits.
@@ -582,7 +645,7 @@ fn telegram_edits(tg: &TelegramAnswers) -> Vec<(&'static str, String)> {
     edits
 }
 
-/// What one [`write`] changed, to undo it when a later step fails.
+/// What one [`write()`] changed, to undo it when a later step fails.
 #[derive(Default)]
 struct Undo {
     /// Directories this run created, in creation order.
@@ -644,10 +707,12 @@ impl Undo {
 }
 
 /// Step 5: checks every answer again, then writes: the state dir, the
-/// gateway token and the bot token into `store`, the config (atomically,
-/// the previous one kept as `.bak`), the workspace and the ownership
-/// marker. When a step fails, what this run did is undone and the error
-/// says what to do; nothing is left half-made.
+/// gateway token, the bot token and the API key into `store`, the config
+/// (a new one atomically; an existing one through the config edit path,
+/// which adds the answers and keeps the rest; the previous text kept as
+/// `.bak`), the workspace and the ownership marker. When a step fails, what
+/// this run did is undone and the error says what to do; nothing is left
+/// half-made.
 pub fn write(
     resolved: &Resolved,
     env: &EnvSnapshot,
@@ -678,28 +743,59 @@ pub fn write(
         check_token_unused(resolved, env, store, &tg.token)?;
     }
     let previous = existing(resolved)?;
-    let mut text = base_text(previous.as_ref().map(|e| e.text.as_str()), plan.base)?;
+    let previous_text = previous.as_ref().map(|e| e.text.as_str());
+    let model = answers
+        .model
+        .as_ref()
+        .map(|m| model_plan(previous_text, m))
+        .transpose()?;
+    let (start, mut edits) = base_edits(previous_text, plan.base)?;
     if let Some(tg) = &answers.telegram {
-        for (path, value) in telegram_edits(tg) {
-            text = config::set(&text, path, &value)
-                .map_err(|e| OnboardError::Internal(format!("cannot set {path}: {e}")))?;
-        }
+        edits.extend(
+            telegram_edits(tg)
+                .into_iter()
+                .map(|(path, value)| (path.to_string(), value)),
+        );
     }
+    if let Some(m) = &model {
+        edits.extend(m.edits.iter().cloned());
+    }
+    let text = apply(&start, &edits).map_err(|e| {
+        OnboardError::Internal(format!("the config onboarding produced is invalid: {e}"))
+    })?;
     let loaded = config::load(&text).map_err(|e| {
         OnboardError::Internal(format!("the config onboarding produced is invalid:\n{e}"))
     })?;
     let (workspace, _) = resolved.workspace(loaded.config.workspace());
     let scope = profile::scope(resolved);
     let mut undo = Undo::default();
+    let mut secrets: Vec<(SecretName, &str)> = Vec::new();
+    if let Some(tg) = &answers.telegram {
+        secrets.push((SecretName::TelegramBotToken, tg.token.trim()));
+    }
+    if let (Some(name), Some(key)) = (
+        model.as_ref().and_then(|m| m.secret),
+        answers
+            .model
+            .as_ref()
+            .and_then(|m| m.provider.key.as_deref()),
+    ) {
+        secrets.push((name, key));
+    }
+    let config = if previous.is_some() {
+        ConfigWrite::Edit(&edits)
+    } else {
+        ConfigWrite::New(&text)
+    };
     let result = write_steps(
         resolved,
+        env,
         store,
         &scope,
-        answers,
-        &text,
+        &secrets,
+        config,
         &loaded.config,
         &workspace,
-        previous.as_ref().map(|e| e.text.clone()),
         &mut undo,
     );
     match result {
@@ -710,6 +806,7 @@ pub fn write(
             workspace,
             token_generated,
             store: store.mode(&scope).to_string(),
+            model,
         }),
         Err(e) => {
             undo.rollback(store, &scope);
@@ -718,16 +815,25 @@ pub fn write(
     }
 }
 
+/// How [`write_steps`] writes the config.
+enum ConfigWrite<'a> {
+    /// A new profile's whole text.
+    New(&'a str),
+    /// An existing config gains these edits, applied to the file as it is
+    /// under its lock.
+    Edit(&'a [(String, String)]),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_steps(
     resolved: &Resolved,
+    env: &EnvSnapshot,
     store: &dyn SecretStore,
     scope: &secrets::Scope,
-    answers: &Answers,
-    text: &str,
+    new_secrets: &[(SecretName, &str)],
+    write: ConfigWrite,
     config: &config::Config,
     workspace: &Path,
-    previous: Option<String>,
     undo: &mut Undo,
 ) -> Result<bool, OnboardError> {
     let store_error = |e: secrets::SecretError| OnboardError::Store {
@@ -756,14 +862,10 @@ fn write_steps(
         undo.secrets.push((SecretName::GatewayAuthToken, None));
         token_generated = true;
     }
-    if let Some(tg) = &answers.telegram {
-        let before = store
-            .get(scope, SecretName::TelegramBotToken)
-            .map_err(store_error)?;
-        store
-            .set(scope, SecretName::TelegramBotToken, tg.token.trim())
-            .map_err(store_error)?;
-        undo.secrets.push((SecretName::TelegramBotToken, before));
+    for (name, value) in new_secrets {
+        let before = store.get(scope, *name).map_err(store_error)?;
+        store.set(scope, *name, value).map_err(store_error)?;
+        undo.secrets.push((*name, before));
     }
 
     // Named profiles keep their workspace in the default profile's state
@@ -774,23 +876,47 @@ fn write_steps(
     }
     undo.mkdir(workspace, false)?;
 
-    if previous.as_deref() != Some(text) {
-        if let Some(parent) = resolved.config_path.parent() {
-            undo.mkdir(parent, false)?;
+    let config_path = resolved.display(&resolved.config_path);
+    match write {
+        ConfigWrite::New(text) => {
+            if let Some(parent) = resolved.config_path.parent() {
+                undo.mkdir(parent, false)?;
+            }
+            // Only where no config appeared meanwhile: one made by another
+            // writer is refused, not lost.
+            fsx::replace_if_unchanged(
+                &resolved.config_path,
+                None,
+                text.as_bytes(),
+                fsx::Options::with_backup(),
+            )
+            .map_err(|e| OnboardError::Write {
+                path: config_path,
+                reason: e.to_string(),
+            })?;
+            undo.config = Some((resolved.config_path.clone(), None));
         }
-        // Only onto the config the answers were checked against: an edit
-        // made meanwhile is refused, not lost.
-        fsx::replace_if_unchanged(
-            &resolved.config_path,
-            previous.as_deref().map(str::as_bytes),
-            text.as_bytes(),
-            fsx::Options::with_backup(),
-        )
-        .map_err(|e| OnboardError::Write {
-            path: resolved.display(&resolved.config_path),
-            reason: e.to_string(),
-        })?;
-        undo.config = Some((resolved.config_path.clone(), previous));
+        ConfigWrite::Edit(edits) => {
+            let target = edit::Target {
+                resolved: resolved.clone(),
+                env: env.clone(),
+            };
+            let mut before = None;
+            let edited = edit::edit_config(&target, &edit::Options::default(), |current| {
+                before = Some(current.to_string());
+                apply(current, edits)
+            })
+            .map_err(|e| match e {
+                edit::EditError::Io { detail, .. } => OnboardError::Write {
+                    path: config_path,
+                    reason: detail,
+                },
+                e => OnboardError::ConfigEdit(e.to_string()),
+            })?;
+            if edited.changed {
+                undo.config = Some((resolved.config_path.clone(), before));
+            }
+        }
     }
     let marker = Marker {
         profile: resolved.profile.name().to_string(),
@@ -1068,6 +1194,7 @@ mod tests {
                 allow_from: vec![42],
                 targets: vec![Profile::parse("main").expect("profile")],
             }),
+            model: None,
         }
     }
 
@@ -1178,16 +1305,7 @@ mod tests {
         let (_dir, env) = home();
         let memory = MemoryStore::default();
         let rescue = resolve(&env, "rescue");
-        write(
-            &rescue,
-            &env,
-            &memory,
-            &Answers {
-                port: Some(24400),
-                telegram: None,
-            },
-        )
-        .expect("set up without a bot");
+        write(&rescue, &env, &memory, &on_port(24400)).expect("set up without a bot");
         let before = std::fs::read_to_string(&rescue.config_path).expect("config");
         let scope = profile::scope(&rescue);
         let gateway_token = memory
@@ -1209,6 +1327,175 @@ mod tests {
                 .get(&scope, SecretName::GatewayAuthToken)
                 .expect("get"),
             gateway_token
+        );
+    }
+
+    /// A profile on `port`, without a bot or a model.
+    fn on_port(port: u16) -> Answers {
+        Answers {
+            port: Some(port),
+            ..Answers::default()
+        }
+    }
+
+    const API_KEY: &str = "sk-onboard-api-key-0123456789abcdef";
+
+    fn model_answers(model: &str) -> ModelAnswers {
+        ModelAnswers {
+            provider: ProviderDraft::new(
+                ProviderKind::OpenAi,
+                None,
+                Some("http://127.0.0.1:9/v1"),
+                None,
+                Some(API_KEY.into()),
+            )
+            .expect("draft"),
+            model: ModelInfo {
+                id: model.into(),
+                name: model.into(),
+                context_window: None,
+                cost: None,
+            },
+        }
+    }
+
+    fn api_key_name() -> SecretName {
+        SecretName::parse("models.providers.openai.apiKey").expect("name")
+    }
+
+    #[test]
+    fn a_model_is_written_with_its_key_in_the_store_only() {
+        let (dir, env) = home();
+        let store = MemoryStore::default();
+        let main = resolve(&env, "main");
+        let written = write(
+            &main,
+            &env,
+            &store,
+            &Answers {
+                port: Some(26000),
+                telegram: None,
+                model: Some(model_answers("gpt-4o-mini")),
+            },
+        )
+        .expect("written");
+        let plan = written.model.expect("a model plan");
+        assert_eq!(plan.model_ref, "openai/gpt-4o-mini");
+        let scope = profile::scope(&main);
+        assert_eq!(
+            store.get(&scope, api_key_name()).expect("get"),
+            Some(API_KEY.to_string())
+        );
+        let text = std::fs::read_to_string(&main.config_path).expect("config");
+        let loaded = config::load(&text).expect("valid");
+        assert_eq!(
+            configured_model(&loaded.config).as_deref(),
+            Some("openai/gpt-4o-mini")
+        );
+        for f in files(dir.path()).iter().filter(|f| f.is_file()) {
+            let text = String::from_utf8_lossy(&std::fs::read(f).expect("read")).into_owned();
+            assert!(!text.contains(API_KEY), "the key reached {}", f.display());
+        }
+        let plan = plan_ports(&main, &env, None).expect("plan");
+        assert_eq!(plan.model.as_deref(), Some("openai/gpt-4o-mini"));
+        assert!(!plan.rescue);
+    }
+
+    #[test]
+    fn an_existing_profile_gains_a_model_and_keeps_what_it_has() {
+        let (_dir, env) = home();
+        let store = MemoryStore::default();
+        let main = resolve(&env, "main");
+        write(&main, &env, &store, &on_port(26200)).expect("set up");
+        let text = std::fs::read_to_string(&main.config_path).expect("config");
+        let text = config::set(&text, "logging.level", "\"debug\"").expect("set");
+        let text = format!("// my own notes\n{text}");
+        std::fs::write(&main.config_path, &text).expect("hand edit");
+        assert_eq!(plan_ports(&main, &env, None).expect("plan").model, None);
+
+        let written = write(
+            &main,
+            &env,
+            &store,
+            &Answers {
+                model: Some(model_answers("gpt-4o")),
+                ..Answers::default()
+            },
+        )
+        .expect("completed");
+        assert!(!written.created);
+        assert_eq!(written.base, 26200, "the port stays");
+        let after = std::fs::read_to_string(&main.config_path).expect("config");
+        assert!(after.starts_with("// my own notes"), "{after}");
+        let loaded = config::load(&after).expect("valid");
+        assert_eq!(loaded.config.logging.level, Some(config::LogLevel::Debug));
+        assert_eq!(
+            configured_model(&loaded.config).as_deref(),
+            Some("openai/gpt-4o")
+        );
+        assert_eq!(
+            std::fs::read_to_string(fsx::backup_path(&main.config_path)).expect("bak"),
+            text,
+            "the previous text is the .bak"
+        );
+
+        // A store that refuses the key: the config stays as it was.
+        let refusing = Refusing {
+            inner: store,
+            refuse: SecretName::parse("models.providers.anthropic.apiKey").expect("name"),
+        };
+        let err = write(
+            &main,
+            &env,
+            &refusing,
+            &Answers {
+                model: Some(ModelAnswers {
+                    provider: ProviderDraft::new(
+                        ProviderKind::Anthropic,
+                        None,
+                        None,
+                        None,
+                        Some(API_KEY.into()),
+                    )
+                    .expect("draft"),
+                    ..model_answers("claude")
+                }),
+                ..Answers::default()
+            },
+        )
+        .expect_err("refused");
+        assert!(matches!(err, OnboardError::Store { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&main.config_path).expect("config"),
+            after
+        );
+        let scope = profile::scope(&main);
+        assert_eq!(
+            refusing.get(&scope, api_key_name()).expect("get"),
+            Some(API_KEY.to_string()),
+            "the key stored before stays"
+        );
+    }
+
+    #[test]
+    fn a_rescue_profile_is_known_by_its_name_or_its_targets() {
+        let (_dir, env) = home();
+        let store = MemoryStore::default();
+        assert!(
+            plan_ports(&resolve(&env, "rescue"), &env, Some(26400))
+                .expect("plan")
+                .rescue
+        );
+        let watcher = resolve(&env, "watcher");
+        assert!(
+            !plan_ports(&watcher, &env, Some(26600))
+                .expect("plan")
+                .rescue
+        );
+        write(&watcher, &env, &store, &answers(26600, TOKEN)).expect("written");
+        assert!(
+            plan_ports(&watcher, &env, None).expect("plan").rescue,
+            "its config names targets"
         );
     }
 
@@ -1237,16 +1524,7 @@ mod tests {
         assert_eq!(files(work.home.as_path()), before);
         // A token another config holds in plain text is found too.
         let lab = resolve(&env, "lab");
-        write(
-            &lab,
-            &env,
-            &store,
-            &Answers {
-                port: Some(25200),
-                telegram: None,
-            },
-        )
-        .expect("lab");
+        write(&lab, &env, &store, &on_port(25200)).expect("lab");
         let text = std::fs::read_to_string(&lab.config_path).expect("config");
         let text = config::set(
             &text,
@@ -1272,16 +1550,7 @@ mod tests {
         let (_dir, env) = home();
         let store = MemoryStore::default();
         let main = resolve(&env, "main");
-        write(
-            &main,
-            &env,
-            &store,
-            &Answers {
-                port: Some(25000),
-                telegram: None,
-            },
-        )
-        .expect("main");
+        write(&main, &env, &store, &on_port(25000)).expect("main");
         let rescue = resolve(&env, "rescue");
         let plan = plan_ports(&rescue, &env, Some(25020)).expect("plan");
         assert!(!plan.exists);
@@ -1302,16 +1571,7 @@ mod tests {
         assert!(clean.conflicts.is_empty(), "{:?}", clean.conflicts);
         assert!(clean.rows.iter().all(|r| !r.conflict));
         // The refusal at write time names the free port.
-        let err = write(
-            &rescue,
-            &env,
-            &store,
-            &Answers {
-                port: Some(25020),
-                telegram: None,
-            },
-        )
-        .expect_err("collides");
+        let err = write(&rescue, &env, &store, &on_port(25020)).expect_err("collides");
         assert!(
             err.to_string()
                 .contains(&format!("free base port is {free}")),

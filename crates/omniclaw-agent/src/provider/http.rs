@@ -80,9 +80,9 @@ impl Http {
         self.endpoint
             .keys
             .api_key(&self.endpoint.id)
-            .map_err(|detail| ProviderError::Unauthorized {
+            .map_err(|detail| ProviderError::KeyUnreadable {
                 provider: self.endpoint.id.clone(),
-                message: format!("the API key cannot be read: {detail}"),
+                detail,
             })
     }
 
@@ -98,11 +98,37 @@ impl Http {
         cancel: &CancellationToken,
     ) -> Result<reqwest::Response, ProviderError> {
         let url = format!("{}{path}", self.endpoint.base_url);
-        let mut request = self
+        let request = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
+        self.send(request, url, auth, key, cancel).await
+    }
+
+    /// GETs `path` (a model listing) and reads its whole JSON answer.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        auth: &[(&str, String)],
+        key: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ProviderError> {
+        let url = format!("{}{path}", self.endpoint.base_url);
+        let request = self.client.get(&url);
+        let response = self.send(request, url, auth, key, cancel).await?;
+        self.read_json(response, cancel).await
+    }
+
+    /// Sends `request` with the configured and the `auth` headers.
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        url: String,
+        auth: &[(&str, String)],
+        key: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<reqwest::Response, ProviderError> {
         for (name, value) in &self.endpoint.headers {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -140,6 +166,14 @@ impl Http {
         cancel: &CancellationToken,
     ) -> Result<Value, ProviderError> {
         let response = self.post(path, &[], body, None, cancel).await?;
+        self.read_json(response, cancel).await
+    }
+
+    async fn read_json(
+        &self,
+        response: reqwest::Response,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ProviderError> {
         let bytes = tokio::select! {
             _ = cancel.cancelled() => return Err(ProviderError::Aborted),
             r = tokio::time::timeout(self.endpoint.timeout, response.bytes()) => r,

@@ -26,14 +26,9 @@ pub struct Ollama {
 }
 
 impl Ollama {
-    pub fn new(mut endpoint: Endpoint) -> Result<Ollama, ProviderError> {
-        // OpenClaw configs often carry the OpenAI-compatible `/v1` root; the
-        // native API lives beside it.
-        if let Some(root) = endpoint.base_url.strip_suffix("/v1") {
-            endpoint.base_url = root.to_string();
-        }
+    pub fn new(endpoint: Endpoint) -> Result<Ollama, ProviderError> {
         Ok(Ollama {
-            http: Http::new(endpoint)?,
+            http: Http::new(native(endpoint))?,
             tool_support: Mutex::new(HashMap::new()),
         })
     }
@@ -105,6 +100,15 @@ impl Provider for Ollama {
             cancel,
         ))
     }
+}
+
+/// The endpoint of the native API: OpenClaw configs often carry the
+/// OpenAI-compatible `/v1` root, and the native API lives beside it.
+pub(crate) fn native(mut endpoint: Endpoint) -> Endpoint {
+    if let Some(root) = endpoint.base_url.strip_suffix("/v1") {
+        endpoint.base_url = root.to_string();
+    }
+    endpoint
 }
 
 /// How Ollama writes a call (arguments as an object) and a result.

@@ -253,22 +253,7 @@ fn net_failure(e: &(dyn std::error::Error + 'static)) -> NetFailure {
         words.push('\n');
         cause = err.source();
     }
-    let says = |any: &[&str]| any.iter().any(|w| words.contains(w));
-    if says(&[
-        "dns error",
-        "failed to lookup address",
-        "name or service not known",
-    ]) {
-        NetFailure::Dns
-    } else if says(&["connection refused"]) {
-        NetFailure::Refused
-    } else if says(&["timed out", "deadline has elapsed"]) {
-        NetFailure::Timeout
-    } else if says(&["certificate", "tls", "handshake", "corrupt message"]) {
-        NetFailure::Tls
-    } else {
-        NetFailure::Other
-    }
+    NetFailure::of_text(&words)
 }
 
 /// The error with its causes ("connection refused" sits a few levels down).

@@ -1,15 +1,20 @@
-//! `omniclaw [--profile P] onboard [--non-interactive …]`: set a profile up
-//! with its Telegram bot — port, BotFather token (checked with `getMe`,
-//! refused when another profile uses it), the operator, the targets — then
+//! `omniclaw [--profile P] onboard [--non-interactive …]`: set a profile up,
+//! or complete one that exists — the port, the assistant's model (provider,
+//! API key, the model the key may use, a test message with its real reply
+//! and cost) and a Telegram bot: optional for a main bot, with the operator
+//! and the targets for a rescue bot (which may add a model too) — then
 //! write everything and optionally install the service and wait until it
 //! is healthy.
 //!
-//! The steps are `omniclaw_onboard`'s, shared with the desktop
-//! app's wizard; this module asks the questions and prints. Every answer is
+//! The steps are `omniclaw_onboard`'s, shared with the desktop app's
+//! wizards; this module asks the questions and prints. Every answer is
 //! collected and checked before anything is written, so a cancel (Ctrl+C,
 //! EOF) or a refused answer leaves no file and no keychain entry behind; a
-//! write that fails half-way is undone. The token is read from stdin or a
-//! hidden prompt, never argv, and never written into a file or printed.
+//! write that fails half-way is undone. A profile that exists keeps what
+//! its config has: the answers are added through the config edit path.
+//! Secrets (the bot token, the API key) are read from a hidden prompt,
+//! stdin (one of them) or a file, never argv, and never written into a
+//! file or printed.
 //!
 //! With `--install-service` onboarding ends only once the service's
 //! gateway answers `health` and its bot polls (or says why not, exit 1):
@@ -17,16 +22,20 @@
 //! one. Without it nothing is started; the command to start it is printed.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
 
 use serde_json::json;
 
 use omniclaw_channels::telegram::DEFAULT_API_ROOT;
 use omniclaw_core::advice;
+use omniclaw_core::config::ProviderApi;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::rescue::{parse_targets, parse_user_id};
 use omniclaw_onboard as onboard;
 use omniclaw_onboard::{
-    Answers, OnboardError, Operator, PortPlan, StoreCheck, TelegramAnswers, HEALTH_WAIT, PAIR_WAIT,
+    Answers, KeyNeed, ModelAnswers, ModelError, ModelInfo, OnboardError, Operator, PortPlan,
+    ProviderDraft, ProviderKind, ProviderOffer, StoreCheck, TelegramAnswers, TestReply,
+    HEALTH_WAIT, PAIR_WAIT,
 };
 use omniclaw_os::secrets::{fingerprint, Routed};
 
@@ -36,23 +45,46 @@ use crate::out::{self, CliError, CmdResult, Outcome};
 
 use super::setup::command;
 
+/// Models shown at once when picking one; the rest are found by searching.
+const SHOWN_MODELS: usize = 40;
+
 fn cancelled() -> CliError {
     CliError::failed("onboarding cancelled; nothing was changed")
 }
 
 /// A refused answer is a usage error (exit 2), anything else a failure.
-/// An unreachable Bot API names the flag that points elsewhere.
+/// An unreachable Bot API names the flag that points elsewhere; a model
+/// step's refusal, the flag that gave the answer.
 fn cli_error(e: OnboardError) -> CliError {
-    if let OnboardError::Offline { what, .. } = &e {
-        return CliError::failed(format!(
+    match e {
+        OnboardError::Offline { what, .. } => CliError::failed(format!(
             "{}; nothing was changed",
-            advice::telegram_unreachable(what, "give your own Bot API server with --api-root URL")
-        ));
+            advice::telegram_unreachable(&what, "give your own Bot API server with --api-root URL")
+        )),
+        OnboardError::Model(m) => model_error(m),
+        e if e.is_usage() => CliError::usage(e),
+        e => CliError::failed(e),
     }
+}
+
+/// A model step's refusal with the flag it concerns.
+fn model_error(e: ModelError) -> CliError {
+    let text = match &e {
+        ModelError::KeyMissing { .. } => {
+            format!("{e}: pipe it in with --api-key-stdin, or give --api-key-file PATH")
+        }
+        ModelError::BadId(_) => format!("--provider-id: {e}"),
+        ModelError::BadBaseUrl { .. } => format!("--base-url: {e}"),
+        ModelError::BadApi { .. } => format!("--api: {e}"),
+        ModelError::UnknownModel { .. } => format!("--model: {e}"),
+        ModelError::ProviderClash { .. } => format!("{e} (--provider-id ID)"),
+        _ => e.to_string(),
+    };
+    let text = format!("{text}; nothing was changed");
     if e.is_usage() {
-        CliError::usage(e)
+        CliError::usage(text)
     } else {
-        CliError::failed(e)
+        CliError::failed(text)
     }
 }
 
@@ -85,12 +117,21 @@ impl Prompt {
             }
         }
     }
+
+    /// A secret, not echoed.
+    fn hidden(&mut self, question: &str) -> Result<String, CliError> {
+        rpassword::prompt_password(question)
+            .map(|s| s.trim().to_string())
+            .map_err(|_| cancelled())
+    }
 }
 
 /// Everything onboarding does, decided before anything is written.
 struct Plan {
     answers: Answers,
     install_service: bool,
+    /// The model's answer to the test message.
+    test: Option<TestReply>,
 }
 
 pub fn run(ctx: &Ctx, args: &OnboardArgs) -> CmdResult {
@@ -154,43 +195,227 @@ fn api_root(ctx: &Ctx, resolved: &Resolved, args: &OnboardArgs) -> Option<String
     })
 }
 
+/// The first line of a secret's file (`--api-key-file`,
+/// `--telegram-token-file`).
+fn secret_file(path: &Path, flag: &str, what: &str) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!(
+            "{flag}: cannot read {what} from {}: {e}",
+            path.display()
+        ))
+    })?;
+    let line = text.lines().next().unwrap_or_default().trim().to_string();
+    if line.is_empty() {
+        return Err(CliError::usage(format!(
+            "{flag}: {} holds no {what}: put it on the file's first line",
+            path.display()
+        )));
+    }
+    Ok(line)
+}
+
+/// The secrets the flags name: one from stdin at most, the others from
+/// their files. Returns the bot token and the API key.
+fn flag_secrets(args: &OnboardArgs) -> Result<(Option<String>, Option<String>), CliError> {
+    if args.telegram_token_stdin && args.api_key_stdin {
+        return Err(CliError::usage(
+            "stdin carries one secret: give the API key with --api-key-file PATH (or the bot token with --telegram-token-file PATH)",
+        ));
+    }
+    let mut stdin = String::new();
+    if args.telegram_token_stdin || args.api_key_stdin {
+        std::io::stdin()
+            .read_to_string(&mut stdin)
+            .map_err(|e| CliError::failed(format!("cannot read stdin: {e}")))?;
+    }
+    let stdin = stdin.trim().to_string();
+    let token = if args.telegram_token_stdin {
+        if stdin.is_empty() {
+            return Err(CliError::usage("no token on stdin: pipe the BotFather token in, e.g. `printf %s \"$TOKEN\" | omniclaw --profile rescue onboard --non-interactive --telegram-token-stdin`"));
+        }
+        Some(stdin.clone())
+    } else {
+        match &args.telegram_token_file {
+            Some(p) => Some(secret_file(p, "--telegram-token-file", "the bot token")?),
+            None => None,
+        }
+    };
+    let key = if args.api_key_stdin {
+        if stdin.is_empty() {
+            return Err(CliError::usage("no API key on stdin: pipe it in, e.g. `printf %s \"$OPENAI_API_KEY\" | omniclaw onboard --non-interactive --provider openai --api-key-stdin --model gpt-4o-mini`"));
+        }
+        Some(stdin)
+    } else {
+        match &args.api_key_file {
+            Some(p) => Some(secret_file(p, "--api-key-file", "the API key")?),
+            None => None,
+        }
+    };
+    Ok((token, key))
+}
+
 fn non_interactive(a: &Asked) -> Result<Plan, CliError> {
     let (ctx, resolved, args) = (a.ctx, a.resolved, a.args);
     let own = resolved.profile.clone();
     let targets = parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?;
-    let telegram = if args.telegram_token_stdin {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::failed(format!("cannot read the token from stdin: {e}")))?;
-        let token = text.trim().to_string();
-        if token.is_empty() {
-            return Err(CliError::usage("no token on stdin: pipe the BotFather token in, e.g. `printf %s \"$TOKEN\" | omniclaw --profile rescue onboard --non-interactive --telegram-token-stdin`"));
+    let (token, key) = flag_secrets(args)?;
+    let model = model_from_flags(a, key)?;
+    let telegram = match token {
+        Some(token) => {
+            let api_root = api_root(ctx, resolved, args);
+            let username = check_bot(a, &token, api_root.as_deref()).map_err(cli_error)?;
+            Some(TelegramAnswers {
+                token,
+                username,
+                api_root,
+                allow_from: args.allow_from.clone(),
+                targets,
+            })
         }
-        let api_root = api_root(ctx, resolved, args);
-        let username = check_bot(a, &token, api_root.as_deref()).map_err(cli_error)?;
-        Some(TelegramAnswers {
-            token,
-            username,
-            api_root,
-            allow_from: args.allow_from.clone(),
-            targets,
-        })
-    } else {
-        if !args.allow_from.is_empty() || !args.targets.is_empty() {
-            return Err(CliError::usage(
-                "--allow-from and --target configure the Telegram bot: give its token with --telegram-token-stdin",
-            ));
+        None => {
+            if !args.allow_from.is_empty() || !args.targets.is_empty() {
+                return Err(CliError::usage(
+                    "--allow-from and --target configure the Telegram bot: give its token with --telegram-token-stdin or --telegram-token-file PATH",
+                ));
+            }
+            None
         }
-        None
     };
+    let (model, test) = model.unzip();
     Ok(Plan {
         answers: Answers {
             port: args.port,
             telegram,
+            model,
         },
         install_service: args.install_service,
+        test,
     })
+}
+
+/// The model the flags name, listed and tested; `None` without
+/// `--provider`.
+fn model_from_flags(
+    a: &Asked,
+    key: Option<String>,
+) -> Result<Option<(ModelAnswers, TestReply)>, CliError> {
+    let args = a.args;
+    let Some(kind) = args.provider else {
+        if args.model.is_some()
+            || args.base_url.is_some()
+            || args.api.is_some()
+            || args.provider_id.is_some()
+            || key.is_some()
+        {
+            return Err(CliError::usage(
+                "--model, --base-url, --api, --provider-id and the API key set up the assistant's model: name its provider with --provider openai|anthropic|openrouter|ollama|custom",
+            ));
+        }
+        return Ok(None);
+    };
+    let draft = draft_from_flags(a, kind, key).map_err(model_error)?;
+    eprintln!("Asking {} at {} for its models…", draft.id, draft.base_url);
+    let models = a
+        .runtime
+        .block_on(onboard::list_models(&draft))
+        .map_err(model_error)?;
+    let Some(wanted) = &args.model else {
+        return Err(CliError::usage(format!(
+            "--model is missing: say which model of {} to use; it lists: {}; nothing was changed",
+            draft.id,
+            onboard::closest(&models, "", 10).join(", ")
+        )));
+    };
+    let model = models
+        .iter()
+        .find(|m| m.id == *wanted)
+        .cloned()
+        .ok_or_else(|| {
+            model_error(ModelError::UnknownModel {
+                provider: draft.id.clone(),
+                model: wanted.clone(),
+                listed: onboard::closest(&models, wanted, 10),
+            })
+        })?;
+    let answers = ModelAnswers {
+        provider: draft,
+        model,
+    };
+    let reply = send_test(a, &answers).map_err(model_error)?;
+    Ok(Some((answers, reply)))
+}
+
+/// Where to look for a local Ollama: `--ollama-url`, else `OLLAMA_HOST`
+/// as Ollama reads it, else its default address.
+fn ollama_url(a: &Asked) -> String {
+    match &a.args.ollama_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => onboard::ollama_url(a.ctx.env.get("OLLAMA_HOST")),
+    }
+}
+
+/// The provider the flags describe (`--base-url`, for Ollama the local
+/// one's address by default, `--api`, `--provider-id`).
+fn draft_from_flags(
+    a: &Asked,
+    kind: ProviderKind,
+    key: Option<String>,
+) -> Result<ProviderDraft, ModelError> {
+    let args = a.args;
+    let base_url = args
+        .base_url
+        .clone()
+        .or_else(|| (kind == ProviderKind::Ollama).then(|| ollama_url(a)));
+    ProviderDraft::new(
+        kind,
+        args.provider_id.as_deref(),
+        base_url.as_deref(),
+        args.api,
+        key,
+    )
+}
+
+/// Sends the test message and says what came back.
+fn send_test(a: &Asked, answers: &ModelAnswers) -> Result<TestReply, ModelError> {
+    eprintln!("Sending a test message to {}…", answers.model_ref());
+    let reply = a
+        .runtime
+        .block_on(onboard::test_message(&answers.provider, &answers.model))?;
+    eprintln!(
+        "  ✓ {} answered in {:.1} s: {}",
+        answers.model_ref(),
+        reply.elapsed.as_secs_f64(),
+        quoted(&reply.text)
+    );
+    eprintln!("    {}", spent(answers, &reply));
+    Ok(reply)
+}
+
+/// The reply on one line, in quotes.
+fn quoted(text: &str) -> String {
+    format!(
+        "\"{}\"",
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// Tokens and cost of the test message.
+fn spent(answers: &ModelAnswers, reply: &TestReply) -> String {
+    let tokens = format!(
+        "{} tokens in, {} out",
+        reply.input_tokens, reply.output_tokens
+    );
+    match reply.cost_usd {
+        // Ollama runs the model on this machine (or one of the user's own).
+        Some(usd) if usd == 0.0 && answers.provider.kind == ProviderKind::Ollama => {
+            format!("{tokens}, free: Ollama runs the model on your own machine")
+        }
+        Some(usd) => format!("{tokens}, cost ${usd:.6}"),
+        None => format!(
+            "{tokens}, cost unknown: {} publishes no price for {} (set models.providers.{}.models[].cost to count its spend)",
+            answers.provider.id, answers.model.id, answers.provider.id
+        ),
+    }
 }
 
 /// Prints the derived ports of a plan and its conflicts.
@@ -214,23 +439,80 @@ fn show_plan(plan: &PortPlan) {
 }
 
 fn interactive(a: &Asked) -> Result<Plan, CliError> {
-    let (ctx, resolved, args, runtime) = (a.ctx, a.resolved, a.args, a.runtime);
+    let (resolved, args) = (a.resolved, a.args);
     let mut prompt = Prompt {
         lines: std::io::stdin().lock().lines(),
     };
     let own = resolved.profile.clone();
-    let cli = command(resolved);
     eprintln!(
         "Onboarding profile {own} ({}). Ctrl+C cancels; nothing is written until the end.",
         resolved.display(&resolved.config_path)
     );
 
     // 1. Port: derived ports and conflicts shown before going on.
-    let port = loop {
+    let (port, plan) = ask_port(a, &mut prompt)?;
+    let mut api_root = api_root(a.ctx, resolved, args);
+
+    // A main bot is there for its assistant: the model first, Telegram
+    // optional. A rescue bot is there for its Telegram bot: the model is
+    // an extra at the end.
+    let mut model = None;
+    if !plan.rescue {
+        model = ask_model(a, &mut prompt, plan.model.as_deref())?;
+    }
+    let mut telegram = None;
+    if let Some((token, username)) = ask_token(a, &mut prompt, &mut api_root)? {
+        let allow_from = ask_operator(a, &mut prompt, &token, &username, api_root.as_deref())?;
+        let targets = if plan.rescue {
+            ask_targets(a, &mut prompt)?
+        } else {
+            parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?
+        };
+        telegram = Some(TelegramAnswers {
+            token,
+            username,
+            api_root,
+            allow_from,
+            targets,
+        });
+    }
+    if plan.rescue {
+        model = ask_model(a, &mut prompt, plan.model.as_deref())?;
+    }
+
+    // Last: the service.
+    let install_service = args.install_service
+        || prompt.yes(
+            "Install the gateway as a service, start it and wait until it is healthy?",
+            false,
+        )?;
+    let (model, test) = model.unzip();
+    Ok(Plan {
+        answers: Answers {
+            port,
+            telegram,
+            model,
+        },
+        install_service,
+        test,
+    })
+}
+
+/// Step 1: the base port (the flag's, or asked), shown with its derived
+/// ports until it collides with nothing.
+fn ask_port(a: &Asked, prompt: &mut Prompt) -> Result<(Option<u16>, PortPlan), CliError> {
+    let (ctx, resolved, args) = (a.ctx, a.resolved, a.args);
+    let first = onboard::plan_ports(resolved, &ctx.env, args.port).map_err(cli_error)?;
+    let question = if first.exists {
+        format!("Base port [{}]: ", first.base)
+    } else {
+        "Base port [auto: a free slot]: ".to_string()
+    };
+    loop {
         let asked = match args.port {
             Some(p) => Some(p),
             None => {
-                let a = prompt.ask("Base port [auto: a free slot]: ")?;
+                let a = prompt.ask(&question)?;
                 if a.is_empty() {
                     None
                 } else {
@@ -247,7 +529,7 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
         let plan = onboard::plan_ports(resolved, &ctx.env, asked).map_err(cli_error)?;
         show_plan(&plan);
         if plan.conflicts.is_empty() {
-            break asked;
+            return Ok((asked, plan));
         }
         if args.port.is_some() {
             return Err(CliError::usage(format!(
@@ -260,27 +542,284 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
         if let Some(p) = plan.suggested {
             eprintln!("  a free base port is {p}");
         }
-    };
-    let mut api_root = api_root(ctx, resolved, args);
+    }
+}
 
-    // 2. Token. When Telegram cannot be reached, another Bot API server
-    // can be given, or the token again (empty there skips the bot).
-    let mut telegram = None;
+/// The model step: a provider (a local Ollama found by itself), its key,
+/// the model, the test message. `None`: no model now. Answers given as
+/// flags are taken as they are; one that fails ends onboarding.
+fn ask_model(
+    a: &Asked,
+    prompt: &mut Prompt,
+    configured: Option<&str>,
+) -> Result<Option<(ModelAnswers, TestReply)>, CliError> {
+    let (args, cli) = (a.args, command(a.resolved));
+    if let Some(current) = configured {
+        if args.provider.is_none()
+            && !prompt.yes(
+                &format!("The assistant uses {current}. Set up another model (it becomes the primary, {current} the first fallback)?"),
+                false,
+            )?
+        {
+            return Ok(None);
+        }
+    }
+    let ollama_url = ollama_url(a);
+    loop {
+        let kind = match args.provider {
+            Some(kind) => kind,
+            None => match ask_provider(a, prompt, &ollama_url)? {
+                Some(kind) => kind,
+                None => {
+                    eprintln!("  no model for now; `{cli} onboard` adds one later");
+                    return Ok(None);
+                }
+            },
+        };
+        let draft = match ask_draft(a, prompt, kind, &ollama_url) {
+            Ok(d) => d,
+            Err(e) if args.provider.is_some() => return Err(e),
+            Err(e) => {
+                eprintln!("  ✗ {}", e.message());
+                continue;
+            }
+        };
+        eprintln!("Asking {} at {} for its models…", draft.id, draft.base_url);
+        let models = match a.runtime.block_on(onboard::list_models(&draft)) {
+            Ok(m) => m,
+            Err(e) if args.provider.is_some() => return Err(model_error(e)),
+            Err(e) => {
+                eprintln!("  ✗ {e}");
+                continue;
+            }
+        };
+        eprintln!("  ✓ {} lists {} model(s)", draft.id, models.len());
+        loop {
+            let model = match &args.model {
+                Some(id) => onboard::pick_model(&draft, &models, id).map_err(model_error)?,
+                None => ask_pick(prompt, &draft, &models)?,
+            };
+            let answers = ModelAnswers {
+                provider: draft.clone(),
+                model,
+            };
+            match send_test(a, &answers) {
+                Ok(reply) => return Ok(Some((answers, reply))),
+                Err(e) if args.model.is_some() => return Err(model_error(e)),
+                Err(e) => {
+                    eprintln!("  ✗ {e}");
+                    if !prompt.yes("Choose another model?", true)? {
+                        break;
+                    }
+                }
+            }
+        }
+        if args.provider.is_some() {
+            return Err(CliError::failed(
+                "no model of the provider given with --provider answered; nothing was changed",
+            ));
+        }
+    }
+}
+
+/// Which provider; `None`: no model now.
+fn ask_provider(
+    a: &Asked,
+    prompt: &mut Prompt,
+    ollama_url: &str,
+) -> Result<Option<ProviderKind>, CliError> {
+    let offers = a.runtime.block_on(onboard::probe_providers(ollama_url));
+    eprintln!("The assistant's model, from:");
+    for (i, offer) in offers.iter().enumerate() {
+        let note = match (&offer.kind, &offer.running) {
+            (ProviderKind::Ollama, Some(o)) => {
+                format!(" — running at {}, {} model(s)", o.base_url, o.models.len())
+            }
+            (ProviderKind::Ollama, None) => format!(" — none found at {ollama_url}"),
+            _ => String::new(),
+        };
+        eprintln!("  {}) {}{note}", i + 1, offer.kind.label());
+    }
+    let local = ProviderOffer::suggested(&offers) == Some(ProviderKind::Ollama);
+    let question = if local {
+        "Provider [1-5; empty: 4, the local Ollama; `-`: no model now]: "
+    } else {
+        "Provider [1-5; empty: no model now]: "
+    };
+    loop {
+        let answer = prompt.ask(question)?;
+        match answer.as_str() {
+            "" if local => return Ok(Some(ProviderKind::Ollama)),
+            "" | "-" => return Ok(None),
+            n => {
+                let kind = n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|i| ProviderKind::ALL.get(i).copied())
+                    .or_else(|| ProviderKind::parse(n));
+                match kind {
+                    Some(k) => return Ok(Some(k)),
+                    None => eprintln!("  answer a number from 1 to 5"),
+                }
+            }
+        }
+    }
+}
+
+/// The provider's base URL, API, id and key, checked offline.
+fn ask_draft(
+    a: &Asked,
+    prompt: &mut Prompt,
+    kind: ProviderKind,
+    ollama_url: &str,
+) -> Result<ProviderDraft, CliError> {
+    let args = a.args;
+    let mut base_url = args.base_url.clone();
+    let mut api = args.api;
+    let mut id = args.provider_id.clone();
+    match kind {
+        ProviderKind::Custom => {
+            if base_url.is_none() {
+                base_url =
+                    Some(prompt.ask("Base URL of the server (like http://127.0.0.1:8000/v1): ")?);
+            }
+            if api.is_none() {
+                let answer = prompt.ask(&format!(
+                    "Its API [{}; empty: openai-completions]: ",
+                    ProviderApi::NAMES.join(", ")
+                ))?;
+                if !answer.is_empty() {
+                    api = Some(ProviderApi::parse(&answer).ok_or_else(|| {
+                        CliError::usage(format!(
+                            "{answer:?} is not an API: use one of {}",
+                            ProviderApi::NAMES.join(", ")
+                        ))
+                    })?);
+                }
+            }
+            if id.is_none() {
+                let answer =
+                    prompt.ask("Its name in the config (models.providers.NAME) [custom]: ")?;
+                id = Some(answer).filter(|s| !s.is_empty());
+            }
+        }
+        ProviderKind::Ollama if base_url.is_none() => base_url = Some(ollama_url.to_string()),
+        _ => {}
+    }
+    let key = match &args.api_key_file {
+        Some(p) => Some(secret_file(p, "--api-key-file", "the API key")?),
+        None => match (kind.key_need(), kind) {
+            (KeyNeed::Required, _) => Some(prompt.hidden(&format!(
+                "{} API key (input hidden{}): ",
+                kind.label(),
+                kind.key_page()
+                    .map_or(String::new(), |p| format!("; create one at {p}"))
+            ))?),
+            (KeyNeed::Optional, ProviderKind::Custom) => {
+                Some(prompt.hidden("API key of the server (input hidden; empty: none): ")?)
+            }
+            (KeyNeed::Optional, _) => None,
+        },
+    };
+    ProviderDraft::new(kind, id.as_deref(), base_url.as_deref(), api, key).map_err(model_error)
+}
+
+/// Shows the models and asks for one: a number, an id, or part of an id
+/// to search.
+fn ask_pick(
+    prompt: &mut Prompt,
+    draft: &ProviderDraft,
+    models: &[ModelInfo],
+) -> Result<ModelInfo, CliError> {
+    let all: Vec<(usize, &ModelInfo)> = models.iter().enumerate().collect();
+    show_models(&all);
+    loop {
+        let question = if models.len() == 1 {
+            "Model [empty: 1]: ".to_string()
+        } else {
+            format!(
+                "Model [1-{}, an id, or part of one to search]: ",
+                models.len()
+            )
+        };
+        let answer = prompt.ask(&question)?;
+        let answer = if answer.is_empty() && models.len() == 1 {
+            "1".to_string()
+        } else {
+            answer
+        };
+        if answer.is_empty() {
+            continue;
+        }
+        match onboard::pick_model(draft, models, &answer) {
+            Ok(m) => return Ok(m),
+            Err(_) => {
+                let wanted = answer.to_ascii_lowercase();
+                let matches: Vec<(usize, &ModelInfo)> = models
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.id.to_ascii_lowercase().contains(&wanted))
+                    .collect();
+                if matches.is_empty() {
+                    eprintln!("  no model id of {} contains {answer:?}", draft.id);
+                } else {
+                    show_models(&matches);
+                }
+            }
+        }
+    }
+}
+
+/// Numbered model lines (numbers of the whole list), at most
+/// [`SHOWN_MODELS`].
+fn show_models(models: &[(usize, &ModelInfo)]) {
+    for (i, m) in models.iter().take(SHOWN_MODELS) {
+        let mut line = format!("  {:>3}) {}", i + 1, m.id);
+        if m.name != m.id {
+            line.push_str(&format!(" — {}", m.name));
+        }
+        if let Some(n) = m.context_window {
+            line.push_str(&format!(" · {n} tokens"));
+        }
+        if let Some(c) = m.cost {
+            line.push_str(&format!(" · ${}/${} per 1M tokens", c.input, c.output));
+        }
+        eprintln!("{line}");
+    }
+    if models.len() > SHOWN_MODELS {
+        eprintln!(
+            "  … and {} more: type part of an id to search",
+            models.len() - SHOWN_MODELS
+        );
+    }
+}
+
+/// The bot token (`--telegram-token-file`, or a hidden prompt where empty
+/// skips the bot), checked with `getMe`. When Telegram cannot be reached,
+/// another Bot API server can be given, or the token again.
+fn ask_token(
+    a: &Asked,
+    prompt: &mut Prompt,
+    api_root: &mut Option<String>,
+) -> Result<Option<(String, String)>, CliError> {
+    if let Some(p) = &a.args.telegram_token_file {
+        let token = secret_file(p, "--telegram-token-file", "the bot token")?;
+        let username = check_bot(a, &token, api_root.as_deref()).map_err(cli_error)?;
+        eprintln!("  ✓ the token belongs to @{username}");
+        return Ok(Some((token, username)));
+    }
     'token: loop {
-        let token = rpassword::prompt_password(
-            "BotFather token (input hidden; empty to skip the Telegram bot): ",
-        )
-        .map_err(|_| cancelled())?;
-        let token = token.trim().to_string();
+        let token =
+            prompt.hidden("BotFather token (input hidden; empty to skip the Telegram bot): ")?;
         if token.is_empty() {
-            break;
+            return Ok(None);
         }
         loop {
             match check_bot(a, &token, api_root.as_deref()) {
                 Ok(username) => {
                     eprintln!("  ✓ the token belongs to @{username}");
-                    telegram = Some((token, username));
-                    break 'token;
+                    return Ok(Some((token, username)));
                 }
                 Err(OnboardError::Offline { what, .. }) => {
                     eprintln!(
@@ -303,7 +842,7 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
                         }
                     };
                     if root.is_some() {
-                        api_root = root;
+                        *api_root = root;
                     }
                 }
                 Err(e) => {
@@ -313,86 +852,75 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
             }
         }
     }
-    let Some((token, username)) = telegram else {
-        return Ok(Plan {
-            answers: Answers {
-                port,
-                telegram: None,
-            },
-            install_service: args.install_service,
-        });
-    };
+}
 
-    // 3. Operator.
-    let mut allow_from = args.allow_from.clone();
-    if allow_from.is_empty() {
-        eprintln!("Operator: send /start to @{username} from your Telegram account now. Waiting up to 5 minutes…");
-        let root = api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
-        // Ctrl+C ends the process (nothing is written yet), so no cancel here.
-        let waited = runtime.block_on(onboard::wait_for_operator(
-            &token,
-            root,
-            PAIR_WAIT,
-            std::future::pending(),
-        ));
-        match waited.map_err(cli_error)? {
-            Some(Operator { id, who }) => {
-                if prompt.yes(&format!("  {who} (user id {id}) wrote. Is that you?"), true)? {
-                    allow_from.push(id);
-                }
+/// The operator: who wrote `/start` to the bot, or a user id.
+fn ask_operator(
+    a: &Asked,
+    prompt: &mut Prompt,
+    token: &str,
+    username: &str,
+    api_root: Option<&str>,
+) -> Result<Vec<u64>, CliError> {
+    let mut allow_from = a.args.allow_from.clone();
+    if !allow_from.is_empty() {
+        return Ok(allow_from);
+    }
+    let cli = command(a.resolved);
+    eprintln!("Operator: send /start to @{username} from your Telegram account now. Waiting up to 5 minutes…");
+    let root = api_root.unwrap_or(DEFAULT_API_ROOT);
+    // Ctrl+C ends the process (nothing is written yet), so no cancel here.
+    let waited = a.runtime.block_on(onboard::wait_for_operator(
+        token,
+        root,
+        PAIR_WAIT,
+        std::future::pending(),
+    ));
+    match waited.map_err(cli_error)? {
+        Some(Operator { id, who }) => {
+            if prompt.yes(&format!("  {who} (user id {id}) wrote. Is that you?"), true)? {
+                allow_from.push(id);
             }
-            None => eprintln!("  nobody wrote; you can approve the operator later with `{cli} pairing approve CODE`"),
         }
-        if allow_from.is_empty() {
-            loop {
-                let a = prompt.ask("Operator's Telegram user id [empty: pair later]: ")?;
-                if a.is_empty() {
+        None => eprintln!(
+            "  nobody wrote; you can approve the operator later with `{cli} pairing approve CODE`"
+        ),
+    }
+    if allow_from.is_empty() {
+        loop {
+            let a = prompt.ask("Operator's Telegram user id [empty: pair later]: ")?;
+            if a.is_empty() {
+                break;
+            }
+            match parse_user_id(&a) {
+                Ok(id) => {
+                    allow_from.push(id);
                     break;
                 }
-                match parse_user_id(&a) {
-                    Ok(id) => {
-                        allow_from.push(id);
-                        break;
-                    }
-                    Err(e) => eprintln!("  {e}"),
-                }
-            }
-        }
-    }
-
-    // 4. Targets.
-    let targets = if args.targets.is_empty() {
-        loop {
-            let a = prompt
-                .ask("Profiles the bot may act on, comma-separated [every other profile]: ")?;
-            match parse_targets(&a, &own) {
-                Ok(t) => break t,
                 Err(e) => eprintln!("  {e}"),
             }
         }
-    } else {
-        parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?
-    };
+    }
+    Ok(allow_from)
+}
 
-    // 5. Service.
-    let install_service = args.install_service
-        || prompt.yes(
-            "Install the gateway as a service, start it and wait until it is healthy?",
-            false,
-        )?;
-    Ok(Plan {
-        answers: Answers {
-            port,
-            telegram: Some(TelegramAnswers {
-                token,
-                username,
-                api_root,
-                allow_from,
-                targets,
-            }),
-        },
-        install_service,
-    })
+/// The profiles a rescue bot may act on.
+fn ask_targets(
+    a: &Asked,
+    prompt: &mut Prompt,
+) -> Result<Vec<omniclaw_core::profile::Profile>, CliError> {
+    let own = &a.resolved.profile;
+    if !a.args.targets.is_empty() {
+        return parse_targets(&a.args.targets.join(","), own).map_err(CliError::usage);
+    }
+    loop {
+        let answer =
+            prompt.ask("Profiles the bot may act on, comma-separated [every other profile]: ")?;
+        match parse_targets(&answer, own) {
+            Ok(t) => return Ok(t),
+            Err(e) => eprintln!("  {e}"),
+        }
+    }
 }
 
 /// The token's shape, that no other profile uses it, and `getMe`.
@@ -409,6 +937,7 @@ fn finish(a: &Asked, plan: Plan, headless: bool) -> CmdResult {
     let cli = command(resolved);
     let written = onboard::write(resolved, &ctx.env, a.store, &plan.answers).map_err(cli_error)?;
     let tg = plan.answers.telegram.as_ref();
+    let model = plan.answers.model.as_ref();
     let operators = tg.map(|t| {
         if t.allow_from.is_empty() {
             format!("operators pair with a code (`{cli} pairing approve CODE`)")
@@ -440,6 +969,21 @@ fn finish(a: &Asked, plan: Plan, headless: bool) -> CmdResult {
         println!("  ports      {}", ports.join(" · "));
         if written.token_generated {
             println!("  token      generated into the {}", written.store);
+        }
+        if let (Some(m), Some(p)) = (model, &written.model) {
+            let key = if m.provider.key.is_some() {
+                format!(", its API key in the {}", written.store)
+            } else {
+                String::new()
+            };
+            let was = p.replaced.as_ref().map_or(String::new(), |old| {
+                format!(" (was {old}, now the first fallback)")
+            });
+            println!("  model      {}{was}{key}", p.model_ref);
+        }
+        if let (Some(m), Some(r)) = (model, &plan.test) {
+            println!("  reply      {}", quoted(&r.text));
+            println!("             {}", spent(m, r));
         }
     }
     if let (Some(t), Some(operators)) = (tg, &operators) {
@@ -506,6 +1050,14 @@ fn finish(a: &Asked, plan: Plan, headless: bool) -> CmdResult {
             "secretStore": written.store,
             "keychainUnreachable": headless,
             "bot": tg.map(|t| format!("@{}", t.username)),
+            "model": written.model.as_ref().map(|p| p.model_ref.clone()),
+            "replacedModel": written.model.as_ref().and_then(|p| p.replaced.clone()),
+            "test": plan.test.as_ref().map(|r| json!({
+                "reply": r.text,
+                "inputTokens": r.input_tokens,
+                "outputTokens": r.output_tokens,
+                "costUsd": r.cost_usd,
+            })),
             "serviceInstalled": plan.install_service,
             "healthy": healthy.is_some(),
         }));
