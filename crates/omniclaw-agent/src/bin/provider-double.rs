@@ -35,7 +35,9 @@ fn main() -> std::io::Result<()> {
             "--delay-ms" => delay = Duration::from_millis(number("--delay-ms")),
             "--call" => {
                 let (Some(tool), Some(json)) = (args.next(), args.next()) else {
-                    eprintln!("provider-double: --call needs a tool name and its arguments as JSON");
+                    eprintln!(
+                        "provider-double: --call needs a tool name and its arguments as JSON"
+                    );
                     std::process::exit(2);
                 };
                 let arguments = serde_json::from_str(&json).unwrap_or_else(|e| {
