@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures the desktop app: cold start to the tray icon registered on D-Bus,
 # memory (RSS) with the window closed and two gateways running (before and
-# after the dashboard was opened and closed), and how fast the tray shows a
-# gateway started from a terminal.
+# after the dashboard was opened and closed, then with the chat page open
+# and after it was closed), and how fast the tray shows a gateway started
+# from a terminal. main's assistant answers from the model-provider double
+# (`cargo build -p omniclaw-agent --features double --bin provider-double`).
 # Runs in a private D-Bus session and virtual display against a temporary
 # home with a `main` and a `rescue` profile that start with the app.
 #
@@ -23,6 +25,7 @@ for p in main rescue; do
 done
 "$bin/omniclaw" --profile main config set gateway.port "$main" >/dev/null
 "$bin/omniclaw" --profile rescue config set gateway.port "$rescue" >/dev/null
+assistant_on_double "$bin" --profile main -- "Hello! This reply comes from the model-provider double."
 
 now_ms() { date +%s%3N; }
 
@@ -56,12 +59,23 @@ report() {
   for child in $(pgrep -P "$app" || true); do
     children=$((children + $(rss_kb "$child" || echo 0)))
   done
-  echo "RSS with the window closed and two gateways running, $1:"
+  echo "RSS with two gateways running, $1:"
   echo "  omniclaw-desktop: $((own / 1024)) MB"
   echo "  its helper processes (web view): $((children / 1024)) MB"
   echo "  total: $(((own + children) / 1024)) MB"
 }
 report "dashboard never opened"
+
+# Closes the dashboard as a window manager would, waits until it is gone,
+# then 5 s more for its memory to be returned.
+close_dashboard() {
+  "$py" "$root/scripts/x11-close.py" "$1"
+  for _ in $(seq 1 100); do
+    xdotool search --onlyvisible --name '^OmniClaw$' >/dev/null 2>&1 || break
+    sleep 0.1
+  done
+  sleep 5
+}
 
 # A gateway started from a terminal: from `omniclaw gateway` to the tray
 # showing it as external (and back to stopped after SIGTERM).
@@ -77,10 +91,21 @@ item="$(tray_item "Open dashboard")"
 window="$(dashboard_window)"
 [ -n "$window" ] || { echo "bench-desktop: the dashboard never appeared" >&2; exit 1; }
 sleep 5
-"$py" "$root/scripts/x11-close.py" "$window"
-for _ in $(seq 1 100); do
-  xdotool search --onlyvisible --name '^OmniClaw$' >/dev/null 2>&1 || break
-  sleep 0.1
-done
-sleep 5
+close_dashboard "$window"
 report "after opening and closing the dashboard"
+
+# The chat: "Chat…" in main's submenu opens the dashboard on it; a message
+# is sent and answered, the RSS read with the page open, then the window
+# is closed.
+chat="$(tray_sub_item "main — " "Chat…")"
+[ -n "$chat" ] || { echo "bench-desktop: no \"Chat…\" item for main in the tray" >&2; exit 1; }
+"$py" "$root/scripts/tray-dbus.py" click "$chat"
+window="$(dashboard_window)"
+[ -n "$window" ] || { echo "bench-desktop: the chat never appeared" >&2; exit 1; }
+sleep 3
+xdotool windowfocus --sync "$window" type --delay 20 "Hello there"
+xdotool key ctrl+Return
+sleep 5
+report "with the chat page open (one message answered)"
+close_dashboard "$window"
+report "after the chat page was opened and closed"

@@ -101,3 +101,37 @@ for item in json.load(sys.stdin)["children"]:
     if item["label"].startswith(sys.argv[1]):
         print(item["id"]); break' "$1"
 }
+
+# Prints the D-Bus id of the item labelled LABEL in the submenu of the
+# top-level item whose label starts with PARENT; nothing when there is none.
+tray_sub_item() {
+  "$py" "$root/scripts/tray-dbus.py" layout | "$py" -c '
+import json, sys
+for item in json.load(sys.stdin)["children"]:
+    if item["label"].startswith(sys.argv[1]):
+        for child in item.get("children", []):
+            if child["label"] == sys.argv[2]:
+                print(child["id"]); break
+        break' "$1" "$2"
+}
+
+# Starts the model-provider double (`provider-double [REPLY]`, built with
+# `cargo build -p omniclaw-agent --features double --bin provider-double`)
+# and gives profile PROFILE (default: the default profile) an assistant on
+# it: `local/m1`, priced like a mid-size hosted model.
+# usage: assistant_on_double BIN_DIR PROFILE_ARGS... -- REPLY
+assistant_on_double() {
+  local bin="$1" addr
+  shift
+  local args=()
+  while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  [ -x "$bin/provider-double" ] || { echo "$bin/provider-double missing: cargo build -p omniclaw-agent --features double --bin provider-double" >&2; exit 1; }
+  "$bin/provider-double" "$@" >"$work/double.addr" 2>/dev/null &
+  pids+=("$!")
+  for _ in $(seq 1 50); do [ -s "$work/double.addr" ] && break; sleep 0.1; done
+  addr="$(head -n1 "$work/double.addr")"
+  "$bin/omniclaw" "${args[@]}" config set models.providers.local \
+    "{ baseUrl: 'http://$addr/v1', api: 'openai-completions', models: [{ id: 'm1', name: 'Model one', cost: { input: 3, output: 15 } }] }" >/dev/null
+  "$bin/omniclaw" "${args[@]}" config set agents.defaults.model '"local/m1"' >/dev/null
+}

@@ -2,14 +2,17 @@
 # Renders screenshots of the desktop dashboard for the README: a healthy
 # setup (the main bot on the default profile, running; the rescue bot on
 # profile `rescue`), its port map, the first step of the rescue-bot wizard,
-# and, in a picture of its own, a port conflict with its fix.
+# in a picture of its own, a port conflict with its fix, and the chat with
+# the main bot's assistant (on the model-provider double): a command
+# waiting for approval, then the reply.
 # Runs the real app in a private D-Bus session and virtual display, against
 # a temporary home; nothing of the caller's own profiles is read or touched.
 #
 # usage: scripts/screenshots.sh [OUT_DIR]     (default docs/screenshots)
 # needs: Xvfb, dbus-daemon, xdotool, ImageMagick `import`, python3-dbus;
-#        the debug binaries (cargo build -p omniclaw-cli -p omniclaw-desktop,
-#        or CARGO_TARGET_DIR pointing at another build).
+#        the debug binaries (cargo build -p omniclaw-cli -p omniclaw-desktop
+#        and cargo build -p omniclaw-agent --features double --bin
+#        provider-double, or CARGO_TARGET_DIR pointing at another build).
 set -euo pipefail
 
 out="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/docs/screenshots}"
@@ -30,6 +33,19 @@ base="$(free_base 18789 28789)"
 "$bin/omniclaw" --secrets-file setup --port "$base" >/dev/null
 "$bin/omniclaw" --profile rescue --secrets-file setup >/dev/null
 printf '{"startWithApp": ["default"]}\n' >"$HOME/.omniclaw/desktop.json"
+# The main bot's assistant first asks to run a command (exec in ask mode:
+# an approval), then answers every message with this reply.
+reply="$(cat <<'MD'
+The root disk has **38 GB free** of 120 GB:
+
+- logs take *2.1 GB*
+- `omniclaw logs` shows what wrote them; see [the manual](https://docs.openclaw.ai)
+
+Raw HTML such as <b>this</b> stays text.
+MD
+)"
+assistant_on_double "$bin" -- "$reply" --call exec '{"command": "df -h /"}'
+"$bin/omniclaw" config set tools.exec.mode '"ask"' >/dev/null
 
 "$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
 pids+=("$!")
@@ -43,7 +59,7 @@ import -window "$window" "$out/dashboard.png"
 
 # The port map, reached from the menu as a user would ("Open dashboard",
 # then its tab): every surface of both profiles, no conflict.
-xdotool mousemove --window "$window" 166 85 click 1
+xdotool mousemove --window "$window" 224 85 click 1
 sleep 1.5
 import -window "$window" "$out/port-map.png"
 
@@ -53,6 +69,22 @@ setup="$(tray_item "Set up rescue bot")"
 "$py" "$root/scripts/tray-dbus.py" click "$setup"
 sleep 1.5
 import -window "$window" "$out/rescue-wizard.png"
+
+# "Chat…" in the main gateway's submenu opens the chat on it; a message
+# typed and sent with Ctrl+Enter. The assistant asks to run a command:
+# the approval waits on the page; "Allow once", then the streamed reply
+# is rendered with the tool call folded.
+chat="$(tray_sub_item "default — " "Chat…")"
+[ -n "$chat" ] || { echo "screenshots: no \"Chat…\" item for the main gateway in the tray" >&2; exit 1; }
+"$py" "$root/scripts/tray-dbus.py" click "$chat"
+sleep 1.5
+xdotool windowfocus --sync "$window" type --delay 20 "How much disk space is left?"
+xdotool key ctrl+Return
+sleep 3
+import -window "$window" "$out/approval.png"
+xdotool mousemove --window "$window" 84 266 click 1
+sleep 3
+import -window "$window" "$out/chat.png"
 
 # A conflict, in a picture of its own: rescue moved into the main
 # gateway's CDP range (forced: `config set` refuses a conflict), and the
@@ -65,4 +97,4 @@ warning="$(tray_item "⚠")"
 sleep 1.5
 import -window "$window" "$out/port-conflict.png"
 
-echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png and $out/port-conflict.png"
+echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png, $out/port-conflict.png, $out/approval.png and $out/chat.png"

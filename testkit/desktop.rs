@@ -573,22 +573,27 @@ pub fn wait_until(what: &str, ok: impl Fn() -> bool) {
 /// embedded gateways read them from the store, never from the environment.
 pub fn two_profiles() -> (Home, u16, u16) {
     let home = Home::new();
-    let main = free_base(&[]);
-    let rescue = free_base(&[main]);
-    for (profile, port) in [("main", main), ("rescue", rescue)] {
-        home.run(&["--profile", profile, "--secrets-file", "setup"])
-            .expect_code(0);
-        home.run(&[
-            "--profile",
-            profile,
-            "config",
-            "set",
-            "gateway.port",
-            &port.to_string(),
-        ])
-        .expect_code(0);
-    }
+    let main = profile_on_free_port(&home, "main", &[]);
+    let rescue = profile_on_free_port(&home, "rescue", &[main]);
     (home, main, rescue)
+}
+
+/// Sets up `profile` in `home` (its token in its secrets file) on a free
+/// base port clear of `avoid`; the port.
+pub fn profile_on_free_port(home: &Home, profile: &str, avoid: &[u16]) -> u16 {
+    let port = free_base(avoid);
+    home.run(&["--profile", profile, "--secrets-file", "setup"])
+        .expect_code(0);
+    home.run(&[
+        "--profile",
+        profile,
+        "config",
+        "set",
+        "gateway.port",
+        &port.to_string(),
+    ])
+    .expect_code(0);
+    port
 }
 
 pub fn label(name: &str, state: &str, port: u16) -> String {

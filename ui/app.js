@@ -7,7 +7,8 @@
 
 const STATE_EVENT = "omniclaw://state";
 const NAVIGATE_EVENT = "omniclaw://navigate";
-const PAGES = ["gateways", "ports", "settings", "setup"];
+const PAGES = ["gateways", "chat", "ports", "settings", "setup"];
+const CHAT_EVENT = "omniclaw://chat";
 
 const tauri = window.__TAURI__;
 const $ = (id) => document.getElementById(id);
@@ -68,6 +69,7 @@ async function act(button, command, args, done) {
 
 function showPage(page) {
   if (!PAGES.includes(page)) page = "gateways";
+  const was = document.body.dataset.page;
   for (const name of PAGES) {
     const tab = $(`tab-${name}`);
     const selected = name === page;
@@ -76,6 +78,8 @@ function showPage(page) {
     $(`page-${name}`).hidden = !selected;
   }
   document.body.dataset.page = page;
+  if (page === "chat") chatEnter();
+  else if (was === "chat") chatLeave();
 }
 
 function setUpTabs() {
@@ -135,6 +139,74 @@ function pairingSection(g) {
           ),
         ),
       ),
+    ),
+  );
+}
+
+/** The answers an approval offers, as the gateway names them. */
+const DECISIONS = [
+  ["allow-once", "Allow once", ""],
+  ["allow-always", "Always allow", "quiet"],
+  ["deny", "Deny", "quiet"],
+];
+
+/** Commands an assistant waits to run: each with Allow once, Always allow and Deny. */
+function approvalList(name, approvals, where) {
+  if (!approvals.length) return null;
+  const answer = (a, decision, label) => (event) =>
+    act(event.currentTarget, "resolve_approval", { name, id: a.id, decision }, () => `${label}: ${a.command}`);
+  return el(
+    "section",
+    { class: "approvals-list", role: "alert", "data-testid": `approvals-${where}-${name}` },
+    el("h3", {}, approvals.length === 1 ? "A command waits for your approval" : `${approvals.length} commands wait for your approval`),
+    el(
+      "ul",
+      {},
+      approvals.map((a) =>
+        el(
+          "li",
+          { "data-testid": `approval-${a.id}` },
+          el("pre", { class: "command" }, a.command),
+          el("p", { class: "hint" }, `in ${a.cwd || "the workspace"} · ${a.sessionKey} · ${a.expiresAtMs ? `denied by itself at ${new Date(a.expiresAtMs).toLocaleTimeString()} without an answer` : "no answer in time is a deny"}`),
+          el(
+            "span",
+            { class: "decide" },
+            DECISIONS.map(([decision, label, cls]) =>
+              el("button", { type: "button", class: cls, "data-testid": `${decision}-${where}-${a.id}`, onclick: answer(a, decision, label) }, label),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A running gateway's assistant: its model, today's spend against the cap, and the cap to raise. */
+function assistantSection(g) {
+  const a = g.assistant;
+  if (!a) return null;
+  const spend = a.spend;
+  const setCap = (event) => {
+    event.preventDefault();
+    const input = event.currentTarget.querySelector("input");
+    const usd = Number(input.value);
+    act(event.currentTarget.querySelector("button"), "set_daily_cap", { name: g.name, usd }, (line) => line);
+  };
+  return el(
+    "section",
+    { class: `assistant level-${spend ? spend.level : "none"}`, "data-testid": `assistant-${g.name}` },
+    el("h3", {}, "Assistant"),
+    el("p", {}, a.model ? `Model ${a.model}` : "No model set up yet.", a.activeRuns ? ` · ${a.activeRuns} repl${a.activeRuns === 1 ? "y" : "ies"} being written` : ""),
+    a.problem && el("p", { class: "error" }, a.problem),
+    spend && el("p", { "data-testid": `spend-${g.name}` }, spend.label),
+    spend && spend.cap !== null && el("progress", { max: "100", value: String(spend.percent), "aria-label": "Share of today's cap spent" }),
+    spend && spend.level === "reached" && el("p", { class: "error" }, "The daily cap is reached: the assistant makes no model call until local midnight, unless you raise the cap."),
+    el(
+      "form",
+      { class: "cap", onsubmit: setCap },
+      el("label", { for: `cap-${g.name}` }, spend && spend.cap !== null ? "Daily cap (USD)" : "Set a daily cap (USD)"),
+      el("input", { id: `cap-${g.name}`, type: "number", min: "0.01", step: "0.01", inputmode: "decimal", value: spend && spend.cap !== null ? String(spend.cap) : "", "data-testid": `cap-input-${g.name}` }),
+      el("button", { type: "submit", "data-testid": `set-cap-${g.name}` }, spend && spend.cap !== null ? "Raise the cap" : "Set the cap"),
     ),
   );
 }
@@ -277,6 +349,8 @@ function card(g) {
     unopenedSection(g),
     serviceSection(g),
     g.conflicts.length > 0 && el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, g.conflicts.map((c) => el("li", {}, c))),
+    approvalList(g.name, g.approvals, "card"),
+    assistantSection(g),
     pairingSection(g),
     el(
       "details",
@@ -290,7 +364,13 @@ function card(g) {
       el("summary", {}, `Log (${g.log.length} lines)`),
       el("pre", { "data-testid": `log-${g.name}` }, g.log.length ? g.log.join("\n") : "Nothing logged yet."),
     ),
-    el("div", { class: "actions" }, actions, folders),
+    el(
+      "div",
+      { class: "actions" },
+      actions,
+      g.chat && el("button", { type: "button", class: "quiet", "data-testid": `chat-${g.name}`, onclick: () => chatWith(g.name) }, "Chat"),
+      folders,
+    ),
   );
 }
 
@@ -390,6 +470,7 @@ function render(state) {
   renderPorts(state);
   renderSettings(state);
   wzProfilesChanged(state);
+  chatStateChanged(state);
 }
 
 /** Profiles set up, removed or moved elsewhere while the wizard is open: plan again. */
@@ -414,6 +495,227 @@ function wzProfilesChanged(state) {
       })
       .catch(() => {});
   }
+}
+
+// ---- Chat ---------------------------------------------------------------------
+//
+// The page asks the app for everything (`chat_*` commands) and never talks to
+// a gateway itself. A reply arrives as data: Markdown already parsed by the
+// app into a tree of known tags, built here with DOM calls, text as text
+// nodes, so nothing a model writes becomes markup. Links open in the system
+// browser through the app.
+
+const chat = { gateway: null, key: null, live: new Map(), state: null, opening: 0, active: false };
+const MD_TAGS = new Set(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "ul", "ol", "li", "em", "strong", "del", "a", "hr", "br", "table", "thead", "tr", "th", "td", "span"]);
+
+/** One node of a rendered reply: a string is text; an element only of a known tag. */
+function mdNode(n) {
+  if (typeof n === "string") return document.createTextNode(n);
+  if (!n || typeof n !== "object" || !MD_TAGS.has(n.tag)) return document.createTextNode("");
+  const node = document.createElement(n.tag);
+  if (n.tag === "a" && typeof n.href === "string") {
+    // No href: the web view never navigates; the app opens the browser.
+    const url = n.href;
+    node.className = "link";
+    node.tabIndex = 0;
+    node.setAttribute("role", "link");
+    node.title = url;
+    const open = (event) => {
+      event.preventDefault();
+      call("open_link", { url }).catch((error) => toast(errText(error), true));
+    };
+    node.addEventListener("click", open);
+    node.addEventListener("keydown", (event) => event.key === "Enter" && open(event));
+  }
+  if (n.tag === "ol" && Number.isInteger(n.start)) node.start = n.start;
+  for (const child of n.c || []) node.append(mdNode(child));
+  return node;
+}
+
+function entryNode(e) {
+  switch (e.kind) {
+    case "user":
+      return el("div", { class: "msg user" }, el("p", {}, e.text));
+    case "assistant":
+      return el("div", { class: "msg assistant" }, e.body.map(mdNode));
+    case "tool": {
+      const status = e.running ? "running…" : e.result === null ? "no result" : e.isError ? "failed" : "done";
+      return el(
+        "details",
+        { class: `tool ${e.isError ? "failed" : ""}`, "data-testid": `tool-${e.callId}` },
+        el("summary", {}, el("code", {}, e.name || "tool"), ` · ${status}`),
+        e.args && el("pre", { class: "args", "aria-label": "Arguments" }, e.args),
+        e.result !== null && el("pre", { class: "result", "aria-label": "Result" }, e.result),
+      );
+    }
+    case "note":
+      return el("p", { class: e.error ? "note error" : "note" }, e.text);
+    default:
+      return null;
+  }
+}
+
+function chatRunning() {
+  return [...chat.live.values()].some((u) => u.state === "running");
+}
+
+function chatRenderLog(entries) {
+  const log = $("chat-log");
+  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const live = [...chat.live.values()].map((u) =>
+    el("div", { class: `run ${u.state}`, "data-testid": `run-${u.runId}`, "data-state": u.state }, u.entries.map(entryNode)),
+  );
+  log.replaceChildren(
+    ...(entries.length || live.length ? entries.map(entryNode) : [el("p", { class: "hint" }, "No messages yet in this session.")]),
+    ...live,
+  );
+  if (stick) log.scrollTop = log.scrollHeight;
+  $("chat-stop").disabled = !chatRunning();
+}
+
+/** The gateways the chat can reach: running ones the app is connected to. */
+function chatGateways() {
+  return chat.state ? chat.state.gateways.filter((g) => g.chat) : [];
+}
+
+function chatRenderApprovals() {
+  const g = chat.state && chat.state.gateways.find((x) => x.name === chat.gateway);
+  $("chat-approvals").replaceChildren(...[g ? approvalList(g.name, g.approvals, "chat") : null].filter(Boolean));
+}
+
+function chatFillGateways() {
+  const select = $("chat-gateway");
+  const gateways = chatGateways();
+  const names = gateways.map((g) => g.name);
+  if (select.dataset.names !== names.join(",")) {
+    select.dataset.names = names.join(",");
+    select.replaceChildren(...gateways.map((g) => el("option", { value: g.name }, `${g.name}${g.owner ? ` (${g.owner})` : ""}`)));
+  }
+  if (chat.gateway) select.value = chat.gateway;
+  const empty = $("chat-empty");
+  empty.hidden = names.length > 0;
+  empty.textContent = "No gateway is running yet: start one on the Gateways page (or from the tray), then chat with its assistant here.";
+  $("chat-form").hidden = names.length === 0;
+}
+
+/** Opens session `key` (the main one when null) of `gateway`. */
+async function chatOpen(gateway, key) {
+  const seq = ++chat.opening;
+  chat.gateway = gateway;
+  chatFillGateways();
+  chatRenderApprovals();
+  if (!gateway) {
+    $("chat-log").replaceChildren();
+    return;
+  }
+  try {
+    const opened = await call("chat_open", { name: gateway, key });
+    if (seq !== chat.opening) return;
+    chat.key = opened.sessionKey;
+    chat.live = new Map(opened.live.map((u) => [u.runId, u]));
+    $("chat-model").textContent = opened.model ? `Model: ${opened.model}` : "No model set up for this gateway.";
+    $("chat-session").replaceChildren(
+      ...opened.sessions.map((s) => el("option", { value: s.key }, `${s.title}${s.messages ? ` (${s.messages})` : ""}`)),
+    );
+    $("chat-session").value = chat.key;
+    chat.entries = opened.entries;
+    chatRenderLog(opened.entries);
+  } catch (error) {
+    if (seq !== chat.opening) return;
+    $("chat-log").replaceChildren(el("p", { class: "error" }, errText(error)));
+  }
+}
+
+function chatUpdate(update) {
+  if (update.gateway !== chat.gateway || update.sessionKey !== chat.key) return;
+  chat.live.set(update.runId, update);
+  chatRenderLog(chat.entries || []);
+  // Ended: the stored transcript has it now.
+  if (update.state !== "running") {
+    chat.live.delete(update.runId);
+    chatOpen(chat.gateway, chat.key);
+  }
+}
+
+/** The page came to the chat: the tray's "Chat…" may name a gateway. */
+async function chatEnter() {
+  chat.active = true;
+  let target = null;
+  try {
+    target = await call("chat_target");
+  } catch (_) {
+    // Not inside the app: the page says so elsewhere.
+  }
+  const names = chatGateways().map((g) => g.name);
+  const gateway = target && (names.includes(target) || !chat.state) ? target : names.includes(chat.gateway) ? chat.gateway : names[0] || null;
+  await chatOpen(gateway, gateway === chat.gateway ? chat.key : null);
+  $("chat-input").focus();
+}
+
+function chatLeave() {
+  chat.active = false;
+  call("chat_close").catch(() => {});
+}
+
+/** "Chat" on a card. */
+function chatWith(name) {
+  chat.gateway = name;
+  chat.key = null;
+  showPage("chat");
+}
+
+function chatStateChanged(state) {
+  chat.state = state;
+  if (!chat.active) return;
+  chatFillGateways();
+  chatRenderApprovals();
+  const names = chatGateways().map((g) => g.name);
+  if (chat.gateway && !names.includes(chat.gateway)) {
+    chat.gateway = null;
+    chat.key = null;
+    chat.live.clear();
+    $("chat-log").replaceChildren();
+  }
+  if (!chat.gateway && names.length) chatOpen(names[0], null);
+}
+
+async function chatSend(event) {
+  event.preventDefault();
+  const input = $("chat-input");
+  const text = input.value;
+  if (!text.trim() || !chat.gateway || !chat.key) return;
+  const button = $("chat-send");
+  button.disabled = true;
+  try {
+    const runId = await call("chat_send", { name: chat.gateway, key: chat.key, text });
+    input.value = "";
+    if (!chat.live.has(runId)) {
+      chat.live.set(runId, { runId, state: "running", gateway: chat.gateway, sessionKey: chat.key, entries: [{ kind: "user", text }] });
+      chatRenderLog(chat.entries || []);
+    }
+  } catch (error) {
+    toast(errText(error), true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setUpChat() {
+  $("chat-form").addEventListener("submit", chatSend);
+  $("chat-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) chatSend(event);
+  });
+  $("chat-gateway").addEventListener("change", (e) => chatOpen(e.currentTarget.value, null));
+  $("chat-session").addEventListener("change", (e) => chatOpen(chat.gateway, e.currentTarget.value));
+  $("chat-new").addEventListener("click", (e) =>
+    act(e.currentTarget, "chat_new_session", { name: chat.gateway }, (key) => {
+      chatOpen(chat.gateway, key);
+      return "New session started.";
+    }),
+  );
+  $("chat-stop").addEventListener("click", (e) =>
+    act(e.currentTarget, "chat_abort", { name: chat.gateway, key: chat.key }, (aborted) => (aborted ? "Stopped." : "Nothing was running.")),
+  );
 }
 
 // ---- Rescue bot wizard ------------------------------------------------------
@@ -879,7 +1181,9 @@ async function main() {
       button.disabled = false;
     }
   });
+  setUpChat();
   await tauri.event.listen(STATE_EVENT, (event) => render(event.payload));
+  await tauri.event.listen(CHAT_EVENT, (event) => chatUpdate(event.payload));
   await tauri.event.listen(NAVIGATE_EVENT, (event) => showPage(event.payload));
   try {
     const asked = await call("initial_page");

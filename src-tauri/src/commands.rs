@@ -193,3 +193,13 @@ pub async fn setup_profile(desktop: Shared<'_>, name: String) -> Result<String, 
 pub fn initial_page(pending: State<'_, PendingPage>) -> Option<String> {
     pending.take()
 }
+
+/// "Raise the cap" on a card: `budget.dailyUsd` of gateway `name` set to
+/// `usd` (validated edit; a running gateway applies it without a restart).
+#[tauri::command]
+pub async fn set_daily_cap(desktop: Shared<'_>, name: String, usd: f64) -> Result<String, String> {
+    off_main("setting the daily cap", &desktop, move |d| {
+        d.set_daily_cap(&name, usd).map_err(|e| e.to_string())
+    })
+    .await
+}

@@ -44,6 +44,9 @@ use tokio::sync::Notify;
 use crate::settings::{self, Settings, SettingsError};
 use crate::tray::Folder;
 
+/// The highest daily cap the card sets (a typo guard, not a policy: the
+/// config takes any amount).
+const MAX_DAILY_CAP: f64 = 100_000.0;
 /// Lines of activity kept per gateway for the dashboard.
 const ACTIVITY_LINES: usize = 50;
 /// How long a control client may take to send its request line.
@@ -120,10 +123,10 @@ pub struct Desktop {
     /// The control socket this app bound, removed on quit.
     control: Mutex<Option<PathBuf>>,
     /// Per running gateway, why it refused the newest edit of its config
-    /// (its `health.reload.lastError`), kept by [`crate::health`].
+    /// (its `health.reload.lastError`), kept by [`crate::link`].
     refused: Mutex<HashMap<String, String>>,
-    /// The tasks following each running gateway's `health`.
-    pub(crate) followers: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// The app's connection to each running gateway and what it tells.
+    pub links: crate::link::Links,
     /// Profiles whose keychain refused (or could not be reached) when
     /// this app last needed one of their secrets.
     keychain_problems: Mutex<HashMap<String, String>>,
@@ -183,7 +186,7 @@ impl Desktop {
             cli: cli_path(),
             control: Mutex::new(None),
             refused: Mutex::new(HashMap::new()),
-            followers: Mutex::new(HashMap::new()),
+            links: crate::link::Links::default(),
             keychain_problems: Mutex::new(HashMap::new()),
             unopened: Mutex::new(HashMap::new()),
             service_notes: Mutex::new(HashMap::new()),
@@ -795,6 +798,39 @@ impl Desktop {
             format!("set {key} to {port} in {}", path.display()),
         );
         Ok(())
+    }
+}
+
+impl Desktop {
+    /// Sets `budget.dailyUsd` of `name` to `usd` through the one config
+    /// edit path (validated whole, atomic, `.bak` kept); a running gateway
+    /// applies it by hot reload, without a restart.
+    pub fn set_daily_cap(&self, name: &str, usd: f64) -> Result<String, ActionError> {
+        if !(usd.is_finite() && usd > 0.0 && usd <= MAX_DAILY_CAP) {
+            return Err(self.fail(
+                name,
+                ActionError::failed(
+                    name,
+                    format!("a daily cap is an amount of US dollars above 0 and at most {MAX_DAILY_CAP}: {usd} is not"),
+                ),
+            ));
+        }
+        // As a person writes it: `1`, `2.5` (a finite f64 displays without
+        // exponent or trailing `.0`).
+        let value = usd.to_string();
+        let resolved = resolve(&self.env, Some(name))?;
+        let path = resolved.config_path.clone();
+        let target = omniclaw_os::edit::Target {
+            resolved,
+            env: self.env.clone(),
+        };
+        omniclaw_os::edit::edit_config(&target, &omniclaw_os::edit::Options::default(), |text| {
+            omniclaw_core::config::set(text, "budget.dailyUsd", &value)
+        })
+        .map_err(|e| self.fail(name, ActionError::failed(name, e.to_string())))?;
+        let line = format!("set budget.dailyUsd to ${usd:.2} in {}", path.display());
+        self.succeed(name, line.clone());
+        Ok(line)
     }
 }
 

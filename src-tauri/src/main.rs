@@ -14,9 +14,11 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod changes;
+mod chat;
 mod commands;
 mod desktop;
-mod health;
+mod link;
+mod markdown;
 mod memory;
 mod onboarding;
 mod refresh;
@@ -105,6 +107,15 @@ fn run() -> anyhow::Result<()> {
             commands::copy_path,
             commands::roll_back,
             commands::use_secrets_file,
+            commands::set_daily_cap,
+            chat::chat_open,
+            chat::chat_close,
+            chat::chat_send,
+            chat::chat_abort,
+            chat::chat_new_session,
+            chat::chat_target,
+            chat::resolve_approval,
+            chat::open_link,
             onboarding::onboard_plan,
             onboarding::onboard_check_token,
             onboarding::onboard_wait_operator,
@@ -140,6 +151,8 @@ fn run() -> anyhow::Result<()> {
             event: tauri::WindowEvent::Destroyed,
             ..
         } if label == window::MAIN => {
+            // Nobody shows a chat any more: stop pacing updates for it.
+            handle.state::<Arc<Desktop>>().links.watch(None);
             let app = handle.clone();
             memory::release_after_dashboard(move || app.get_webview_window(window::MAIN).is_none());
         }
@@ -283,6 +296,39 @@ mod tests {
                 text.contains(needle),
                 "ui/{asset} should contain {needle:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_page_may_reach_nothing_but_the_app() {
+        let config = config();
+        let csp = config
+            .app
+            .security
+            .csp
+            .as_ref()
+            .map(|c| c.to_string())
+            .expect("a content security policy");
+        // The page talks to the app over IPC only: no socket to a gateway,
+        // no inline or remote script, no frame, no plugin.
+        for needed in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "connect-src 'self' ipc: http://ipc.localhost;",
+            "object-src 'none'",
+            "frame-src 'none'",
+        ] {
+            assert!(csp.contains(needed), "{needed:?} missing from {csp}");
+        }
+        for banned in [
+            "ws:",
+            "127.0.0.1",
+            "localhost:",
+            "unsafe-inline",
+            "unsafe-eval",
+            "*",
+        ] {
+            assert!(!csp.contains(banned), "{banned:?} in {csp}");
         }
     }
 

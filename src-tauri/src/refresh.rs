@@ -38,6 +38,8 @@ pub async fn current(app: &AppHandle<Wry>, desktop: &Arc<Desktop>) -> Option<Vie
 pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         let mut last: Option<View> = None;
+        // Budget levels told so far: once per level, day and cap.
+        let mut told = tray::BudgetTold::new();
         loop {
             let stamp = Stamp::of(desktop.home());
             let gathered = Instant::now();
@@ -49,9 +51,14 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
                     .filter(|g| matches!(g.status, tray::Status::Running(_)))
                     .map(|g| g.name.clone())
                     .collect();
-                crate::health::follow(&desktop, &running);
+                crate::link::follow(&app, &desktop, &running);
                 if last.as_ref() != Some(&view) {
                     show(&app, last.as_ref(), &view);
+                    let (notices, next) = tray::budget_notices(&told, &view.snapshot);
+                    told = next;
+                    for notice in notices {
+                        notify(&app, notice);
+                    }
                     last = Some(view);
                 }
             }

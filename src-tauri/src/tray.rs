@@ -225,6 +225,10 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
         ItemId::OpenLogs(name) => open_folder(app, desktop, name, Folder::Logs),
         ItemId::OpenConfigFolder(name) => open_folder(app, desktop, name, Folder::Config),
         ItemId::RefusedEdit(_) => navigate(app, "gateways"),
+        ItemId::Chat(name) | ItemId::Approvals(name) => {
+            desktop.links.set_target(&name);
+            navigate(app, "chat");
+        }
         ItemId::Warning(_) => navigate(app, "ports"),
         ItemId::SetUpRescue => navigate(app, "setup"),
         ItemId::OpenDashboard => navigate(app, "gateways"),
@@ -242,6 +246,7 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
             });
         }
         ItemId::Gateway(_)
+        | ItemId::Spend(_)
         | ItemId::NoGateways
         | ItemId::PairingRequests
         | ItemId::PairingRequest(..) => {}
@@ -315,6 +320,45 @@ impl Folder {
 /// having opened the folder (openers hand over and exit 0 at once).
 const OPENER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Opens `target` (a folder, or a web link) with the platform's opener:
+/// the file manager or the browser the user chose. `Err` when nothing
+/// could open it (no opener on PATH, or the opener found nothing).
+pub async fn open_with_system(target: impl Into<std::ffi::OsString>) -> Result<(), String> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let target: std::ffi::OsString = target.into();
+    tauri::async_runtime::spawn_blocking(move || {
+        // One argument, no shell: the target is never parsed as a command.
+        let mut child = std::process::Command::new(opener)
+            .arg(&target)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{opener}: {e}"))?;
+        let start = std::time::Instant::now();
+        while start.elapsed() < OPENER_WAIT {
+            match child.try_wait() {
+                // xdg-open says 3 or 4 when it finds nothing to open with.
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("{opener} ended with {status}")),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(format!("{opener}: {e}")),
+            }
+        }
+        // Still running: a file manager or browser took over. Reap it later.
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("the opener did not finish: {e}"))?
+}
+
 /// Opens a profile's logs or config folder from the tray: when no file
 /// manager opens it, the dashboard shows the folder's path on the
 /// gateway's card instead.
@@ -349,38 +393,7 @@ pub async fn try_open_folder(
     };
     omniclaw_os::fsx::create_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else if cfg!(windows) {
-        "explorer"
-    } else {
-        "xdg-open"
-    };
-    let target = dir.clone();
-    let opened = tauri::async_runtime::spawn_blocking(move || {
-        let mut child = std::process::Command::new(opener)
-            .arg(&target)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{opener}: {e}"))?;
-        let start = std::time::Instant::now();
-        while start.elapsed() < OPENER_WAIT {
-            match child.try_wait() {
-                // xdg-open says 3 or 4 when it finds nothing to open with.
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("{opener} ended with {status}")),
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
-                Err(e) => return Err(format!("{opener}: {e}")),
-            }
-        }
-        // Still running: a file manager took over. Reap it later.
-        std::thread::spawn(move || child.wait());
-        Ok(())
-    })
-    .await
-    .map_err(|e| format!("opening {} did not finish: {e}", dir.display()))?;
+    let opened = open_with_system(dir.clone()).await;
     let shown = dir.display().to_string();
     match opened {
         Ok(()) => {

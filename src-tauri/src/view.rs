@@ -96,6 +96,62 @@ pub struct Card {
     pub unopened: Option<UnopenedView>,
     /// What the CLI said when it installed or uninstalled its service.
     pub service_notes: Vec<String>,
+    /// Its assistant while it runs and the app is connected to it.
+    pub assistant: Option<AssistantView>,
+    /// Commands its assistant waits to run until someone answers.
+    pub approvals: Vec<crate::link::Approval>,
+    /// The app is connected to it: the chat can reach it.
+    pub chat: bool,
+}
+
+/// A running gateway's assistant on its card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssistantView {
+    /// `provider/model`, when one is configured.
+    pub model: Option<String>,
+    pub problem: Option<String>,
+    pub active_runs: u64,
+    pub spend: Option<SpendView>,
+}
+
+/// Today's spend against the daily cap.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendView {
+    /// `Today: 1,234 tokens · $0.0123 of $2.00`.
+    pub label: String,
+    pub tokens: u64,
+    pub usd: f64,
+    /// `budget.dailyUsd`, when set.
+    pub cap: Option<f64>,
+    /// Share of the cap spent, 0–100 (100 also past it).
+    pub percent: u8,
+    /// `under`, `near` (80 % or more) or `reached`.
+    pub level: &'static str,
+}
+
+impl SpendView {
+    fn of(spend: &omniclaw_core::tray::Spend) -> SpendView {
+        use omniclaw_core::tray::BudgetLevel;
+        let percent = match spend.cap {
+            Some(0) => 100,
+            Some(cap) => (u128::from(spend.usd) * 100 / u128::from(cap)).min(100) as u8,
+            None => 0,
+        };
+        SpendView {
+            label: spend.label(),
+            tokens: spend.tokens,
+            usd: spend.usd as f64 / 1e6,
+            cap: spend.cap.map(|c| c as f64 / 1e6),
+            percent,
+            level: match spend.level() {
+                BudgetLevel::Under => "under",
+                BudgetLevel::Near => "near",
+                BudgetLevel::Reached => "reached",
+            },
+        }
+    }
 }
 
 /// An edit the running gateway refused: the keys and why.
@@ -285,6 +341,20 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         (Status::Running(_), Some(why)) => refused(record, &why).keys,
         _ => Vec::new(),
     };
+    let running = matches!(status, Status::Running(_));
+    let spend = running
+        .then(|| desktop.links.assistant(&name).and_then(|a| a.spend))
+        .flatten();
+    let approvals = if running {
+        desktop
+            .links
+            .approvals(&name)
+            .iter()
+            .map(|a| a.wait())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Gateway {
         status,
         base_port,
@@ -292,6 +362,8 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         config_problem,
         pairing: Vec::new(),
         refused_edit,
+        spend,
+        approvals,
         name,
     }
 }
@@ -409,6 +481,7 @@ fn card(
     start_with_app: &std::collections::BTreeSet<String>,
 ) -> Card {
     let name = &gateway.name;
+    let running = matches!(gateway.status, Status::Running(_));
     let (state, owner, reason) = match &gateway.status {
         Status::Stopped => ("stopped", None, None),
         Status::Starting => ("starting", None, None),
@@ -507,6 +580,26 @@ fn card(
             why: u.why,
         }),
         service_notes: desktop.service_notes(name),
+        assistant: running
+            .then(|| desktop.links.assistant(name))
+            .flatten()
+            .map(|a| AssistantView {
+                model: a.model,
+                problem: a.problem,
+                active_runs: a.active_runs,
+                spend: a.spend.as_ref().map(SpendView::of),
+            }),
+        approvals: if running {
+            let mut list = desktop.links.approvals(name);
+            for a in &mut list {
+                // Where the command would run, under `~` like every path shown.
+                a.cwd = tilde(std::path::Path::new(&a.cwd), desktop.home());
+            }
+            list
+        } else {
+            Vec::new()
+        },
+        chat: running && desktop.links.connected(name),
     }
 }
 

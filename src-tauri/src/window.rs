@@ -18,7 +18,7 @@ pub const MAIN: &str = "main";
 pub const NAVIGATE_EVENT: &str = "omniclaw://navigate";
 
 /// The dashboard's pages.
-pub const PAGES: [&str; 4] = ["gateways", "ports", "settings", "setup"];
+pub const PAGES: [&str; 5] = ["gateways", "chat", "ports", "settings", "setup"];
 
 /// The page a dashboard that is still loading shows first (it asks once).
 #[derive(Default)]
@@ -83,6 +83,7 @@ mod tests {
             ("ports", "ports"),
             ("settings", "settings"),
             ("setup", "setup"),
+            ("chat", "chat"),
             ("Ports", "gateways"),
             ("", "gateways"),
             ("../etc", "gateways"),

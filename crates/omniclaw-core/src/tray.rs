@@ -84,6 +84,93 @@ pub struct Gateway {
     /// its last good config meanwhile); empty when it refused none. An
     /// edit whose keys are unknown is `["its config"]`.
     pub refused_edit: Vec<String>,
+    /// Today's tokens and spend of its assistant, while it runs and the
+    /// app can read them.
+    pub spend: Option<Spend>,
+    /// Commands its assistant waits to run until an operator answers,
+    /// oldest first.
+    pub approvals: Vec<ApprovalWait>,
+}
+
+/// A command an assistant wants to run, waiting for an operator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalWait {
+    /// The gateway's approval id.
+    pub id: String,
+    /// The exact command line.
+    pub command: String,
+}
+
+/// One millionth of a US dollar: spend compares exactly.
+pub type MicroUsd = u64;
+
+/// Today's use of a gateway's assistant against its daily cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spend {
+    pub tokens: u64,
+    pub usd: MicroUsd,
+    /// `budget.dailyUsd`, when set.
+    pub cap: Option<MicroUsd>,
+    /// When the day's spend starts again from zero (local midnight), ms
+    /// since the epoch: it names the day.
+    pub resets_at_ms: u64,
+}
+
+/// How close today's spend is to the daily cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BudgetLevel {
+    Under,
+    /// 80 % or more of the cap is spent.
+    Near,
+    /// The cap is spent: the assistant makes no model call until it resets.
+    Reached,
+}
+
+/// Share of the cap from which a budget counts as nearly spent, in percent.
+pub const BUDGET_NEAR_PERCENT: u64 = 80;
+
+impl Spend {
+    pub fn level(&self) -> BudgetLevel {
+        match self.cap {
+            None => BudgetLevel::Under,
+            Some(cap) if self.usd >= cap => BudgetLevel::Reached,
+            Some(cap)
+                if u128::from(self.usd) * 100
+                    >= u128::from(cap) * u128::from(BUDGET_NEAR_PERCENT) =>
+            {
+                BudgetLevel::Near
+            }
+            Some(_) => BudgetLevel::Under,
+        }
+    }
+
+    /// `Today: 1,234 tokens · $0.0123 of $2.00`, or `… · cap of $2.00
+    /// reached`, or `… (no daily cap)`.
+    pub fn label(&self) -> String {
+        let spent = format!(
+            "Today: {} tokens · {}",
+            crate::report::thousands(self.tokens),
+            usd_text(self.usd)
+        );
+        match self.cap {
+            Some(cap) if self.level() == BudgetLevel::Reached => {
+                format!("{spent} · cap of {} reached", usd_text(cap))
+            }
+            Some(cap) => format!("{spent} of {}", usd_text(cap)),
+            None => format!("{spent} (no daily cap)"),
+        }
+    }
+}
+
+/// `$2.00`, `$0.05`, `$0.0123` (four places for a fraction of a cent
+/// below a dollar, so small spend shows).
+pub fn usd_text(micros: MicroUsd) -> String {
+    let dollars = micros as f64 / 1e6;
+    if micros.is_multiple_of(10_000) || micros >= 1_000_000 {
+        format!("${dollars:.2}")
+    } else {
+        format!("${dollars:.4}")
+    }
 }
 
 /// A Telegram user waiting for the operator to let them in.
@@ -108,6 +195,8 @@ impl Gateway {
             config_problem: None,
             pairing: Vec::new(),
             refused_edit: Vec::new(),
+            spend: None,
+            approvals: Vec::new(),
         }
     }
 }
@@ -287,6 +376,12 @@ pub enum ItemId {
     /// The line saying which edit a running gateway refused; opens the
     /// dashboard, where its card offers "Roll back".
     RefusedEdit(String),
+    /// "Chat…": the dashboard's chat with this gateway's assistant.
+    Chat(String),
+    /// The disabled line with today's tokens and spend.
+    Spend(String),
+    /// The line saying commands wait for approval; opens the chat.
+    Approvals(String),
     /// The disabled line shown while no profile exists.
     NoGateways,
     SetUpRescue,
@@ -303,6 +398,9 @@ impl fmt::Display for ItemId {
             ItemId::OpenLogs(name) => write!(f, "open-logs:{name}"),
             ItemId::OpenConfigFolder(name) => write!(f, "open-config-folder:{name}"),
             ItemId::RefusedEdit(name) => write!(f, "refused-edit:{name}"),
+            ItemId::Chat(name) => write!(f, "chat:{name}"),
+            ItemId::Spend(name) => write!(f, "spend:{name}"),
+            ItemId::Approvals(name) => write!(f, "approvals:{name}"),
             ItemId::Warning(n) => write!(f, "warning:{n}"),
             ItemId::PairingRequests => f.write_str("pairing-requests"),
             ItemId::PairingRequest(name, code) => write!(f, "pairing:{name}:{code}"),
@@ -370,6 +468,9 @@ impl FromStr for ItemId {
             "open-logs" => ItemId::OpenLogs(name),
             "open-config-folder" => ItemId::OpenConfigFolder(name),
             "refused-edit" => ItemId::RefusedEdit(name),
+            "chat" => ItemId::Chat(name),
+            "spend" => ItemId::Spend(name),
+            "approvals" => ItemId::Approvals(name),
             "warning" => ItemId::Warning(arg.parse().map_err(|_| unknown())?),
             other => ItemId::GatewayAction(Action::parse(other).ok_or_else(unknown)?, name),
         })
@@ -524,11 +625,33 @@ pub fn gateway_label(gateway: &Gateway) -> String {
 fn gateway_submenu(gateway: &Gateway) -> Item {
     let name = &gateway.name;
     let mut items = Vec::new();
+    if let Some(waiting) = approvals_label(gateway) {
+        // First: the assistant is stopped until someone answers.
+        items.push(Item::action(ItemId::Approvals(name.clone()), waiting, true));
+    }
     if let Some(why) = refused_label(gateway) {
-        // First, so the reason for the orange icon is the first thing read.
+        // Then the reason for the orange icon.
         items.push(Item::action(ItemId::RefusedEdit(name.clone()), why, true));
+    }
+    if !items.is_empty() {
         items.push(Item::Separator);
     }
+    items.push(Item::action(
+        ItemId::Chat(name.clone()),
+        "Chat…",
+        matches!(gateway.status, Status::Running(_)),
+    ));
+    if let Some(spend) = gateway
+        .spend
+        .filter(|_| matches!(gateway.status, Status::Running(_)))
+    {
+        items.push(Item::action(
+            ItemId::Spend(name.clone()),
+            spend.label(),
+            false,
+        ));
+    }
+    items.push(Item::Separator);
     items.extend(
         [Action::Start, Action::Stop, Action::Restart]
             .into_iter()
@@ -580,6 +703,19 @@ pub fn refused_label(gateway: &Gateway) -> Option<String> {
         "⚠ Edit of {} refused: runs on the last good config…",
         gateway.refused_edit.join(", ")
     ))
+}
+
+/// `⚠ 2 commands wait for approval…` while the running gateway's
+/// assistant waits for an operator; `None` otherwise.
+pub fn approvals_label(gateway: &Gateway) -> Option<String> {
+    if !matches!(gateway.status, Status::Running(_)) {
+        return None;
+    }
+    match gateway.approvals.len() {
+        0 => None,
+        1 => Some("⚠ 1 command waits for approval…".to_string()),
+        n => Some(format!("⚠ {n} commands wait for approval…")),
+    }
 }
 
 /// `Pairing requests (N)`: per request a line saying who, on which
@@ -657,16 +793,26 @@ pub fn conflict_kind(conflict: &Conflict) -> &'static str {
     }
 }
 
+/// A running gateway whose assistant spent its daily cap.
+fn capped(gateway: &Gateway) -> bool {
+    matches!(gateway.status, Status::Running(_))
+        && gateway
+            .spend
+            .is_some_and(|s| s.level() == BudgetLevel::Reached)
+}
+
 fn icon(snapshot: &Snapshot) -> Icon {
     let failed = snapshot
         .gateways
         .iter()
         .any(|g| matches!(g.status, Status::Failed { .. }));
     let uneasy = !snapshot.conflicts.is_empty()
-        || snapshot
-            .gateways
-            .iter()
-            .any(|g| g.config_problem.is_some() || refused_label(g).is_some());
+        || snapshot.gateways.iter().any(|g| {
+            g.config_problem.is_some()
+                || refused_label(g).is_some()
+                || approvals_label(g).is_some()
+                || capped(g)
+        });
     if failed {
         Icon::Error
     } else if uneasy {
@@ -706,6 +852,14 @@ fn tooltip(snapshot: &Snapshot) -> String {
             ));
         }
     }
+    for g in &snapshot.gateways {
+        if approvals_label(g).is_some() {
+            parts.push(format!("{}: waiting for approval", g.name));
+        }
+        if capped(g) {
+            parts.push(format!("{}: daily budget reached", g.name));
+        }
+    }
     if conflicts > 0 {
         let s = if conflicts == 1 { "" } else { "s" };
         parts.push(format!("{conflicts} conflict{s}"));
@@ -731,6 +885,17 @@ pub enum Notice {
         who: String,
         code: PairingCode,
     },
+    /// Gateway `name`'s assistant waits for an operator before it runs
+    /// `command`.
+    Approval {
+        name: String,
+        id: String,
+        command: String,
+    },
+    /// Gateway `name`'s assistant spent 80 % of its daily cap.
+    BudgetNear { name: String, spend: Spend },
+    /// Gateway `name`'s assistant spent its daily cap: it stops replying.
+    BudgetReached { name: String, spend: Spend },
 }
 
 impl Notice {
@@ -740,6 +905,11 @@ impl Notice {
             Notice::Failed { name, .. } => format!("Gateway {name} failed"),
             Notice::Conflict { .. } => "Isolation problem".to_string(),
             Notice::PairingRequest { name, who, .. } => format!("{name}: {who} asks for access"),
+            Notice::Approval { name, .. } => format!("{name}: a command waits for your approval"),
+            Notice::BudgetNear { name, .. } => {
+                format!("{name}: {BUDGET_NEAR_PERCENT} % of today's budget spent")
+            }
+            Notice::BudgetReached { name, .. } => format!("{name}: today's budget is spent"),
         }
     }
 
@@ -750,6 +920,19 @@ impl Notice {
             Notice::Conflict { label } => format!("{label}. Open the port map to fix it."),
             Notice::PairingRequest { name, code, .. } => format!(
                 "Pairing code {code}. Approve or deny it under \"Pairing requests\" in the tray menu or on {name}'s card in the dashboard."
+            ),
+            Notice::Approval { name, command, .. } => format!(
+                "{}. Allow or deny it in the dashboard ({name}'s card or its chat); no answer in time is a deny.",
+                first_line(command, 200)
+            ),
+            Notice::BudgetNear { name, spend } => format!(
+                "{} of {} spent today. Raise the cap on {name}'s card in the dashboard if it needs more.",
+                usd_text(spend.usd),
+                spend.cap.map(usd_text).unwrap_or_default()
+            ),
+            Notice::BudgetReached { name, spend } => format!(
+                "The cap of {} is reached: {name}'s assistant makes no model call until local midnight. Raise the cap on its card in the dashboard to go on today.",
+                spend.cap.map(usd_text).unwrap_or_default()
             ),
         }
     }
@@ -799,7 +982,63 @@ pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
             }
         }
     }
+    let asked: BTreeSet<(&str, &str)> = before
+        .gateways
+        .iter()
+        .flat_map(|g| {
+            g.approvals
+                .iter()
+                .map(move |a| (g.name.as_str(), a.id.as_str()))
+        })
+        .collect();
+    for gateway in &after.gateways {
+        for wait in &gateway.approvals {
+            if !asked.contains(&(gateway.name.as_str(), wait.id.as_str())) {
+                out.push(Notice::Approval {
+                    name: gateway.name.clone(),
+                    id: wait.id.clone(),
+                    command: wait.command.clone(),
+                });
+            }
+        }
+    }
     out
+}
+
+/// The budget levels told per gateway: the day (its `resets_at_ms`), the
+/// cap they were told against, and the highest level told.
+pub type BudgetTold = std::collections::BTreeMap<String, (u64, Option<MicroUsd>, BudgetLevel)>;
+
+/// The budget notices due for `snapshot` given what was told already:
+/// once at 80 % of the cap and once when it is spent, per gateway and
+/// day; a changed cap starts over. A gateway whose spend is unknown
+/// for a while (restarted, reconnecting) is not told again. Returns the
+/// notices and what has been told after them.
+pub fn budget_notices(told: &BudgetTold, snapshot: &Snapshot) -> (Vec<Notice>, BudgetTold) {
+    let mut out = Vec::new();
+    let mut next = told.clone();
+    for gateway in &snapshot.gateways {
+        let Some(spend) = gateway.spend else {
+            continue;
+        };
+        let level = spend.level();
+        let before = match told.get(&gateway.name) {
+            Some((day, cap, level)) if *day == spend.resets_at_ms && *cap == spend.cap => *level,
+            _ => BudgetLevel::Under,
+        };
+        if level > before {
+            let name = gateway.name.clone();
+            out.push(match level {
+                BudgetLevel::Reached => Notice::BudgetReached { name, spend },
+                _ => Notice::BudgetNear { name, spend },
+            });
+        }
+        next.insert(
+            gateway.name.clone(),
+            (spend.resets_at_ms, spend.cap, level.max(before)),
+        );
+    }
+    (out, next)
 }
 
 /// The first line of `text`, cut to `max` characters with an ellipsis.
@@ -1121,6 +1360,10 @@ mod tests {
                 Some(ItemId::OpenConfigFolder(main())),
             ),
             ("refused-edit:main", Some(ItemId::RefusedEdit(main()))),
+            ("chat:main", Some(ItemId::Chat(main()))),
+            ("spend:main", Some(ItemId::Spend(main()))),
+            ("approvals:main", Some(ItemId::Approvals(main()))),
+            ("chat:", None),
             ("warning:2", Some(ItemId::Warning(2))),
             ("pairing-requests", Some(ItemId::PairingRequests)),
             (
@@ -1272,6 +1515,188 @@ mod tests {
         assert_eq!(
             notice.body(),
             "Pairing code K7M2P9QX. Approve or deny it under \"Pairing requests\" in the tray menu or on rescue's card in the dashboard."
+        );
+    }
+
+    fn spend(usd: MicroUsd, cap: Option<MicroUsd>, day: u64) -> Spend {
+        Spend {
+            tokens: 1234,
+            usd,
+            cap,
+            resets_at_ms: day,
+        }
+    }
+
+    #[test]
+    fn spend_is_labelled_against_the_cap() {
+        let cases = [
+            (
+                spend(0, Some(2_000_000), 1),
+                BudgetLevel::Under,
+                "Today: 1,234 tokens · $0.00 of $2.00",
+            ),
+            (
+                spend(12_300, Some(2_000_000), 1),
+                BudgetLevel::Under,
+                "Today: 1,234 tokens · $0.0123 of $2.00",
+            ),
+            (
+                spend(1_599_999, Some(2_000_000), 1),
+                BudgetLevel::Under,
+                "Today: 1,234 tokens · $1.60 of $2.00",
+            ),
+            (
+                spend(1_600_000, Some(2_000_000), 1),
+                BudgetLevel::Near,
+                "Today: 1,234 tokens · $1.60 of $2.00",
+            ),
+            (
+                spend(2_000_000, Some(2_000_000), 1),
+                BudgetLevel::Reached,
+                "Today: 1,234 tokens · $2.00 · cap of $2.00 reached",
+            ),
+            (
+                spend(2_500_000, None, 1),
+                BudgetLevel::Under,
+                "Today: 1,234 tokens · $2.50 (no daily cap)",
+            ),
+            (
+                spend(40_000, Some(50_000), 1),
+                BudgetLevel::Near,
+                "Today: 1,234 tokens · $0.04 of $0.05",
+            ),
+            (
+                spend(0, Some(0), 1),
+                BudgetLevel::Reached,
+                "Today: 1,234 tokens · $0.00 · cap of $0.00 reached",
+            ),
+        ];
+        for (spend, level, label) in cases {
+            assert_eq!(spend.level(), level, "{spend:?}");
+            assert_eq!(spend.label(), label, "{spend:?}");
+        }
+    }
+
+    #[test]
+    fn a_running_assistant_shows_chat_spend_and_approvals() {
+        let mut s = main_and_rescue(Status::Running(Owner::Service), Status::Stopped);
+        s.gateways[0].spend = Some(spend(1_700_000, Some(2_000_000), 1));
+        s.gateways[0].approvals = vec![
+            ApprovalWait {
+                id: "a1".into(),
+                command: "rm -rf build".into(),
+            },
+            ApprovalWait {
+                id: "a2".into(),
+                command: "ls".into(),
+            },
+        ];
+        // A stopped gateway's leftovers show nothing.
+        s.gateways[1].spend = Some(spend(2_000_000, Some(2_000_000), 1));
+        s.gateways[1].approvals = vec![ApprovalWait {
+            id: "b1".into(),
+            command: "ls".into(),
+        }];
+        let menu = menu(&s);
+        assert_eq!(menu.icon, Icon::Warning, "someone must answer");
+        insta::assert_snapshot!(menu.to_string());
+        let mut capped = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        capped.gateways[0].spend = Some(spend(2_000_000, Some(2_000_000), 1));
+        assert_eq!(menu_icon(&capped), Icon::Warning, "the cap stops replies");
+        capped.gateways[0].spend = Some(spend(1_000_000, Some(2_000_000), 1));
+        assert_eq!(menu_icon(&capped), Icon::Ok);
+    }
+
+    fn menu_icon(s: &Snapshot) -> Icon {
+        menu(s).icon
+    }
+
+    #[test]
+    fn each_approval_is_told_once() {
+        let wait = |id: &str| ApprovalWait {
+            id: id.into(),
+            command: format!("echo {id}"),
+        };
+        let mut one = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        one.gateways[0].approvals = vec![wait("a1")];
+        let mut two = one.clone();
+        two.gateways[0].approvals.push(wait("a2"));
+        let none = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        let told = |id: &str| Notice::Approval {
+            name: "main".into(),
+            id: id.into(),
+            command: format!("echo {id}"),
+        };
+        check_notices(&none, &one, &[told("a1")]);
+        check_notices(&one, &one, &[]);
+        check_notices(&one, &two, &[told("a2")]);
+        check_notices(&two, &none, &[]);
+        let notice = told("a1");
+        assert_eq!(notice.title(), "main: a command waits for your approval");
+        assert_eq!(
+            notice.body(),
+            "echo a1. Allow or deny it in the dashboard (main's card or its chat); no answer in time is a deny."
+        );
+    }
+
+    #[test]
+    fn the_budget_is_told_once_at_80_percent_and_once_when_spent() {
+        let at = |usd: Option<MicroUsd>, cap: MicroUsd, day: u64| {
+            let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+            s.gateways[0].spend = usd.map(|usd| spend(usd, Some(cap), day));
+            s
+        };
+        let kinds = |notices: &[Notice]| -> Vec<&'static str> {
+            notices
+                .iter()
+                .map(|n| match n {
+                    Notice::BudgetNear { .. } => "near",
+                    Notice::BudgetReached { .. } => "reached",
+                    _ => "other",
+                })
+                .collect()
+        };
+        let cap = 2_000_000;
+        let steps: [(Option<MicroUsd>, MicroUsd, u64, &[&str]); 11] = [
+            (Some(100_000), cap, 1, &[]),
+            (Some(1_700_000), cap, 1, &["near"]),
+            (Some(1_800_000), cap, 1, &[]),
+            // Reconnecting or restarted: unknown for a while, not told again.
+            (None, cap, 1, &[]),
+            (Some(1_900_000), cap, 1, &[]),
+            (Some(2_000_000), cap, 1, &["reached"]),
+            (Some(2_100_000), cap, 1, &[]),
+            // The cap is raised: a new crossing is news again.
+            (Some(2_100_000), 5_000_000, 1, &[]),
+            (Some(4_500_000), 5_000_000, 1, &["near"]),
+            // The next day starts over; a jump past the cap tells only that.
+            (Some(100_000), 5_000_000, 2, &[]),
+            (Some(6_000_000), 5_000_000, 2, &["reached"]),
+        ];
+        let mut told = BudgetTold::new();
+        for (n, (usd, cap, day, expected)) in steps.iter().enumerate() {
+            let (notices, next) = budget_notices(&told, &at(*usd, *cap, *day));
+            assert_eq!(kinds(&notices), *expected, "step {n}");
+            told = next;
+        }
+        let notice = Notice::BudgetNear {
+            name: "main".into(),
+            spend: spend(1_700_000, Some(cap), 1),
+        };
+        assert_eq!(notice.title(), "main: 80 % of today's budget spent");
+        assert_eq!(
+            notice.body(),
+            "$1.70 of $2.00 spent today. Raise the cap on main's card in the dashboard if it needs more."
+        );
+        let notice = Notice::BudgetReached {
+            name: "main".into(),
+            spend: spend(2_000_000, Some(cap), 1),
+        };
+        assert_eq!(notice.title(), "main: today's budget is spent");
+        assert!(
+            notice.body().starts_with("The cap of $2.00 is reached"),
+            "{}",
+            notice.body()
         );
     }
 

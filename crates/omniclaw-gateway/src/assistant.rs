@@ -273,6 +273,8 @@ impl Assistant {
         });
         self.agent.reconfigure(parts.setup);
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = parts.config;
+        // The `health` sent for this reload must carry the new cap.
+        self.invalidate_summary();
     }
 
     /// Aborts every queued or running turn (the gateway stops).

@@ -56,6 +56,11 @@ pub struct ConnectOptions {
     pub mode: String,
     /// Limit for the handshake and, by default, each call.
     pub timeout: Duration,
+    /// Capabilities announced in `connect` (`tool-events`: the tool
+    /// stream of the runs this client starts).
+    pub caps: Vec<String>,
+    /// How many events wait for a slow reader before it lags.
+    pub event_buffer: usize,
 }
 
 impl ConnectOptions {
@@ -65,6 +70,8 @@ impl ConnectOptions {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             mode: "cli".into(),
             timeout: Duration::from_secs(10),
+            caps: Vec::new(),
+            event_buffer: 64,
         }
     }
 }
@@ -180,7 +187,7 @@ impl Client {
                         "mode": opts.mode,
                         "instanceId": uuid::Uuid::new_v4().to_string(),
                     },
-                    "caps": [],
+                    "caps": opts.caps,
                     "auth": auth,
                     "role": "operator",
                     "scopes": opts.scopes,
@@ -210,7 +217,7 @@ impl Client {
                     timeout,
                 })??;
         let pending: Pending = Arc::default();
-        let (events, _) = broadcast::channel(64);
+        let (events, _) = broadcast::channel(opts.event_buffer.max(1));
         let (closed_tx, closed) = watch::channel(None);
         let reader = tokio::spawn(read_loop(read, pending.clone(), events.clone(), closed_tx));
         Ok(Client {
