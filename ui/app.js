@@ -7,7 +7,7 @@
 
 const STATE_EVENT = "omniclaw://state";
 const NAVIGATE_EVENT = "omniclaw://navigate";
-const PAGES = ["gateways", "chat", "ports", "settings", "setup"];
+const PAGES = ["gateways", "chat", "ports", "settings", "setup", "assistant"];
 const CHAT_EVENT = "omniclaw://chat";
 
 const tauri = window.__TAURI__;
@@ -197,6 +197,7 @@ function assistantSection(g) {
     { class: `assistant level-${spend ? spend.level : "none"}`, "data-testid": `assistant-${g.name}` },
     el("h3", {}, "Assistant"),
     el("p", {}, a.model ? `Model ${a.model}` : "No model set up yet.", a.activeRuns ? ` · ${a.activeRuns} repl${a.activeRuns === 1 ? "y" : "ies"} being written` : ""),
+    !a.model && el("button", { type: "button", "data-testid": `set-up-assistant-${g.name}`, onclick: () => asOpen(g.name) }, "Set up assistant…"),
     a.problem && el("p", { class: "error" }, a.problem),
     spend && el("p", { "data-testid": `spend-${g.name}` }, spend.label),
     spend && spend.cap !== null && el("progress", { max: "100", value: String(spend.percent), "aria-label": "Share of today's cap spent" }),
@@ -381,7 +382,7 @@ function renderGateways(state) {
   cards.replaceChildren(
     ...(state.gateways.length
       ? state.gateways.map(card)
-      : [el("p", { class: "empty" }, "No gateways yet. Create one under “Rescue bot”, or run ", el("code", {}, "omniclaw setup"), " for your main bot.")]),
+      : [el("p", { class: "empty" }, "No gateways yet. ", el("button", { type: "button", "data-testid": "set-up-assistant", onclick: () => asOpen(null) }, "Set up assistant…"), " creates your main bot; “Rescue bot” creates a rescue gateway.")]),
   );
   if (focused) cards.querySelector(`[data-testid="${focused}"]`)?.focus();
 }
@@ -1155,6 +1156,236 @@ function setUpWizard() {
   wzPlan();
 }
 
+// ---- Assistant wizard -------------------------------------------------------
+
+// Over the `assistant_*` commands: the gateway, the provider (a running
+// local Ollama is found by the app), its models fetched with the key, a test
+// message, an optional Telegram bot, then one write at Finish. The model's
+// reply is untrusted: shown with textContent only.
+const as = { offers: [], tested: false, planTimer: 0 };
+
+function asShowError(message) {
+  const box = $("as-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function asName() {
+  return $("as-name").value.trim() || "default";
+}
+
+function asPort() {
+  const raw = $("as-port").value.trim();
+  return raw ? Number(raw) : null;
+}
+
+/** Opens the wizard, for gateway `name` (one without a model) or a new main bot. */
+function asOpen(name) {
+  if (name) $("as-name").value = name;
+  showPage("assistant");
+  asPlan();
+}
+
+async function asPlan() {
+  const box = $("as-plan");
+  try {
+    const plan = await call("onboard_plan", { name: asName(), port: asPort() });
+    const lines = [
+      plan.exists
+        ? `Profile ${plan.profile} exists: its config ${plan.configPath} gains the model.`
+        : `New profile ${plan.profile} on base port ${plan.base}, config ${plan.configPath}.`,
+      ...plan.conflicts.map((c) => `${c.text} — ${c.fix}`),
+    ];
+    box.replaceChildren(...lines.map((l, i) => el("p", { class: i && "error" }, l)));
+    if (!plan.exists && !asPort() && plan.suggested) $("as-port").placeholder = `auto (${plan.base})`;
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "error" }, errText(error)));
+  }
+}
+
+function asProvider() {
+  const picked = document.querySelector("input[name=as-provider]:checked");
+  return as.offers.find((o) => o.kind === (picked && picked.value));
+}
+
+function asPickProvider() {
+  const offer = asProvider();
+  if (!offer) return;
+  $("as-base-url").value = offer.baseUrl || "";
+  $("as-base-url").placeholder = offer.baseUrl ? "" : "http://127.0.0.1:8000/v1";
+  $("as-key-hint").replaceChildren(
+    offer.keyRequired ? "required" : "optional for a local server",
+    offer.keyPage ? ` · keys at ${offer.keyPage}` : "",
+  );
+  asForgetModels();
+}
+
+function asForgetModels() {
+  $("as-model").replaceChildren();
+  $("as-model-step").disabled = true;
+  $("as-reply").hidden = true;
+  as.tested = false;
+  asUpdateFinish();
+}
+
+function asUpdateFinish() {
+  $("as-finish").disabled = !as.tested;
+}
+
+async function asProviders() {
+  const box = $("as-providers");
+  box.replaceChildren(el("p", { class: "hint" }, "Looking for a local Ollama…"));
+  try {
+    const found = await call("assistant_providers");
+    as.offers = found.offers;
+    box.replaceChildren(
+      ...found.offers.map((o) =>
+        el(
+          "label",
+          { class: "check" },
+          el("input", { type: "radio", name: "as-provider", value: o.kind, "data-testid": `as-provider-${o.kind}`, checked: o.kind === found.suggested, onchange: asPickProvider }),
+          ` ${o.label}`,
+          o.running ? el("span", { class: "ok" }, ` — runs on this machine (${o.running.length} model${o.running.length === 1 ? "" : "s"})`) : "",
+        ),
+      ),
+    );
+    asPickProvider();
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "error" }, errText(error)));
+  }
+}
+
+async function asFetch() {
+  const offer = asProvider();
+  if (!offer) return asShowError("Choose a provider first.");
+  asShowError("");
+  asForgetModels();
+  const button = $("as-fetch");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const models = await call("assistant_models", {
+      name: asName(),
+      kind: offer.kind,
+      baseUrl: $("as-base-url").value.trim() || null,
+      key: $("as-key").value.trim() || null,
+    });
+    $("as-model").replaceChildren(
+      ...models.map((m) => el("option", { value: m.id }, m.id, m.price ? ` (${m.price})` : "")),
+    );
+    $("as-model-step").disabled = false;
+  } catch (error) {
+    asShowError(errText(error));
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  }
+}
+
+async function asTest() {
+  asShowError("");
+  as.tested = false;
+  asUpdateFinish();
+  const button = $("as-test");
+  const box = $("as-reply");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const reply = await call("assistant_test", { model: $("as-model").value });
+    const text = el("blockquote", { "data-testid": "as-reply-text" });
+    // Untrusted text: never parsed as HTML.
+    text.textContent = reply.text;
+    box.replaceChildren(
+      el("p", {}, `${reply.model} answered in ${(reply.elapsedMs / 1000).toFixed(1)} s:`),
+      text,
+      el("p", { class: "hint", "data-testid": "as-cost" }, `${reply.inputTokens} tokens in, ${reply.outputTokens} out · cost ${reply.cost}`),
+    );
+    box.hidden = false;
+    as.tested = true;
+  } catch (error) {
+    box.hidden = true;
+    asShowError(errText(error));
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+    asUpdateFinish();
+  }
+}
+
+async function asCheck() {
+  asShowError("");
+  const bot = $("as-bot");
+  bot.hidden = true;
+  try {
+    const username = await call("onboard_check_token", { name: asName(), token: $("as-token").value, apiRoot: null });
+    bot.textContent = `@${username} will answer on Telegram (chats pair with a code).`;
+    bot.hidden = false;
+  } catch (error) {
+    asShowError(errText(error));
+  }
+}
+
+async function asFinish(event) {
+  event.preventDefault();
+  asShowError("");
+  const button = $("as-finish");
+  const done = $("as-done");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  done.textContent = "Writing the profile and starting its gateway…";
+  done.hidden = false;
+  try {
+    const r = await call("assistant_finish", { name: asName(), port: asPort() });
+    done.textContent = `${r.profile} runs on port ${r.port} with ${r.model}${r.bot ? `, ${r.bot} polls` : ""}; its secrets are in the ${r.store.replace(/^the /, "")}.`;
+    $("as-chat").hidden = false;
+    as.tested = false;
+  } catch (error) {
+    done.hidden = true;
+    asShowError(errText(error));
+  } finally {
+    button.removeAttribute("aria-busy");
+    asUpdateFinish();
+  }
+}
+
+async function asCancel() {
+  await call("assistant_cancel").catch(() => {});
+  $("as-key").value = "";
+  $("as-token").value = "";
+  $("as-bot").hidden = true;
+  $("as-done").hidden = true;
+  $("as-chat").hidden = true;
+  asShowError("");
+  asForgetModels();
+}
+
+function setUpAssistant() {
+  const replan = () => {
+    clearTimeout(as.planTimer);
+    as.planTimer = setTimeout(asPlan, 250);
+  };
+  $("as-name").addEventListener("input", () => {
+    asForgetModels();
+    replan();
+  });
+  $("as-port").addEventListener("input", replan);
+  $("as-base-url").addEventListener("input", asForgetModels);
+  $("as-key").addEventListener("input", asForgetModels);
+  $("as-model").addEventListener("change", () => {
+    as.tested = false;
+    $("as-reply").hidden = true;
+    asUpdateFinish();
+  });
+  $("as-fetch").addEventListener("click", asFetch);
+  $("as-test").addEventListener("click", asTest);
+  $("as-check").addEventListener("click", asCheck);
+  $("as-cancel").addEventListener("click", asCancel);
+  $("as-chat").addEventListener("click", () => chatWith(asName()));
+  $("as-form").addEventListener("submit", asFinish);
+  asProviders();
+  asPlan();
+}
+
 async function main() {
   setUpTabs();
   const page = new URLSearchParams(location.search).get("page") || location.hash.slice(1);
@@ -1165,6 +1396,7 @@ async function main() {
   }
   $("autostart").addEventListener("change", (e) => act(e.currentTarget, "set_autostart", { on: e.currentTarget.checked }));
   setUpWizard();
+  setUpAssistant();
   $("setup-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = event.currentTarget.querySelector("button");

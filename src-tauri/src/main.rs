@@ -13,6 +13,7 @@
 // Release builds on Windows are GUI apps and must not open a console window.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod assistant;
 mod changes;
 mod chat;
 mod commands;
@@ -92,6 +93,7 @@ fn run() -> anyhow::Result<()> {
         .manage(Arc::clone(&desktop))
         .manage(window::PendingPage::default())
         .manage(onboarding::Wizard::default())
+        .manage(assistant::AssistantWizard::default())
         .invoke_handler(tauri::generate_handler![
             commands::dashboard,
             commands::gateway_action,
@@ -122,13 +124,22 @@ fn run() -> anyhow::Result<()> {
             onboarding::onboard_stop_wait,
             onboarding::onboard_cancel,
             onboarding::onboard_finish,
+            assistant::assistant_providers,
+            assistant::assistant_models,
+            assistant::assistant_test,
+            assistant::assistant_cancel,
+            assistant::assistant_finish,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
             let desktop = for_setup;
             let view = view::gather(&desktop, false);
             tray::install(&handle, &omniclaw_core::tray::menu(&view.snapshot))?;
-            if !hidden {
+            // A first start (no profile yet) opens the assistant wizard, even
+            // at login: without it the app has nothing to run.
+            if view.snapshot.gateways.is_empty() {
+                window::show_dashboard(&handle, "assistant")?;
+            } else if !hidden {
                 window::show_dashboard(&handle, "gateways")?;
             }
             refresh::spawn(handle.clone(), Arc::clone(&desktop));

@@ -65,7 +65,7 @@ impl Wizard {
 /// Where secrets go: a profile's secrets file when it has one (or when
 /// `file` asks for one), else the OS keychain (what the rest of the app
 /// reads them from).
-fn store_for(file: bool) -> Routed {
+pub(crate) fn store_for(file: bool) -> Routed {
     Routed::system(file)
 }
 
@@ -300,8 +300,27 @@ pub fn onboard_stop_wait(wizard: State<'_, Wizard>) {
 /// Forgets every answer. Nothing was written, so nothing is left behind.
 #[tauri::command]
 pub fn onboard_cancel(wizard: State<'_, Wizard>) {
+    forget(&wizard);
+}
+
+/// Ends any wait and forgets the checked bot.
+pub(crate) fn forget(wizard: &Wizard) {
     wizard.stop_waiting();
     guard(&wizard.draft).take();
+}
+
+/// The bot checked for profile `name`, as answers for a main bot: no
+/// operator yet, so chats pair with a code.
+pub(crate) fn telegram_draft(wizard: &Wizard, name: &str) -> Option<TelegramAnswers> {
+    let draft = guard(&wizard.draft);
+    let d = draft.as_ref().filter(|d| d.profile == name)?;
+    Some(TelegramAnswers {
+        token: d.token.clone(),
+        username: d.username.clone(),
+        api_root: d.api_root.clone(),
+        allow_from: Vec::new(),
+        targets: Vec::new(),
+    })
 }
 
 /// What finishing asks for.
@@ -495,7 +514,7 @@ pub async fn onboard_finish(
 /// Starts `name` through the app's own start path: embedded, or installed
 /// and started as a service. A gateway already running in the app is
 /// restarted so it reads the new config.
-async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> Result<(), String> {
+pub(crate) async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> Result<(), String> {
     if service {
         if desktop.host().state(name) == GatewayState::Running {
             desktop

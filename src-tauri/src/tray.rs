@@ -103,12 +103,32 @@ pub fn render(app: &AppHandle<Wry>, menu: &model::Menu) -> tauri::Result<()> {
     Ok(())
 }
 
+/// The menu id of "Set up assistant…", an item of the app's own (the
+/// core's menu model knows the gateways, not the app's wizards).
+const SET_UP_ASSISTANT: &str = "set-up-assistant";
+
 fn build(
     app: &AppHandle<Wry>,
     menu: &model::Menu,
     rendered: &mut Rendered,
 ) -> tauri::Result<Menu<Wry>> {
-    let items = build_items(app, &menu.items, &mut rendered.handles)?;
+    let mut items = build_items(app, &menu.items, &mut rendered.handles)?;
+    // "Set up assistant…" sits just above "Set up rescue bot…".
+    let at = menu
+        .items
+        .iter()
+        .position(|i| i.id() == Some(&ItemId::SetUpRescue))
+        .unwrap_or(items.len());
+    items.insert(
+        at,
+        MenuItemKind::MenuItem(MenuItem::with_id(
+            app,
+            SET_UP_ASSISTANT,
+            "Set up assistant…",
+            true,
+            None::<&str>,
+        )?),
+    );
     let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = items.iter().map(|i| i as _).collect();
     rendered.shape = menu.shape();
     rendered.titles = titles(&menu.items);
@@ -204,6 +224,10 @@ fn update(items: &[Item], handles: &HashMap<ItemId, MenuItemKind<Wry>>) -> tauri
 /// Carries out a tray menu click.
 fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
     let raw = event.id().as_ref().to_string();
+    if raw == SET_UP_ASSISTANT {
+        navigate(app, "assistant");
+        return;
+    }
     let id: ItemId = match raw.parse() {
         Ok(id) => id,
         Err(e) => {

@@ -18,7 +18,14 @@ pub const MAIN: &str = "main";
 pub const NAVIGATE_EVENT: &str = "omniclaw://navigate";
 
 /// The dashboard's pages.
-pub const PAGES: [&str; 5] = ["gateways", "chat", "ports", "settings", "setup"];
+pub const PAGES: [&str; 6] = [
+    "gateways",
+    "chat",
+    "ports",
+    "settings",
+    "setup",
+    "assistant",
+];
 
 /// The page a dashboard that is still loading shows first (it asks once).
 #[derive(Default)]

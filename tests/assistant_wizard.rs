@@ -1,0 +1,189 @@
+//! The dashboard's assistant wizard end to end: the real `omniclaw-desktop`
+//! driven over WebDriver in a private desktop session with its own unlocked
+//! keychain, against the provider double (which also plays the local
+//! Ollama). A first start with no profile opens the wizard; a key the
+//! provider refuses is explained and nothing is written; a good key fetches
+//! the models, the test message shows the model's reply (as text) and its
+//! cost, and finishing creates the main gateway — its key in the keychain
+//! and in no file — which then answers in the Chat page.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use omniclaw_agent::double::{Double, Reply};
+use omniclaw_tests::desktop::*;
+use omniclaw_tests::{Home, Run};
+
+const API_KEY: &str = "sk-wizard-good-key-0123456789";
+const WRONG_KEY: &str = "sk-wizard-wrong-key-9876543210";
+
+/// `omniclaw ARGS` in `home`, on the session's bus (its keychain).
+fn cli(home: &Home, session: &Session, args: &[&str]) -> Run {
+    home.run_env(args, &[("DBUS_SESSION_BUS_ADDRESS", &session.bus)])
+}
+
+/// Whether the keychain holds the default profile's OpenAI key:
+/// `"stored": true` or `"stored": false`.
+fn key_status(home: &Home, session: &Session) -> String {
+    let status = cli(
+        home,
+        session,
+        &[
+            "secrets",
+            "status",
+            "models.providers.openai.apiKey",
+            "--json",
+        ],
+    );
+    ["\"stored\": true", "\"stored\": false"]
+        .into_iter()
+        .find(|s| status.stdout.contains(s))
+        .unwrap_or_else(|| panic!("no key status:\n{}{}", status.stdout, status.stderr))
+        .to_string()
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(files_containing(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Waits until finishing reports success, or panics with its error.
+fn wait_finished(web: &WebDriver) -> String {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90) {
+        let error = web.text("[data-testid=as-error]").unwrap_or_default();
+        assert!(error.is_empty(), "finishing failed: {error}");
+        let done = web.text("[data-testid=as-done]").unwrap_or_default();
+        if done.contains("runs on port") {
+            return done;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("finishing never ended");
+}
+
+#[test]
+fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    double.list_model("double-mini", Some((1.0, 2.0)));
+    double.list_model("double-max", None);
+    double.require_key(API_KEY);
+    let session = Session::start();
+    let _keyring = session.keyring();
+    let home = Home::new();
+    let ollama = format!("http://{}", double.addr());
+    let web = session.dashboard_with(
+        &home,
+        &[double.addr().port()],
+        &[("OLLAMA_HOST", ollama.into())],
+    );
+
+    // No profile: the app opens on the wizard, planning the default
+    // profile on a free port, and finds the local Ollama by itself.
+    let plan = web.wait_contains("[data-testid=as-plan]", "New profile default", PATIENCE);
+    assert!(plan.contains("base port"), "{plan}");
+    assert_eq!(
+        web.script("return document.getElementById('page-assistant').hidden"),
+        Ok(serde_json::Value::Bool(false)),
+        "the wizard is not the page shown on a first start"
+    );
+    web.wait_contains(
+        "[data-testid=as-providers]",
+        "runs on this machine",
+        PATIENCE,
+    );
+
+    // A key the provider refuses: its reason is shown, nothing is written.
+    web.click("[data-testid=as-provider-openai]");
+    web.fill(
+        "[data-testid=as-base-url]",
+        &double.base_url("openai-completions"),
+    );
+    web.fill("[data-testid=as-key]", WRONG_KEY);
+    web.click("[data-testid=as-fetch]");
+    let refused = web.wait_contains(
+        "[data-testid=as-error]",
+        "refused the API key (HTTP 401",
+        PATIENCE,
+    );
+    assert!(
+        refused.contains("Incorrect API key provided"),
+        "the provider's reason is missing: {refused}"
+    );
+    // (`~/.omniclaw` itself may hold the app's settings.)
+    assert!(
+        !home.path().join(".omniclaw/omniclaw.json").exists(),
+        "a refused key wrote a config"
+    );
+    assert_eq!(key_status(&home, &session), "\"stored\": false");
+
+    // The right key: the models are fetched, one is picked and tested.
+    web.fill("[data-testid=as-key]", API_KEY);
+    web.click("[data-testid=as-fetch]");
+    let models = web.wait_contains("[data-testid=as-model]", "double-max", PATIENCE);
+    assert!(models.contains("double-mini"), "{models}");
+    web.fill("[data-testid=as-model]", "double-mini");
+    double.push(Reply::text("<b>Hello</b> from the double.").usage(1000, 500));
+    web.click("[data-testid=as-test]");
+    let reply = web.wait_contains("[data-testid=as-reply-text]", "from the double.", PATIENCE);
+    assert_eq!(reply, "<b>Hello</b> from the double.", "shown as text");
+    // $1 and $2 per million: 1000 tokens in and 500 out cost $0.002.
+    let cost = web.wait_contains("[data-testid=as-cost]", "cost", PATIENCE);
+    assert!(cost.contains("$0.0020"), "{cost}");
+    assert_eq!(
+        double.chats().pop().expect("the test message").body["model"],
+        "double-mini"
+    );
+    assert!(
+        !home.path().join(".omniclaw/omniclaw.json").exists(),
+        "the test message wrote a config"
+    );
+
+    // Finish: the default profile runs with the model, its key in the
+    // keychain and in no file.
+    web.click("[data-testid=as-finish]");
+    let done = wait_finished(&web);
+    assert!(done.contains("openai/double-mini"), "{done}");
+    assert!(done.contains("keychain"), "{done}");
+    let config = home.read(".omniclaw/omniclaw.json");
+    assert!(config.contains("openai/double-mini"), "{config}");
+    assert_eq!(key_status(&home, &session), "\"stored\": true");
+    assert_eq!(
+        files_containing(home.path(), API_KEY),
+        Vec::<String>::new(),
+        "the API key is in a file"
+    );
+
+    // The new gateway answers in the Chat page.
+    web.click("[data-testid=as-chat]");
+    let start = Instant::now();
+    while web
+        .script("return document.getElementById('chat-gateway').value === 'default' && document.getElementById('chat-session').options.length > 0")
+        != Ok(serde_json::Value::Bool(true))
+    {
+        assert!(start.elapsed() < PATIENCE, "the chat never opened main");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    double.push(Reply::text("Main answers."));
+    web.fill("[data-testid=chat-input]", "hello main");
+    web.click("[data-testid=chat-send]");
+    web.wait_contains("[data-testid=chat-log]", "Main answers.", PATIENCE);
+    let asked = double.chats().pop().expect("the gateway's call");
+    assert_eq!(asked.body["model"], "double-mini");
+    assert!(asked.body["messages"].to_string().contains("hello main"));
+}
