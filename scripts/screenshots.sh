@@ -86,6 +86,24 @@ xdotool mousemove --window "$window" 84 266 click 1
 sleep 3
 import -window "$window" "$out/chat.png"
 
+# "Set up assistant…" opens the assistant wizard; its model step, for the
+# rescue profile (no model yet) on "another server" (the double): the
+# models fetched, one tested, the reply and its cost shown.
+assistant="$(tray_item "Set up assistant")"
+[ -n "$assistant" ] || { echo "screenshots: no \"Set up assistant…\" item in the tray" >&2; exit 1; }
+"$py" "$root/scripts/tray-dbus.py" click "$assistant"
+xdotool windowsize "$window" 1000 900
+sleep 1.5
+xdotool mousemove --window "$window" 350 256 click 1 key ctrl+a type --delay 20 "rescue"
+xdotool mousemove --window "$window" 43 497 click 1
+xdotool mousemove --window "$window" 350 530 click 1 type --delay 10 "http://$(head -n1 "$work/double.addr")/v1"
+xdotool mousemove --window "$window" 108 607 click 1
+sleep 2
+xdotool mousemove --window "$window" 120 712 click 1
+sleep 2
+import -window "$window" "$out/assistant-wizard.png"
+xdotool windowsize "$window" 1000 700
+
 # A conflict, in a picture of its own: rescue moved into the main
 # gateway's CDP range (forced: `config set` refuses a conflict), and the
 # tray's warning item opens the port map with the fix.
@@ -97,4 +115,4 @@ warning="$(tray_item "⚠")"
 sleep 1.5
 import -window "$window" "$out/port-conflict.png"
 
-echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png, $out/port-conflict.png, $out/approval.png and $out/chat.png"
+echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png, $out/port-conflict.png, $out/approval.png, $out/chat.png and $out/assistant-wizard.png"
