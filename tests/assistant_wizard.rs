@@ -186,4 +186,37 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     let asked = double.chats().pop().expect("the gateway's call");
     assert_eq!(asked.body["model"], "double-mini");
     assert!(asked.body["messages"].to_string().contains("hello main"));
+
+    // A gateway without a model is offered the wizard on its card; one
+    // with a model is not.
+    let work = free_base(&[double.addr().port()]);
+    cli(
+        &home,
+        &session,
+        &[
+            "--profile",
+            "work",
+            "--secrets-file",
+            "setup",
+            "--port",
+            &work.to_string(),
+        ],
+    )
+    .expect_code(0);
+    web.click("#tab-gateways");
+    web.wait_contains(
+        "[data-testid=set-up-assistant-work]",
+        "Set up assistant",
+        PATIENCE,
+    );
+    assert!(
+        web.text("[data-testid=set-up-assistant-default]").is_err(),
+        "the main gateway has a model but is offered the wizard"
+    );
+    web.click("[data-testid=set-up-assistant-work]");
+    wait_until("the wizard on profile work", || {
+        web.script("return document.getElementById('page-assistant').hidden === false && document.getElementById('as-name').value === 'work'")
+            == Ok(serde_json::Value::Bool(true))
+    });
+    web.wait_contains("[data-testid=as-plan]", "Profile work exists", PATIENCE);
 }

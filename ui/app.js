@@ -197,7 +197,6 @@ function assistantSection(g) {
     { class: `assistant level-${spend ? spend.level : "none"}`, "data-testid": `assistant-${g.name}` },
     el("h3", {}, "Assistant"),
     el("p", {}, a.model ? `Model ${a.model}` : "No model set up yet.", a.activeRuns ? ` · ${a.activeRuns} repl${a.activeRuns === 1 ? "y" : "ies"} being written` : ""),
-    !a.model && el("button", { type: "button", "data-testid": `set-up-assistant-${g.name}`, onclick: () => asOpen(g.name) }, "Set up assistant…"),
     a.problem && el("p", { class: "error" }, a.problem),
     spend && el("p", { "data-testid": `spend-${g.name}` }, spend.label),
     spend && spend.cap !== null && el("progress", { max: "100", value: String(spend.percent), "aria-label": "Share of today's cap spent" }),
@@ -352,6 +351,7 @@ function card(g) {
     g.conflicts.length > 0 && el("ul", { class: "conflict-list", "aria-label": "Conflicts" }, g.conflicts.map((c) => el("li", {}, c))),
     approvalList(g.name, g.approvals, "card"),
     assistantSection(g),
+    g.noModel && el("p", {}, "No assistant yet. ", el("button", { type: "button", "data-testid": `set-up-assistant-${g.name}`, onclick: () => asOpen(g.name) }, "Set up assistant…")),
     pairingSection(g),
     el(
       "details",

@@ -58,6 +58,8 @@ pub struct Dashboard {
 #[serde(rename_all = "camelCase")]
 pub struct Card {
     pub name: String,
+    /// Its valid config names no model: the card offers the assistant wizard.
+    pub no_model: bool,
     /// `stopped`, `starting`, `running` or `failed`.
     pub state: &'static str,
     /// `embedded`, `service` or `external` while running.
@@ -522,8 +524,14 @@ fn card(
         ConfigState::Missing => true,
         ConfigState::Invalid { .. } | ConfigState::Unreadable(_) => false,
     };
+    let no_model = matches!(
+        &record.config,
+        ConfigState::Valid { loaded, .. }
+            if omniclaw_onboard::configured_model(&loaded.config).is_none()
+    );
     Card {
         name: name.clone(),
+        no_model,
         state,
         owner,
         status: gateway.status.label(),
