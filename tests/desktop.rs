@@ -860,7 +860,11 @@ fn with_no_gateway_nothing_looks_healthy() {
     let home = omniclaw_tests::Home::new();
     let web = session.dashboard(&home, &[]);
     web.wait_text("[data-testid=health]", "No gateways yet");
+    // A first start opens the assistant wizard; the gateways are a tab away.
+    web.wait_contains("[data-testid=as-plan]", "New profile default", PATIENCE);
+    web.click("#tab-gateways");
     let cards = web.eventually_text("[data-testid=cards]");
+    assert!(cards.contains("Set up assistant"), "{cards}");
     assert!(cards.contains("omniclaw setup"), "{cards}");
     assert!(!cards.contains("--profile main"), "{cards}");
     let tray = session.wait_for("the empty menu", |t| t.has("No gateways set up yet"));

@@ -382,7 +382,7 @@ function renderGateways(state) {
   cards.replaceChildren(
     ...(state.gateways.length
       ? state.gateways.map(card)
-      : [el("p", { class: "empty" }, "No gateways yet. ", el("button", { type: "button", "data-testid": "set-up-assistant", onclick: () => asOpen(null) }, "Set up assistant…"), " creates your main bot; “Rescue bot” creates a rescue gateway.")]),
+      : [el("p", { class: "empty" }, "No gateways yet. ", el("button", { type: "button", "data-testid": "set-up-assistant", onclick: () => asOpen(null) }, "Set up assistant…"), " creates your main bot (so does ", el("code", {}, "omniclaw setup"), " in a terminal); “Rescue bot” creates a rescue gateway.")]),
   );
   if (focused) cards.querySelector(`[data-testid="${focused}"]`)?.focus();
 }
