@@ -219,4 +219,13 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
             == Ok(serde_json::Value::Bool(true))
     });
     web.wait_contains("[data-testid=as-plan]", "Profile work exists", PATIENCE);
+
+    // "Set up assistant…" in the tray opens it too.
+    web.click("#tab-gateways");
+    let tray = session.wait_for("the assistant item", |t| t.has("Set up assistant…"));
+    session.click(tray.id("", "Set up assistant…"));
+    wait_until("the wizard from the tray", || {
+        web.script("return document.getElementById('page-assistant').hidden === false")
+            == Ok(serde_json::Value::Bool(true))
+    });
 }

@@ -28,6 +28,7 @@ fn tray_shows_starts_warns_and_quits() {
         t.has(&label("main", "stopped", main)) && t.has(&label("rescue", "stopped", rescue))
     });
     for fixed in [
+        "Set up assistant…",
         "Set up rescue bot…",
         "Open dashboard",
         "Start at login",
