@@ -11,11 +11,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use omniclaw_agent::double::{Double, Reply};
+use omniclaw_tests::botapi::BotApiDouble;
 use omniclaw_tests::desktop::*;
 use omniclaw_tests::{Home, Run};
 
 const API_KEY: &str = "sk-wizard-good-key-0123456789";
 const WRONG_KEY: &str = "sk-wizard-wrong-key-9876543210";
+const BOT_TOKEN: &str = "777777777:AAHassistant-token-for-tests_abcdefgh";
 
 /// `omniclaw ARGS` in `home`, on the session's bus (its keychain).
 fn cli(home: &Home, session: &Session, args: &[&str]) -> Run {
@@ -85,6 +87,8 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     double.require_key(API_KEY);
     let session = Session::start();
     let _keyring = session.keyring();
+    let api = BotApiDouble::start();
+    api.add_bot(BOT_TOKEN, "wizard_main_bot");
     let home = Home::new();
     let ollama = format!("http://{}", double.addr());
     let web = session.dashboard_with(
@@ -154,11 +158,24 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
         "the test message wrote a config"
     );
 
-    // Finish: the default profile runs with the model, its key in the
-    // keychain and in no file.
+    // The optional Telegram bot, checked against the Bot API double.
+    web.click("#as-advanced summary");
+    web.fill("[data-testid=as-api-root]", &api.url);
+    web.fill("[data-testid=as-token]", BOT_TOKEN);
+    web.click("[data-testid=as-check]");
+    web.wait_contains("[data-testid=as-bot]", "@wizard_main_bot", PATIENCE);
+
+    // Finish: the default profile runs with the model and its bot polls,
+    // the key and the bot token in the keychain and in no file.
     web.click("[data-testid=as-finish]");
     let done = wait_finished(&web);
     assert!(done.contains("openai/double-mini"), "{done}");
+    assert!(done.contains("@wizard_main_bot"), "{done}");
+    assert_eq!(
+        files_containing(home.path(), BOT_TOKEN),
+        Vec::<String>::new(),
+        "the bot token is in a file"
+    );
     assert!(done.contains("keychain"), "{done}");
     let config = home.read(".omniclaw/omniclaw.json");
     assert!(config.contains("openai/double-mini"), "{config}");

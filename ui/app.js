@@ -1317,7 +1317,7 @@ async function asCheck() {
   const bot = $("as-bot");
   bot.hidden = true;
   try {
-    const username = await call("onboard_check_token", { name: asName(), token: $("as-token").value, apiRoot: null });
+    const username = await call("onboard_check_token", { name: asName(), token: $("as-token").value, apiRoot: $("as-api-root").value.trim() || null });
     bot.textContent = `@${username} will answer on Telegram (chats pair with a code).`;
     bot.hidden = false;
   } catch (error) {
