@@ -101,6 +101,9 @@ xdotool mousemove --window "$window" 108 607 click 1
 sleep 2
 xdotool mousemove --window "$window" 120 712 click 1
 sleep 2
+# Down to the reply's cost line.
+xdotool mousemove --window "$window" 600 700 click 5 click 5 click 5
+sleep 0.5
 import -window "$window" "$out/assistant-wizard.png"
 xdotool windowsize "$window" 1000 700
 
