@@ -76,6 +76,8 @@ pub struct Session {
     pub bus: String,
     pub display: String,
     pub registrations: mpsc::Receiver<String>,
+    /// `TMPDIR` of the apps of this session.
+    tmp: tempfile::TempDir,
     // Dropped in reverse order of start: the watcher, then the display, then the bus.
     pub _watcher: Proc,
     pub _xvfb: Option<Proc>,
@@ -177,6 +179,7 @@ impl Session {
             bus,
             display,
             registrations,
+            tmp: tempfile::tempdir().expect("a temporary directory for the apps"),
             _watcher: watcher,
             _xvfb: xvfb,
             _dbus: dbus,
@@ -366,8 +369,18 @@ impl Session {
     /// The whole environment of an app in this session and `home`: none of
     /// the caller's OMNICLAW_* variables or XDG dirs.
     pub fn app_env(&self, home: &Home) -> Vec<(String, std::ffi::OsString)> {
+        // The tray icon's image is written to `$TMPDIR/tray-icon/`, a name
+        // shared by every app on the machine: each session's apps get their
+        // own, or one that exits takes another's icon file with it. Outside
+        // the home, whose files the tests compare.
+        let tmp = self
+            .tmp
+            .path()
+            .join(home.path().file_name().unwrap_or_default());
+        std::fs::create_dir_all(&tmp).expect("the app's temporary directory");
         vec![
             ("HOME".into(), home.path().into()),
+            ("TMPDIR".into(), tmp.into()),
             ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
             ("DISPLAY".into(), self.display.clone().into()),
             ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone().into()),
