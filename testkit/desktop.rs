@@ -338,6 +338,29 @@ impl Session {
             .map_err(|e| format!("layout is not JSON ({e}): {text}"))
     }
 
+    /// Clicks the item `label` under `parent` of the menu as it is now.
+    /// The app rebuilds its menu as gateways change, which renumbers the
+    /// items: an id read a moment ago may be gone, so it is read again.
+    pub fn click_item(&self, parent: &str, label: &str) {
+        let start = Instant::now();
+        loop {
+            let id = self
+                .layout()
+                .unwrap_or_else(|e| panic!("the tray menu cannot be read: {e}"))
+                .id(parent, label);
+            match self.tray(&["click", &id.to_string()]) {
+                Ok(_) => return,
+                Err(e)
+                    if e.contains("does not refer to a menu item")
+                        && start.elapsed() < PATIENCE =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("clicking {label:?} under {parent:?} (item {id}) failed: {e}"),
+            }
+        }
+    }
+
     /// Clicks the menu item with this D-Bus id.
     pub fn click(&self, id: i64) {
         self.tray(&["click", &id.to_string()])

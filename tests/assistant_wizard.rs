@@ -239,8 +239,8 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
 
     // "Set up assistant…" in the tray opens it too.
     web.click("#tab-gateways");
-    let tray = session.wait_for("the assistant item", |t| t.has("Set up assistant…"));
-    session.click(tray.id("", "Set up assistant…"));
+    session.wait_for("the assistant item", |t| t.has("Set up assistant…"));
+    session.click_item("", "Set up assistant…");
     wait_until("the wizard from the tray", || {
         web.script("return document.getElementById('page-assistant').hidden === false")
             == Ok(serde_json::Value::Bool(true))

@@ -54,7 +54,7 @@ fn tray_shows_starts_warns_and_quits() {
     assert!(!tray.has_prefix("⚠"), "no warning while isolated");
 
     // Start main from the tray: its port listens and its label changes.
-    session.click(tray.id(main_prefix, "Start"));
+    session.click_item(main_prefix, "Start");
     wait_until("main's base port to listen", || listening(main));
     let tray = session.wait_for("main running embedded", |t| {
         t.has(&label("main", "running · embedded", main))
@@ -127,7 +127,7 @@ fn tray_shows_starts_warns_and_quits() {
         tray.find("", "Start at login").expect("item")["toggleState"],
         0
     );
-    session.click(tray.id("", "Start at login"));
+    session.click_item("", "Start at login");
     let entry = home.path().join(".config/autostart/OmniClaw.desktop");
     wait_until("the autostart entry", || entry.is_file());
     assert!(std::fs::read_to_string(&entry)
@@ -157,7 +157,7 @@ fn tray_shows_starts_warns_and_quits() {
     assert!(tray.has(&label("rescue", "stopped", clash)));
 
     // Quit stops the embedded gateway and frees every one of its ports.
-    session.click(tray.id("", "Quit"));
+    session.click_item("", "Quit");
     let status = wait_exit(&mut app.0, PATIENCE).expect("the app quits");
     assert!(status.success(), "quit: {status:?}");
     for port in [main, main + 2, main + 4] {
@@ -187,8 +187,7 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
     assert!(!listening(main), "main is not marked and stays stopped");
 
     // Stop from the tray frees the ports but keeps the app.
-    let tray = session.layout().expect("layout");
-    session.click(tray.id("rescue — ", "Stop"));
+    session.click_item("rescue — ", "Stop");
     wait_until("rescue's port to close", || !listening(rescue));
     session.wait_for("rescue stopped", |t| {
         t.has(&label("rescue", "stopped", rescue))
@@ -205,7 +204,7 @@ fn a_failure_and_a_conflict_are_each_notified_once() {
     let notifications = session.notifications();
     let (home, main, rescue) = two_profiles();
     let _app = session.launch(&home);
-    let tray = session.wait_for("both profiles stopped", |t| {
+    session.wait_for("both profiles stopped", |t| {
         t.has(&label("main", "stopped", main)) && t.has(&label("rescue", "stopped", rescue))
     });
     assert!(
@@ -216,7 +215,7 @@ fn a_failure_and_a_conflict_are_each_notified_once() {
 
     // Another program holds main's port: starting main fails, once.
     let holder = TcpListener::bind(("127.0.0.1", main)).expect("hold main's port");
-    session.click(tray.id("main — ", "Start"));
+    session.click_item("main — ", "Start");
     let failed = notifications.wait_for("about main failing", |n| {
         n["summary"] == "Gateway main failed"
     });
@@ -262,14 +261,14 @@ fn a_closed_dashboard_ends_its_web_helpers_and_opens_again() {
     let (home, main, _rescue) = two_profiles();
     let app = session.launch(&home);
     let pid = app.0.id();
-    let tray = session.wait_for("the menu", |t| t.has("Open dashboard"));
+    session.wait_for("the menu", |t| t.has("Open dashboard"));
     assert!(
         children_of(pid).is_empty(),
         "no web view before the dashboard opens: {:?}",
         children_of(pid)
     );
 
-    session.click(tray.id("", "Open dashboard"));
+    session.click_item("", "Open dashboard");
     wait_until("the dashboard window", || {
         session.dashboard_window().is_some()
     });
@@ -291,8 +290,7 @@ fn a_closed_dashboard_ends_its_web_helpers_and_opens_again() {
     );
 
     // Open again: WebKit starts its helpers anew and the page loads.
-    let tray = session.layout().expect("layout");
-    session.click(tray.id("", "Open dashboard"));
+    session.click_item("", "Open dashboard");
     wait_until("the dashboard window again", || {
         session.dashboard_window().is_some()
     });
@@ -440,7 +438,7 @@ fn pairing_requests_are_told_once_and_decided_from_the_tray_and_the_dashboard() 
         t.has(&label("rescue", "stopped", rescue))
     });
     assert!(!tray.has_prefix("Pairing requests"), "nobody waits yet");
-    session.click(tray.id("rescue — ", "Start"));
+    session.click_item("rescue — ", "Start");
     wait_until("rescue's port to listen", || listening(rescue));
 
     // Two strangers write to the embedded rescue bot: each gets a code.
@@ -472,7 +470,7 @@ fn pairing_requests_are_told_once_and_decided_from_the_tray_and_the_dashboard() 
     });
 
     // Approve from the tray: the store says so and the user hears it.
-    session.click(tray.id("Pairing requests", &approve));
+    session.click_item("Pairing requests", &approve);
     api.wait_sent(PATIENCE, "the approval message", |s| {
         s.iter()
             .any(|m| m.chat_id == first && m.text.contains("Access approved"))
@@ -497,8 +495,7 @@ fn pairing_requests_are_told_once_and_decided_from_the_tray_and_the_dashboard() 
     }
 
     // Deny the second from the dashboard (the request outlives the app).
-    let tray = session.layout().expect("layout");
-    session.click(tray.id("", "Quit"));
+    session.click_item("", "Quit");
     let status = wait_exit(&mut app.0, PATIENCE).expect("the app quits");
     assert!(status.success(), "quit: {status:?}");
     let web = session.dashboard(&home, &[rescue]);

@@ -230,7 +230,7 @@ fn the_dashboard_chats_with_embedded_and_terminal_run_gateways() {
         tray.enabled("main — ", "Chat…"),
         "main runs: its chat opens"
     );
-    session.click(tray.id("main — ", "Chat…"));
+    session.click_item("main — ", "Chat…");
     wait_until("the dashboard again", || {
         session.dashboard_window().is_some()
     });

@@ -25,8 +25,8 @@ fn socket(home: &Home) -> PathBuf {
 
 /// Clicks main's Start in the tray and waits until it serves embedded.
 fn start_main_from_tray(session: &Session, port: u16) {
-    let tray = session.wait_for("main stopped", |t| t.has(&label("main", "stopped", port)));
-    session.click(tray.id(MAIN, "Start"));
+    session.wait_for("main stopped", |t| t.has(&label("main", "stopped", port)));
+    session.click_item(MAIN, "Start");
     wait_until("main's base port to listen", || listening(port));
     session.wait_for("main running embedded", |t| {
         t.has(&label("main", "running · embedded", port))
@@ -60,8 +60,7 @@ fn wait_logs(home: &Home, fragment: &str) -> String {
 }
 
 fn quit(session: &Session, app: &mut Child) {
-    let tray = session.layout().expect("layout");
-    session.click(tray.id("", "Quit"));
+    session.click_item("", "Quit");
     let status = wait_exit(app, PATIENCE).expect("the app quits");
     assert!(status.success(), "quit: {status:?}");
 }
@@ -257,10 +256,10 @@ fn an_embedded_rescue_bot_answers_and_stops_an_embedded_main() {
 
     let mut app = session.launch(&home);
     start_main_from_tray(&session, main);
-    let tray = session.wait_for("rescue stopped", |t| {
+    session.wait_for("rescue stopped", |t| {
         t.has(&label("rescue", "stopped", rescue))
     });
-    session.click(tray.id("rescue — ", "Start"));
+    session.click_item("rescue — ", "Start");
     wait_until("rescue's port to listen", || listening(rescue));
 
     // The embedded rescue gateway polls: it answers /status.
