@@ -95,11 +95,11 @@ assistant="$(tray_item "Set up assistant")"
 xdotool windowsize "$window" 1000 900
 sleep 1.5
 xdotool mousemove --window "$window" 350 256 click 1 key ctrl+a type --delay 20 "rescue"
-xdotool mousemove --window "$window" 43 497 click 1
-xdotool mousemove --window "$window" 350 530 click 1 type --delay 10 "http://$(head -n1 "$work/double.addr")/v1"
-xdotool mousemove --window "$window" 108 607 click 1
+xdotool mousemove --window "$window" 43 517 click 1
+xdotool mousemove --window "$window" 350 550 click 1 type --delay 10 "http://$(head -n1 "$work/double.addr")/v1"
+xdotool mousemove --window "$window" 108 627 click 1
 sleep 2
-xdotool mousemove --window "$window" 120 712 click 1
+xdotool mousemove --window "$window" 120 752 click 1
 sleep 2
 # Down to the reply's cost line.
 xdotool mousemove --window "$window" 600 700 click 5 click 5 click 5
