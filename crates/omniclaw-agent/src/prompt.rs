@@ -47,14 +47,18 @@ impl Limits {
 
 /// Reads the bootstrap files of `workspace` (MEMORY.md too when
 /// `with_memory`); unreadable or missing files are left out.
-pub async fn read_files(workspace: &Path, with_memory: bool) -> Vec<(String, String)> {
+///
+/// Read in place rather than through `tokio::fs`: a handful of small files
+/// cost a few syscalls each, less than the blocking pool's round trip that
+/// `tokio::fs` pays per file, and this is on every turn's way to the model.
+pub fn read_files(workspace: &Path, with_memory: bool) -> Vec<(String, String)> {
     let mut names: Vec<&str> = BOOTSTRAP_FILES.to_vec();
     if with_memory {
         names.push(MEMORY_FILE);
     }
     let mut out = Vec::new();
     for name in names {
-        if let Ok(text) = tokio::fs::read_to_string(workspace.join(name)).await {
+        if let Ok(text) = std::fs::read_to_string(workspace.join(name)) {
             out.push((name.to_string(), text));
         }
     }

@@ -57,6 +57,8 @@ pub enum RunEvent {
     /// The user message is stored at `message_seq`; the run begins.
     Started {
         started_at: Millis,
+        /// The session's id (UUIDv7, kept across resets).
+        session_id: String,
         message_seq: u64,
         /// The stored user message's entry id.
         message_id: String,
@@ -197,11 +199,12 @@ impl Run {
                 .begin_run(&self.request.session_key, &self.request.run_id, &user);
         match begin {
             Ok(Begin::Started {
+                session_id,
                 message_seq,
                 message_id,
-                ..
             }) => self.emit(RunEvent::Started {
                 started_at: self.started_at,
+                session_id,
                 message_seq,
                 message_id,
             }),
@@ -289,7 +292,7 @@ impl Run {
             Err(e) => return State::Failed(format!("the history cannot be read: {e}")),
         }
         let with_memory = self.request.sender_is_owner && key.is_main();
-        let files = prompt::read_files(&setup.workspace, with_memory).await;
+        let files = prompt::read_files(&setup.workspace, with_memory);
         let window = setup
             .config
             .model_chain

@@ -163,6 +163,45 @@ struct LiveRun {
     ended_at: Option<Instant>,
 }
 
+/// The live table: runs by id, and the ended ones in the order they
+/// ended, so forgetting them costs nothing per accepted turn (a scan of the
+/// whole table on every `chat.send` showed in the turn's profile).
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<String, LiveRun>,
+    ended: std::collections::VecDeque<(Instant, String)>,
+}
+
+impl Runs {
+    /// Marks `run_id` ended now.
+    fn end(&mut self, run_id: &str) {
+        if let Some(r) = self.by_id.get_mut(run_id) {
+            let now = Instant::now();
+            r.ended_at = Some(now);
+            self.ended.push_back((now, run_id.to_string()));
+        }
+    }
+
+    /// Forgets the runs that ended `KEEP_ENDED` ago or more.
+    fn forget_old(&mut self, now: Instant) {
+        while let Some((at, _)) = self.ended.front() {
+            if now.duration_since(*at) < KEEP_ENDED {
+                break;
+            }
+            if let Some((_, id)) = self.ended.pop_front() {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Runs {
+    type Target = HashMap<String, LiveRun>;
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
+}
+
 /// How a run ended, as `agent` and `agent.wait` report it.
 #[derive(Debug, Clone)]
 struct Ended {
@@ -176,7 +215,7 @@ pub struct Assistant {
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     config: RwLock<AgentConfig>,
-    runs: Mutex<HashMap<String, LiveRun>>,
+    runs: Mutex<Runs>,
     /// `summary()` of a moment ago: `health` is polled often, the day's
     /// spend changes only when a run ends.
     summary: Mutex<Option<(Instant, Value)>>,
@@ -256,7 +295,7 @@ impl Assistant {
             hub,
             clock,
             config: RwLock::new(parts.config),
-            runs: Mutex::new(HashMap::new()),
+            runs: Mutex::default(),
             summary: Mutex::new(None),
             pruner,
         })
@@ -460,6 +499,9 @@ impl Assistant {
     }
 
     fn sessions_changed(&self, key: &SessionKey, extra: Value) {
+        if !self.hub.has_session_subscribers() {
+            return;
+        }
         let mut payload = json!({
             "sessionKey": key.as_str(),
             "agentId": AGENT_ID,
@@ -528,8 +570,8 @@ impl Assistant {
         let (tx, rx) = watch::channel(None);
         {
             let mut runs = lock(&self.runs);
-            runs.retain(|_, r| r.ended_at.is_none_or(|at| at.elapsed() < KEEP_ENDED));
-            runs.insert(
+            runs.forget_old(Instant::now());
+            runs.by_id.insert(
                 run_id.to_string(),
                 LiveRun {
                     key: key.clone(),
@@ -587,9 +629,7 @@ impl Assistant {
                 let _ = tx.send(Some(ended));
             }
             me.hub.end_run(&run_id);
-            if let Some(r) = lock(&me.runs).get_mut(&run_id) {
-                r.ended_at = Some(Instant::now());
-            }
+            lock(&me.runs).end(&run_id);
             me.invalidate_summary();
         });
         Ok(Accepted::Started(rx))
@@ -1299,6 +1339,9 @@ impl Emitter {
     }
 
     fn session_message(&self, message: &Value, seq: u64, id: &str) {
+        if !self.hub().has_message_subscribers(self.key.as_str()) {
+            return;
+        }
         let payload = json!({
             "sessionKey": self.key.as_str(),
             "agentId": AGENT_ID,
@@ -1320,11 +1363,12 @@ impl Emitter {
         match ev {
             RunEvent::Started {
                 started_at,
+                session_id,
                 message_seq,
                 message_id,
             } => {
                 self.started_at = started_at;
-                self.session_id = self.assistant.session_id_of(&self.run_id);
+                self.session_id = Some(session_id);
                 let run = lock(&self.assistant.runs)
                     .get(&self.run_id)
                     .map(|r| r.message.clone());

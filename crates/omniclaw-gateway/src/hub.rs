@@ -234,6 +234,19 @@ impl Hub {
         }
     }
 
+    /// Whether any connection gets `sessions.changed`: a payload nobody
+    /// receives (a session row read from the store) is not built.
+    pub fn has_session_subscribers(&self) -> bool {
+        self.read().values().any(|c| c.read && c.sessions)
+    }
+
+    /// Whether any connection gets `key`'s `session.message`.
+    pub fn has_message_subscribers(&self, key: &str) -> bool {
+        self.read()
+            .values()
+            .any(|c| c.read && (c.sessions || c.message_keys.contains(key)))
+    }
+
     /// `sessions.changed`: the `sessions.subscribe` subscribers.
     pub fn to_session_subscribers(&self, name: &'static str, payload: &Value) {
         let payload = encode(payload);

@@ -23,13 +23,15 @@
 
 mod export;
 mod schema;
+mod tails;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::config::DbConfig;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde_json::json;
 
 use crate::clock::{Clock, Millis};
@@ -166,6 +168,8 @@ pub struct SqliteStore {
     /// the store ([`SqliteStore::open_read_only`]).
     writer: Option<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
+    /// Decoded histories of the sessions used last ([`tails`]).
+    tails: Mutex<tails::Tails>,
     /// Held for the store's life; the OS drops it when the process dies.
     _owner: Option<File>,
 }
@@ -233,6 +237,7 @@ impl SqliteStore {
             settings: RwLock::new(settings),
             writer: Some(Mutex::new(conn)),
             readers: Mutex::new(Vec::new()),
+            tails: Mutex::default(),
             _owner: Some(owner),
         };
         store.close_interrupted_runs()?;
@@ -275,6 +280,7 @@ impl SqliteStore {
             settings: RwLock::new(StoreSettings::default()),
             writer: None,
             readers: Mutex::new(vec![conn]),
+            tails: Mutex::default(),
             _owner: None,
         }))
     }
@@ -452,6 +458,64 @@ impl SqliteStore {
         })
     }
 
+    /// [`SessionStore::history`]'s read: after the cached tail when
+    /// `use_tail`, else whole. `None` when the tail moved on meanwhile.
+    fn history_tail(
+        &self,
+        key: &SessionKey,
+        limit: usize,
+        use_tail: bool,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        let read = self.read(|conn| {
+            let Some(s) = session_row(conn, key.as_str())? else {
+                return Ok(None);
+            };
+            let stamp = tails::Stamp {
+                session_id: s.session_id,
+                reset_seq: s.reset_seq,
+                limit,
+            };
+            let after = use_tail
+                .then(|| lock(&self.tails).read_after(key.as_str(), &stamp))
+                .flatten();
+            let since = after.map_or(s.reset_seq, to_i64);
+            let mut rows = conn
+                .prepare_cached(
+                    "SELECT id, seq, run_id, body FROM entries
+                     WHERE session = ?1 AND seq > ?2 AND kind = 'message'
+                     ORDER BY seq DESC LIMIT ?3",
+                )?
+                .query_map(params![s.id, since, to_i64(limit)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.reverse();
+            Ok(Some((stamp, after, rows)))
+        })?;
+        let Some((stamp, after, rows)) = read else {
+            return Ok(Some(Vec::new()));
+        };
+        let fresh = rows
+            .into_iter()
+            .map(|(id, seq, run_id, body)| {
+                let message = decode(&self.path, &body)?;
+                let stored = StoredMessage {
+                    id,
+                    seq: to_u64(seq),
+                    run_id,
+                    message,
+                };
+                Ok((stored, body.len()))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(lock(&self.tails).extend(key.as_str(), stamp, after, fresh))
+    }
+
     /// Resets a session (`sessions.reset`, `/new`): the sessionId stays, a
     /// reset entry is written and the active history starts after it. A
     /// missing session is created.
@@ -505,20 +569,16 @@ impl SqliteStore {
     pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let path = self.path.clone();
         let found = self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT s.key, s.session_id, r.input, r.started_at, r.status, r.ended_at, r.text,
-                        r.usage, r.provider, r.model, r.error
-                 FROM runs r JOIN sessions s ON s.id = r.session WHERE r.run_id = ?1",
-            )?
-            .query_row([run_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    run_from_row(r, 3)?,
-                ))
-            })
-            .optional()
+            conn.prepare_cached(RUN_RECORD)?
+                .query_row([run_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        run_from_row(r, 3)?,
+                    ))
+                })
+                .optional()
         })?;
         let Some((key, session_id, input, run)) = found else {
             return Ok(None);
@@ -573,37 +633,25 @@ impl SqliteStore {
     /// Runs `f` in one write transaction, committed when it returns `Ok`.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let Some(writer) = &self.writer else {
             return Err(StoreError::ReadOnly {
                 path: self.path.clone(),
             });
         };
-        let mut conn = lock(writer);
-        let run = |conn: &mut Connection| -> rusqlite::Result<T> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        };
-        run(&mut conn).map_err(|e| map_err(&self.path, e))
+        let conn = lock(writer);
+        in_transaction(&conn, "BEGIN IMMEDIATE", f).map_err(|e| map_err(&self.path, e))
     }
 
-    /// Runs `f` on a read connection (one snapshot per statement unless `f`
-    /// opens a transaction).
+    /// Runs `f` on a read connection, in one read transaction: one
+    /// snapshot for the whole call, so counts and rows agree.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_reader(&self.path).map_err(|e| map_err(&self.path, e))?,
         };
-        // One snapshot for the whole call, so counts and rows agree.
-        let out = (|| {
-            conn.execute_batch("BEGIN DEFERRED")?;
-            let out = f(&conn);
-            conn.execute_batch("COMMIT")?;
-            out
-        })();
+        let out = in_transaction(&conn, "BEGIN DEFERRED", f);
         if conn.is_autocommit() {
             let mut idle = lock(&self.readers);
             if idle.len() < MAX_IDLE_READERS {
@@ -734,7 +782,8 @@ impl SessionStore for SqliteStore {
                 "INSERT INTO runs (run_id, session, input, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
             )?
             .execute(params![run_id, s.id, user.content, now])?;
-            tx.execute("UPDATE sessions SET last_run_id = ?2 WHERE id = ?1", params![s.id, run_id])?;
+            tx.prepare_cached("UPDATE sessions SET last_run_id = ?2 WHERE id = ?1")?
+                .execute(params![s.id, run_id])?;
             Ok(Ok(Begin::Started {
                 session_id: s.session_id,
                 message_seq: seq,
@@ -837,8 +886,16 @@ impl SessionStore for SqliteStore {
         })?
     }
 
+    /// The newest `limit` messages of the active history, oldest first:
+    /// what a turn sends the model. Only the messages stored since the
+    /// session's last turn are read and decoded ([`tails`]).
     fn history(&self, key: &SessionKey, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
-        Ok(self.history_page(key, limit, 0)?.messages)
+        if let Some(messages) = self.history_tail(key, limit, true)? {
+            return Ok(messages);
+        }
+        // The tail moved on while it was read (another reader of the same
+        // session): read the whole history.
+        Ok(self.history_tail(key, limit, false)?.unwrap_or_default())
     }
 
     fn spend_since(&self, since: Millis) -> Result<Spend, StoreError> {
@@ -966,6 +1023,12 @@ struct SessionRow {
     reset_seq: i64,
     last_entry_id: Option<String>,
 }
+
+/// A run with its session, by run id ([`SqliteStore::run`]).
+const RUN_RECORD: &str =
+    "SELECT s.key, s.session_id, r.input, r.started_at, r.status, r.ended_at, r.text,
+            r.usage, r.provider, r.model, r.error
+     FROM runs r JOIN sessions s ON s.id = r.session WHERE r.run_id = ?1";
 
 const SESSION_ROW: &str =
     "SELECT id, key, session_id, next_seq, reset_seq, last_entry_id FROM sessions";
@@ -1146,9 +1209,39 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// Runs `f` between `begin` and `COMMIT`, rolled back when `f` fails or
+/// panics. The three statements are prepared once per connection (as
+/// `rusqlite`'s `Transaction` would parse them anew on every call, and a
+/// turn makes several calls).
+fn in_transaction<T>(
+    conn: &Connection,
+    begin: &str,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    /// Rolls back whatever is still open when dropped: after an error, a
+    /// failed commit, or a panic in `f`.
+    struct Open<'c>(&'c Connection);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.0.is_autocommit() {
+                let _ = self
+                    .0
+                    .prepare_cached("ROLLBACK")
+                    .and_then(|mut s| s.execute([]));
+            }
+        }
+    }
+    conn.prepare_cached(begin)?.execute([])?;
+    let open = Open(conn);
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    drop(open);
+    Ok(out)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding it left no transaction open (rusqlite rolls
-    // back on drop), so the connection is still good.
+    // A panic while holding it left no transaction open (the guard of
+    // `in_transaction` rolls back on drop), so the connection is still good.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -1197,6 +1290,7 @@ fn configure(path: &Path, conn: &Connection) -> Result<(), StoreError> {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        stable_plans(conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(mode)
     };
@@ -1219,7 +1313,19 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    stable_plans(&conn)?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// One plan per statement, whatever its bound values. Without it SQLite
+/// (built with STAT4) marks a statement to be compiled again whenever a
+/// value bound to it changes and a partial index (`runs_running`) might
+/// apply: every lookup by run id was parsed and planned anew on each
+/// call, the cached statements notwithstanding.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 /// Sorts SQLite's failures into the errors a user can act on.

@@ -761,3 +761,99 @@ fn a_read_only_view_beside_the_owner_reads_and_refuses_writes() {
         "no store yet"
     );
 }
+
+#[test]
+fn the_history_a_turn_reads_always_equals_a_whole_read() {
+    let f = Fixture::new();
+    let store = f.open();
+    let k = key("main");
+    let whole = |limit: usize| store.history_page(&k, limit, 0).expect("page").messages;
+    let check = |limit: usize, why: &str| {
+        let got = store.history(&k, limit).expect("history");
+        assert_eq!(texts(&got), texts(&whole(limit)), "{why}");
+        assert_eq!(
+            got.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            whole(limit).iter().map(|m| m.seq).collect::<Vec<_>>(),
+            "{why}"
+        );
+        got
+    };
+    assert!(check(6, "no session yet").is_empty());
+    for i in 0..5 {
+        turn(&store, &k, &format!("A{i}"), &format!("q{i}"));
+        // Read twice: from the database, then from the kept tail plus
+        // nothing new.
+        assert_eq!(check(6, "after a turn").len(), (4 * (i + 1)).min(6));
+        check(6, "again");
+    }
+    // Another limit is a read of its own.
+    assert_eq!(check(3, "a smaller limit").len(), 3);
+    assert_eq!(check(100, "a larger limit").len(), 20);
+    // A turn's first half only, then the rest: each read sees what is stored.
+    started(store.begin_run(&k, "B", &user("half", T0)).expect("begin"));
+    assert_eq!(texts(&check(100, "mid-turn")).last().unwrap(), "user:half");
+    store
+        .append(&k, "B", &assistant("done", "openai", 0.0, &[]))
+        .expect("append");
+    store
+        .finish_run(&k, "B", &outcome(RunStatus::Ok, "done"))
+        .expect("finish");
+    assert_eq!(
+        texts(&check(100, "turn ended")).last().unwrap(),
+        "assistant:done"
+    );
+    // A reset starts the history again, though the session id stays.
+    store.reset(&k, ResetReason::Reset).expect("reset");
+    assert!(check(100, "after a reset").is_empty());
+    turn(&store, &k, "C", "after reset");
+    assert_eq!(
+        texts(&check(100, "a turn after the reset"))[0],
+        "user:after reset"
+    );
+    // A deleted and re-created session has none of the old messages.
+    store.delete(&k).expect("delete");
+    assert!(check(100, "deleted").is_empty());
+    turn(&store, &k, "D", "new life");
+    assert_eq!(check(100, "re-created").len(), 4);
+    // A second store over the same file (a read-only view) agrees too.
+    drop(store);
+    let store = f.open();
+    assert_eq!(
+        texts(&store.history(&k, 100).expect("reopened"))[0],
+        "user:new life"
+    );
+}
+
+#[test]
+fn a_lookup_by_run_id_is_planned_once_whatever_the_id() {
+    let f = Fixture::new();
+    let store = f.open();
+    let k = key("main");
+    for i in 0..4 {
+        turn(&store, &k, &format!("R{i}"), "q");
+        assert!(store.run(&format!("R{i}")).expect("run").is_some());
+    }
+    let reprepared = |conn: &Connection| {
+        let stmt = conn.prepare_cached(RUN_RECORD).expect("prepare");
+        stmt.get_status(rusqlite::StatementStatus::RePrepare)
+    };
+    // The store's own reader: each new id reused the plan.
+    let reader = lock(&store.readers).pop().expect("an idle reader");
+    assert_eq!(reprepared(&reader), 0);
+    // Without stable plans SQLite compiles the statement again for every
+    // new id (the partial index on runs.status might apply to one): what
+    // `stable_plans` is there to prevent.
+    let plain = Connection::open(&f.path).expect("open");
+    for i in 0..4 {
+        let found = plain
+            .prepare_cached(RUN_RECORD)
+            .expect("prepare")
+            .exists([format!("R{i}")])
+            .expect("query");
+        assert!(found);
+    }
+    assert!(
+        reprepared(&plain) > 0,
+        "SQLite no longer re-prepares here; stable_plans may go"
+    );
+}
