@@ -1370,9 +1370,12 @@ async fn preview(
             } else {
                 live.text.as_str()
             };
+            // The preview is plain text: the first message of the answer
+            // as it will read, without its formatting.
             let first = format::parts(shown, streaming.limit, streaming.paragraphs)
                 .into_iter()
                 .next()
+                .map(|part| part.plain)
                 .unwrap_or_default();
             if rec.preview.is_none()
                 && first.chars().count() < MIN_PREVIEW_CHARS
@@ -1485,7 +1488,7 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
                 let first = &parts[0];
                 match s
                     .api
-                    .edit_html(job.chat_id, id, &format::to_html(first), first)
+                    .edit_html(job.chat_id, id, &first.html, &first.plain)
                     .await
                 {
                     Ok(()) => {
@@ -1508,8 +1511,7 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
     while rec.parts_sent < parts.len() {
         let part = &parts[rec.parts_sent];
         let to = (rec.parts_sent == 0).then_some(job.message_id);
-        let html = format::to_html(part);
-        send_retrying(s, job.chat_id, Some(&html), part, to, &[]).await;
+        send_retrying(s, job.chat_id, Some(&part.html), &part.plain, to, &[]).await;
         rec.parts_sent += 1;
         save(s, job.update_id, rec);
     }
