@@ -148,6 +148,11 @@ impl ProfileRebuild {
 impl Rebuild for ProfileRebuild {
     fn build(&self, text: &str) -> Result<Candidate, String> {
         let loaded = config::load(text).map_err(|e| e.to_string())?;
+        // Allowed but worth a look (OpenClaw's legacy keys, read as its
+        // doctor migrates them; a capped model without a price).
+        for warning in loaded.warnings() {
+            tracing::warn!(path = %warning.path, "config: {}", warning.message);
+        }
         let spec = profile::spec_for(
             &self.resolved,
             Some(&loaded.config),

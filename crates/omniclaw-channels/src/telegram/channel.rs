@@ -95,14 +95,20 @@ impl Streaming {
         use omniclaw_core::config::ChunkMode;
         Streaming {
             mode: tg.streaming.mode.unwrap_or(StreamingMode::Progress),
-            paragraphs: tg.streaming.chunk_mode != Some(ChunkMode::Length),
+            // OpenClaw's default is "length": the last line break that fits.
+            paragraphs: tg.streaming.chunk_mode == Some(ChunkMode::Newline),
             limit: tg
                 .text_chunk_limit
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(4000)
                 .clamp(1, MAX_MESSAGE_CHARS),
             preview_tools: tg.streaming.preview_tool_progress.unwrap_or(true),
-            progress_tools: tg.streaming.progress_tool_progress.unwrap_or(false),
+            // As OpenClaw: progress.toolProgress, else preview.toolProgress.
+            progress_tools: tg
+                .streaming
+                .progress_tool_progress
+                .or(tg.streaming.preview_tool_progress)
+                .unwrap_or(false),
         }
     }
 }
@@ -2002,23 +2008,57 @@ mod tests {
         };
         let d = Streaming::from_config(&tg("{}"));
         assert_eq!(d.mode, StreamingMode::Progress);
-        assert!(d.paragraphs && d.preview_tools && !d.progress_tools);
+        assert!(!d.paragraphs && d.preview_tools && !d.progress_tools);
         assert_eq!(d.limit, 4000);
         let set = Streaming::from_config(&tg(
-            "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'length' }, textChunkLimit: 9000 } } }",
+            "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'newline', preview: { toolProgress: false } }, textChunkLimit: 9000 } } }",
         ));
         assert_eq!(set.mode, StreamingMode::Partial);
-        assert!(!set.paragraphs);
+        assert!(set.paragraphs && !set.preview_tools);
         assert_eq!(set.limit, 4096, "Telegram's own limit caps it");
-        // OpenClaw also writes the mode alone.
-        let word =
-            Streaming::from_config(&tg("{ channels: { telegram: { streaming: 'block' } } }"));
-        assert_eq!(word.mode, StreamingMode::Block);
-        let refused =
-            omniclaw_core::config::load("{ channels: { telegram: { streaming: 'fast' } } }")
-                .expect_err("not a mode");
+        // Progress lines follow the preview's setting unless set.
+        let tools = Streaming::from_config(&tg(
+            "{ channels: { telegram: { streaming: { preview: { toolProgress: true } } } } }",
+        ));
+        assert!(tools.progress_tools);
+        // OpenClaw's legacy forms, as its doctor migrates them.
+        for (text, mode) in [
+            (
+                "{ channels: { telegram: { streaming: 'block' } } }",
+                StreamingMode::Block,
+            ),
+            (
+                "{ channels: { telegram: { streaming: true } } }",
+                StreamingMode::Partial,
+            ),
+            (
+                "{ channels: { telegram: { streaming: false } } }",
+                StreamingMode::Off,
+            ),
+            (
+                "{ channels: { telegram: { streaming: 'fast' } } }",
+                StreamingMode::Partial,
+            ),
+            (
+                "{ channels: { telegram: { streamMode: 'block', chunkMode: 'newline' } } }",
+                StreamingMode::Block,
+            ),
+        ] {
+            let s = Streaming::from_config(&tg(text));
+            assert_eq!(s.mode, mode, "{text}");
+        }
         assert!(
-            refused.to_string().contains("channels.telegram.streaming"),
+            Streaming::from_config(&tg("{ channels: { telegram: { chunkMode: 'newline' } } }"))
+                .paragraphs
+        );
+        let refused = omniclaw_core::config::load(
+            "{ channels: { telegram: { streaming: { mode: 'fast' } } } }",
+        )
+        .expect_err("not a mode");
+        assert!(
+            refused
+                .to_string()
+                .contains("channels.telegram.streaming.mode"),
             "{refused}"
         );
     }
