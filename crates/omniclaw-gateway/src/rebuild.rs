@@ -178,6 +178,14 @@ impl Rebuild for ProfileRebuild {
         }))
     }
 
+    fn known_secrets(&self) -> Arc<dyn telegram::SecretSource> {
+        Arc::new(KnownSecrets {
+            resolved: self.resolved.clone(),
+            env: self.env.clone(),
+            store: self.store.clone(),
+        })
+    }
+
     fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
         Some(omniclaw_os::edit::Target {
             resolved: self.resolved.clone(),
@@ -237,6 +245,20 @@ impl crate::assistant::SecretResolver for ProfileSecrets {
                 }
             }
         }
+    }
+}
+
+/// The secret values of every profile under this one's home (its own
+/// included), read at each use so a rotated token is masked at once.
+struct KnownSecrets {
+    resolved: Resolved,
+    env: EnvSnapshot,
+    store: Arc<dyn SecretStore>,
+}
+
+impl telegram::SecretSource for KnownSecrets {
+    fn values(&self) -> Vec<String> {
+        omniclaw_os::secrets::known_values(&self.resolved, &self.env, self.store.as_ref())
     }
 }
 

@@ -42,7 +42,7 @@ use omniclaw_core::rescue::{
 use omniclaw_os::rescue::{append_audit, write_channel_status, AuditEntry, PairingStore};
 
 use super::api::{ApiError, BotApi, Button, Me};
-use super::exec::Executor;
+use super::exec::{Executor, SecretSource};
 use super::format;
 use super::hooks::{Approvals, Assistant, Decision, Notice, Submitted, Turn};
 use super::inbox::{Delivery, Inbox};
@@ -154,11 +154,13 @@ impl fmt::Debug for Settings {
 }
 
 /// What a channel is handed besides its settings: the gateway's assistant
-/// and approvals, when it has them.
+/// and approvals, when it has them, and the secret values a rescue bot
+/// masks in what it reads about other gateways (besides its own token).
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub assistant: Option<Arc<dyn Assistant>>,
     pub approvals: Option<Arc<dyn Approvals>>,
+    pub secrets: Option<Arc<dyn SecretSource>>,
 }
 
 /// Where the channel is; shown by `status`, `channels.status` and the tray.
@@ -1567,7 +1569,17 @@ fn executor(s: &Shared) -> Executor {
         program: s.settings.program.clone(),
         own: s.settings.profile.clone(),
         targets: s.settings.targets.clone(),
-        secrets: vec![s.settings.token.clone()],
+        secrets: {
+            let own: Arc<dyn SecretSource> = Arc::new(vec![s.settings.token.clone()]);
+            Arc::new(
+                s.hooks
+                    .secrets
+                    .iter()
+                    .cloned()
+                    .chain([own])
+                    .collect::<Vec<_>>(),
+            )
+        },
         env: s.settings.child_env.clone(),
     }
 }
