@@ -379,6 +379,36 @@ struct Shared {
     prompts: Mutex<HashMap<String, Vec<Prompt>>>,
     /// `/stop`s per chat, so that turns queued before one are dropped.
     stops: Mutex<HashMap<i64, u64>>,
+    /// Per chat, until when Telegram's flood control holds it (a 429's
+    /// `retry_after`): no message is sent, edited or deleted there before.
+    flood: Mutex<HashMap<i64, Instant>>,
+}
+
+/// Until when flood control holds `chat`, while it does.
+fn flood_until(s: &Shared, chat: i64) -> Option<Instant> {
+    lock(&s.flood)
+        .get(&chat)
+        .copied()
+        .filter(|until| *until > Instant::now())
+}
+
+/// Records a 429 for `chat`: nothing goes there for `secs` seconds.
+fn flooded(s: &Shared, chat: i64, secs: u64) -> Instant {
+    let until = Instant::now() + Duration::from_secs(secs.max(1));
+    lock(&s.flood).insert(chat, until);
+    tracing::warn!(
+        chat,
+        secs,
+        "Telegram's flood control: waiting before the next message"
+    );
+    until
+}
+
+/// Waits out flood control on `chat`, if any.
+async fn wait_flood(s: &Shared, chat: i64) {
+    if let Some(until) = flood_until(s, chat) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -457,6 +487,7 @@ impl Poller {
             confirms: Mutex::new(HashMap::new()),
             prompts: Mutex::new(HashMap::new()),
             stops: Mutex::new(HashMap::new()),
+            flood: Mutex::new(HashMap::new()),
         });
         let mut tasks = JoinSet::new();
         let mut lanes: HashMap<i64, mpsc::UnboundedSender<Job>> = HashMap::new();
@@ -1115,9 +1146,8 @@ struct Live {
     tools: Vec<String>,
     started: Instant,
     last_edit: Option<Instant>,
-    /// Previews are off after a failure (or until this instant after a 429).
+    /// Previews are off after a failure.
     previews_off: bool,
-    suspended_until: Option<Instant>,
     /// `rescue_propose` calls by call id, and those that were accepted.
     proposing: HashMap<String, Value>,
     proposals: Vec<Value>,
@@ -1237,6 +1267,7 @@ async fn clear_status(s: &Shared, rec: &mut Delivery, update_id: i64) {
         return;
     }
     if let Some(id) = rec.preview.take() {
+        wait_flood(s, rec.chat_id).await;
         if let Err(e) = s.api.delete_message(rec.chat_id, id).await {
             tracing::warn!(error = %e, "cannot delete the status message");
         }
@@ -1258,7 +1289,6 @@ async fn stream(
         started: Instant::now(),
         last_edit: None,
         previews_off: s.settings.streaming.mode == StreamingMode::Off,
-        suspended_until: None,
         proposing: HashMap::new(),
         proposals: Vec::new(),
     };
@@ -1406,8 +1436,8 @@ async fn preview(
         }
     };
     let now = Instant::now();
-    if live.suspended_until.is_some_and(|until| now < until) {
-        return live.suspended_until.map(tokio::time::Instant::from_std);
+    if let Some(until) = flood_until(s, job.chat_id) {
+        return Some(tokio::time::Instant::from_std(until));
     }
     if let Some(last) = live.last_edit {
         if now.duration_since(last) < EDIT_EVERY {
@@ -1437,11 +1467,11 @@ async fn preview(
             save(s, job.update_id, rec);
             None
         }
-        Err(ApiError::RetryAfter(secs)) => {
-            let until = Instant::now() + Duration::from_secs(secs);
-            live.suspended_until = Some(until);
-            Some(tokio::time::Instant::from_std(until))
-        }
+        Err(ApiError::RetryAfter(secs)) => Some(tokio::time::Instant::from_std(flooded(
+            s,
+            job.chat_id,
+            secs,
+        ))),
         Err(e) => {
             tracing::warn!(error = %e, "the live preview stopped; the answer comes when it is done");
             live.previews_off = true;
@@ -1494,11 +1524,22 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
         if let Some(id) = rec.preview {
             if rec.preview_has_answer {
                 let first = &parts[0];
-                match s
-                    .api
-                    .edit_html(job.chat_id, id, &first.html, &first.plain)
-                    .await
-                {
+                let mut tries = 0;
+                let edited = loop {
+                    wait_flood(s, job.chat_id).await;
+                    match s
+                        .api
+                        .edit_html(job.chat_id, id, &first.html, &first.plain)
+                        .await
+                    {
+                        Err(ApiError::RetryAfter(secs)) if tries < SEND_TRIES => {
+                            tries += 1;
+                            flooded(s, job.chat_id, secs);
+                        }
+                        other => break other,
+                    }
+                };
+                match edited {
                     Ok(()) => {
                         rec.parts_sent = 1;
                         save(s, job.update_id, rec);
@@ -1537,6 +1578,7 @@ async fn mark_interrupted(s: &Shared, job: &TurnJob, rec: &mut Delivery) {
                 "{}\n\n{INTERRUPTED}",
                 rec.preview_text.trim_end_matches(" …")
             );
+            wait_flood(s, job.chat_id).await;
             s.api
                 .edit_message(job.chat_id, id, &text, &[])
                 .await
@@ -1939,6 +1981,7 @@ async fn send_retrying(
 ) {
     let mut failures = 0u32;
     loop {
+        wait_flood(s, chat_id).await;
         let sent = match html {
             Some(html) => {
                 s.api
@@ -1951,7 +1994,7 @@ async fn send_retrying(
             Ok(_) => return,
             Err(ApiError::RetryAfter(secs)) if failures < SEND_TRIES => {
                 failures += 1;
-                tokio::time::sleep(Duration::from_secs(secs)).await;
+                flooded(s, chat_id, secs);
             }
             Err(e @ ApiError::Network { .. }) if failures < SEND_TRIES => {
                 let wait = backoff(failures);
