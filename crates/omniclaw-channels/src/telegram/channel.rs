@@ -88,6 +88,59 @@ pub struct Streaming {
     pub preview_tools: bool,
     /// Tool lines in the progress status.
     pub progress_tools: bool,
+    /// The progress status's first line (`progress.label`, `labels`).
+    pub label: Label,
+    /// The newest tool lines the status shows (`progress.maxLines`).
+    pub max_lines: usize,
+    /// Longest tool line of the status (`progress.maxLineChars`).
+    pub max_line_chars: usize,
+}
+
+/// The progress status's first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// `label: false`: none.
+    Off,
+    /// A fixed line (the default, or `label: "…"`).
+    Fixed(String),
+    /// One of these per answer (`labels`, with `label` unset or "auto").
+    Pick(Vec<String>),
+}
+
+/// The status line when the config names none.
+const DEFAULT_LABEL: &str = "Working on it…";
+
+impl Streaming {
+    /// The progress status: its label (picked by `seed` among several) and
+    /// the newest tool lines, each at most `max_line_chars`; `None` when
+    /// that is nothing.
+    fn status(&self, tools: &[String], seed: u64) -> Option<String> {
+        let label = match &self.label {
+            Label::Off => None,
+            Label::Fixed(l) => Some(l.clone()),
+            Label::Pick(ls) => usize::try_from(seed)
+                .ok()
+                .and_then(|n| ls.get(n % ls.len().max(1)))
+                .cloned(),
+        };
+        let mut lines: Vec<String> = label.map(|l| format!("⏳ {l}")).into_iter().collect();
+        if self.progress_tools {
+            let skip = tools.len().saturating_sub(self.max_lines);
+            lines.extend(tools[skip..].iter().map(|t| {
+                let line = format!("🔧 {t}");
+                if line.chars().count() <= self.max_line_chars {
+                    line
+                } else {
+                    let kept: String = line
+                        .chars()
+                        .take(self.max_line_chars.saturating_sub(1))
+                        .collect();
+                    format!("{kept}…")
+                }
+            }));
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 impl Streaming {
@@ -109,6 +162,28 @@ impl Streaming {
                 .progress_tool_progress
                 .or(tg.streaming.preview_tool_progress)
                 .unwrap_or(false),
+            // As OpenClaw: false shows none, a label other than "auto" is
+            // that line, else one of labels, else the default.
+            label: match &tg.streaming.progress_label {
+                Some(None) => Label::Off,
+                Some(Some(l)) if !l.trim().is_empty() && !l.trim().eq_ignore_ascii_case("auto") => {
+                    Label::Fixed(l.trim().to_string())
+                }
+                _ if !tg.streaming.progress_labels.is_empty() => {
+                    Label::Pick(tg.streaming.progress_labels.clone())
+                }
+                _ => Label::Fixed(DEFAULT_LABEL.to_string()),
+            },
+            max_lines: tg
+                .streaming
+                .progress_max_lines
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(8),
+            max_line_chars: tg
+                .streaming
+                .progress_max_line_chars
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(120),
         }
     }
 }
@@ -1391,16 +1466,8 @@ async fn preview(
             if !forced && live.started.elapsed() < STATUS_AFTER {
                 return None;
             }
-            let lines = tools(streaming.progress_tools);
-            let head = "⏳ Working on it…".to_string();
-            (
-                if lines.is_empty() {
-                    head
-                } else {
-                    format!("{head}\n{lines}")
-                },
-                false,
-            )
+            let seed = u64::try_from(job.update_id).unwrap_or_default();
+            (streaming.status(&live.tools, seed)?, false)
         }
         StreamingMode::Partial | StreamingMode::Block => {
             let shown = if streaming.mode == StreamingMode::Block {
@@ -2050,6 +2117,51 @@ mod tests {
         );
         assert_eq!(remove_handle("hey @main_bot, hi", "main_bot"), "hey , hi");
         assert_eq!(remove_handle("no mention", "main_bot"), "no mention");
+    }
+
+    #[test]
+    fn the_progress_status_follows_openclaws_progress_keys() {
+        let streaming = |progress: &str| {
+            let text = format!(
+                "{{ channels: {{ telegram: {{ streaming: {{ progress: {{ toolProgress: true, {progress} }} }} }} }} }}"
+            );
+            Streaming::from_config(
+                &omniclaw_core::config::load(&text)
+                    .expect("valid")
+                    .config
+                    .channels
+                    .telegram,
+            )
+        };
+        let tools: Vec<String> = (1..=10).map(|i| format!("tool{i}")).collect();
+        fn check(s: &Streaming, tools: &[String], seed: u64, expected: Option<&str>) {
+            assert_eq!(s.status(tools, seed).as_deref(), expected, "{s:?}");
+        }
+        // Defaults: OpenClaw's 8 newest lines.
+        let d = streaming("");
+        check(&d, &tools[..1], 0, Some("⏳ Working on it…\n🔧 tool1"));
+        let eight = d.status(&tools, 0).expect("shown");
+        assert_eq!(eight.lines().count(), 9);
+        assert!(eight.ends_with(
+            "🔧 tool3\n🔧 tool4\n🔧 tool5\n🔧 tool6\n🔧 tool7\n🔧 tool8\n🔧 tool9\n🔧 tool10"
+        ));
+        check(
+            &streaming("label: 'Thinking', maxLines: 2"),
+            &tools,
+            0,
+            Some("⏳ Thinking\n🔧 tool9\n🔧 tool10"),
+        );
+        check(
+            &streaming("label: false, maxLines: 1, maxLineChars: 5"),
+            &tools,
+            0,
+            Some("🔧 to…"),
+        );
+        check(&streaming("label: false"), &[], 0, None);
+        let pick = streaming("label: 'auto', labels: ['One', 'Two']");
+        check(&pick, &[], 0, Some("⏳ One"));
+        check(&pick, &[], 3, Some("⏳ Two"));
+        check(&streaming("labels: ['Only']"), &[], 7, Some("⏳ Only"));
     }
 
     #[test]

@@ -291,6 +291,11 @@ pub struct TelegramStreaming {
     pub chunk_mode: Option<ChunkMode>,
     pub preview_tool_progress: Option<bool>,
     pub progress_tool_progress: Option<bool>,
+    /// `progress.label`: `Some(None)` is `false` (no label line).
+    pub progress_label: Option<Option<String>>,
+    pub progress_labels: Vec<String>,
+    pub progress_max_lines: Option<u64>,
+    pub progress_max_line_chars: Option<u64>,
 }
 
 /// The streaming mode `channels.telegram.streaming` and OpenClaw's legacy
@@ -542,6 +547,48 @@ impl Config {
                             "progress",
                             "toolProgress",
                         ]),
+                        progress_label: match at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "label",
+                        ]) {
+                            Some(Value::Bool(false)) => Some(None),
+                            Some(Value::String(s)) => Some(Some(s.clone())),
+                            _ => None,
+                        },
+                        progress_labels: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "labels",
+                        ])
+                        .and_then(Value::as_array)
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                        progress_max_lines: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "maxLines",
+                        ])
+                        .and_then(Value::as_u64),
+                        progress_max_line_chars: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "maxLineChars",
+                        ])
+                        .and_then(Value::as_u64),
                     },
                     text_chunk_limit: at(&["channels", "telegram", "textChunkLimit"])
                         .and_then(Value::as_u64),

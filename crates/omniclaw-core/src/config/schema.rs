@@ -65,6 +65,9 @@ pub(crate) enum Kind {
         names: &'static [&'static str],
         fields: &'static [Field],
     },
+    /// A string of `text`, or `false` for none (OpenClaw's
+    /// `streaming.progress.label`).
+    TextOrFalse(Text),
     /// A URL with one of these schemes (lower case).
     Url(&'static [&'static str]),
     /// One of these strings.
@@ -765,11 +768,36 @@ const TELEGRAM_STREAMING_PREVIEW: &[Field] = &[field(
     "Show a line per tool call in the edited message (default true).",
 )];
 
-const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[field(
-    "toolProgress",
-    Kind::Bool,
-    "Show a line per tool call in the status message (default: preview.toolProgress, else false).",
-)];
+const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[
+    field(
+        "toolProgress",
+        Kind::Bool,
+        "Show a line per tool call in the status message (default: preview.toolProgress, else false).",
+    ),
+    field(
+        "label",
+        Kind::TextOrFalse(Text::Any),
+        "The status message's first line (default \"Working on it…\", or one of labels); \"auto\" picks from labels; false shows none.",
+    ),
+    field(
+        "labels",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A status line."),
+            unique: false,
+        },
+        "Status lines to pick one from per answer, when label is unset or \"auto\".",
+    ),
+    field(
+        "maxLines",
+        Kind::Count { min: 1 },
+        "The newest tool lines the status message shows (default 8).",
+    ),
+    field(
+        "maxLineChars",
+        Kind::Count { min: 1 },
+        "Longest tool line in characters, longer ones shortened with … (default 120).",
+    ),
+];
 
 const TELEGRAM_GROUP: &[Field] = &[
     field(
@@ -973,6 +1001,9 @@ fn node_schema(node: &Node) -> Value {
         Kind::Count { min } => json!({ "type": "integer", "minimum": min }),
         Kind::Usd => json!({ "type": "number", "minimum": 0 }),
         Kind::Text(text) => text_schema(*text),
+        Kind::TextOrFalse(text) => json!({
+            "oneOf": [text_schema(*text), { "const": false }],
+        }),
         Kind::TextOr { text, fields } => json!({
             "oneOf": [text_schema(*text), object_schema(fields)],
         }),
@@ -1180,6 +1211,10 @@ mod tests {
             "channels.telegram.streaming.preview.toolProgress",
             "channels.telegram.streaming.progress",
             "channels.telegram.streaming.progress.toolProgress",
+            "channels.telegram.streaming.progress.label",
+            "channels.telegram.streaming.progress.labels",
+            "channels.telegram.streaming.progress.maxLines",
+            "channels.telegram.streaming.progress.maxLineChars",
             "channels.telegram.streamMode",
             "channels.telegram.chunkMode",
             "channels.telegram.textChunkLimit",

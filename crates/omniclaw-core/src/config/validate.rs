@@ -179,6 +179,14 @@ impl Validator<'_> {
                 }
             }
             Kind::Text(text) => self.text(*text, value, at),
+            Kind::TextOrFalse(text) => match value {
+                Value::Bool(false) => {}
+                Value::String(_) => self.text(*text, value, at),
+                _ => self.at_value(
+                    at,
+                    format!("expected a string or false, got {}", shown(value)),
+                ),
+            },
             Kind::TextOr { text, fields } => match value {
                 Value::Object(_) => self.object(fields, value, at),
                 Value::String(_) => self.text(*text, value, at),
@@ -740,6 +748,19 @@ pub(crate) mod tests {
             (
                 "{ channels: { telegram: { streaming: 5 } } }",
                 &["channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress } (OpenClaw's legacy true, false or a mode name \"off\", \"partial\", \"block\", \"progress\" are read too), got 5 (1:38)"],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { progress: { label: false, labels: ['a'], maxLines: 3, maxLineChars: 80 } } } } }",
+                &[],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { progress: { label: 5, maxLines: 0 } } } } }",
+                &[
+                    "channels.telegram.streaming.progress.label: expected a string or false, got 5 (1:59)",
+                    "channels.telegram.streaming.progress.maxLines: expected a whole number, 1 or more, got 0 (1:72)",
+                ],
                 &[],
             ),
             (
