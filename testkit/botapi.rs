@@ -6,6 +6,13 @@
 //! `sendChatAction`, `answerCallbackQuery`; 401 for an unknown token.
 //! Tests queue updates and read back every reply and what it says now.
 //!
+//! Text with `parse_mode: HTML` is read as Telegram reads it: only its
+//! tags (`b`, `i`, `u`, `s`, `code`, `pre`, `a`, `blockquote`, …), balanced,
+//! else 400 "can't parse entities"; the 4096-character limit counts the
+//! text shown, not the markup. A test can make it refuse all HTML, and
+//! can put a chat under flood control: the next edit there gets 429 with
+//! `retry_after`, and so does every request to that chat until then.
+//!
 //! A gateway reaches it through `channels.telegram.apiRoot`.
 
 use std::collections::HashMap;
@@ -60,6 +67,140 @@ struct Inner {
     edits: Vec<(i64, String)>,
     /// Messages removed by `deleteMessage`.
     deleted: Vec<i64>,
+    /// Every call as (method, chat id, when), in order.
+    log: Vec<(String, i64, Instant)>,
+    /// The next `editMessageText` gets 429 with this `retry_after`.
+    flood_next_edit: Option<u64>,
+    /// Per chat, until when flood control refuses every request.
+    flood_until: HashMap<i64, Instant>,
+    /// Each 429 given to an edit, as (chat id, when, retry_after).
+    floods: Vec<(i64, Instant, Duration)>,
+    /// Refuse any text with `parse_mode: HTML` as unparsable.
+    refuse_html: bool,
+}
+
+/// Checks `html` as Telegram's HTML parse mode does; `Ok` is the text it
+/// shows, `Err` the error description.
+pub fn parse_html(html: &str) -> Result<String, String> {
+    const TAGS: &[&str] = &[
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    ];
+    let mut shown = String::new();
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = html;
+    while !rest.is_empty() {
+        let at = html.len() - rest.len();
+        if let Some(tail) = rest.strip_prefix('<') {
+            let end = tail.find('>').ok_or_else(|| {
+                format!("Can't parse entities: unclosed start tag at byte offset {at}")
+            })?;
+            let tag = &tail[..end];
+            rest = &tail[end + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                let name = name.trim().to_ascii_lowercase();
+                match open.pop() {
+                    Some(o) if o == name => {}
+                    Some(o) => {
+                        return Err(format!(
+                            "Can't parse entities: unmatched end tag at byte offset {at}, expected \"</{o}>\", found \"</{name}>\""
+                        ))
+                    }
+                    None => {
+                        return Err(format!(
+                            "Can't parse entities: unexpected end tag at byte offset {at}"
+                        ))
+                    }
+                }
+                continue;
+            }
+            let name = tag
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !TAGS.contains(&name.as_str()) {
+                return Err(format!(
+                    "Can't parse entities: unsupported start tag \"{name}\" at byte offset {at}"
+                ));
+            }
+            if name == "a" && !tag.contains("href=") {
+                return Err(format!(
+                    "Can't parse entities: a link without href at byte offset {at}"
+                ));
+            }
+            open.push(name);
+        } else if let Some(tail) = rest.strip_prefix('&') {
+            let known = [("lt;", '<'), ("gt;", '>'), ("amp;", '&'), ("quot;", '"')];
+            match known.iter().find(|(e, _)| tail.starts_with(e)) {
+                Some((e, c)) => {
+                    shown.push(*c);
+                    rest = &tail[e.len()..];
+                }
+                None => {
+                    shown.push('&');
+                    rest = tail;
+                }
+            }
+        } else {
+            let next = rest.find(['<', '&']).unwrap_or(rest.len());
+            shown.push_str(&rest[..next]);
+            rest = &rest[next..];
+        }
+    }
+    match open.pop() {
+        Some(o) => Err(format!(
+            "Can't parse entities: can't find end tag corresponding to start tag \"{o}\""
+        )),
+        None => Ok(shown),
+    }
+}
+
+/// The text a message shows (its HTML read as Telegram does), or the
+/// description of the 400 Telegram answers.
+fn shown_text(g: &Inner, params: &Value) -> Result<String, String> {
+    let text = params["text"].as_str().unwrap_or_default();
+    if params["parse_mode"].as_str() != Some("HTML") {
+        return Ok(text.to_string());
+    }
+    if g.refuse_html {
+        return Err(
+            "Bad Request: can't parse entities: Unsupported start tag \"b\" at byte offset 0"
+                .to_string(),
+        );
+    }
+    parse_html(text).map_err(|why| format!("Bad Request: {}", why.replacen("Can't", "can't", 1)))
+}
+
+/// 429 for a chat under flood control, with the seconds left.
+fn flood(g: &Inner, chat_id: i64) -> Option<Response> {
+    let until = *g.flood_until.get(&chat_id)?;
+    let left = until.saturating_duration_since(Instant::now());
+    (!left.is_zero()).then(|| too_many(left.as_secs_f64().ceil() as u64))
+}
+
+fn too_many(secs: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({"ok": false, "error_code": 429,
+            "description": format!("Too Many Requests: retry after {secs}"),
+            "parameters": {"retry_after": secs}})),
+    )
+        .into_response()
 }
 
 /// The running double. Dropping it stops the server.
@@ -108,11 +249,30 @@ async fn method(
     {
         let mut g = lock(&inner);
         g.calls.push(name.clone());
+        let chat_id = params["chat_id"].as_i64().unwrap_or_default();
+        g.log.push((name.clone(), chat_id, Instant::now()));
         if g.down {
             return error(502, "Bad Gateway");
         }
         if !g.bots.contains_key(&token) {
             return error(401, "Unauthorized");
+        }
+        if matches!(
+            name.as_str(),
+            "sendMessage" | "editMessageText" | "deleteMessage"
+        ) {
+            if let Some(refused) = flood(&g, chat_id) {
+                return refused;
+            }
+        }
+        if name == "editMessageText" {
+            if let Some(secs) = g.flood_next_edit.take() {
+                let now = Instant::now();
+                let wait = Duration::from_secs(secs);
+                g.flood_until.insert(chat_id, now + wait);
+                g.floods.push((chat_id, now, wait));
+                return too_many(secs);
+            }
         }
     }
     match name.as_str() {
@@ -198,10 +358,14 @@ async fn get_updates(
 async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) -> Response {
     let chat_id = params["chat_id"].as_i64().unwrap_or_default();
     let text = params["text"].as_str().unwrap_or_default().to_string();
-    if text.chars().count() > 4096 {
+    let shown = match shown_text(&lock(inner), params) {
+        Ok(shown) => shown,
+        Err(why) => return error(400, &why),
+    };
+    if shown.chars().count() > 4096 {
         return error(400, "Bad Request: message is too long");
     }
-    if text.is_empty() {
+    if shown.trim().is_empty() {
         return error(400, "Bad Request: message text is empty");
     }
     let buttons = params["reply_markup"]["inline_keyboard"]
@@ -256,10 +420,17 @@ async fn send_message(inner: &Arc<Mutex<Inner>>, token: &str, params: &Value) ->
 fn edit_message(inner: &Arc<Mutex<Inner>>, params: &Value) -> Response {
     let id = params["message_id"].as_i64().unwrap_or_default();
     let text = params["text"].as_str().unwrap_or_default().to_string();
-    if text.chars().count() > 4096 {
+    let mut g = lock(inner);
+    let shown = match shown_text(&g, params) {
+        Ok(shown) => shown,
+        Err(why) => return error(400, &why),
+    };
+    if shown.chars().count() > 4096 {
         return error(400, "Bad Request: MESSAGE_TOO_LONG");
     }
-    let mut g = lock(inner);
+    if shown.trim().is_empty() {
+        return error(400, "Bad Request: message text is empty");
+    }
     if !g.sent.iter().any(|s| s.message_id == id) || g.deleted.contains(&id) {
         return error(400, "Bad Request: message to edit not found");
     }
@@ -476,6 +647,34 @@ impl BotApiDouble {
     /// `sendMessage` calls held by [`freeze_reply_to`](Self::freeze_reply_to).
     pub fn held(&self) -> Vec<Sent> {
         self.g().held.clone()
+    }
+
+    /// The next `editMessageText` gets 429 with `retry_after: secs`, and
+    /// every request to that chat after it too, until `secs` have passed.
+    pub fn flood_next_edit(&self, secs: u64) {
+        self.g().flood_next_edit = Some(secs);
+    }
+
+    /// Each 429 an edit got (see [`flood_next_edit`](Self::flood_next_edit)),
+    /// as (chat id, when, retry_after).
+    pub fn floods(&self) -> Vec<(i64, Instant, Duration)> {
+        self.g().floods.clone()
+    }
+
+    /// Every call of `method` as (chat id, when), in order.
+    pub fn calls_at(&self, method: &str) -> Vec<(i64, Instant)> {
+        self.g()
+            .log
+            .iter()
+            .filter(|(m, _, _)| m == method)
+            .map(|(_, chat, at)| (*chat, *at))
+            .collect()
+    }
+
+    /// While set, any text with `parse_mode: HTML` is refused with 400
+    /// "can't parse entities", as Telegram refuses HTML it cannot read.
+    pub fn refuse_html(&self, refuse: bool) {
+        self.g().refuse_html = refuse;
     }
 
     /// While down, every method answers 502 (Telegram unreachable).

@@ -137,6 +137,16 @@ fn config_files() {
         ),
         ("{ gateway: { bind: \"everywhere\" } }", "gateway.bind:"),
         ("{ extra: 1 }", "extra: unknown key"),
+        // A streaming mode OpenClaw refuses too (its legacy scalar forms are
+        // read, with a warning; see below).
+        (
+            "{ channels: { telegram: { streaming: { mode: \"fast\" } } } }",
+            "channels.telegram.streaming.mode: invalid value \"fast\": expected one of \"off\", \"partial\", \"block\", \"progress\"",
+        ),
+        (
+            "{ channels: { telegram: { streaming: 1 } } }",
+            "channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress }",
+        ),
     ];
     for (text, fragment) in cases {
         let home = Home::new();
@@ -535,4 +545,26 @@ fn a_capped_gateway_with_an_unpriced_model_is_valid_with_a_warning() {
     assert_eq!(v["warnings"][0]["path"], "agents.defaults.model");
     home.run(&["doctor"])
         .expect_output("config warning: agents.defaults.model:");
+}
+
+#[test]
+fn openclaw_s_legacy_streaming_forms_are_read_with_a_warning() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    let path = ".omniclaw-main/omniclaw.json";
+    let text = std::fs::read_to_string(home.path().join(path)).expect("config");
+    let legacy = text.replacen(
+        '{',
+        "{\n  channels: { telegram: { enabled: false, streaming: true } },\n",
+        1,
+    );
+    home.write(path, &legacy);
+    home.run(&["--profile", "main", "config", "validate"])
+        .expect_code(0)
+        .expect_output("valid, 1 warning")
+        .expect_output(
+            "warning: channels.telegram.streaming: `streaming: true` is OpenClaw's legacy form, read as { mode: \"partial\" }",
+        );
+    home.run(&["doctor"])
+        .expect_output("config warning: channels.telegram.streaming:");
 }

@@ -222,3 +222,99 @@ fn a_rollback_the_model_proposes_runs_only_once_confirmed_and_is_audited() {
         .expect("audited");
     assert!(line.contains("\"ok\""), "{audit}");
 }
+
+/// A target's bot token written into its log, its provider key under a key
+/// whose name says nothing of a secret: the rescue tools mask both by
+/// value, so neither reaches the model nor the operator's chat.
+#[test]
+fn a_target_s_secrets_never_reach_the_model_or_telegram() {
+    const MAIN_TOKEN: &str = "888111333:AAHmain-bot-token_never-for-the-model";
+    const MAIN_KEY: &str = "sk-main-provider-key-never-for-the-model";
+    let b = Bench::new();
+    b.home
+        .run_stdin(
+            &[
+                "--profile",
+                "main",
+                "secrets",
+                "set",
+                "channels.telegram.botToken",
+            ],
+            MAIN_TOKEN,
+            &[],
+        )
+        .expect_code(0);
+    b.home.write(
+        ".omniclaw-main/logs/gateway.2026-01-01.log",
+        &format!(
+            "{}\n",
+            json!({
+                "timestamp": "2026-01-01T00:00:00.000000Z",
+                "level": "ERROR",
+                "message": format!("getUpdates failed: https://api.telegram.org/bot{MAIN_TOKEN}/getUpdates"),
+                "target": "omniclaw_channels::telegram",
+            })
+        ),
+    );
+    b.home.write(
+        ".omniclaw-main/omniclaw.json",
+        &format!(
+            "{{ gateway: {{ port: \"not a port\" }}, models: {{ providers: {{ p: {{ apiKey: {MAIN_KEY:?} }} }} }}, logging: {{ level: {MAIN_KEY:?} }} }}\n"
+        ),
+    );
+    b.double.push(Reply::tool_call(
+        "rescue_logs",
+        json!({"profile": "main", "lines": 20}),
+    ));
+    b.double.push(Reply::tool_call(
+        "rescue_config_get",
+        json!({"profile": "main", "path": "logging"}),
+    ));
+    b.double.push(Reply::tool_call("rescue_doctor", json!({})));
+    b.double.push(Reply::text("main cannot reach Telegram."));
+    let asked = b.api.push_message(OPERATOR, "why is main down?");
+    let reply = b.answer(asked);
+    assert!(reply.contains("cannot reach"), "{reply}");
+
+    // The tools did read the log line and the value, masked.
+    let told = b.tool_results().join("\n");
+    assert!(told.contains("getUpdates failed"), "{told}");
+    assert!(told.contains("<redacted>"), "{told}");
+    // Nothing of either secret went to the model, in any request.
+    let requests: String = b
+        .double
+        .chats()
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    let (_, half) = MAIN_TOKEN.split_once(':').expect("a bot token");
+    for secret in [half, MAIN_KEY] {
+        assert_eq!(
+            omniclaw_tests::chat::leaked(&requests, secret, 12),
+            None,
+            "a fragment of {secret} reached the model"
+        );
+    }
+
+    // The operator's own slash commands show them masked too.
+    let logs = b.api.push_message(OPERATOR, "/logs main 20");
+    let shown = b.api.wait_reply(logs, WAIT).text;
+    assert!(shown.contains("getUpdates failed"), "{shown}");
+    let value = b.api.push_message(OPERATOR, "/config main get logging");
+    let shown_value = b.api.wait_reply(value, WAIT).text;
+    assert!(shown_value.contains("<redacted>"), "{shown_value}");
+    let all: String = b
+        .api
+        .sent()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [half, MAIN_KEY] {
+        assert_eq!(
+            omniclaw_tests::chat::leaked(&all, secret, 12),
+            None,
+            "a fragment of {secret} was sent to Telegram"
+        );
+    }
+}

@@ -67,6 +67,33 @@ impl Bot {
         self.gw.take().expect("running").signal("KILL");
     }
 
+    /// Waits until the first reply to `message_id` shows `what`.
+    fn wait_first_reply(&self, message_id: i64, what: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self
+            .replies(OWNER, message_id)
+            .first()
+            .is_some_and(|p| p.text.contains(what))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; shown: {:#?}\ngateway said:\n{}",
+                self.api.shown_in(OWNER),
+                self.gw
+                    .as_ref()
+                    .map(GatewayProc::printed)
+                    .unwrap_or_default()
+                    + &std::fs::read_dir(self.home.path().join(".omniclaw-main/logs"))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                        .collect::<String>()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The messages that reply to `message_id`, as they show now.
     fn replies(&self, chat: i64, message_id: i64) -> Vec<Sent> {
         self.api
@@ -189,29 +216,50 @@ fn an_allowed_user_gets_the_models_reply_and_a_stranger_only_the_pairing_reply()
     assert_eq!(users, ["second question"]);
 }
 
-#[test]
-fn a_long_answer_arrives_in_ordered_parts() {
-    let bot = Bot::new("streaming: { mode: \"off\" },", "");
-    let long: String = (1..=60)
-        .map(|i| {
-            format!(
-                "Paragraph {i:02}. {}\n\n",
-                "Words of the answer go on. ".repeat(8)
-            )
-        })
-        .collect();
-    bot.double.push(Reply::text(long.clone()));
-    let asked = bot.api.push_message(OWNER, "write a lot");
-    // The parts come one after another; wait until the last paragraph shows.
+/// `n` paragraphs, each `{head} NN` and `filler`, a blank line after each.
+fn paragraphs(n: usize, head: &str, filler: &str) -> String {
+    (1..=n)
+        .map(|i| format!("{head} {i:02}{filler}\n\n"))
+        .collect()
+}
+
+/// Every message of a long answer in the owner's chat, once the one
+/// holding `last` shows; the first answers `asked`.
+fn all_parts(bot: &Bot, asked: i64, last: &str) -> Vec<Sent> {
+    // The parts come one after another; wait until the last one shows.
     wait_until("every part", || {
         bot.api
             .shown_in(OWNER)
             .iter()
-            .any(|s| s.text.contains("Paragraph 60."))
+            .any(|s| s.text.contains(last))
     });
+    std::thread::sleep(Duration::from_millis(300));
     let parts = bot.api.shown_in(OWNER);
-    assert!(parts.len() >= 3, "{} parts", parts.len());
+    assert!(parts.len() >= 2, "{} parts", parts.len());
     assert_eq!(parts[0].reply_to, Some(asked), "the first part answers");
+    parts
+}
+
+/// The parts say `expected`, word for word, in order.
+fn assert_in_order(parts: &[Sent], expected: &str) {
+    let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let joined: String = parts
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    assert_eq!(words(&joined), words(expected), "in order, nothing lost");
+}
+
+#[test]
+fn a_long_answer_arrives_in_ordered_parts() {
+    let bot = Bot::new("streaming: { mode: \"off\" },", "");
+    let filler = format!(". {}", "Words of the answer go on. ".repeat(8));
+    let long = paragraphs(60, "Paragraph", &filler);
+    bot.double.push(Reply::text(long.clone()));
+    let asked = bot.api.push_message(OWNER, "write a lot");
+    let parts = all_parts(&bot, asked, "Paragraph 60.");
+    assert!(parts.len() >= 3, "{} parts", parts.len());
     for part in &parts {
         assert!(part.text.chars().count() <= 4000, "{}", part.text.len());
         assert!(
@@ -220,13 +268,7 @@ fn a_long_answer_arrives_in_ordered_parts() {
             &part.text[..20]
         );
     }
-    let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    let joined: String = parts
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n\n");
-    assert_eq!(words(&joined), words(&long), "in order, nothing lost");
+    assert_in_order(&parts, &long);
 }
 
 #[test]
@@ -236,11 +278,7 @@ fn stop_ends_a_run_that_is_still_streaming() {
     bot.double.push(reply);
     let asked = bot.api.push_message(OWNER, "tell me a long story");
     // The answer shows as it is written: one message, edited.
-    wait_until("the live preview", || {
-        bot.replies(OWNER, asked)
-            .first()
-            .is_some_and(|p| p.text.starts_with("Once upon a time"))
-    });
+    bot.wait_first_reply(asked, "Once upon a time");
     let preview = bot.replies(OWNER, asked)[0].message_id;
     let stop = bot.api.push_message(OWNER, "/stop");
     let said = bot.api.wait_reply(stop, WAIT);
@@ -485,4 +523,169 @@ fn in_groups_the_bot_answers_only_where_allowed_and_when_mentioned() {
         ["are you there?"],
         "only the addressed message, without the handle"
     );
+}
+
+#[test]
+fn reset_starts_a_new_session_and_keeps_the_old_transcript() {
+    let bot = Bot::new("streaming: { mode: \"off\" },", "");
+    bot.double.push(Reply::text("I will remember PINEAPPLE."));
+    let first = bot.api.push_message(OWNER, "remember the word PINEAPPLE");
+    answer(&bot, first);
+    let reset = bot.api.push_message(OWNER, "/reset");
+    let said = bot.api.wait_reply(reset, WAIT);
+    assert!(
+        said.text.starts_with("New session started"),
+        "{}",
+        said.text
+    );
+
+    bot.double.push(Reply::text("I know of no word."));
+    let next = bot.api.push_message(OWNER, "what was the word?");
+    assert_eq!(answer(&bot, next).text, "I know of no word.");
+    // The model was asked without the conversation before the reset.
+    let last = bot.double.chats().pop().expect("a model request");
+    let sent = last.body["messages"].to_string();
+    assert!(sent.contains("what was the word?"), "{sent}");
+    assert!(
+        !sent.contains("PINEAPPLE"),
+        "the old session leaked: {sent}"
+    );
+    assert_eq!(bot.double.chats().len(), 2);
+
+    // The old transcript is kept, before a reset entry.
+    let db = bot.home.path().join(".omniclaw-main/agent/sessions.sqlite");
+    // Read beside the running gateway (SQLite's WAL lets both at once).
+    let conn = rusqlite::Connection::open(&db).expect("the session store");
+    let mut stmt = conn
+        .prepare("SELECT kind, body FROM entries ORDER BY session, seq")
+        .expect("entries");
+    let entries: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let at = |needle: &str| {
+        entries
+            .iter()
+            .position(|(_, body)| body.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in the transcript: {entries:?}"))
+    };
+    let reset_at = entries
+        .iter()
+        .position(|(kind, _)| kind == "reset")
+        .expect("a reset entry");
+    assert!(at("remember the word PINEAPPLE") < reset_at);
+    assert!(at("I will remember PINEAPPLE.") < reset_at);
+    assert!(at("what was the word?") > reset_at);
+}
+
+/// An answer in paragraphs written over about five seconds, ending in
+/// `END-OF-BLOCKS`.
+fn slow_paragraphs() -> (String, Reply) {
+    let text = (1..=6)
+        .map(|i| {
+            format!(
+                "Block {i} says {}done.",
+                "something worth reading. ".repeat(4)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "END-OF-BLOCKS";
+    let reply = Reply::text(text.clone())
+        .chunked(300)
+        .delayed(Duration::from_millis(60));
+    (text, reply)
+}
+
+#[test]
+fn block_streaming_shows_whole_paragraphs_then_the_whole_answer() {
+    let bot = Bot::new("streaming: { mode: \"block\" },", "");
+    let (text, reply) = slow_paragraphs();
+    bot.double.push(reply);
+    let asked = bot.api.push_message(OWNER, "write in blocks");
+    bot.wait_first_reply(asked, "END-OF-BLOCKS");
+    let replies = bot.replies(OWNER, asked);
+    assert_eq!(replies.len(), 1, "one message, edited");
+    assert_eq!(replies[0].text, text);
+    let preview = replies[0].message_id;
+    let first = bot
+        .api
+        .sent()
+        .into_iter()
+        .find(|s| s.message_id == preview)
+        .expect("sent")
+        .text;
+    let mut shown = vec![first];
+    shown.extend(bot.api.edits_of(preview));
+    let (previews, last) = shown.split_at(shown.len() - 1);
+    assert_eq!(last[0], text);
+    assert!(!previews.is_empty(), "a preview showed before the end");
+    for p in previews {
+        let body = p.strip_suffix(" …").unwrap_or_else(|| panic!("{p:?}"));
+        assert!(
+            text.starts_with(body) && text[body.len()..].starts_with("\n\n"),
+            "a preview shows whole paragraphs only: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_429_on_a_preview_edit_is_waited_out_and_the_answer_arrives_once() {
+    let bot = Bot::new("streaming: { mode: \"partial\" },", "");
+    // Written over about two and a half seconds: the first edit meets five
+    // seconds of flood control, which outlast the run, so the final edit
+    // must wait too.
+    let (story, _) = slow_story();
+    bot.double.push(
+        Reply::text(story.clone())
+            .chunked(1200)
+            .delayed(Duration::from_millis(40)),
+    );
+    bot.api.flood_next_edit(5);
+    let asked = bot.api.push_message(OWNER, "tell me a long story");
+    bot.wait_first_reply(asked, "END-OF-STORY");
+    let floods = bot.api.floods();
+    assert_eq!(floods.len(), 1, "an edit met flood control");
+    let (chat, at, wait) = floods[0];
+    assert_eq!(chat, OWNER);
+    let during: Vec<_> = ["editMessageText", "sendMessage", "deleteMessage"]
+        .iter()
+        .flat_map(|m| bot.api.calls_at(m))
+        .filter(|(c, t)| *c == OWNER && *t > at && *t < at + wait)
+        .collect();
+    assert!(during.is_empty(), "requests before retry_after: {during:?}");
+    let replies = bot.replies(OWNER, asked);
+    assert_eq!(replies.len(), 1, "delivered once");
+    assert_eq!(replies[0].text, story.trim_end(), "complete");
+    let everything: String = bot
+        .api
+        .shown_in(OWNER)
+        .iter()
+        .map(|s| s.text.clone())
+        .collect();
+    assert_eq!(everything.matches("END-OF-STORY").count(), 1);
+}
+
+#[test]
+fn html_telegram_cannot_parse_is_sent_again_as_plain_text() {
+    let bot = Bot::new("streaming: { mode: \"off\" },", "");
+    bot.api.refuse_html(true);
+    let filler = format!("** of <the> answer & {}", "more words of it. ".repeat(12));
+    let long = paragraphs(30, "**Part", &filler);
+    bot.double.push(Reply::text(long.clone()));
+    let asked = bot.api.push_message(OWNER, "write a lot");
+    let parts = all_parts(&bot, asked, "Part 30");
+    for p in &parts {
+        assert_eq!(p.parse_mode, None, "plain text: {:?}", p.text);
+        assert!(p.text.starts_with("Part "), "{:?}", &p.text[..20]);
+        assert!(
+            !p.text.contains("**"),
+            "the Markdown rendered: {:?}",
+            p.text
+        );
+    }
+    // Every part was tried as HTML first, then sent once as plain text.
+    assert_eq!(bot.api.calls("sendMessage"), 2 * parts.len());
+    assert_in_order(&parts, &long.replace("**", ""));
 }

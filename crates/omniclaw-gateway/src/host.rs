@@ -250,6 +250,10 @@ impl Rebuild for Tracked {
         self.inner.secrets()
     }
 
+    fn known_secrets(&self) -> Arc<dyn omniclaw_channels::telegram::SecretSource> {
+        self.inner.known_secrets()
+    }
+
     fn applied(&self, candidate: &Candidate, addrs: &Addrs) {
         *lock_of(&self.addrs) = *addrs;
         *lock_of(&self.latest) = Some(candidate.clone());
@@ -911,6 +915,33 @@ mod tests {
         host.shutdown_all().await;
         assert_eq!(host.state("main"), Stopped);
         assert!(!healthz(([127, 0, 0, 1], moved).into()).await);
+    }
+
+    /// A rebuild that knows one secret value.
+    struct KnowsOne;
+
+    impl Rebuild for KnowsOne {
+        fn build(&self, _: &str) -> Result<Candidate, String> {
+            Err("unused".into())
+        }
+        fn applied(&self, _: &Candidate, _: &Addrs) {}
+        fn known_secrets(&self) -> Arc<dyn omniclaw_channels::telegram::SecretSource> {
+            Arc::new(vec!["the-one-secret".to_string()])
+        }
+    }
+
+    #[test]
+    fn tracking_keeps_the_secrets_a_rescue_bot_masks() {
+        let tracked = Tracked {
+            inner: Arc::new(KnowsOne),
+            addrs: Arc::new(Mutex::new(Addrs {
+                gateway: ([127, 0, 0, 1], 0).into(),
+                browser_control: None,
+                canvas: None,
+            })),
+            latest: Arc::new(Mutex::new(None)),
+        };
+        assert_eq!(tracked.known_secrets().values(), ["the-one-secret"]);
     }
 
     /// Panics the first time a config is applied after the start.

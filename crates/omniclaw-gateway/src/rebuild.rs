@@ -148,6 +148,11 @@ impl ProfileRebuild {
 impl Rebuild for ProfileRebuild {
     fn build(&self, text: &str) -> Result<Candidate, String> {
         let loaded = config::load(text).map_err(|e| e.to_string())?;
+        // Allowed but worth a look (OpenClaw's legacy keys, read as its
+        // doctor migrates them; a capped model without a price).
+        for warning in loaded.warnings() {
+            tracing::warn!(path = %warning.path, "config: {}", warning.message);
+        }
         let spec = profile::spec_for(
             &self.resolved,
             Some(&loaded.config),
@@ -171,6 +176,14 @@ impl Rebuild for ProfileRebuild {
             env: self.env.clone(),
             store: self.store.clone(),
         }))
+    }
+
+    fn known_secrets(&self) -> Arc<dyn telegram::SecretSource> {
+        Arc::new(KnownSecrets {
+            resolved: self.resolved.clone(),
+            env: self.env.clone(),
+            store: self.store.clone(),
+        })
     }
 
     fn edit_target(&self) -> Option<omniclaw_os::edit::Target> {
@@ -232,6 +245,20 @@ impl crate::assistant::SecretResolver for ProfileSecrets {
                 }
             }
         }
+    }
+}
+
+/// The secret values of every profile under this one's home (its own
+/// included), read at each use so a rotated token is masked at once.
+struct KnownSecrets {
+    resolved: Resolved,
+    env: EnvSnapshot,
+    store: Arc<dyn SecretStore>,
+}
+
+impl telegram::SecretSource for KnownSecrets {
+    fn values(&self) -> Vec<String> {
+        omniclaw_os::secrets::known_values(&self.resolved, &self.env, self.store.as_ref())
     }
 }
 

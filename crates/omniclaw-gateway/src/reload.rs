@@ -289,6 +289,13 @@ pub trait Rebuild: Send + Sync + 'static {
     fn secrets(&self) -> Option<Arc<dyn SecretResolver>> {
         None
     }
+    /// Every secret value this gateway knows of, read at each use: what a
+    /// rescue bot masks in the logs, configs and reports of other gateways
+    /// before its model or Telegram sees them. The default knows none (the
+    /// bot's own token is masked anyway).
+    fn known_secrets(&self) -> Arc<dyn telegram::SecretSource> {
+        Arc::new(Vec::<String>::new())
+    }
     /// The Telegram channel `candidate` runs: `Ok(None)` when its config
     /// does not enable one, `Err` (shown in `status`) when it cannot run.
     /// The default reads the bot token from the profile's secret store (its
@@ -335,7 +342,10 @@ async fn sync_channel(
     }
     match wanted {
         Ok(Some(settings)) => {
-            let ch = Channel::start(settings, crate::telegram::hooks(live));
+            let ch = Channel::start(
+                settings,
+                crate::telegram::hooks(live, rebuild.known_secrets()),
+            );
             live.set_telegram(TelegramSlot::On(ch.state()));
             Some(ch)
         }
@@ -542,6 +552,7 @@ fn sync_assistant(live: &Live, rebuild: &Arc<dyn Rebuild>, c: &Candidate) {
         &c.value,
         telegram::default_program(),
         c.spec.child_env.clone(),
+        rebuild.known_secrets(),
     )
     .map(|(tools, prompt)| assistant_mod::RescueTools { tools, prompt });
     let parts = match assistant_mod::parts(&c.config, &c.spec, resolver, Some(approver), rescue) {

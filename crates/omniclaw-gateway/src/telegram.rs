@@ -15,10 +15,11 @@ use crate::assistant::ChannelAccepted;
 use crate::reload::Live;
 
 /// The hooks a channel of the gateway `live` runs with.
-pub(crate) fn hooks(live: &Arc<Live>) -> Hooks {
+pub(crate) fn hooks(live: &Arc<Live>, secrets: Arc<dyn telegram::SecretSource>) -> Hooks {
     Hooks {
         assistant: Some(Arc::new(LiveAssistant(live.clone()))),
         approvals: Some(Arc::new(LiveApprovals(live.approvals()))),
+        secrets: Some(secrets),
     }
 }
 

@@ -42,7 +42,7 @@ use omniclaw_core::rescue::{
 use omniclaw_os::rescue::{append_audit, write_channel_status, AuditEntry, PairingStore};
 
 use super::api::{ApiError, BotApi, Button, Me};
-use super::exec::Executor;
+use super::exec::{Executor, SecretSource};
 use super::format;
 use super::hooks::{Approvals, Assistant, Decision, Notice, Submitted, Turn};
 use super::inbox::{Delivery, Inbox};
@@ -88,6 +88,59 @@ pub struct Streaming {
     pub preview_tools: bool,
     /// Tool lines in the progress status.
     pub progress_tools: bool,
+    /// The progress status's first line (`progress.label`, `labels`).
+    pub label: Label,
+    /// The newest tool lines the status shows (`progress.maxLines`).
+    pub max_lines: usize,
+    /// Longest tool line of the status (`progress.maxLineChars`).
+    pub max_line_chars: usize,
+}
+
+/// The progress status's first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// `label: false`: none.
+    Off,
+    /// A fixed line (the default, or `label: "…"`).
+    Fixed(String),
+    /// One of these per answer (`labels`, with `label` unset or "auto").
+    Pick(Vec<String>),
+}
+
+/// The status line when the config names none.
+const DEFAULT_LABEL: &str = "Working on it…";
+
+impl Streaming {
+    /// The progress status: its label (picked by `seed` among several) and
+    /// the newest tool lines, each at most `max_line_chars`; `None` when
+    /// that is nothing.
+    fn status(&self, tools: &[String], seed: u64) -> Option<String> {
+        let label = match &self.label {
+            Label::Off => None,
+            Label::Fixed(l) => Some(l.clone()),
+            Label::Pick(ls) => usize::try_from(seed)
+                .ok()
+                .and_then(|n| ls.get(n % ls.len().max(1)))
+                .cloned(),
+        };
+        let mut lines: Vec<String> = label.map(|l| format!("⏳ {l}")).into_iter().collect();
+        if self.progress_tools {
+            let skip = tools.len().saturating_sub(self.max_lines);
+            lines.extend(tools[skip..].iter().map(|t| {
+                let line = format!("🔧 {t}");
+                if line.chars().count() <= self.max_line_chars {
+                    line
+                } else {
+                    let kept: String = line
+                        .chars()
+                        .take(self.max_line_chars.saturating_sub(1))
+                        .collect();
+                    format!("{kept}…")
+                }
+            }));
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 impl Streaming {
@@ -95,14 +148,42 @@ impl Streaming {
         use omniclaw_core::config::ChunkMode;
         Streaming {
             mode: tg.streaming.mode.unwrap_or(StreamingMode::Progress),
-            paragraphs: tg.streaming.chunk_mode != Some(ChunkMode::Length),
+            // OpenClaw's default is "length": the last line break that fits.
+            paragraphs: tg.streaming.chunk_mode == Some(ChunkMode::Newline),
             limit: tg
                 .text_chunk_limit
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(4000)
                 .clamp(1, MAX_MESSAGE_CHARS),
             preview_tools: tg.streaming.preview_tool_progress.unwrap_or(true),
-            progress_tools: tg.streaming.progress_tool_progress.unwrap_or(false),
+            // As OpenClaw: progress.toolProgress, else preview.toolProgress.
+            progress_tools: tg
+                .streaming
+                .progress_tool_progress
+                .or(tg.streaming.preview_tool_progress)
+                .unwrap_or(false),
+            // As OpenClaw: false shows none, a label other than "auto" is
+            // that line, else one of labels, else the default.
+            label: match &tg.streaming.progress_label {
+                Some(None) => Label::Off,
+                Some(Some(l)) if !l.trim().is_empty() && !l.trim().eq_ignore_ascii_case("auto") => {
+                    Label::Fixed(l.trim().to_string())
+                }
+                _ if !tg.streaming.progress_labels.is_empty() => {
+                    Label::Pick(tg.streaming.progress_labels.clone())
+                }
+                _ => Label::Fixed(DEFAULT_LABEL.to_string()),
+            },
+            max_lines: tg
+                .streaming
+                .progress_max_lines
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(8),
+            max_line_chars: tg
+                .streaming
+                .progress_max_line_chars
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(120),
         }
     }
 }
@@ -148,11 +229,13 @@ impl fmt::Debug for Settings {
 }
 
 /// What a channel is handed besides its settings: the gateway's assistant
-/// and approvals, when it has them.
+/// and approvals, when it has them, and the secret values a rescue bot
+/// masks in what it reads about other gateways (besides its own token).
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub assistant: Option<Arc<dyn Assistant>>,
     pub approvals: Option<Arc<dyn Approvals>>,
+    pub secrets: Option<Arc<dyn SecretSource>>,
 }
 
 /// Where the channel is; shown by `status`, `channels.status` and the tray.
@@ -371,6 +454,36 @@ struct Shared {
     prompts: Mutex<HashMap<String, Vec<Prompt>>>,
     /// `/stop`s per chat, so that turns queued before one are dropped.
     stops: Mutex<HashMap<i64, u64>>,
+    /// Per chat, until when Telegram's flood control holds it (a 429's
+    /// `retry_after`): no message is sent, edited or deleted there before.
+    flood: Mutex<HashMap<i64, Instant>>,
+}
+
+/// Until when flood control holds `chat`, while it does.
+fn flood_until(s: &Shared, chat: i64) -> Option<Instant> {
+    lock(&s.flood)
+        .get(&chat)
+        .copied()
+        .filter(|until| *until > Instant::now())
+}
+
+/// Records a 429 for `chat`: nothing goes there for `secs` seconds.
+fn flooded(s: &Shared, chat: i64, secs: u64) -> Instant {
+    let until = Instant::now() + Duration::from_secs(secs.max(1));
+    lock(&s.flood).insert(chat, until);
+    tracing::warn!(
+        chat,
+        secs,
+        "Telegram's flood control: waiting before the next message"
+    );
+    until
+}
+
+/// Waits out flood control on `chat`, if any.
+async fn wait_flood(s: &Shared, chat: i64) {
+    if let Some(until) = flood_until(s, chat) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -449,6 +562,7 @@ impl Poller {
             confirms: Mutex::new(HashMap::new()),
             prompts: Mutex::new(HashMap::new()),
             stops: Mutex::new(HashMap::new()),
+            flood: Mutex::new(HashMap::new()),
         });
         let mut tasks = JoinSet::new();
         let mut lanes: HashMap<i64, mpsc::UnboundedSender<Job>> = HashMap::new();
@@ -1107,9 +1221,8 @@ struct Live {
     tools: Vec<String>,
     started: Instant,
     last_edit: Option<Instant>,
-    /// Previews are off after a failure (or until this instant after a 429).
+    /// Previews are off after a failure.
     previews_off: bool,
-    suspended_until: Option<Instant>,
     /// `rescue_propose` calls by call id, and those that were accepted.
     proposing: HashMap<String, Value>,
     proposals: Vec<Value>,
@@ -1229,6 +1342,7 @@ async fn clear_status(s: &Shared, rec: &mut Delivery, update_id: i64) {
         return;
     }
     if let Some(id) = rec.preview.take() {
+        wait_flood(s, rec.chat_id).await;
         if let Err(e) = s.api.delete_message(rec.chat_id, id).await {
             tracing::warn!(error = %e, "cannot delete the status message");
         }
@@ -1250,7 +1364,6 @@ async fn stream(
         started: Instant::now(),
         last_edit: None,
         previews_off: s.settings.streaming.mode == StreamingMode::Off,
-        suspended_until: None,
         proposing: HashMap::new(),
         proposals: Vec::new(),
     };
@@ -1353,16 +1466,8 @@ async fn preview(
             if !forced && live.started.elapsed() < STATUS_AFTER {
                 return None;
             }
-            let lines = tools(streaming.progress_tools);
-            let head = "⏳ Working on it…".to_string();
-            (
-                if lines.is_empty() {
-                    head
-                } else {
-                    format!("{head}\n{lines}")
-                },
-                false,
-            )
+            let seed = u64::try_from(job.update_id).unwrap_or_default();
+            (streaming.status(&live.tools, seed)?, false)
         }
         StreamingMode::Partial | StreamingMode::Block => {
             let shown = if streaming.mode == StreamingMode::Block {
@@ -1370,9 +1475,12 @@ async fn preview(
             } else {
                 live.text.as_str()
             };
+            // The preview is plain text: the first message of the answer
+            // as it will read, without its formatting.
             let first = format::parts(shown, streaming.limit, streaming.paragraphs)
                 .into_iter()
                 .next()
+                .map(|part| part.plain)
                 .unwrap_or_default();
             if rec.preview.is_none()
                 && first.chars().count() < MIN_PREVIEW_CHARS
@@ -1395,8 +1503,8 @@ async fn preview(
         }
     };
     let now = Instant::now();
-    if live.suspended_until.is_some_and(|until| now < until) {
-        return live.suspended_until.map(tokio::time::Instant::from_std);
+    if let Some(until) = flood_until(s, job.chat_id) {
+        return Some(tokio::time::Instant::from_std(until));
     }
     if let Some(last) = live.last_edit {
         if now.duration_since(last) < EDIT_EVERY {
@@ -1426,11 +1534,11 @@ async fn preview(
             save(s, job.update_id, rec);
             None
         }
-        Err(ApiError::RetryAfter(secs)) => {
-            let until = Instant::now() + Duration::from_secs(secs);
-            live.suspended_until = Some(until);
-            Some(tokio::time::Instant::from_std(until))
-        }
+        Err(ApiError::RetryAfter(secs)) => Some(tokio::time::Instant::from_std(flooded(
+            s,
+            job.chat_id,
+            secs,
+        ))),
         Err(e) => {
             tracing::warn!(error = %e, "the live preview stopped; the answer comes when it is done");
             live.previews_off = true;
@@ -1483,11 +1591,22 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
         if let Some(id) = rec.preview {
             if rec.preview_has_answer {
                 let first = &parts[0];
-                match s
-                    .api
-                    .edit_html(job.chat_id, id, &format::to_html(first), first)
-                    .await
-                {
+                let mut tries = 0;
+                let edited = loop {
+                    wait_flood(s, job.chat_id).await;
+                    match s
+                        .api
+                        .edit_html(job.chat_id, id, &first.html, &first.plain)
+                        .await
+                    {
+                        Err(ApiError::RetryAfter(secs)) if tries < SEND_TRIES => {
+                            tries += 1;
+                            flooded(s, job.chat_id, secs);
+                        }
+                        other => break other,
+                    }
+                };
+                match edited {
                     Ok(()) => {
                         rec.parts_sent = 1;
                         save(s, job.update_id, rec);
@@ -1508,8 +1627,7 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
     while rec.parts_sent < parts.len() {
         let part = &parts[rec.parts_sent];
         let to = (rec.parts_sent == 0).then_some(job.message_id);
-        let html = format::to_html(part);
-        send_retrying(s, job.chat_id, Some(&html), part, to, &[]).await;
+        send_retrying(s, job.chat_id, Some(&part.html), &part.plain, to, &[]).await;
         rec.parts_sent += 1;
         save(s, job.update_id, rec);
     }
@@ -1527,6 +1645,7 @@ async fn mark_interrupted(s: &Shared, job: &TurnJob, rec: &mut Delivery) {
                 "{}\n\n{INTERRUPTED}",
                 rec.preview_text.trim_end_matches(" …")
             );
+            wait_flood(s, job.chat_id).await;
             s.api
                 .edit_message(job.chat_id, id, &text, &[])
                 .await
@@ -1559,7 +1678,17 @@ fn executor(s: &Shared) -> Executor {
         program: s.settings.program.clone(),
         own: s.settings.profile.clone(),
         targets: s.settings.targets.clone(),
-        secrets: vec![s.settings.token.clone()],
+        secrets: {
+            let own: Arc<dyn SecretSource> = Arc::new(vec![s.settings.token.clone()]);
+            Arc::new(
+                s.hooks
+                    .secrets
+                    .iter()
+                    .cloned()
+                    .chain([own])
+                    .collect::<Vec<_>>(),
+            )
+        },
         env: s.settings.child_env.clone(),
     }
 }
@@ -1919,6 +2048,7 @@ async fn send_retrying(
 ) {
     let mut failures = 0u32;
     loop {
+        wait_flood(s, chat_id).await;
         let sent = match html {
             Some(html) => {
                 s.api
@@ -1931,7 +2061,7 @@ async fn send_retrying(
             Ok(_) => return,
             Err(ApiError::RetryAfter(secs)) if failures < SEND_TRIES => {
                 failures += 1;
-                tokio::time::sleep(Duration::from_secs(secs)).await;
+                flooded(s, chat_id, secs);
             }
             Err(e @ ApiError::Network { .. }) if failures < SEND_TRIES => {
                 let wait = backoff(failures);
@@ -1990,6 +2120,51 @@ mod tests {
     }
 
     #[test]
+    fn the_progress_status_follows_openclaws_progress_keys() {
+        let streaming = |progress: &str| {
+            let text = format!(
+                "{{ channels: {{ telegram: {{ streaming: {{ progress: {{ toolProgress: true, {progress} }} }} }} }} }}"
+            );
+            Streaming::from_config(
+                &omniclaw_core::config::load(&text)
+                    .expect("valid")
+                    .config
+                    .channels
+                    .telegram,
+            )
+        };
+        let tools: Vec<String> = (1..=10).map(|i| format!("tool{i}")).collect();
+        fn check(s: &Streaming, tools: &[String], seed: u64, expected: Option<&str>) {
+            assert_eq!(s.status(tools, seed).as_deref(), expected, "{s:?}");
+        }
+        // Defaults: OpenClaw's 8 newest lines.
+        let d = streaming("");
+        check(&d, &tools[..1], 0, Some("⏳ Working on it…\n🔧 tool1"));
+        let eight = d.status(&tools, 0).expect("shown");
+        assert_eq!(eight.lines().count(), 9);
+        assert!(eight.ends_with(
+            "🔧 tool3\n🔧 tool4\n🔧 tool5\n🔧 tool6\n🔧 tool7\n🔧 tool8\n🔧 tool9\n🔧 tool10"
+        ));
+        check(
+            &streaming("label: 'Thinking', maxLines: 2"),
+            &tools,
+            0,
+            Some("⏳ Thinking\n🔧 tool9\n🔧 tool10"),
+        );
+        check(
+            &streaming("label: false, maxLines: 1, maxLineChars: 5"),
+            &tools,
+            0,
+            Some("🔧 to…"),
+        );
+        check(&streaming("label: false"), &[], 0, None);
+        let pick = streaming("label: 'auto', labels: ['One', 'Two']");
+        check(&pick, &[], 0, Some("⏳ One"));
+        check(&pick, &[], 3, Some("⏳ Two"));
+        check(&streaming("labels: ['Only']"), &[], 7, Some("⏳ Only"));
+    }
+
+    #[test]
     fn streaming_follows_openclaws_defaults() {
         let tg = |text: &str| {
             omniclaw_core::config::load(text)
@@ -2000,23 +2175,57 @@ mod tests {
         };
         let d = Streaming::from_config(&tg("{}"));
         assert_eq!(d.mode, StreamingMode::Progress);
-        assert!(d.paragraphs && d.preview_tools && !d.progress_tools);
+        assert!(!d.paragraphs && d.preview_tools && !d.progress_tools);
         assert_eq!(d.limit, 4000);
         let set = Streaming::from_config(&tg(
-            "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'length' }, textChunkLimit: 9000 } } }",
+            "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'newline', preview: { toolProgress: false } }, textChunkLimit: 9000 } } }",
         ));
         assert_eq!(set.mode, StreamingMode::Partial);
-        assert!(!set.paragraphs);
+        assert!(set.paragraphs && !set.preview_tools);
         assert_eq!(set.limit, 4096, "Telegram's own limit caps it");
-        // OpenClaw also writes the mode alone.
-        let word =
-            Streaming::from_config(&tg("{ channels: { telegram: { streaming: 'block' } } }"));
-        assert_eq!(word.mode, StreamingMode::Block);
-        let refused =
-            omniclaw_core::config::load("{ channels: { telegram: { streaming: 'fast' } } }")
-                .expect_err("not a mode");
+        // Progress lines follow the preview's setting unless set.
+        let tools = Streaming::from_config(&tg(
+            "{ channels: { telegram: { streaming: { preview: { toolProgress: true } } } } }",
+        ));
+        assert!(tools.progress_tools);
+        // OpenClaw's legacy forms, as its doctor migrates them.
+        for (text, mode) in [
+            (
+                "{ channels: { telegram: { streaming: 'block' } } }",
+                StreamingMode::Block,
+            ),
+            (
+                "{ channels: { telegram: { streaming: true } } }",
+                StreamingMode::Partial,
+            ),
+            (
+                "{ channels: { telegram: { streaming: false } } }",
+                StreamingMode::Off,
+            ),
+            (
+                "{ channels: { telegram: { streaming: 'fast' } } }",
+                StreamingMode::Partial,
+            ),
+            (
+                "{ channels: { telegram: { streamMode: 'block', chunkMode: 'newline' } } }",
+                StreamingMode::Block,
+            ),
+        ] {
+            let s = Streaming::from_config(&tg(text));
+            assert_eq!(s.mode, mode, "{text}");
+        }
         assert!(
-            refused.to_string().contains("channels.telegram.streaming"),
+            Streaming::from_config(&tg("{ channels: { telegram: { chunkMode: 'newline' } } }"))
+                .paragraphs
+        );
+        let refused = omniclaw_core::config::load(
+            "{ channels: { telegram: { streaming: { mode: 'fast' } } } }",
+        )
+        .expect_err("not a mode");
+        assert!(
+            refused
+                .to_string()
+                .contains("channels.telegram.streaming.mode"),
             "{refused}"
         );
     }

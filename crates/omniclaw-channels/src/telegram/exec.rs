@@ -11,10 +11,16 @@
 //! reach the keychain and the profiles, never the rescue profile's own
 //! `OMNICLAW_*` variables (so an explicit `--profile` always speaks about
 //! the target) and never a credential. Replies never carry a
-//! secret: the CLI redacts config values, and the bot token is masked here.
+//! secret: the CLI redacts config values by key, and every secret value the
+//! gateway knows of (its own and every other profile's bot token, gateway
+//! token and password, provider keys: [`SecretSource`]) is masked here by
+//! value, so a token a target wrote into its log or a misnamed config key
+//! reaches neither Telegram nor the rescue assistant's model.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use omniclaw_core::env::ChildEnv;
@@ -33,10 +39,66 @@ pub struct Executor {
     pub own: Profile,
     /// `rescue.targets`; empty means every other profile.
     pub targets: Vec<Profile>,
-    /// Strings masked in every reply (the bot token).
-    pub secrets: Vec<String>,
+    /// The values masked in every reply, read at each command (a token
+    /// rotated meanwhile is masked at once).
+    pub secrets: Arc<dyn SecretSource>,
     /// The whole environment of each `omniclaw` call.
     pub env: ChildEnv,
+}
+
+/// Where the secret values to mask come from.
+pub trait SecretSource: Send + Sync {
+    fn values(&self) -> Vec<String>;
+}
+
+/// A fixed list (a bot's own token; tests).
+impl SecretSource for Vec<String> {
+    fn values(&self) -> Vec<String> {
+        self.clone()
+    }
+}
+
+/// Several sources, masked together.
+impl SecretSource for Vec<Arc<dyn SecretSource>> {
+    fn values(&self) -> Vec<String> {
+        self.iter().flat_map(|s| s.values()).collect()
+    }
+}
+
+// Never print a value.
+impl fmt::Debug for dyn SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretSource")
+    }
+}
+
+/// What stands in a reply where a secret was.
+pub const MASK: &str = "<redacted>";
+
+/// Values this short are not masked: a secret of 5 characters protects
+/// nothing, and masking it would garble every reply it occurs in.
+const MIN_MASKED: usize = 6;
+
+/// `text` with every value of `secrets` replaced by [`MASK`], longest
+/// first (a secret inside another is masked with it); a bot token's
+/// secret half (after `id:`) is masked on its own too, as it shows in
+/// URL-encoded or cut log lines.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut values: Vec<&str> = Vec::new();
+    for s in secrets {
+        values.push(s);
+        if let Some((id, half)) = s.split_once(':') {
+            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+                values.push(half);
+            }
+        }
+    }
+    values.retain(|v| v.chars().count() >= MIN_MASKED);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    values
+        .iter()
+        .fold(text.to_string(), |t, v| t.replace(v, MASK))
 }
 
 /// The outcome of one command: the reply and whether it succeeded (for the audit log).
@@ -221,10 +283,7 @@ impl Executor {
     }
 
     fn mask(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
+        mask(text, &self.secrets.values())
     }
 }
 
@@ -241,9 +300,37 @@ mod tests {
                 .iter()
                 .map(|t| Profile::parse(t).expect("valid"))
                 .collect(),
-            secrets: vec!["123:SECRET".into()],
+            secrets: Arc::new(vec!["123:SECRET-TOKEN".to_string()]),
             env: ChildEnv::default(),
         }
+    }
+
+    #[test]
+    fn secrets_are_masked_by_value_longest_first() {
+        fn check(text: &str, secrets: &[&str], expected: &str) {
+            let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+            assert_eq!(mask(text, &secrets), expected, "{text:?}");
+        }
+        let token = "777000:AAHsecret-half-of-the-token";
+        check(
+            &format!("GET /bot{token}/getUpdates failed"),
+            &[token],
+            "GET /bot<redacted>/getUpdates failed",
+        );
+        // The secret half alone (URL-encoded colon, a cut line).
+        check(
+            "bot777000%3AAAHsecret-half-of-the-token",
+            &[token],
+            "bot777000%3A<redacted>",
+        );
+        check(
+            "key=sk-long-provider-key and sk-long",
+            &["sk-long", "sk-long-provider-key"],
+            "key=<redacted> and <redacted>",
+        );
+        // Too short to be worth masking, or empty: left alone.
+        check("a b c", &["a", ""], "a b c");
+        check("nothing here", &["some-token-value"], "nothing here");
     }
 
     #[test]
@@ -368,7 +455,7 @@ mod tests {
     #[test]
     fn replies_mask_the_token() {
         assert_eq!(
-            exec(&[]).mask("token 123:SECRET here"),
+            exec(&[]).mask("token 123:SECRET-TOKEN here"),
             "token <redacted> here"
         );
     }

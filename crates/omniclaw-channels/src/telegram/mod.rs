@@ -48,7 +48,7 @@ use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
 
 pub use api::{ApiError, BotApi, Me, DEFAULT_API_ROOT};
 pub use channel::{Channel, ChannelState, Hooks, Role, Settings, Streaming};
-pub use exec::Executor;
+pub use exec::{Executor, SecretSource};
 /// The Bot API types callers read updates with (onboarding waits for `/start`).
 pub use frankenstein::types::ChatType;
 pub use frankenstein::updates::UpdateContent;
@@ -81,6 +81,7 @@ pub fn rescue_tools(
     value: &Value,
     program: PathBuf,
     child_env: ChildEnv,
+    secrets: std::sync::Arc<dyn SecretSource>,
 ) -> Option<(Vec<std::sync::Arc<dyn omniclaw_agent::tool::Tool>>, String)> {
     if !is_rescue(profile, value) {
         return None;
@@ -92,7 +93,7 @@ pub fn rescue_tools(
         program,
         own,
         targets,
-        secrets: Vec::new(),
+        secrets,
         env: child_env,
     };
     Some((tools::rescue_tools(exec, state_dir.to_path_buf()), prompt))

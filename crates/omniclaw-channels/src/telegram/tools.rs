@@ -236,7 +236,7 @@ mod tests {
             program: "omniclaw".into(),
             own: Profile::parse("rescue").expect("valid"),
             targets: vec![Profile::parse("main").expect("valid")],
-            secrets: Vec::new(),
+            secrets: Arc::new(Vec::<String>::new()),
             env: ChildEnv::default(),
         }
     }

@@ -291,6 +291,44 @@ pub struct TelegramStreaming {
     pub chunk_mode: Option<ChunkMode>,
     pub preview_tool_progress: Option<bool>,
     pub progress_tool_progress: Option<bool>,
+    /// `progress.label`: `Some(None)` is `false` (no label line).
+    pub progress_label: Option<Option<String>>,
+    pub progress_labels: Vec<String>,
+    pub progress_max_lines: Option<u64>,
+    pub progress_max_line_chars: Option<u64>,
+}
+
+/// The streaming mode `channels.telegram.streaming` and OpenClaw's legacy
+/// `channels.telegram.streamMode` ask for, read as OpenClaw's doctor
+/// migrates them: `streaming.mode` first; else a mode named by a scalar
+/// `streaming: "block"`, then by `streamMode`; else `streaming: true` is
+/// "partial" and `false` "off"; any other legacy form (a string naming no
+/// mode, `streamMode` beside an object without a mode) is "partial".
+/// `None` without any of them: the default applies ("progress").
+pub fn streaming_mode(
+    streaming: Option<&Value>,
+    stream_mode: Option<&Value>,
+) -> Option<StreamingMode> {
+    let named = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|s| StreamingMode::parse(&s.trim().to_ascii_lowercase()))
+    };
+    if let Some(Value::Object(object)) = streaming {
+        if let Some(mode) = object.get("mode") {
+            return named(Some(mode));
+        }
+    }
+    let legacy =
+        matches!(streaming, Some(Value::String(_) | Value::Bool(_))) || stream_mode.is_some();
+    if !legacy {
+        return None;
+    }
+    named(streaming)
+        .or_else(|| named(stream_mode))
+        .or(match streaming {
+            Some(Value::Bool(false)) => Some(StreamingMode::Off),
+            _ => Some(StreamingMode::Partial),
+        })
 }
 
 /// `channels.telegram.groups.<chatId>`.
@@ -487,11 +525,13 @@ impl Config {
                     webhook_url: text(&["channels", "telegram", "webhookUrl"]),
                     webhook_port: port(&["channels", "telegram", "webhookPort"]),
                     streaming: TelegramStreaming {
-                        // OpenClaw writes the mode alone too: `streaming: "partial"`.
-                        mode: choice(&["channels", "telegram", "streaming", "mode"])
-                            .or_else(|| choice(&["channels", "telegram", "streaming"]))
-                            .and_then(StreamingMode::parse),
+                        mode: streaming_mode(
+                            at(&["channels", "telegram", "streaming"]),
+                            at(&["channels", "telegram", "streamMode"]),
+                        ),
+                        // The nested key wins over OpenClaw's legacy flat one.
                         chunk_mode: choice(&["channels", "telegram", "streaming", "chunkMode"])
+                            .or_else(|| choice(&["channels", "telegram", "chunkMode"]))
                             .and_then(ChunkMode::parse),
                         preview_tool_progress: flag(&[
                             "channels",
@@ -507,6 +547,48 @@ impl Config {
                             "progress",
                             "toolProgress",
                         ]),
+                        progress_label: match at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "label",
+                        ]) {
+                            Some(Value::Bool(false)) => Some(None),
+                            Some(Value::String(s)) => Some(Some(s.clone())),
+                            _ => None,
+                        },
+                        progress_labels: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "labels",
+                        ])
+                        .and_then(Value::as_array)
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                        progress_max_lines: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "maxLines",
+                        ])
+                        .and_then(Value::as_u64),
+                        progress_max_line_chars: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "maxLineChars",
+                        ])
+                        .and_then(Value::as_u64),
                     },
                     text_chunk_limit: at(&["channels", "telegram", "textChunkLimit"])
                         .and_then(Value::as_u64),
@@ -623,6 +705,48 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn streaming_modes_are_read_as_openclaw_migrates_them() {
+        use StreamingMode::{Block, Off, Partial, Progress};
+        fn check(
+            streaming: Option<Value>,
+            stream_mode: Option<Value>,
+            expected: Option<StreamingMode>,
+        ) {
+            assert_eq!(
+                streaming_mode(streaming.as_ref(), stream_mode.as_ref()),
+                expected,
+                "{streaming:?} / {stream_mode:?}"
+            );
+        }
+        // Nothing set: the default ("progress") applies.
+        check(None, None, None);
+        check(Some(json!({"chunkMode": "length"})), None, None);
+        // The object's mode wins over everything.
+        check(
+            Some(json!({"mode": "block"})),
+            Some(json!("off")),
+            Some(Block),
+        );
+        check(Some(json!({"mode": "progress"})), None, Some(Progress));
+        // OpenClaw's legacy forms.
+        check(Some(json!(true)), None, Some(Partial));
+        check(Some(json!(false)), None, Some(Off));
+        check(Some(json!("block")), None, Some(Block));
+        check(Some(json!(" Progress ")), None, Some(Progress));
+        check(Some(json!("fast")), None, Some(Partial));
+        check(Some(json!("fast")), Some(json!("off")), Some(Off));
+        check(Some(json!(false)), Some(json!("block")), Some(Block));
+        check(Some(json!(true)), Some(json!("nonsense")), Some(Partial));
+        check(None, Some(json!("off")), Some(Off));
+        check(None, Some(json!("nonsense")), Some(Partial));
+        check(
+            Some(json!({"chunkMode": "newline"})),
+            Some(json!("block")),
+            Some(Block),
+        );
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub(crate) fn schema_node(segments: &[Segment]) -> Result<&'static Node, PathErr
                     }
                 }
             }
-            (Kind::TextOr { fields, .. } | Kind::EnumOr { fields, .. }, Segment::Key(key)) => {
+            (Kind::TextOr { fields, .. } | Kind::LegacyOr { fields, .. }, Segment::Key(key)) => {
                 match fields.iter().find(|f| f.name == key) {
                     Some(field) => &field.node,
                     None => {
@@ -357,7 +357,7 @@ fn redact(node: Option<&'static Node>, secret_like: bool, value: &Value) -> Valu
                 match kind? {
                     Kind::Object(fields)
                     | Kind::TextOr { fields, .. }
-                    | Kind::EnumOr { fields, .. } => {
+                    | Kind::LegacyOr { fields, .. } => {
                         fields.iter().find(|f| f.name == key).map(|f| &f.node)
                     }
                     Kind::Map { value, .. } => Some(value),

@@ -56,13 +56,18 @@ pub(crate) enum Kind {
         text: Text,
         fields: &'static [Field],
     },
-    /// Either one of the strings `names`, or an object of `fields`
-    /// (OpenClaw's `channels.telegram.streaming`: `"partial"` or
-    /// `{ mode: "partial", ... }`).
-    EnumOr {
+    /// An object of `fields`, or OpenClaw's legacy scalar forms of it: a
+    /// boolean or any string (`channels.telegram.streaming: true` or
+    /// `"partial"`, which OpenClaw's doctor migrates into the object; they
+    /// are read as it does, with a warning). `names` are the strings that
+    /// name something; others are read as OpenClaw reads them.
+    LegacyOr {
         names: &'static [&'static str],
         fields: &'static [Field],
     },
+    /// A string of `text`, or `false` for none (OpenClaw's
+    /// `streaming.progress.label`).
+    TextOrFalse(Text),
     /// A URL with one of these schemes (lower case).
     Url(&'static [&'static str]),
     /// One of these strings.
@@ -689,11 +694,21 @@ const TELEGRAM: &[Field] = &[
     ),
     field(
         "streaming",
-        Kind::EnumOr {
+        Kind::LegacyOr {
             names: StreamingMode::NAMES,
             fields: TELEGRAM_STREAMING,
         },
-        "How an answer shows while it is written (OpenClaw's key): \"off\" | \"partial\" | \"block\" | \"progress\", or { mode, chunkMode, preview, progress }.",
+        "How an answer shows while it is written and where it is cut (OpenClaw's key): { mode, chunkMode, preview, progress }. OpenClaw's legacy forms are read as its doctor migrates them, with a warning: true is { mode: \"partial\" }, false { mode: \"off\" }, a string { mode: that string } (\"partial\" when it names no mode).",
+    ),
+    field(
+        "streamMode",
+        Kind::Text(Text::Any),
+        "OpenClaw's legacy key for streaming.mode, read as it when streaming names no mode (\"partial\" for a string that names none), with a warning: move it to streaming.mode.",
+    ),
+    field(
+        "chunkMode",
+        Kind::Enum(ChunkMode::NAMES),
+        "OpenClaw's legacy key for streaming.chunkMode, read as it when streaming has none, with a warning: move it to streaming.chunkMode.",
     ),
     field(
         "textChunkLimit",
@@ -728,12 +743,12 @@ const TELEGRAM_STREAMING: &[Field] = &[
     field(
         "mode",
         Kind::Enum(StreamingMode::NAMES),
-        "\"progress\" (default: one status message while the run lasts, the answer sent when done), \"partial\" (the answer edited into one message as it is written), \"block\" (the same, a paragraph at a time) or \"off\" (the answer sent when done).",
+        "\"progress\" (default, as in OpenClaw: one status message while the run lasts, the answer sent when done), \"partial\" (the answer edited into one message as it is written), \"block\" (the same, a paragraph at a time) or \"off\" (the answer sent when done).",
     ),
     field(
         "chunkMode",
         Kind::Enum(ChunkMode::NAMES),
-        "Where a long answer is cut: \"newline\" (default: paragraph, then line breaks) or \"length\" (at the limit, after line breaks where it can).",
+        "Where a long answer is cut: \"length\" (default, as in OpenClaw: at the limit, on the last line break before it, else a space) or \"newline\" (on the last paragraph break before it, else a line break).",
     ),
     field(
         "preview",
@@ -753,11 +768,36 @@ const TELEGRAM_STREAMING_PREVIEW: &[Field] = &[field(
     "Show a line per tool call in the edited message (default true).",
 )];
 
-const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[field(
-    "toolProgress",
-    Kind::Bool,
-    "Show a line per tool call in the status message (default false).",
-)];
+const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[
+    field(
+        "toolProgress",
+        Kind::Bool,
+        "Show a line per tool call in the status message (default: preview.toolProgress, else false).",
+    ),
+    field(
+        "label",
+        Kind::TextOrFalse(Text::Any),
+        "The status message's first line (default \"Working on it…\", or one of labels); \"auto\" picks from labels; false shows none.",
+    ),
+    field(
+        "labels",
+        Kind::Array {
+            item: &node(Kind::Text(Text::Plain), "A status line."),
+            unique: false,
+        },
+        "Status lines to pick one from per answer, when label is unset or \"auto\".",
+    ),
+    field(
+        "maxLines",
+        Kind::Count { min: 1 },
+        "The newest tool lines the status message shows (default 8).",
+    ),
+    field(
+        "maxLineChars",
+        Kind::Count { min: 1 },
+        "Longest tool line in characters, longer ones shortened with … (default 120).",
+    ),
+];
 
 const TELEGRAM_GROUP: &[Field] = &[
     field(
@@ -961,11 +1001,18 @@ fn node_schema(node: &Node) -> Value {
         Kind::Count { min } => json!({ "type": "integer", "minimum": min }),
         Kind::Usd => json!({ "type": "number", "minimum": 0 }),
         Kind::Text(text) => text_schema(*text),
+        Kind::TextOrFalse(text) => json!({
+            "oneOf": [text_schema(*text), { "const": false }],
+        }),
         Kind::TextOr { text, fields } => json!({
             "oneOf": [text_schema(*text), object_schema(fields)],
         }),
-        Kind::EnumOr { names, fields } => json!({
-            "oneOf": [{ "type": "string", "enum": names }, object_schema(fields)],
+        Kind::LegacyOr { names, fields } => json!({
+            "oneOf": [
+                object_schema(fields),
+                { "type": "boolean", "deprecated": true },
+                { "type": "string", "examples": names, "deprecated": true },
+            ],
         }),
         Kind::Url(schemes) => json!({
             "type": "string",
@@ -1025,7 +1072,7 @@ pub(crate) fn all_paths() -> Vec<(String, &'static Node)> {
             }
         };
         match &node.kind {
-            Kind::Object(fields) | Kind::TextOr { fields, .. } | Kind::EnumOr { fields, .. } => {
+            Kind::Object(fields) | Kind::TextOr { fields, .. } | Kind::LegacyOr { fields, .. } => {
                 for f in fields.iter() {
                     let path = join(f.name);
                     out.push((path.clone(), &f.node));
@@ -1164,6 +1211,12 @@ mod tests {
             "channels.telegram.streaming.preview.toolProgress",
             "channels.telegram.streaming.progress",
             "channels.telegram.streaming.progress.toolProgress",
+            "channels.telegram.streaming.progress.label",
+            "channels.telegram.streaming.progress.labels",
+            "channels.telegram.streaming.progress.maxLines",
+            "channels.telegram.streaming.progress.maxLineChars",
+            "channels.telegram.streamMode",
+            "channels.telegram.chunkMode",
             "channels.telegram.textChunkLimit",
             "channels.telegram.groupPolicy",
             "channels.telegram.groupAllowFrom",
@@ -1248,7 +1301,10 @@ mod tests {
             for part in path.split('.') {
                 // A string-or-object: its keys are in the object branch.
                 if let Some(branches) = at["oneOf"].as_array() {
-                    at = &branches[1];
+                    at = branches
+                        .iter()
+                        .find(|b| b["type"] == "object")
+                        .expect("an object branch");
                 }
                 let (part, item) = match part.strip_suffix("[]") {
                     Some(p) => (p, true),

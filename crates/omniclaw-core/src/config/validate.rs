@@ -39,7 +39,81 @@ pub fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
 /// only for a document that [`validate`] accepted.
 pub fn warnings(doc: &Document) -> Vec<Diagnostic> {
     let mut found = agent::cross_checks(doc).warnings;
+    found.extend(legacy_warnings(doc));
     found.sort_by_key(|d| (d.line, d.col));
+    found
+}
+
+/// OpenClaw's legacy Telegram streaming keys, each with how it is read
+/// (as OpenClaw's doctor migrates it) and what to write instead.
+fn legacy_warnings(doc: &Document) -> Vec<Diagnostic> {
+    const AT: &str = "channels.telegram";
+    let mut found = Vec::new();
+    let Some(tg) = doc.value().pointer("/channels/telegram") else {
+        return found;
+    };
+    let streaming = tg.get("streaming");
+    let stream_mode = tg.get("streamMode");
+    let read =
+        super::model::streaming_mode(streaming, stream_mode).map_or("progress", |m| m.as_str());
+    let nested_mode = streaming.and_then(|s| s.get("mode")).is_some();
+    let fix = "(what `openclaw doctor --fix` writes)";
+    match streaming {
+        Some(Value::Bool(b)) => found.push(Diagnostic::new(
+            format!("{AT}.streaming"),
+            format!(
+                "`streaming: {b}` is OpenClaw's legacy form, read as {{ mode: {read:?} }}: write `streaming: {{ mode: {read:?} }}` {fix}"
+            ),
+            doc.value_pos(&format!("{AT}.streaming")),
+        )),
+        Some(Value::String(s)) => {
+            let names = super::model::StreamingMode::NAMES;
+            let odd = if names.contains(&s.trim().to_ascii_lowercase().as_str()) {
+                String::new()
+            } else {
+                format!(
+                    " ({s:?} names no mode: {}; OpenClaw reads it as \"partial\")",
+                    names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            found.push(Diagnostic::new(
+                format!("{AT}.streaming"),
+                format!(
+                    "`streaming: {s:?}` is OpenClaw's legacy form, read as {{ mode: {read:?} }}{odd}: write `streaming: {{ mode: {read:?} }}` {fix}"
+                ),
+                doc.value_pos(&format!("{AT}.streaming")),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(v) = stream_mode {
+        let message = if nested_mode {
+            format!("{AT}.streamMode is OpenClaw's legacy key and is ignored: streaming.mode is set; remove it {fix}")
+        } else {
+            format!(
+                "{AT}.streamMode ({}) is OpenClaw's legacy key, read as streaming.mode {read:?}: move it there {fix}",
+                shown(v)
+            )
+        };
+        found.push(Diagnostic::new(
+            format!("{AT}.streamMode"),
+            message,
+            doc.key_pos(&format!("{AT}.streamMode")),
+        ));
+    }
+    if tg.get("chunkMode").is_some() {
+        let nested = streaming.and_then(|s| s.get("chunkMode")).is_some();
+        let message = if nested {
+            format!("{AT}.chunkMode is OpenClaw's legacy key and is ignored: streaming.chunkMode is set; remove it {fix}")
+        } else {
+            format!("{AT}.chunkMode is OpenClaw's legacy key, read as streaming.chunkMode: move it there {fix}")
+        };
+        found.push(Diagnostic::new(
+            format!("{AT}.chunkMode"),
+            message,
+            doc.key_pos(&format!("{AT}.chunkMode")),
+        ));
+    }
     found
 }
 
@@ -105,6 +179,14 @@ impl Validator<'_> {
                 }
             }
             Kind::Text(text) => self.text(*text, value, at),
+            Kind::TextOrFalse(text) => match value {
+                Value::Bool(false) => {}
+                Value::String(_) => self.text(*text, value, at),
+                _ => self.at_value(
+                    at,
+                    format!("expected a string or false, got {}", shown(value)),
+                ),
+            },
             Kind::TextOr { text, fields } => match value {
                 Value::Object(_) => self.object(fields, value, at),
                 Value::String(_) => self.text(*text, value, at),
@@ -120,9 +202,24 @@ impl Validator<'_> {
                     );
                 }
             },
-            Kind::EnumOr { names, fields } => match value {
+            Kind::LegacyOr { names, fields } => match value {
                 Value::Object(_) => self.object(fields, value, at),
-                _ => self.choice(names, value, at),
+                // OpenClaw's legacy forms: read, with a warning (see
+                // `legacy_warnings`).
+                Value::Bool(_) | Value::String(_) => {}
+                _ => {
+                    let keys: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                    let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+                    self.at_value(
+                        at,
+                        format!(
+                            "expected an object {{ {} }} (OpenClaw's legacy true, false or a mode name {} are read too), got {}",
+                            keys.join(", "),
+                            names.join(", "),
+                            shown(value)
+                        ),
+                    );
+                }
             },
             Kind::Url(schemes) => self.url(schemes, value, at),
             Kind::Enum(names) => self.choice(names, value, at),
@@ -602,6 +699,84 @@ pub(crate) mod tests {
             Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
         };
         assert_eq!(got, expected, "input:\n{text}");
+    }
+
+    #[test]
+    fn telegram_streaming_takes_openclaw_s_forms_and_refuses_what_it_refuses() {
+        // (config, errors, warnings)
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("{ channels: { telegram: { streaming: { mode: 'block', chunkMode: 'newline' } } } }", &[], &[]),
+            (
+                "{ channels: { telegram: { streaming: true } } }",
+                &[],
+                &["channels.telegram.streaming: `streaming: true` is OpenClaw's legacy form, read as { mode: \"partial\" }: write `streaming: { mode: \"partial\" }` (what `openclaw doctor --fix` writes) (1:38)"],
+            ),
+            (
+                "{ channels: { telegram: { streaming: false } } }",
+                &[],
+                &["channels.telegram.streaming: `streaming: false` is OpenClaw's legacy form, read as { mode: \"off\" }: write `streaming: { mode: \"off\" }` (what `openclaw doctor --fix` writes) (1:38)"],
+            ),
+            (
+                "{ channels: { telegram: { streaming: 'block' } } }",
+                &[],
+                &["channels.telegram.streaming: `streaming: \"block\"` is OpenClaw's legacy form, read as { mode: \"block\" }: write `streaming: { mode: \"block\" }` (what `openclaw doctor --fix` writes) (1:38)"],
+            ),
+            (
+                "{ channels: { telegram: { streaming: 'fast' } } }",
+                &[],
+                &["channels.telegram.streaming: `streaming: \"fast\"` is OpenClaw's legacy form, read as { mode: \"partial\" } (\"fast\" names no mode: \"off\", \"partial\", \"block\", \"progress\"; OpenClaw reads it as \"partial\"): write `streaming: { mode: \"partial\" }` (what `openclaw doctor --fix` writes) (1:38)"],
+            ),
+            (
+                "{ channels: { telegram: { streamMode: 'off', chunkMode: 'newline' } } }",
+                &[],
+                &[
+                    "channels.telegram.streamMode: channels.telegram.streamMode (\"off\") is OpenClaw's legacy key, read as streaming.mode \"off\": move it there (what `openclaw doctor --fix` writes) (1:27)",
+                    "channels.telegram.chunkMode: channels.telegram.chunkMode is OpenClaw's legacy key, read as streaming.chunkMode: move it there (what `openclaw doctor --fix` writes) (1:46)",
+                ],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { mode: 'block' }, streamMode: 'off' } } }",
+                &[],
+                &["channels.telegram.streamMode: channels.telegram.streamMode is OpenClaw's legacy key and is ignored: streaming.mode is set; remove it (what `openclaw doctor --fix` writes) (1:57)"],
+            ),
+            // What OpenClaw refuses too.
+            (
+                "{ channels: { telegram: { streaming: { mode: 'fast' } } } }",
+                &["channels.telegram.streaming.mode: invalid value \"fast\": expected one of \"off\", \"partial\", \"block\", \"progress\" (1:46)"],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: 5 } } }",
+                &["channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress } (OpenClaw's legacy true, false or a mode name \"off\", \"partial\", \"block\", \"progress\" are read too), got 5 (1:38)"],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { progress: { label: false, labels: ['a'], maxLines: 3, maxLineChars: 80 } } } } }",
+                &[],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { progress: { label: 5, maxLines: 0 } } } } }",
+                &[
+                    "channels.telegram.streaming.progress.label: expected a string or false, got 5 (1:59)",
+                    "channels.telegram.streaming.progress.maxLines: expected a whole number, 1 or more, got 0 (1:72)",
+                ],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { chunkMode: 'paragraph' } } }",
+                &["channels.telegram.chunkMode: invalid value \"paragraph\": expected one of \"length\", \"newline\" (1:38)"],
+                &[],
+            ),
+        ];
+        for (text, errors, warns) in table {
+            check(text, errors);
+            if errors.is_empty() {
+                let doc = parse(text).expect("parses");
+                let got: Vec<String> = warnings(&doc).iter().map(ToString::to_string).collect();
+                assert_eq!(&got, warns, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 mod file;
 mod keyring;
+mod known;
 mod memory;
 
 use std::borrow::Cow;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use file::{FileStore, FILE_NAME};
 pub use keyring::Keyring;
+pub use known::{known_values, profile_values};
 pub use memory::MemoryStore;
 
 /// The secrets a profile can hold, by their config path: the gateway's
