@@ -377,6 +377,9 @@ pub enum ConfigCommand {
     },
     /// Set the value at a dotted path; the new config is validated (and checked against every
     /// other profile's ports and paths) before it is written.
+    // A negative number is a value (refused by validation, naming the
+    // key), not an unknown flag.
+    #[command(allow_negative_numbers = true)]
     Set {
         /// Dotted key path, e.g. `gateway.port`.
         path: String,
