@@ -257,7 +257,7 @@ pub enum GatewayCommand {
     /// Start this profile's gateway through its service.
     Start,
     /// Stop this profile's gateway (its service, or a gateway run from a terminal).
-    Stop,
+    Stop(StopArgs),
     /// Restart this profile's gateway through its service.
     Restart,
 }
@@ -286,6 +286,15 @@ pub struct InstallArgs {
     /// The `omniclaw` binary the service runs (default: this one); give an installed one's path.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct StopArgs {
+    /// Who asks for the stop: `cli` (a person) or `rescue` (the rescue bot's /stop). Recorded in
+    /// the state dir with the stop, so the rescue's watch never restarts a gateway stopped on
+    /// purpose; starting it again clears the record.
+    #[arg(long, value_name = "WHO", default_value = "cli", value_parser = ["cli", "rescue"])]
+    pub by: String,
 }
 
 #[derive(Debug, Args)]

@@ -150,7 +150,11 @@ impl Executor {
                 (String::new(), vec![on(profile, &["logs", "-n", &n])])
             }
             Command::Start { profile } => (String::new(), vec![on(profile, &["gateway", "start"])]),
-            Command::Stop { profile } => (String::new(), vec![on(profile, &["gateway", "stop"])]),
+            // `--by rescue`: the stop is recorded as the rescue bot's.
+            Command::Stop { profile } => (
+                String::new(),
+                vec![on(profile, &["gateway", "stop", "--by", "rescue"])],
+            ),
             Command::Restart { profile } => {
                 (String::new(), vec![on(profile, &["gateway", "restart"])])
             }
@@ -278,6 +282,11 @@ mod tests {
             &[],
             "/restart main",
             &[&["--profile", "main", "gateway", "restart"]],
+        );
+        check(
+            &[],
+            "/stop main",
+            &[&["--profile", "main", "gateway", "stop", "--by", "rescue"]],
         );
         check(
             &[],

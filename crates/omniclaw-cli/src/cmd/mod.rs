@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
             Some(GatewayCommand::Install(args)) => service::install(ctx, &args),
             Some(GatewayCommand::Uninstall(args)) => service::uninstall(ctx, &args),
             Some(GatewayCommand::Start) => service::start(ctx),
-            Some(GatewayCommand::Stop) => service::stop(ctx),
+            Some(GatewayCommand::Stop(args)) => service::stop(ctx, &args),
             Some(GatewayCommand::Restart) => service::restart(ctx),
         },
         Command::Status => status::run(ctx),
