@@ -5,16 +5,18 @@
 //! dashboard, quitting the app), so the rescue's watch never "repairs" a
 //! gateway a person stopped. The gateway clears it when it starts serving
 //! again. Written atomically under the file's own lock
-//! (`.stop-intent.json.lock`), like every shared file here.
+//! (`.stop-intent.json.lock`), like every shared file here. [`read`] and
+//! [`last_owner`] are what the watch reads of a target's state dir.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use omniclaw_core::heal::StopBy;
+use omniclaw_core::heal::{Owner, StopBy};
 use serde_json::{json, Value};
 
 use crate::fsx;
+use crate::runtime;
 
 pub const FILE: &str = "stop-intent.json";
 
@@ -107,6 +109,17 @@ fn read_file(file: &Path) -> Option<StopIntent> {
     StopIntent::from_json(&serde_json::from_str(&text).ok()?)
 }
 
+/// Who runs the gateway of `state_dir`, or ran it last, as the rescue's
+/// watch restarts it: the live record, else the record a stopped or dead
+/// gateway left, else the owner a recorded stop names.
+pub fn last_owner(state_dir: &Path) -> Option<Owner> {
+    let word = runtime::read_live(state_dir)
+        .or_else(|| runtime::read_last(state_dir).map(|last| last.info))
+        .map(|info| info.owner)
+        .or_else(|| read(state_dir).and_then(|i| i.owner))?;
+    Owner::parse(&word)
+}
+
 /// Milliseconds since the Unix epoch, for [`StopIntent::at_ms`].
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -151,6 +164,31 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [".stop-intent.json.lock", "stop-intent.json"]);
+    }
+
+    #[test]
+    fn the_last_owner_from_the_runtime_record_else_the_stop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        assert_eq!(last_owner(d), None);
+        let mut stop = intent(StopBy::Tray);
+        stop.owner = Some("embedded".into());
+        record(d, &stop).expect("record");
+        assert_eq!(last_owner(d), Some(Owner::Embedded));
+        // A dead gateway's record wins over the stop's word.
+        let info = runtime::RuntimeInfo {
+            pid: 1,
+            owner: "service".into(),
+            bind: "127.0.0.1".into(),
+            port: 18789,
+            control_port: None,
+            canvas_port: None,
+            cdp_range: None,
+            config_path: d.join("omniclaw.json"),
+            started_ms: 1,
+        };
+        runtime::write(d, &info).expect("write");
+        assert_eq!(last_owner(d), Some(Owner::Service));
     }
 
     #[test]
