@@ -459,6 +459,9 @@ pub struct Watch {
     pub repairs: Vec<u64>,
     /// The open incident (or the last one, with its outcome).
     pub incident: Option<Incident>,
+    /// It gave up (and said so): later outages of this target are only
+    /// recorded, never repaired nor told again, until a person acts.
+    pub gave_up: bool,
 }
 
 impl Watch {
@@ -468,6 +471,7 @@ impl Watch {
             phase: Phase::Watching { failures: 0 },
             repairs: Vec::new(),
             incident: None,
+            gave_up: false,
         }
     }
 
@@ -546,6 +550,7 @@ impl Watch {
     pub fn person_acted(mut self) -> Watch {
         self.repairs.clear();
         self.incident = None;
+        self.gave_up = false;
         self.phase = Phase::Watching { failures: 0 };
         self
     }
@@ -590,9 +595,15 @@ impl Watch {
             Ok(rung) => rung,
             Err(why) => return self.halt(why, facts, actions),
         };
+        let max = settings.max_repairs_per_hour;
+        if self.gave_up {
+            // Said once already: this outage is recorded, not told.
+            self.halt(Halt::GaveUp { max }, facts, &mut Vec::new());
+            return;
+        }
         let done = u32::try_from(self.repairs.len()).unwrap_or(u32::MAX);
-        if done >= settings.max_repairs_per_hour {
-            let max = settings.max_repairs_per_hour;
+        if done >= max {
+            self.gave_up = true;
             return self.halt(Halt::GaveUp { max }, facts, actions);
         }
         let wait = BACKOFF_MS[self.repairs.len().min(BACKOFF_MS.len() - 1)];
@@ -1096,6 +1107,14 @@ mod tests {
         // first leaves the hour.
         assert_eq!(restarts, [0, 30, 150]);
         assert_eq!(reports, 1, "gave up is said once");
+        assert_eq!(watch.phase, Phase::Halted(Halt::GaveUp { max: 3 }));
+        // It comes back by itself and falls again: recorded, not told,
+        // not repaired, even once the hour has let the budget go.
+        let (watch, actions) = watch.on_check(&s, &Check::Healthy, &service(), 3600 * S);
+        assert_eq!(actions, [], "the incident was closed when it gave up");
+        assert_eq!(watch.phase, Phase::Watching { failures: 0 });
+        let (watch, actions) = watch.on_check(&s, &down(), &service(), 3700 * S);
+        assert_eq!(actions, []);
         assert_eq!(watch.phase, Phase::Halted(Halt::GaveUp { max: 3 }));
         // A person acts: the budget starts again.
         let watch = watch.person_acted();

@@ -175,7 +175,7 @@ impl Executor {
         }
     }
 
-    async fn call(&self, args: &[String]) -> (bool, String) {
+    pub(crate) async fn call(&self, args: &[String]) -> (bool, String) {
         let shown = format!("$ omniclaw {}", args.join(" "));
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(args)

@@ -28,6 +28,7 @@ pub mod api;
 pub mod channel;
 pub mod exec;
 pub mod format;
+pub mod heal;
 pub mod hooks;
 pub mod inbox;
 pub mod tools;
