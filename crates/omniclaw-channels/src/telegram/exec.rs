@@ -172,6 +172,14 @@ impl Executor {
             Command::Rollback { profile } => {
                 (String::new(), vec![on(profile, &["config", "rollback"])])
             }
+            // The running watch answers these; without one there is none.
+            Command::Watch | Command::WatchSet { .. } | Command::Heal { .. } => (
+                format!(
+                    "this rescue bot does not watch its targets: turn it on with `omniclaw --profile {} config set rescue.watch.enabled true`",
+                    self.own
+                ),
+                vec![],
+            ),
         }
     }
 

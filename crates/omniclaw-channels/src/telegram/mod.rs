@@ -166,6 +166,7 @@ pub fn settings(
         streaming: Streaming::from_config(tg),
         dm_scope: config.session.dm_scope,
         telegram: tg.clone(),
+        watch: config.rescue_watch(),
     }))
 }
 
