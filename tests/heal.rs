@@ -61,15 +61,18 @@ impl Bench {
         self.api.sent_to(OPERATOR)
     }
 
-    /// Waits for a message to the operator that contains `what`.
-    fn wait_told(&self, what: &str) -> Sent {
-        self.api
-            .wait_sent(WAIT, what, |s| {
-                s.iter()
-                    .any(|m| m.chat_id == OPERATOR && m.text.contains(what))
-            })
-            .into_iter()
-            .find(|m| m.chat_id == OPERATOR && m.text.contains(what))
+    /// Waits for a message to the operator that contains `what` (as sent
+    /// or as edited since); returns its text now.
+    fn wait_told(&self, what: &str) -> String {
+        let now = |m: &Sent| self.api.text_now(m.message_id).unwrap_or_default();
+        let sent = self.api.wait_sent(WAIT, what, |s| {
+            s.iter()
+                .any(|m| m.chat_id == OPERATOR && now(m).contains(what))
+        });
+        sent.iter()
+            .filter(|m| m.chat_id == OPERATOR)
+            .map(now)
+            .find(|t| t.contains(what))
             .expect("found")
     }
 
@@ -113,18 +116,10 @@ fn another_process_on_the_port_is_down_and_the_report_names_it() {
     b.start_rescue();
     let told = b.wait_told("is held by another process");
     let me = std::process::id();
-    assert!(
-        told.text.contains(&format!("port {} ", b.main_port)),
-        "{}",
-        told.text
-    );
-    assert!(told.text.contains(&format!("(pid {me})")), "{}", told.text);
+    assert!(told.contains(&format!("port {} ", b.main_port)), "{}", told);
+    assert!(told.contains(&format!("(pid {me})")), "{}", told);
     // main never ran: nobody is known to restart it.
-    assert!(
-        told.text.contains("nobody is known to run it"),
-        "{}",
-        told.text
-    );
+    assert!(told.contains("nobody is known to run it"), "{}", told);
     assert!(b.audit().contains("\"who\":\"watch\""), "{}", b.audit());
     drop(squatter);
 }
@@ -139,7 +134,7 @@ fn a_terminal_run_target_that_dies_is_reported_not_restarted() {
     assert!(b.to_operator().is_empty(), "{:?}", b.to_operator());
     main.kill9();
     let told = b.wait_told("runs from a terminal");
-    assert!(told.text.starts_with("main is down"), "{}", told.text);
+    assert!(told.starts_with("main is down"), "{}", told);
     watch_for(Duration::from_secs(4));
     let port_free = std::net::TcpListener::bind(("127.0.0.1", b.main_port)).is_ok();
     assert!(port_free, "main was not started behind the user's back");
@@ -188,4 +183,210 @@ fn watch_commands_show_pause_and_resume() {
     let audit = b.audit();
     assert!(audit.contains("/watch off main"), "{audit}");
     assert!(audit.contains("/watch on main"), "{audit}");
+}
+
+// ---- a target run as a service ------------------------------------------------
+
+/// A `systemctl` on PATH that runs main's gateway as a service would (in
+/// the background, with the service marker) and logs every call.
+fn fake_systemctl(bin: &std::path::Path) -> String {
+    format!(
+        r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "systemctl $*" >> "$dir/calls.log"
+alive() {{ [ -f "$dir/main.pid" ] && kill -0 "$(cat "$dir/main.pid")" 2>/dev/null; }}
+start() {{ OMNICLAW_SERVICE=1 "{bin}" --profile main gateway >> "$dir/main.out" 2>&1 &
+  echo $! > "$dir/main.pid"; sleep 1; }}
+stop() {{ if alive; then kill "$(cat "$dir/main.pid")"; sleep 1; fi; rm -f "$dir/main.pid"; }}
+case "$*" in
+  "--user show --property=Version") echo "Version=252" ;;
+  "--user show "*) if [ ! -f "$HOME/.config/systemd/user/$3" ]; then
+      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
+    elif alive; then
+      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=%s\nResult=success\n' "$(cat "$dir/main.pid")"
+    else
+      printf 'LoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nResult=exit-code\n'
+    fi ;;
+  "--user enable --now "*|"--user start "*) alive || start ;;
+  "--user restart "*) stop; start ;;
+  "--user disable --now "*|"--user stop "*) stop ;;
+esac
+exit 0
+"#,
+        bin = bin.display()
+    )
+}
+
+/// main installed as a service behind the fake manager, running; a rescue
+/// watching it with `actions`. Ends main's gateway when dropped.
+struct ServiceBench {
+    b: Bench,
+    fakebin: std::path::PathBuf,
+}
+
+impl ServiceBench {
+    fn new(actions: &str) -> ServiceBench {
+        let b = Bench::new();
+        let fakebin = b.home.path().join("fakebin");
+        std::fs::create_dir_all(&fakebin).expect("mkdir");
+        let script = fakebin.join("systemctl");
+        std::fs::write(&script, fake_systemctl(&omniclaw_tests::omniclaw_bin())).expect("fake");
+        make_executable(&script);
+        let s = ServiceBench { b, fakebin };
+        s.run(&["--profile", "main", "gateway", "install"])
+            .expect_code(0);
+        s.b.home
+            .config_set("rescue", "rescue.watch.actions", actions)
+            .expect_code(0);
+        s
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "PATH".into(),
+                format!("{}:/usr/bin:/bin", self.fakebin.display()),
+            ),
+            ("USER".into(), "tester".into()),
+            ("OMNICLAW_SERVICE_MANAGER".into(), "systemd".into()),
+        ]
+    }
+
+    fn run(&self, args: &[&str]) -> omniclaw_tests::Run {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.b.home.run_env(args, &env)
+    }
+
+    fn start_rescue(&mut self) {
+        let mut cmd = self.b.home.cmd();
+        cmd.args(["--profile", "rescue", "gateway"]);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        self.b.rescue = Some(GatewayProc::spawn(cmd).expect("rescue starts"));
+    }
+
+    fn calls(&self) -> String {
+        std::fs::read_to_string(self.fakebin.join("calls.log")).unwrap_or_default()
+    }
+
+    fn main_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.fakebin.join("main.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    }
+
+    /// Kills main's service process as a crash would (no stop recorded).
+    fn crash_main(&self) {
+        if let Some(pid) = self.main_pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+
+    /// main's config edited into an invalid one.
+    fn break_config(&self) -> String {
+        // The gateway keeps a config as the last good one after 10 s on it.
+        let good = self
+            .b
+            .home
+            .path()
+            .join(".omniclaw-main/omniclaw.json.last-good");
+        let deadline = Instant::now() + WAIT;
+        while !good.is_file() {
+            assert!(Instant::now() < deadline, "main saved no last good config");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let file = self.b.home.path().join(".omniclaw-main/omniclaw.json");
+        let good = std::fs::read_to_string(&file).expect("main's config");
+        let port = self.b.main_port.to_string();
+        assert_eq!(good.matches(&port).count(), 1, "{good}");
+        std::fs::write(&file, good.replace(&port, "\"not a port\"")).expect("edit");
+        good
+    }
+}
+
+impl Drop for ServiceBench {
+    fn drop(&mut self) {
+        self.crash_main();
+    }
+}
+
+#[cfg(unix)]
+fn make_executable(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn a_running_service_whose_file_was_broken_is_reported_not_touched() {
+    let mut s = ServiceBench::new("['restart', 'rollback']");
+    s.start_rescue();
+    s.b.wait_status("main — healthy");
+    let pid = s.main_pid();
+    s.break_config();
+    let told = s.b.wait_told("runs on its last good config");
+    assert!(told.contains("gateway.port"), "{}", told);
+    assert!(told.contains("got \"not a port\" ("), "line:col: {}", told);
+    watch_for(Duration::from_secs(3));
+    assert_eq!(s.main_pid(), pid, "not restarted");
+    assert!(!s.calls().contains("restart"), "{}", s.calls());
+    let file = s.b.home.read(".omniclaw-main/omniclaw.json");
+    assert!(file.contains("not a port"), "not rolled back: {file}");
+    assert!(!s.b.audit().contains("rollback main"), "{}", s.b.audit());
+}
+
+#[test]
+fn a_broken_and_crashed_service_is_rolled_back_and_restarted_when_allowed() {
+    let mut s = ServiceBench::new("['restart', 'rollback']");
+    s.start_rescue();
+    s.b.wait_status("main — healthy");
+    s.break_config();
+    s.b.wait_told("runs on its last good config");
+    s.crash_main();
+    let done = s.b.wait_told("recovered");
+    assert!(
+        done.starts_with("main is down: its config is invalid"),
+        "{}",
+        done
+    );
+    assert!(done.contains("keys rolled back: gateway.port"), "{}", done);
+    assert!(
+        s.calls()
+            .contains("systemctl --user restart omniclaw-gateway-main.service"),
+        "{}",
+        s.calls()
+    );
+    let file = s.b.home.read(".omniclaw-main/omniclaw.json");
+    assert!(!file.contains("not a port"), "rolled back: {file}");
+    s.b.wait_status("main — healthy");
+    let audit = s.b.audit();
+    assert!(audit.contains("watch: rollback main"), "{audit}");
+    assert!(audit.contains("watch: restart main (Service)"), "{audit}");
+}
+
+#[test]
+fn without_rollback_a_broken_service_is_only_reported_with_its_errors() {
+    let mut s = ServiceBench::new("['restart']");
+    s.start_rescue();
+    s.b.wait_status("main — healthy");
+    s.break_config();
+    s.b.wait_told("runs on its last good config");
+    let restarts_before = s.calls().matches("restart").count();
+    s.crash_main();
+    let told = s.b.wait_told("does not allow \"rollback\"");
+    assert!(told.contains("gateway.port: "), "{}", told);
+    assert!(told.contains("got \"not a port\" ("), "line:col: {}", told);
+    watch_for(Duration::from_secs(3));
+    assert_eq!(
+        s.calls().matches("restart").count(),
+        restarts_before,
+        "{}",
+        s.calls()
+    );
+    let file = s.b.home.read(".omniclaw-main/omniclaw.json");
+    assert!(file.contains("not a port"), "nothing changed: {file}");
 }

@@ -239,8 +239,16 @@ impl Watcher {
     }
 
     async fn carry_out(&mut self, target: &Profile, actions: Vec<Action>) {
+        let mut rolled_back = true;
         for action in actions {
             match action {
+                // Starting it again on the config it failed on cannot help.
+                Action::Restart { .. } if !rolled_back => {
+                    self.audit_line(
+                        &format!("watch: restart {target}"),
+                        "skipped: the rollback before it failed",
+                    );
+                }
                 Action::Restart { owner } => {
                     let result = self.repairs.restart(target, owner).await;
                     self.audit(&format!("watch: restart {target} ({owner:?})"), &result);
@@ -248,6 +256,7 @@ impl Watcher {
                 }
                 Action::Rollback => {
                     let result = self.repairs.rollback(target).await;
+                    rolled_back = result.is_ok();
                     self.audit(&format!("watch: rollback {target}"), &result);
                     self.note(target, "rollback", &result);
                 }
@@ -505,7 +514,7 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Record(Mutex<Vec<String>>);
+    struct Record(Mutex<Vec<String>>, std::sync::atomic::AtomicBool);
     #[async_trait]
     impl Repairs for Record {
         async fn restart(&self, target: &Profile, owner: Owner) -> Result<String, String> {
@@ -520,7 +529,10 @@ mod tests {
                 .lock()
                 .expect("lock")
                 .push(format!("rollback {target}"));
-            Ok("restored gateway.port".into())
+            match self.1.load(Ordering::SeqCst) {
+                true => Err("no last known good config".into()),
+                false => Ok("restored gateway.port".into()),
+            }
         }
     }
     #[async_trait]
@@ -666,6 +678,24 @@ mod tests {
         let last = with.told().last().cloned().expect("told");
         assert!(last.contains("rollback: restored gateway.port"), "{last}");
         assert!(last.contains("recovered"), "{last}");
+
+        // A rollback that fails is not followed by a restart on the bad config.
+        let mut failing = rig(
+            probes.clone(),
+            vec![WatchAction::Restart, WatchAction::Rollback],
+        );
+        failing.repairs.1.store(true, Ordering::SeqCst);
+        failing.ticks(3).await;
+        assert_eq!(failing.repaired(), ["rollback main"]);
+        let told = failing.told();
+        assert!(
+            told[0].contains("rollback failed: no last known good config"),
+            "{told:?}"
+        );
+        let audit = read_audit(failing.dir.path()).expect("audit");
+        assert!(audit
+            .iter()
+            .any(|e| e.result == "skipped: the rollback before it failed"));
 
         let mut without = rig(probes, vec![WatchAction::Restart]);
         without.ticks(3).await;
