@@ -257,13 +257,21 @@ fn facts_of(resolved: &Resolved, memory: &Memory) -> Facts {
     let last = runtime::read_last(state_dir);
     let config_ms = modified_ms(&resolved.config_path);
     let changed_after = |at: Option<u64>| matches!((config_ms, at), (Some(c), Some(a)) if c > a);
-    let stopped_ms = last.as_ref().and_then(|l| l.stopped_ms);
+    let exit = runtime::read_exit(state_dir);
+    let stopped_ms = exit
+        .map(|e| e.at_ms)
+        .or_else(|| last.as_ref().and_then(|l| l.stopped_ms));
     let started_ms = last.as_ref().map(|l| l.info.started_ms);
+    // The secrets file, when the profile keeps its secrets in one (a
+    // keychain entry's change cannot be seen from here).
+    let secrets_ms = modified_ms(&state_dir.join(omniclaw_os::secrets::FILE_NAME));
+    let secrets_after = |at: Option<u64>| matches!((secrets_ms, at), (Some(c), Some(a)) if c > a);
+    let since_stop = stopped_ms.or(started_ms);
     Facts {
         owner: intent::last_owner(state_dir),
         stopped_on_purpose: intent::read(state_dir).map(|i| i.by),
-        exit_code: None,
-        changed_since_stop: changed_after(stopped_ms.or(started_ms)),
+        exit_code: exit.map(|e| e.code),
+        changed_since_stop: changed_after(since_stop) || secrets_after(since_stop),
         config_changed_since_healthy: changed_after(memory.healthy_ms.or(started_ms)),
         log_tail: logs::tail(&resolved.logs_dir(), LOG_TAIL)
             .map(|lines| lines.iter().map(|l| logs::render(l)).collect())
@@ -601,12 +609,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_listener_that_is_not_the_target_is_named_by_pid_and_name() {
-        let home = tempfile::tempdir().expect("tempdir");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let env = EnvSnapshot::from_vars([("HOME", home.path().to_str().expect("utf-8"))]);
+    /// Profile main in `home` with `config`.
+    fn main_in(home: &Path, config: &str) -> (EnvSnapshot, Resolved) {
+        let env = EnvSnapshot::from_vars([("HOME", home.to_str().expect("utf-8"))]);
         let resolved = paths::resolve(Inputs {
             profile_flag: Some("main"),
             env: &env,
@@ -614,11 +619,44 @@ mod tests {
         })
         .expect("resolves");
         std::fs::create_dir_all(&resolved.state_dir).expect("state dir");
-        std::fs::write(
-            &resolved.config_path,
-            format!("{{\"gateway\": {{\"port\": {port}}}}}\n"),
+        std::fs::write(&resolved.config_path, config).expect("config");
+        (env, resolved)
+    }
+
+    #[test]
+    fn a_service_that_exited_on_bad_input_says_so_until_its_config_changes() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (_, resolved) = main_in(home.path(), "{}\n");
+        let facts = facts_of(&resolved, &Memory::default());
+        assert_eq!((facts.exit_code, facts.changed_since_stop), (None, false));
+        let later = modified_ms(&resolved.config_path).expect("mtime") + 1;
+        runtime::record_exit(
+            &resolved.state_dir,
+            runtime::Exit {
+                code: 2,
+                at_ms: later,
+            },
         )
-        .expect("config");
+        .expect("record");
+        let facts = facts_of(&resolved, &Memory::default());
+        assert_eq!(
+            (facts.exit_code, facts.changed_since_stop),
+            (Some(2), false)
+        );
+        // An edit after it stopped.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&resolved.config_path, "{logging: {level: 'debug'}}\n").expect("edit");
+        let facts = facts_of(&resolved, &Memory::default());
+        assert_eq!((facts.exit_code, facts.changed_since_stop), (Some(2), true));
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_is_not_the_target_is_named_by_pid_and_name() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let config = format!("{{\"gateway\": {{\"port\": {port}}}}}\n");
+        let (env, _) = main_in(home.path(), &config);
         let store: Arc<dyn SecretStore> = Arc::new(omniclaw_os::secrets::MemoryStore::default());
         let prober = TargetProber::new(env, store);
         let main = Profile::parse("main").expect("profile");

@@ -141,6 +141,41 @@ pub fn read_last(state_dir: &Path) -> Option<LastRun> {
     })
 }
 
+/// `<state dir>/last-exit.json`: how the last gateway run by a service
+/// manager ended when it failed (its exit code and when), so the rescue's
+/// watch can tell a service that stopped on bad input (exit 2), which a
+/// restart cannot fix, from one that crashed.
+pub const EXIT_FILE: &str = "last-exit.json";
+
+/// A failed run's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Records that the gateway of `state_dir` exited with `code` at `at_ms`.
+pub fn record_exit(state_dir: &Path, exit: Exit) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(&json!({"code": exit.code, "atMs": exit.at_ms}))
+        .map_err(io::Error::other)?;
+    text.push('\n');
+    fsx::atomic_replace(&state_dir.join(EXIT_FILE), text.as_bytes())
+}
+
+/// The exit of the last failed run, when it is newer than the last start
+/// (a gateway that served since makes it history).
+pub fn read_exit(state_dir: &Path) -> Option<Exit> {
+    let text = fs::read_to_string(state_dir.join(EXIT_FILE)).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    let exit = Exit {
+        code: i32::try_from(value.get("code")?.as_i64()?).ok()?,
+        at_ms: value.get("atMs")?.as_u64()?,
+    };
+    let started = read_last(state_dir).map_or(0, |l| l.info.started_ms);
+    (exit.at_ms >= started).then_some(exit)
+}
+
 /// The info of the gateway running for `state_dir` right now, if any.
 pub fn read_live(state_dir: &Path) -> Option<RuntimeInfo> {
     let holder = InstanceLock::probe(&state_dir.join("gateway.lock")).ok()??;
@@ -153,6 +188,22 @@ pub fn read_live(state_dir: &Path) -> Option<RuntimeInfo> {
 mod tests {
     use super::*;
     use crate::lock::Owner;
+
+    #[test]
+    fn a_failed_exit_counts_until_a_later_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(read_exit(dir.path()), None);
+        let exit = Exit {
+            code: 2,
+            at_ms: 5_000,
+        };
+        record_exit(dir.path(), exit).expect("record");
+        assert_eq!(read_exit(dir.path()), Some(exit));
+        let mut later = info(7);
+        later.started_ms = 6_000;
+        write(dir.path(), &later).expect("write");
+        assert_eq!(read_exit(dir.path()), None, "it served since");
+    }
 
     fn info(pid: u32) -> RuntimeInfo {
         RuntimeInfo {

@@ -35,6 +35,27 @@ use super::target::ws_url;
 pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    let result = serve(ctx, args, &resolved);
+    // A service's failed run is recorded: the rescue's watch does not
+    // restart one that stopped on bad input (exit 2) with nothing changed.
+    if let (Err(e), Some(_)) = (&result, ctx.env.get(SERVICE_MARKER)) {
+        let exit = runtime::Exit {
+            code: i32::from(e.exit_code()),
+            at_ms: intent::now_ms(),
+        };
+        if let Err(io) = runtime::record_exit(&resolved.state_dir, exit) {
+            eprintln!(
+                "warning: cannot record the exit in {}: {io}",
+                resolved.display(&resolved.state_dir.join(runtime::EXIT_FILE))
+            );
+        }
+    }
+    result
+}
+
+/// Runs the gateway of `resolved` until it is stopped.
+fn serve(ctx: &Ctx, args: &RunArgs, resolved: &Resolved) -> CmdResult {
+    let resolved = resolved.clone();
     let inv = ctx.inventory(&resolved)?;
     // Another profile's config and state dir are never run as this one's.
     if let Some(problem) = profiles::ownership_problem(&resolved, &inv) {
