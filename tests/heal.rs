@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use omniclaw_tests::botapi::{onboard_rescue, BotApiDouble, Sent};
+use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble, Sent};
 use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "987654321:AAHwatch-token-for-tests_abcdefghijkl";
@@ -29,10 +29,19 @@ impl Bench {
         let home = Home::new();
         let main_port = home.setup_on_free_port("main");
         let op = OPERATOR.to_string();
-        onboard_rescue(
+        // Each profile's browser CDP range spans 100 ports above its base.
+        let rescue_port = loop {
+            let p = omniclaw_tests::free_base();
+            if p.abs_diff(main_port) > 300 {
+                break p;
+            }
+        };
+        onboard_rescue_at(
             &home,
             &api,
             TOKEN,
+            rescue_port,
+            false,
             &["--allow-from", &op, "--target", "main"],
         );
         for (key, value) in [
@@ -284,6 +293,11 @@ impl ServiceBench {
                 .args(["-9", &pid.to_string()])
                 .stderr(std::process::Stdio::null())
                 .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !omniclaw_tests::port_is_free(self.b.main_port) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_file(self.fakebin.join("main.pid"));
         }
     }
 
@@ -389,4 +403,45 @@ fn without_rollback_a_broken_service_is_only_reported_with_its_errors() {
     );
     let file = s.b.home.read(".omniclaw-main/omniclaw.json");
     assert!(file.contains("not a port"), "nothing changed: {file}");
+}
+
+#[test]
+fn a_service_that_exited_on_bad_input_with_nothing_changed_is_reported_not_restarted() {
+    let mut s = ServiceBench::new("['restart', 'rollback']");
+    // Its token gone from the store, main's next start exits 2.
+    s.run(&["--profile", "main", "secrets", "rm", "gateway.auth.token"])
+        .expect_code(0);
+    s.crash_main();
+    // As the manager starts it again (on boot, or its own retry).
+    std::process::Command::new(s.fakebin.join("systemctl"))
+        .args(["--user", "start", "omniclaw-gateway-main.service"])
+        .env("HOME", s.b.home.path())
+        .status()
+        .expect("fake systemctl");
+    let exit = s.b.home.path().join(".omniclaw-main/last-exit.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exit.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "main's start did not fail: {}",
+            s.calls()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(s
+        .b
+        .home
+        .read(".omniclaw-main/last-exit.json")
+        .contains("\"code\": 2"));
+    let calls_before = s.calls();
+    s.start_rescue();
+    let told = s.b.wait_told("exited with code 2 (bad input)");
+    assert!(told.starts_with("main is down"), "{told}");
+    watch_for(Duration::from_secs(3));
+    assert_eq!(
+        s.calls(),
+        calls_before,
+        "the manager was not asked to start it"
+    );
+    assert!(!s.b.audit().contains("restart main"), "{}", s.b.audit());
 }
