@@ -445,3 +445,25 @@ fn a_service_that_exited_on_bad_input_with_nothing_changed_is_reported_not_resta
     );
     assert!(!s.b.audit().contains("restart main"), "{}", s.b.audit());
 }
+
+#[test]
+fn a_rotated_token_is_unknown_never_a_repair() {
+    let mut b = Bench::new();
+    let _main = GatewayProc::start(&b.home, &["--profile", "main", "gateway"]);
+    b.start_rescue();
+    b.wait_status("main — healthy");
+    // The store now holds a token the running gateway does not know.
+    b.home
+        .run_stdin(
+            &["--profile", "main", "secrets", "set", "gateway.auth.token"],
+            "rotated-token-9f8e7d6c5b4a39281706",
+            &[],
+        )
+        .expect_code(0);
+    let told = b.wait_told("cannot tell whether it is healthy");
+    assert!(told.contains("refused the rescue's token"), "{told}");
+    b.wait_status("main — unknown");
+    watch_for(Duration::from_secs(3));
+    assert_eq!(b.to_operator().len(), 1, "said once: {:?}", b.to_operator());
+    assert!(!b.audit().contains("restart main"), "{}", b.audit());
+}
