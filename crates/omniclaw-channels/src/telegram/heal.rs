@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use omniclaw_core::config::WatchSettings;
-use omniclaw_core::heal::{Action, Check, Facts, Notice, Owner, Watch};
+use omniclaw_core::heal::{Action, Check, Facts, Notice, Owner, Phase, Watch};
 use omniclaw_core::profile::Profile;
 use omniclaw_os::desktopctl::{self, Op, Request};
 use omniclaw_os::rescue::{append_audit, write_watch_state, AuditEntry};
@@ -390,6 +390,13 @@ impl Watcher {
         Ok(summary)
     }
 
+    /// Whether a repair waits for the check that judges it.
+    pub fn repairing(&self) -> bool {
+        self.targets
+            .values()
+            .any(|t| matches!(t.watch.phase, Phase::Repairing(_)))
+    }
+
     /// `/watch`: one line per target.
     pub fn summary(&self) -> String {
         let mut lines = vec![format!(
@@ -452,7 +459,12 @@ fn line_of(t: &Target, settings: &WatchSettings) -> String {
     }
 }
 
-/// Runs `watcher` every `intervalSeconds` until `stop` turns true; a new
+/// How soon a repair is judged: a restarted gateway serves within about
+/// a second, and waiting a whole interval would add it to every outage.
+pub const RECHECK_AFTER_REPAIR: Duration = Duration::from_secs(2);
+
+/// Runs `watcher` every `intervalSeconds` (every [`RECHECK_AFTER_REPAIR`]
+/// while a repair waits for its judgement) until `stop` turns true; a new
 /// `(settings, targets)` on `config` applies at the next check, without a
 /// restart. `commands` carries `/watch` and `/heal` from the bot.
 pub async fn run(
@@ -470,7 +482,11 @@ pub async fn run(
             if w.settings.enabled {
                 w.tick().await;
             }
-            Duration::from_secs(w.settings.interval_seconds.max(1))
+            let interval = Duration::from_secs(w.settings.interval_seconds.max(1));
+            match w.repairing() {
+                true => interval.min(RECHECK_AFTER_REPAIR),
+                false => interval,
+            }
         };
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -640,8 +656,13 @@ mod tests {
         );
         r.ticks(3).await;
         assert_eq!(r.repaired(), ["restart main Service"]);
+        assert!(
+            r.watcher.repairing(),
+            "judged soon, not a whole interval later"
+        );
         assert_eq!(r.status_line(), "main — down · rescue repairing (1/3)");
         r.ticks(1).await;
+        assert!(!r.watcher.repairing());
         let told = r.told();
         assert_eq!(told.len(), 2, "{told:?}");
         assert!(told[0].starts_with("send: main is down: nothing listens on port 18789"));
