@@ -104,6 +104,20 @@ impl Bench {
         }
     }
 
+    /// Waits until the audit log holds `what` (it is written just after
+    /// the message goes out); returns it.
+    fn wait_audit(&self, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let audit = self.audit();
+            if audit.contains(what) {
+                return audit;
+            }
+            assert!(Instant::now() < deadline, "audit: {audit}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn audit(&self) -> String {
         std::fs::read_to_string(self.home.path().join(".omniclaw-rescue/rescue/audit.jsonl"))
             .unwrap_or_default()
@@ -129,7 +143,7 @@ fn another_process_on_the_port_is_down_and_the_report_names_it() {
     assert!(told.contains(&format!("(pid {me})")), "{}", told);
     // main never ran: nobody is known to restart it.
     assert!(told.contains("nobody is known to run it"), "{}", told);
-    assert!(b.audit().contains("\"who\":\"watch\""), "{}", b.audit());
+    b.wait_audit("\"who\":\"watch\"");
     drop(squatter);
 }
 
@@ -189,9 +203,8 @@ fn watch_commands_show_pause_and_resume() {
     let id = b.api.push_message(OPERATOR, "/watch on main");
     let resumed = b.api.wait_reply(id, WAIT).text;
     assert!(resumed.contains("watching main again"), "{resumed}");
-    let audit = b.audit();
-    assert!(audit.contains("/watch off main"), "{audit}");
-    assert!(audit.contains("/watch on main"), "{audit}");
+    b.wait_audit("/watch off main");
+    b.wait_audit("/watch on main");
 }
 
 // ---- a target run as a service ------------------------------------------------
@@ -377,8 +390,7 @@ fn a_broken_and_crashed_service_is_rolled_back_and_restarted_when_allowed() {
     let file = s.b.home.read(".omniclaw-main/omniclaw.json");
     assert!(!file.contains("not a port"), "rolled back: {file}");
     s.b.wait_status("main — healthy");
-    let audit = s.b.audit();
-    assert!(audit.contains("watch: rollback main"), "{audit}");
+    let audit = s.b.wait_audit("watch: rollback main");
     assert!(audit.contains("watch: restart main (Service)"), "{audit}");
 }
 
@@ -449,10 +461,14 @@ fn a_service_that_exited_on_bad_input_with_nothing_changed_is_reported_not_resta
 #[test]
 fn a_rotated_token_is_unknown_never_a_repair() {
     let mut b = Bench::new();
-    let _main = GatewayProc::start(&b.home, &["--profile", "main", "gateway"]);
+    // Slow to call main down: its restart below is not an outage.
+    b.home
+        .config_set("rescue", "rescue.watch.failAfter", "30")
+        .expect_code(0);
+    let main = GatewayProc::start(&b.home, &["--profile", "main", "gateway"]);
     b.start_rescue();
     b.wait_status("main — healthy");
-    // The store now holds a token the running gateway does not know.
+    // main restarted on a new token; the rescue still holds the old one.
     b.home
         .run_stdin(
             &["--profile", "main", "secrets", "set", "gateway.auth.token"],
@@ -460,9 +476,12 @@ fn a_rotated_token_is_unknown_never_a_repair() {
             &[],
         )
         .expect_code(0);
+    drop(main);
+    let _main = GatewayProc::start(&b.home, &["--profile", "main", "gateway"]);
     let told = b.wait_told("cannot tell whether it is healthy");
     assert!(told.contains("refused the rescue's token"), "{told}");
-    b.wait_status("main — unknown");
+    // It reads the store again and finds the new token.
+    b.wait_status("main — healthy");
     watch_for(Duration::from_secs(3));
     assert_eq!(b.to_operator().len(), 1, "said once: {:?}", b.to_operator());
     assert!(!b.audit().contains("restart main"), "{}", b.audit());

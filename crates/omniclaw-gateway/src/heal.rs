@@ -88,6 +88,10 @@ pub struct Seen {
 /// The check, from what was seen.
 pub fn judge(seen: &Seen) -> Check {
     let port = seen.port;
+    // The protocol proved whose gateway answers: nothing else to ask.
+    if let Some(check) = served_ours(seen) {
+        return check;
+    }
     let Some(holder) = &seen.port_holder else {
         return Check::Failed(down_without_listener(seen));
     };
@@ -102,35 +106,19 @@ pub fn judge(seen: &Seen) -> Check {
         return Check::Unknown(why.clone());
     }
     match &seen.answer {
+        // Not ours: `served_ours` took our own answers.
         Answer::Served {
             config_path,
             state_dir,
-            refused,
-        } => {
-            let ours = config_path.as_deref() == Some(seen.config_path.as_str())
-                && state_dir.as_deref() == Some(seen.state_dir.as_str());
-            if !ours {
-                return Check::Failed(Failure::NotOurIdentity {
-                    port,
-                    detail: format!(
-                        "it serves config {} and state dir {}",
-                        config_path.as_deref().unwrap_or("?"),
-                        state_dir.as_deref().unwrap_or("?")
-                    ),
-                });
-            }
-            if !seen.config_errors.is_empty() {
-                return Check::RunningOnLastGood {
-                    refused: seen.config_errors.clone(),
-                };
-            }
-            if !refused.is_empty() {
-                return Check::RunningOnLastGood {
-                    refused: refused.clone(),
-                };
-            }
-            Check::Healthy
-        }
+            ..
+        } => Check::Failed(Failure::NotOurIdentity {
+            port,
+            detail: format!(
+                "it serves config {} and state dir {}",
+                config_path.as_deref().unwrap_or("?"),
+                state_dir.as_deref().unwrap_or("?")
+            ),
+        }),
         Answer::Refused => Check::Unknown(Unknown::WrongToken),
         Answer::Timeout if seen.was_refused => Check::Unknown(Unknown::SlowedWrongToken),
         Answer::Timeout => Check::Failed(Failure::NotOurIdentity {
@@ -143,6 +131,35 @@ pub fn judge(seen: &Seen) -> Check {
             detail: detail.clone(),
         }),
     }
+}
+
+/// The check when the answer came from the target itself (its config path
+/// and state dir), `None` otherwise.
+fn served_ours(seen: &Seen) -> Option<Check> {
+    let Answer::Served {
+        config_path,
+        state_dir,
+        refused,
+    } = &seen.answer
+    else {
+        return None;
+    };
+    let ours = config_path.as_deref() == Some(seen.config_path.as_str())
+        && state_dir.as_deref() == Some(seen.state_dir.as_str());
+    if !ours {
+        return None;
+    }
+    Some(if !seen.config_errors.is_empty() {
+        Check::RunningOnLastGood {
+            refused: seen.config_errors.clone(),
+        }
+    } else if !refused.is_empty() {
+        Check::RunningOnLastGood {
+            refused: refused.clone(),
+        }
+    } else {
+        Check::Healthy
+    })
 }
 
 /// Nothing (of ours) answers: the config's errors first (they say what
@@ -163,6 +180,9 @@ fn down_without_listener(seen: &Seen) -> Failure {
 #[derive(Debug, Clone, Default)]
 struct Memory {
     refused: bool,
+    /// The credentials read last, with the config's modification time
+    /// then: a secret store is not read again at every check.
+    auth: Option<(Option<u64>, Auth)>,
     /// When it was last seen healthy (ms since the epoch).
     healthy_ms: Option<u64>,
 }
@@ -220,14 +240,19 @@ impl Prober for TargetProber {
             }
         };
         let memory = self.remember(target);
-        let (seen, resolved) = observe(resolved, &self.env, self.store.clone(), &memory).await;
+        let (seen, resolved, auth) =
+            observe(resolved, &self.env, self.store.clone(), &memory).await;
         let check = judge(&seen);
-        let facts = facts_of(&resolved, &memory);
+        let quiet = matches!(check, Check::Healthy | Check::RunningOnLastGood { .. });
+        let facts = facts_of(&resolved, &memory, !quiet);
         let now = now_ms();
+        let refused = matches!(check, Check::Unknown(_));
         self.store_memory(
             target,
             Memory {
-                refused: matches!(check, Check::Unknown(_)),
+                refused,
+                // A refused token is read again from the store next time.
+                auth: auth.filter(|_| !refused),
                 healthy_ms: match check {
                     Check::Healthy => Some(now),
                     _ => memory.healthy_ms,
@@ -250,9 +275,9 @@ fn modified_ms(path: &Path) -> Option<u64> {
     u64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 
-/// Who runs it, a stop on purpose, and whether its config changed since
-/// it stopped or last ran healthy.
-fn facts_of(resolved: &Resolved, memory: &Memory) -> Facts {
+/// Who runs it, a stop on purpose, whether its config changed since it
+/// stopped or last ran healthy, and (`with_log`) its log's last lines.
+fn facts_of(resolved: &Resolved, memory: &Memory, with_log: bool) -> Facts {
     let state_dir = &resolved.state_dir;
     let last = runtime::read_last(state_dir);
     let config_ms = modified_ms(&resolved.config_path);
@@ -273,21 +298,27 @@ fn facts_of(resolved: &Resolved, memory: &Memory) -> Facts {
         exit_code: exit.map(|e| e.code),
         changed_since_stop: changed_after(since_stop) || secrets_after(since_stop),
         config_changed_since_healthy: changed_after(memory.healthy_ms.or(started_ms)),
-        log_tail: logs::tail(&resolved.logs_dir(), LOG_TAIL)
-            .map(|lines| lines.iter().map(|l| logs::render(l)).collect())
-            .unwrap_or_default(),
+        log_tail: match with_log {
+            true => logs::tail(&resolved.logs_dir(), LOG_TAIL)
+                .map(|lines| lines.iter().map(|l| logs::render(l)).collect())
+                .unwrap_or_default(),
+            false => Vec::new(),
+        },
     }
 }
 
-/// Reads the files and the OS, then asks the gateway on the target's port.
+/// Reads the files, asks the gateway on the target's port, and looks up
+/// the port's holder unless the target itself answered. Returns the
+/// credentials used, to be used again while the config is unchanged.
 async fn observe(
     resolved: Resolved,
     env: &EnvSnapshot,
     store: Arc<dyn SecretStore>,
     memory: &Memory,
-) -> (Seen, Resolved) {
+) -> (Seen, Resolved, Option<(Option<u64>, Auth)>) {
     let env = env.clone();
     let target = resolved.clone();
+    let cached = memory.auth.clone();
     let files = tokio::task::spawn_blocking(move || {
         let resolved = target;
         let config = profiles::read_config(&resolved.config_path);
@@ -298,11 +329,16 @@ async fn observe(
         let mut port = profile::layout(&resolved, cfg, value, &Overrides::default())
             .map(|l| (l.bind, l.port))
             .map_err(|e| e.to_string());
-        let live = runtime::read_live(&resolved.state_dir);
-        if let (Some(live), Ok((bind, p))) = (&live, &mut port) {
-            *p = live.port;
+        // Where it listens now; else, when the config cannot say (it is
+        // invalid), where it listened last — never the default ports,
+        // which another gateway may hold.
+        let live = runtime::read_live(&resolved.state_dir).or_else(|| match &config {
+            ConfigState::Valid { .. } | ConfigState::Missing => None,
+            _ => runtime::read_last(&resolved.state_dir).map(|l| l.info),
+        });
+        if let Some(live) = &live {
             if let Ok(ip) = live.bind.parse() {
-                *bind = ip;
+                port = Ok((ip, live.port));
             }
         }
         let config_errors = match &config {
@@ -314,7 +350,12 @@ async fn observe(
             ConfigState::Unreadable(why) => vec![why.clone()],
             _ => Vec::new(),
         };
-        let auth = credentials(&resolved, &config, &env, store.as_ref());
+        let config_ms = modified_ms(&resolved.config_path);
+        let auth = match cached {
+            Some((at, auth)) if at == config_ms => Ok(auth),
+            _ => credentials(&resolved, &config, &env, store.as_ref()),
+        }
+        .map(|auth| (config_ms, auth));
         let lock_pid = InstanceLock::probe(&resolved.lock_path())
             .ok()
             .flatten()
@@ -356,31 +397,37 @@ async fn observe(
                 was_refused: memory.refused,
                 died_pid,
             };
-            return (seen, resolved);
+            return (seen, resolved, None);
         }
     };
-    let port_holder = tokio::task::spawn_blocking(move || portowner::holder(port))
-        .await
-        .ok()
-        .flatten();
-    let (no_auth, answer) = match (&port_holder, auth) {
-        (None, _) => (None, Answer::NoConnection),
-        (Some(_), Err(why)) => (Some(why), Answer::NoConnection),
-        (Some(_), Ok(auth)) => (None, ask(&ws_url(bind, port), auth).await),
+    let (no_auth, answer, used) = match auth {
+        Err(why) => (Some(why), Answer::NoConnection, None),
+        Ok((at, auth)) => {
+            let answer = ask(&ws_url(bind, port), auth.clone()).await;
+            (None, answer, Some((at, auth)))
+        }
     };
-    let seen = Seen {
+    let mut seen = Seen {
         port,
         config_path: resolved.config_path.display().to_string(),
         state_dir: resolved.state_dir.display().to_string(),
         lock_pid,
-        port_holder,
+        port_holder: None,
         config_errors,
         no_auth,
         answer,
         was_refused: memory.refused,
         died_pid,
     };
-    (seen, resolved)
+    // Only an answer that is not the target's own needs to know who
+    // listens (a scan of the OS's sockets, the costly part of a check).
+    if served_ours(&seen).is_none() {
+        seen.port_holder = tokio::task::spawn_blocking(move || portowner::holder(port))
+            .await
+            .ok()
+            .flatten();
+    }
+    (seen, resolved, used)
 }
 
 /// The target's credentials; an invalid config cannot say where its
@@ -508,8 +555,12 @@ mod tests {
     #[test]
     fn identity_is_proven_and_another_process_on_the_port_is_not_health() {
         check(|_| {}, Check::Healthy);
+        // The protocol proved it: whose socket it is was not even looked up.
+        check(|s| s.port_holder = None, Check::Healthy);
         check(
             |s| {
+                // It accepts the connection and never speaks the protocol.
+                s.answer = Answer::Timeout;
                 s.port_holder = Some(Holder {
                     pid: 7,
                     name: "python3".into(),
@@ -587,6 +638,7 @@ mod tests {
                 s.config_errors = errors.clone();
                 s.port_holder = None;
                 s.lock_pid = None;
+                s.answer = Answer::NoConnection;
             },
             Check::Failed(Failure::ConfigInvalid {
                 errors: errors.clone(),
@@ -596,6 +648,7 @@ mod tests {
             |s| {
                 s.port_holder = None;
                 s.lock_pid = None;
+                s.answer = Answer::NoConnection;
                 s.died_pid = Some(41);
             },
             Check::Failed(Failure::ProcessGone { pid: 41 }),
@@ -604,6 +657,7 @@ mod tests {
             |s| {
                 s.port_holder = None;
                 s.lock_pid = None;
+                s.answer = Answer::NoConnection;
             },
             Check::Failed(Failure::NotListening { port: 18789 }),
         );
@@ -627,7 +681,7 @@ mod tests {
     fn a_service_that_exited_on_bad_input_says_so_until_its_config_changes() {
         let home = tempfile::tempdir().expect("tempdir");
         let (_, resolved) = main_in(home.path(), "{}\n");
-        let facts = facts_of(&resolved, &Memory::default());
+        let facts = facts_of(&resolved, &Memory::default(), true);
         assert_eq!((facts.exit_code, facts.changed_since_stop), (None, false));
         let later = modified_ms(&resolved.config_path).expect("mtime") + 1;
         runtime::record_exit(
@@ -638,7 +692,7 @@ mod tests {
             },
         )
         .expect("record");
-        let facts = facts_of(&resolved, &Memory::default());
+        let facts = facts_of(&resolved, &Memory::default(), true);
         assert_eq!(
             (facts.exit_code, facts.changed_since_stop),
             (Some(2), false)
@@ -646,8 +700,40 @@ mod tests {
         // An edit after it stopped.
         std::thread::sleep(Duration::from_millis(20));
         std::fs::write(&resolved.config_path, "{logging: {level: 'debug'}}\n").expect("edit");
-        let facts = facts_of(&resolved, &Memory::default());
+        let facts = facts_of(&resolved, &Memory::default(), true);
         assert_eq!((facts.exit_code, facts.changed_since_stop), (Some(2), true));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_config_is_probed_where_the_target_last_listened() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (env, resolved) = main_in(home.path(), "{ gateway: { port: 'not a port' } }\n");
+        let last = runtime::RuntimeInfo {
+            pid: 1,
+            owner: "service".into(),
+            bind: "127.0.0.1".into(),
+            port,
+            control_port: None,
+            canvas_port: None,
+            cdp_range: None,
+            config_path: resolved.config_path.clone(),
+            started_ms: 1,
+        };
+        runtime::write(&resolved.state_dir, &last).expect("gateway.json");
+        let store: Arc<dyn SecretStore> = Arc::new(omniclaw_os::secrets::MemoryStore::default());
+        let prober = TargetProber::new(env, store);
+        let probe = prober
+            .probe(&Profile::parse("main").expect("profile"))
+            .await;
+        match probe.check {
+            Check::Failed(Failure::PortTaken { port: p, pid, .. }) => {
+                assert_eq!((p, pid), (port, std::process::id()));
+            }
+            other => panic!("expected the last port's holder, got {other:?}"),
+        }
+        drop(listener);
     }
 
     #[tokio::test]
