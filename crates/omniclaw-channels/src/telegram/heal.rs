@@ -450,6 +450,12 @@ impl Watcher {
 }
 
 fn line_of(t: &Target, settings: &WatchSettings) -> String {
+    if !settings.enabled {
+        return format!(
+            "{} — not watched (rescue.watch.enabled is false)",
+            t.watch.target
+        );
+    }
     match t.paused {
         true => format!(
             "{} — watch paused (/watch on {} resumes it)",
@@ -811,5 +817,15 @@ mod tests {
         assert_eq!(line, "main — down · rescue repairing (1/3)");
         assert_eq!(r.repaired(), ["restart main Service"]);
         assert!(r.watcher.summary().contains("repairs allowed: restart"));
+        // Turned off by a reload: status no longer claims it watches.
+        let off = WatchSettings {
+            enabled: false,
+            ..r.watcher.settings().clone()
+        };
+        r.watcher.reconfigure(off, &[main()]);
+        assert_eq!(
+            r.status_line(),
+            "main — not watched (rescue.watch.enabled is false)"
+        );
     }
 }
