@@ -801,6 +801,44 @@ mod tests {
         assert!(r.status_line().contains("gave up"), "{}", r.status_line());
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_embedded_target_is_restarted_through_the_apps_control_socket() {
+        use std::io::{BufRead, BufReader, Write};
+        let home = tempfile::tempdir().expect("tempdir");
+        let listener = desktopctl::listen(&desktopctl::socket_path(home.path())).expect("listen");
+        // The app: answers one request and hands it back to the test.
+        let app = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).expect("read");
+            let reply = desktopctl::Reply::ok("main restarted", Some("running".into()));
+            (&stream)
+                .write_all(reply.to_line().as_bytes())
+                .expect("reply");
+            Request::parse(&line).expect("a request")
+        });
+        let repairs = CliRepairs {
+            exec: Executor {
+                program: PathBuf::from("omniclaw-not-called"),
+                own: Profile::parse("rescue").expect("profile"),
+                targets: vec![main()],
+                secrets: Vec::new(),
+                env: omniclaw_core::env::ChildEnv::default(),
+            },
+            home: home.path().to_path_buf(),
+        };
+        let done = repairs.restart(&main(), Owner::Embedded).await;
+        assert_eq!(done, Ok("main restarted".to_string()));
+        assert_eq!(
+            app.join().expect("app thread"),
+            Request::new(Op::Restart, "main")
+        );
+        // A terminal-run gateway is never restarted behind its user's back.
+        let refused = repairs.restart(&main(), Owner::Terminal).await;
+        assert!(refused.is_err_and(|e| e.contains("runs from a terminal")));
+    }
+
     #[tokio::test]
     async fn a_paused_target_is_not_checked_and_heal_runs_the_ladder_at_once() {
         let mut r = rig(
