@@ -121,6 +121,10 @@ pub struct OnboardArgs {
     /// Profiles the rescue bot may act on (repeatable). Default: every other profile.
     #[arg(long = "target", value_name = "PROFILE")]
     pub targets: Vec<String>,
+    /// Let the rescue's watch roll a target back to its last good config when a bad edit brought it
+    /// down (adds "rollback" to rescue.watch.actions; restarting is always allowed). Needs --target.
+    #[arg(long)]
+    pub watch_rollback: bool,
     /// Install the gateway as a service, start it, and wait (up to 60 s) until it answers `health` and
     /// its bot polls; exit 1 with the reason otherwise. Without it nothing is started: the command
     /// that starts the gateway is printed.
