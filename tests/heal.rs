@@ -486,3 +486,121 @@ fn a_rotated_token_is_unknown_never_a_repair() {
     assert_eq!(b.to_operator().len(), 1, "said once: {:?}", b.to_operator());
     assert!(!b.audit().contains("restart main"), "{}", b.audit());
 }
+
+/// Who watches the watcher: `status` and `doctor` flag a rescue whose
+/// target names no profile, and one that shares a port, the gateway token
+/// or the Telegram bot with its target, each with its fix.
+#[test]
+fn status_and_doctor_flag_a_rescue_that_cannot_look_after_its_target() {
+    let home = Home::new();
+    let main_port = home.setup_on_free_port("main");
+    home.setup_on_free_port("rescue");
+    home.config_set("rescue", "rescue.targets", "['main']")
+        .expect_code(0);
+    let clean = home.run(&["status"]);
+    assert!(
+        !clean.stdout.contains("rescue rescue shares"),
+        "{}",
+        clean.stdout
+    );
+    assert!(
+        !clean.stdout.contains("no profile here"),
+        "{}",
+        clean.stdout
+    );
+
+    // The same gateway token and bot token in both stores, and the
+    // rescue's base port inside main's derived ports (written by hand:
+    // `config set` refuses the overlap).
+    let secret = |profile: &str, name: &str, value: &str| {
+        home.run_stdin(&["--profile", profile, "secrets", "set", name], value, &[])
+            .expect_code(0);
+    };
+    let gateway = "shared-gateway-token-0123456789abcdef";
+    let bot = "123456789:AAHshared-bot-token-for-tests_abcdefg";
+    for profile in ["main", "rescue"] {
+        secret(profile, "gateway.auth.token", gateway);
+        secret(profile, "channels.telegram.botToken", bot);
+    }
+    let config = home.read(".omniclaw-rescue/omniclaw.json");
+    let port = port_in(&config);
+    home.write(
+        ".omniclaw-rescue/omniclaw.json",
+        &config.replace(
+            &format!("\"port\": {port}"),
+            &format!("\"port\": {}", main_port + 2),
+        ),
+    );
+
+    let status = home.run(&["status"]);
+    status.expect_code(1);
+    for said in [
+        "rescue rescue shares its gateway token with its target main",
+        "openssl rand -hex 32 | omniclaw --profile rescue secrets set gateway.auth.token",
+        "rescue rescue shares its Telegram bot token with its target main",
+        "@BotFather",
+        "rescue rescue is not isolated from its target main (rescue ",
+    ] {
+        assert!(status.stdout.contains(said), "{said}: {}", status.stdout);
+    }
+    let doctor = home.run(&["doctor", "--json"]);
+    doctor.expect_code(1);
+    let checks = doctor.json()["checks"].clone();
+    let rescue: Vec<&serde_json::Value> = checks
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["check"] == "rescue")
+        .collect();
+    assert!(rescue.len() >= 3, "{checks}");
+    assert!(
+        rescue
+            .iter()
+            .all(|c| c["status"] == "fail" && c["fix"] != ""),
+        "{checks}"
+    );
+    assert!(
+        rescue
+            .iter()
+            .any(|c| c["message"].as_str().unwrap_or("").contains("CDP range")),
+        "a derived port overlap: {checks}"
+    );
+
+    // main gone: the rescue's target names no profile.
+    std::fs::remove_dir_all(home.path().join(".omniclaw-main")).expect("remove main");
+    let status = home.run(&["status"]);
+    status.expect_code(1);
+    assert!(
+        status
+            .stdout
+            .contains("rescue's rescue.targets names main, which is no profile here"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("omniclaw --profile main setup")
+            && status
+                .stdout
+                .contains("omniclaw --profile rescue config set rescue.targets '[]'"),
+        "{}",
+        status.stdout
+    );
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(1);
+    assert!(
+        doctor.stdout.contains("which is no profile here"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+/// The `gateway.port` a config written by `setup` names.
+fn port_in(config: &str) -> u16 {
+    let at = config.find("\"port\": ").expect("gateway.port") + "\"port\": ".len();
+    config[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a port")
+}

@@ -18,6 +18,7 @@ mod sessions;
 mod setup;
 mod status;
 mod target;
+mod watchers;
 
 use crate::cli::{BrowserCommand, Command, GatewayCommand};
 use crate::ctx::Ctx;

@@ -427,8 +427,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             );
         }
     }
-    let problems: Vec<Problem> = a
-        .problems()
+    let mut problems = a.problems();
+    problems.extend(super::watchers::problems(&a, &ctx.env, &ctx.store));
+    let problems: Vec<Problem> = problems
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();
