@@ -116,6 +116,63 @@ fn ports() {
 }
 
 #[test]
+fn rescue_watch_and_targets() {
+    let home = Home::new();
+    home.run(&["--profile", "main", "setup"]).expect_code(0);
+    home.run(&["--profile", "rescue", "setup"]).expect_code(0);
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "rescue.watch.intervalSeconds",
+            "0",
+            "rescue.watch.intervalSeconds: expected a whole number, 1 or more, got 0 (",
+        ),
+        (
+            "rescue.watch.intervalSeconds",
+            "-5",
+            "rescue.watch.intervalSeconds: expected a whole number, 1 or more, got -5 (",
+        ),
+        (
+            "rescue.watch.failAfter",
+            "0",
+            "rescue.watch.failAfter: expected a whole number, 1 or more, got 0 (",
+        ),
+        (
+            "rescue.watch.maxRepairsPerHour",
+            "0",
+            "rescue.watch.maxRepairsPerHour: expected a whole number, 1 or more, got 0 (",
+        ),
+        (
+            "rescue.watch.actions",
+            "['restart', 'reboot']",
+            "rescue.watch.actions[1]: invalid value \"reboot\": expected one of \"restart\", \"rollback\" (",
+        ),
+        (
+            "rescue.targets",
+            "['main', 'ghost']",
+            "rescue.targets[1]: no profile \"ghost\" on this machine (profiles: main, rescue); set it up first (`omniclaw --profile ghost setup`) or leave it out (",
+        ),
+    ];
+    for (key, value, fragment) in cases {
+        let before = home.snapshot();
+        home.config_set("rescue", key, value)
+            .expect_code(2)
+            .expect_output(fragment);
+        assert_eq!(before, home.snapshot(), "{key} = {value} changed files");
+    }
+    // The same keys with values that work are written.
+    home.config_set("rescue", "rescue.targets", "['main']")
+        .expect_code(0);
+    home.config_set(
+        "rescue",
+        "rescue.watch",
+        "{ enabled: true, intervalSeconds: 5, failAfter: 2, actions: ['restart', 'rollback'] }",
+    )
+    .expect_code(0);
+    home.run(&["--profile", "rescue", "config", "validate"])
+        .expect_code(0);
+}
+
+#[test]
 fn config_files() {
     let cases: &[(&str, &str)] = &[
         ("{ gateway: { port: 18789 ", "syntax error"),

@@ -253,6 +253,10 @@ fn an_embedded_rescue_bot_answers_and_stops_an_embedded_main() {
         true,
         &["--allow-from", &operator, "--target", "main"],
     );
+    // The watch (on since onboarding named a target) is not what this test
+    // is about, and it counts the bot's messages.
+    home.config_set("rescue", "rescue.watch.enabled", "false")
+        .expect_code(0);
 
     let mut app = session.launch(&home);
     start_main_from_tray(&session, main);

@@ -49,25 +49,18 @@ fn onboard_env(
     home.run_stdin(&args, token, env)
 }
 
+/// A base port, the Bot API double at `api` and operator 42.
+fn operator_flags<'a>(port: &'a str, api: &'a str) -> Vec<&'a str> {
+    vec!["--port", port, "--api-root", api, "--allow-from", "42"]
+}
+
 #[test]
 fn non_interactive_onboarding_keeps_the_token_in_the_keychain_only() {
     let api = BotApiDouble::start();
     api.add_bot(TOKEN, "my_rescue_bot");
     let home = Home::new();
     let port = free_base().to_string();
-    let r = onboard(
-        &home,
-        "rescue",
-        &[
-            "--port",
-            &port,
-            "--api-root",
-            &api.url,
-            "--allow-from",
-            "42",
-        ],
-        TOKEN,
-    );
+    let r = onboard(&home, "rescue", &operator_flags(&port, &api.url), TOKEN);
     r.expect_code(0);
     assert!(r.stderr.contains("@my_rescue_bot"), "{}", r.stderr);
     let config = home.read(".omniclaw-rescue/omniclaw.json");
@@ -155,6 +148,66 @@ fn the_manual_commands_work_verbatim() {
         .expect_code(0);
 }
 
+/// `rescue.watch` of `home`'s rescue profile, as `config get` reads it: on
+/// or off, and the rungs it may climb.
+fn assert_watch(home: &Home, enabled: bool, actions: &[&str]) {
+    let r = home.run(&[
+        "--profile",
+        "rescue",
+        "--json",
+        "config",
+        "get",
+        "rescue.watch",
+    ]);
+    let v: serde_json::Value = if r.code == 0 {
+        let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("config get --json");
+        out["value"].clone()
+    } else {
+        serde_json::Value::Null
+    };
+    let text = &r.stdout;
+    assert_eq!(v["enabled"].as_bool().unwrap_or(false), enabled, "{text}");
+    let written: Vec<&str> = v["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(written, actions, "{text}");
+}
+
+/// Naming targets turns the watch on (restart only, unless
+/// `--watch-rollback`); without targets it stays off, and
+/// `--watch-rollback` alone is refused.
+#[test]
+fn onboarding_with_targets_turns_the_watch_on() {
+    let api = BotApiDouble::start();
+    api.add_bot(TOKEN, "watching_rescue_bot");
+    let home = Home::new();
+    home.setup_on_free_port("main");
+    let port = free_base().to_string();
+    let base = operator_flags(&port, &api.url);
+
+    let alone: Vec<&str> = base.iter().copied().chain(["--watch-rollback"]).collect();
+    let r = onboard(&home, "rescue", &alone, TOKEN);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("--watch-rollback") && r.stderr.contains("--target"),
+        "{}",
+        r.stderr
+    );
+
+    let plain: Vec<&str> = base.iter().copied().chain(["--target", "main"]).collect();
+    onboard(&home, "rescue", &plain, TOKEN).expect_code(0);
+    assert_watch(&home, true, &["restart"]);
+
+    let both: Vec<&str> = plain.iter().copied().chain(["--watch-rollback"]).collect();
+    onboard(&home, "rescue", &both, TOKEN).expect_code(0);
+    assert_watch(&home, true, &["restart", "rollback"]);
+
+    let other = Home::new();
+    onboard(&other, "rescue", &base, TOKEN).expect_code(0);
+    assert_watch(&other, false, &[]);
+}
+
 #[test]
 fn onboarding_through_a_terminal() {
     use expectrl::{Eof, Expect, Regex, Session};
@@ -188,6 +241,10 @@ fn onboarding_through_a_terminal() {
     s.send_line("y").expect("send");
     s.expect("Profiles the bot may act on").expect("targets");
     s.send_line("main").expect("send");
+    s.expect("The bot will watch main").expect("the watch said");
+    s.expect("Also roll a target back to its last good config")
+        .expect("rollback asked");
+    s.send_line("y").expect("send");
     // The rescue bot's assistant is optional: no model now.
     s.expect("Provider [1-5; empty: no model now]")
         .expect("the model step comes last");
@@ -201,6 +258,7 @@ fn onboarding_through_a_terminal() {
         config.contains("31337") && config.contains("main"),
         "{config}"
     );
+    assert_watch(&home, true, &["restart", "rollback"]);
     assert!(!home.all_text().contains(TOKEN));
     let _ = omniclaw_bin();
 }

@@ -32,6 +32,10 @@ impl Bench {
             TOKEN,
             &["--allow-from", &op, "--target", "main"],
         );
+        // Onboarding with a target turns the watch on; these tests are of
+        // the commands an operator types, and they count the bot's messages.
+        home.config_set("rescue", "rescue.watch.enabled", "false")
+            .expect_code(0);
         // main's config: a good last-good version, then a broken edit.
         let good = home.read(".omniclaw-main/omniclaw.json");
         home.write(".omniclaw-main/omniclaw.json.last-good", &good);

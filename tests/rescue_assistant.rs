@@ -43,6 +43,10 @@ impl Bench {
             TOKEN,
             &["--allow-from", &op, "--target", "main"],
         );
+        // Onboarding with a target turns the watch on; these tests are of
+        // the commands an operator types, and they count the bot's messages.
+        home.config_set("rescue", "rescue.watch.enabled", "false")
+            .expect_code(0);
         home.config_set(
             "rescue",
             "models.providers",

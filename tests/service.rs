@@ -858,6 +858,100 @@ fn stop_ends_a_gateway_run_from_a_terminal_and_nothing_else() {
         .expect_output("not running");
 }
 
+/// `<state dir>/stop-intent.json` of the rescue profile, parsed, if any.
+fn stop_intent(f: &Fixture) -> Option<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(f.home.path().join(".omniclaw-rescue/stop-intent.json")).ok()?;
+    Some(serde_json::from_str(&text).expect("stop intent is JSON"))
+}
+
+fn runtime_record(f: &Fixture) -> serde_json::Value {
+    serde_json::from_str(&f.home.read(".omniclaw-rescue/gateway.json")).expect("gateway.json")
+}
+
+fn terminal_gateway(f: &Fixture) -> omniclaw_tests::GatewayProc {
+    let mut cmd = f.home.cmd();
+    cmd.args(["--profile", "rescue", "gateway"]);
+    omniclaw_tests::GatewayProc::spawn(cmd)
+        .unwrap_or_else(|r| panic!("gateway did not start: {r:?}"))
+}
+
+#[test]
+fn every_stop_path_records_that_the_stop_was_on_purpose() {
+    let f = Fixture::new();
+    f.gateway_only_rescue();
+
+    // `gateway stop` of a terminal-run gateway: by the CLI, naming it.
+    let gw = terminal_gateway(&f);
+    assert_eq!(stop_intent(&f), None);
+    let pid = gw.pid();
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0);
+    let intent = stop_intent(&f).expect("recorded");
+    assert_eq!(intent["by"], "cli", "{intent}");
+    assert_eq!(intent["owner"], "cli", "{intent}");
+    assert_eq!(intent["pid"], pid, "{intent}");
+    assert!(intent["atMs"].as_u64().is_some_and(|t| t > 0), "{intent}");
+    // The runtime record stays, marked stopped: its owner is still known.
+    let record = runtime_record(&f);
+    assert_eq!(record["owner"], "cli", "{record}");
+    assert_eq!(record["pid"], pid, "{record}");
+    assert!(record["stoppedMs"].as_u64().is_some(), "{record}");
+    drop(gw);
+
+    // Starting again clears it; Ctrl+C (SIGINT) records its own.
+    let gw = terminal_gateway(&f);
+    assert_eq!(stop_intent(&f), None, "a start clears the stop");
+    assert!(runtime_record(&f).get("stoppedMs").is_none());
+    gw.signal("INT");
+    assert_eq!(stop_intent(&f).expect("recorded")["by"], "ctrl-c");
+
+    // SIGTERM from elsewhere (a kill, a service manager).
+    let gw = terminal_gateway(&f);
+    gw.signal("TERM");
+    assert_eq!(stop_intent(&f).expect("recorded")["by"], "signal");
+
+    // The rescue bot's /stop runs `gateway stop --by rescue`; the SIGTERM
+    // it sends does not overwrite that record.
+    let gw = terminal_gateway(&f);
+    f.run(&["--profile", "rescue", "gateway", "stop", "--by", "rescue"])
+        .expect_code(0);
+    assert_eq!(stop_intent(&f).expect("recorded")["by"], "rescue");
+    drop(gw);
+    f.run(&["--profile", "rescue", "gateway", "stop", "--by", "someone"])
+        .expect_code(2)
+        .expect_output("--by");
+
+    // A killed gateway records nothing: the watch may repair it, and its
+    // record still names who ran it.
+    let gw = terminal_gateway(&f);
+    let pid = gw.pid();
+    gw.kill9();
+    assert_eq!(stop_intent(&f), None);
+    let record = runtime_record(&f);
+    assert_eq!(
+        (record["owner"].clone(), record["pid"].clone()),
+        ("cli".into(), pid.into())
+    );
+    assert!(record.get("stoppedMs").is_none(), "{record}");
+
+    // The service's stop through the CLI, and its removal.
+    f.run(&["--profile", "rescue", "gateway", "install"])
+        .expect_code(0);
+    f.calls();
+    f.run(&["--profile", "rescue", "gateway", "stop"])
+        .expect_code(0);
+    assert_eq!(
+        f.calls(),
+        ["systemctl --user stop omniclaw-gateway-rescue.service"]
+    );
+    assert_eq!(stop_intent(&f).expect("recorded")["by"], "cli");
+    std::fs::remove_file(f.home.path().join(".omniclaw-rescue/stop-intent.json")).expect("rm");
+    f.run(&["--profile", "rescue", "gateway", "uninstall"])
+        .expect_code(0);
+    assert_eq!(stop_intent(&f).expect("recorded")["by"], "cli");
+}
+
 #[test]
 fn systemd_analyze_verifies_generated_units() {
     let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {

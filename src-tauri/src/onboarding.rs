@@ -320,6 +320,7 @@ pub(crate) fn telegram_draft(wizard: &Wizard, name: &str) -> Option<TelegramAnsw
         api_root: d.api_root.clone(),
         allow_from: Vec::new(),
         targets: Vec::new(),
+        watch_rollback: false,
     })
 }
 
@@ -331,6 +332,10 @@ pub struct FinishArgs {
     port: Option<u16>,
     allow_from: Vec<u64>,
     targets: Vec<String>,
+    /// The rescue's watch may roll a target back (`"rollback"` in
+    /// `rescue.watch.actions`).
+    #[serde(default)]
+    watch_rollback: bool,
     install_service: bool,
     start_at_login: bool,
     start_with_app: bool,
@@ -388,6 +393,7 @@ pub async fn onboard_finish(
             api_root: d.api_root.clone(),
             allow_from: args.allow_from.clone(),
             targets,
+            watch_rollback: args.watch_rollback,
         }
     };
     let answers = Answers {

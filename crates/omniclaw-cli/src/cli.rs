@@ -121,6 +121,10 @@ pub struct OnboardArgs {
     /// Profiles the rescue bot may act on (repeatable). Default: every other profile.
     #[arg(long = "target", value_name = "PROFILE")]
     pub targets: Vec<String>,
+    /// Let the rescue's watch roll a target back to its last good config when a bad edit brought it
+    /// down (adds "rollback" to rescue.watch.actions; restarting is always allowed). Needs --target.
+    #[arg(long)]
+    pub watch_rollback: bool,
     /// Install the gateway as a service, start it, and wait (up to 60 s) until it answers `health` and
     /// its bot polls; exit 1 with the reason otherwise. Without it nothing is started: the command
     /// that starts the gateway is printed.
@@ -257,7 +261,7 @@ pub enum GatewayCommand {
     /// Start this profile's gateway through its service.
     Start,
     /// Stop this profile's gateway (its service, or a gateway run from a terminal).
-    Stop,
+    Stop(StopArgs),
     /// Restart this profile's gateway through its service.
     Restart,
 }
@@ -286,6 +290,15 @@ pub struct InstallArgs {
     /// The `omniclaw` binary the service runs (default: this one); give an installed one's path.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct StopArgs {
+    /// Who asks for the stop: `cli` (a person) or `rescue` (the rescue bot's /stop). Recorded in
+    /// the state dir with the stop, so the rescue's watch never restarts a gateway stopped on
+    /// purpose; starting it again clears the record.
+    #[arg(long, value_name = "WHO", default_value = "cli", value_parser = ["cli", "rescue"])]
+    pub by: String,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +390,9 @@ pub enum ConfigCommand {
     },
     /// Set the value at a dotted path; the new config is validated (and checked against every
     /// other profile's ports and paths) before it is written.
+    // A negative number is a value (refused by validation, naming the
+    // key), not an unknown flag.
+    #[command(allow_negative_numbers = true)]
     Set {
         /// Dotted key path, e.g. `gateway.port`.
         path: String,

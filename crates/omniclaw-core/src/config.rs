@@ -60,11 +60,11 @@ pub use model::{
     ChunkMode, Config, DmPolicy, DmScope, ExecMode, Gateway, GatewayAuth, GatewayMode,
     GatewayReload, GatewayRemote, GroupPolicy, LogLevel, Logging, ModelsMode, ProviderApi,
     ReloadMode, Rescue, SecretRef, SecretSource, StreamingMode, Telegram, TelegramGroup,
-    TelegramStreaming,
+    TelegramStreaming, Watch, WatchAction, WatchSettings,
 };
 pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
 pub use schema::{is_provider_id, json_schema};
-pub use validate::{validate, warnings};
+pub use validate::{unknown_targets, validate, warnings};
 
 /// A config that parsed and validated: the typed model plus the document it
 /// came from (for positions and raw values).

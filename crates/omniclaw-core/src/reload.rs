@@ -254,6 +254,15 @@ mod tests {
             json!({"rescue": {"targets": ["main"]}}),
             &[("rescue.targets", Hot)],
         );
+        check(
+            json!({"rescue": {"watch": {"enabled": false}}}),
+            json!({"rescue": {"watch": {"enabled": true, "intervalSeconds": 5, "actions": ["restart", "rollback"]}}}),
+            &[
+                ("rescue.watch.actions", Hot),
+                ("rescue.watch.enabled", Hot),
+                ("rescue.watch.intervalSeconds", Hot),
+            ],
+        );
     }
 
     #[test]

@@ -62,6 +62,17 @@ pub enum Command {
     Rollback {
         profile: Profile,
     },
+    /// `/watch`: the watch's state of every target.
+    Watch,
+    /// `/watch off|on PROFILE`: pause or resume the watch of a target.
+    WatchSet {
+        profile: Profile,
+        on: bool,
+    },
+    /// `/heal PROFILE`: the recovery ladder now.
+    Heal {
+        profile: Profile,
+    },
 }
 
 impl Command {
@@ -86,7 +97,9 @@ impl Command {
             | Command::Restart { profile }
             | Command::ConfigGet { profile, .. }
             | Command::ConfigSet { profile, .. }
-            | Command::Rollback { profile } => Some(profile),
+            | Command::Rollback { profile }
+            | Command::WatchSet { profile, .. }
+            | Command::Heal { profile } => Some(profile),
             _ => None,
         }
     }
@@ -110,6 +123,11 @@ impl Command {
                 value,
             } => format!("/config {profile} set {path} {value}"),
             Command::Rollback { profile } => format!("/rollback {profile}"),
+            Command::Watch => "/watch".into(),
+            Command::WatchSet { profile, on } => {
+                format!("/watch {} {profile}", if *on { "on" } else { "off" })
+            }
+            Command::Heal { profile } => format!("/heal {profile}"),
         }
     }
 }
@@ -133,6 +151,8 @@ const USAGE_STOP: &str = "/stop <profile>";
 const USAGE_RESTART: &str = "/restart <profile>";
 const USAGE_CONFIG: &str = "/config <profile> get <path>  or  /config <profile> set <path> <json5>";
 const USAGE_ROLLBACK: &str = "/rollback <profile>";
+const USAGE_WATCH: &str = "/watch  or  /watch off <profile>  or  /watch on <profile>";
+const USAGE_HEAL: &str = "/heal <profile>";
 
 /// Parses one message. `/cmd@botname` (how groups address a bot) is
 /// accepted; arguments are separated by whitespace, except the value of
@@ -190,6 +210,23 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "rollback" => Ok(Command::Rollback {
             profile: only_profile(USAGE_ROLLBACK)?,
         }),
+        "heal" => Ok(Command::Heal {
+            profile: only_profile(USAGE_HEAL)?,
+        }),
+        "watch" => match words.as_slice() {
+            [] => Ok(Command::Watch),
+            [switch, raw] => {
+                let on = match *switch {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(ParseError::Usage(USAGE_WATCH)),
+                };
+                let profile =
+                    Profile::parse(raw).map_err(|e| ParseError::Profile(e.to_string()))?;
+                Ok(Command::WatchSet { profile, on })
+            }
+            _ => Err(ParseError::Usage(USAGE_WATCH)),
+        },
         "logs" => {
             let profile = profile(USAGE_LOGS)?;
             let lines = match words.get(1..) {
@@ -262,6 +299,8 @@ pub fn help_text(targets: &[Profile]) -> String {
          /config <profile> set <path> <json5> — validated, atomic, backed up\n\
          /rollback <profile> — restore the last known good config\n\
          /doctor — the isolation check across all profiles\n\
+         /watch — the watch of every target; /watch off|on <profile> pauses or resumes it\n\
+         /heal <profile> — run the recovery ladder now (restart, then rollback when allowed)\n\
          /help — this list\n\
          Commands that change something ask for a confirmation first."
     )
@@ -810,6 +849,25 @@ mod tests {
             Err(ParseError::Usage(USAGE_CONFIG)),
         );
         check("/config main drop x", Err(ParseError::Usage(USAGE_CONFIG)));
+        check("/watch", Ok(Command::Watch));
+        check(
+            "/watch off main",
+            Ok(Command::WatchSet {
+                profile: p("main"),
+                on: false,
+            }),
+        );
+        check(
+            "/watch on main",
+            Ok(Command::WatchSet {
+                profile: p("main"),
+                on: true,
+            }),
+        );
+        check("/watch pause main", Err(ParseError::Usage(USAGE_WATCH)));
+        check("/watch main", Err(ParseError::Usage(USAGE_WATCH)));
+        check("/heal main", Ok(Command::Heal { profile: p("main") }));
+        check("/heal", Err(ParseError::Usage(USAGE_HEAL)));
         check("/nuke", Err(ParseError::Unknown("nuke".into())));
         check("hello", Err(ParseError::NotACommand));
         assert!(matches!(

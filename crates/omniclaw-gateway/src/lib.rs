@@ -22,6 +22,7 @@ pub mod client;
 mod conn;
 mod error;
 pub mod guard;
+pub mod heal;
 pub mod host;
 mod http;
 mod hub;

@@ -6,7 +6,9 @@
 //! secret store, through [`profile::spec_for`]); each applied config sets
 //! the level of the gateway's own logger, hands every secret it runs with
 //! to that logger's redactor, and publishes where the gateway really
-//! listens in `<state dir>/gateway.json` for `status`, `probe` and the tray.
+//! listens in `<state dir>/gateway.json` for `status`, `probe` and the tray;
+//! the first config served clears the stop recorded in
+//! `<state dir>/stop-intent.json` (the gateway runs again).
 //! The Telegram channel reads its bot token from the same secret store.
 //!
 //! Never reads the process environment: the caller captured it once.
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use omniclaw_core::config::{self, SecretRef};
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::paths::Resolved;
+use omniclaw_os::intent;
 use omniclaw_os::lock::Owner;
 use omniclaw_os::logs::Logger;
 use omniclaw_os::runtime::{self, RuntimeInfo};
@@ -51,6 +54,9 @@ pub struct ProfileRebuild {
     owner: Owner,
     /// Called once, when the gateway first serves (see [`Self::on_ready`]).
     ready: std::sync::Mutex<Option<Ready>>,
+    /// Whether it has served a config yet: the first one clears the
+    /// recorded stop intent.
+    served: std::sync::atomic::AtomicBool,
 }
 
 /// What runs once a gateway serves its first config.
@@ -75,6 +81,7 @@ impl ProfileRebuild {
             logger,
             owner,
             ready: std::sync::Mutex::new(None),
+            served: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -197,6 +204,18 @@ impl Rebuild for ProfileRebuild {
         self.logger.set_level(c.config.log_level().as_str());
         self.redact(c);
         self.publish(&c.spec, addrs);
+        if !self.served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // It runs again: a stop recorded before no longer holds the
+            // rescue's watch back. Only at the first config, so a reload
+            // never forgets a stop asked for meanwhile.
+            if let Err(e) = intent::clear(&self.resolved.state_dir) {
+                tracing::warn!(
+                    file = %self.resolved.state_dir.join(intent::FILE).display(),
+                    error = %e,
+                    "cannot clear the recorded stop; the rescue's watch will not repair this gateway until it is removed"
+                );
+            }
+        }
         let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(ready) = ready {
             ready(c, addrs);

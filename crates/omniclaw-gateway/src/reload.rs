@@ -321,7 +321,7 @@ async fn sync_channel(
     live: &Arc<Live>,
     rebuild: &Arc<dyn Rebuild>,
     c: &Candidate,
-    old: Option<Channel>,
+    mut old: Option<Channel>,
 ) -> Option<Channel> {
     let wanted = {
         let rebuild = rebuild.clone();
@@ -331,8 +331,9 @@ async fn sync_channel(
             Err(e) => Err(format!("reading the telegram settings failed: {e}")),
         }
     };
-    if let (Some(ch), Ok(Some(s))) = (&old, &wanted) {
-        if ch.settings() == s {
+    if let (Some(ch), Ok(Some(s))) = (&mut old, &wanted) {
+        // `rescue.watch.*` alone applies to the running watch.
+        if ch.settings() == s || ch.rewatch(s) {
             return old;
         }
     }
@@ -342,10 +343,8 @@ async fn sync_channel(
     }
     match wanted {
         Ok(Some(settings)) => {
-            let ch = Channel::start(
-                settings,
-                crate::telegram::hooks(live, rebuild.known_secrets()),
-            );
+            let hooks = crate::telegram::hooks(live, &settings, rebuild.known_secrets());
+            let ch = Channel::start(settings, hooks);
             live.set_telegram(TelegramSlot::On(ch.state()));
             Some(ch)
         }

@@ -10,16 +10,28 @@ use omniclaw_agent::session::{RunOutcome, SessionKey};
 use omniclaw_channels::telegram::{self, Hooks};
 use tokio::sync::{broadcast, mpsc};
 
+use omniclaw_core::env::EnvSnapshot;
+use omniclaw_os::secrets::{Routed, SecretStore};
+
 use crate::approvals::{self, Approvals};
 use crate::assistant::ChannelAccepted;
+use crate::heal::TargetProber;
 use crate::reload::Live;
 
-/// The hooks a channel of the gateway `live` runs with.
-pub(crate) fn hooks(live: &Arc<Live>, secrets: Arc<dyn telegram::SecretSource>) -> Hooks {
+/// The hooks a channel of the gateway `live` runs with: a rescue bot's
+/// watch probes its targets with the environment its commands run with.
+pub(crate) fn hooks(
+    live: &Arc<Live>,
+    settings: &telegram::Settings,
+    secrets: Arc<dyn telegram::SecretSource>,
+) -> Hooks {
+    let env = EnvSnapshot::from_vars(settings.child_env.iter());
+    let store: Arc<dyn SecretStore> = Arc::new(Routed::system(false));
     Hooks {
         assistant: Some(Arc::new(LiveAssistant(live.clone()))),
         approvals: Some(Arc::new(LiveApprovals(live.approvals()))),
         secrets: Some(secrets),
+        prober: Some(Arc::new(TargetProber::new(env, store))),
     }
 }
 

@@ -574,6 +574,9 @@ pub struct TelegramAnswers {
     pub api_root: Option<String>,
     pub allow_from: Vec<u64>,
     pub targets: Vec<Profile>,
+    /// The watch may roll a target back to its last good config
+    /// (`"rollback"` added to `rescue.watch.actions`).
+    pub watch_rollback: bool,
 }
 
 // The token must never reach a log line.
@@ -585,6 +588,7 @@ impl std::fmt::Debug for TelegramAnswers {
             .field("api_root", &self.api_root)
             .field("allow_from", &self.allow_from)
             .field("targets", &self.targets)
+            .field("watch_rollback", &self.watch_rollback)
             .finish()
     }
 }
@@ -641,6 +645,15 @@ fn telegram_edits(tg: &TelegramAnswers) -> Vec<(&'static str, String)> {
     if !tg.targets.is_empty() {
         let names: Vec<Value> = tg.targets.iter().map(|p| json!(p.name())).collect();
         edits.push(("rescue.targets", Value::Array(names).to_string()));
+        // Targets named on purpose are watched; a profile onboarded
+        // without them never starts repairing by itself.
+        edits.push(("rescue.watch.enabled", "true".into()));
+        let actions = if tg.watch_rollback {
+            r#"["restart", "rollback"]"#
+        } else {
+            r#"["restart"]"#
+        };
+        edits.push(("rescue.watch.actions", actions.into()));
     }
     edits
 }
@@ -1152,6 +1165,8 @@ mod tests {
     use omniclaw_os::secrets::MemoryStore;
 
     const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
+    const OTHER_TOKEN: &str = "555555556:AAHonboard-token-for-tests_klmnopqrst";
+    const THIRD_TOKEN: &str = "555555557:AAHonboard-token-for-tests_uvwxyzabcd";
     const SPARE: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
 
     fn home() -> (tempfile::TempDir, EnvSnapshot) {
@@ -1193,6 +1208,7 @@ mod tests {
                 api_root: Some("http://127.0.0.1:9".into()),
                 allow_from: vec![42],
                 targets: vec![Profile::parse("main").expect("profile")],
+                watch_rollback: false,
             }),
             model: None,
         }
@@ -1272,6 +1288,40 @@ mod tests {
             discovery::read_marker(&rescue.state_dir).map(|m| m.profile),
             Some("rescue".to_string())
         );
+    }
+
+    #[test]
+    fn targets_turn_the_watch_on_and_rollback_is_asked_for() {
+        use omniclaw_core::config::WatchAction;
+        let (_dir, env) = home();
+        let store = MemoryStore::default();
+        let watch = |name: &str, answers: &Answers| {
+            let p = resolve(&env, name);
+            write(&p, &env, &store, answers).expect("written");
+            let text = std::fs::read_to_string(&p.config_path).expect("config");
+            config::load(&text).expect("valid").config.rescue_watch()
+        };
+        let plain = watch("rescue", &answers(24700, TOKEN));
+        assert!(plain.enabled);
+        assert_eq!(plain.actions, vec![WatchAction::Restart]);
+
+        let mut rollback = answers(24900, OTHER_TOKEN);
+        if let Some(tg) = rollback.telegram.as_mut() {
+            tg.watch_rollback = true;
+        }
+        let both = watch("keeper", &rollback);
+        assert!(both.enabled);
+        assert_eq!(
+            both.actions,
+            vec![WatchAction::Restart, WatchAction::Rollback]
+        );
+
+        // No targets named: nothing starts repairing by itself.
+        let mut none = answers(25100, THIRD_TOKEN);
+        if let Some(tg) = none.telegram.as_mut() {
+            tg.targets.clear();
+        }
+        assert!(!watch("rescue2", &none).enabled);
     }
 
     #[test]

@@ -211,6 +211,9 @@ fn edit_at(
             return Ok((None, (false, next, Vec::new())));
         }
         check_secrets(&file, command, current.as_deref(), &next)?;
+        if let Some(t) = target {
+            check_targets(t, &file, current.as_deref(), &next)?;
+        }
         let clashes = target
             .map(|t| check_isolation(t, current.as_deref(), &next))
             .unwrap_or_default();
@@ -265,6 +268,45 @@ fn check_secrets(file: &str, command: &str, old: Option<&str>, new: &str) -> Res
         }),
         None => Ok(()),
     }
+}
+
+/// Refuses `rescue.targets` entries the edit brings that name no profile on
+/// this machine. An entry the file already held stays (a profile removed
+/// by hand is `status`'s to report, not a reason to refuse an unrelated
+/// edit). When the profiles cannot be listed, validation alone judges.
+fn check_targets(
+    target: &Target,
+    file: &str,
+    old: Option<&str>,
+    new: &str,
+) -> Result<(), EditError> {
+    let Ok(doc) = config::parse(new) else {
+        return Ok(());
+    };
+    let Ok(inv) = profiles::load(&target.resolved, &target.env) else {
+        return Ok(());
+    };
+    let known: Vec<_> = inv.profiles.iter().map(|p| p.profile.clone()).collect();
+    let before: Vec<String> = old
+        .and_then(|text| config::parse(text).ok())
+        .map(|d| {
+            config::unknown_targets(&d, &known)
+                .into_iter()
+                .map(|e| e.message)
+                .collect()
+        })
+        .unwrap_or_default();
+    let brought: Vec<config::Diagnostic> = config::unknown_targets(&doc, &known)
+        .into_iter()
+        .filter(|e| !before.contains(&e.message))
+        .collect();
+    if brought.is_empty() {
+        return Ok(());
+    }
+    Err(EditError::Invalid {
+        file: file.to_string(),
+        reason: config::EditError::Invalid(config::ConfigErrors(brought)).to_string(),
+    })
 }
 
 /// The conflicts the new text brings that the old one does not have: with
@@ -514,13 +556,61 @@ mod tests {
     use super::*;
 
     fn main_profile(home: &Path) -> Resolved {
-        let env = EnvSnapshot::default().with("HOME", home.to_string_lossy().as_ref());
+        profile(home, "main")
+    }
+
+    fn profile(home: &Path, name: &str) -> Resolved {
         omniclaw_core::paths::resolve(omniclaw_core::paths::Inputs {
-            profile_flag: Some("main"),
-            env: &env,
+            profile_flag: Some(name),
+            env: &home_env(home),
             cwd: None,
         })
         .expect("resolves")
+    }
+
+    fn home_env(home: &Path) -> EnvSnapshot {
+        EnvSnapshot::default().with("HOME", home.to_string_lossy().as_ref())
+    }
+
+    #[test]
+    fn a_target_must_be_a_profile_on_this_machine() {
+        let home = tempfile::tempdir().expect("home");
+        for name in ["main", "rescue"] {
+            let r = profile(home.path(), name);
+            std::fs::create_dir_all(&r.state_dir).expect("state dir");
+            std::fs::write(&r.config_path, "{}\n").expect("config");
+        }
+        let rescue = Target {
+            resolved: profile(home.path(), "rescue"),
+            env: home_env(home.path()),
+        };
+        let set = |path: &str, value: &str| {
+            edit_config(&rescue, &Options::default(), |text| {
+                config::set(text, path, value)
+            })
+        };
+        let err = set("rescue.targets", "['main', 'ghost']").expect_err("refused");
+        assert!(err.is_bad_input(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "rescue.targets[1]: no profile \"ghost\" on this machine (profiles: main, rescue)"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("or leave it out (3:25)"), "{text}");
+        let file = std::fs::read_to_string(&rescue.resolved.config_path).expect("config");
+        assert_eq!(file, "{}\n", "a refused edit writes nothing");
+
+        set("rescue.targets", "['main']").expect("a profile that exists");
+        // A target removed by hand since does not block an unrelated edit.
+        std::fs::write(
+            &rescue.resolved.config_path,
+            "{ rescue: { targets: ['main', 'gone'] } }\n",
+        )
+        .expect("hand edit");
+        set("logging.level", "'debug'").expect("unrelated edit");
+        set("rescue.targets[2]", "'ghost'").expect_err("a new unknown target");
     }
 
     const GOOD: &str = "{ gateway: { port: 18789 } }\n";

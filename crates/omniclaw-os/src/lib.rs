@@ -12,6 +12,7 @@ pub mod desktopctl;
 pub mod discovery;
 pub mod edit;
 pub mod fsx;
+pub mod intent;
 pub mod limits;
 pub mod live;
 pub mod lock;

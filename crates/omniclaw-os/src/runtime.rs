@@ -5,6 +5,11 @@
 //! where it really listens from here. The file is trusted only while the
 //! instance lock is held by the pid it names: a file left by a killed
 //! gateway is ignored, never believed.
+//!
+//! The file outlives its gateway: a gateway run by `omniclaw gateway`
+//! marks it stopped ([`mark_stopped`]) instead of removing it, and a killed
+//! one leaves it as it was, so [`read_last`] still says who ran it last —
+//! the rescue's watch restarts a dead gateway through that owner.
 
 use std::fs;
 use std::io;
@@ -97,6 +102,80 @@ pub fn remove(state_dir: &Path) {
     let _ = fs::remove_file(state_dir.join(FILE));
 }
 
+/// The last gateway that ran for a state dir, running or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    pub info: RuntimeInfo,
+    /// When it stopped cleanly (milliseconds since the Unix epoch); `None`
+    /// while it runs, or when it died without a word.
+    pub stopped_ms: Option<u64>,
+}
+
+/// Marks the record of the gateway `pid` stopped at `at_ms`, keeping who
+/// ran it. A record another gateway wrote since is left alone.
+pub fn mark_stopped(state_dir: &Path, pid: u32, at_ms: u64) -> io::Result<()> {
+    let file = state_dir.join(FILE);
+    let Ok(text) = fs::read_to_string(&file) else {
+        return Ok(());
+    };
+    let Ok(mut value) = serde_json::from_str::<Value>(&text) else {
+        return Ok(());
+    };
+    if value.get("pid").and_then(Value::as_u64) != Some(u64::from(pid)) {
+        return Ok(());
+    }
+    value["stoppedMs"] = json!(at_ms);
+    let mut text = serde_json::to_string_pretty(&value).map_err(io::Error::other)?;
+    text.push('\n');
+    fsx::atomic_replace(&file, text.as_bytes())
+}
+
+/// The record of the last gateway of `state_dir`, trusted or not: for who
+/// ran it (its owner), never for where something listens now.
+pub fn read_last(state_dir: &Path) -> Option<LastRun> {
+    let text = fs::read_to_string(state_dir.join(FILE)).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    Some(LastRun {
+        info: RuntimeInfo::from_json(&value)?,
+        stopped_ms: value.get("stoppedMs").and_then(Value::as_u64),
+    })
+}
+
+/// `<state dir>/last-exit.json`: how the last gateway run by a service
+/// manager ended when it failed (its exit code and when), so the rescue's
+/// watch can tell a service that stopped on bad input (exit 2), which a
+/// restart cannot fix, from one that crashed.
+pub const EXIT_FILE: &str = "last-exit.json";
+
+/// A failed run's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Records that the gateway of `state_dir` exited with `code` at `at_ms`.
+pub fn record_exit(state_dir: &Path, exit: Exit) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(&json!({"code": exit.code, "atMs": exit.at_ms}))
+        .map_err(io::Error::other)?;
+    text.push('\n');
+    fsx::atomic_replace(&state_dir.join(EXIT_FILE), text.as_bytes())
+}
+
+/// The exit of the last failed run, when it is newer than the last start
+/// (a gateway that served since makes it history).
+pub fn read_exit(state_dir: &Path) -> Option<Exit> {
+    let text = fs::read_to_string(state_dir.join(EXIT_FILE)).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    let exit = Exit {
+        code: i32::try_from(value.get("code")?.as_i64()?).ok()?,
+        at_ms: value.get("atMs")?.as_u64()?,
+    };
+    let started = read_last(state_dir).map_or(0, |l| l.info.started_ms);
+    (exit.at_ms >= started).then_some(exit)
+}
+
 /// The info of the gateway running for `state_dir` right now, if any.
 pub fn read_live(state_dir: &Path) -> Option<RuntimeInfo> {
     let holder = InstanceLock::probe(&state_dir.join("gateway.lock")).ok()??;
@@ -109,6 +188,22 @@ pub fn read_live(state_dir: &Path) -> Option<RuntimeInfo> {
 mod tests {
     use super::*;
     use crate::lock::Owner;
+
+    #[test]
+    fn a_failed_exit_counts_until_a_later_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(read_exit(dir.path()), None);
+        let exit = Exit {
+            code: 2,
+            at_ms: 5_000,
+        };
+        record_exit(dir.path(), exit).expect("record");
+        assert_eq!(read_exit(dir.path()), Some(exit));
+        let mut later = info(7);
+        later.started_ms = 6_000;
+        write(dir.path(), &later).expect("write");
+        assert_eq!(read_exit(dir.path()), None, "it served since");
+    }
 
     fn info(pid: u32) -> RuntimeInfo {
         RuntimeInfo {
@@ -137,5 +232,37 @@ mod tests {
         drop(lock);
         remove(d);
         assert!(!d.join(FILE).exists());
+    }
+
+    #[test]
+    fn the_last_owner_outlives_the_gateway() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        assert_eq!(read_last(d), None);
+        let me = std::process::id();
+        write(d, &info(me)).expect("write");
+        let lock = InstanceLock::acquire(&d.join("gateway.lock"), Owner::Cli).expect("lock");
+        assert_eq!(
+            read_last(d),
+            Some(LastRun {
+                info: info(me),
+                stopped_ms: None
+            })
+        );
+        // A clean stop keeps the record, marked.
+        mark_stopped(d, me, 99).expect("mark");
+        drop(lock);
+        assert_eq!(read_live(d), None, "not running");
+        let last = read_last(d).expect("kept");
+        assert_eq!(
+            (last.info.owner.as_str(), last.stopped_ms),
+            ("cli", Some(99))
+        );
+        // A record another gateway wrote since is not marked.
+        write(d, &info(1)).expect("another run");
+        mark_stopped(d, me, 100).expect("nothing to mark");
+        assert_eq!(read_last(d).map(|l| l.stopped_ms), Some(None));
+        // A killed gateway leaves its record as it was: its owner is known.
+        assert_eq!(read_last(d).map(|l| l.info.owner), Some("cli".to_string()));
     }
 }

@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use omniclaw_core::config::{DmPolicy, DmScope, StreamingMode, Telegram};
+use omniclaw_core::config::{DmPolicy, DmScope, StreamingMode, Telegram, WatchSettings};
 use omniclaw_core::env::ChildEnv;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{
@@ -44,6 +44,7 @@ use omniclaw_os::rescue::{append_audit, write_channel_status, AuditEntry, Pairin
 use super::api::{ApiError, BotApi, Button, Me};
 use super::exec::{Executor, SecretSource};
 use super::format;
+use super::heal::{self, CliRepairs, Parts, Prober, Sent, SystemClock, Tell, Watcher};
 use super::hooks::{Approvals, Assistant, Decision, Notice, Submitted, Turn};
 use super::inbox::{Delivery, Inbox};
 use super::tools::{proposed, PROPOSE};
@@ -211,6 +212,18 @@ pub struct Settings {
     pub dm_scope: Option<DmScope>,
     /// The whole `channels.telegram` section (group rules).
     pub telegram: Telegram,
+    /// `rescue.watch.*` (a rescue bot watches `targets` when enabled).
+    pub watch: WatchSettings,
+}
+
+impl Settings {
+    /// Whether `other` differs from these in `rescue.watch.*` alone: that
+    /// applies to the running watch without a new channel.
+    pub fn same_but_watch(&self, other: &Settings) -> bool {
+        let mut a = self.clone();
+        a.watch = other.watch.clone();
+        &a == other
+    }
 }
 
 // The token never reaches a log line.
@@ -236,6 +249,8 @@ pub struct Hooks {
     pub assistant: Option<Arc<dyn Assistant>>,
     pub approvals: Option<Arc<dyn Approvals>>,
     pub secrets: Option<Arc<dyn SecretSource>>,
+    /// Checks the rescue's targets, for its watch.
+    pub prober: Option<Arc<dyn Prober>>,
 }
 
 /// Where the channel is; shown by `status`, `channels.status` and the tray.
@@ -303,6 +318,7 @@ impl ChannelState {
 pub struct Channel {
     state: watch::Receiver<ChannelState>,
     stop: watch::Sender<bool>,
+    rewatch: watch::Sender<(WatchSettings, Vec<Profile>)>,
     task: Option<JoinHandle<()>>,
     settings: Settings,
 }
@@ -312,16 +328,20 @@ impl Channel {
     pub fn start(settings: Settings, hooks: Hooks) -> Channel {
         let (state_tx, state) = watch::channel(ChannelState::Starting);
         let (stop, stop_rx) = watch::channel(false);
+        let (rewatch, rewatch_rx) =
+            watch::channel((settings.watch.clone(), settings.targets.clone()));
         let poller = Poller {
             settings: settings.clone(),
             hooks,
             state: state_tx,
             stop: stop_rx,
+            rewatch: rewatch_rx,
         };
         let task = tokio::spawn(poller.run());
         Channel {
             state,
             stop,
+            rewatch,
             task: Some(task),
             settings,
         }
@@ -329,6 +349,20 @@ impl Channel {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Applies `settings` when they differ in `rescue.watch.*` alone (the
+    /// watch keeps its state and budget); `false` when they differ in more
+    /// and need a new channel.
+    pub fn rewatch(&mut self, settings: &Settings) -> bool {
+        if !self.settings.same_but_watch(settings) {
+            return false;
+        }
+        self.settings.watch = settings.watch.clone();
+        let _ = self
+            .rewatch
+            .send((settings.watch.clone(), settings.targets.clone()));
+        true
     }
 
     /// A receiver of the state, for status reporting.
@@ -410,6 +444,7 @@ struct Poller {
     hooks: Hooks,
     state: watch::Sender<ChannelState>,
     stop: watch::Receiver<bool>,
+    rewatch: watch::Receiver<(WatchSettings, Vec<Profile>)>,
 }
 
 /// Work for a chat's lane, done in the order it came.
@@ -457,6 +492,8 @@ struct Shared {
     /// Per chat, until when Telegram's flood control holds it (a 429's
     /// `retry_after`): no message is sent, edited or deleted there before.
     flood: Mutex<HashMap<i64, Instant>>,
+    /// A rescue bot's watch of its targets (when it has a prober).
+    watcher: Option<Arc<tokio::sync::Mutex<Watcher>>>,
 }
 
 /// Until when flood control holds `chat`, while it does.
@@ -553,7 +590,11 @@ impl Poller {
                 return;
             }
         };
-        let shared = Arc::new(Shared {
+        let prober = match self.settings.role {
+            Role::Rescue => self.hooks.prober.clone(),
+            Role::Assistant => None,
+        };
+        let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
             settings: self.settings.clone(),
             hooks: self.hooks.clone(),
             api: api.clone(),
@@ -563,8 +604,23 @@ impl Poller {
             prompts: Mutex::new(HashMap::new()),
             stops: Mutex::new(HashMap::new()),
             flood: Mutex::new(HashMap::new()),
+            watcher: prober.map(|prober| {
+                Arc::new(tokio::sync::Mutex::new(watcher(
+                    &self.settings,
+                    self.hooks.secrets.as_ref(),
+                    prober,
+                    me.clone(),
+                )))
+            }),
         });
         let mut tasks = JoinSet::new();
+        if let Some(w) = &shared.watcher {
+            tasks.spawn(heal::run(
+                w.clone(),
+                self.rewatch.clone(),
+                self.stop.clone(),
+            ));
+        }
         let mut lanes: HashMap<i64, mpsc::UnboundedSender<Job>> = HashMap::new();
         if let Some(approvals) = &self.hooks.approvals {
             tasks.spawn(watch_approvals(shared.clone(), approvals.subscribe()));
@@ -1678,19 +1734,19 @@ fn executor(s: &Shared) -> Executor {
         program: s.settings.program.clone(),
         own: s.settings.profile.clone(),
         targets: s.settings.targets.clone(),
-        secrets: {
-            let own: Arc<dyn SecretSource> = Arc::new(vec![s.settings.token.clone()]);
-            Arc::new(
-                s.hooks
-                    .secrets
-                    .iter()
-                    .cloned()
-                    .chain([own])
-                    .collect::<Vec<_>>(),
-            )
-        },
+        secrets: masked_secrets(&s.settings, s.hooks.secrets.as_ref()),
         env: s.settings.child_env.clone(),
     }
+}
+
+/// What command output is masked with: the bot's own token and every
+/// secret the gateway knows.
+fn masked_secrets(
+    settings: &Settings,
+    known: Option<&Arc<dyn SecretSource>>,
+) -> Arc<dyn SecretSource> {
+    let own: Arc<dyn SecretSource> = Arc::new(vec![settings.token.clone()]);
+    Arc::new(known.cloned().into_iter().chain([own]).collect::<Vec<_>>())
 }
 
 fn audit(s: &Shared, sender: &Sender, command: &str, result: &str) {
@@ -1712,6 +1768,31 @@ async fn on_command(s: &Arc<Shared>, sender: &Sender, chat_id: i64, message_id: 
         audit(s, sender, &cmd.describe(), &format!("refused: {why}"));
         reply(s, chat_id, Some(message_id), &why, &[]).await;
         return;
+    }
+    if let Some(w) = &s.watcher {
+        let done = match &cmd {
+            Command::Watch => Some(Ok(w.lock().await.summary())),
+            Command::WatchSet { profile, on } => Some(
+                w.lock()
+                    .await
+                    .pause(profile, !on)
+                    .map(|()| match on {
+                        true => format!("watching {profile} again"),
+                        false => format!("the watch of {profile} is paused: nothing is checked or repaired until /watch on {profile}"),
+                    }),
+            ),
+            Command::Heal { profile } => Some(w.lock().await.heal_now(profile).await),
+            _ => None,
+        };
+        if let Some(done) = done {
+            let (result, text) = match done {
+                Ok(text) => ("ok".to_string(), text),
+                Err(why) => (format!("refused: {why}"), why),
+            };
+            audit(s, sender, &cmd.describe(), &result);
+            reply(s, chat_id, Some(message_id), &text, &[]).await;
+            return;
+        }
     }
     if cmd.mutates() {
         ask_confirmation(s, sender, chat_id, Some(message_id), cmd, false).await;
@@ -1846,6 +1927,76 @@ async fn confirmed(s: &Arc<Shared>, sender: &Sender, c: Confirm, yes: bool) {
     let done = executor(s).run(&c.command).await;
     audit(s, sender, &what, if done.ok { "ok" } else { "failed" });
     reply(s, c.chat_id, None, &done.reply, &[]).await;
+}
+
+// ---- the watch ----------------------------------------------------------------
+
+/// A rescue bot's watcher: its targets through `prober`, repairs through
+/// the `omniclaw` CLI and the desktop app, reports to the operators.
+fn watcher(
+    settings: &Settings,
+    known: Option<&Arc<dyn SecretSource>>,
+    prober: Arc<dyn Prober>,
+    shared: std::sync::Weak<Shared>,
+) -> Watcher {
+    let exec = Executor {
+        program: settings.program.clone(),
+        own: settings.profile.clone(),
+        targets: settings.targets.clone(),
+        secrets: masked_secrets(settings, known),
+        env: settings.child_env.clone(),
+    };
+    let home = settings
+        .child_env
+        .get("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    Watcher::new(
+        &settings.state_dir,
+        settings.watch.clone(),
+        &settings.targets,
+        Parts {
+            clock: Arc::new(SystemClock),
+            prober,
+            repairs: Arc::new(CliRepairs { exec, home }),
+            tell: Arc::new(Operators(shared)),
+        },
+    )
+}
+
+/// The operators' chats of a running channel; nothing once it stopped.
+struct Operators(std::sync::Weak<Shared>);
+
+#[async_trait::async_trait]
+impl Tell for Operators {
+    async fn send(&self, text: &str) -> Sent {
+        let Some(s) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let mut sent = Vec::new();
+        for chat in operator_chats(&s) {
+            match s.api.send_message(chat, text, None, &[]).await {
+                Ok(mid) => sent.push((chat, mid)),
+                Err(e) => {
+                    tracing::warn!(error = %e, chat, "cannot tell an operator of an incident")
+                }
+            }
+        }
+        sent
+    }
+
+    async fn edit(&self, sent: &Sent, text: &str) {
+        let Some(s) = self.0.upgrade() else {
+            return;
+        };
+        for (chat, mid) in sent {
+            if let Err(e) = s.api.edit_message(*chat, *mid, text, &[]).await {
+                if !e.is_not_modified() {
+                    tracing::warn!(error = %e, "cannot update an incident message");
+                }
+            }
+        }
+    }
 }
 
 // ---- approvals ---------------------------------------------------------------

@@ -212,7 +212,11 @@ impl Executor {
                 (String::new(), vec![on(profile, &["logs", "-n", &n])])
             }
             Command::Start { profile } => (String::new(), vec![on(profile, &["gateway", "start"])]),
-            Command::Stop { profile } => (String::new(), vec![on(profile, &["gateway", "stop"])]),
+            // `--by rescue`: the stop is recorded as the rescue bot's.
+            Command::Stop { profile } => (
+                String::new(),
+                vec![on(profile, &["gateway", "stop", "--by", "rescue"])],
+            ),
             Command::Restart { profile } => {
                 (String::new(), vec![on(profile, &["gateway", "restart"])])
             }
@@ -230,10 +234,18 @@ impl Executor {
             Command::Rollback { profile } => {
                 (String::new(), vec![on(profile, &["config", "rollback"])])
             }
+            // The running watch answers these; without one there is none.
+            Command::Watch | Command::WatchSet { .. } | Command::Heal { .. } => (
+                format!(
+                    "this rescue bot does not watch its targets: turn it on with `omniclaw --profile {} config set rescue.watch.enabled true`",
+                    self.own
+                ),
+                vec![],
+            ),
         }
     }
 
-    async fn call(&self, args: &[String]) -> (bool, String) {
+    pub(crate) async fn call(&self, args: &[String]) -> (bool, String) {
         let shown = format!("$ omniclaw {}", args.join(" "));
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(args)
@@ -365,6 +377,11 @@ mod tests {
             &[],
             "/restart main",
             &[&["--profile", "main", "gateway", "restart"]],
+        );
+        check(
+            &[],
+            "/stop main",
+            &[&["--profile", "main", "gateway", "stop", "--by", "rescue"]],
         );
         check(
             &[],

@@ -28,6 +28,7 @@ pub mod api;
 pub mod channel;
 pub mod exec;
 pub mod format;
+pub mod heal;
 pub mod hooks;
 pub mod inbox;
 pub mod tools;
@@ -166,6 +167,7 @@ pub fn settings(
         streaming: Streaming::from_config(tg),
         dm_scope: config.session.dm_scope,
         telegram: tg.clone(),
+        watch: config.rescue_watch(),
     }))
 }
 

@@ -44,6 +44,24 @@ fn rollback(ctx: &Ctx) -> CmdResult {
     ctx.print_notes(&resolved);
     let done = edit::rollback(&resolved).map_err(|e| CliError::failed(e.to_string()))?;
     let file = resolved.display(&resolved.config_path);
+    // The keys the rollback changed back: the rescue's report names them.
+    let keys: Vec<String> = match &done.rejected {
+        Some(rejected) if done.changed => {
+            let (before, after) = (
+                profiles::read_config(rejected),
+                profiles::read_config(&resolved.config_path),
+            );
+            match (before.value(), after.value()) {
+                (Some(b), Some(a)) => omniclaw_core::reload::classify(b, a)
+                    .changes
+                    .into_iter()
+                    .map(|c| c.path)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    };
     if ctx.json {
         out::json(&if done.changed {
             json!({
@@ -52,6 +70,7 @@ fn rollback(ctx: &Ctx) -> CmdResult {
                 "file": resolved.config_path,
                 "restoredFrom": done.restored_from,
                 "rejected": done.rejected,
+                "keys": keys,
             })
         } else {
             json!({"ok": true, "changed": false, "file": resolved.config_path})
@@ -60,6 +79,9 @@ fn rollback(ctx: &Ctx) -> CmdResult {
         println!("{file} already is the last known good config");
     } else {
         println!("{file}: restored the last known good config");
+        if !keys.is_empty() {
+            println!("  keys rolled back: {}", keys.join(", "));
+        }
         if let Some(rejected) = &done.rejected {
             println!(
                 "  the rejected one is kept as {}",

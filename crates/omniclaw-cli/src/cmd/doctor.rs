@@ -84,6 +84,16 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             });
         }
     }
+    // Who watches the watcher: a rescue that cannot look after a target.
+    for r in super::watchers::problems(&a, &ctx.env, &ctx.store) {
+        checks.push(Check {
+            scope: r.profiles[0].clone(),
+            name: "rescue",
+            status: Status::Fail,
+            message: r.message,
+            fix: r.fix,
+        });
+    }
     let iso = "isolation".to_string();
     for c in &a.plan.conflicts {
         checks.push(Check {

@@ -6,9 +6,11 @@
 //! running. Binding is all or nothing (the gateway crate's job); on a signal
 //! clients get a `shutdown` event and every listener closes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use omniclaw_core::config::BindMode;
+use omniclaw_core::heal::StopBy;
 use omniclaw_core::paths::Resolved;
 use omniclaw_core::service::SERVICE_MARKER;
 use omniclaw_gateway::profile::{self, Overrides, SpecError};
@@ -16,6 +18,7 @@ use omniclaw_gateway::rebuild::{self, ProfileRebuild};
 use omniclaw_gateway::reload::{self, Candidate};
 use omniclaw_gateway::{Addrs, Gateway, GatewaySpec, StartError};
 use omniclaw_os::fsx;
+use omniclaw_os::intent::{self, StopIntent};
 use omniclaw_os::lock::{InstanceLock, LockError, Owner};
 use omniclaw_os::logs;
 use omniclaw_os::profiles::{self, ConfigState};
@@ -32,6 +35,27 @@ use super::target::ws_url;
 pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    let result = serve(ctx, args, &resolved);
+    // A service's failed run is recorded: the rescue's watch does not
+    // restart one that stopped on bad input (exit 2) with nothing changed.
+    if let (Err(e), Some(_)) = (&result, ctx.env.get(SERVICE_MARKER)) {
+        let exit = runtime::Exit {
+            code: i32::from(e.exit_code()),
+            at_ms: intent::now_ms(),
+        };
+        if let Err(io) = runtime::record_exit(&resolved.state_dir, exit) {
+            eprintln!(
+                "warning: cannot record the exit in {}: {io}",
+                resolved.display(&resolved.state_dir.join(runtime::EXIT_FILE))
+            );
+        }
+    }
+    result
+}
+
+/// Runs the gateway of `resolved` until it is stopped.
+fn serve(ctx: &Ctx, args: &RunArgs, resolved: &Resolved) -> CmdResult {
+    let resolved = resolved.clone();
     let inv = ctx.inventory(&resolved)?;
     // Another profile's config and state dir are never run as this one's.
     if let Some(problem) = profiles::ownership_problem(&resolved, &inv) {
@@ -166,12 +190,20 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> CmdResult {
             first,
             rebuild,
             reload::Options::default(),
-            shutdown_signal(),
+            shutdown_signal(resolved.state_dir.clone(), owner),
         )
         .await
         .map_err(CliError::failed)
     });
-    runtime::remove(&resolved.state_dir);
+    // A clean stop keeps the record with the time it stopped, a failed run
+    // leaves it as it was: either way the rescue's watch knows who ran it.
+    if result.is_ok() {
+        let stopped =
+            runtime::mark_stopped(&resolved.state_dir, std::process::id(), intent::now_ms());
+        if let Err(e) = stopped {
+            tracing::warn!(file = %resolved.state_dir.join(runtime::FILE).display(), error = %e, "cannot mark the runtime file stopped");
+        }
+    }
     drop(lock);
     result?;
     if !ctx.json {
@@ -291,8 +323,29 @@ fn print_surfaces(
 }
 
 /// Resolves on SIGINT (Ctrl+C) or SIGTERM, saying in the log which one
-/// stopped the gateway (a service manager's stop or restart sends SIGTERM).
-async fn shutdown_signal() {
+/// stopped the gateway (a service manager's stop or restart sends SIGTERM),
+/// and recording the stop as on purpose in the state dir, so the rescue's
+/// watch does not restart it.
+async fn shutdown_signal(state_dir: PathBuf, owner: Owner) {
+    let by = wait_for_signal().await;
+    let intent = StopIntent {
+        by,
+        owner: Some(owner.as_str().to_string()),
+        pid: Some(std::process::id()),
+        at_ms: intent::now_ms(),
+    };
+    // Ctrl+C is the person at this terminal: theirs is the record. A
+    // SIGTERM keeps the record of whoever sent it (`gateway stop`, `/stop`).
+    let recorded = match by {
+        StopBy::CtrlC => intent::record(&state_dir, &intent),
+        _ => intent::record_unless_present(&state_dir, &intent).map(|_| ()),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(file = %state_dir.join(intent::FILE).display(), error = %e, "cannot record the stop; the rescue's watch may restart this gateway");
+    }
+}
+
+async fn wait_for_signal() -> StopBy {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -301,15 +354,18 @@ async fn shutdown_signal() {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {
                         tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
+                        StopBy::CtrlC
                     }
                     _ = term.recv() => {
                         tracing::info!(signal = "SIGTERM", "stop asked (a service manager or `gateway stop`)");
+                        StopBy::Signal
                     }
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
                 tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
+                StopBy::CtrlC
             }
         }
     }
@@ -317,5 +373,6 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("stop asked (Ctrl+C)");
+        StopBy::CtrlC
     }
 }

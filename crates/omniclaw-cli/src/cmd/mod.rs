@@ -18,6 +18,7 @@ mod sessions;
 mod setup;
 mod status;
 mod target;
+mod watchers;
 
 use crate::cli::{BrowserCommand, Command, GatewayCommand};
 use crate::ctx::Ctx;
@@ -38,7 +39,7 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
             Some(GatewayCommand::Install(args)) => service::install(ctx, &args),
             Some(GatewayCommand::Uninstall(args)) => service::uninstall(ctx, &args),
             Some(GatewayCommand::Start) => service::start(ctx),
-            Some(GatewayCommand::Stop) => service::stop(ctx),
+            Some(GatewayCommand::Stop(args)) => service::stop(ctx, &args),
             Some(GatewayCommand::Restart) => service::restart(ctx),
         },
         Command::Status => status::run(ctx),

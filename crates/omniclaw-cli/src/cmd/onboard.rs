@@ -258,6 +258,11 @@ fn non_interactive(a: &Asked) -> Result<Plan, CliError> {
     let (ctx, resolved, args) = (a.ctx, a.resolved, a.args);
     let own = resolved.profile.clone();
     let targets = parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?;
+    if args.watch_rollback && targets.is_empty() {
+        return Err(CliError::usage(
+            "--watch-rollback is for the watch of the targets: name them with --target PROFILE",
+        ));
+    }
     let (token, key) = flag_secrets(args)?;
     let model = model_from_flags(a, key)?;
     let telegram = match token {
@@ -270,6 +275,7 @@ fn non_interactive(a: &Asked) -> Result<Plan, CliError> {
                 api_root,
                 allow_from: args.allow_from.clone(),
                 targets,
+                watch_rollback: args.watch_rollback,
             })
         }
         None => {
@@ -468,12 +474,15 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
         } else {
             parse_targets(&args.targets.join(","), &own).map_err(CliError::usage)?
         };
+        let watch_rollback = !targets.is_empty()
+            && (args.watch_rollback || ask_watch_rollback(&mut prompt, &targets)?);
         telegram = Some(TelegramAnswers {
             token,
             username,
             api_root,
             allow_from,
             targets,
+            watch_rollback,
         });
     }
     if plan.rescue {
@@ -921,6 +930,23 @@ fn ask_targets(
             Err(e) => eprintln!("  {e}"),
         }
     }
+}
+
+/// Whether the watch of `targets` (turned on with them) may roll one back
+/// to its last good config; restarting is always allowed.
+fn ask_watch_rollback(
+    prompt: &mut Prompt,
+    targets: &[omniclaw_core::profile::Profile],
+) -> Result<bool, CliError> {
+    let names: Vec<&str> = targets.iter().map(|p| p.name()).collect();
+    eprintln!(
+        "The bot will watch {} and restart a target that went down (rescue.watch).",
+        names.join(", ")
+    );
+    prompt.yes(
+        "Also roll a target back to its last good config when a bad edit brought it down?",
+        false,
+    )
 }
 
 /// The token's shape, that no other profile uses it, and `getMe`.

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use omniclaw_core::config;
+use omniclaw_core::heal::StopBy;
 use omniclaw_core::inventory::{self, InstancePaths};
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports;
@@ -28,6 +29,7 @@ use omniclaw_core::service::{
 };
 use omniclaw_os::desktopctl::{self, Op};
 use omniclaw_os::fsx;
+use omniclaw_os::intent::{self, StopIntent};
 use omniclaw_os::live::{self, PortState};
 use omniclaw_os::lock::{Holder, InstanceLock, Owner};
 use omniclaw_os::portowner;
@@ -38,7 +40,7 @@ use omniclaw_os::service::{
     Unit,
 };
 
-use crate::cli::{InstallArgs, UninstallArgs};
+use crate::cli::{InstallArgs, StopArgs, UninstallArgs};
 use crate::ctx::Ctx;
 use crate::out::{self, CliError, CmdResult, Outcome};
 
@@ -929,7 +931,14 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> CmdResult {
         }
         return Ok(Outcome::Ok);
     }
-    let Some(removed) = remove_service(manager.as_ref(), &resolved)? else {
+    // Removing the service stops its gateway: on purpose.
+    let recorded = installed(platform, &resolved) && record_stop(&resolved, StopBy::Cli)?;
+    let removed = remove_service(manager.as_ref(), &resolved).inspect_err(|_| {
+        if recorded {
+            let _ = intent::clear(&resolved.state_dir);
+        }
+    })?;
+    let Some(removed) = removed else {
         if ctx.json {
             out::json(&json!({"ok": true, "profile": resolved.profile.name(), "removed": false}));
         } else {
@@ -1121,10 +1130,49 @@ pub fn start(ctx: &Ctx) -> CmdResult {
     )
 }
 
-/// `gateway stop`: the service, or a gateway the lock says runs from a terminal.
-pub fn stop(ctx: &Ctx) -> CmdResult {
+/// `gateway stop`: the service, or a gateway the lock says runs from a
+/// terminal. The stop is recorded as on purpose first (the gateway may be
+/// gone the moment it is asked), and forgotten again when it fails.
+pub fn stop(ctx: &Ctx, args: &StopArgs) -> CmdResult {
     let resolved = ctx.resolve()?;
     ctx.print_notes(&resolved);
+    let by = StopBy::parse(&args.by).unwrap_or(StopBy::Cli);
+    let recorded = record_stop(&resolved, by)?;
+    let result = stop_now(ctx, &resolved);
+    if result.is_err() && recorded {
+        let _ = intent::clear(&resolved.state_dir);
+    }
+    result
+}
+
+/// Records in the state dir that `by` stops this profile's gateway on
+/// purpose, naming the gateway that runs now; whether it wrote (a profile
+/// without a state dir has nothing to stop and nothing to record).
+fn record_stop(resolved: &Resolved, by: StopBy) -> Result<bool, CliError> {
+    if !resolved.state_dir.is_dir() {
+        return Ok(false);
+    }
+    let running = holder(resolved);
+    let stop = StopIntent {
+        by,
+        owner: running
+            .as_ref()
+            .and_then(|h| h.owner)
+            .map(|o| o.as_str().to_string()),
+        pid: running.as_ref().map(|h| h.pid),
+        at_ms: intent::now_ms(),
+    };
+    intent::record(&resolved.state_dir, &stop).map_err(|e| {
+        CliError::failed(format!(
+            "cannot record the stop in {}: {e}; nothing was stopped",
+            resolved.display(&resolved.state_dir.join(intent::FILE))
+        ))
+    })?;
+    Ok(true)
+}
+
+fn stop_now(ctx: &Ctx, resolved: &Resolved) -> CmdResult {
+    let resolved = resolved.clone();
     let manager = select(ctx)?;
     let platform = manager.platform();
     let has_service = installed(platform, &resolved);

@@ -313,6 +313,18 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 )),
             }
         }
+        // A running rescue's watch: one line per target it watches
+        // ("main — down · rescue repairing (2/3)").
+        let watch = holder
+            .as_ref()
+            .and_then(|_| omniclaw_os::rescue::read_watch_state(&p.state_dir));
+        if let Some(targets) = watch.as_ref().and_then(|w| w["targets"].as_object()) {
+            for t in targets.values() {
+                if let Some(summary) = t["summary"].as_str() {
+                    infos.push((p.label.clone(), format!("watch: {summary}")));
+                }
+            }
+        }
         let spend = spend_today(&p.state_dir, &p.config);
         if let Some(s) = &spend {
             infos.push((
@@ -381,6 +393,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             // Where `{"source": "keychain"}` references of this profile lead.
             "secrets": if omniclaw_os::secrets::uses_file(&p.state_dir) { "file" } else { "keychain" },
             "telegram": telegram,
+            "watch": watch,
             "spendToday": spend,
             // The keys its config on disk fails on: for a running gateway,
             // the edit it refused.
@@ -414,8 +427,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             );
         }
     }
-    let problems: Vec<Problem> = a
-        .problems()
+    let mut problems = a.problems();
+    problems.extend(super::watchers::problems(&a, &ctx.env, &ctx.store));
+    let problems: Vec<Problem> = problems
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();

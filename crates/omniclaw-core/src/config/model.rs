@@ -68,6 +68,12 @@ config_enum! {
 }
 
 config_enum! {
+    /// An item of `rescue.watch.actions`: a rung of the recovery ladder
+    /// the rescue may climb.
+    WatchAction { Restart = "restart", Rollback = "rollback" }
+}
+
+config_enum! {
     /// `channels.telegram.dmPolicy`.
     DmPolicy { Pairing = "pairing", Allowlist = "allowlist", Disabled = "disabled" }
 }
@@ -343,6 +349,53 @@ pub struct TelegramGroup {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rescue {
     pub targets: Vec<Profile>,
+    pub watch: Watch,
+}
+
+/// `rescue.watch` as written; [`Config::rescue_watch`] applies the defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Watch {
+    pub enabled: Option<bool>,
+    pub interval_seconds: Option<u64>,
+    pub fail_after: Option<u32>,
+    pub actions: Option<Vec<WatchAction>>,
+    pub max_repairs_per_hour: Option<u32>,
+}
+
+/// The rescue's watch with every default applied: what the watcher runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub enabled: bool,
+    /// Seconds between two checks of a target, at least 1.
+    pub interval_seconds: u64,
+    /// Consecutive failed checks that make a target down, at least 1.
+    pub fail_after: u32,
+    /// The rungs the rescue may climb, in schema order, without repeats.
+    pub actions: Vec<WatchAction>,
+    /// Repairs of one target in any hour, at least 1.
+    pub max_repairs_per_hour: u32,
+}
+
+impl WatchSettings {
+    pub const DEFAULT_INTERVAL_SECONDS: u64 = 10;
+    pub const DEFAULT_FAIL_AFTER: u32 = 3;
+    pub const DEFAULT_MAX_REPAIRS_PER_HOUR: u32 = 3;
+
+    pub fn allows(&self, action: WatchAction) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings {
+            enabled: false,
+            interval_seconds: Self::DEFAULT_INTERVAL_SECONDS,
+            fail_after: Self::DEFAULT_FAIL_AFTER,
+            actions: vec![WatchAction::Restart],
+            max_repairs_per_hour: Self::DEFAULT_MAX_REPAIRS_PER_HOUR,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -409,6 +462,22 @@ impl Config {
         &self.rescue.targets
     }
 
+    /// `rescue.watch` with its defaults: off, every 10 s, down after 3
+    /// failed checks, restart only, at most 3 repairs an hour.
+    pub fn rescue_watch(&self) -> WatchSettings {
+        let watch = &self.rescue.watch;
+        let defaults = WatchSettings::default();
+        WatchSettings {
+            enabled: watch.enabled.unwrap_or(defaults.enabled),
+            interval_seconds: watch.interval_seconds.unwrap_or(defaults.interval_seconds),
+            fail_after: watch.fail_after.unwrap_or(defaults.fail_after),
+            actions: watch.actions.clone().unwrap_or(defaults.actions),
+            max_repairs_per_hour: watch
+                .max_repairs_per_hour
+                .unwrap_or(defaults.max_repairs_per_hour),
+        }
+    }
+
     pub fn log_level(&self) -> LogLevel {
         self.logging.level.unwrap_or(LogLevel::Info)
     }
@@ -444,6 +513,12 @@ impl Config {
         let flag = |path: &[&str]| at(path).and_then(Value::as_bool);
         let secret = |path: &[&str]| at(path).and_then(SecretRef::from_value);
         let choice = |path: &[&str]| at(path).and_then(Value::as_str);
+        // A count past u32 is clamped: nobody means four billion checks.
+        let count = |path: &[&str]| {
+            at(path)
+                .and_then(Value::as_u64)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
 
         let profiles = at(&["browser", "profiles"])
             .and_then(Value::as_object)
@@ -626,7 +701,25 @@ impl Config {
                         .unwrap_or_default(),
                 },
             },
-            rescue: Rescue { targets },
+            rescue: Rescue {
+                targets,
+                watch: Watch {
+                    enabled: flag(&["rescue", "watch", "enabled"]),
+                    interval_seconds: at(&["rescue", "watch", "intervalSeconds"])
+                        .and_then(Value::as_u64),
+                    fail_after: count(&["rescue", "watch", "failAfter"]),
+                    actions: at(&["rescue", "watch", "actions"])
+                        .and_then(Value::as_array)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .filter_map(WatchAction::parse)
+                                .collect()
+                        }),
+                    max_repairs_per_hour: count(&["rescue", "watch", "maxRepairsPerHour"]),
+                },
+            },
             logging: Logging {
                 level: choice(&["logging", "level"]).and_then(LogLevel::parse),
             },
@@ -849,6 +942,52 @@ mod tests {
                     &SecretRef::Plain("1:x".into()),
                 ),
             ],
+        );
+    }
+
+    #[test]
+    fn the_rescue_watch_has_its_defaults_and_takes_each_key() {
+        check(
+            "defaults",
+            Config::default().rescue_watch(),
+            WatchSettings {
+                enabled: false,
+                interval_seconds: 10,
+                fail_after: 3,
+                actions: vec![WatchAction::Restart],
+                max_repairs_per_hour: 3,
+            },
+        );
+        let set = Config::from_validated(&json!({
+            "rescue": { "watch": {
+                "enabled": true, "intervalSeconds": 30, "failAfter": 1,
+                "actions": ["restart", "rollback"], "maxRepairsPerHour": 5,
+            } },
+        }));
+        let watch = set.rescue_watch();
+        check(
+            "set",
+            watch.clone(),
+            WatchSettings {
+                enabled: true,
+                interval_seconds: 30,
+                fail_after: 1,
+                actions: vec![WatchAction::Restart, WatchAction::Rollback],
+                max_repairs_per_hour: 5,
+            },
+        );
+        check(
+            "rollback allowed",
+            watch.allows(WatchAction::Rollback),
+            true,
+        );
+        // An empty list allows no repair at all: the rescue only reports.
+        let none = Config::from_validated(&json!({ "rescue": { "watch": { "actions": [] } } }));
+        check("none", none.rescue_watch().actions, vec![]);
+        check(
+            "no restart",
+            none.rescue_watch().allows(WatchAction::Restart),
+            false,
         );
     }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::model::{
     AuthMode, BindMode, ChunkMode, DmPolicy, DmScope, ExecMode, GatewayMode, GroupPolicy, LogLevel,
-    ModelsMode, ProviderApi, ReloadMode, SecretSource, StreamingMode,
+    ModelsMode, ProviderApi, ReloadMode, SecretSource, StreamingMode, WatchAction,
 };
 
 /// One place in the config tree.
@@ -821,17 +821,58 @@ const TELEGRAM_GROUP: &[Field] = &[
     ),
 ];
 
-const RESCUE: &[Field] = &[field(
-    "targets",
-    Kind::Array {
-        item: &node(
-            Kind::ProfileName,
-            "A profile name; `default` is the unsuffixed one.",
-        ),
-        unique: true,
-    },
-    "Profiles this (rescue) gateway may operate on.",
-)];
+const RESCUE: &[Field] = &[
+    field(
+        "targets",
+        Kind::Array {
+            item: &node(
+                Kind::ProfileName,
+                "A profile name; `default` is the unsuffixed one. It must be a profile on this machine.",
+            ),
+            unique: true,
+        },
+        "Profiles this (rescue) gateway may operate on.",
+    ),
+    field(
+        "watch",
+        Kind::Object(RESCUE_WATCH),
+        "OmniClaw's own key (OpenClaw has none): the rescue gateway watches its targets and repairs a target that is down by a recovery ladder.",
+    ),
+];
+
+const RESCUE_WATCH: &[Field] = &[
+    field(
+        "enabled",
+        Kind::Bool,
+        "OmniClaw's own key (OpenClaw has none): watch the targets and repair them. Default: false, so no profile starts repairing by itself.",
+    ),
+    field(
+        "intervalSeconds",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): seconds between two checks of a target. Default: 10.",
+    ),
+    field(
+        "failAfter",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): consecutive failed checks after which a target is down. Default: 3.",
+    ),
+    field(
+        "actions",
+        Kind::Array {
+            item: &node(
+                Kind::Enum(WatchAction::NAMES),
+                "\"restart\": start or restart the target through its owner; \"rollback\": restore its last good config, then restart.",
+            ),
+            unique: true,
+        },
+        "OmniClaw's own key (OpenClaw has none): which repairs the rescue may make. Default: [\"restart\"].",
+    ),
+    field(
+        "maxRepairsPerHour",
+        Kind::Count { min: 1 },
+        "OmniClaw's own key (OpenClaw has none): most repairs of one target in any hour; after them the rescue only reports until a person acts. Default: 3.",
+    ),
+];
 
 const LOGGING: &[Field] = &[field(
     "level",
@@ -1228,6 +1269,12 @@ mod tests {
             "channels.telegram.groups.<name>.groupPolicy",
             "rescue",
             "rescue.targets",
+            "rescue.watch",
+            "rescue.watch.enabled",
+            "rescue.watch.intervalSeconds",
+            "rescue.watch.failAfter",
+            "rescue.watch.actions",
+            "rescue.watch.maxRepairsPerHour",
             "logging",
             "logging.level",
             "models",

@@ -117,6 +117,50 @@ fn legacy_warnings(doc: &Document) -> Vec<Diagnostic> {
     found
 }
 
+/// The `rescue.targets` entries that name no profile in `known` — the
+/// profiles on this machine, which the caller lists (the core never looks):
+/// one error each, at the entry. A rescue cannot watch or repair a profile
+/// that does not exist; the entries the schema already refused are left to
+/// [`validate`].
+pub fn unknown_targets(doc: &Document, known: &[Profile]) -> Vec<Diagnostic> {
+    let Some(entries) = doc
+        .value()
+        .get("rescue")
+        .and_then(|r| r.get("targets"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = known.iter().map(Profile::name).collect();
+    names.sort_unstable();
+    names.dedup();
+    let listed = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            let profile = Profile::parse(entry.as_str()?).ok()?;
+            if known.contains(&profile) {
+                return None;
+            }
+            let path = format!("rescue.targets[{i}]");
+            let hint = match schema::nearest(profile.name(), names.iter().copied()) {
+                Some(near) => format!("did you mean \"{near}\"? "),
+                None => String::new(),
+            };
+            let message = format!(
+                "no profile \"{profile}\" on this machine (profiles: {listed}); {hint}set it up first (`omniclaw --profile {profile} setup`) or leave it out"
+            );
+            let pos = doc.value_pos(&path);
+            Some(Diagnostic::new(path, message, pos))
+        })
+        .collect()
+}
+
 struct Validator<'d> {
     doc: &'d Document,
     diagnostics: Vec<Diagnostic>,
@@ -898,6 +942,59 @@ pub(crate) mod tests {
         for (text, expected) in table {
             check(text, expected);
         }
+    }
+
+    #[test]
+    fn the_rescue_watch_refuses_what_cannot_work() {
+        let table: &[(&str, &[&str])] = &[
+            ("{ rescue: { watch: { enabled: true, intervalSeconds: 5, failAfter: 1, actions: ['restart', 'rollback'], maxRepairsPerHour: 10 } } }", &[]),
+            ("{ rescue: { watch: { actions: [] } } }", &[]),
+            ("{ rescue: { watch: { intervalSeconds: 0 } } }", &["rescue.watch.intervalSeconds: expected a whole number, 1 or more, got 0 (1:39)"]),
+            ("{ rescue: { watch: { intervalSeconds: -5 } } }", &["rescue.watch.intervalSeconds: expected a whole number, 1 or more, got -5 (1:39)"]),
+            ("{ rescue: { watch: { intervalSeconds: 2.5 } } }", &["rescue.watch.intervalSeconds: expected a whole number, 1 or more, got 2.5 (1:39)"]),
+            ("{ rescue: { watch: { failAfter: 0 } } }", &["rescue.watch.failAfter: expected a whole number, 1 or more, got 0 (1:33)"]),
+            ("{ rescue: { watch: { maxRepairsPerHour: 0 } } }", &["rescue.watch.maxRepairsPerHour: expected a whole number, 1 or more, got 0 (1:41)"]),
+            ("{ rescue: { watch: { actions: ['restart', 'reboot'] } } }", &["rescue.watch.actions[1]: invalid value \"reboot\": expected one of \"restart\", \"rollback\" (1:43)"]),
+            ("{ rescue: { watch: { actions: ['restart', 'restart'] } } }", &["rescue.watch.actions[1]: \"restart\" is listed twice (also at [0]); keep one (1:43)"]),
+            ("{ rescue: { watch: { actions: 'restart' } } }", &["rescue.watch.actions: expected an array `[ ... ]`, got \"restart\" (1:31)"]),
+            ("{ rescue: { watch: { enabled: 'yes' } } }", &["rescue.watch.enabled: expected true or false, got \"yes\" (1:31)"]),
+            ("{ rescue: { watch: { every: 5 } } }", &["rescue.watch.every: unknown key \"every\"; known keys here: enabled, intervalSeconds, failAfter, actions, maxRepairsPerHour (1:22)"]),
+        ];
+        for (text, expected) in table {
+            check(text, expected);
+        }
+    }
+
+    #[test]
+    fn targets_must_be_profiles_on_this_machine() {
+        let known: Vec<Profile> = ["main", "rescue", "default"]
+            .iter()
+            .map(|n| Profile::parse(n).expect("valid"))
+            .collect();
+        let table: &[(&str, &[&str])] = &[
+            ("{}", &[]),
+            ("{ rescue: { targets: ['main', 'Default'] } }", &[]),
+            ("{ rescue: { targets: ['main', 'mian', 'ghost'] } }", &[
+                "rescue.targets[1]: no profile \"mian\" on this machine (profiles: default, main, rescue); did you mean \"main\"? set it up first (`omniclaw --profile mian setup`) or leave it out (1:31)",
+                "rescue.targets[2]: no profile \"ghost\" on this machine (profiles: default, main, rescue); set it up first (`omniclaw --profile ghost setup`) or leave it out (1:39)",
+            ]),
+            // A bad name is the schema's error, not this one's.
+            ("{ rescue: { targets: ['-bad', 7] } }", &[]),
+            ("{ rescue: { targets: 'main' } }", &[]),
+        ];
+        for (text, expected) in table {
+            let doc = parse(text).expect("parses");
+            let got: Vec<String> = unknown_targets(&doc, &known)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, *expected, "input: {text}");
+        }
+        let doc = parse("{ rescue: { targets: ['main'] } }").expect("parses");
+        assert_eq!(
+            unknown_targets(&doc, &[])[0].message,
+            "no profile \"main\" on this machine (profiles: none); set it up first (`omniclaw --profile main setup`) or leave it out"
+        );
     }
 
     #[test]

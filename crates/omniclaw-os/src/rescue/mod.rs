@@ -1,5 +1,6 @@
 //! The rescue bot's files in its state dir: the Telegram update offset, the
-//! pairing store and the audit log of operator commands.
+//! pairing store, the audit log of operator commands and the watch's state
+//! of each target.
 //!
 //! Every write is atomic (temp + fsync + rename) or, for the audit log, one
 //! appended line per command; a crash leaves the previous state readable.
@@ -54,6 +55,29 @@ pub fn write_channel_status(
     let path = channel_status_path(state_dir);
     crate::fsx::atomic_replace(&path, format!("{status}\n").as_bytes())
         .map_err(|source| StateError::Write { path, source })
+}
+
+/// `<state dir>/rescue/watch.json`: the watch's state of each target,
+/// written by the running rescue gateway after every check so `status`
+/// and the tray (other processes) can show "main — down · rescue repairing
+/// (2/3)".
+pub fn watch_state_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("rescue").join("watch.json")
+}
+
+/// Records the watch's state (`{"targets": {"main": {"summary": …,
+/// "paused": …, "updatedMs": …}}}`, no secrets).
+pub fn write_watch_state(state_dir: &Path, state: &serde_json::Value) -> Result<(), StateError> {
+    ensure_dir(&state_dir.join("rescue"))?;
+    let path = watch_state_path(state_dir);
+    crate::fsx::atomic_replace(&path, format!("{state}\n").as_bytes())
+        .map_err(|source| StateError::Write { path, source })
+}
+
+/// The watch's last recorded state, if any and readable.
+pub fn read_watch_state(state_dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(watch_state_path(state_dir)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The last recorded channel state, if any and readable.
