@@ -518,12 +518,12 @@ pub(crate) async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> 
     if service {
         if desktop.host().state(name) == GatewayState::Running {
             desktop
-                .act(name, Action::Stop)
+                .act(name, Action::Stop, None)
                 .await
                 .map_err(|e| e.to_string())?;
         }
         desktop
-            .act(name, Action::InstallService)
+            .act(name, Action::InstallService, None)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -532,7 +532,7 @@ pub(crate) async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> 
     } else {
         Action::Start
     };
-    match desktop.act(name, action).await {
+    match desktop.act(name, action, None).await {
         // Installing a service starts it: a refused start means it runs.
         Err(ActionError::Refused(_)) if service => Ok(()),
         other => other.map_err(|e| e.to_string()),
