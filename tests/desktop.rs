@@ -193,6 +193,7 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
     let session = Session::start();
     let (home, main, rescue) = two_profiles();
     home.write(".omniclaw/desktop.json", r#"{"startWithApp": ["rescue"]}"#);
+    let notifications = session.notifications();
 
     let mut app = session.launch(&home);
     wait_until("rescue to listen", || listening(rescue));
@@ -209,6 +210,16 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
         t.has(&label("rescue", "stopped", rescue))
     });
     stopped_on_purpose(&home, "rescue", "tray");
+    // Nothing watches main now: the app says so.
+    let told = notifications.wait_for("about the rescue stopping", |n| {
+        n["summary"] == "Rescue gateway rescue stopped"
+    });
+    assert!(
+        told["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Nothing watches or repairs its targets")),
+        "{told}"
+    );
     assert!(
         app.0.try_wait().expect("try_wait").is_none(),
         "the app keeps running"
