@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use omniclaw_agent::double::{Double, Reply};
 use omniclaw_tests::botapi::BotApiDouble;
 use omniclaw_tests::desktop::*;
-use omniclaw_tests::{Home, Run};
+use omniclaw_tests::{GatewayProc, Home, Run};
 
 const API_KEY: &str = "sk-wizard-good-key-0123456789";
 const WRONG_KEY: &str = "sk-wizard-wrong-key-9876543210";
@@ -78,6 +78,45 @@ fn wait_finished(web: &WebDriver) -> String {
     panic!("finishing never ended");
 }
 
+/// Step 3 with the right key: the models are fetched, `double-mini` is
+/// picked and the test message sent; the reply as the page shows it.
+fn pick_and_test(web: &WebDriver, double: &Double) -> String {
+    web.fill("[data-testid=as-key]", API_KEY);
+    web.click("[data-testid=as-fetch]");
+    let models = web.wait_contains("[data-testid=as-model]", "double-max", PATIENCE);
+    assert!(models.contains("double-mini"), "{models}");
+    web.fill("[data-testid=as-model]", "double-mini");
+    double.push(Reply::text("<b>Hello</b> from the double.").usage(1000, 500));
+    web.click("[data-testid=as-test]");
+    web.wait_contains("[data-testid=as-reply-text]", "from the double.", PATIENCE)
+}
+
+/// The finished wizard's "Chat" opens `profile`'s chat, and its gateway
+/// answers with the model the wizard chose.
+fn chat_after_finish(web: &WebDriver, double: &Double, profile: &str) {
+    web.click("[data-testid=as-chat]");
+    let start = Instant::now();
+    let opened = format!(
+        "return document.getElementById('chat-gateway').value === '{profile}' && document.getElementById('chat-session').options.length > 0"
+    );
+    while web.script(&opened) != Ok(serde_json::Value::Bool(true)) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the chat never opened {profile}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = format!("{profile} answers.");
+    double.push(Reply::text(answer.clone()));
+    let hello = format!("hello {profile}");
+    web.fill("[data-testid=chat-input]", &hello);
+    web.click("[data-testid=chat-send]");
+    web.wait_contains("[data-testid=chat-log]", &answer, PATIENCE);
+    let asked = double.chats().pop().expect("the gateway's call");
+    assert_eq!(asked.body["model"], "double-mini");
+    assert!(asked.body["messages"].to_string().contains(&hello));
+}
+
 #[test]
 fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -137,14 +176,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     assert_eq!(key_status(&home, &session), "\"stored\": false");
 
     // The right key: the models are fetched, one is picked and tested.
-    web.fill("[data-testid=as-key]", API_KEY);
-    web.click("[data-testid=as-fetch]");
-    let models = web.wait_contains("[data-testid=as-model]", "double-max", PATIENCE);
-    assert!(models.contains("double-mini"), "{models}");
-    web.fill("[data-testid=as-model]", "double-mini");
-    double.push(Reply::text("<b>Hello</b> from the double.").usage(1000, 500));
-    web.click("[data-testid=as-test]");
-    let reply = web.wait_contains("[data-testid=as-reply-text]", "from the double.", PATIENCE);
+    let reply = pick_and_test(&web, &double);
     assert_eq!(reply, "<b>Hello</b> from the double.", "shown as text");
     // $1 and $2 per million: 1000 tokens in and 500 out cost $0.002.
     let cost = web.wait_contains("[data-testid=as-cost]", "cost", PATIENCE);
@@ -187,22 +219,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     );
 
     // The new gateway answers in the Chat page.
-    web.click("[data-testid=as-chat]");
-    let start = Instant::now();
-    while web
-        .script("return document.getElementById('chat-gateway').value === 'default' && document.getElementById('chat-session').options.length > 0")
-        != Ok(serde_json::Value::Bool(true))
-    {
-        assert!(start.elapsed() < PATIENCE, "the chat never opened main");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    double.push(Reply::text("Main answers."));
-    web.fill("[data-testid=chat-input]", "hello main");
-    web.click("[data-testid=chat-send]");
-    web.wait_contains("[data-testid=chat-log]", "Main answers.", PATIENCE);
-    let asked = double.chats().pop().expect("the gateway's call");
-    assert_eq!(asked.body["model"], "double-mini");
-    assert!(asked.body["messages"].to_string().contains("hello main"));
+    chat_after_finish(&web, &double, "default");
 
     // A gateway without a model is offered the wizard on its card; one
     // with a model is not.
@@ -236,6 +253,30 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
             == Ok(serde_json::Value::Bool(true))
     });
     web.wait_contains("[data-testid=as-plan]", "Profile work exists", PATIENCE);
+
+    // Work runs from a terminal: Finish writes the file, the running
+    // gateway applies it by itself, and the app starts no second one.
+    let mut cmd = home.cmd();
+    cmd.args(["--profile", "work", "gateway"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &session.bus);
+    let terminal = GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("work did not start: {r:?}"));
+    web.click("[data-testid=as-provider-openai]");
+    web.fill(
+        "[data-testid=as-base-url]",
+        &double.base_url("openai-completions"),
+    );
+    pick_and_test(&web, &double);
+    web.click("[data-testid=as-finish]");
+    let done = wait_finished(&web);
+    assert!(done.contains("openai/double-mini"), "{done}");
+    let status = cli(&home, &session, &["--profile", "work", "gateway", "status"]);
+    let said = format!("{}{}", status.stdout, status.stderr);
+    assert!(
+        said.contains(&terminal.pid().to_string()) && !said.contains("embedded"),
+        "work still runs from its terminal, and only there:\n{said}"
+    );
+    chat_after_finish(&web, &double, "work");
+    drop(terminal);
 
     // "Set up assistant…" in the tray opens it too.
     web.click("#tab-gateways");

@@ -217,8 +217,9 @@ pub struct DoneView {
 
 /// Step 5: writes everything with onboarding's all-or-nothing rules (the
 /// key and tokens into the secret store, the config, the marker), starts
-/// the gateway in the app (restarts it when it ran) and waits for its
-/// health. A refusal names the reason; a failed write left nothing.
+/// the gateway in the app (restarts it when it ran there; one run by a
+/// service or a terminal applies the file itself, and the wizard waits
+/// until it serves it) and waits for its health. A refusal names the reason; a failed write left nothing.
 #[tauri::command]
 pub async fn assistant_finish(
     desktop: Shared<'_>,
@@ -263,13 +264,30 @@ pub async fn assistant_finish(
     onboarding::forget(&rescue);
     desktop.changed.notify_one();
 
-    onboarding::start(desktop.inner(), &name, false).await?;
+    // A gateway run outside the app (a service, a terminal) applies the
+    // written file by itself: it is waited for, never started twice.
+    let elsewhere = desktop.runs_elsewhere(&name);
+    if !elsewhere {
+        onboarding::start(desktop.inner(), &name, false).await?;
+    }
     let env = desktop.env().clone();
+    let config_path = resolved.config_path.clone();
     let endpoint = tauri::async_runtime::spawn_blocking(move || {
         onboard::endpoint(&resolved, &env, &onboarding::store_for(false))
     })
     .await
     .map_err(|e| format!("reading the gateway's address did not finish: {e}"))??;
+    if elsewhere {
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| format!("cannot read {} back: {e}", config_path.display()))?;
+        onboard::wait_applied(
+            &endpoint,
+            &omniclaw_core::config::hash(&text),
+            onboard::HEALTH_WAIT,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
     let healthy = onboard::wait_healthy(&endpoint, onboard::HEALTH_WAIT)
         .await
         .map_err(|e| e.to_string())?;

@@ -391,6 +391,18 @@ impl Desktop {
         Ok(Some(resolved.state_dir))
     }
 
+    /// Whether `name`'s gateway runs outside this app right now (a
+    /// service, a terminal): its instance lock is held by someone else.
+    pub fn runs_elsewhere(&self, name: &str) -> bool {
+        if guard(&self.embedded).contains_key(name) {
+            return false;
+        }
+        resolve(&self.env, Some(name))
+            .ok()
+            .and_then(|r| InstanceLock::probe(&r.lock_path()).ok().flatten())
+            .is_some()
+    }
+
     async fn act_now(self: &Arc<Self>, name: &str, action: Action) -> Result<(), ActionError> {
         let me = Arc::clone(self);
         let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
