@@ -78,6 +78,24 @@ fn wait_finished(web: &WebDriver) -> String {
     panic!("finishing never ended");
 }
 
+/// The provider double listing two models and taking only [`API_KEY`].
+fn provider(rt: &tokio::runtime::Runtime) -> Double {
+    let double = rt.block_on(Double::start()).expect("double");
+    double.list_model("double-mini", Some((1.0, 2.0)));
+    double.list_model("double-max", None);
+    double.require_key(API_KEY);
+    double
+}
+
+/// Picks OpenAI in the wizard, at the double's address.
+fn choose_openai(web: &WebDriver, double: &Double) {
+    web.click("[data-testid=as-provider-openai]");
+    web.fill(
+        "[data-testid=as-base-url]",
+        &double.base_url("openai-completions"),
+    );
+}
+
 /// Step 3 with the right key: the models are fetched, `double-mini` is
 /// picked and the test message sent; the reply as the page shows it.
 fn pick_and_test(web: &WebDriver, double: &Double) -> String {
@@ -102,7 +120,8 @@ fn chat_after_finish(web: &WebDriver, double: &Double, profile: &str) {
     while web.script(&opened) != Ok(serde_json::Value::Bool(true)) {
         assert!(
             start.elapsed() < PATIENCE,
-            "the chat never opened {profile}"
+            "the chat never opened {profile}: {:?}",
+            web.script("return [document.getElementById('chat-gateway').value, [...document.querySelectorAll('#chat-gateway option')].map(o => o.value), document.getElementById('chat-session').options.length, document.getElementById('page-chat').innerText]")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -120,10 +139,7 @@ fn chat_after_finish(web: &WebDriver, double: &Double, profile: &str) {
 #[test]
 fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.list_model("double-mini", Some((1.0, 2.0)));
-    double.list_model("double-max", None);
-    double.require_key(API_KEY);
+    let double = provider(&rt);
     let session = Session::start();
     let _keyring = session.keyring();
     let api = BotApiDouble::start();
@@ -152,11 +168,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     );
 
     // A key the provider refuses: its reason is shown, nothing is written.
-    web.click("[data-testid=as-provider-openai]");
-    web.fill(
-        "[data-testid=as-base-url]",
-        &double.base_url("openai-completions"),
-    );
+    choose_openai(&web, &double);
     web.fill("[data-testid=as-key]", WRONG_KEY);
     web.click("[data-testid=as-fetch]");
     let refused = web.wait_contains(
@@ -260,11 +272,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     cmd.args(["--profile", "work", "gateway"])
         .env("DBUS_SESSION_BUS_ADDRESS", &session.bus);
     let terminal = GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("work did not start: {r:?}"));
-    web.click("[data-testid=as-provider-openai]");
-    web.fill(
-        "[data-testid=as-base-url]",
-        &double.base_url("openai-completions"),
-    );
+    choose_openai(&web, &double);
     pick_and_test(&web, &double);
     web.click("[data-testid=as-finish]");
     let done = wait_finished(&web);
@@ -286,4 +294,60 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
         web.script("return document.getElementById('page-assistant').hidden === false")
             == Ok(serde_json::Value::Bool(true))
     });
+}
+
+#[test]
+fn a_keychain_that_refuses_the_key_offers_the_profiles_private_file() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = provider(&rt);
+    let session = Session::start();
+    // A Secret Service that answers but stores nothing (no default
+    // collection), as on a desktop that never made a login keyring.
+    let _keyring = session.keyring_without_default();
+    let home = Home::new();
+    let web = session.dashboard(&home, &[double.addr().port()]);
+    web.wait_contains("[data-testid=as-plan]", "New profile default", PATIENCE);
+    // A port of its own: the first-start test plans the default one.
+    let port = free_base(&[double.addr().port(), 18789]);
+    web.fill("[data-testid=as-port]", &port.to_string());
+    web.wait_contains("[data-testid=as-plan]", &port.to_string(), PATIENCE);
+    choose_openai(&web, &double);
+    pick_and_test(&web, &double);
+
+    // Finish: refused by the keychain, said why and where the file would
+    // be, nothing written, the file one click away.
+    web.click("[data-testid=as-finish]");
+    let said = web.wait_contains(
+        "[data-testid=as-error]",
+        "The keychain did not keep the secrets",
+        Duration::from_secs(60),
+    );
+    assert!(
+        said.contains("~/.omniclaw/secrets.json") && said.contains("0600"),
+        "where and how private the file is: {said}"
+    );
+    assert!(
+        !said.contains("--secrets-file"),
+        "a button, not a command: {said}"
+    );
+    assert!(
+        !home.path().join(".omniclaw/omniclaw.json").exists(),
+        "nothing written"
+    );
+    web.click("[data-testid=as-use-file]");
+    let done = wait_finished(&web);
+    assert!(done.contains("secrets file"), "{done}");
+    let file = home.path().join(".omniclaw/secrets.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&file)
+            .expect("the secrets file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "private to the user");
+    assert_eq!(
+        files_containing(home.path(), API_KEY),
+        vec![file.display().to_string()],
+        "the key is in the private file and nowhere else"
+    );
+    chat_after_finish(&web, &double, "default");
 }

@@ -216,7 +216,9 @@ pub struct DoneView {
 }
 
 /// Step 5: writes everything with onboarding's all-or-nothing rules (the
-/// key and tokens into the secret store, the config, the marker), starts
+/// key and tokens into the secret store — the profile's private file when
+/// `secrets_file`, offered after the keychain refused them —, the config,
+/// the marker), starts
 /// the gateway in the app (restarts it when it ran there; one run by a
 /// service or a terminal applies the file itself, and the wizard waits
 /// until it serves it) and waits for its health. A refusal names the reason; a failed write left nothing.
@@ -227,7 +229,9 @@ pub async fn assistant_finish(
     rescue: State<'_, Wizard>,
     name: String,
     port: Option<u16>,
+    secrets_file: Option<bool>,
 ) -> Result<DoneView, StepFailure> {
+    let file = secrets_file.unwrap_or(false);
     let resolved = desktop::resolve(desktop.env(), Some(&name))
         .map_err(|e| StepFailure::from(e.to_string()))?;
     let model = {
@@ -254,11 +258,11 @@ pub async fn assistant_finish(
     let env = desktop.env().clone();
     let for_write = resolved.clone();
     let written = tauri::async_runtime::spawn_blocking(move || {
-        onboard::write(&for_write, &env, &onboarding::store_for(false), &answers)
+        onboard::write(&for_write, &env, &onboarding::store_for(file), &answers)
     })
     .await
     .map_err(|e| format!("writing the profile did not finish: {e}"))?
-    .map_err(|e| StepFailure::from(e.to_string()))?;
+    .map_err(|e| onboarding::write_failure(&e, file, &resolved, &name))?;
     // Written: the store holds the secrets, so the wizard forgets its copy.
     guard(&wizard.draft).take();
     onboarding::forget(&rescue);
