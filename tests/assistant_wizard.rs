@@ -209,6 +209,22 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     web.click("[data-testid=as-check]");
     web.wait_contains("[data-testid=as-bot]", "@wizard_main_bot", PATIENCE);
 
+    // Operators, checked as the CLI checks a user id: a bad one is named
+    // and nothing is written.
+    web.fill("[data-testid=as-operators]", "5005, @someone");
+    web.click("[data-testid=as-finish]");
+    let said = web.wait_contains(
+        "[data-testid=as-error]",
+        "is not a Telegram user id",
+        PATIENCE,
+    );
+    assert!(
+        said.contains("Operators") && said.contains("@someone"),
+        "{said}"
+    );
+    assert!(!home.path().join(".omniclaw/omniclaw.json").exists());
+    web.fill("[data-testid=as-operators]", "5005, 6006 5005");
+
     // Finish: the default profile runs with the model and its bot polls,
     // the key and the bot token in the keychain and in no file.
     web.click("[data-testid=as-finish]");
@@ -223,6 +239,12 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     assert!(done.contains("keychain"), "{done}");
     let config = home.read(".omniclaw/omniclaw.json");
     assert!(config.contains("openai/double-mini"), "{config}");
+    // The operators may use the bot; nobody else gets past the allowlist.
+    let telegram = cli(&home, &session, &["config", "get", "channels.telegram"]);
+    let telegram: serde_json::Value =
+        serde_json::from_str(telegram.stdout.trim()).expect("channels.telegram");
+    assert_eq!(telegram["allowFrom"], serde_json::json!([5005, 6006]));
+    assert_eq!(telegram["dmPolicy"], "allowlist");
     assert_eq!(key_status(&home, &session), "\"stored\": true");
     assert_eq!(
         files_containing(home.path(), API_KEY),

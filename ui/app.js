@@ -1346,10 +1346,13 @@ async function asFinish(event) {
   done.textContent = "Writing the profile and starting its gateway…";
   done.hidden = false;
   try {
-    const r = await call("assistant_finish", { name: asName(), port: asPort(), secretsFile: as.secretsFile });
+    const r = await call("assistant_finish", { name: asName(), port: asPort(), secretsFile: as.secretsFile, operators: $("as-operators").value });
     done.textContent = `${r.profile} runs on port ${r.port} with ${r.model}${r.bot ? `, ${r.bot} polls` : ""}; its secrets are in the ${r.store.replace(/^the /, "")}.`;
     $("as-chat").hidden = false;
     as.tested = false;
+    // Written: the bot and its operators belong to that profile now.
+    $("as-operators").value = "";
+    as.secretsFile = false;
   } catch (error) {
     done.hidden = true;
     asShowError(errText(error));
@@ -1369,6 +1372,7 @@ async function asCancel() {
   $("as-use-file").hidden = true;
   $("as-key").value = "";
   $("as-token").value = "";
+  $("as-operators").value = "";
   $("as-bot").hidden = true;
   $("as-done").hidden = true;
   $("as-chat").hidden = true;

@@ -230,8 +230,21 @@ pub async fn assistant_finish(
     name: String,
     port: Option<u16>,
     secrets_file: Option<bool>,
+    operators: Option<String>,
 ) -> Result<DoneView, StepFailure> {
     let file = secrets_file.unwrap_or(false);
+    // The bot's operators (who may approve and operate), checked as the
+    // CLI's onboarding checks a user id, before anything is written.
+    let allow_from = omniclaw_core::rescue::parse_user_ids(operators.as_deref().unwrap_or(""))
+        .map_err(|e| StepFailure::from(format!("Operators: {e}")))?;
+    let mut telegram = onboarding::telegram_draft(&rescue, &name);
+    if !allow_from.is_empty() {
+        let bot = telegram.as_mut().ok_or_else(|| {
+            "Operators are the Telegram bot's: check its token first, or leave Operators empty"
+                .to_string()
+        })?;
+        bot.allow_from = allow_from;
+    }
     let resolved = desktop::resolve(desktop.env(), Some(&name))
         .map_err(|e| StepFailure::from(e.to_string()))?;
     let model = {
@@ -252,7 +265,7 @@ pub async fn assistant_finish(
     let model_ref = model.model_ref();
     let answers = Answers {
         port,
-        telegram: onboarding::telegram_draft(&rescue, &name),
+        telegram,
         model: Some(model),
     };
     let env = desktop.env().clone();
