@@ -603,6 +603,7 @@ function chatFillGateways() {
 async function chatOpen(gateway, key) {
   const seq = ++chat.opening;
   chat.gateway = gateway;
+  if (gateway === chat.wanted) chat.wanted = null;
   chatFillGateways();
   chatRenderApprovals();
   if (!gateway) {
@@ -649,10 +650,9 @@ async function chatEnter() {
   }
   const names = chatGateways().map((g) => g.name);
   // A gateway asked for by name that the app has not reached yet (one
-  // just set up, or run outside the app) opens as soon as it is listed.
+  // just set up, or run outside the app) opens as soon as it is listed
+  // (see chatStateChanged); whatever opens first meanwhile.
   if (target) chat.wanted = null;
-  const wanted = chat.wanted;
-  if (wanted && names.includes(wanted)) chat.wanted = null;
   const gateway = target && (names.includes(target) || !chat.state) ? target : names.includes(chat.gateway) ? chat.gateway : names[0] || null;
   await chatOpen(gateway, gateway === chat.gateway ? chat.key : null);
   $("chat-input").focus();
@@ -683,11 +683,9 @@ function chatStateChanged(state) {
     chat.live.clear();
     $("chat-log").replaceChildren();
   }
-  if (chat.wanted && names.includes(chat.wanted)) {
-    const wanted = chat.wanted;
-    chat.wanted = null;
+  if (chat.wanted && chat.wanted !== chat.gateway && names.includes(chat.wanted)) {
     chat.live.clear();
-    chatOpen(wanted, null);
+    chatOpen(chat.wanted, null);
   } else if (!chat.gateway && names.length) chatOpen(names[0], null);
 }
 
