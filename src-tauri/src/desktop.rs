@@ -351,16 +351,26 @@ impl Desktop {
             _ => None,
         };
         let result = self.act_now(name, action).await;
-        if let (Err(_), Some(state_dir)) = (&result, recorded) {
-            let _ = intent::clear(&state_dir);
+        if let Some((state_dir, stop)) = recorded {
+            match &result {
+                Err(_) => {
+                    let _ = intent::clear(&state_dir);
+                }
+                Ok(()) => keep_stop(&state_dir, &stop),
+            }
         }
         result
     }
 
     /// Records in `name`'s state dir that `by` stops its gateway on
-    /// purpose, naming the gateway that runs now; the state dir written,
-    /// or `None` for a profile that has none (nothing ran, nothing to stop).
-    fn record_stop(&self, name: &str, by: StopBy) -> Result<Option<PathBuf>, ActionError> {
+    /// purpose, naming the gateway that runs now; the state dir written and
+    /// the record, or `None` for a profile that has none (nothing ran,
+    /// nothing to stop).
+    fn record_stop(
+        &self,
+        name: &str,
+        by: StopBy,
+    ) -> Result<Option<(PathBuf, StopIntent)>, ActionError> {
         let resolved = resolve(&self.env, Some(name))?;
         if !resolved.state_dir.is_dir() {
             return Ok(None);
@@ -388,7 +398,7 @@ impl Desktop {
                 ),
             )
         })?;
-        Ok(Some(resolved.state_dir))
+        Ok(Some((resolved.state_dir, stop)))
     }
 
     /// Whether `name`'s gateway runs outside this app right now (a
@@ -584,12 +594,17 @@ impl Desktop {
             let _ = std::fs::remove_file(path);
         }
         let names: Vec<String> = guard(&self.embedded).keys().cloned().collect();
+        let mut recorded = Vec::new();
         for name in &names {
-            if let Err(e) = self.record_stop(name, StopBy::AppQuit) {
-                eprintln!("omniclaw-desktop: {e}; a rescue's watch may start it again");
+            match self.record_stop(name, StopBy::AppQuit) {
+                Ok(stop) => recorded.extend(stop),
+                Err(e) => eprintln!("omniclaw-desktop: {e}; a rescue's watch may start it again"),
             }
         }
         self.host.shutdown_all().await;
+        for (state_dir, stop) in &recorded {
+            keep_stop(state_dir, stop);
+        }
         for name in names {
             self.release(&name);
         }
@@ -1165,6 +1180,20 @@ impl CliRun {
 
 /// Resolves `profile` (or the default profile) from the gateway environment,
 /// honouring the state dir's ownership marker like the CLI does.
+/// Writes `stop` again once the gateway stopped, unless a record is there:
+/// a gateway stopped the moment it started may clear the first record as
+/// it serves its first config.
+fn keep_stop(state_dir: &Path, stop: &StopIntent) {
+    if intent::read(state_dir).is_none() {
+        if let Err(e) = intent::record(state_dir, stop) {
+            eprintln!(
+                "omniclaw-desktop: cannot record the stop in {}: {e}; a rescue's watch may start it again",
+                state_dir.join(intent::FILE).display()
+            );
+        }
+    }
+}
+
 /// Marks the runtime file of the app's own gateway in `state_dir` stopped.
 fn mark_stopped(state_dir: &Path) {
     if let Err(e) = runtime::mark_stopped(state_dir, std::process::id(), intent::now_ms()) {
