@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use omniclaw_agent::double::{Double, Reply};
 use omniclaw_tests::botapi::BotApiDouble;
 use omniclaw_tests::desktop::*;
-use omniclaw_tests::{Home, Run};
+use omniclaw_tests::{GatewayProc, Home, Run};
 
 const API_KEY: &str = "sk-wizard-good-key-0123456789";
 const WRONG_KEY: &str = "sk-wizard-wrong-key-9876543210";
@@ -78,13 +78,68 @@ fn wait_finished(web: &WebDriver) -> String {
     panic!("finishing never ended");
 }
 
-#[test]
-fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
+/// The provider double listing two models and taking only [`API_KEY`].
+fn provider(rt: &tokio::runtime::Runtime) -> Double {
     let double = rt.block_on(Double::start()).expect("double");
     double.list_model("double-mini", Some((1.0, 2.0)));
     double.list_model("double-max", None);
     double.require_key(API_KEY);
+    double
+}
+
+/// Picks OpenAI in the wizard, at the double's address.
+fn choose_openai(web: &WebDriver, double: &Double) {
+    web.click("[data-testid=as-provider-openai]");
+    web.fill(
+        "[data-testid=as-base-url]",
+        &double.base_url("openai-completions"),
+    );
+}
+
+/// Step 3 with the right key: the models are fetched, `double-mini` is
+/// picked and the test message sent; the reply as the page shows it.
+fn pick_and_test(web: &WebDriver, double: &Double) -> String {
+    web.fill("[data-testid=as-key]", API_KEY);
+    web.click("[data-testid=as-fetch]");
+    let models = web.wait_contains("[data-testid=as-model]", "double-max", PATIENCE);
+    assert!(models.contains("double-mini"), "{models}");
+    web.fill("[data-testid=as-model]", "double-mini");
+    double.push(Reply::text("<b>Hello</b> from the double.").usage(1000, 500));
+    web.click("[data-testid=as-test]");
+    web.wait_contains("[data-testid=as-reply-text]", "from the double.", PATIENCE)
+}
+
+/// The finished wizard's "Chat" opens `profile`'s chat, and its gateway
+/// answers with the model the wizard chose.
+fn chat_after_finish(web: &WebDriver, double: &Double, profile: &str) {
+    web.click("[data-testid=as-chat]");
+    let start = Instant::now();
+    let opened = format!(
+        "return document.getElementById('chat-gateway').value === '{profile}' && document.getElementById('chat-session').options.length > 0"
+    );
+    while web.script(&opened) != Ok(serde_json::Value::Bool(true)) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the chat never opened {profile}: {:?}",
+            web.script("return [document.getElementById('chat-gateway').value, [...document.querySelectorAll('#chat-gateway option')].map(o => o.value), document.getElementById('chat-session').options.length, document.getElementById('page-chat').innerText]")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = format!("{profile} answers.");
+    double.push(Reply::text(answer.clone()));
+    let hello = format!("hello {profile}");
+    web.fill("[data-testid=chat-input]", &hello);
+    web.click("[data-testid=chat-send]");
+    web.wait_contains("[data-testid=chat-log]", &answer, PATIENCE);
+    let asked = double.chats().pop().expect("the gateway's call");
+    assert_eq!(asked.body["model"], "double-mini");
+    assert!(asked.body["messages"].to_string().contains(&hello));
+}
+
+#[test]
+fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = provider(&rt);
     let session = Session::start();
     let _keyring = session.keyring();
     let api = BotApiDouble::start();
@@ -113,11 +168,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     );
 
     // A key the provider refuses: its reason is shown, nothing is written.
-    web.click("[data-testid=as-provider-openai]");
-    web.fill(
-        "[data-testid=as-base-url]",
-        &double.base_url("openai-completions"),
-    );
+    choose_openai(&web, &double);
     web.fill("[data-testid=as-key]", WRONG_KEY);
     web.click("[data-testid=as-fetch]");
     let refused = web.wait_contains(
@@ -137,14 +188,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     assert_eq!(key_status(&home, &session), "\"stored\": false");
 
     // The right key: the models are fetched, one is picked and tested.
-    web.fill("[data-testid=as-key]", API_KEY);
-    web.click("[data-testid=as-fetch]");
-    let models = web.wait_contains("[data-testid=as-model]", "double-max", PATIENCE);
-    assert!(models.contains("double-mini"), "{models}");
-    web.fill("[data-testid=as-model]", "double-mini");
-    double.push(Reply::text("<b>Hello</b> from the double.").usage(1000, 500));
-    web.click("[data-testid=as-test]");
-    let reply = web.wait_contains("[data-testid=as-reply-text]", "from the double.", PATIENCE);
+    let reply = pick_and_test(&web, &double);
     assert_eq!(reply, "<b>Hello</b> from the double.", "shown as text");
     // $1 and $2 per million: 1000 tokens in and 500 out cost $0.002.
     let cost = web.wait_contains("[data-testid=as-cost]", "cost", PATIENCE);
@@ -165,6 +209,22 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     web.click("[data-testid=as-check]");
     web.wait_contains("[data-testid=as-bot]", "@wizard_main_bot", PATIENCE);
 
+    // Operators, checked as the CLI checks a user id: a bad one is named
+    // and nothing is written.
+    web.fill("[data-testid=as-operators]", "5005, @someone");
+    web.click("[data-testid=as-finish]");
+    let said = web.wait_contains(
+        "[data-testid=as-error]",
+        "is not a Telegram user id",
+        PATIENCE,
+    );
+    assert!(
+        said.contains("Operators") && said.contains("@someone"),
+        "{said}"
+    );
+    assert!(!home.path().join(".omniclaw/omniclaw.json").exists());
+    web.fill("[data-testid=as-operators]", "5005, 6006 5005");
+
     // Finish: the default profile runs with the model and its bot polls,
     // the key and the bot token in the keychain and in no file.
     web.click("[data-testid=as-finish]");
@@ -179,6 +239,12 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     assert!(done.contains("keychain"), "{done}");
     let config = home.read(".omniclaw/omniclaw.json");
     assert!(config.contains("openai/double-mini"), "{config}");
+    // The operators may use the bot; nobody else gets past the allowlist.
+    let telegram = cli(&home, &session, &["config", "get", "channels.telegram"]);
+    let telegram: serde_json::Value =
+        serde_json::from_str(telegram.stdout.trim()).expect("channels.telegram");
+    assert_eq!(telegram["allowFrom"], serde_json::json!([5005, 6006]));
+    assert_eq!(telegram["dmPolicy"], "allowlist");
     assert_eq!(key_status(&home, &session), "\"stored\": true");
     assert_eq!(
         files_containing(home.path(), API_KEY),
@@ -187,22 +253,7 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     );
 
     // The new gateway answers in the Chat page.
-    web.click("[data-testid=as-chat]");
-    let start = Instant::now();
-    while web
-        .script("return document.getElementById('chat-gateway').value === 'default' && document.getElementById('chat-session').options.length > 0")
-        != Ok(serde_json::Value::Bool(true))
-    {
-        assert!(start.elapsed() < PATIENCE, "the chat never opened main");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    double.push(Reply::text("Main answers."));
-    web.fill("[data-testid=chat-input]", "hello main");
-    web.click("[data-testid=chat-send]");
-    web.wait_contains("[data-testid=chat-log]", "Main answers.", PATIENCE);
-    let asked = double.chats().pop().expect("the gateway's call");
-    assert_eq!(asked.body["model"], "double-mini");
-    assert!(asked.body["messages"].to_string().contains("hello main"));
+    chat_after_finish(&web, &double, "default");
 
     // A gateway without a model is offered the wizard on its card; one
     // with a model is not.
@@ -237,6 +288,26 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
     });
     web.wait_contains("[data-testid=as-plan]", "Profile work exists", PATIENCE);
 
+    // Work runs from a terminal: Finish writes the file, the running
+    // gateway applies it by itself, and the app starts no second one.
+    let mut cmd = home.cmd();
+    cmd.args(["--profile", "work", "gateway"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &session.bus);
+    let terminal = GatewayProc::spawn(cmd).unwrap_or_else(|r| panic!("work did not start: {r:?}"));
+    choose_openai(&web, &double);
+    pick_and_test(&web, &double);
+    web.click("[data-testid=as-finish]");
+    let done = wait_finished(&web);
+    assert!(done.contains("openai/double-mini"), "{done}");
+    let status = cli(&home, &session, &["--profile", "work", "gateway", "status"]);
+    let said = format!("{}{}", status.stdout, status.stderr);
+    assert!(
+        said.contains(&terminal.pid().to_string()) && !said.contains("embedded"),
+        "work still runs from its terminal, and only there:\n{said}"
+    );
+    chat_after_finish(&web, &double, "work");
+    drop(terminal);
+
     // "Set up assistant…" in the tray opens it too.
     web.click("#tab-gateways");
     session.wait_for("the assistant item", |t| t.has("Set up assistant…"));
@@ -245,4 +316,60 @@ fn a_first_start_sets_up_the_main_assistant_from_the_gui() {
         web.script("return document.getElementById('page-assistant').hidden === false")
             == Ok(serde_json::Value::Bool(true))
     });
+}
+
+#[test]
+fn a_keychain_that_refuses_the_key_offers_the_profiles_private_file() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = provider(&rt);
+    let session = Session::start();
+    // A Secret Service that answers but stores nothing (no default
+    // collection), as on a desktop that never made a login keyring.
+    let _keyring = session.keyring_without_default();
+    let home = Home::new();
+    let web = session.dashboard(&home, &[double.addr().port()]);
+    web.wait_contains("[data-testid=as-plan]", "New profile default", PATIENCE);
+    // A port of its own: the first-start test plans the default one.
+    let port = free_base(&[double.addr().port(), 18789]);
+    web.fill("[data-testid=as-port]", &port.to_string());
+    web.wait_contains("[data-testid=as-plan]", &port.to_string(), PATIENCE);
+    choose_openai(&web, &double);
+    pick_and_test(&web, &double);
+
+    // Finish: refused by the keychain, said why and where the file would
+    // be, nothing written, the file one click away.
+    web.click("[data-testid=as-finish]");
+    let said = web.wait_contains(
+        "[data-testid=as-error]",
+        "The keychain did not keep the secrets",
+        Duration::from_secs(60),
+    );
+    assert!(
+        said.contains("~/.omniclaw/secrets.json") && said.contains("0600"),
+        "where and how private the file is: {said}"
+    );
+    assert!(
+        !said.contains("--secrets-file"),
+        "a button, not a command: {said}"
+    );
+    assert!(
+        !home.path().join(".omniclaw/omniclaw.json").exists(),
+        "nothing written"
+    );
+    web.click("[data-testid=as-use-file]");
+    let done = wait_finished(&web);
+    assert!(done.contains("secrets file"), "{done}");
+    let file = home.path().join(".omniclaw/secrets.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&file)
+            .expect("the secrets file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "private to the user");
+    assert_eq!(
+        files_containing(home.path(), API_KEY),
+        vec![file.display().to_string()],
+        "the key is in the private file and nowhere else"
+    );
+    chat_after_finish(&web, &double, "default");
 }

@@ -166,10 +166,26 @@ fn tray_shows_starts_warns_and_quits() {
             "port {port} is free after Quit"
         );
     }
-    assert!(
-        !home.path().join(".omniclaw-main/gateway.json").exists(),
-        "runtime file removed"
-    );
+    stopped_on_purpose(&home, "main", "app-quit");
+}
+
+/// The stop of `profile`'s embedded gateway was recorded as on purpose,
+/// `by` the path that stopped it, and its runtime file, marked stopped,
+/// still names the app as its last owner (a rescue's watch reads both).
+fn stopped_on_purpose(home: &omniclaw_tests::Home, profile: &str, by: &str) {
+    let dir = format!(".omniclaw-{profile}");
+    let intent: serde_json::Value =
+        serde_json::from_str(&home.read(&format!("{dir}/stop-intent.json")))
+            .expect("stop-intent.json is JSON");
+    assert_eq!(intent["by"], by, "{intent}");
+    assert_eq!(intent["owner"], "embedded", "{intent}");
+    assert!(intent["pid"].as_u64().is_some(), "{intent}");
+    let record: serde_json::Value =
+        serde_json::from_str(&home.read(&format!("{dir}/gateway.json")))
+            .expect("gateway.json is JSON");
+    assert_eq!(record["owner"], "embedded", "{record}");
+    assert_eq!(record["pid"], intent["pid"], "{record}");
+    assert!(record["stoppedMs"].as_u64().is_some(), "{record}");
 }
 
 #[test]
@@ -177,6 +193,7 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
     let session = Session::start();
     let (home, main, rescue) = two_profiles();
     home.write(".omniclaw/desktop.json", r#"{"startWithApp": ["rescue"]}"#);
+    let notifications = session.notifications();
 
     let mut app = session.launch(&home);
     wait_until("rescue to listen", || listening(rescue));
@@ -192,6 +209,17 @@ fn marked_gateways_start_with_the_app_and_stay_single() {
     session.wait_for("rescue stopped", |t| {
         t.has(&label("rescue", "stopped", rescue))
     });
+    stopped_on_purpose(&home, "rescue", "tray");
+    // Nothing watches main now: the app says so.
+    let told = notifications.wait_for("about the rescue stopping", |n| {
+        n["summary"] == "Rescue gateway rescue stopped"
+    });
+    assert!(
+        told["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Nothing watches or repairs its targets")),
+        "{told}"
+    );
     assert!(
         app.0.try_wait().expect("try_wait").is_none(),
         "the app keeps running"
@@ -360,6 +388,15 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
     // Stop from the card: the port is freed.
     web.click("[data-testid=stop-main]");
     wait_until("main's port to close", || !listening(main));
+    web.wait_text("[data-testid=state-main]", "Stopped");
+    stopped_on_purpose(&home, "main", "dashboard");
+    // Starting it again forgets the stop.
+    web.click("[data-testid=start-main]");
+    web.wait_text("[data-testid=state-main]", "Running · embedded");
+    wait_until("the stop forgotten", || {
+        !home.path().join(".omniclaw-main/stop-intent.json").exists()
+    });
+    web.click("[data-testid=stop-main]");
     web.wait_text("[data-testid=state-main]", "Stopped");
 
     // A conflict shows on the port map with its fix one click away.

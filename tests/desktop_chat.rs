@@ -300,23 +300,30 @@ fn reattach(web: &WebDriver) {
     }
 }
 
+/// `main` with an assistant on `double` whose commands ask first (and
+/// `extra` keys), started from the dashboard of the app in `session`.
+fn asking_main(session: &Session, double: &Double, extra: &str) -> (Home, Dashboard) {
+    let home = Home::new();
+    let main = assistant_profile(
+        &home,
+        "main",
+        double,
+        &[],
+        &format!("tools: {{ exec: {{ mode: \"ask\", approvalTimeoutSeconds: 120 }} }},\n  {extra}"),
+    );
+    let web = session.dashboard(&home, &[main]);
+    web.click("[data-testid=start-main]");
+    web.wait_text("[data-testid=state-main]", "Running · embedded");
+    (home, web)
+}
+
 #[test]
 fn an_approval_is_denied_from_the_dashboard_and_spend_is_watched() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let double = rt.block_on(Double::start()).expect("double");
     let session = Session::start();
     let notifications = session.notifications();
-    let home = Home::new();
-    let main = assistant_profile(
-        &home,
-        "main",
-        &double,
-        &[],
-        "tools: { exec: { mode: \"ask\", approvalTimeoutSeconds: 120 } },\n  budget: { dailyUsd: 0.05 },",
-    );
-    let web = session.dashboard(&home, &[main]);
-    web.click("[data-testid=start-main]");
-    web.wait_text("[data-testid=state-main]", "Running · embedded");
+    let (home, web) = asking_main(&session, &double, "budget: { dailyUsd: 0.05 },");
 
     // The model wants to run a command: the app tells, the chat asks.
     let ran = home.path().join("ran");
@@ -401,4 +408,78 @@ fn an_approval_is_denied_from_the_dashboard_and_spend_is_watched() {
         let times = all.iter().filter(|n| n["summary"] == summary).count();
         assert_eq!(times, 1, "{summary:?} told {times} times: {all:#?}");
     }
+}
+
+/// `tools.exec.allowlist` of `profile`'s config, as `config get` reads it.
+fn allowlist(home: &Home, profile: &str) -> Value {
+    let out = home.run(&[
+        "--profile",
+        profile,
+        "config",
+        "get",
+        "tools.exec.allowlist",
+    ]);
+    serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null)
+}
+
+/// The model asks to `touch file`; the chat's approval is answered with
+/// `decision` and the run ends. The command line.
+fn answer_touch(
+    web: &WebDriver,
+    double: &Double,
+    file: &std::path::Path,
+    decision: &str,
+) -> String {
+    let command = format!("touch {}", file.display());
+    let done = format!("Done after {decision}.");
+    double.push(Reply::tool_call("exec", json!({"command": command})));
+    double.push(Reply::text(done.clone()));
+    send(web, &format!("touch it ({decision})"));
+    web.wait_contains("[data-testid=chat-approvals]", &command, PATIENCE);
+    web.click(&format!("[data-testid^={decision}-chat-]"));
+    web.wait_contains("[data-testid=chat-log]", &done, PATIENCE);
+    command
+}
+
+#[test]
+fn an_approval_is_allowed_once_and_always_from_the_dashboard() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    let session = Session::start();
+    let (home, web) = asking_main(&session, &double, "");
+    web.click("[data-testid=chat-main]");
+    pick_gateway(&web, "main");
+
+    // Allow once: the command runs, and nothing is added to the allowlist.
+    let once = home.path().join("once");
+    answer_touch(&web, &double, &once, "allow-once");
+    assert!(once.exists(), "an allowed command runs");
+    wait_until("the approval to leave the page", || {
+        web.find("[data-testid^=allow-once-chat-]").is_err()
+    });
+    assert_eq!(allowlist(&home, "main"), Value::Null, "once adds nothing");
+
+    // Always: the command runs and its exact line joins the allowlist,
+    // written through the validated edit.
+    let always = home.path().join("always");
+    let command = answer_touch(&web, &double, &always, "allow-always");
+    assert!(always.exists(), "an always-allowed command runs");
+    wait_until("the command line on the allowlist", || {
+        allowlist(&home, "main") == json!([command])
+    });
+    home.run(&["--profile", "main", "config", "validate"])
+        .expect_code(0);
+
+    // The running gateway took the edit: the same line runs unasked.
+    std::fs::remove_file(&always).expect("remove the file");
+    std::thread::sleep(Duration::from_secs(3));
+    double.push(Reply::tool_call("exec", json!({"command": command})));
+    double.push(Reply::text("Made it unasked."));
+    send(&web, "make it again");
+    web.wait_contains("[data-testid=chat-log]", "Made it unasked.", PATIENCE);
+    assert!(always.exists(), "the allowlisted command ran");
+    assert!(
+        web.find("[data-testid^=allow-once-chat-]").is_err(),
+        "nothing was asked"
+    );
 }

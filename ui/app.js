@@ -506,7 +506,7 @@ function wzProfilesChanged(state) {
 // nodes, so nothing a model writes becomes markup. Links open in the system
 // browser through the app.
 
-const chat = { gateway: null, key: null, live: new Map(), state: null, opening: 0, active: false };
+const chat = { gateway: null, key: null, live: new Map(), state: null, opening: 0, active: false, wanted: null };
 const MD_TAGS = new Set(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "ul", "ol", "li", "em", "strong", "del", "a", "hr", "br", "table", "thead", "tr", "th", "td", "span"]);
 
 /** One node of a rendered reply: a string is text; an element only of a known tag. */
@@ -603,6 +603,7 @@ function chatFillGateways() {
 async function chatOpen(gateway, key) {
   const seq = ++chat.opening;
   chat.gateway = gateway;
+  if (gateway === chat.wanted) chat.wanted = null;
   chatFillGateways();
   chatRenderApprovals();
   if (!gateway) {
@@ -648,6 +649,10 @@ async function chatEnter() {
     // Not inside the app: the page says so elsewhere.
   }
   const names = chatGateways().map((g) => g.name);
+  // A gateway asked for by name that the app has not reached yet (one
+  // just set up, or run outside the app) opens as soon as it is listed
+  // (see chatStateChanged); whatever opens first meanwhile.
+  if (target) chat.wanted = null;
   const gateway = target && (names.includes(target) || !chat.state) ? target : names.includes(chat.gateway) ? chat.gateway : names[0] || null;
   await chatOpen(gateway, gateway === chat.gateway ? chat.key : null);
   $("chat-input").focus();
@@ -662,6 +667,7 @@ function chatLeave() {
 function chatWith(name) {
   chat.gateway = name;
   chat.key = null;
+  chat.wanted = name;
   showPage("chat");
 }
 
@@ -677,7 +683,10 @@ function chatStateChanged(state) {
     chat.live.clear();
     $("chat-log").replaceChildren();
   }
-  if (!chat.gateway && names.length) chatOpen(names[0], null);
+  if (chat.wanted && chat.wanted !== chat.gateway && names.includes(chat.wanted)) {
+    chat.live.clear();
+    chatOpen(chat.wanted, null);
+  } else if (!chat.gateway && names.length) chatOpen(names[0], null);
 }
 
 async function chatSend(event) {
@@ -1163,7 +1172,7 @@ function setUpWizard() {
 // local Ollama is found by the app), its models fetched with the key, a test
 // message, an optional Telegram bot, then one write at Finish. The model's
 // reply is untrusted: shown with textContent only.
-const as = { offers: [], tested: false, planTimer: 0 };
+const as = { offers: [], tested: false, planTimer: 0, secretsFile: false };
 
 function asShowError(message) {
   const box = $("as-error");
@@ -1336,13 +1345,20 @@ async function asFinish(event) {
   done.textContent = "Writing the profile and starting its gateway…";
   done.hidden = false;
   try {
-    const r = await call("assistant_finish", { name: asName(), port: asPort() });
+    const r = await call("assistant_finish", { name: asName(), port: asPort(), secretsFile: as.secretsFile, operators: $("as-operators").value });
     done.textContent = `${r.profile} runs on port ${r.port} with ${r.model}${r.bot ? `, ${r.bot} polls` : ""}; its secrets are in the ${r.store.replace(/^the /, "")}.`;
     $("as-chat").hidden = false;
     as.tested = false;
+    // Written: the bot and its operators belong to that profile now.
+    $("as-operators").value = "";
+    as.secretsFile = false;
   } catch (error) {
     done.hidden = true;
     asShowError(errText(error));
+    if (error && error.kind === "keychain") {
+      $("as-use-file").hidden = false;
+      $("as-use-file").focus();
+    }
   } finally {
     button.removeAttribute("aria-busy");
     asUpdateFinish();
@@ -1351,8 +1367,11 @@ async function asFinish(event) {
 
 async function asCancel() {
   await call("assistant_cancel").catch(() => {});
+  as.secretsFile = false;
+  $("as-use-file").hidden = true;
   $("as-key").value = "";
   $("as-token").value = "";
+  $("as-operators").value = "";
   $("as-bot").hidden = true;
   $("as-done").hidden = true;
   $("as-chat").hidden = true;
@@ -1381,6 +1400,12 @@ function setUpAssistant() {
   $("as-test").addEventListener("click", asTest);
   $("as-check").addEventListener("click", asCheck);
   $("as-cancel").addEventListener("click", asCancel);
+  // The keychain refused the secrets: the profile's private file, then Finish again.
+  $("as-use-file").addEventListener("click", async (event) => {
+    as.secretsFile = true;
+    $("as-use-file").hidden = true;
+    await asFinish(event);
+  });
   $("as-chat").addEventListener("click", () => chatWith(asName()));
   $("as-form").addEventListener("submit", asFinish);
   asProviders();

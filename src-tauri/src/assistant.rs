@@ -216,9 +216,12 @@ pub struct DoneView {
 }
 
 /// Step 5: writes everything with onboarding's all-or-nothing rules (the
-/// key and tokens into the secret store, the config, the marker), starts
-/// the gateway in the app (restarts it when it ran) and waits for its
-/// health. A refusal names the reason; a failed write left nothing.
+/// key and tokens into the secret store — the profile's private file when
+/// `secrets_file`, offered after the keychain refused them —, the config,
+/// the marker), starts
+/// the gateway in the app (restarts it when it ran there; one run by a
+/// service or a terminal applies the file itself, and the wizard waits
+/// until it serves it) and waits for its health. A refusal names the reason; a failed write left nothing.
 #[tauri::command]
 pub async fn assistant_finish(
     desktop: Shared<'_>,
@@ -226,7 +229,22 @@ pub async fn assistant_finish(
     rescue: State<'_, Wizard>,
     name: String,
     port: Option<u16>,
+    secrets_file: Option<bool>,
+    operators: Option<String>,
 ) -> Result<DoneView, StepFailure> {
+    let file = secrets_file.unwrap_or(false);
+    // The bot's operators (who may approve and operate), checked as the
+    // CLI's onboarding checks a user id, before anything is written.
+    let allow_from = omniclaw_core::rescue::parse_user_ids(operators.as_deref().unwrap_or(""))
+        .map_err(|e| StepFailure::from(format!("Operators: {e}")))?;
+    let mut telegram = onboarding::telegram_draft(&rescue, &name);
+    if !allow_from.is_empty() {
+        let bot = telegram.as_mut().ok_or_else(|| {
+            "Operators are the Telegram bot's: check its token first, or leave Operators empty"
+                .to_string()
+        })?;
+        bot.allow_from = allow_from;
+    }
     let resolved = desktop::resolve(desktop.env(), Some(&name))
         .map_err(|e| StepFailure::from(e.to_string()))?;
     let model = {
@@ -247,29 +265,46 @@ pub async fn assistant_finish(
     let model_ref = model.model_ref();
     let answers = Answers {
         port,
-        telegram: onboarding::telegram_draft(&rescue, &name),
+        telegram,
         model: Some(model),
     };
     let env = desktop.env().clone();
     let for_write = resolved.clone();
     let written = tauri::async_runtime::spawn_blocking(move || {
-        onboard::write(&for_write, &env, &onboarding::store_for(false), &answers)
+        onboard::write(&for_write, &env, &onboarding::store_for(file), &answers)
     })
     .await
     .map_err(|e| format!("writing the profile did not finish: {e}"))?
-    .map_err(|e| StepFailure::from(e.to_string()))?;
+    .map_err(|e| onboarding::write_failure(&e, file, &resolved, &name))?;
     // Written: the store holds the secrets, so the wizard forgets its copy.
     guard(&wizard.draft).take();
     onboarding::forget(&rescue);
     desktop.changed.notify_one();
 
-    onboarding::start(desktop.inner(), &name, false).await?;
+    // A gateway run outside the app (a service, a terminal) applies the
+    // written file by itself: it is waited for, never started twice.
+    let elsewhere = desktop.runs_elsewhere(&name);
+    if !elsewhere {
+        onboarding::start(desktop.inner(), &name, false).await?;
+    }
     let env = desktop.env().clone();
+    let config_path = resolved.config_path.clone();
     let endpoint = tauri::async_runtime::spawn_blocking(move || {
         onboard::endpoint(&resolved, &env, &onboarding::store_for(false))
     })
     .await
     .map_err(|e| format!("reading the gateway's address did not finish: {e}"))??;
+    if elsewhere {
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| format!("cannot read {} back: {e}", config_path.display()))?;
+        onboard::wait_applied(
+            &endpoint,
+            &omniclaw_core::config::hash(&text),
+            onboard::HEALTH_WAIT,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
     let healthy = onboard::wait_healthy(&endpoint, onboard::HEALTH_WAIT)
         .await
         .map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use omniclaw_core::heal::StopBy;
 use omniclaw_core::tray::Action;
 use serde::Serialize;
 use tauri::{AppHandle, State, Wry};
@@ -38,7 +39,10 @@ pub async fn gateway_action(
     let action = Action::parse(&action).ok_or_else(|| {
         format!("{action:?} is not a gateway action: use start, stop, restart, install-service or uninstall-service")
     })?;
-    desktop.act(&name, action).await.map_err(|e| e.to_string())
+    desktop
+        .act(&name, action, Some(StopBy::Dashboard))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Turns "Start at login" on or off.

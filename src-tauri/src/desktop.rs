@@ -25,6 +25,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use omniclaw_core::env::{self, EnvSnapshot};
+use omniclaw_core::heal::StopBy;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::tray::{self, Action, Via};
 use omniclaw_gateway::host::Reloading;
@@ -34,6 +35,7 @@ use omniclaw_gateway::reload::{self, Rebuild};
 use omniclaw_gateway::{Auth, GatewayState, Host};
 #[cfg(unix)]
 use omniclaw_os::desktopctl::{self, Op, Reply, Request};
+use omniclaw_os::intent::{self, StopIntent};
 use omniclaw_os::lock::{InstanceLock, Owner};
 use omniclaw_os::profiles::{self, ConfigState};
 use omniclaw_os::runtime;
@@ -331,7 +333,87 @@ impl Desktop {
 
     /// Carries out `action` on gateway `name` as [`tray::route`] decides for
     /// its current state. Errors are also kept as the gateway's last error.
-    pub async fn act(self: &Arc<Self>, name: &str, action: Action) -> Result<(), ActionError> {
+    /// A stop (or a service's removal, which stops it) asked by a person,
+    /// `by` the tray or the dashboard, is recorded as on purpose in the
+    /// gateway's state dir first, so a rescue's watch leaves it stopped; it
+    /// is forgotten again when the action fails. `by` is `None` for a
+    /// caller that records its own stop (`omniclaw gateway stop` over the
+    /// control socket) or stops only to start again.
+    pub async fn act(
+        self: &Arc<Self>,
+        name: &str,
+        action: Action,
+        by: Option<StopBy>,
+    ) -> Result<(), ActionError> {
+        let stops = matches!(action, Action::Stop | Action::UninstallService);
+        let recorded = match by {
+            Some(by) if stops => self.record_stop(name, by).map_err(|e| self.fail(name, e))?,
+            _ => None,
+        };
+        let result = self.act_now(name, action).await;
+        if let Some((state_dir, stop)) = recorded {
+            match &result {
+                Err(_) => {
+                    let _ = intent::clear(&state_dir);
+                }
+                Ok(()) => keep_stop(&state_dir, &stop),
+            }
+        }
+        result
+    }
+
+    /// Records in `name`'s state dir that `by` stops its gateway on
+    /// purpose, naming the gateway that runs now; the state dir written and
+    /// the record, or `None` for a profile that has none (nothing ran,
+    /// nothing to stop).
+    fn record_stop(
+        &self,
+        name: &str,
+        by: StopBy,
+    ) -> Result<Option<(PathBuf, StopIntent)>, ActionError> {
+        let resolved = resolve(&self.env, Some(name))?;
+        if !resolved.state_dir.is_dir() {
+            return Ok(None);
+        }
+        let (owner, pid) = if guard(&self.embedded).contains_key(name) {
+            (Some(Owner::Embedded), Some(std::process::id()))
+        } else {
+            match InstanceLock::probe(&resolved.lock_path()) {
+                Ok(Some(holder)) => (holder.owner, Some(holder.pid)),
+                _ => (None, None),
+            }
+        };
+        let stop = StopIntent {
+            by,
+            owner: owner.map(|o| o.as_str().to_string()),
+            pid,
+            at_ms: intent::now_ms(),
+        };
+        intent::record(&resolved.state_dir, &stop).map_err(|e| {
+            ActionError::failed(
+                name,
+                format!(
+                    "cannot record the stop in {}: {e}; nothing was stopped",
+                    resolved.state_dir.join(intent::FILE).display()
+                ),
+            )
+        })?;
+        Ok(Some((resolved.state_dir, stop)))
+    }
+
+    /// Whether `name`'s gateway runs outside this app right now (a
+    /// service, a terminal): its instance lock is held by someone else.
+    pub fn runs_elsewhere(&self, name: &str) -> bool {
+        if guard(&self.embedded).contains_key(name) {
+            return false;
+        }
+        resolve(&self.env, Some(name))
+            .ok()
+            .and_then(|r| InstanceLock::probe(&r.lock_path()).ok().flatten())
+            .is_some()
+    }
+
+    async fn act_now(self: &Arc<Self>, name: &str, action: Action) -> Result<(), ActionError> {
         let me = Arc::clone(self);
         let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
             .await
@@ -453,11 +535,11 @@ impl Desktop {
                     Running | Starting => {}
                     Failed { reason } => {
                         me.note(&name, format!("failed: {reason}"));
-                        me.release_if_down(&name);
+                        me.release_if_down(&name, true);
                         break;
                     }
                     Stopped => {
-                        me.release_if_down(&name);
+                        me.release_if_down(&name, false);
                         break;
                     }
                 }
@@ -468,16 +550,19 @@ impl Desktop {
         });
     }
 
-    /// Drops the instance lock and the runtime file of `name`, if we hold them.
+    /// Drops the instance lock of `name`, if we hold it, and marks its
+    /// runtime file stopped: the record keeps who ran it (`embedded`), so a
+    /// rescue's watch still knows its owner.
     fn release(&self, name: &str) {
         if let Some(embedded) = guard(&self.embedded).remove(name) {
-            runtime::remove(&embedded.state_dir);
+            mark_stopped(&embedded.state_dir);
         }
     }
 
     /// Like [`Desktop::release`], unless the gateway was started again
-    /// meanwhile (the new run owns the lock now).
-    fn release_if_down(&self, name: &str) {
+    /// meanwhile (the new run owns the lock now). A gateway that failed
+    /// leaves its runtime file as it was, like `omniclaw gateway` does.
+    fn release_if_down(&self, name: &str, failed: bool) {
         let mut embedded = guard(&self.embedded);
         let down = !matches!(
             self.host.state(name),
@@ -485,7 +570,9 @@ impl Desktop {
         );
         if down {
             if let Some(gone) = embedded.remove(name) {
-                runtime::remove(&gone.state_dir);
+                if !failed {
+                    mark_stopped(&gone.state_dir);
+                }
             }
         }
     }
@@ -506,8 +593,18 @@ impl Desktop {
         if let Some(path) = guard(&self.control).take() {
             let _ = std::fs::remove_file(path);
         }
-        self.host.shutdown_all().await;
         let names: Vec<String> = guard(&self.embedded).keys().cloned().collect();
+        let mut recorded = Vec::new();
+        for name in &names {
+            match self.record_stop(name, StopBy::AppQuit) {
+                Ok(stop) => recorded.extend(stop),
+                Err(e) => eprintln!("omniclaw-desktop: {e}; a rescue's watch may start it again"),
+            }
+        }
+        self.host.shutdown_all().await;
+        for (state_dir, stop) in &recorded {
+            keep_stop(state_dir, stop);
+        }
         for name in names {
             self.release(&name);
         }
@@ -621,7 +718,8 @@ impl Desktop {
                 }
             }
         };
-        let result = self.act(name, action).await;
+        // `omniclaw gateway stop` recorded its own stop before it asked.
+        let result = self.act(name, action, None).await;
         let status = self.status_of(name).await;
         match result {
             Ok(()) => {
@@ -757,7 +855,7 @@ impl Desktop {
             if marked.contains(&gateway.name)
                 && tray::route(&gateway, Action::Start) == Ok(Via::Host)
             {
-                let _ = self.act(&gateway.name, Action::Start).await;
+                let _ = self.act(&gateway.name, Action::Start, None).await;
             }
         }
     }
@@ -1082,6 +1180,30 @@ impl CliRun {
 
 /// Resolves `profile` (or the default profile) from the gateway environment,
 /// honouring the state dir's ownership marker like the CLI does.
+/// Writes `stop` again once the gateway stopped, unless a record is there:
+/// a gateway stopped the moment it started may clear the first record as
+/// it serves its first config.
+fn keep_stop(state_dir: &Path, stop: &StopIntent) {
+    if intent::read(state_dir).is_none() {
+        if let Err(e) = intent::record(state_dir, stop) {
+            eprintln!(
+                "omniclaw-desktop: cannot record the stop in {}: {e}; a rescue's watch may start it again",
+                state_dir.join(intent::FILE).display()
+            );
+        }
+    }
+}
+
+/// Marks the runtime file of the app's own gateway in `state_dir` stopped.
+fn mark_stopped(state_dir: &Path) {
+    if let Err(e) = runtime::mark_stopped(state_dir, std::process::id(), intent::now_ms()) {
+        eprintln!(
+            "omniclaw-desktop: cannot mark {} stopped: {e}",
+            state_dir.join(runtime::FILE).display()
+        );
+    }
+}
+
 pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, ActionError> {
     let resolved = paths::resolve(paths::Inputs {
         profile_flag: profile,

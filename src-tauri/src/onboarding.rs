@@ -18,6 +18,7 @@ use tauri::{AppHandle, Emitter, State, Wry};
 use tokio::sync::oneshot;
 
 use omniclaw_channels::telegram::DEFAULT_API_ROOT;
+use omniclaw_core::paths::Resolved;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::tray::Action;
 use omniclaw_gateway::GatewayState;
@@ -96,6 +97,31 @@ impl StepFailure {
 impl From<String> for StepFailure {
     fn from(message: String) -> StepFailure {
         StepFailure::other(message)
+    }
+}
+
+/// Why a wizard's write failed. Nothing was written (write undoes its
+/// steps): a keychain that would not keep the secrets is answered with the
+/// profile's private file, one click away, instead of a command to type —
+/// saying why and where that file is.
+pub(crate) fn write_failure(
+    e: &onboard::OnboardError,
+    file: bool,
+    resolved: &Resolved,
+    name: &str,
+) -> StepFailure {
+    let keychain = matches!(e, onboard::OnboardError::Store { .. })
+        && !file
+        && !omniclaw_os::secrets::uses_file(&resolved.state_dir);
+    if !keychain {
+        return StepFailure::other(e.to_string());
+    }
+    StepFailure {
+        message: format!(
+            "The keychain did not keep the secrets of profile {name}: it refused them (it is locked, or it has no default collection to keep them in) or cannot be reached. Nothing was written. They can go into the profile's private file {} instead, readable by you only (0600).",
+            resolved.display(&resolved.state_dir.join(omniclaw_os::secrets::FILE_NAME))
+        ),
+        kind: "keychain",
     }
 }
 
@@ -411,26 +437,13 @@ pub async fn onboard_finish(
     })
     .await?
     .map_err(|e| {
-        // Nothing was written (write undoes its steps): a keychain that
-        // would not keep the secrets is answered with the private file,
-        // one click away, instead of a command to type.
-        let keychain = matches!(e, onboard::OnboardError::Store { .. })
-            && !file
-            && !omniclaw_os::secrets::uses_file(&resolved.state_dir);
-        if keychain {
-            let message = format!(
-                "The keychain did not keep the secrets of profile {name}: it refused them (it is locked, or it has no default collection to keep them in) or cannot be reached. Nothing was written."
-            );
-            progress(&app, "write", "failed", "the keychain did not keep the secrets");
-            StepFailure {
-                message,
-                kind: "keychain",
-            }
-        } else {
-            let message = e.to_string();
-            progress(&app, "write", "failed", &message);
-            StepFailure::other(message)
-        }
+        let failure = write_failure(&e, file, &resolved, &name);
+        let said = match failure.kind {
+            "keychain" => "the keychain did not keep the secrets",
+            _ => failure.message.as_str(),
+        };
+        progress(&app, "write", "failed", said);
+        failure
     })?;
     progress(
         &app,
@@ -524,12 +537,12 @@ pub(crate) async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> 
     if service {
         if desktop.host().state(name) == GatewayState::Running {
             desktop
-                .act(name, Action::Stop)
+                .act(name, Action::Stop, None)
                 .await
                 .map_err(|e| e.to_string())?;
         }
         desktop
-            .act(name, Action::InstallService)
+            .act(name, Action::InstallService, None)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -538,7 +551,7 @@ pub(crate) async fn start(desktop: &Arc<Desktop>, name: &str, service: bool) -> 
     } else {
         Action::Start
     };
-    match desktop.act(name, action).await {
+    match desktop.act(name, action, None).await {
         // Installing a service starts it: a refused start means it runs.
         Err(ActionError::Refused(_)) if service => Ok(()),
         other => other.map_err(|e| e.to_string()),

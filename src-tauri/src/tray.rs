@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use omniclaw_core::heal::StopBy;
 use omniclaw_core::rescue::PairingCode;
 use omniclaw_core::tray::{self as model, Icon, Item, ItemId};
 use tauri::image::Image;
@@ -239,7 +240,7 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
     match id {
         ItemId::GatewayAction(action, name) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = desktop.act(&name, action).await {
+                if let Err(e) = desktop.act(&name, action, Some(StopBy::Tray)).await {
                     eprintln!("omniclaw-desktop: {} {name}: {e}", action.as_str());
                 }
             });

@@ -366,6 +366,11 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         refused_edit,
         spend,
         approvals,
+        rescue: record
+            .config
+            .value()
+            .is_some_and(|v| omniclaw_channels::telegram::is_rescue(record.profile.name(), v))
+            || record.profile.name().eq_ignore_ascii_case("rescue"),
         name,
     }
 }

@@ -720,6 +720,23 @@ pub fn parse_user_id(raw: &str) -> Result<u64, StepError> {
     }
 }
 
+/// Reads a comma- or space-separated list of Telegram user ids (a bot's
+/// operators), each as [`parse_user_id`] reads one, without repeats; empty
+/// is none (operators pair later).
+pub fn parse_user_ids(raw: &str) -> Result<Vec<u64>, StepError> {
+    let mut out = Vec::new();
+    for word in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let id = parse_user_id(word)?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a comma- or space-separated list of target profiles; `own` (the
 /// rescue profile itself) is refused.
 pub fn parse_targets(raw: &str, own: &Profile) -> Result<Vec<Profile>, StepError> {
@@ -1146,6 +1163,13 @@ mod tests {
         assert_eq!(parse_user_id(" 42 "), Ok(42));
         assert_eq!(parse_user_id("0"), Err(StepError::UserId("0".into())));
         assert_eq!(parse_user_id("@me"), Err(StepError::UserId("@me".into())));
+        assert_eq!(parse_user_ids(" 42, 7 42\n9"), Ok(vec![42, 7, 9]));
+        assert_eq!(parse_user_ids("  "), Ok(vec![]));
+        assert_eq!(
+            parse_user_ids("42, @me"),
+            Err(StepError::UserId("@me".into()))
+        );
+        assert_eq!(parse_user_ids("42,0"), Err(StepError::UserId("0".into())));
         let own = p("rescue");
         assert_eq!(
             parse_targets("main, work main", &own),

@@ -90,6 +90,10 @@ pub struct Gateway {
     /// Commands its assistant waits to run until an operator answers,
     /// oldest first.
     pub approvals: Vec<ApprovalWait>,
+    /// Whether it is a rescue gateway (a `rescue` section, or the profile
+    /// named `rescue`): its own stop or failure is told, as nothing watches
+    /// its targets meanwhile.
+    pub rescue: bool,
 }
 
 /// A command an assistant wants to run, waiting for an operator's answer.
@@ -197,6 +201,7 @@ impl Gateway {
             refused_edit: Vec::new(),
             spend: None,
             approvals: Vec::new(),
+            rescue: false,
         }
     }
 }
@@ -877,6 +882,12 @@ fn tooltip(snapshot: &Snapshot) -> String {
 pub enum Notice {
     /// A gateway went to `failed` (or failed again for another reason).
     Failed { name: String, reason: String },
+    /// A rescue gateway that ran stopped (`reason: None`) or failed: its
+    /// targets go unwatched until it runs again.
+    RescueDown {
+        name: String,
+        reason: Option<String>,
+    },
     /// An isolation conflict appeared.
     Conflict { label: String },
     /// A Telegram user asked for access to gateway `name`'s bot.
@@ -903,6 +914,10 @@ impl Notice {
     pub fn title(&self) -> String {
         match self {
             Notice::Failed { name, .. } => format!("Gateway {name} failed"),
+            Notice::RescueDown { name, reason } => match reason {
+                Some(_) => format!("Rescue gateway {name} failed"),
+                None => format!("Rescue gateway {name} stopped"),
+            },
             Notice::Conflict { .. } => "Isolation problem".to_string(),
             Notice::PairingRequest { name, who, .. } => format!("{name}: {who} asks for access"),
             Notice::Approval { name, .. } => format!("{name}: a command waits for your approval"),
@@ -917,6 +932,13 @@ impl Notice {
     pub fn body(&self) -> String {
         match self {
             Notice::Failed { reason, .. } => first_line(reason, 200),
+            Notice::RescueDown { name, reason } => {
+                let why = reason
+                    .as_deref()
+                    .map(|r| format!("{}. ", first_line(r, 200)))
+                    .unwrap_or_default();
+                format!("{why}Nothing watches or repairs its targets until it runs again: start {name} from the tray or the dashboard.")
+            }
             Notice::Conflict { label } => format!("{label}. Open the port map to fix it."),
             Notice::PairingRequest { name, code, .. } => format!(
                 "Pairing code {code}. Approve or deny it under \"Pairing requests\" in the tray menu or on {name}'s card in the dashboard."
@@ -939,25 +961,41 @@ impl Notice {
 }
 
 /// What changed from `before` to `after` that the user should hear about:
-/// each failure, each new conflict and each new pairing request once, never
-/// repeated while it lasts.
+/// each failure, a rescue gateway that stopped, each new conflict and each
+/// new pairing request once, never repeated while it lasts.
 pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
     let mut out = Vec::new();
     for gateway in &after.gateways {
-        let Status::Failed { reason } = &gateway.status else {
-            continue;
-        };
         let was = before
             .gateways
             .iter()
             .find(|g| g.name == gateway.name)
             .map(|g| &g.status);
-        let already = matches!(was, Some(Status::Failed { reason: r }) if r == reason);
-        if !already {
-            out.push(Notice::Failed {
-                name: gateway.name.clone(),
-                reason: reason.clone(),
-            });
+        let name = gateway.name.clone();
+        match &gateway.status {
+            Status::Failed { reason } => {
+                let already = matches!(was, Some(Status::Failed { reason: r }) if r == reason);
+                if already {
+                    continue;
+                }
+                out.push(if gateway.rescue {
+                    Notice::RescueDown {
+                        name,
+                        reason: Some(reason.clone()),
+                    }
+                } else {
+                    Notice::Failed {
+                        name,
+                        reason: reason.clone(),
+                    }
+                });
+            }
+            Status::Stopped if gateway.rescue => {
+                if matches!(was, Some(Status::Running(_))) {
+                    out.push(Notice::RescueDown { name, reason: None });
+                }
+            }
+            _ => {}
         }
     }
     let old: BTreeSet<String> = warnings(&before.conflicts).into_iter().collect();
@@ -1427,6 +1465,46 @@ mod tests {
 
     fn check_notices(before: &Snapshot, after: &Snapshot, expected: &[Notice]) {
         assert_eq!(notices(before, after), expected);
+    }
+
+    #[test]
+    fn a_rescue_gateway_that_stops_or_fails_is_told_once() {
+        let rescue = |status: Status| {
+            let mut s = main_and_rescue(Status::Running(Owner::Service), status);
+            s.gateways[1].rescue = true;
+            s
+        };
+        let running = rescue(Status::Running(Owner::Embedded));
+        let stopped = rescue(Status::Stopped);
+        let failed = rescue(Status::Failed {
+            reason: "port 19789 in use by nginx (pid 42)".into(),
+        });
+        let told_stop = Notice::RescueDown {
+            name: "rescue".into(),
+            reason: None,
+        };
+        check_notices(&running, &stopped, std::slice::from_ref(&told_stop));
+        check_notices(&stopped, &stopped, &[]);
+        // Never ran since the app looked: nothing stopped.
+        check_notices(&Snapshot::default(), &stopped, &[]);
+        check_notices(&rescue(Status::Starting), &stopped, &[]);
+        let told_failure = Notice::RescueDown {
+            name: "rescue".into(),
+            reason: Some("port 19789 in use by nginx (pid 42)".into()),
+        };
+        check_notices(&running, &failed, std::slice::from_ref(&told_failure));
+        check_notices(&failed, &failed, &[]);
+        check_notices(&failed, &stopped, &[]);
+        assert_eq!(told_stop.title(), "Rescue gateway rescue stopped");
+        assert_eq!(told_failure.title(), "Rescue gateway rescue failed");
+        assert_eq!(
+            told_failure.body(),
+            "port 19789 in use by nginx (pid 42). Nothing watches or repairs its targets until it runs again: start rescue from the tray or the dashboard."
+        );
+        // Another gateway stopping is no news; its failure is told as before.
+        let mut main_stopped = running.clone();
+        main_stopped.gateways[0].status = Status::Stopped;
+        check_notices(&running, &main_stopped, &[]);
     }
 
     #[test]

@@ -1146,6 +1146,56 @@ async fn look(endpoint: &Endpoint, secs: u64) -> Look {
 /// with ok and, when the profile has a Telegram bot, the bot polls. Returns
 /// the last reason it was not green when time runs out (or at once when
 /// waiting cannot help, like a refused bot token).
+/// Waits until the gateway at `endpoint`, which runs already (a service, a
+/// terminal), serves the config whose text hashes to `config_hash`: it
+/// applies an edited file by itself, so nothing starts a second one. A
+/// refused edit or one not picked up in `within` is an error saying which.
+pub async fn wait_applied(
+    endpoint: &Endpoint,
+    config_hash: &str,
+    within: Duration,
+) -> Result<(), HealthError> {
+    let start = Instant::now();
+    loop {
+        let mut opts = ConnectOptions::new(endpoint.auth.clone(), &["operator.read"]);
+        opts.timeout = Duration::from_secs(3);
+        let reload = match Client::connect_with(&endpoint.url, opts).await {
+            Ok(client) => {
+                let health = client.call("health", json!({})).await;
+                client.close().await;
+                health.ok().and_then(|h| h.get("reload").cloned())
+            }
+            Err(_) => None,
+        };
+        let served = reload
+            .as_ref()
+            .and_then(|r| r.get("configHash"))
+            .and_then(Value::as_str);
+        if served == Some(config_hash) {
+            return Ok(());
+        }
+        if start.elapsed() >= within {
+            let why = reload
+                .as_ref()
+                .and_then(|r| r.get("lastError").or_else(|| r.get("error")))
+                .and_then(Value::as_str)
+                .map_or_else(
+                    || "it has not picked up the new file".to_string(),
+                    |e| format!("it refused the new file: {e}"),
+                );
+            return Err(HealthError::Unhealthy {
+                profile: endpoint.profile.clone(),
+                reason: format!(
+                    "it runs outside the app and still serves its previous config after {} s; {why}",
+                    within.as_secs()
+                ),
+                command: endpoint.command.clone(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 pub async fn wait_healthy(endpoint: &Endpoint, within: Duration) -> Result<Healthy, HealthError> {
     let start = Instant::now();
     loop {
