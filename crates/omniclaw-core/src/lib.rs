@@ -14,6 +14,7 @@ pub mod advice;
 pub mod approval;
 pub mod config;
 pub mod env;
+pub mod executable;
 pub mod inventory;
 pub mod paths;
 pub mod ports;
