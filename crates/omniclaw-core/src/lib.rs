@@ -20,6 +20,7 @@ pub mod paths;
 pub mod ports;
 pub mod profile;
 pub mod reload;
+pub mod remote;
 pub mod report;
 pub mod rescue;
 pub mod service;
