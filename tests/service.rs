@@ -1518,6 +1518,26 @@ fn status_deep_flags_a_unit_written_for_another_binary() {
     via_link("omniclaw --profile rescue gateway install --force").expect_code(0);
     let v = via_link("omniclaw --profile rescue --json gateway status --deep").json();
     assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
+
+    // A unit an older OmniClaw wrote, without the condition on its binary.
+    let text = std::fs::read_to_string(&unit_path).expect("unit");
+    let older: String = text
+        .lines()
+        .filter(|l| !l.starts_with("ConditionPathExists="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&unit_path, older).expect("rewrite unit");
+    let r = via_link("omniclaw --profile rescue --json gateway status --deep");
+    r.expect_code(1);
+    let v = r.json();
+    assert_eq!(
+        stale_of(&v["service"]),
+        ["its file differs from what `gateway install` writes now (an older OmniClaw wrote it, or it was edited)"],
+        "{v}"
+    );
+    via_link("omniclaw --profile rescue gateway install --force").expect_code(0);
+    let v = via_link("omniclaw --profile rescue --json gateway status --deep").json();
+    assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
 }
 
 const FAKE_LAUNCHCTL: &str = r#"#!/bin/sh

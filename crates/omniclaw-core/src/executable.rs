@@ -81,7 +81,9 @@ impl fmt::Display for Chosen {
 
 /// The executable a service (`name` = `omniclaw`) or the login item
 /// (`name` = `omniclaw-desktop`) should run, by the rule above; `None` when
-/// no fact names one. `name` is the bare program name, without suffix.
+/// no fact names one. `name` (bare, without suffix) is looked up in a
+/// package's directory; outside a package the running program itself is
+/// chosen, so a caller passes its own name.
 pub fn choose(
     inv: &Invocation,
     name: &str,
@@ -281,7 +283,7 @@ mod tests {
             },
             packaged("/usr/bin/omniclaw"),
         );
-        // A package directory without the program: the invoked path.
+        // A package directory without `name`: the running program, as invoked.
         check(
             "omniclaw",
             Case {

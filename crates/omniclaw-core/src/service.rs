@@ -548,6 +548,10 @@ pub enum Stale {
     /// It runs another binary than `gateway install` would write now (an
     /// older build folder, a binary since installed from a package).
     BinaryDiffers { service: PathBuf, now: PathBuf },
+    /// Its command and environment match, but the file differs from what
+    /// `gateway install` writes now: an older OmniClaw wrote it (without
+    /// `ConditionPathExists=`, say), or it was edited by hand.
+    Outdated,
     /// An environment variable differs from what `gateway install` would write now.
     EnvDiffers {
         key: &'static str,
@@ -586,6 +590,9 @@ impl fmt::Display for Stale {
                 "it runs {} but `gateway install` would now write {}",
                 service.display(),
                 now.display()
+            ),
+            Stale::Outdated => f.write_str(
+                "its file differs from what `gateway install` writes now (an older OmniClaw wrote it, or it was edited)",
             ),
             Stale::EnvDiffers { key, service, now } => write!(
                 f,
@@ -666,6 +673,17 @@ pub fn drift(
         }
     }
     out
+}
+
+/// [`Stale::Outdated`] when `installed_text`, the service's command file
+/// (unit, plist or launcher script), is not what `spec` renders for
+/// `platform` now. Meant for a service [`drift`] and [`stale_reasons`] find
+/// nothing wrong with, so `spec` carries its binary, port and paths.
+pub fn outdated(spec: &ServiceSpec, platform: Platform, installed_text: &str) -> Option<Stale> {
+    let command = platform.command_path(&spec.home, &spec.names);
+    let files = spec.render(platform).ok()?;
+    let now = files.iter().find(|f| f.path == command)?;
+    (now.contents != installed_text).then_some(Stale::Outdated)
 }
 
 /// The fix for stale services: reinstall (or uninstall) through the profile.
@@ -1293,6 +1311,37 @@ pub(crate) mod tests {
             fix.starts_with("`omniclaw --profile rescue gateway install --force`"),
             "{fix}"
         );
+    }
+
+    #[test]
+    fn a_file_an_older_omniclaw_wrote_is_outdated() {
+        for (platform, s) in [
+            (Platform::Systemd, spec("rescue", true)),
+            (Platform::Launchd, spec("rescue", true)),
+            (Platform::TaskScheduler, spec("rescue", false)),
+        ] {
+            let files = s.render(platform).expect("renders");
+            let command = files.last().expect("a command file");
+            assert_eq!(
+                outdated(&s, platform, &command.contents),
+                None,
+                "{platform:?}"
+            );
+            // The same command and environment without the condition line.
+            let older: String = command
+                .contents
+                .split_inclusive('\n')
+                .filter(|l| {
+                    !l.starts_with("ConditionPathExists=") && !l.starts_with("if not exist")
+                })
+                .collect();
+            let expected = (platform != Platform::Launchd).then_some(Stale::Outdated);
+            assert_eq!(outdated(&s, platform, &older), expected, "{platform:?}");
+            assert_eq!(
+                outdated(&s, platform, &format!("{}\n# edited", command.contents)),
+                Some(Stale::Outdated)
+            );
+        }
     }
 
     fn problem_text(p: &SecretProblem) -> String {

@@ -1305,6 +1305,9 @@ fn inspect(
     if facts.state_dir_exists {
         stale.extend(service::drift(&installed, now.binary, spec.as_ref()));
     }
+    if let Some(spec) = spec.filter(|_| stale.is_empty()) {
+        stale.extend(service::outdated(&spec, platform, &text));
+    }
     (installed, stale)
 }
 
