@@ -140,17 +140,18 @@ impl Fixture {
     /// Runs a command line as the manual writes it, with the fake manager
     /// first on PATH (then `omniclaw`'s directory).
     fn shell(&self, line: &str) -> Run {
-        let bin_dir = omniclaw_tests::omniclaw_bin()
-            .parent()
-            .expect("bin dir")
-            .display()
-            .to_string();
+        let bin = omniclaw_tests::omniclaw_bin();
+        self.shell_on(line, bin.parent().expect("bin dir"))
+    }
+
+    /// Runs a command line with the fake manager, then `dir`, on PATH.
+    fn shell_on(&self, line: &str, dir: &Path) -> Run {
         let out = self
             .home
             .shell_cmd(line)
             .env(
                 "PATH",
-                format!("{}:{bin_dir}:/usr/bin:/bin", self.bin.display()),
+                format!("{}:{}:/usr/bin:/bin", self.bin.display(), dir.display()),
             )
             .env("USER", "tester")
             .env("OMNICLAW_SERVICE_MANAGER", "systemd")
@@ -1499,6 +1500,138 @@ fn status_deep_warns_once_and_needs_no_setup() {
     );
     let v = f.deep_status_json("rescue");
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
+/// The stale reasons of one row of `--json gateway status --deep`.
+fn stale_of(row: &serde_json::Value) -> Vec<String> {
+    row["stale"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn status_deep_flags_a_unit_written_for_another_binary() {
+    let f = Fixture::new();
+    main_and_rescue(&f);
+    let bin = omniclaw_tests::omniclaw_bin();
+    // Run as a symlink on PATH, as `~/.local/bin/omniclaw` into a build
+    // folder: the unit runs the symlink, not the folder it points into.
+    let link_dir = f.home.path().join(".local/bin");
+    std::fs::create_dir_all(&link_dir).expect("mkdir");
+    let link = link_dir.join("omniclaw");
+    std::os::unix::fs::symlink(&bin, &link).expect("symlink");
+    let via_link = |line: &str| f.shell_on(line, &link_dir);
+    via_link("omniclaw --profile rescue gateway install").expect_code(0);
+    let unit_path = f.unit("omniclaw-gateway-rescue.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("unit");
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={} gateway --port 19789",
+            link.display()
+        )),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(&format!("ConditionPathExists={}\n", link.display())),
+        "{unit}"
+    );
+    assert!(unit.contains("LimitNOFILE=65536"), "{unit}");
+
+    // Fresh: nothing differs from what install would write now.
+    let r = via_link("omniclaw --profile rescue --json gateway status --deep");
+    let v = r.json();
+    assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
+    let row = v["services"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["profile"] == "rescue"))
+        .cloned()
+        .expect("rescue row");
+    assert_eq!(stale_of(&row), Vec::<String>::new(), "{v}");
+
+    // Written by an older build (still present) for both profiles.
+    let old = f.home.path().join("old-build/omniclaw");
+    f.home.write("old-build/omniclaw", "#!/bin/sh\n");
+    make_executable(&old);
+    f.run(&["--profile", "main", "gateway", "install"])
+        .expect_code(0);
+    for name in [
+        "omniclaw-gateway-rescue.service",
+        "omniclaw-gateway-main.service",
+    ] {
+        let path = f.unit(name);
+        let text = std::fs::read_to_string(&path).expect("unit");
+        let text = text
+            .replace(&link.display().to_string(), &old.display().to_string())
+            .replace(&bin.display().to_string(), &old.display().to_string());
+        std::fs::write(&path, text).expect("rewrite unit");
+    }
+    let r = via_link("omniclaw --profile rescue --json gateway status --deep");
+    r.expect_code(1);
+    let v = r.json();
+    let differs = format!(
+        "it runs {} but `gateway install` would now write {}",
+        old.display(),
+        link.display()
+    );
+    assert_eq!(
+        stale_of(&v["service"]),
+        std::slice::from_ref(&differs),
+        "{v}"
+    );
+    let rows = v["services"].as_array().expect("services");
+    for (profile, cmd) in [
+        ("rescue", "omniclaw --profile rescue"),
+        ("main", "omniclaw --profile main"),
+    ] {
+        let row = rows
+            .iter()
+            .find(|s| s["profile"] == profile)
+            .unwrap_or_else(|| panic!("{profile} row in {v}"));
+        assert_eq!(stale_of(row), std::slice::from_ref(&differs), "{v}");
+        assert!(
+            row["fix"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("`{cmd} gateway install --force`"))),
+            "{row}"
+        );
+    }
+    // The text form says it once per unit, with the fix.
+    let r = via_link("omniclaw --profile rescue gateway status --deep");
+    r.expect_code(1)
+        .expect_output(&differs)
+        .expect_output("fix: `omniclaw --profile main gateway install --force`");
+    // Without --deep, the binary is not compared.
+    let v = via_link("omniclaw --profile rescue --json gateway status").json();
+    assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
+
+    // The fix it names puts the unit right.
+    via_link("omniclaw --profile rescue gateway install --force").expect_code(0);
+    let v = via_link("omniclaw --profile rescue --json gateway status --deep").json();
+    assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
+
+    // A unit an older OmniClaw wrote, without the condition on its binary.
+    let text = std::fs::read_to_string(&unit_path).expect("unit");
+    let older: String = text
+        .lines()
+        .filter(|l| !l.starts_with("ConditionPathExists="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&unit_path, older).expect("rewrite unit");
+    let r = via_link("omniclaw --profile rescue --json gateway status --deep");
+    r.expect_code(1);
+    let v = r.json();
+    assert_eq!(
+        stale_of(&v["service"]),
+        ["its file differs from what `gateway install` writes now (an older OmniClaw wrote it, or it was edited)"],
+        "{v}"
+    );
+    via_link("omniclaw --profile rescue gateway install --force").expect_code(0);
+    let v = via_link("omniclaw --profile rescue --json gateway status --deep").json();
+    assert_eq!(stale_of(&v["service"]), Vec::<String>::new(), "{v}");
 }
 
 const FAKE_LAUNCHCTL: &str = r#"#!/bin/sh

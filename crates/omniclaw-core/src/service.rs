@@ -400,6 +400,8 @@ fn text(what: &'static str, path: &Path) -> Result<String, SpecError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Installed {
     pub binary: Option<PathBuf>,
+    /// `OMNICLAW_HOME`.
+    pub home: Option<PathBuf>,
     /// `--port` of the command line, else `OMNICLAW_GATEWAY_PORT`.
     pub port: Option<u16>,
     pub profile: Option<String>,
@@ -418,6 +420,7 @@ impl Installed {
             .and_then(|w| w[1].parse().ok());
         Installed {
             binary: argv.first().map(PathBuf::from),
+            home: get(env::HOME).map(PathBuf::from),
             port: flag_port.or_else(|| get(env::GATEWAY_PORT).and_then(|p| p.parse().ok())),
             profile: get(env::PROFILE),
             state_dir: get(env::STATE_DIR).map(PathBuf::from),
@@ -542,6 +545,19 @@ pub enum Stale {
     ProfileMismatch { file: String, env: String },
     /// No `OMNICLAW_SERVICE` marker: not written by `gateway install`.
     Unmarked,
+    /// It runs another binary than `gateway install` would write now (an
+    /// older build folder, a binary since installed from a package).
+    BinaryDiffers { service: PathBuf, now: PathBuf },
+    /// Its command and environment match, but the file differs from what
+    /// `gateway install` writes now: an older OmniClaw wrote it (without
+    /// `ConditionPathExists=`, say), or it was edited by hand.
+    Outdated,
+    /// An environment variable differs from what `gateway install` would write now.
+    EnvDiffers {
+        key: &'static str,
+        service: Option<PathBuf>,
+        now: PathBuf,
+    },
 }
 
 impl fmt::Display for Stale {
@@ -568,6 +584,21 @@ impl fmt::Display for Stale {
             ),
             Stale::Unmarked => f.write_str(
                 "it lacks OMNICLAW_SERVICE=1, so it was not written by `gateway install`",
+            ),
+            Stale::BinaryDiffers { service, now } => write!(
+                f,
+                "it runs {} but `gateway install` would now write {}",
+                service.display(),
+                now.display()
+            ),
+            Stale::Outdated => f.write_str(
+                "its file differs from what `gateway install` writes now (an older OmniClaw wrote it, or it was edited)",
+            ),
+            Stale::EnvDiffers { key, service, now } => write!(
+                f,
+                "it sets {key}={} but `gateway install` would now write {}",
+                show(service),
+                now.display()
             ),
         }
     }
@@ -603,6 +634,56 @@ pub fn stale_reasons(installed: &Installed, facts: &Facts) -> Vec<Stale> {
         });
     }
     out
+}
+
+/// How an installed service differs from what `gateway install` would
+/// write now: its binary against `binary` (the one the install rule picks
+/// today, see [`crate::executable`]), and, given the spec `gateway install`
+/// would render for this profile, its home, state dir and config path. The
+/// port is [`Stale::PortDrift`]'s (see [`stale_reasons`]). A value the file
+/// lacks is not compared: [`stale_reasons`] reports an unmarked file.
+pub fn drift(
+    installed: &Installed,
+    binary: Option<&Path>,
+    spec: Option<&ServiceSpec>,
+) -> Vec<Stale> {
+    let mut out = Vec::new();
+    if let (Some(service), Some(now)) = (&installed.binary, binary) {
+        if crate::paths::normalize(service) != crate::paths::normalize(now) {
+            out.push(Stale::BinaryDiffers {
+                service: service.clone(),
+                now: now.to_path_buf(),
+            });
+        }
+    }
+    let Some(spec) = spec else {
+        return out;
+    };
+    for (key, service, now) in [
+        (env::HOME, &installed.home, &spec.home),
+        (env::STATE_DIR, &installed.state_dir, &spec.state_dir),
+        (env::CONFIG_PATH, &installed.config_path, &spec.config_path),
+    ] {
+        if service.as_ref().is_some_and(|s| s != now) {
+            out.push(Stale::EnvDiffers {
+                key,
+                service: service.clone(),
+                now: now.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// [`Stale::Outdated`] when `installed_text`, the service's command file
+/// (unit, plist or launcher script), is not what `spec` renders for
+/// `platform` now. Meant for a service [`drift`] and [`stale_reasons`] find
+/// nothing wrong with, so `spec` carries its binary, port and paths.
+pub fn outdated(spec: &ServiceSpec, platform: Platform, installed_text: &str) -> Option<Stale> {
+    let command = platform.command_path(&spec.home, &spec.names);
+    let files = spec.render(platform).ok()?;
+    let now = files.iter().find(|f| f.path == command)?;
+    (now.contents != installed_text).then_some(Stale::Outdated)
 }
 
 /// The fix for stale services: reinstall (or uninstall) through the profile.
@@ -1125,6 +1206,7 @@ pub(crate) mod tests {
     fn staleness() {
         let ok = Installed {
             binary: Some("/bin/omniclaw".into()),
+            home: None,
             port: Some(19789),
             profile: Some("rescue".into()),
             state_dir: Some("/h/.omniclaw-rescue".into()),
@@ -1164,6 +1246,102 @@ pub(crate) mod tests {
             fix,
             "`omniclaw --profile rescue gateway uninstall` removes it"
         );
+    }
+
+    #[test]
+    fn drift_from_what_install_would_write_now() {
+        let now = spec("rescue", true);
+        let files = now.render(Platform::Systemd).expect("renders");
+        let fresh = parse(Platform::Systemd, &files[0].contents);
+        let texts = |installed: &Installed, binary: &str, full: bool| -> Vec<String> {
+            drift(installed, Some(Path::new(binary)), full.then_some(&now))
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        // What install writes now does not drift from itself.
+        assert_eq!(
+            texts(&fresh, "/opt/omni claw/bin/omniclaw", true),
+            Vec::<String>::new()
+        );
+        // Written by an older build folder.
+        let old = Installed {
+            binary: Some("/home/u/old/target/debug/omniclaw".into()),
+            ..fresh.clone()
+        };
+        let binary_text = "it runs /home/u/old/target/debug/omniclaw but `gateway install` would now write /opt/omni claw/bin/omniclaw";
+        assert_eq!(
+            texts(&old, "/opt/omni claw/bin/omniclaw", false),
+            [binary_text]
+        );
+        // `.` and `..` do not make a difference.
+        assert_eq!(
+            texts(&fresh, "/opt/omni claw/bin/../bin/omniclaw", false),
+            Vec::<String>::new()
+        );
+        let moved = Installed {
+            state_dir: Some("/srv/rescue".into()),
+            config_path: Some("/srv/rescue/omniclaw.json".into()),
+            ..old.clone()
+        };
+        assert_eq!(
+            texts(&moved, "/opt/omni claw/bin/omniclaw", true),
+            [
+                binary_text,
+                "it sets OMNICLAW_STATE_DIR=/srv/rescue but `gateway install` would now write /home/u/.omniclaw-rescue",
+                "it sets OMNICLAW_CONFIG_PATH=/srv/rescue/omniclaw.json but `gateway install` would now write /home/u/.omniclaw-rescue/omniclaw.json",
+            ]
+        );
+        // Without a spec only the binary counts; without a binary, nothing.
+        assert_eq!(
+            texts(&moved, "/opt/omni claw/bin/omniclaw", false),
+            [binary_text]
+        );
+        assert_eq!(drift(&moved, None, None), []);
+        // A file that names no value is not compared.
+        assert_eq!(
+            drift(&Installed::default(), Some(Path::new("/x")), Some(&now)),
+            []
+        );
+        let fix = stale_fix(
+            &Profile::parse("rescue").expect("valid"),
+            &drift(&old, Some(Path::new("/x")), None),
+        );
+        assert!(
+            fix.starts_with("`omniclaw --profile rescue gateway install --force`"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn a_file_an_older_omniclaw_wrote_is_outdated() {
+        for (platform, s) in [
+            (Platform::Systemd, spec("rescue", true)),
+            (Platform::Launchd, spec("rescue", true)),
+            (Platform::TaskScheduler, spec("rescue", false)),
+        ] {
+            let files = s.render(platform).expect("renders");
+            let command = files.last().expect("a command file");
+            assert_eq!(
+                outdated(&s, platform, &command.contents),
+                None,
+                "{platform:?}"
+            );
+            // The same command and environment without the condition line.
+            let older: String = command
+                .contents
+                .split_inclusive('\n')
+                .filter(|l| {
+                    !l.starts_with("ConditionPathExists=") && !l.starts_with("if not exist")
+                })
+                .collect();
+            let expected = (platform != Platform::Launchd).then_some(Stale::Outdated);
+            assert_eq!(outdated(&s, platform, &older), expected, "{platform:?}");
+            assert_eq!(
+                outdated(&s, platform, &format!("{}\n# edited", command.contents)),
+                Some(Stale::Outdated)
+            );
+        }
     }
 
     fn problem_text(p: &SecretProblem) -> String {

@@ -11,6 +11,7 @@
 pub mod desktopctl;
 pub mod discovery;
 pub mod edit;
+pub mod executable;
 pub mod fsx;
 pub mod intent;
 pub mod limits;

@@ -96,7 +96,16 @@ fn session_keyring(ctx: &Ctx, platform: Platform) -> bool {
     }
 }
 
-/// The binary a service runs: `--binary`, else this executable; absolute and present.
+/// The binary `gateway install` picks without `--binary`: the installed
+/// package's CLI, else the path this one was run as (see
+/// `omniclaw_core::executable`), absolute; `None` when nothing names one.
+fn chosen_binary(ctx: &Ctx) -> Option<PathBuf> {
+    let path_var = ctx.env.get("PATH").map(std::ffi::OsStr::new);
+    omniclaw_os::executable::choose("omniclaw", path_var, ctx.cwd.as_deref())
+        .map(|c| paths::normalize(&c.into_path()))
+}
+
+/// The binary a service runs: `--binary`, else [`chosen_binary`]; absolute and present.
 fn binary(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf, CliError> {
     let path = match flag {
         Some(p) if p.is_relative() => match &ctx.cwd {
@@ -109,10 +118,10 @@ fn binary(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf, CliError> {
             }
         },
         Some(p) => p.to_path_buf(),
-        None => std::env::current_exe().map_err(|e| {
-            CliError::failed(format!(
-                "cannot tell where this omniclaw binary is ({e}): give its absolute path with --binary"
-            ))
+        None => chosen_binary(ctx).ok_or_else(|| {
+            CliError::failed(
+                "cannot tell where this omniclaw binary is: give its absolute path with --binary",
+            )
         })?,
     };
     let path = paths::normalize(&path);
@@ -1296,12 +1305,22 @@ pub struct Section {
     pub warnings: Vec<String>,
 }
 
+/// What `gateway install` would write now, for `--deep` to compare an
+/// installed service with: the binary it picks, and for the current
+/// profile the whole spec.
+#[derive(Clone, Copy, Default)]
+struct Now<'a> {
+    binary: Option<&'a Path>,
+    resolved: Option<&'a Resolved>,
+}
+
 /// Facts about one installed OmniClaw service file, and why it is stale.
 fn inspect(
     platform: Platform,
     home: &Path,
     profile: &omniclaw_core::profile::Profile,
     command_file: &Path,
+    now: Now<'_>,
 ) -> (service::Installed, Vec<service::Stale>) {
     let text = fs::read(command_file)
         .ok()
@@ -1326,7 +1345,17 @@ fn inspect(
         binary_exists: installed.binary.as_ref().is_some_and(|b| b.is_file()),
         config_port,
     };
-    let stale = service::stale_reasons(&installed, &facts);
+    let mut stale = service::stale_reasons(&installed, &facts);
+    // The port `drift` leaves to `stale_reasons`; the spec's is not compared.
+    let spec = now.resolved.zip(now.binary).map(|(r, b)| {
+        ServiceSpec::for_profile(r, b, installed.port.unwrap_or(paths::DEFAULT_GATEWAY_PORT))
+    });
+    if facts.state_dir_exists {
+        stale.extend(service::drift(&installed, now.binary, spec.as_ref()));
+    }
+    if let Some(spec) = spec.filter(|_| stale.is_empty()) {
+        stale.extend(service::outdated(&spec, platform, &text));
+    }
     (installed, stale)
 }
 
@@ -1344,8 +1373,10 @@ fn select_for_status(
     }
 }
 
-/// This profile's service: installed or not, what the manager says, stale or not.
-pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError> {
+/// This profile's service: installed or not, what the manager says, stale
+/// or not; with `deep`, also whether it differs from what `gateway install`
+/// would write now.
+pub fn status_section(ctx: &Ctx, resolved: &Resolved, deep: bool) -> Result<Section, CliError> {
     let manager = match select_for_status(ctx, |e| Section {
         json: json!({"installed": false, "error": e.message()}),
         lines: vec![format!("unavailable: {e}")],
@@ -1368,7 +1399,18 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliErro
             warnings: Vec::new(),
         });
     }
-    let (installed, stale) = inspect(platform, &resolved.home, &resolved.profile, &command_file);
+    let binary_now = deep.then(|| chosen_binary(ctx)).flatten();
+    let now = Now {
+        binary: binary_now.as_deref(),
+        resolved: deep.then_some(resolved),
+    };
+    let (installed, stale) = inspect(
+        platform,
+        &resolved.home,
+        &resolved.profile,
+        &command_file,
+        now,
+    );
     let state = manager.state(&unit);
     let (state_text, pid) = match &state {
         Ok(s @ ServiceState::Running { pid }) => (s.to_string(), *pid),
@@ -1443,6 +1485,7 @@ pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError>
         }
     }
     entries.sort();
+    let binary_now = chosen_binary(ctx);
     let mut rows = Vec::new();
     let mut lines = vec![format!(
         "services ({platform}s under {}):",
@@ -1483,7 +1526,11 @@ pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError>
                 if path != platform.command_path(home, &names) {
                     continue;
                 }
-                let (installed, stale) = inspect(platform, home, &profile, &path);
+                let now = Now {
+                    binary: binary_now.as_deref(),
+                    resolved: (profile == resolved.profile).then_some(resolved),
+                };
+                let (installed, stale) = inspect(platform, home, &profile, &path, now);
                 let unit = Unit {
                     name: platform.service_name(&names).to_string(),
                     definition: platform.definition_path(home, &names),

@@ -86,7 +86,7 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
     // The service manager's view: a profile under its service is started
     // and stopped through it, never as a second copy. Asked first, so a bad
     // OMNICLAW_SERVICE_MANAGER is refused before anything is probed.
-    let service = super::service::status_section(ctx, r)?;
+    let service = super::service::status_section(ctx, r, args.deep)?;
     let deep = match args.deep {
         true => Some(super::service::deep_section(ctx, r)?),
         false => None,

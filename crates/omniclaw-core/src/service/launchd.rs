@@ -63,6 +63,11 @@ pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     // which unloads the agent) down, the wrong way round for a service that
     // must stay up. A bad config therefore retries every ThrottleInterval
     // and `gateway status` shows why; fixing the config brings it back.
+    // launchd has no ConditionPathExists: `KeepAlive {PathState}` would be
+    // ORed with the other keep-alive conditions, not ANDed, so it cannot
+    // keep a removed binary down. A missing Program fails to spawn and is
+    // retried at ThrottleInterval like any exit; `gateway status --deep`
+    // names the missing binary and the fix.
     line(&mut out, "  <key>KeepAlive</key>");
     line(&mut out, "  <true/>");
     let _ = writeln!(

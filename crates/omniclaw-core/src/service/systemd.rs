@@ -23,6 +23,15 @@ pub(super) fn render(spec: &ServiceSpec) -> Result<String, SpecError> {
     );
     let _ = writeln!(out, "[Unit]");
     let _ = writeln!(out, "Description={}", specifiers(&spec.description()));
+    // Once the binary is gone (the package removed, the build folder
+    // deleted), the unit is skipped instead of failing: `Restart=always`
+    // would otherwise start a missing file every RestartSec forever. A
+    // condition takes the rest of the line as the path, unquoted.
+    let _ = writeln!(
+        out,
+        "ConditionPathExists={}",
+        specifiers(&super::text("binary path", &spec.binary)?)
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "[Service]");
     let _ = writeln!(out, "Type=simple");
@@ -187,6 +196,24 @@ mod tests {
         check("/opt/$HOME/x", "/opt/$$HOME/x");
         check("/a \"b\"\\c", "\"/a \\\"b\\\"\\\\c\"");
         check("", "\"\"");
+    }
+
+    #[test]
+    fn the_unit_is_skipped_once_its_binary_is_gone() {
+        let mut s = spec("rescue", true);
+        s.binary = PathBuf::from("/opt/100% omni/omniclaw");
+        let unit = s.render(Platform::Systemd).expect("renders");
+        let lines: Vec<&str> = unit[0].contents.lines().collect();
+        let section = lines.iter().position(|l| *l == "[Unit]").expect("[Unit]");
+        let condition = lines
+            .iter()
+            .position(|l| *l == "ConditionPathExists=/opt/100%% omni/omniclaw")
+            .expect("condition on the binary, specifiers escaped");
+        let service = lines
+            .iter()
+            .position(|l| *l == "[Service]")
+            .expect("[Service]");
+        assert!(section < condition && condition < service, "{lines:?}");
     }
 
     #[test]

@@ -129,6 +129,13 @@ pub(super) fn render_script(spec: &ServiceSpec) -> Result<String, SpecError> {
     // RESTART_SECS, except after bad input (exit 2), which a restart cannot
     // fix (as `RestartPreventExitStatus=2` in the systemd unit).
     lines.push(":run".to_string());
+    // Task Scheduler has no ConditionPathExists; the script is its own
+    // condition: once the binary is gone (uninstalled), it stops instead of
+    // retrying a missing file every RESTART_SECS.
+    lines.push(format!(
+        "if not exist \"{}\" exit /b {BAD_INPUT_EXIT}",
+        batch(&binary)
+    ));
     lines.push(format!(
         "\"{}\" {} >> \"{}\" 2>> \"{}\"",
         batch(&binary),
@@ -275,10 +282,15 @@ mod tests {
             .expect("renders");
         let lines: Vec<&str> = files[1].contents.lines().map(str::trim_end).collect();
         let run = lines.iter().position(|l| *l == ":run").expect(":run label");
-        assert!(lines[run + 1]
+        // A removed binary ends the script instead of a retry every 5 s.
+        assert_eq!(
+            lines[run + 1],
+            r#"if not exist "C:\Program Files\OmniClaw\omniclaw.exe" exit /b 2"#
+        );
+        assert!(lines[run + 2]
             .starts_with(r#""C:\Program Files\OmniClaw\omniclaw.exe" gateway --port 19789"#));
         assert_eq!(
-            &lines[run + 2..],
+            &lines[run + 3..],
             [
                 "if %ERRORLEVEL% EQU 2 exit /b 2",
                 "ping -n 6 127.0.0.1 >nul",
