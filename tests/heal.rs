@@ -209,36 +209,6 @@ fn watch_commands_show_pause_and_resume() {
 
 // ---- a target run as a service ------------------------------------------------
 
-/// A `systemctl` on PATH that runs main's gateway as a service would (in
-/// the background, with the service marker) and logs every call.
-fn fake_systemctl(bin: &std::path::Path) -> String {
-    format!(
-        r#"#!/bin/sh
-dir=$(dirname "$0")
-echo "systemctl $*" >> "$dir/calls.log"
-alive() {{ [ -f "$dir/main.pid" ] && kill -0 "$(cat "$dir/main.pid")" 2>/dev/null; }}
-start() {{ OMNICLAW_SERVICE=1 "{bin}" --profile main gateway >> "$dir/main.out" 2>&1 &
-  echo $! > "$dir/main.pid"; sleep 1; }}
-stop() {{ if alive; then kill "$(cat "$dir/main.pid")"; sleep 1; fi; rm -f "$dir/main.pid"; }}
-case "$*" in
-  "--user show --property=Version") echo "Version=252" ;;
-  "--user show "*) if [ ! -f "$HOME/.config/systemd/user/$3" ]; then
-      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
-    elif alive; then
-      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=%s\nResult=success\n' "$(cat "$dir/main.pid")"
-    else
-      printf 'LoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nResult=exit-code\n'
-    fi ;;
-  "--user enable --now "*|"--user start "*) alive || start ;;
-  "--user restart "*) stop; start ;;
-  "--user disable --now "*|"--user stop "*) stop ;;
-esac
-exit 0
-"#,
-        bin = bin.display()
-    )
-}
-
 /// main installed as a service behind the fake manager, running; a rescue
 /// watching it with `actions`. Ends main's gateway when dropped.
 struct ServiceBench {
@@ -251,9 +221,7 @@ impl ServiceBench {
         let b = Bench::new();
         let fakebin = b.home.path().join("fakebin");
         std::fs::create_dir_all(&fakebin).expect("mkdir");
-        let script = fakebin.join("systemctl");
-        std::fs::write(&script, fake_systemctl(&omniclaw_tests::omniclaw_bin())).expect("fake");
-        make_executable(&script);
+        omniclaw_tests::service::fake_systemctl(&fakebin);
         let s = ServiceBench { b, fakebin };
         s.run(&["--profile", "main", "gateway", "install"])
             .expect_code(0);
@@ -343,11 +311,6 @@ impl Drop for ServiceBench {
 }
 
 #[cfg(unix)]
-fn make_executable(p: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
 #[test]
 fn a_running_service_whose_file_was_broken_is_reported_not_touched() {
     let mut s = ServiceBench::new("['restart', 'rollback']");
