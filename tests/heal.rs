@@ -85,6 +85,20 @@ impl Bench {
             .expect("found")
     }
 
+    /// main's outage was told in one message, edited as it moved on.
+    fn assert_one_incident(&self) {
+        let incidents: Vec<Sent> = self
+            .to_operator()
+            .into_iter()
+            .filter(|m| m.text.starts_with("main is down"))
+            .collect();
+        assert_eq!(
+            incidents.len(),
+            1,
+            "one message per incident: {incidents:?}"
+        );
+    }
+
     /// The watch line `status` shows for main.
     fn status_line(&self) -> String {
         let run = self.home.run(&["status"]);
@@ -147,6 +161,24 @@ fn another_process_on_the_port_is_down_and_the_report_names_it() {
     drop(squatter);
 }
 
+/// The watch needs no Telegram: with the Bot API out of reach it watches,
+/// audits and shows main's outage; the report waits and reaches the
+/// operator, once and up to date, when Telegram is back.
+#[test]
+fn the_watch_runs_while_telegram_is_unreachable_and_reports_once_it_is_back() {
+    let mut b = Bench::new();
+    b.api.set_down(true);
+    b.start_rescue();
+    b.wait_audit("watch: report main");
+    b.wait_status("main — down");
+    assert!(b.to_operator().is_empty(), "{:?}", b.to_operator());
+    b.api.set_down(false);
+    let told = b.wait_told("nobody is known to run it");
+    assert!(told.starts_with("main is down"), "{told}");
+    watch_for(Duration::from_secs(3));
+    b.assert_one_incident();
+}
+
 #[test]
 fn a_terminal_run_target_that_dies_is_reported_not_restarted() {
     let mut b = Bench::new();
@@ -161,12 +193,7 @@ fn a_terminal_run_target_that_dies_is_reported_not_restarted() {
     watch_for(Duration::from_secs(4));
     let port_free = std::net::TcpListener::bind(("127.0.0.1", b.main_port)).is_ok();
     assert!(port_free, "main was not started behind the user's back");
-    let incidents: Vec<_> = b
-        .to_operator()
-        .into_iter()
-        .filter(|m| m.text.starts_with("main is down"))
-        .collect();
-    assert_eq!(incidents.len(), 1, "one message per incident");
+    b.assert_one_incident();
     assert!(
         b.status_line().contains("run from a terminal, reported"),
         "{}",
