@@ -4,6 +4,7 @@
 pub mod botapi;
 pub mod chat;
 pub mod desktop;
+pub mod service;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

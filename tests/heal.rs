@@ -85,6 +85,20 @@ impl Bench {
             .expect("found")
     }
 
+    /// main's outage was told in one message, edited as it moved on.
+    fn assert_one_incident(&self) {
+        let incidents: Vec<Sent> = self
+            .to_operator()
+            .into_iter()
+            .filter(|m| m.text.starts_with("main is down"))
+            .collect();
+        assert_eq!(
+            incidents.len(),
+            1,
+            "one message per incident: {incidents:?}"
+        );
+    }
+
     /// The watch line `status` shows for main.
     fn status_line(&self) -> String {
         let run = self.home.run(&["status"]);
@@ -147,6 +161,24 @@ fn another_process_on_the_port_is_down_and_the_report_names_it() {
     drop(squatter);
 }
 
+/// The watch needs no Telegram: with the Bot API out of reach it watches,
+/// audits and shows main's outage; the report waits and reaches the
+/// operator, once and up to date, when Telegram is back.
+#[test]
+fn the_watch_runs_while_telegram_is_unreachable_and_reports_once_it_is_back() {
+    let mut b = Bench::new();
+    b.api.set_down(true);
+    b.start_rescue();
+    b.wait_audit("watch: report main");
+    b.wait_status("main — down");
+    assert!(b.to_operator().is_empty(), "{:?}", b.to_operator());
+    b.api.set_down(false);
+    let told = b.wait_told("nobody is known to run it");
+    assert!(told.starts_with("main is down"), "{told}");
+    watch_for(Duration::from_secs(3));
+    b.assert_one_incident();
+}
+
 #[test]
 fn a_terminal_run_target_that_dies_is_reported_not_restarted() {
     let mut b = Bench::new();
@@ -161,12 +193,7 @@ fn a_terminal_run_target_that_dies_is_reported_not_restarted() {
     watch_for(Duration::from_secs(4));
     let port_free = std::net::TcpListener::bind(("127.0.0.1", b.main_port)).is_ok();
     assert!(port_free, "main was not started behind the user's back");
-    let incidents: Vec<_> = b
-        .to_operator()
-        .into_iter()
-        .filter(|m| m.text.starts_with("main is down"))
-        .collect();
-    assert_eq!(incidents.len(), 1, "one message per incident");
+    b.assert_one_incident();
     assert!(
         b.status_line().contains("run from a terminal, reported"),
         "{}",
@@ -209,36 +236,6 @@ fn watch_commands_show_pause_and_resume() {
 
 // ---- a target run as a service ------------------------------------------------
 
-/// A `systemctl` on PATH that runs main's gateway as a service would (in
-/// the background, with the service marker) and logs every call.
-fn fake_systemctl(bin: &std::path::Path) -> String {
-    format!(
-        r#"#!/bin/sh
-dir=$(dirname "$0")
-echo "systemctl $*" >> "$dir/calls.log"
-alive() {{ [ -f "$dir/main.pid" ] && kill -0 "$(cat "$dir/main.pid")" 2>/dev/null; }}
-start() {{ OMNICLAW_SERVICE=1 "{bin}" --profile main gateway >> "$dir/main.out" 2>&1 &
-  echo $! > "$dir/main.pid"; sleep 1; }}
-stop() {{ if alive; then kill "$(cat "$dir/main.pid")"; sleep 1; fi; rm -f "$dir/main.pid"; }}
-case "$*" in
-  "--user show --property=Version") echo "Version=252" ;;
-  "--user show "*) if [ ! -f "$HOME/.config/systemd/user/$3" ]; then
-      printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n'
-    elif alive; then
-      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=%s\nResult=success\n' "$(cat "$dir/main.pid")"
-    else
-      printf 'LoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nResult=exit-code\n'
-    fi ;;
-  "--user enable --now "*|"--user start "*) alive || start ;;
-  "--user restart "*) stop; start ;;
-  "--user disable --now "*|"--user stop "*) stop ;;
-esac
-exit 0
-"#,
-        bin = bin.display()
-    )
-}
-
 /// main installed as a service behind the fake manager, running; a rescue
 /// watching it with `actions`. Ends main's gateway when dropped.
 struct ServiceBench {
@@ -251,9 +248,7 @@ impl ServiceBench {
         let b = Bench::new();
         let fakebin = b.home.path().join("fakebin");
         std::fs::create_dir_all(&fakebin).expect("mkdir");
-        let script = fakebin.join("systemctl");
-        std::fs::write(&script, fake_systemctl(&omniclaw_tests::omniclaw_bin())).expect("fake");
-        make_executable(&script);
+        omniclaw_tests::service::fake_systemctl(&fakebin);
         let s = ServiceBench { b, fakebin };
         s.run(&["--profile", "main", "gateway", "install"])
             .expect_code(0);
@@ -343,11 +338,6 @@ impl Drop for ServiceBench {
 }
 
 #[cfg(unix)]
-fn make_executable(p: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
 #[test]
 fn a_running_service_whose_file_was_broken_is_reported_not_touched() {
     let mut s = ServiceBench::new("['restart', 'rollback']");

@@ -1,4 +1,8 @@
-//! The rescue watch's own cost at idle: three healthy `omniclaw gateway`
+//! The rescue watch, two measurements (`cargo bench -p omniclaw-cli
+//! --bench watch -- [idle|restart] [--samples N | --quick]`, both without a
+//! mode):
+//!
+//! `idle` — the watch's own cost at idle: three healthy `omniclaw gateway`
 //! processes, watched by the real watcher with the real probe (identity
 //! over the protocol, the port's holder, the lock, the config, the log's
 //! tail), for an hour of checks at the default interval (10 s) — 360
@@ -8,9 +12,20 @@
 //! of three checks takes, and the RSS after each half hour (growth would
 //! show there). Goal: CPU ≤ 0.1 % of a core, no RSS growth.
 //!
+//! `restart` — target down → restarted and healthy, with the defaults and
+//! the real clock: `main` runs as a service behind a stand-in `systemctl`,
+//! a real rescue gateway onboarded with `--target main` watches it (every
+//! 10 s, down after 3 failed checks), main's process is killed, and the
+//! bench times the kill → the restart call reaching the service manager →
+//! main answering `health` → the operator's message saying "recovered"
+//! (the watch's probe saw it healthy). Each sample is a fresh home, its
+//! kill placed at an even share of the 10 s interval after the watch's
+//! first healthy check, so the samples cover every phase. `--samples N`
+//! (default 5), `--quick` (2). Goal: p50 ≤ 35 s.
+//!
 //! Linux only (reads `/proc/self`); run inside `scripts/session.sh` (the
 //! gateway tokens live in the keychain), after `cargo build -p
-//! omniclaw-cli`: `cargo bench -p omniclaw-cli --bench watch`.
+//! omniclaw-cli`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +39,8 @@ use omniclaw_core::heal::Owner;
 use omniclaw_core::profile::Profile;
 use omniclaw_gateway::heal::TargetProber;
 use omniclaw_os::secrets::{Routed, SecretStore};
+use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble};
+use omniclaw_tests::service::fake_systemctl;
 use omniclaw_tests::{free_base, GatewayProc, Home};
 
 const TARGETS: [&str; 3] = ["main", "work", "lab"];
@@ -85,7 +102,7 @@ fn rss_kb() -> u64 {
         .expect("VmRSS")
 }
 
-fn main() {
+fn idle() {
     let home = Home::new();
     let mut bases: Vec<u16> = Vec::new();
     for name in TARGETS {
@@ -192,4 +209,184 @@ fn main() {
         println!("  goal NOT met: CPU share {share:.4} %");
     }
     drop(gateways);
+}
+
+const RESCUE_TOKEN: &str = "987654321:AAHwatch-bench-token_abcdefghijklmn";
+const OPERATOR: i64 = 4545;
+const RESTART_GOAL: Duration = Duration::from_secs(35);
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Polls `ready` every 100 ms until it holds; the time it took.
+fn until(what: &str, start: Instant, mut ready: impl FnMut() -> bool) -> Duration {
+    while !ready() {
+        assert!(start.elapsed() < PATIENCE, "no {what} after {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+/// One kill → recovered, `phase` into the watch's interval after its first
+/// healthy check. Returns (restart called, main healthy, operator told
+/// "recovered"), each from the kill.
+fn one_restart(phase: Duration) -> (Duration, Duration, Duration) {
+    let api = BotApiDouble::start();
+    api.add_bot(RESCUE_TOKEN, "watch_bench_bot");
+    let home = Home::new();
+    let main_port = home.setup_on_free_port("main");
+    let rescue_port = loop {
+        let p = free_base();
+        if p.abs_diff(main_port) > 300 {
+            break p;
+        }
+    };
+    let op = OPERATOR.to_string();
+    onboard_rescue_at(
+        &home,
+        &api,
+        RESCUE_TOKEN,
+        rescue_port,
+        false,
+        &["--allow-from", &op, "--target", "main"],
+    );
+    let fakebin = home.path().join("fakebin");
+    std::fs::create_dir_all(&fakebin).expect("mkdir");
+    fake_systemctl(&fakebin);
+    let env = [
+        (
+            "PATH".to_string(),
+            format!("{}:/usr/bin:/bin", fakebin.display()),
+        ),
+        ("USER".to_string(), "bench".to_string()),
+        (
+            "OMNICLAW_SERVICE_MANAGER".to_string(),
+            "systemd".to_string(),
+        ),
+    ];
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    home.run_env(&["--profile", "main", "gateway", "install"], &env_ref)
+        .expect_code(0);
+    let healthy = || home.run(&["--profile", "main", "health"]).code == 0;
+    until("healthy main", Instant::now(), healthy);
+    let mut cmd = home.cmd();
+    cmd.args(["--profile", "rescue", "gateway"]);
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let rescue = GatewayProc::spawn(cmd).expect("the rescue starts");
+    let watched = || {
+        home.run(&["status"])
+            .stdout
+            .lines()
+            .any(|l| l.contains("watch: main — healthy"))
+    };
+    until("healthy main in the watch", Instant::now(), watched);
+    std::thread::sleep(phase);
+
+    let pid_file = fakebin.join("main.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("main's pid");
+    let calls = || std::fs::read_to_string(fakebin.join("calls.log")).unwrap_or_default();
+    let restarts_before = calls().matches("restart").count();
+    std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .expect("kill");
+    let killed = Instant::now();
+    let restarted = until("restart through the service manager", killed, || {
+        calls().matches("restart").count() > restarts_before
+    });
+    let up = until("main healthy again", killed, healthy);
+    let told = until("\"recovered\" told", killed, || {
+        api.sent_to(OPERATOR).iter().any(|m| {
+            api.text_now(m.message_id)
+                .is_some_and(|t| t.contains("recovered"))
+        })
+    });
+    drop(rescue);
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    (restarted, up, told)
+}
+
+fn restart(samples: usize) {
+    let interval = Duration::from_millis(INTERVAL_MS);
+    let mut runs = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let phase = interval * u32::try_from(i).expect("samples")
+            / u32::try_from(samples).expect("samples");
+        let (restarted, up, told) = one_restart(phase);
+        println!(
+            "  sample {}: killed {:.1} s after a healthy check → restart called {:.1} s, main healthy {:.1} s, \"recovered\" told {:.1} s",
+            i + 1,
+            phase.as_secs_f64(),
+            restarted.as_secs_f64(),
+            up.as_secs_f64(),
+            told.as_secs_f64()
+        );
+        runs.push((restarted, up, told));
+    }
+    let median = |pick: fn(&(Duration, Duration, Duration)) -> Duration| {
+        let mut v: Vec<Duration> = runs.iter().map(pick).collect();
+        v.sort();
+        (v[(v.len() - 1) / 2], v[0], v[v.len() - 1])
+    };
+    println!(
+        "target down → restarted and healthy, defaults (10 s, down after 3), {samples} samples:"
+    );
+    for (what, (p50, min, max)) in [
+        ("restart called", median(|r| r.0)),
+        ("main healthy", median(|r| r.1)),
+        (
+            "recovered told (the watch's probe saw it healthy)",
+            median(|r| r.2),
+        ),
+    ] {
+        println!(
+            "  {what}: p50 {:.1} s, min {:.1} s, max {:.1} s",
+            p50.as_secs_f64(),
+            min.as_secs_f64(),
+            max.as_secs_f64()
+        );
+    }
+    let (p50, _, _) = median(|r| r.2);
+    if p50 > RESTART_GOAL {
+        println!(
+            "  goal NOT met: p50 {:.1} s > {RESTART_GOAL:?}",
+            p50.as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench` adds `--bench`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut samples = 5;
+    let mut modes: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "idle" | "restart" => modes.push(a.as_str()),
+            "--quick" => samples = 2,
+            "--samples" => {
+                samples = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| panic!("--samples takes a count of 1 or more"));
+            }
+            other => panic!("unknown argument {other:?}: idle, restart, --samples N, --quick"),
+        }
+    }
+    if modes.is_empty() {
+        modes = vec!["idle", "restart"];
+    }
+    for mode in modes {
+        match mode {
+            "idle" => idle(),
+            _ => restart(samples),
+        }
+    }
 }

@@ -558,6 +558,30 @@ impl Poller {
                 return;
             }
         };
+        // A rescue's watch needs no Telegram: it starts before the bot
+        // reaches it, repairs and audits as usual, and its reports wait
+        // for the operators' chats (`Operators`).
+        let operators = Arc::new(Operators::default());
+        let watcher = match self.settings.role {
+            Role::Rescue => self.hooks.prober.clone(),
+            Role::Assistant => None,
+        }
+        .map(|prober| {
+            Arc::new(tokio::sync::Mutex::new(watcher(
+                &self.settings,
+                self.hooks.secrets.as_ref(),
+                prober,
+                operators.clone(),
+            )))
+        });
+        let mut tasks = JoinSet::new();
+        if let Some(w) = &watcher {
+            tasks.spawn(heal::run(
+                w.clone(),
+                self.rewatch.clone(),
+                self.stop.clone(),
+            ));
+        }
         let Some(bot) = self.introduce(&api).await else {
             self.set(ChannelState::Stopped);
             return;
@@ -590,11 +614,7 @@ impl Poller {
                 return;
             }
         };
-        let prober = match self.settings.role {
-            Role::Rescue => self.hooks.prober.clone(),
-            Role::Assistant => None,
-        };
-        let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
+        let shared = Arc::new(Shared {
             settings: self.settings.clone(),
             hooks: self.hooks.clone(),
             api: api.clone(),
@@ -604,23 +624,9 @@ impl Poller {
             prompts: Mutex::new(HashMap::new()),
             stops: Mutex::new(HashMap::new()),
             flood: Mutex::new(HashMap::new()),
-            watcher: prober.map(|prober| {
-                Arc::new(tokio::sync::Mutex::new(watcher(
-                    &self.settings,
-                    self.hooks.secrets.as_ref(),
-                    prober,
-                    me.clone(),
-                )))
-            }),
+            watcher,
         });
-        let mut tasks = JoinSet::new();
-        if let Some(w) = &shared.watcher {
-            tasks.spawn(heal::run(
-                w.clone(),
-                self.rewatch.clone(),
-                self.stop.clone(),
-            ));
-        }
+        operators.reached(Arc::downgrade(&shared)).await;
         let mut lanes: HashMap<i64, mpsc::UnboundedSender<Job>> = HashMap::new();
         if let Some(approvals) = &self.hooks.approvals {
             tasks.spawn(watch_approvals(shared.clone(), approvals.subscribe()));
@@ -1937,7 +1943,7 @@ fn watcher(
     settings: &Settings,
     known: Option<&Arc<dyn SecretSource>>,
     prober: Arc<dyn Prober>,
-    shared: std::sync::Weak<Shared>,
+    operators: Arc<Operators>,
 ) -> Watcher {
     let exec = Executor {
         program: settings.program.clone(),
@@ -1959,37 +1965,104 @@ fn watcher(
             clock: Arc::new(SystemClock),
             prober,
             repairs: Arc::new(CliRepairs { exec, home }),
-            tell: Arc::new(Operators(shared)),
+            tell: operators,
         },
     )
 }
 
-/// The operators' chats of a running channel; nothing once it stopped.
-struct Operators(std::sync::Weak<Shared>);
+/// The operators' chats, once the bot reached Telegram. Until then each
+/// report is kept (its latest text, edits included) under a placeholder
+/// [`Sent`] in chat [`QUEUED`], and sent when the bot gets through; edits
+/// of a placeholder then go to the messages sent for it.
+#[derive(Default)]
+struct Operators(tokio::sync::Mutex<Reach>);
+
+#[derive(Default)]
+struct Reach {
+    /// The running channel; nothing before it reached Telegram or once
+    /// it stopped.
+    shared: std::sync::Weak<Shared>,
+    /// Reports made before: the latest text of placeholder `-(i + 1)`.
+    queued: Vec<String>,
+    /// What each placeholder became once sent.
+    delivered: HashMap<i32, Sent>,
+}
+
+/// The chat of a queued report's placeholder: no Telegram chat has id 0.
+const QUEUED: i64 = 0;
+
+impl Operators {
+    /// The bot reached Telegram: what waited is sent now, in order.
+    async fn reached(&self, shared: std::sync::Weak<Shared>) {
+        let mut r = self.0.lock().await;
+        r.shared = shared;
+        let Some(s) = r.shared.upgrade() else {
+            return;
+        };
+        let queued = std::mem::take(&mut r.queued);
+        if !queued.is_empty() {
+            tracing::info!(
+                reports = queued.len(),
+                "telegram reached: the watch's reports made before are sent"
+            );
+        }
+        for (i, text) in queued.iter().enumerate() {
+            let sent = send_to_operators(&s, text).await;
+            r.delivered.insert(placeholder(i), sent);
+        }
+    }
+}
+
+fn placeholder(i: usize) -> i32 {
+    -(i32::try_from(i).unwrap_or(i32::MAX - 1) + 1)
+}
+
+async fn send_to_operators(s: &Shared, text: &str) -> Sent {
+    let mut sent = Vec::new();
+    for chat in operator_chats(s) {
+        match s.api.send_message(chat, text, None, &[]).await {
+            Ok(mid) => sent.push((chat, mid)),
+            Err(e) => {
+                tracing::warn!(error = %e, chat, "cannot tell an operator of an incident")
+            }
+        }
+    }
+    sent
+}
 
 #[async_trait::async_trait]
 impl Tell for Operators {
     async fn send(&self, text: &str) -> Sent {
-        let Some(s) = self.0.upgrade() else {
-            return Vec::new();
-        };
-        let mut sent = Vec::new();
-        for chat in operator_chats(&s) {
-            match s.api.send_message(chat, text, None, &[]).await {
-                Ok(mid) => sent.push((chat, mid)),
-                Err(e) => {
-                    tracing::warn!(error = %e, chat, "cannot tell an operator of an incident")
-                }
+        let mut r = self.0.lock().await;
+        match r.shared.upgrade() {
+            Some(s) => send_to_operators(&s, text).await,
+            None => {
+                r.queued.push(text.to_string());
+                vec![(QUEUED, placeholder(r.queued.len() - 1))]
             }
         }
-        sent
     }
 
     async fn edit(&self, sent: &Sent, text: &str) {
-        let Some(s) = self.0.upgrade() else {
+        let mut r = self.0.lock().await;
+        let real = match sent.as_slice() {
+            [(QUEUED, mid)] => match r.delivered.get(mid) {
+                Some(real) => real.clone(),
+                None => {
+                    let i = usize::try_from(-i64::from(*mid) - 1).unwrap_or(usize::MAX);
+                    if let Some(queued) = r.queued.get_mut(i) {
+                        *queued = text.to_string();
+                    }
+                    return;
+                }
+            },
+            _ => sent.clone(),
+        };
+        let Some(s) = r.shared.upgrade() else {
             return;
         };
-        for (chat, mid) in sent {
+        drop(r);
+        for (chat, mid) in &real {
             if let Err(e) = s.api.edit_message(*chat, *mid, text, &[]).await {
                 if !e.is_not_modified() {
                     tracing::warn!(error = %e, "cannot update an incident message");
