@@ -358,10 +358,6 @@ pub struct FinishArgs {
     port: Option<u16>,
     allow_from: Vec<u64>,
     targets: Vec<String>,
-    /// The rescue's watch may roll a target back (`"rollback"` in
-    /// `rescue.watch.actions`).
-    #[serde(default)]
-    watch_rollback: bool,
     install_service: bool,
     start_at_login: bool,
     start_with_app: bool,
@@ -419,7 +415,8 @@ pub async fn onboard_finish(
             api_root: d.api_root.clone(),
             allow_from: args.allow_from.clone(),
             targets,
-            watch_rollback: args.watch_rollback,
+            // The wizard does not ask yet: the watch restarts only.
+            watch_rollback: false,
         }
     };
     let answers = Answers {
