@@ -617,19 +617,30 @@ pub fn two_profiles() -> (Home, u16, u16) {
 /// Sets up `profile` in `home` (its token in its secrets file) on a free
 /// base port clear of `avoid`; the port.
 pub fn profile_on_free_port(home: &Home, profile: &str, avoid: &[u16]) -> u16 {
-    let port = free_base(avoid);
     home.run(&["--profile", profile, "--secrets-file", "setup"])
         .expect_code(0);
-    home.run(&[
-        "--profile",
-        profile,
-        "config",
-        "set",
-        "gateway.port",
-        &port.to_string(),
-    ])
-    .expect_code(0);
-    port
+    // Other tests' processes (a WebDriver, an app) take ports between the
+    // pick and the edit; the edit then rightly refuses a base whose span
+    // another process holds, and another free base is picked.
+    let mut tries = 0;
+    loop {
+        let port = free_base(avoid);
+        let set = home.run(&[
+            "--profile",
+            profile,
+            "config",
+            "set",
+            "gateway.port",
+            &port.to_string(),
+        ]);
+        tries += 1;
+        if set.code == 0 {
+            return port;
+        }
+        if tries == 5 || !set.stderr.contains("is held by pid") {
+            set.expect_code(0);
+        }
+    }
 }
 
 pub fn label(name: &str, state: &str, port: u16) -> String {
