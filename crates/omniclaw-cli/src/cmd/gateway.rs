@@ -176,6 +176,9 @@ fn serve(ctx: &Ctx, args: &RunArgs, resolved: &Resolved) -> CmdResult {
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let result = runtime.block_on(async {
+        // Listening before anything is said: a SIGTERM or Ctrl+C that comes
+        // while the gateway starts still stops it cleanly, on the record.
+        let stop = StopSignals::listen();
         let bound = Gateway::bind(first.spec.clone()).map_err(CliError::failed)?;
         // Said once it serves, watches its config and has published where
         // it listens: a script that waits for the line finds it in
@@ -190,7 +193,7 @@ fn serve(ctx: &Ctx, args: &RunArgs, resolved: &Resolved) -> CmdResult {
             first,
             rebuild,
             reload::Options::default(),
-            shutdown_signal(resolved.state_dir.clone(), owner),
+            shutdown_signal(stop, resolved.state_dir.clone(), owner),
         )
         .await
         .map_err(CliError::failed)
@@ -326,8 +329,8 @@ fn print_surfaces(
 /// stopped the gateway (a service manager's stop or restart sends SIGTERM),
 /// and recording the stop as on purpose in the state dir, so the rescue's
 /// watch does not restart it.
-async fn shutdown_signal(state_dir: PathBuf, owner: Owner) {
-    let by = wait_for_signal().await;
+async fn shutdown_signal(stop: StopSignals, state_dir: PathBuf, owner: Owner) {
+    let by = stop.wait().await;
     let intent = StopIntent {
         by,
         owner: Some(owner.as_str().to_string()),
@@ -345,32 +348,85 @@ async fn shutdown_signal(state_dir: PathBuf, owner: Owner) {
     }
 }
 
-async fn wait_for_signal() -> StopBy {
+/// The signals that stop a gateway, caught from the moment they are
+/// listened to (a signal handler installed on first poll would leave the
+/// start-up to SIGTERM's default: dying without a record).
+struct StopSignals {
     #[cfg(unix)]
-    {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(windows)]
+    ctrl_c: Option<tokio::signal::windows::CtrlC>,
+}
+
+impl StopSignals {
+    /// Installs the handlers now; needs the runtime.
+    #[cfg(unix)]
+    fn listen() -> StopSignals {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {
-                        tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
-                        StopBy::CtrlC
-                    }
-                    _ = term.recv() => {
-                        tracing::info!(signal = "SIGTERM", "stop asked (a service manager or `gateway stop`)");
-                        StopBy::Signal
-                    }
+        StopSignals {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    #[cfg(windows)]
+    fn listen() -> StopSignals {
+        StopSignals {
+            ctrl_c: tokio::signal::windows::ctrl_c().ok(),
+        }
+    }
+
+    #[cfg(not(any(unix, windows)))]
+    fn listen() -> StopSignals {
+        StopSignals {}
+    }
+
+    #[cfg(unix)]
+    async fn wait(self) -> StopBy {
+        let StopSignals {
+            interrupt,
+            terminate,
+        } = self;
+        let interrupted = async {
+            match interrupt {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        };
+        let terminated = async {
+            match terminate {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = interrupted => {
                 tracing::info!(signal = "SIGINT", "stop asked (Ctrl+C)");
                 StopBy::CtrlC
             }
+            () = terminated => {
+                tracing::info!(signal = "SIGTERM", "stop asked (a service manager or `gateway stop`)");
+                StopBy::Signal
+            }
         }
     }
+
     #[cfg(not(unix))]
-    {
+    async fn wait(self) -> StopBy {
+        #[cfg(windows)]
+        if let Some(mut c) = self.ctrl_c {
+            c.recv().await;
+            tracing::info!("stop asked (Ctrl+C)");
+            return StopBy::CtrlC;
+        }
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("stop asked (Ctrl+C)");
         StopBy::CtrlC
