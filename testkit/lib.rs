@@ -159,6 +159,24 @@ impl Home {
         port
     }
 
+    /// [`Home::setup_on_free_port`] with the profile's secrets in its
+    /// 0600 secrets file (`--secrets-file`), for tests about something
+    /// other than the keychain.
+    pub fn setup_file_secrets_on_free_port(&self, profile: &str) -> u16 {
+        let port = free_base();
+        let port_arg = port.to_string();
+        let args = [
+            "--profile",
+            profile,
+            "--secrets-file",
+            "setup",
+            "--port",
+            &port_arg,
+        ];
+        self.run(&args).expect_code(0);
+        port
+    }
+
     /// `omniclaw --profile PROFILE config set PATH VALUE` (VALUE in JSON5).
     pub fn config_set(&self, profile: &str, path: &str, value: &str) -> Run {
         self.run(&["--profile", profile, "config", "set", path, value])

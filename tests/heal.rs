@@ -2,7 +2,8 @@
 //! `rescue.watch.enabled: true` checking a `main` profile every second,
 //! telling its operator through the Bot API double.
 //!
-//! Run inside `scripts/session.sh` (the tokens live in the real keychain).
+//! Every profile keeps its secrets in its secrets file: the watch is what
+//! is tested here, the keychain has tests of its own.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ impl Bench {
         let api = BotApiDouble::start();
         api.add_bot(TOKEN, "watch_bot");
         let home = Home::new();
-        let main_port = home.setup_on_free_port("main");
+        let main_port = home.setup_file_secrets_on_free_port("main");
         let op = OPERATOR.to_string();
         // Each profile's browser CDP range spans 100 ports above its base.
         let rescue_port = loop {
@@ -41,7 +42,7 @@ impl Bench {
             &api,
             TOKEN,
             rescue_port,
-            false,
+            true,
             &["--allow-from", &op, "--target", "main"],
         );
         for (key, value) in [
@@ -483,8 +484,8 @@ fn a_rotated_token_is_unknown_never_a_repair() {
 #[test]
 fn status_and_doctor_flag_a_rescue_that_cannot_look_after_its_target() {
     let home = Home::new();
-    let main_port = home.setup_on_free_port("main");
-    home.setup_on_free_port("rescue");
+    let main_port = home.setup_file_secrets_on_free_port("main");
+    home.setup_file_secrets_on_free_port("rescue");
     home.config_set("rescue", "rescue.targets", "['main']")
         .expect_code(0);
     let clean = home.run(&["status"]);
