@@ -36,6 +36,10 @@ PACKAGES=(
   curl
   ca-certificates
   gcc-mingw-w64-x86-64
+  # The package test: rpm reads the .rpm scripts/package.sh builds;
+  # binutils strips the debug build it packages.
+  rpm
+  binutils
 )
 RUST_COMPONENTS=(rustfmt clippy)
 # The Windows compile lane: the workspace is checked for this target too.

@@ -39,3 +39,5 @@ echo "== cargo build (the binaries the black-box tests run)"
 cargo build --workspace --bins --locked
 echo "== cargo test"
 scripts/session.sh cargo test --workspace --locked --no-fail-fast
+echo "== the installed package (alone: it builds the packages and installs one)"
+scripts/session.sh cargo test --locked --test package -- --ignored

@@ -189,7 +189,16 @@ impl Session {
     /// Starts the desktop app (tray only) for `home` and waits until its
     /// tray icon has registered, the point a user sees it.
     pub fn launch(&self, home: &Home) -> Proc {
-        let mut app = Proc(self.desktop(home).spawn().expect("start omniclaw-desktop"));
+        self.launch_from(home, &desktop_bin())
+    }
+
+    /// [`Session::launch`] with the app at `bin` (an installed one).
+    pub fn launch_from(&self, home: &Home, bin: &Path) -> Proc {
+        let mut app = Proc(
+            self.desktop_from(home, bin)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
+        );
         let registered = self
             .registrations
             .recv_timeout(PATIENCE)
@@ -415,7 +424,12 @@ impl Session {
 
     /// A command for the desktop app (tray only, `--hidden`) in this session.
     pub fn desktop(&self, home: &Home) -> Command {
-        let mut c = Command::new(desktop_bin());
+        self.desktop_from(home, &desktop_bin())
+    }
+
+    /// [`Session::desktop`] with the app at `bin`.
+    pub fn desktop_from(&self, home: &Home, bin: &Path) -> Command {
+        let mut c = Command::new(bin);
         c.env_clear()
             .envs(self.app_env(home))
             .arg("--hidden")

@@ -10,8 +10,14 @@ use std::path::{Path, PathBuf};
 /// `dir/calls.log`. Starting waits 1 s, stopping 1 s when it ran. Returns
 /// the script's path.
 pub fn fake_systemctl(dir: &Path) -> PathBuf {
+    fake_systemctl_running(dir, &crate::omniclaw_bin())
+}
+
+/// [`fake_systemctl`] whose service runs the `omniclaw` at `bin` (an
+/// installed one).
+pub fn fake_systemctl_running(dir: &Path, bin: &Path) -> PathBuf {
     let script = dir.join("systemctl");
-    std::fs::write(&script, script_for(&crate::omniclaw_bin())).expect("write the fake systemctl");
+    std::fs::write(&script, script_for(bin)).expect("write the fake systemctl");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

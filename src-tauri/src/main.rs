@@ -39,9 +39,9 @@ use crate::desktop::Desktop;
 /// Start without showing the dashboard (what the login item passes).
 pub const HIDDEN_FLAG: &str = "--hidden";
 
-/// The app's embedded assets and `tauri.conf.json` (from the workspace root).
+/// The app's embedded assets and `src-tauri/tauri.conf.json`.
 fn context() -> tauri::Context<tauri::Wry> {
-    tauri::generate_context!("../tauri.conf.json")
+    tauri::generate_context!()
 }
 
 /// Why there is no graphical session to show a tray in, if there is none:
@@ -344,14 +344,31 @@ mod tests {
     }
 
     #[test]
-    fn bundling_is_off_but_icons_are_listed() {
+    fn bundles_carry_every_icon_size_and_the_licence() {
         let config = config();
-        assert!(!config.bundle.active, "bundle.active stays false");
-        for icon in ["icons/32x32.png", "icons/128x128.png", "icons/icon.png"] {
+        assert!(config.bundle.active, "scripts/package.sh bundles");
+        for size in [
+            "16x16", "24x24", "32x32", "48x48", "64x64", "128x128", "256x256",
+        ] {
+            let icon = format!("../icons/{size}.png");
+            assert!(
+                config.bundle.icon.contains(&icon),
+                "bundle.icon lists {icon}"
+            );
+        }
+        for icon in [
+            "../icons/icon.png",
+            "../icons/icon.ico",
+            "../icons/icon.icns",
+        ] {
             assert!(
                 config.bundle.icon.iter().any(|listed| listed == icon),
                 "bundle.icon lists {icon}"
             );
         }
+        assert_eq!(
+            config.bundle.license_file.as_deref(),
+            Some(std::path::Path::new("../LICENSE"))
+        );
     }
 }
