@@ -247,6 +247,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "a table of Unix paths and package dirs; Windows' own is `the_rule_on_windows`"
+    )]
     fn the_rule() {
         // A package's CLI, run by name from PATH.
         check(
@@ -377,16 +381,58 @@ mod tests {
 
     #[test]
     fn windows_names_get_their_suffix() {
+        use crate::paths::abs_here as abs;
         let inv = Invocation {
             argv0: Some(PathBuf::from("omniclaw")),
-            path_dirs: vec![PathBuf::from("/w/tools")],
-            resolved: Some(PathBuf::from("/w/build/omniclaw.exe")),
+            path_dirs: vec![PathBuf::from(abs("/w/tools"))],
+            resolved: Some(PathBuf::from(abs("/w/build/omniclaw.exe"))),
             exe_suffix: ".exe".into(),
             ..Invocation::default()
         };
-        let got = choose(&inv, "omniclaw", &mut |p| {
-            p == Path::new("/w/tools/omniclaw.exe")
-        });
-        assert_eq!(got, invoked("/w/tools/omniclaw.exe"));
+        let installed = PathBuf::from(abs("/w/tools/omniclaw.exe"));
+        let got = choose(&inv, "omniclaw", &mut |p| p == installed);
+        assert_eq!(got, Some(Chosen::Invoked(installed.clone())));
+    }
+
+    /// The rule with Windows' own paths: an installer's program folder is
+    /// a package's directory, a build folder is not.
+    #[cfg(windows)]
+    #[test]
+    fn the_rule_on_windows() {
+        let programs = r"C:\Users\u\AppData\Local\Programs\OmniClaw";
+        let choose_for = |argv0: &str, dirs: &[&str], resolved: &str, files: &[PathBuf]| {
+            let inv = Invocation {
+                argv0: Some(PathBuf::from(argv0)),
+                cwd: Some(PathBuf::from(r"C:\Users\u")),
+                path_dirs: dirs.iter().map(PathBuf::from).collect(),
+                resolved: Some(PathBuf::from(resolved)),
+                exe_suffix: ".exe".into(),
+            };
+            choose(&inv, "omniclaw", &mut |p| files.iter().any(|f| f == p))
+        };
+        // The installed CLI, whichever program of the package runs.
+        let cli = Path::new(programs).join("omniclaw.exe");
+        let app = Path::new(programs).join("omniclaw-desktop.exe");
+        assert_eq!(
+            choose_for(
+                "omniclaw-desktop",
+                &[programs],
+                &app.to_string_lossy(),
+                &[cli.clone(), app.clone()]
+            ),
+            Some(Chosen::Packaged(cli))
+        );
+        // A build run by its path: that path.
+        let built = r"C:\src\omniclaw\target\debug\omniclaw.exe";
+        assert_eq!(
+            choose_for(built, &[], built, &[PathBuf::from(built)]),
+            Some(Chosen::Invoked(PathBuf::from(built)))
+        );
+        // Run by name from PATH, `.exe` added as the shell does.
+        let tools = PathBuf::from(r"C:\tools\omniclaw.exe");
+        assert_eq!(
+            choose_for("omniclaw", &[r"C:\tools"], built, &[tools.clone()]),
+            Some(Chosen::Invoked(tools))
+        );
     }
 }

@@ -54,7 +54,7 @@ pub enum PathError {
         source: ProfileError,
     },
     #[error(
-        "no home directory: set OMNICLAW_HOME (or HOME) to the directory that holds .omniclaw"
+        "no home directory: set OMNICLAW_HOME (or {PLATFORM_HOME}) to the directory that holds .omniclaw"
     )]
     NoHome,
     #[error("{var}={value:?} is not a port: use a whole number from 1 to 65535, or unset {var}")]
@@ -330,11 +330,13 @@ fn parse_port(raw: &str) -> Option<u16> {
     raw.trim().parse::<u16>().ok().filter(|p| *p != 0)
 }
 
+/// The system's own variable for the home directory.
+const PLATFORM_HOME: &str = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
+
 fn home_dir(env: &EnvSnapshot, cwd: Option<&Path>) -> Result<PathBuf, PathError> {
-    let platform_var = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
     let raw = env
         .get(env::HOME)
-        .or_else(|| env.get(platform_var))
+        .or_else(|| env.get(PLATFORM_HOME))
         .ok_or(PathError::NoHome)?;
     let path = PathBuf::from(raw);
     match (path.is_relative(), cwd) {
@@ -363,12 +365,36 @@ fn absolute(
     Ok(normalize(&p))
 }
 
+/// `s` as an absolute path of this system, for tests: their tables are
+/// written with Unix paths, which get a drive on Windows.
+#[cfg(test)]
+pub(crate) fn abs_here(s: &str) -> String {
+    if cfg!(windows) && s.starts_with('/') {
+        format!("C:{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::paths::abs_here as abs;
+
+    /// `vars` as this system spells them: `HOME` is the platform's home
+    /// variable, absolute paths get a drive on Windows.
+    fn here(vars: &[(&str, &str)]) -> EnvSnapshot {
+        EnvSnapshot::from_vars(vars.iter().map(|(k, v)| {
+            let k = if *k == "HOME" { PLATFORM_HOME } else { k };
+            (k.to_string(), abs(v))
+        }))
+    }
+
     fn env(vars: &[(&str, &str)]) -> EnvSnapshot {
-        EnvSnapshot::from_vars(vars.iter().copied().chain([("HOME", "/home/u")]))
+        let mut all = vars.to_vec();
+        all.push(("HOME", "/home/u"));
+        here(&all)
     }
 
     struct Want {
@@ -380,22 +406,27 @@ mod tests {
 
     fn check(flag: Option<&str>, vars: &[(&str, &str)], want: Want) {
         let env = env(vars);
+        let cwd = abs("/cwd");
         let r = resolve(Inputs {
             profile_flag: flag,
             env: &env,
-            cwd: Some(Path::new("/cwd")),
+            cwd: Some(Path::new(&cwd)),
         })
         .unwrap_or_else(|e| panic!("{flag:?} {vars:?}: {e}"));
         assert_eq!(r.profile.name(), want.profile, "{flag:?} {vars:?}");
-        assert_eq!(r.state_dir, PathBuf::from(want.state), "{flag:?} {vars:?}");
+        assert_eq!(
+            r.state_dir,
+            PathBuf::from(abs(want.state)),
+            "{flag:?} {vars:?}"
+        );
         assert_eq!(
             r.config_path,
-            PathBuf::from(want.config),
+            PathBuf::from(abs(want.config)),
             "{flag:?} {vars:?}"
         );
         assert_eq!(
             r.workspace(None).0,
-            PathBuf::from(want.workspace),
+            PathBuf::from(abs(want.workspace)),
             "{flag:?} {vars:?}"
         );
     }
@@ -522,7 +553,8 @@ mod tests {
         .expect("resolves");
         assert_eq!(r.env_port, None);
         assert_eq!(r.notes.len(), 2);
-        assert!(r.notes[0].contains("ignoring inherited OMNICLAW_STATE_DIR=/x"));
+        let note = format!("ignoring inherited OMNICLAW_STATE_DIR={}", abs("/x"));
+        assert!(r.notes[0].contains(&note), "{:?}", r.notes);
         assert!(r.notes[1].contains("OMNICLAW_GATEWAY_PORT=1234"));
     }
 
@@ -548,7 +580,7 @@ mod tests {
     }
 
     fn check_err(flag: Option<&str>, vars: &[(&str, &str)], fragment: &str) {
-        let env = EnvSnapshot::from_vars(vars.iter().copied());
+        let env = here(vars);
         let err = resolve(Inputs {
             profile_flag: flag,
             env: &env,
@@ -598,12 +630,10 @@ mod tests {
             cwd: None,
         })
         .expect("resolves");
-        assert_eq!(r.workspace(Some("~/ws")).0, PathBuf::from("/home/u/ws"));
-        assert_eq!(r.workspace(Some("/abs/ws")).0, PathBuf::from("/abs/ws"));
-        assert_eq!(
-            r.workspace(Some("ws")).0,
-            PathBuf::from("/home/u/.omniclaw-main/ws")
-        );
+        let at = |p: &str| PathBuf::from(abs(p));
+        assert_eq!(r.workspace(Some("~/ws")).0, at("/home/u/ws"));
+        assert_eq!(r.workspace(Some(&abs("/abs/ws"))).0, at("/abs/ws"));
+        assert_eq!(r.workspace(Some("ws")).0, at("/home/u/.omniclaw-main/ws"));
     }
 
     #[test]
@@ -628,12 +658,12 @@ mod tests {
             cwd: None,
         })
         .expect("resolves");
-        let m = r
-            .clone()
-            .with_marker("main", Path::new("/home/u/.omniclaw/main.json"));
-        assert_eq!(m.config_path, PathBuf::from("/home/u/.omniclaw/main.json"));
+        let marked = abs("/home/u/.omniclaw/main.json");
+        let m = r.clone().with_marker("main", Path::new(&marked));
+        assert_eq!(m.config_path, PathBuf::from(&marked));
         assert_eq!(m.config_path_source, Source::Marker);
-        let other = r.clone().with_marker("rescue", Path::new("/x.json"));
+        let x = abs("/x.json");
+        let other = r.clone().with_marker("rescue", Path::new(&x));
         assert_eq!(
             other.config_path, r.config_path,
             "a marker of another profile is ignored"
@@ -646,10 +676,8 @@ mod tests {
         })
         .expect("resolves");
         assert_eq!(
-            r.clone()
-                .with_marker("default", Path::new("/x.json"))
-                .config_path,
-            PathBuf::from("/y.json")
+            r.clone().with_marker("default", Path::new(&x)).config_path,
+            PathBuf::from(abs("/y.json"))
         );
     }
 
