@@ -630,6 +630,57 @@ fn block_streaming_shows_whole_paragraphs_then_the_whole_answer() {
     }
 }
 
+/// The bot's messages once the one ending the answer shows: block
+/// replies then the rest of the answer, the first replying to `asked`.
+fn answer_messages(bot: &Bot, asked: i64) -> Vec<Sent> {
+    wait_until("the end of the answer", || {
+        bot.api
+            .shown_in(OWNER)
+            .iter()
+            .any(|s| s.text.contains("END-OF-BLOCKS"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = bot.api.shown_in(OWNER);
+    assert_eq!(shown[0].reply_to, Some(asked), "the first message answers");
+    assert!(
+        shown[1..].iter().all(|s| s.reply_to.is_none()),
+        "{shown:#?}"
+    );
+    shown
+}
+
+#[test]
+fn block_replies_follow_streaming_block_and_its_coalesce_thresholds() {
+    // The six paragraphs come a few characters at a time over seconds:
+    // each is finished on a delta of its own.
+    let (text, _) = slow_paragraphs();
+    let count = |streaming: &str| {
+        let bot = Bot::new(streaming, "");
+        bot.double.push(slow_paragraphs().1);
+        let asked = bot.api.push_message(OWNER, "write in blocks");
+        let shown = answer_messages(&bot, asked);
+        assert_in_order(&shown, &text);
+        assert!(
+            shown.iter().all(|s| !s.text.starts_with('⏳')),
+            "block replies replace the status: {shown:#?}"
+        );
+        shown.len()
+    };
+    // Off (OpenClaw's default): one answer.
+    assert_eq!(count("streaming: { block: { enabled: false } },"), 1);
+    // Each finished paragraph at once.
+    let each =
+        count("streaming: { block: { enabled: true, coalesce: { minChars: 1, idleMs: 0 } } },");
+    assert_eq!(each, 6, "one message per paragraph");
+    // Merged until 200 characters (a paragraph is 118): two a message.
+    let merged =
+        count("streaming: { block: { enabled: true, coalesce: { minChars: 200, idleMs: 0 } } },");
+    assert_eq!(merged, 3, "two paragraphs a message");
+    // OpenClaw's legacy flat keys, as its doctor moves them.
+    let legacy = count("blockStreaming: true, blockStreamingCoalesce: { minChars: 1, idleMs: 0 },");
+    assert_eq!(legacy, 6);
+}
+
 #[test]
 fn a_429_on_a_preview_edit_is_waited_out_and_the_answer_arrives_once() {
     let bot = Bot::new("streaming: { mode: \"partial\" },", "");

@@ -49,8 +49,13 @@ pub struct Delivery {
     pub preview_has_answer: bool,
     /// What it shows now (an interrupted reply is marked on it).
     pub preview_text: String,
-    /// Answer parts already sent (the first may be the preview itself).
+    /// Answer parts already sent (the first may be the preview itself);
+    /// after block replies, parts of the answer's rest.
     pub parts_sent: usize,
+    /// Bytes of the answer already sent as block replies
+    /// (`streaming.block.enabled`).
+    #[serde(default)]
+    pub block_chars: usize,
     /// Set once the reply is complete or marked interrupted.
     pub finished: bool,
 }

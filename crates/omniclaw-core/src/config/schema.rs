@@ -828,7 +828,7 @@ const STREAMING_CHUNK: &[Field] = &[
     field(
         "breakPreference",
         Kind::Enum(BreakPreference::NAMES),
-        "Where a block-mode preview and block replies are cut: \"paragraph\" (default), \"newline\" or \"sentence\".",
+        "Where a block-mode preview is cut: \"paragraph\" (default), \"newline\" or \"sentence\".",
     ),
 ];
 
