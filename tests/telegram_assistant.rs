@@ -582,16 +582,7 @@ fn reset_starts_a_new_session_and_keeps_the_old_transcript() {
 /// An answer in paragraphs written over about five seconds, ending in
 /// `END-OF-BLOCKS`.
 fn slow_paragraphs() -> (String, Reply) {
-    let text = (1..=6)
-        .map(|i| {
-            format!(
-                "Block {i} says {}done.",
-                "something worth reading. ".repeat(4)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
-        + "END-OF-BLOCKS";
+    let text = omniclaw_agent::double::six_paragraphs();
     let reply = Reply::text(text.clone())
         .chunked(300)
         .delayed(Duration::from_millis(60));
