@@ -673,6 +673,42 @@ fn block_replies_follow_streaming_block_and_its_coalesce_thresholds() {
 }
 
 #[test]
+fn a_kill_9_after_block_replies_marks_the_answer_cut_and_asks_no_second_time() {
+    let mut bot = Bot::new(
+        "streaming: { block: { enabled: true, coalesce: { minChars: 1, idleMs: 0 } } },",
+        "",
+    );
+    // Written over seconds: the gateway is killed once a block is out.
+    bot.double.push(slow_paragraphs().1);
+    let asked = bot.api.push_message(OWNER, "write in blocks");
+    wait_until("the first block", || !bot.api.shown_in(OWNER).is_empty());
+    // Past the moment between the send and its record.
+    std::thread::sleep(Duration::from_millis(200));
+    bot.kill_9();
+    let blocks = bot.api.shown_in(OWNER);
+    assert_eq!(blocks[0].reply_to, Some(asked), "{blocks:#?}");
+    assert!(blocks[0].text.starts_with("Block 1 says"), "{blocks:#?}");
+    bot.start();
+    wait_until("the cut answer marked", || {
+        bot.api
+            .shown_in(OWNER)
+            .iter()
+            .any(|s| s.text.contains("Interrupted"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let shown = bot.api.shown_in(OWNER);
+    assert!(
+        shown.iter().all(|s| !s.text.contains("END-OF-BLOCKS")),
+        "{shown:#?}"
+    );
+    assert_eq!(
+        bot.double.chats().len(),
+        1,
+        "the cut turn was not asked again"
+    );
+}
+
+#[test]
 fn a_429_on_a_preview_edit_is_waited_out_and_the_answer_arrives_once() {
     let bot = Bot::new("streaming: { mode: \"partial\" },", "");
     // Written over about two and a half seconds: the first edit meets five
