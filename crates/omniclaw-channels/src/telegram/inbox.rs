@@ -343,6 +343,14 @@ mod tests {
     }
 
     #[test]
+    fn a_record_written_before_block_replies_reads_as_none_sent() {
+        let old = r#"{"run_id":"tg:5","attempt":1,"chat_id":7,"reply_to":3,"session_key":"k","preview":null,"preview_has_answer":false,"preview_text":"","parts_sent":1,"finished":false}"#;
+        let read: Delivery = serde_json::from_str(old).expect("an older record reads");
+        assert_eq!(read.block_chars, 0);
+        assert_eq!(read.parts_sent, 1);
+    }
+
+    #[test]
     fn the_old_offset_file_is_taken_over() {
         let dir = tempfile::tempdir().expect("tempdir");
         omniclaw_os::rescue::write_offset(dir.path(), 41).expect("old offset");
