@@ -708,6 +708,61 @@ fn a_kill_9_after_block_replies_marks_the_answer_cut_and_asks_no_second_time() {
     );
 }
 
+/// Every text the bot showed in the owner's chat, edits included.
+fn everything_shown(bot: &Bot) -> Vec<String> {
+    bot.api
+        .sent_to(OWNER)
+        .into_iter()
+        .flat_map(|s| {
+            let mut texts = vec![s.text.clone()];
+            texts.extend(bot.api.edits_of(s.message_id));
+            texts
+        })
+        .collect()
+}
+
+#[test]
+fn the_status_shows_an_exec_command_line_only_with_command_text_raw() {
+    let shown = |progress: &str| {
+        let bot = Bot::new(
+            &format!(
+                "streaming: {{ progress: {{ toolProgress: true, label: false, {progress} }} }},"
+            ),
+            "tools: { exec: { mode: \"full\" } },",
+        );
+        bot.double.push(
+            Reply::tool_call("exec", json!({"command": "echo raw-line"}))
+                .with_text("Let me run it."),
+        );
+        bot.double.push(Reply::text("It printed raw-line."));
+        bot.api.push_message(OWNER, "run it");
+        wait_until("the answer", || {
+            bot.api
+                .shown_in(OWNER)
+                .iter()
+                .any(|s| s.text.ends_with("It printed raw-line."))
+        });
+        everything_shown(&bot)
+    };
+    let raw = shown("commandText: \"raw\", commentary: true");
+    assert!(
+        raw.iter().any(|t| t.contains("🔧 exec: echo raw-line")),
+        "{raw:#?}"
+    );
+    assert!(
+        raw.iter().any(|t| t.contains("💬 Let me run it.")),
+        "commentary: {raw:#?}"
+    );
+    let status = shown("commandText: \"status\"");
+    assert!(status.iter().any(|t| t == "🔧 exec"), "{status:#?}");
+    assert!(
+        status
+            .iter()
+            .all(|t| !t.contains("echo raw-line") && !t.contains("💬")),
+        "{status:#?}"
+    );
+}
+
 #[test]
 fn a_429_on_a_preview_edit_is_waited_out_and_the_answer_arrives_once() {
     let bot = Bot::new("streaming: { mode: \"partial\" },", "");
