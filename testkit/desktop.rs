@@ -250,27 +250,50 @@ impl Session {
         avoid: &[u16],
         vars: &[(&str, std::ffi::OsString)],
     ) -> Dashboard {
-        let port = free_base(avoid);
-        let native = free_base(&[avoid, &[port]].concat());
         let mut env = self.app_env(home);
         for (key, value) in vars {
             env.retain(|(k, _)| k != key);
             env.push((key.to_string(), value.clone()));
         }
-        // The driver starts the app itself, which inherits this environment.
-        let driver = Command::new(tauri_driver())
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env_clear()
-            .envs(env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "tauri-driver does not start ({e}): install it with `cargo install tauri-driver --locked --root .tools/cargo` (scripts/test.sh does)"
-                )
-            });
-        let driver = Proc(driver);
+        // Another test's process may take a picked port before the driver
+        // binds it: the driver then exits, and is started again on others.
+        let mut tries = 0;
+        let (driver, port, native) = loop {
+            tries += 1;
+            let port = free_base(avoid);
+            let native = free_base(&[avoid, &[port]].concat());
+            // The driver starts the app itself, which inherits this environment.
+            let driver = Command::new(tauri_driver())
+                .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+                .env_clear()
+                .envs(env.clone())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "tauri-driver does not start ({e}): install it with `cargo install tauri-driver --locked --root .tools/cargo` (scripts/test.sh does)"
+                    )
+                });
+            let mut driver = Proc(driver);
+            let start = Instant::now();
+            let exited = loop {
+                if let Ok(Some(status)) = driver.0.try_wait() {
+                    break Some(status);
+                }
+                if listening(port) || start.elapsed() > PATIENCE {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            match exited {
+                None => break (driver, port, native),
+                Some(status) if tries == 5 => {
+                    panic!("tauri-driver exited ({status}) five times on free ports")
+                }
+                Some(_) => continue,
+            }
+        };
         Dashboard {
             web: WebDriver::start(port, &desktop_bin()),
             driver_ports: [port, native],
@@ -692,6 +715,26 @@ pub fn tauri_driver() -> PathBuf {
     PathBuf::from("tauri-driver")
 }
 
+/// How long a WebDriver session may take to start (it starts the app).
+pub const SESSION_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Whether a failed session request may succeed when tried again: the
+/// driver is not listening yet, dropped the connection while its own
+/// WebKitWebDriver starts, or answered that the browser is not up yet.
+fn transient(error: &str) -> bool {
+    [
+        "Connection refused",
+        "Connection reset",
+        "Resource temporarily unavailable",
+        "timed out",
+        "not an HTTP response",
+        "no JSON in response",
+        "HTTP/1.1 5",
+    ]
+    .iter()
+    .any(|t| error.contains(t))
+}
+
 /// A minimal WebDriver client: JSON over HTTP/1.1 on loopback.
 pub struct WebDriver {
     pub port: u16,
@@ -705,10 +748,21 @@ impl WebDriver {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, String> {
+        WebDriver::request_within(port, method, path, body, PATIENCE)
+    }
+
+    /// [`WebDriver::request`], waiting at most `within` for the answer.
+    fn request_within(
+        port: u16,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        within: Duration,
+    ) -> Result<Value, String> {
         use std::io::Write;
         let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
         stream
-            .set_read_timeout(Some(PATIENCE))
+            .set_read_timeout(Some(within.max(Duration::from_millis(100))))
             .map_err(|e| e.to_string())?;
         let body = body.map(Value::to_string).unwrap_or_default();
         let head = format!(
@@ -748,11 +802,19 @@ impl WebDriver {
                 }
             }
         });
-        let start = Instant::now();
+        // Creating the session starts the app, which takes long on a
+        // loaded machine: the request may wait for the whole deadline (a
+        // read timeout shows as EAGAIN, "Resource temporarily
+        // unavailable"), and is tried again while tauri-driver or
+        // WebKitWebDriver is still starting (refused, reset, EAGAIN).
+        let deadline = Instant::now() + SESSION_PATIENCE;
         let value = loop {
-            match WebDriver::request(port, "POST", "/session", Some(&capabilities)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match WebDriver::request_within(port, "POST", "/session", Some(&capabilities), left) {
                 Ok(v) => break v,
-                Err(e) if start.elapsed() > PATIENCE => panic!("no WebDriver session: {e}"),
+                Err(e) if Instant::now() >= deadline || !transient(&e) => {
+                    panic!("no WebDriver session within {SESSION_PATIENCE:?}: {e}")
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         };

@@ -9,40 +9,9 @@ use std::time::Duration;
 use omniclaw_agent::double::{Double, Reply};
 use omniclaw_gateway::client::{Client, RpcError};
 use omniclaw_gateway::Auth;
-use omniclaw_tests::{GatewayProc as Gateway, Home};
+use omniclaw_tests::chat::{ProviderConf, Rig, TOKEN};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
-
-const TOKEN: &str = "approvals-test-token-0123456789";
-
-/// main with `tools.exec.mode: ask` and a short approval timeout, its
-/// assistant pointed at `double`.
-fn profile(home: &Home, double: &Double) -> u16 {
-    let port = home.setup_on_free_port("main");
-    home.write(
-        ".omniclaw-main/omniclaw.json",
-        &format!(
-            r#"{{
-  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
-  models: {{ providers: {{ local: {{
-    baseUrl: "{}", api: "openai-completions",
-    models: [{{ id: "m1", name: "Model one" }}],
-  }} }} }},
-  agents: {{ defaults: {{ model: "local/m1" }} }},
-  tools: {{ exec: {{ mode: "ask", approvalTimeoutSeconds: 3 }} }},
-}}
-"#,
-            double.base_url("openai-completions")
-        ),
-    );
-    home.run_stdin(
-        &["--profile", "main", "secrets", "set", "gateway.auth.token"],
-        TOKEN,
-        &[],
-    )
-    .expect_code(0);
-    port
-}
 
 async fn connect(port: u16, scopes: &[&str]) -> Client {
     Client::connect(
@@ -102,18 +71,22 @@ fn tool_result(double: &Double) -> String {
 
 #[test]
 fn an_operator_approves_denies_or_lets_it_time_out_and_always_sticks() {
+    // main with `tools.exec.mode: ask` and a short approval timeout.
+    let rig = Rig::running(
+        "main",
+        &[ProviderConf::new("local", "openai-completions", "m1")],
+        &["local/m1"],
+        &[("tools.exec", "{ mode: 'ask', approvalTimeoutSeconds: 3 }")],
+    );
+    let (double, home, port) = (&*rig.double, &rig.home, rig.assistant.port);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    let home = Home::new();
-    let port = profile(&home, &double);
-    let _gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
     rt.block_on(async {
         let client = connect(port, &["operator.write", "operator.approvals"]).await;
         let writer = connect(port, &["operator.write"]).await;
         let mut events = client.events();
 
         // Allowed once: the command runs, its output goes back to the model.
-        ask_to_run(&client, &double, "echo approved-run").await;
+        ask_to_run(&client, double, "echo approved-run").await;
         let asked = next(&mut events, "exec.approval.requested").await;
         assert_eq!(asked["request"]["command"], "echo approved-run");
         let tui = next(&mut events, "plugin.approval.requested").await;
@@ -157,13 +130,13 @@ fn an_operator_approves_denies_or_lets_it_time_out_and_always_sticks() {
         assert_eq!(resolved["decision"], "allow-once");
         wait_final(&mut events).await;
         assert!(
-            tool_result(&double).contains("approved-run"),
+            tool_result(double).contains("approved-run"),
             "{}",
-            tool_result(&double)
+            tool_result(double)
         );
 
         // Denied: it does not run.
-        ask_to_run(&client, &double, "echo denied-run").await;
+        ask_to_run(&client, double, "echo denied-run").await;
         let asked = next(&mut events, "exec.approval.requested").await;
         client
             .call(
@@ -173,23 +146,23 @@ fn an_operator_approves_denies_or_lets_it_time_out_and_always_sticks() {
             .await
             .expect("deny");
         wait_final(&mut events).await;
-        let told = tool_result(&double);
+        let told = tool_result(double);
         assert!(
             told.contains("denied") && !told.contains("denied-run\n"),
             "{told}"
         );
 
         // Nobody answers: denied after approvalTimeoutSeconds.
-        ask_to_run(&client, &double, "echo late-run").await;
+        ask_to_run(&client, double, "echo late-run").await;
         next(&mut events, "exec.approval.requested").await;
         let expired = next(&mut events, "exec.approval.resolved").await;
         assert_eq!(expired["decision"], "deny");
         assert_eq!(expired["resolvedBy"], "timeout");
         wait_final(&mut events).await;
-        assert!(tool_result(&double).contains("denied"));
+        assert!(tool_result(double).contains("denied"));
 
         // Always: runs now, is on the allowlist, and the next run asks no more.
-        ask_to_run(&client, &double, "echo always-run").await;
+        ask_to_run(&client, double, "echo always-run").await;
         let asked = next(&mut events, "exec.approval.requested").await;
         client
             .call(
@@ -199,14 +172,14 @@ fn an_operator_approves_denies_or_lets_it_time_out_and_always_sticks() {
             .await
             .expect("always");
         wait_final(&mut events).await;
-        assert!(tool_result(&double).contains("always-run"));
+        assert!(tool_result(double).contains("always-run"));
         let config = home.read(".omniclaw-main/omniclaw.json");
         assert!(config.contains("\"echo always-run\""), "{config}");
         // The gateway picks the edit up by its hot reload.
         tokio::time::sleep(Duration::from_millis(800)).await;
-        ask_to_run(&client, &double, "echo always-run").await;
+        ask_to_run(&client, double, "echo always-run").await;
         wait_final(&mut events).await;
-        assert!(tool_result(&double).contains("always-run"));
+        assert!(tool_result(double).contains("always-run"));
         assert!(
             client
                 .call("exec.approval.list", json!({}))

@@ -483,3 +483,71 @@ fn an_approval_is_allowed_once_and_always_from_the_dashboard() {
         "nothing was asked"
     );
 }
+
+/// The Chat page talks to a gateway the service manager runs (the
+/// stand-in `systemctl` starts it with the service marker), as it does to
+/// embedded and terminal-run ones: through the app's Rust side, with the
+/// token from the secret store.
+#[cfg(unix)]
+#[test]
+fn the_dashboard_chats_with_a_gateway_run_as_a_service() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let double = rt.block_on(Double::start()).expect("double");
+    let session = Session::start();
+    let home = Home::new();
+    let main = assistant_profile(&home, "main", &double, &[], "");
+    let fakebin = home.path().join("fakebin");
+    std::fs::create_dir_all(&fakebin).expect("mkdir");
+    omniclaw_tests::service::fake_systemctl(&fakebin);
+    /// Ends the service's gateway however the test ends.
+    struct Service(std::path::PathBuf);
+    impl Drop for Service {
+        fn drop(&mut self) {
+            if let Ok(pid) = std::fs::read_to_string(self.0.join("main.pid")) {
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.trim())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+    let _service = Service(fakebin.clone());
+    let path = format!("{}:/usr/bin:/bin", fakebin.display());
+    let env = [
+        ("PATH", path.as_str()),
+        ("USER", "tester"),
+        ("OMNICLAW_SERVICE_MANAGER", "systemd"),
+    ];
+    home.run_env(&["--profile", "main", "gateway", "install"], &env)
+        .expect_code(0);
+    let deadline = Instant::now() + PATIENCE;
+    while home.run(&["--profile", "main", "health"]).code != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the service's gateway never got healthy"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let vars: Vec<(&str, std::ffi::OsString)> =
+        env.iter().map(|(k, v)| (*k, (*v).into())).collect();
+    let web = session.dashboard_with(&home, &[main], &vars);
+    web.wait_contains("[data-testid=state-main]", "service", PATIENCE);
+
+    double.push(Reply::text("answered by the service's gateway"));
+    web.click("[data-testid=chat-main]");
+    pick_gateway(&web, "main");
+    send(&web, "hello service");
+    let log = web.wait_contains(
+        "[data-testid=chat-log]",
+        "answered by the service",
+        PATIENCE,
+    );
+    assert!(log.contains("hello service"), "{log}");
+    // The turn ran in the service's process, and is in its transcript.
+    let sessions = home.run(&["--profile", "main", "sessions", "list", "--json"]);
+    assert!(
+        sessions.stdout.contains("answered by the service"),
+        "{}",
+        sessions.stdout
+    );
+}

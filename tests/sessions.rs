@@ -4,40 +4,11 @@
 
 use std::time::Duration;
 
-use omniclaw_agent::double::{Double, Reply};
+use omniclaw_agent::double::Reply;
 use omniclaw_gateway::client::Client;
 use omniclaw_gateway::Auth;
-use omniclaw_tests::{GatewayProc as Gateway, Home};
+use omniclaw_tests::chat::{ProviderConf, Rig, TOKEN};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "sessions-test-token-0123456789";
-
-/// main, on a free port, its assistant pointed at `double`.
-fn profile(home: &Home, double: &Double) -> u16 {
-    let port = home.setup_on_free_port("main");
-    home.write(
-        ".omniclaw-main/omniclaw.json",
-        &format!(
-            r#"{{
-  gateway: {{ port: {port}, auth: {{ token: {{ source: "keychain" }} }} }},
-  models: {{ providers: {{ local: {{
-    baseUrl: "{}", api: "openai-completions",
-    models: [{{ id: "m1", name: "Model one", cost: {{ input: 1, output: 2 }} }}],
-  }} }} }},
-  agents: {{ defaults: {{ model: "local/m1" }} }},
-}}
-"#,
-            double.base_url("openai-completions")
-        ),
-    );
-    home.run_stdin(
-        &["--profile", "main", "secrets", "set", "gateway.auth.token"],
-        TOKEN,
-        &[],
-    )
-    .expect_code(0);
-    port
-}
 
 /// Sends `message` to session `key` and waits for its final `chat` event.
 async fn chat(port: u16, key: &str, message: &str) -> Value {
@@ -77,17 +48,29 @@ async fn chat(port: u16, key: &str, message: &str) -> Value {
 
 #[test]
 fn sessions_are_listed_shown_exported_reset_and_deleted() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let double = rt.block_on(Double::start()).expect("double");
-    double.push(Reply::text("Hello, main."));
-    double.push(Reply::text("Hello, work."));
-    let home = Home::new();
-    let port = profile(&home, &double);
+    let rig = Rig::wire(
+        "main",
+        &[ProviderConf::new("local", "openai-completions", "m1")
+            .model_extra("cost: { input: 1, output: 2 }")],
+        &["local/m1"],
+        &[],
+    );
+    rig.double.push(Reply::text("Hello, main."));
+    rig.double.push(Reply::text("Hello, work."));
+    let (home, port) = (&rig.home, rig.assistant.port);
+    // The CLI reaches the running gateway with the profile's own token.
+    home.run_stdin(
+        &["--profile", "main", "secrets", "set", "gateway.auth.token"],
+        TOKEN,
+        &[],
+    )
+    .expect_code(0);
     home.run(&["--profile", "main", "sessions", "list"])
         .expect_code(0)
         .expect_output("No sessions of profile main yet");
 
-    let gw = Gateway::start(&home, &["--profile", "main", "gateway"]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let gw = rig.assistant.start(home);
     assert_eq!(rt.block_on(chat(port, "main", "hi"))["state"], "final");
     assert_eq!(rt.block_on(chat(port, "work", "and you"))["state"], "final");
 
@@ -139,5 +122,5 @@ fn sessions_are_listed_shown_exported_reset_and_deleted() {
         .expect_output("has no session agent:main:work");
     home.run(&["--profile", "main", "sessions", "show", "agent:bad key"])
         .expect_code(2);
-    assert_eq!(double.chats().len(), 2, "two turns, two model calls");
+    assert_eq!(rig.double.chats().len(), 2, "two turns, two model calls");
 }

@@ -582,16 +582,7 @@ fn reset_starts_a_new_session_and_keeps_the_old_transcript() {
 /// An answer in paragraphs written over about five seconds, ending in
 /// `END-OF-BLOCKS`.
 fn slow_paragraphs() -> (String, Reply) {
-    let text = (1..=6)
-        .map(|i| {
-            format!(
-                "Block {i} says {}done.",
-                "something worth reading. ".repeat(4)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
-        + "END-OF-BLOCKS";
+    let text = omniclaw_agent::double::six_paragraphs();
     let reply = Reply::text(text.clone())
         .chunked(300)
         .delayed(Duration::from_millis(60));
@@ -628,6 +619,148 @@ fn block_streaming_shows_whole_paragraphs_then_the_whole_answer() {
             "a preview shows whole paragraphs only: {p:?}"
         );
     }
+}
+
+/// The bot's messages once the one ending the answer shows: block
+/// replies then the rest of the answer, the first replying to `asked`.
+fn answer_messages(bot: &Bot, asked: i64) -> Vec<Sent> {
+    wait_until("the end of the answer", || {
+        bot.api
+            .shown_in(OWNER)
+            .iter()
+            .any(|s| s.text.contains("END-OF-BLOCKS"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = bot.api.shown_in(OWNER);
+    assert_eq!(shown[0].reply_to, Some(asked), "the first message answers");
+    assert!(
+        shown[1..].iter().all(|s| s.reply_to.is_none()),
+        "{shown:#?}"
+    );
+    shown
+}
+
+#[test]
+fn block_replies_follow_streaming_block_and_its_coalesce_thresholds() {
+    // The six paragraphs come a few characters at a time over seconds:
+    // each is finished on a delta of its own.
+    let (text, _) = slow_paragraphs();
+    let count = |streaming: &str| {
+        let bot = Bot::new(streaming, "");
+        bot.double.push(slow_paragraphs().1);
+        let asked = bot.api.push_message(OWNER, "write in blocks");
+        let shown = answer_messages(&bot, asked);
+        assert_in_order(&shown, &text);
+        assert!(
+            shown.iter().all(|s| !s.text.starts_with('⏳')),
+            "block replies replace the status: {shown:#?}"
+        );
+        shown.len()
+    };
+    // Off (OpenClaw's default): one answer.
+    assert_eq!(count("streaming: { block: { enabled: false } },"), 1);
+    // Each finished paragraph at once.
+    let each =
+        count("streaming: { block: { enabled: true, coalesce: { minChars: 1, idleMs: 0 } } },");
+    assert_eq!(each, 6, "one message per paragraph");
+    // Merged until 200 characters (a paragraph is 118): two a message.
+    let merged =
+        count("streaming: { block: { enabled: true, coalesce: { minChars: 200, idleMs: 0 } } },");
+    assert_eq!(merged, 3, "two paragraphs a message");
+    // OpenClaw's legacy flat keys, as its doctor moves them.
+    let legacy = count("blockStreaming: true, blockStreamingCoalesce: { minChars: 1, idleMs: 0 },");
+    assert_eq!(legacy, 6);
+}
+
+#[test]
+fn a_kill_9_after_block_replies_marks_the_answer_cut_and_asks_no_second_time() {
+    let mut bot = Bot::new(
+        "streaming: { block: { enabled: true, coalesce: { minChars: 1, idleMs: 0 } } },",
+        "",
+    );
+    // Written over seconds: the gateway is killed once a block is out.
+    bot.double.push(slow_paragraphs().1);
+    let asked = bot.api.push_message(OWNER, "write in blocks");
+    wait_until("the first block", || !bot.api.shown_in(OWNER).is_empty());
+    // Past the moment between the send and its record.
+    std::thread::sleep(Duration::from_millis(200));
+    bot.kill_9();
+    let blocks = bot.api.shown_in(OWNER);
+    assert_eq!(blocks[0].reply_to, Some(asked), "{blocks:#?}");
+    assert!(blocks[0].text.starts_with("Block 1 says"), "{blocks:#?}");
+    bot.start();
+    wait_until("the cut answer marked", || {
+        bot.api
+            .shown_in(OWNER)
+            .iter()
+            .any(|s| s.text.contains("Interrupted"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let shown = bot.api.shown_in(OWNER);
+    assert!(
+        shown.iter().all(|s| !s.text.contains("END-OF-BLOCKS")),
+        "{shown:#?}"
+    );
+    assert_eq!(
+        bot.double.chats().len(),
+        1,
+        "the cut turn was not asked again"
+    );
+}
+
+/// Every text the bot showed in the owner's chat, edits included.
+fn everything_shown(bot: &Bot) -> Vec<String> {
+    bot.api
+        .sent_to(OWNER)
+        .into_iter()
+        .flat_map(|s| {
+            let mut texts = vec![s.text.clone()];
+            texts.extend(bot.api.edits_of(s.message_id));
+            texts
+        })
+        .collect()
+}
+
+#[test]
+fn the_status_shows_an_exec_command_line_only_with_command_text_raw() {
+    let shown = |progress: &str| {
+        let bot = Bot::new(
+            &format!(
+                "streaming: {{ progress: {{ toolProgress: true, label: false, {progress} }} }},"
+            ),
+            "tools: { exec: { mode: \"full\" } },",
+        );
+        bot.double.push(
+            Reply::tool_call("exec", json!({"command": "echo raw-line"}))
+                .with_text("Let me run it."),
+        );
+        bot.double.push(Reply::text("It printed raw-line."));
+        bot.api.push_message(OWNER, "run it");
+        wait_until("the answer", || {
+            bot.api
+                .shown_in(OWNER)
+                .iter()
+                .any(|s| s.text.ends_with("It printed raw-line."))
+        });
+        everything_shown(&bot)
+    };
+    let raw = shown("commandText: \"raw\", commentary: true");
+    assert!(
+        raw.iter().any(|t| t.contains("🔧 exec: echo raw-line")),
+        "{raw:#?}"
+    );
+    assert!(
+        raw.iter().any(|t| t.contains("💬 Let me run it.")),
+        "commentary: {raw:#?}"
+    );
+    let status = shown("commandText: \"status\"");
+    assert!(status.iter().any(|t| t == "🔧 exec"), "{status:#?}");
+    assert!(
+        status
+            .iter()
+            .all(|t| !t.contains("echo raw-line") && !t.contains("💬")),
+        "{status:#?}"
+    );
 }
 
 #[test]

@@ -69,6 +69,22 @@ enum Kind {
     Hang,
 }
 
+/// An answer in six paragraphs of about 120 characters each, ending in
+/// `END-OF-BLOCKS`: the text streaming tests cut and show a paragraph at a
+/// time.
+pub fn six_paragraphs() -> String {
+    (1..=6)
+        .map(|i| {
+            format!(
+                "Block {i} says {}done.",
+                "something worth reading. ".repeat(4)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "END-OF-BLOCKS"
+}
+
 impl Reply {
     fn new(kind: Kind) -> Reply {
         Reply {

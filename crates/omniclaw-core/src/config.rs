@@ -56,11 +56,11 @@ pub use agent::{
 pub use document::{parse, ConfigErrors, Diagnostic, Document};
 pub use edit::{hash, initial, merge_patch, set, unset, EditError};
 pub use model::{
-    AgentDefaults, Agents, AuthMode, BindMode, Browser, BrowserProfile, CanvasHost, Channels,
-    ChunkMode, Config, DmPolicy, DmScope, ExecMode, Gateway, GatewayAuth, GatewayMode,
-    GatewayReload, GatewayRemote, GroupPolicy, LogLevel, Logging, ModelsMode, ProviderApi,
-    ReloadMode, Rescue, SecretRef, SecretSource, StreamingMode, Telegram, TelegramGroup,
-    TelegramStreaming, Watch, WatchAction, WatchSettings,
+    AgentDefaults, Agents, AuthMode, BindMode, BreakPreference, Browser, BrowserProfile,
+    CanvasHost, Channels, ChunkMode, Coalesce, CommandText, Config, DmPolicy, DmScope, ExecMode,
+    Gateway, GatewayAuth, GatewayMode, GatewayReload, GatewayRemote, GroupPolicy, LogLevel,
+    Logging, ModelsMode, ProviderApi, ReloadMode, Rescue, SecretRef, SecretSource, StreamingChunk,
+    StreamingMode, Telegram, TelegramGroup, TelegramStreaming, Watch, WatchAction, WatchSettings,
 };
 pub use path::{get, get_raw, plaintext_secrets, redacted, secret_refs, PathError, REDACTED};
 pub use schema::{is_provider_id, json_schema};

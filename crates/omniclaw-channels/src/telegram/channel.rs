@@ -33,7 +33,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use omniclaw_core::config::{DmPolicy, DmScope, StreamingMode, Telegram, WatchSettings};
+use omniclaw_core::config::{
+    BreakPreference, DmPolicy, DmScope, StreamingMode, Telegram, WatchSettings,
+};
 use omniclaw_core::env::ChildEnv;
 use omniclaw_core::profile::Profile;
 use omniclaw_core::rescue::{
@@ -95,6 +97,135 @@ pub struct Streaming {
     pub max_lines: usize,
     /// Longest tool line of the status (`progress.maxLineChars`).
     pub max_line_chars: usize,
+    /// Exec lines in the preview show their command (`preview.commandText:
+    /// raw`).
+    pub preview_commands: bool,
+    /// Exec lines in the status show their command (`progress.commandText:
+    /// raw`).
+    pub progress_commands: bool,
+    /// What the model wrote before a tool call, as a status line
+    /// (`progress.commentary`).
+    pub commentary: bool,
+    /// How a block-mode preview grows (`preview.chunk`).
+    pub preview_chunk: Chunking,
+    /// Block replies (`block.enabled`): finished paragraphs sent as their
+    /// own messages while the answer is written, merged by these rules.
+    pub block: Option<Coalescing>,
+}
+
+/// `streaming.preview.chunk`, resolved: how a block-mode preview grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// The preview grows by at least this many characters an edit.
+    pub min_chars: usize,
+    /// ... and by this many, cut anywhere, when no break comes sooner.
+    pub max_chars: usize,
+    pub breaks: BreakPreference,
+}
+
+/// `streaming.block.coalesce`, resolved as OpenClaw resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalescing {
+    /// No block message shorter, except the last part of the answer.
+    pub min_chars: usize,
+    /// No block message longer; as much as this is sent at once.
+    pub max_chars: usize,
+    /// Merged paragraphs of at least `min_chars` go after this long
+    /// without new text.
+    pub idle: Duration,
+}
+
+/// One line of what a run did, for the preview and the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    /// A tool call; `command` is an exec call's command line.
+    Tool {
+        name: String,
+        command: Option<String>,
+    },
+    /// What the model wrote before a tool call (commentary).
+    Said(String),
+}
+
+impl Activity {
+    /// The tool line, with the command when `commands` (commandText raw);
+    /// `None` for commentary.
+    fn tool_line(&self, commands: bool) -> Option<String> {
+        match self {
+            Activity::Tool {
+                name,
+                command: Some(c),
+            } if commands => Some(format!("🔧 {name}: {c}")),
+            Activity::Tool { name, .. } => Some(format!("🔧 {name}")),
+            Activity::Said(_) => None,
+        }
+    }
+}
+
+/// Where the finished part of `text` ends: after its last break of the
+/// preferred kind, `None` when it has none.
+pub fn last_break(text: &str, breaks: BreakPreference) -> Option<usize> {
+    match breaks {
+        BreakPreference::Paragraph => text.rfind("\n\n"),
+        BreakPreference::Newline => text.rfind('\n'),
+        BreakPreference::Sentence => {
+            let end = text
+                .char_indices()
+                .zip(text.chars().skip(1))
+                .filter(|((_, c), next)| matches!(c, '.' | '!' | '?') && next.is_whitespace())
+                .map(|((i, c), _)| i + c.len_utf8())
+                .last();
+            end.max(text.rfind('\n'))
+        }
+    }
+}
+
+/// The byte index `n` characters into `text` (its end when shorter).
+fn after_chars(text: &str, n: usize) -> usize {
+    text.char_indices().nth(n).map_or(text.len(), |(i, _)| i)
+}
+
+impl Chunking {
+    /// How much of `text` a block-mode preview shows, given that `shown`
+    /// bytes show now: up to the last break once that adds `min_chars`,
+    /// else `max_chars` more when the text ran that far without a break.
+    pub fn grow(&self, text: &str, shown: usize) -> usize {
+        let rest = &text[shown..];
+        if let Some(cut) = break_after_text(rest, self.breaks) {
+            if rest[..cut].chars().count() >= self.min_chars {
+                return shown + cut;
+            }
+        }
+        if rest.chars().count() > self.max_chars {
+            let within = &rest[..after_chars(rest, self.max_chars)];
+            return shown + break_after_text(within, self.breaks).unwrap_or(within.len());
+        }
+        shown
+    }
+}
+
+/// [`last_break`], when some text comes before it.
+fn break_after_text(text: &str, breaks: BreakPreference) -> Option<usize> {
+    last_break(text, breaks).filter(|&at| !text[..at].trim().is_empty())
+}
+
+impl Coalescing {
+    /// The next block message to send out of `pending` (the answer after
+    /// what was sent): its end, when finished paragraphs amount to
+    /// `max_chars` (then cut at the last paragraph end within, else at
+    /// `max_chars`), or to `min_chars` and the run went quiet (`idle`).
+    /// `None`: nothing to send yet (the rest goes with the final answer).
+    pub fn next_block(&self, pending: &str, idle: bool) -> Option<usize> {
+        let finished = break_after_text(pending, BreakPreference::Paragraph)?;
+        let size = pending[..finished].chars().count();
+        if size > self.max_chars {
+            let within = &pending[..after_chars(pending, self.max_chars)];
+            return Some(
+                break_after_text(within, BreakPreference::Paragraph).unwrap_or(within.len()),
+            );
+        }
+        (size >= self.min_chars && (idle || size == self.max_chars)).then_some(finished)
+    }
 }
 
 /// The progress status's first line.
@@ -115,7 +246,7 @@ impl Streaming {
     /// The progress status: its label (picked by `seed` among several) and
     /// the newest tool lines, each at most `max_line_chars`; `None` when
     /// that is nothing.
-    fn status(&self, tools: &[String], seed: u64) -> Option<String> {
+    fn status(&self, activity: &[Activity], seed: u64) -> Option<String> {
         let label = match &self.label {
             Label::Off => None,
             Label::Fixed(l) => Some(l.clone()),
@@ -125,37 +256,44 @@ impl Streaming {
                 .cloned(),
         };
         let mut lines: Vec<String> = label.map(|l| format!("⏳ {l}")).into_iter().collect();
-        if self.progress_tools {
-            let skip = tools.len().saturating_sub(self.max_lines);
-            lines.extend(tools[skip..].iter().map(|t| {
-                let line = format!("🔧 {t}");
-                if line.chars().count() <= self.max_line_chars {
-                    line
-                } else {
-                    let kept: String = line
-                        .chars()
-                        .take(self.max_line_chars.saturating_sub(1))
-                        .collect();
-                    format!("{kept}…")
-                }
-            }));
-        }
+        let shown: Vec<String> = activity
+            .iter()
+            .filter_map(|a| match a {
+                Activity::Said(said) if self.commentary => Some(format!("💬 {said}")),
+                Activity::Said(_) => None,
+                tool if self.progress_tools => tool.tool_line(self.progress_commands),
+                _ => None,
+            })
+            .collect();
+        let skip = shown.len().saturating_sub(self.max_lines);
+        lines.extend(shown[skip..].iter().map(|line| {
+            if line.chars().count() <= self.max_line_chars {
+                line.clone()
+            } else {
+                let kept: String = line
+                    .chars()
+                    .take(self.max_line_chars.saturating_sub(1))
+                    .collect();
+                format!("{kept}…")
+            }
+        }));
         (!lines.is_empty()).then(|| lines.join("\n"))
     }
 }
 
 impl Streaming {
     pub fn from_config(tg: &Telegram) -> Streaming {
-        use omniclaw_core::config::ChunkMode;
+        use omniclaw_core::config::{ChunkMode, CommandText};
+        let limit = tg
+            .text_chunk_limit
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(4000)
+            .clamp(1, MAX_MESSAGE_CHARS);
         Streaming {
             mode: tg.streaming.mode.unwrap_or(StreamingMode::Progress),
             // OpenClaw's default is "length": the last line break that fits.
             paragraphs: tg.streaming.chunk_mode == Some(ChunkMode::Newline),
-            limit: tg
-                .text_chunk_limit
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(4000)
-                .clamp(1, MAX_MESSAGE_CHARS),
+            limit,
             preview_tools: tg.streaming.preview_tool_progress.unwrap_or(true),
             // As OpenClaw: progress.toolProgress, else preview.toolProgress.
             progress_tools: tg
@@ -185,8 +323,39 @@ impl Streaming {
                 .progress_max_line_chars
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(120),
+            preview_commands: tg.streaming.preview_command_text == Some(CommandText::Raw),
+            progress_commands: tg.streaming.progress_command_text == Some(CommandText::Raw),
+            commentary: tg.streaming.progress_commentary.unwrap_or(false),
+            preview_chunk: {
+                // OpenClaw's draft chunk defaults, capped by the limit.
+                let c = &tg.streaming.preview_chunk;
+                let max = size(c.max_chars, 800).min(limit);
+                Chunking {
+                    min_chars: size(c.min_chars, 200).min(max),
+                    max_chars: max,
+                    breaks: c.break_preference.unwrap_or(BreakPreference::Paragraph),
+                }
+            },
+            block: (tg.streaming.block_enabled == Some(true)).then(|| {
+                // As OpenClaw: at most its block chunk size (1200) and the
+                // limit; at least 800 unless set; idle 1 s, at most 5 s.
+                let c = &tg.streaming.block_coalesce;
+                let max = size(c.max_chars, limit).min(1200).min(limit);
+                Coalescing {
+                    min_chars: size(c.min_chars, 800).min(max),
+                    max_chars: max,
+                    idle: Duration::from_millis(c.idle_ms.unwrap_or(1000).min(5000)),
+                }
+            }),
         }
     }
+}
+
+/// A configured size, else `default`.
+fn size(n: Option<u64>, default: usize) -> usize {
+    n.and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(default)
+        .max(1)
 }
 
 /// What the channel runs with; built from the config and the keychain.
@@ -1280,7 +1449,13 @@ async fn run_lane(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
 /// What a turn's reply shows while the run lasts.
 struct Live {
     text: String,
-    tools: Vec<String>,
+    activity: Vec<Activity>,
+    /// The part of `text` already turned into commentary.
+    said: usize,
+    /// The part of `text` a block-mode preview shows.
+    shown: usize,
+    /// When merged block replies go if no text comes meanwhile.
+    block_due: Option<tokio::time::Instant>,
     started: Instant,
     last_edit: Option<Instant>,
     /// Previews are off after a failure.
@@ -1355,7 +1530,7 @@ async fn answer_turn(s: &Arc<Shared>, job: &TurnJob) -> &'static str {
             return "channel stopped";
         };
         if outcome.status == RunStatus::Interrupted {
-            if rec.preview_has_answer || rec.parts_sent > 0 {
+            if rec.preview_has_answer || rec.parts_sent > 0 || rec.block_chars > 0 {
                 mark_interrupted(s, job, &mut rec).await;
                 return "interrupted";
             }
@@ -1422,16 +1597,21 @@ async fn stream(
 ) -> Option<(RunOutcome, Vec<Value>)> {
     let mut live = Live {
         text: String::new(),
-        tools: Vec::new(),
+        activity: Vec::new(),
+        said: 0,
+        shown: 0,
+        block_due: None,
         started: Instant::now(),
         last_edit: None,
-        previews_off: s.settings.streaming.mode == StreamingMode::Off,
+        // Block replies replace the preview: the answer streams once.
+        previews_off: s.settings.streaming.mode == StreamingMode::Off
+            || s.settings.streaming.block.is_some(),
         proposing: HashMap::new(),
         proposals: Vec::new(),
     };
     let mut typing = tokio::time::interval(TYPING_EVERY);
     let mut due: Option<tokio::time::Instant> = None;
-    if s.settings.streaming.mode == StreamingMode::Progress {
+    if s.settings.streaming.mode == StreamingMode::Progress && !live.previews_off {
         due = Some(tokio::time::Instant::now() + STATUS_AFTER);
     }
     let outcome = loop {
@@ -1456,12 +1636,27 @@ async fn stream(
                 Some(RunEvent::TextDelta { text, .. }) => {
                     live.text = text;
                     due = preview(s, rec, job, &mut live, false).await.or(due);
+                    if let Some(block) = s.settings.streaming.block {
+                        send_blocks(s, job, rec, &live.text, &block, block.idle.is_zero()).await;
+                        live.block_due = Some(tokio::time::Instant::now() + block.idle);
+                    }
                 }
                 Some(RunEvent::ToolStart { call_id, name, args }) => {
                     if name == PROPOSE {
                         live.proposing.insert(call_id, args.clone());
                     }
-                    live.tools.push(name);
+                    if let Some(said) = live.text.get(live.said..) {
+                        let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if !said.is_empty() {
+                            live.activity.push(Activity::Said(said));
+                        }
+                    }
+                    live.said = live.text.len();
+                    let command = (name == "exec")
+                        .then(|| args.get("command").and_then(Value::as_str))
+                        .flatten()
+                        .map(str::to_string);
+                    live.activity.push(Activity::Tool { name, command });
                     due = preview(s, rec, job, &mut live, true).await.or(due);
                 }
                 Some(RunEvent::ToolResult { call_id, name, is_error, .. }) => {
@@ -1479,8 +1674,13 @@ async fn stream(
                 }
             }
             () = sleep_until(due) => {
-
                 due = preview(s, rec, job, &mut live, true).await;
+            }
+            () = sleep_until(live.block_due) => {
+                live.block_due = None;
+                if let Some(block) = s.settings.streaming.block {
+                    send_blocks(s, job, rec, &live.text, &block, true).await;
+                }
             }
         }
     };
@@ -1509,18 +1709,15 @@ async fn preview(
     }
     let streaming = &s.settings.streaming;
     let tools = |show: bool| -> String {
-        if !show || live.tools.is_empty() {
+        if !show {
             return String::new();
         }
         let lines: Vec<String> = live
-            .tools
+            .activity
             .iter()
-            .rev()
-            .take(5)
-            .rev()
-            .map(|t| format!("🔧 {t}"))
+            .filter_map(|a| a.tool_line(streaming.preview_commands))
             .collect();
-        lines.join("\n")
+        lines[lines.len().saturating_sub(5)..].join("\n")
     };
     let (text, has_answer) = match streaming.mode {
         StreamingMode::Off => return None,
@@ -1529,11 +1726,12 @@ async fn preview(
                 return None;
             }
             let seed = u64::try_from(job.update_id).unwrap_or_default();
-            (streaming.status(&live.tools, seed)?, false)
+            (streaming.status(&live.activity, seed)?, false)
         }
         StreamingMode::Partial | StreamingMode::Block => {
             let shown = if streaming.mode == StreamingMode::Block {
-                live.text.rfind("\n\n").map_or("", |at| &live.text[..at])
+                live.shown = streaming.preview_chunk.grow(&live.text, live.shown);
+                &live.text[..live.shown]
             } else {
                 live.text.as_str()
             };
@@ -1609,6 +1807,31 @@ async fn preview(
     }
 }
 
+/// Block replies: each finished block of the answer that is due (see
+/// [`Coalescing::next_block`]) sent as its own message and recorded, so
+/// that the final answer and a restart send only the rest.
+async fn send_blocks(
+    s: &Shared,
+    job: &TurnJob,
+    rec: &mut Delivery,
+    text: &str,
+    block: &Coalescing,
+    idle: bool,
+) {
+    while let Some(end) = text
+        .get(rec.block_chars..)
+        .and_then(|pending| block.next_block(pending, idle))
+    {
+        let piece = &text[rec.block_chars..rec.block_chars + end];
+        let to = (rec.block_chars == 0).then_some(job.message_id);
+        for part in format::parts(piece.trim(), s.settings.streaming.limit, true) {
+            send_retrying(s, job.chat_id, Some(&part.html), &part.plain, to, &[]).await;
+        }
+        rec.block_chars += end;
+        save(s, job.update_id, rec);
+    }
+}
+
 /// The final answer: the preview edited into its first part (or the status
 /// message removed), the rest sent as new messages, each recorded.
 async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutcome) {
@@ -1648,7 +1871,17 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
         }
     };
     let streaming = &s.settings.streaming;
-    let parts = format::parts(&text, streaming.limit, streaming.paragraphs);
+    // After block replies only the rest is left to send.
+    let rest = match text.get(rec.block_chars..) {
+        Some(rest) if rec.block_chars > 0 => rest.trim(),
+        _ => text.as_str(),
+    };
+    if rest.is_empty() {
+        rec.finished = true;
+        save(s, job.update_id, rec);
+        return;
+    }
+    let parts = format::parts(rest, streaming.limit, streaming.paragraphs);
     if rec.parts_sent == 0 {
         if let Some(id) = rec.preview {
             if rec.preview_has_answer {
@@ -1688,7 +1921,7 @@ async fn finish(s: &Shared, job: &TurnJob, rec: &mut Delivery, outcome: &RunOutc
     }
     while rec.parts_sent < parts.len() {
         let part = &parts[rec.parts_sent];
-        let to = (rec.parts_sent == 0).then_some(job.message_id);
+        let to = (rec.parts_sent == 0 && rec.block_chars == 0).then_some(job.message_id);
         send_retrying(s, job.chat_id, Some(&part.html), &part.plain, to, &[]).await;
         rec.parts_sent += 1;
         save(s, job.update_id, rec);
@@ -2357,8 +2590,13 @@ mod tests {
                     .telegram,
             )
         };
-        let tools: Vec<String> = (1..=10).map(|i| format!("tool{i}")).collect();
-        fn check(s: &Streaming, tools: &[String], seed: u64, expected: Option<&str>) {
+        let tools: Vec<Activity> = (1..=10)
+            .map(|i| Activity::Tool {
+                name: format!("tool{i}"),
+                command: None,
+            })
+            .collect();
+        fn check(s: &Streaming, tools: &[Activity], seed: u64, expected: Option<&str>) {
             assert_eq!(s.status(tools, seed).as_deref(), expected, "{s:?}");
         }
         // Defaults: OpenClaw's 8 newest lines.
@@ -2386,6 +2624,119 @@ mod tests {
         check(&pick, &[], 0, Some("⏳ One"));
         check(&pick, &[], 3, Some("⏳ Two"));
         check(&streaming("labels: ['Only']"), &[], 7, Some("⏳ Only"));
+        // commandText and commentary.
+        let run = [
+            Activity::Said("I will list the files first.".into()),
+            Activity::Tool {
+                name: "exec".into(),
+                command: Some("ls -la /tmp".into()),
+            },
+            Activity::Tool {
+                name: "read".into(),
+                command: None,
+            },
+        ];
+        check(
+            &streaming("label: false"),
+            &run,
+            0,
+            Some("🔧 exec\n🔧 read"),
+        );
+        check(
+            &streaming("label: false, commandText: 'raw'"),
+            &run,
+            0,
+            Some("🔧 exec: ls -la /tmp\n🔧 read"),
+        );
+        check(
+            &streaming("label: false, commandText: 'status', commentary: true, narration: true"),
+            &run,
+            0,
+            Some("💬 I will list the files first.\n🔧 exec\n🔧 read"),
+        );
+    }
+
+    #[test]
+    fn finished_parts_end_at_the_preferred_break() {
+        use BreakPreference::{Newline, Paragraph, Sentence};
+        let text = "One. Two!\nThree\n\nFour? Fi";
+        for (breaks, expected) in [
+            (Paragraph, Some("One. Two!\nThree")),
+            (Newline, Some("One. Two!\nThree\n")),
+            (Sentence, Some("One. Two!\nThree\n\nFour?")),
+        ] {
+            assert_eq!(
+                last_break(text, breaks).map(|at| &text[..at]),
+                expected,
+                "{breaks:?}"
+            );
+        }
+        assert_eq!(last_break("no break", Sentence), None);
+        assert_eq!(
+            last_break("é.", Sentence),
+            None,
+            "a sentence ends before a space"
+        );
+    }
+
+    #[test]
+    fn a_block_preview_grows_by_preview_chunk() {
+        let chunk = |min_chars, max_chars| Chunking {
+            min_chars,
+            max_chars,
+            breaks: BreakPreference::Paragraph,
+        };
+        let text = "aaaa\n\nbbbb\n\ncc";
+        // (chunking, shown now, shown next)
+        for (c, shown, expected) in [
+            (chunk(1, 800), 0, "aaaa\n\nbbbb"),
+            (chunk(5, 800), 0, "aaaa\n\nbbbb"),
+            (chunk(11, 800), 0, ""),
+            (chunk(1, 800), 4, "aaaa\n\nbbbb"),
+            (chunk(7, 800), 4, "aaaa"),
+            // No break for max_chars: cut there.
+            (chunk(1, 3), 12, "aaaa\n\nbbbb\n\n"),
+        ] {
+            let grown = c.grow(text, shown);
+            assert_eq!(&text[..grown], expected, "{c:?} from {shown}");
+        }
+        let unbroken = "aaaa\n\nbbbbbbbb";
+        assert_eq!(&unbroken[..chunk(1, 3).grow(unbroken, 6)], "aaaa\n\nbbb");
+        let long = "x".repeat(10);
+        assert_eq!(chunk(1, 4).grow(&long, 0), 4);
+        assert_eq!(chunk(1, 40).grow(&long, 0), 0);
+    }
+
+    #[test]
+    fn block_replies_are_merged_by_coalesce() {
+        let c = |min_chars, max_chars| Coalescing {
+            min_chars,
+            max_chars,
+            idle: Duration::ZERO,
+        };
+        let para = "p".repeat(10);
+        let two = format!("{para}\n\n{para}\n\nmore");
+        // (coalescing, pending text, idle, block sent)
+        for (co, pending, idle, expected) in [
+            // Nothing finished yet.
+            (c(1, 100), "writing", true, None),
+            // Finished paragraphs wait for the run to go quiet...
+            (c(1, 100), two.as_str(), false, None),
+            (c(1, 100), two.as_str(), true, Some(22)),
+            // ... and for min_chars.
+            (c(30, 100), two.as_str(), true, None),
+            (c(22, 100), two.as_str(), true, Some(22)),
+            // max_chars sends at once, cut at a paragraph end within.
+            (c(1, 15), two.as_str(), false, Some(10)),
+            (c(1, 22), two.as_str(), false, Some(22)),
+            (c(1, 5), two.as_str(), false, Some(5)),
+        ] {
+            assert_eq!(
+                co.next_block(pending, idle),
+                expected,
+                "{co:?} {pending:?} idle {idle}"
+            );
+        }
     }
 
     #[test]
@@ -2401,6 +2752,51 @@ mod tests {
         assert_eq!(d.mode, StreamingMode::Progress);
         assert!(!d.paragraphs && d.preview_tools && !d.progress_tools);
         assert_eq!(d.limit, 4000);
+        assert!(!d.preview_commands && !d.progress_commands && !d.commentary);
+        assert_eq!(d.block, None, "block replies are off unless enabled");
+        assert_eq!(
+            d.preview_chunk,
+            Chunking {
+                min_chars: 200,
+                max_chars: 800,
+                breaks: BreakPreference::Paragraph
+            }
+        );
+        let block = |text: &str| Streaming::from_config(&tg(text)).block;
+        assert_eq!(
+            block("{ channels: { telegram: { streaming: { block: { enabled: true } } } } }"),
+            Some(Coalescing {
+                min_chars: 800,
+                max_chars: 1200,
+                idle: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(
+            block("{ channels: { telegram: { blockStreaming: true, blockStreamingCoalesce: { minChars: 5000, maxChars: 3000, idleMs: 9000 }, textChunkLimit: 1000 } } }"),
+            Some(Coalescing {
+                min_chars: 1000,
+                max_chars: 1000,
+                idle: Duration::from_secs(5)
+            }),
+            "capped by the limit and OpenClaw's bounds"
+        );
+        assert_eq!(
+            block("{ channels: { telegram: { streaming: { block: { enabled: false } }, blockStreaming: true } } }"),
+            None,
+            "the nested key wins"
+        );
+        let chunk = Streaming::from_config(&tg(
+            "{ channels: { telegram: { draftChunk: { minChars: 900, maxChars: 9000, breakPreference: 'sentence' }, textChunkLimit: 600 } } }",
+        ))
+        .preview_chunk;
+        assert_eq!(
+            chunk,
+            Chunking {
+                min_chars: 600,
+                max_chars: 600,
+                breaks: BreakPreference::Sentence
+            }
+        );
         let set = Streaming::from_config(&tg(
             "{ channels: { telegram: { streaming: { mode: 'partial', chunkMode: 'newline', preview: { toolProgress: false } }, textChunkLimit: 9000 } } }",
         ));

@@ -676,16 +676,7 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_streamed_answer_is_cut() {
-        let text = (1..=6)
-            .map(|i| {
-                format!(
-                    "Block {i} says {}done.",
-                    "something worth reading. ".repeat(4)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n\n")
-            + "END-OF-BLOCKS";
+        let text = omniclaw_agent::double::six_paragraphs();
         for end in (0..=text.len()).filter(|&e| text.is_char_boundary(e)) {
             for paragraphs in [true, false] {
                 let got = parts(&text[..end], 4000, paragraphs);

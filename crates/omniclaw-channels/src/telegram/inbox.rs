@@ -49,8 +49,13 @@ pub struct Delivery {
     pub preview_has_answer: bool,
     /// What it shows now (an interrupted reply is marked on it).
     pub preview_text: String,
-    /// Answer parts already sent (the first may be the preview itself).
+    /// Answer parts already sent (the first may be the preview itself);
+    /// after block replies, parts of the answer's rest.
     pub parts_sent: usize,
+    /// Bytes of the answer already sent as block replies
+    /// (`streaming.block.enabled`).
+    #[serde(default)]
+    pub block_chars: usize,
     /// Set once the reply is complete or marked interrupted.
     pub finished: bool,
 }
@@ -335,6 +340,14 @@ mod tests {
         assert_eq!(open[0].delivery.as_ref(), Some(&delivery));
         assert!(again.is_handled(6).expect("read"));
         assert!(!again.is_handled(5).expect("read"));
+    }
+
+    #[test]
+    fn a_record_written_before_block_replies_reads_as_none_sent() {
+        let old = r#"{"run_id":"tg:5","attempt":1,"chat_id":7,"reply_to":3,"session_key":"k","preview":null,"preview_has_answer":false,"preview_text":"","parts_sent":1,"finished":false}"#;
+        let read: Delivery = serde_json::from_str(old).expect("an older record reads");
+        assert_eq!(read.block_chars, 0);
+        assert_eq!(read.parts_sent, 1);
     }
 
     #[test]

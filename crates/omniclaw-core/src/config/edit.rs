@@ -464,6 +464,21 @@ mod tests {
     }
 
     #[test]
+    fn a_validated_edit_keeps_openclaws_streaming_keys_untouched() {
+        // Keys OmniClaw accepts for OpenClaw's sake, some without an
+        // effect here (narration), legacy flat ones included.
+        let streaming = "  channels: {\n    telegram: {\n      streaming: {\n        mode: 'progress',\n        block: { enabled: true, coalesce: { minChars: 400, maxChars: 900, idleMs: 0 } },\n        preview: { chunk: { minChars: 200, maxChars: 800, breakPreference: 'sentence' }, commandText: 'raw' },\n        progress: { commandText: 'status', commentary: true, narration: false }, // as in OpenClaw\n      },\n      draftChunk: { maxChars: 500 },\n      blockStreaming: false,\n    },\n  },\n";
+        let text = format!("{{\n  gateway: {{ port: 18789 }},\n{streaming}}}\n");
+        let edited = set(&text, "gateway.port", "19001").expect("a valid edit");
+        assert_eq!(
+            edited,
+            format!("{{\n  gateway: {{ port: 19001 }},\n{streaming}}}\n")
+        );
+        let again = set(&edited, "gateway.port", "18789").expect("and back");
+        assert_eq!(again, text);
+    }
+
+    #[test]
     fn set_creates_missing_parents() {
         check(
             set(COMMENTED, "agents.defaults.workspace", "'~/.omniclaw/workspace-main'"),

@@ -89,6 +89,18 @@ config_enum! {
 }
 
 config_enum! {
+    /// `channels.telegram.streaming.preview.commandText` and
+    /// `progress.commandText`: an exec line shows its command (`raw`) or only
+    /// that a command runs (`status`, OpenClaw's default).
+    CommandText { Raw = "raw", Status = "status" }
+}
+
+config_enum! {
+    /// `channels.telegram.streaming.preview.chunk.breakPreference`.
+    BreakPreference { Paragraph = "paragraph", Newline = "newline", Sentence = "sentence" }
+}
+
+config_enum! {
     /// `channels.telegram.groupPolicy`.
     GroupPolicy { Open = "open", Disabled = "disabled", Allowlist = "allowlist" }
 }
@@ -302,6 +314,33 @@ pub struct TelegramStreaming {
     pub progress_labels: Vec<String>,
     pub progress_max_lines: Option<u64>,
     pub progress_max_line_chars: Option<u64>,
+    pub preview_command_text: Option<CommandText>,
+    pub progress_command_text: Option<CommandText>,
+    pub progress_commentary: Option<bool>,
+    pub progress_narration: Option<bool>,
+    /// `streaming.preview.chunk`, else OpenClaw's legacy `draftChunk`.
+    pub preview_chunk: StreamingChunk,
+    /// `streaming.block.enabled`, else OpenClaw's legacy `blockStreaming`.
+    pub block_enabled: Option<bool>,
+    /// `streaming.block.coalesce`, else OpenClaw's legacy
+    /// `blockStreamingCoalesce`.
+    pub block_coalesce: Coalesce,
+}
+
+/// `streaming.preview.chunk` (OpenClaw's `BlockStreamingChunk`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamingChunk {
+    pub min_chars: Option<u64>,
+    pub max_chars: Option<u64>,
+    pub break_preference: Option<BreakPreference>,
+}
+
+/// `streaming.block.coalesce` (OpenClaw's `BlockStreamingCoalesce`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coalesce {
+    pub min_chars: Option<u64>,
+    pub max_chars: Option<u64>,
+    pub idle_ms: Option<u64>,
 }
 
 /// The streaming mode `channels.telegram.streaming` and OpenClaw's legacy
@@ -664,6 +703,77 @@ impl Config {
                             "maxLineChars",
                         ])
                         .and_then(Value::as_u64),
+                        preview_command_text: choice(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "preview",
+                            "commandText",
+                        ])
+                        .and_then(CommandText::parse),
+                        progress_command_text: choice(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "commandText",
+                        ])
+                        .and_then(CommandText::parse),
+                        progress_commentary: flag(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "commentary",
+                        ]),
+                        progress_narration: flag(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "progress",
+                            "narration",
+                        ]),
+                        // As OpenClaw's doctor: a legacy flat key counts
+                        // only where the nested one is unset.
+                        preview_chunk: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "preview",
+                            "chunk",
+                        ])
+                        .or_else(|| at(&["channels", "telegram", "draftChunk"]))
+                        .map(|c| StreamingChunk {
+                            min_chars: c.get("minChars").and_then(Value::as_u64),
+                            max_chars: c.get("maxChars").and_then(Value::as_u64),
+                            break_preference: c
+                                .get("breakPreference")
+                                .and_then(Value::as_str)
+                                .and_then(BreakPreference::parse),
+                        })
+                        .unwrap_or_default(),
+                        block_enabled: flag(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "block",
+                            "enabled",
+                        ])
+                        .or_else(|| flag(&["channels", "telegram", "blockStreaming"])),
+                        block_coalesce: at(&[
+                            "channels",
+                            "telegram",
+                            "streaming",
+                            "block",
+                            "coalesce",
+                        ])
+                        .or_else(|| at(&["channels", "telegram", "blockStreamingCoalesce"]))
+                        .map(|c| Coalesce {
+                            min_chars: c.get("minChars").and_then(Value::as_u64),
+                            max_chars: c.get("maxChars").and_then(Value::as_u64),
+                            idle_ms: c.get("idleMs").and_then(Value::as_u64),
+                        })
+                        .unwrap_or_default(),
                     },
                     text_chunk_limit: at(&["channels", "telegram", "textChunkLimit"])
                         .and_then(Value::as_u64),
@@ -840,6 +950,67 @@ mod tests {
             Some(json!("block")),
             Some(Block),
         );
+    }
+
+    #[test]
+    fn openclaws_block_chunk_and_command_keys_are_read_nested_first() {
+        fn read(telegram: Value) -> TelegramStreaming {
+            Config::from_validated(&json!({ "channels": { "telegram": telegram } }))
+                .channels
+                .telegram
+                .streaming
+        }
+        let nested = read(json!({
+            "streaming": {
+                "block": { "enabled": true, "coalesce": { "minChars": 10, "idleMs": 0 } },
+                "preview": { "chunk": { "maxChars": 500, "breakPreference": "newline" }, "commandText": "raw" },
+                "progress": { "commandText": "status", "commentary": true, "narration": false }
+            },
+            "blockStreaming": false,
+            "blockStreamingCoalesce": { "maxChars": 99 },
+            "draftChunk": { "minChars": 7 }
+        }));
+        check("nested enabled", nested.block_enabled, Some(true));
+        check(
+            "nested coalesce",
+            nested.block_coalesce,
+            Coalesce {
+                min_chars: Some(10),
+                max_chars: None,
+                idle_ms: Some(0),
+            },
+        );
+        check(
+            "nested chunk",
+            nested.preview_chunk,
+            StreamingChunk {
+                min_chars: None,
+                max_chars: Some(500),
+                break_preference: Some(BreakPreference::Newline),
+            },
+        );
+        check(
+            "preview commandText",
+            nested.preview_command_text,
+            Some(CommandText::Raw),
+        );
+        check(
+            "progress commandText",
+            nested.progress_command_text,
+            Some(CommandText::Status),
+        );
+        check("commentary", nested.progress_commentary, Some(true));
+        check("narration", nested.progress_narration, Some(false));
+        // The legacy flat keys where the nested ones are unset.
+        let legacy = read(json!({
+            "blockStreaming": true,
+            "blockStreamingCoalesce": { "maxChars": 99 },
+            "draftChunk": { "minChars": 7 }
+        }));
+        check("legacy enabled", legacy.block_enabled, Some(true));
+        check("legacy coalesce", legacy.block_coalesce.max_chars, Some(99));
+        check("legacy chunk", legacy.preview_chunk.min_chars, Some(7));
+        check("unset", read(json!({})), TelegramStreaming::default());
     }
 
     #[test]

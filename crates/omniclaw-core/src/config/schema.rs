@@ -7,8 +7,9 @@
 use serde_json::{json, Map, Value};
 
 use super::model::{
-    AuthMode, BindMode, ChunkMode, DmPolicy, DmScope, ExecMode, GatewayMode, GroupPolicy, LogLevel,
-    ModelsMode, ProviderApi, ReloadMode, SecretSource, StreamingMode, WatchAction,
+    AuthMode, BindMode, BreakPreference, ChunkMode, CommandText, DmPolicy, DmScope, ExecMode,
+    GatewayMode, GroupPolicy, LogLevel, ModelsMode, ProviderApi, ReloadMode, SecretSource,
+    StreamingMode, WatchAction,
 };
 
 /// One place in the config tree.
@@ -698,7 +699,7 @@ const TELEGRAM: &[Field] = &[
             names: StreamingMode::NAMES,
             fields: TELEGRAM_STREAMING,
         },
-        "How an answer shows while it is written and where it is cut (OpenClaw's key): { mode, chunkMode, preview, progress }. OpenClaw's legacy forms are read as its doctor migrates them, with a warning: true is { mode: \"partial\" }, false { mode: \"off\" }, a string { mode: that string } (\"partial\" when it names no mode).",
+        "How an answer shows while it is written and where it is cut (OpenClaw's key): { mode, chunkMode, preview, progress, block }. OpenClaw's legacy forms are read as its doctor migrates them, with a warning: true is { mode: \"partial\" }, false { mode: \"off\" }, a string { mode: that string } (\"partial\" when it names no mode).",
     ),
     field(
         "streamMode",
@@ -709,6 +710,21 @@ const TELEGRAM: &[Field] = &[
         "chunkMode",
         Kind::Enum(ChunkMode::NAMES),
         "OpenClaw's legacy key for streaming.chunkMode, read as it when streaming has none, with a warning: move it to streaming.chunkMode.",
+    ),
+    field(
+        "blockStreaming",
+        Kind::Bool,
+        "OpenClaw's legacy key for streaming.block.enabled, read as it when that is unset, with a warning: move it there.",
+    ),
+    field(
+        "blockStreamingCoalesce",
+        Kind::Object(STREAMING_COALESCE),
+        "OpenClaw's legacy key for streaming.block.coalesce, read as it when that is unset, with a warning: move it there.",
+    ),
+    field(
+        "draftChunk",
+        Kind::Object(STREAMING_CHUNK),
+        "OpenClaw's legacy key for streaming.preview.chunk, read as it when that is unset, with a warning: move it there.",
     ),
     field(
         "textChunkLimit",
@@ -760,13 +776,79 @@ const TELEGRAM_STREAMING: &[Field] = &[
         Kind::Object(TELEGRAM_STREAMING_PROGRESS),
         "The status message of progress mode.",
     ),
+    field(
+        "block",
+        Kind::Object(TELEGRAM_STREAMING_BLOCK),
+        "Block replies: the answer sent as separate messages, a finished block at a time, while it is written.",
+    ),
 ];
 
-const TELEGRAM_STREAMING_PREVIEW: &[Field] = &[field(
-    "toolProgress",
-    Kind::Bool,
-    "Show a line per tool call in the edited message (default true).",
-)];
+const TELEGRAM_STREAMING_BLOCK: &[Field] = &[
+    field(
+        "enabled",
+        Kind::Bool,
+        "Send finished blocks of the answer as their own messages while it is written (default false); the edited preview or status is then not shown, so the answer does not stream twice.",
+    ),
+    field(
+        "coalesce",
+        Kind::Object(STREAMING_COALESCE),
+        "When finished blocks are sent: merged until minChars, at once from maxChars, else after idleMs without new text.",
+    ),
+];
+
+const STREAMING_COALESCE: &[Field] = &[
+    field(
+        "minChars",
+        Kind::Count { min: 1 },
+        "No block message shorter than this, except the last (default 800).",
+    ),
+    field(
+        "maxChars",
+        Kind::Count { min: 1 },
+        "Longest block message; more is sent at once, cut there (default 1200, at most textChunkLimit).",
+    ),
+    field(
+        "idleMs",
+        Kind::Count { min: 0 },
+        "Milliseconds without new text before merged blocks of at least minChars are sent (default 1000).",
+    ),
+];
+
+const STREAMING_CHUNK: &[Field] = &[
+    field(
+        "minChars",
+        Kind::Count { min: 1 },
+        "Characters a block-mode preview grows by at least per edit (default 200).",
+    ),
+    field(
+        "maxChars",
+        Kind::Count { min: 1 },
+        "Characters after which a block-mode preview grows even with no break to cut at (default 800, at most textChunkLimit).",
+    ),
+    field(
+        "breakPreference",
+        Kind::Enum(BreakPreference::NAMES),
+        "Where a block-mode preview is cut: \"paragraph\" (default), \"newline\" or \"sentence\".",
+    ),
+];
+
+const TELEGRAM_STREAMING_PREVIEW: &[Field] = &[
+    field(
+        "toolProgress",
+        Kind::Bool,
+        "Show a line per tool call in the edited message (default true).",
+    ),
+    field(
+        "chunk",
+        Kind::Object(STREAMING_CHUNK),
+        "How a block-mode preview grows: { minChars, maxChars, breakPreference }.",
+    ),
+    field(
+        "commandText",
+        Kind::Enum(CommandText::NAMES),
+        "An exec tool line in the edited message shows its command line (\"raw\") or only that a command runs (\"status\", default).",
+    ),
+];
 
 const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[
     field(
@@ -796,6 +878,21 @@ const TELEGRAM_STREAMING_PROGRESS: &[Field] = &[
         "maxLineChars",
         Kind::Count { min: 1 },
         "Longest tool line in characters, longer ones shortened with … (default 120).",
+    ),
+    field(
+        "commandText",
+        Kind::Enum(CommandText::NAMES),
+        "An exec tool line in the status shows its command line (\"raw\") or only that a command runs (\"status\", default).",
+    ),
+    field(
+        "commentary",
+        Kind::Bool,
+        "Show what the model wrote before each tool call as a 💬 line in the status (default false).",
+    ),
+    field(
+        "narration",
+        Kind::Bool,
+        "OpenClaw's filler lines written by a utility model; accepted, no effect in OmniClaw, which has no utility model (default true).",
     ),
 ];
 
@@ -1250,14 +1347,37 @@ mod tests {
             "channels.telegram.streaming.chunkMode",
             "channels.telegram.streaming.preview",
             "channels.telegram.streaming.preview.toolProgress",
+            "channels.telegram.streaming.preview.chunk",
+            "channels.telegram.streaming.preview.chunk.minChars",
+            "channels.telegram.streaming.preview.chunk.maxChars",
+            "channels.telegram.streaming.preview.chunk.breakPreference",
+            "channels.telegram.streaming.preview.commandText",
             "channels.telegram.streaming.progress",
             "channels.telegram.streaming.progress.toolProgress",
             "channels.telegram.streaming.progress.label",
             "channels.telegram.streaming.progress.labels",
             "channels.telegram.streaming.progress.maxLines",
             "channels.telegram.streaming.progress.maxLineChars",
+            "channels.telegram.streaming.progress.commandText",
+            "channels.telegram.streaming.progress.commentary",
+            "channels.telegram.streaming.progress.narration",
+            "channels.telegram.streaming.block",
+            "channels.telegram.streaming.block.enabled",
+            "channels.telegram.streaming.block.coalesce",
+            "channels.telegram.streaming.block.coalesce.minChars",
+            "channels.telegram.streaming.block.coalesce.maxChars",
+            "channels.telegram.streaming.block.coalesce.idleMs",
             "channels.telegram.streamMode",
             "channels.telegram.chunkMode",
+            "channels.telegram.blockStreaming",
+            "channels.telegram.blockStreamingCoalesce",
+            "channels.telegram.blockStreamingCoalesce.minChars",
+            "channels.telegram.blockStreamingCoalesce.maxChars",
+            "channels.telegram.blockStreamingCoalesce.idleMs",
+            "channels.telegram.draftChunk",
+            "channels.telegram.draftChunk.minChars",
+            "channels.telegram.draftChunk.maxChars",
+            "channels.telegram.draftChunk.breakPreference",
             "channels.telegram.textChunkLimit",
             "channels.telegram.groupPolicy",
             "channels.telegram.groupAllowFrom",

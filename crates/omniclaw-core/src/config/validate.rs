@@ -101,17 +101,33 @@ fn legacy_warnings(doc: &Document) -> Vec<Diagnostic> {
             doc.key_pos(&format!("{AT}.streamMode")),
         ));
     }
-    if tg.get("chunkMode").is_some() {
-        let nested = streaming.and_then(|s| s.get("chunkMode")).is_some();
-        let message = if nested {
-            format!("{AT}.chunkMode is OpenClaw's legacy key and is ignored: streaming.chunkMode is set; remove it {fix}")
+    // The flat keys OpenClaw's doctor moves under `streaming`, each only
+    // where the nested key is unset.
+    for (legacy, nested) in [
+        ("chunkMode", &["chunkMode"][..]),
+        ("blockStreaming", &["block", "enabled"][..]),
+        ("blockStreamingCoalesce", &["block", "coalesce"][..]),
+        ("draftChunk", &["preview", "chunk"][..]),
+    ] {
+        if tg.get(legacy).is_none() {
+            continue;
+        }
+        let new_key = format!("streaming.{}", nested.join("."));
+        let is_set = nested
+            .iter()
+            .try_fold(streaming.unwrap_or(&Value::Null), |v, k| v.get(k))
+            .is_some();
+        let message = if is_set {
+            format!("{AT}.{legacy} is OpenClaw's legacy key and is ignored: {new_key} is set; remove it {fix}")
         } else {
-            format!("{AT}.chunkMode is OpenClaw's legacy key, read as streaming.chunkMode: move it there {fix}")
+            format!(
+                "{AT}.{legacy} is OpenClaw's legacy key, read as {new_key}: move it there {fix}"
+            )
         };
         found.push(Diagnostic::new(
-            format!("{AT}.chunkMode"),
+            format!("{AT}.{legacy}"),
             message,
-            doc.key_pos(&format!("{AT}.chunkMode")),
+            doc.key_pos(&format!("{AT}.{legacy}")),
         ));
     }
     found
@@ -791,7 +807,7 @@ pub(crate) mod tests {
             ),
             (
                 "{ channels: { telegram: { streaming: 5 } } }",
-                &["channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress } (OpenClaw's legacy true, false or a mode name \"off\", \"partial\", \"block\", \"progress\" are read too), got 5 (1:38)"],
+                &["channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress, block } (OpenClaw's legacy true, false or a mode name \"off\", \"partial\", \"block\", \"progress\" are read too), got 5 (1:38)"],
                 &[],
             ),
             (
@@ -804,6 +820,58 @@ pub(crate) mod tests {
                 &[
                     "channels.telegram.streaming.progress.label: expected a string or false, got 5 (1:59)",
                     "channels.telegram.streaming.progress.maxLines: expected a whole number, 1 or more, got 0 (1:72)",
+                ],
+                &[],
+            ),
+            // OpenClaw's block, chunk, commandText, commentary and narration keys.
+            (
+                "{ channels: { telegram: { streaming: { block: { enabled: true, coalesce: { minChars: 1, maxChars: 900, idleMs: 0 } }, preview: { chunk: { minChars: 200, maxChars: 800, breakPreference: 'sentence' }, commandText: 'raw' }, progress: { commandText: 'status', commentary: true, narration: false } } } } }",
+                &[],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { block: { enabled: 'yes', coalesce: { minChars: 0, maxChars: 1.5, idleMs: -1, gapMs: 3 } } } } } }",
+                &[
+                    "channels.telegram.streaming.block.enabled: expected true or false, got \"yes\" (1:58)",
+                    "channels.telegram.streaming.block.coalesce.minChars: expected a whole number, 1 or more, got 0 (1:87)",
+                    "channels.telegram.streaming.block.coalesce.maxChars: expected a whole number, 1 or more, got 1.5 (1:100)",
+                    "channels.telegram.streaming.block.coalesce.idleMs: expected a whole number, 0 or more, got -1 (1:113)",
+                    "channels.telegram.streaming.block.coalesce.gapMs: unknown key \"gapMs\"; known keys here: minChars, maxChars, idleMs (1:117)",
+                ],
+                &[],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { preview: { chunk: { minChars: 0, breakPreference: 'word' }, commandText: 'full' }, progress: { commandText: 'none', commentary: 1, narration: 'on' } } } } }",
+                &[
+                    "channels.telegram.streaming.preview.chunk.minChars: expected a whole number, 1 or more, got 0 (1:70)",
+                    "channels.telegram.streaming.preview.chunk.breakPreference: invalid value \"word\": expected one of \"paragraph\", \"newline\", \"sentence\" (1:90)",
+                    "channels.telegram.streaming.preview.commandText: invalid value \"full\": expected one of \"raw\", \"status\" (1:113)",
+                    "channels.telegram.streaming.progress.commandText: invalid value \"none\": expected one of \"raw\", \"status\" (1:148)",
+                    "channels.telegram.streaming.progress.commentary: expected true or false, got 1 (1:168)",
+                    "channels.telegram.streaming.progress.narration: expected true or false, got \"on\" (1:182)",
+                ],
+                &[],
+            ),
+            // The legacy flat keys, read as OpenClaw's doctor moves them.
+            (
+                "{ channels: { telegram: { blockStreaming: true, blockStreamingCoalesce: { minChars: 10 }, draftChunk: { maxChars: 500 } } } }",
+                &[],
+                &[
+                    "channels.telegram.blockStreaming: channels.telegram.blockStreaming is OpenClaw's legacy key, read as streaming.block.enabled: move it there (what `openclaw doctor --fix` writes) (1:27)",
+                    "channels.telegram.blockStreamingCoalesce: channels.telegram.blockStreamingCoalesce is OpenClaw's legacy key, read as streaming.block.coalesce: move it there (what `openclaw doctor --fix` writes) (1:49)",
+                    "channels.telegram.draftChunk: channels.telegram.draftChunk is OpenClaw's legacy key, read as streaming.preview.chunk: move it there (what `openclaw doctor --fix` writes) (1:91)",
+                ],
+            ),
+            (
+                "{ channels: { telegram: { streaming: { block: { enabled: false } }, blockStreaming: true } } }",
+                &[],
+                &["channels.telegram.blockStreaming: channels.telegram.blockStreaming is OpenClaw's legacy key and is ignored: streaming.block.enabled is set; remove it (what `openclaw doctor --fix` writes) (1:69)"],
+            ),
+            (
+                "{ channels: { telegram: { blockStreaming: 'on', draftChunk: { breakPreference: 'word' } } } }",
+                &[
+                    "channels.telegram.blockStreaming: expected true or false, got \"on\" (1:43)",
+                    "channels.telegram.draftChunk.breakPreference: invalid value \"word\": expected one of \"paragraph\", \"newline\", \"sentence\" (1:80)",
                 ],
                 &[],
             ),
