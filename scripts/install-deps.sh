@@ -40,6 +40,9 @@ PACKAGES=(
   # binutils strips the debug build it packages.
   rpm
   binutils
+  # The Windows tests run under Wine (scripts/wine-test.sh).
+  wine
+  wine64
 )
 RUST_COMPONENTS=(rustfmt clippy)
 # The Windows compile lane: the workspace is checked for this target too.

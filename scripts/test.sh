@@ -39,5 +39,7 @@ echo "== cargo build (the binaries the black-box tests run)"
 cargo build --workspace --bins --locked
 echo "== cargo test"
 scripts/session.sh cargo test --workspace --locked --no-fail-fast
+echo "== Windows tests under Wine (the core and OS crates)"
+scripts/wine-test.sh
 echo "== the installed package (alone: it builds the packages and installs one)"
 scripts/session.sh cargo test --locked --test package -- --ignored

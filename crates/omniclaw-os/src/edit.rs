@@ -569,7 +569,8 @@ mod tests {
     }
 
     fn home_env(home: &Path) -> EnvSnapshot {
-        EnvSnapshot::default().with("HOME", home.to_string_lossy().as_ref())
+        // OMNICLAW_HOME: the one home variable every system reads.
+        EnvSnapshot::default().with(omniclaw_core::env::HOME, home.to_string_lossy().as_ref())
     }
 
     #[test]
