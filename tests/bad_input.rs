@@ -202,7 +202,7 @@ fn config_files() {
         ),
         (
             "{ channels: { telegram: { streaming: 1 } } }",
-            "channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress }",
+            "channels.telegram.streaming: expected an object { mode, chunkMode, preview, progress, block }",
         ),
     ];
     for (text, fragment) in cases {

@@ -176,7 +176,21 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `omniclaw-desktop --version` prints: its name and version, the
+/// form `omniclaw --version` reads the app's version from.
+fn version_line() -> String {
+    format!("omniclaw-desktop {}", env!("CARGO_PKG_VERSION"))
+}
+
 fn main() {
+    // Answered before anything starts: no display, no tray, no lock.
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V")
+    {
+        println!("{}", version_line());
+        return;
+    }
     memory::lean_start();
     if let Err(error) = run() {
         eprintln!("omniclaw-desktop: error: {error:#}");
@@ -187,6 +201,14 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_line_names_the_app_and_its_version() {
+        assert_eq!(
+            version_line(),
+            format!("omniclaw-desktop {}", context().package_info().version)
+        );
+    }
 
     #[test]
     fn a_session_needs_a_display() {

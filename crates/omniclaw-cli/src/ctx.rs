@@ -27,16 +27,22 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn from_process(cli: &Cli) -> Ctx {
+        Ctx::of_process(cli.profile.clone(), cli.json, cli.secrets_file)
+    }
+
+    /// The context of this process with these global flags (`--version`
+    /// has no parsed command line to take them from).
+    pub fn of_process(profile_flag: Option<String>, json: bool, secrets_file: bool) -> Ctx {
         Ctx {
             env: EnvSnapshot::from_vars(
                 std::env::vars_os()
                     .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
             ),
             cwd: std::env::current_dir().ok(),
-            profile_flag: cli.profile.clone(),
-            json: cli.json,
-            store: Routed::system(cli.secrets_file),
-            secrets_file: cli.secrets_file,
+            profile_flag,
+            json,
+            store: Routed::system(secrets_file),
+            secrets_file,
         }
     }
 
@@ -71,8 +77,18 @@ impl Ctx {
     /// The paths of the profile this command speaks about. Bad input here
     /// (a bad profile name, a bad port variable) is a usage error.
     pub fn resolve(&self) -> Result<Resolved, CliError> {
+        self.resolve_as(self.profile_flag.as_deref())
+    }
+
+    /// The paths of the profile named `name` (`default` for the default
+    /// one), as `--profile NAME` would resolve them here.
+    pub fn resolve_profile(&self, name: &str) -> Result<Resolved, CliError> {
+        self.resolve_as(Some(name))
+    }
+
+    fn resolve_as(&self, profile_flag: Option<&str>) -> Result<Resolved, CliError> {
         paths::resolve(paths::Inputs {
-            profile_flag: self.profile_flag.as_deref(),
+            profile_flag,
             env: &self.env,
             cwd: self.cwd.as_deref(),
         })

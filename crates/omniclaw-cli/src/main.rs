@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let args = match cli::Cli::try_parse_from(&argv) {
         Ok(args) => args,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => return version(&argv),
         Err(e) => {
             if let Some(err) = profile_without_name(&argv) {
                 return usage_before_parse(&argv, &err);
@@ -81,4 +82,19 @@ fn usage_before_parse(argv: &[OsString], err: &out::CliError) -> ExitCode {
     let json = argv.iter().skip(1).any(|a| a == "--json");
     out::print_error_as(json, err);
     ExitCode::from(err.exit_code())
+}
+
+/// `omniclaw --version`: this CLI's, the app's beside it and each running
+/// gateway's version side by side; exit 1 when one is out of step.
+fn version(argv: &[OsString]) -> ExitCode {
+    let has = |flag: &str| argv.iter().skip(1).any(|a| a == flag);
+    let ctx = ctx::Ctx::of_process(None, has("--json"), has("--secrets-file"));
+    match cmd::versions::print(&ctx) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            out::print_error(&ctx, &err);
+            err.exit_code().into()
+        }
+    }
 }

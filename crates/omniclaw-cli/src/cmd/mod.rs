@@ -18,6 +18,7 @@ mod sessions;
 mod setup;
 mod status;
 mod target;
+pub mod versions;
 mod watchers;
 
 use crate::cli::{BrowserCommand, Command, GatewayCommand};

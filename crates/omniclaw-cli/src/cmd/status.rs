@@ -120,6 +120,21 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
         _ => {}
     }
     let reachable = matches!(probe, Some(Ok(_)));
+    let app = super::versions::app();
+    warnings.extend(app.as_ref().and_then(super::versions::App::out_of_step));
+    let version = match &probe {
+        Some(Ok(reached)) => super::versions::reported_version(&reached.hello),
+        _ => None,
+    };
+    if let (Some(v), Some(h)) = (&version, &holder) {
+        let running = super::versions::Running {
+            profile: r.profile.name().to_string(),
+            owner: h.owner,
+            pid: h.pid,
+            version: Ok(v.clone()),
+        };
+        warnings.extend(running.out_of_step());
+    }
     warnings.extend(service.warnings.iter().cloned());
     if let Some(d) = &deep {
         warnings.extend(d.warnings.iter().cloned());
@@ -197,6 +212,13 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
                         reached.millis
                     ),
                 );
+                rep.line(
+                    "versions",
+                    super::versions::side_by_side(
+                        Some(version.as_deref().unwrap_or("?")),
+                        app.as_ref(),
+                    ),
+                );
             }
             Err(e) => {
                 rep.line("rpc", e.to_string());
@@ -270,6 +292,13 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         _ => return not_set_up(ctx, &a),
     };
     let shown = |label: &str| only.as_deref().is_none_or(|o| o == label);
+    // Each running gateway's version, from its hello-ok.
+    let versions: std::collections::HashMap<String, super::versions::Running> =
+        super::versions::running(ctx)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.profile.clone(), r))
+            .collect();
     let mut rows = Vec::new();
     let mut list = Vec::new();
     // What needs attention, by profile: (label, text, fix).
@@ -288,14 +317,26 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         // A running gateway may listen elsewhere than its config says; the
         // plan has it where it runs. An invalid config says no port.
         let moved = p.moved().filter(|_| p.config.is_valid());
+        let version = holder
+            .as_ref()
+            .and_then(|_| versions.get(&p.label))
+            .and_then(|r| r.version.as_ref().ok());
         let state = match &holder {
             Some(h) => format!(
-                "running · {} (pid {})",
+                "running · {} (pid {}){}",
                 h.owner.map_or("unknown", |o| o.as_str()),
-                h.pid
+                h.pid,
+                version.map_or(String::new(), |v| format!(" · {v}"))
             ),
             None => "stopped".to_string(),
         };
+        if let Some((what, fix)) = holder
+            .as_ref()
+            .and_then(|_| versions.get(&p.label))
+            .and_then(super::versions::Running::gap)
+        {
+            notes.push((p.label.clone(), what, fix));
+        }
         // The channel state file is the running gateway's; a stopped one's is stale.
         let telegram = holder
             .as_ref()
@@ -383,7 +424,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         list.push(json!({
             "profile": p.label,
             "current": p.is_current,
-            "running": holder.as_ref().map(|h| json!({"pid": h.pid, "owner": h.owner.map(|o| o.as_str())})),
+            "running": holder.as_ref().map(|h| json!({"pid": h.pid, "owner": h.owner.map(|o| o.as_str()), "version": version})),
             "port": base,
             "configuredPort": moved.map(|(_, configured)| configured),
             "config": config,
@@ -433,10 +474,18 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();
+    let app = super::versions::app();
+    if let Some((what, fix)) = app.as_ref().and_then(super::versions::App::gap) {
+        notes.push(("app".into(), what, fix));
+    }
     let ok = problems.is_empty() && notes.is_empty();
     if ctx.json {
         out::json(&json!({
             "ok": ok,
+            "versions": {
+                "omniclaw": super::versions::VERSION,
+                "app": app.as_ref().and_then(|a| a.version.as_ref().ok()),
+            },
             "profiles": list,
             "attention": notes.iter().map(|(p, text, fix)| json!({"profile": p, "message": text, "fix": fix})).collect::<Vec<_>>(),
             "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
@@ -472,6 +521,10 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     if print_list(&problems) == 0 && notes.is_empty() && !rows.is_empty() {
         println!("\nNo conflicts.");
     }
+    println!(
+        "\nVersions: {}",
+        super::versions::side_by_side(None, app.as_ref())
+    );
     Ok(if ok { Outcome::Ok } else { Outcome::Problem })
 }
 

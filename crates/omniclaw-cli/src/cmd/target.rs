@@ -28,22 +28,31 @@ impl Target {
     pub fn load(ctx: &Ctx, conn: &ConnectArgs) -> Result<Target, CliError> {
         let resolved = ctx.resolve()?;
         ctx.print_notes(&resolved);
-        let config = profiles::read_config(&resolved.config_path);
         let overrides = Overrides {
             token: conn.token.clone(),
             password: conn.password.clone(),
             ..Overrides::default()
         };
+        Target::for_resolved(ctx, resolved, &overrides)
+    }
+
+    /// [`Target::load`] of an already resolved profile.
+    pub fn for_resolved(
+        ctx: &Ctx,
+        resolved: Resolved,
+        overrides: &Overrides,
+    ) -> Result<Target, CliError> {
+        let config = profiles::read_config(&resolved.config_path);
         let (cfg, value) = match &config {
             ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
             other => (None, other.value()),
         };
         let mut layout =
-            profile::layout(&resolved, cfg, value, &overrides).map_err(CliError::usage)?;
+            profile::layout(&resolved, cfg, value, overrides).map_err(CliError::usage)?;
         if let Some(live) = runtime::read_live(&resolved.state_dir) {
             apply_live(&mut layout, &live);
         }
-        let auth = credentials_of(&resolved, &config, &overrides, &ctx.env, &ctx.store);
+        let auth = credentials_of(&resolved, &config, overrides, &ctx.env, &ctx.store);
         Ok(Target {
             resolved,
             config,
