@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use omniclaw_os::desktopctl::{self, Op, Reply, Request};
 use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble, Sent};
+use omniclaw_tests::desktop::{self, Session};
 use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "987654321:AAHwatch-token-for-tests_abcdefghijkl";
@@ -17,6 +19,7 @@ struct Bench {
     api: BotApiDouble,
     home: Home,
     main_port: u16,
+    rescue_port: u16,
     rescue: Option<GatewayProc>,
 }
 
@@ -24,10 +27,26 @@ impl Bench {
     /// `main` set up (not running) and a rescue bot onboarded to watch it
     /// every second, down after one failed check.
     fn new() -> Bench {
+        let b = Bench::set_up(false);
+        b.home
+            .config_set("rescue", "rescue.watch.failAfter", "1")
+            .expect_code(0);
+        b
+    }
+
+    /// `main` set up (not running) and a rescue bot onboarded to watch it
+    /// every second, down after the default number of failed checks; with
+    /// `secrets_file`, both keep their secrets in their secrets files (the
+    /// desktop app's test bus has no keychain).
+    fn set_up(secrets_file: bool) -> Bench {
         let api = BotApiDouble::start();
         api.add_bot(TOKEN, "watch_bot");
         let home = Home::new();
-        let main_port = home.setup_on_free_port("main");
+        let main_port = if secrets_file {
+            desktop::profile_on_free_port(&home, "main", &[])
+        } else {
+            home.setup_on_free_port("main")
+        };
         let op = OPERATOR.to_string();
         // Each profile's browser CDP range spans 100 ports above its base.
         let rescue_port = loop {
@@ -41,13 +60,12 @@ impl Bench {
             &api,
             TOKEN,
             rescue_port,
-            false,
+            secrets_file,
             &["--allow-from", &op, "--target", "main"],
         );
         for (key, value) in [
             ("rescue.watch.enabled", "true"),
             ("rescue.watch.intervalSeconds", "1"),
-            ("rescue.watch.failAfter", "1"),
         ] {
             home.config_set("rescue", key, value).expect_code(0);
         }
@@ -55,6 +73,7 @@ impl Bench {
             api,
             home,
             main_port,
+            rescue_port,
             rescue: None,
         }
     }
@@ -232,6 +251,72 @@ fn watch_commands_show_pause_and_resume() {
     assert!(resumed.contains("watching main again"), "{resumed}");
     b.wait_audit("/watch off main");
     b.wait_audit("/watch on main");
+}
+
+// ---- a target embedded in the desktop app ----------------------------------
+
+/// Asks the desktop app of `home` to `op` main, as `omniclaw gateway` does.
+fn ask_app(home: &Home, op: Op) -> Reply {
+    let socket = desktopctl::socket_path(home.path());
+    desktopctl::call(&socket, &Request::new(op, "main"), desktopctl::REPLY_WAIT)
+        .expect("the app answers on its control socket")
+}
+
+/// The desktop app runs main and the rescue; main's gateway ends without
+/// anyone meaning it (a stop that records no intent, as its failure inside
+/// the app would leave it) and its start fails because another process took
+/// its port meanwhile; that process lets the port go. Nothing in the app
+/// starts main again: the rescue does, through the app's control socket,
+/// and tells its operator in one message that ends in "recovered".
+#[cfg(unix)]
+#[test]
+fn an_embedded_target_whose_port_was_taken_at_restart_is_restarted_through_the_app() {
+    let b = Bench::set_up(true);
+    let session = Session::start();
+    b.home.write(
+        ".omniclaw/desktop.json",
+        r#"{"startWithApp": ["main", "rescue"]}"#,
+    );
+    let mut app = session.launch(&b.home);
+    desktop::wait_until("main and the rescue to listen", || {
+        desktop::listening(b.main_port) && desktop::listening(b.rescue_port)
+    });
+    b.wait_status("main — healthy");
+
+    let stopped = ask_app(&b.home, Op::Stop);
+    assert!(stopped.ok, "{stopped:?}");
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", b.main_port)).expect("take the port");
+    let start = ask_app(&b.home, Op::Start);
+    assert!(!start.ok, "main cannot start on a taken port: {start:?}");
+    drop(squatter);
+    session.wait_for("main failed in the tray", |t| t.has_prefix("main — failed"));
+
+    let done = b.wait_told("recovered");
+    assert!(done.starts_with("main is down"), "{done}");
+    assert!(done.contains("restart through the desktop app"), "{done}");
+    assert!(
+        done.contains("restart: started profile main in the desktop app"),
+        "{done}"
+    );
+    let last = done.lines().last().unwrap_or_default();
+    assert!(last.starts_with("recovered"), "ends recovered: {done}");
+    desktop::wait_until("main to listen again", || desktop::listening(b.main_port));
+    session.wait_for("main running in the app again", |t| {
+        t.has(&desktop::label("main", "running · embedded", b.main_port))
+    });
+    b.wait_status("main — healthy");
+    watch_for(Duration::from_secs(3));
+    b.assert_one_incident();
+    let audit = b.wait_audit("recovered");
+    for step in [
+        "\"command\":\"watch: restart main (Embedded)\",\"result\":\"ok\"",
+        "\"command\":\"watch: report main\",\"result\":\"1. restart through the desktop app",
+        "\"command\":\"watch: report main\",\"result\":\"recovered",
+    ] {
+        assert!(audit.contains(step), "{step}: {audit}");
+    }
+    session.click_item("", "Quit");
+    desktop::wait_exit(&mut app.0, desktop::PATIENCE).expect("the app quits");
 }
 
 // ---- a target run as a service ------------------------------------------------

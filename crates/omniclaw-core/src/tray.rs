@@ -297,6 +297,18 @@ pub enum Refusal {
     RunningEmbedded { name: String },
 }
 
+/// What a restart asked through the app's control socket does to
+/// `gateway`: one that is not running (stopped, or failed) is started, as
+/// `systemctl restart` starts a stopped unit. A rescue's watch restarts an
+/// embedded target that failed this way; the tray's Restart item stays
+/// disabled for it (see [`route`]), since Start is the item a person reads.
+pub fn restart_request(gateway: &Gateway) -> Action {
+    match gateway.status {
+        Status::Stopped | Status::Failed { .. } => Action::Start,
+        Status::Starting | Status::Running(_) => Action::Restart,
+    }
+}
+
 /// Decides whether `action` makes sense for `gateway` and who carries it out.
 /// Menu items and dashboard buttons are enabled exactly when this is `Ok`.
 pub fn route(gateway: &Gateway, action: Action) -> Result<Via, Refusal> {
@@ -1168,6 +1180,24 @@ mod tests {
             Vec::new(),
             false,
         )
+    }
+
+    #[test]
+    fn a_restart_request_starts_a_gateway_that_is_not_running() {
+        let check = |status: Status, expected: Action| {
+            let g = gw("main", 18789, status.clone());
+            assert_eq!(restart_request(&g), expected, "{status:?}");
+        };
+        check(Status::Stopped, Action::Start);
+        check(
+            Status::Failed {
+                reason: "port 18789 is in use".into(),
+            },
+            Action::Start,
+        );
+        check(Status::Running(Owner::Embedded), Action::Restart);
+        check(Status::Running(Owner::Service), Action::Restart);
+        check(Status::Starting, Action::Restart);
     }
 
     #[test]

@@ -281,11 +281,7 @@ impl Watcher {
         };
         match notice {
             Notice::Incident(incident) => {
-                let mut text = incident.render();
-                if !t.notes.is_empty() {
-                    text.push_str("\n\n");
-                    text.push_str(&t.notes.join("\n"));
-                }
+                let text = incident.render_with(&t.notes);
                 let ended = incident.outcome.is_some();
                 let same = t
                     .message
