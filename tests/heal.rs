@@ -267,12 +267,15 @@ fn ask_app(home: &Home, op: Op) -> Reply {
 /// the app would leave it) and its start fails because another process took
 /// its port meanwhile; that process lets the port go. Nothing in the app
 /// starts main again: the rescue does, through the app's control socket,
-/// and tells its operator in one message that ends in "recovered".
+/// and tells its operator in one message that ends in "recovered"; the
+/// app's tray shows main's watch line and the app notifies the outage, the
+/// rung and the recovery once each.
 #[cfg(unix)]
 #[test]
 fn an_embedded_target_whose_port_was_taken_at_restart_is_restarted_through_the_app() {
     let b = Bench::set_up(true);
     let session = Session::start();
+    let notifications = session.notifications();
     b.home.write(
         ".omniclaw/desktop.json",
         r#"{"startWithApp": ["main", "rescue"]}"#,
@@ -282,6 +285,8 @@ fn an_embedded_target_whose_port_was_taken_at_restart_is_restarted_through_the_a
         desktop::listening(b.main_port) && desktop::listening(b.rescue_port)
     });
     b.wait_status("main — healthy");
+    // The tray shows what the rescue sees of main, as `status` does.
+    session.wait_for("main's watch line", |t| t.has("main — healthy"));
 
     let stopped = ask_app(&b.home, Op::Stop);
     assert!(stopped.ok, "{stopped:?}");
@@ -305,8 +310,37 @@ fn an_embedded_target_whose_port_was_taken_at_restart_is_restarted_through_the_a
         t.has(&desktop::label("main", "running · embedded", b.main_port))
     });
     b.wait_status("main — healthy");
+    session.wait_for("main's watch line healthy again", |t| {
+        t.has("main — healthy")
+    });
+    // The app told the outage, the rung and the recovery, each once.
+    let told = |summary: &str| {
+        notifications.wait_for(summary, |n| n["summary"] == summary);
+    };
+    told("main is down");
+    told("Rescue rescue repairs main");
+    told("main recovered");
     watch_for(Duration::from_secs(3));
     b.assert_one_incident();
+    let shown = notifications.all();
+    for summary in [
+        "main is down",
+        "Rescue rescue repairs main",
+        "main recovered",
+    ] {
+        let times = shown.iter().filter(|n| n["summary"] == summary).count();
+        assert_eq!(times, 1, "{summary}: {shown:#?}");
+    }
+    let repair = shown
+        .iter()
+        .find(|n| n["summary"] == "Rescue rescue repairs main")
+        .expect("told");
+    assert!(
+        repair["body"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("1. restart through the desktop app")),
+        "{repair}"
+    );
     let audit = b.wait_audit("recovered");
     for step in [
         "\"command\":\"watch: restart main (Embedded)\",\"result\":\"ok\"",

@@ -26,7 +26,7 @@ use omniclaw_core::config::WatchSettings;
 use omniclaw_core::heal::{Action, Check, Facts, Notice, Owner, Phase, Watch};
 use omniclaw_core::profile::Profile;
 use omniclaw_os::desktopctl::{self, Op, Request};
-use omniclaw_os::rescue::{append_audit, write_watch_state, AuditEntry};
+use omniclaw_os::rescue::{append_audit, incident_json, write_watch_state, AuditEntry};
 
 use super::exec::Executor;
 
@@ -429,6 +429,7 @@ impl Watcher {
                         "summary": line_of(t, &self.settings),
                         "paused": t.paused,
                         "repairs": t.watch.repairs.len(),
+                        "incident": t.watch.incident.as_ref().map(incident_json),
                     }),
                 )
             })
@@ -671,6 +672,17 @@ mod tests {
         assert!(told[1].starts_with("edit 1: "), "{told:?}");
         assert!(told[1].contains("\nrecovered (+10 s)"), "{}", told[1]);
         assert_eq!(r.status_line(), "main — healthy");
+        // The incident is in watch.json too, for the desktop app's notices.
+        let watched = omniclaw_os::rescue::read_watched(r.dir.path());
+        let incident = watched[0].incident.as_ref().expect("the incident");
+        assert_eq!(
+            incident.headline,
+            "main is down: nothing listens on port 18789"
+        );
+        assert_eq!(incident.steps.len(), 1, "{incident:?}");
+        let ended = incident.outcome.as_ref().expect("ended");
+        assert!(ended.recovered);
+        assert_eq!(ended.lines, ["recovered (+10 s)"]);
         let audit: Vec<String> = read_audit(r.dir.path())
             .expect("audit")
             .into_iter()
