@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use omniclaw_os::desktopctl::{self, Op, Reply, Request};
 use omniclaw_tests::botapi::{onboard_rescue_at, BotApiDouble, Sent};
+use omniclaw_tests::desktop::{self, Session};
 use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "987654321:AAHwatch-token-for-tests_abcdefghijkl";
@@ -18,6 +20,7 @@ struct Bench {
     api: BotApiDouble,
     home: Home,
     main_port: u16,
+    rescue_port: u16,
     rescue: Option<GatewayProc>,
 }
 
@@ -25,10 +28,21 @@ impl Bench {
     /// `main` set up (not running) and a rescue bot onboarded to watch it
     /// every second, down after one failed check.
     fn new() -> Bench {
+        let b = Bench::set_up();
+        b.home
+            .config_set("rescue", "rescue.watch.failAfter", "1")
+            .expect_code(0);
+        b
+    }
+
+    /// `main` set up (not running) and a rescue bot onboarded to watch it
+    /// every second, down after the default number of failed checks; both
+    /// keep their secrets in their secrets files.
+    fn set_up() -> Bench {
         let api = BotApiDouble::start();
         api.add_bot(TOKEN, "watch_bot");
         let home = Home::new();
-        let main_port = home.setup_file_secrets_on_free_port("main");
+        let main_port = desktop::profile_on_free_port(&home, "main", &[]);
         let op = OPERATOR.to_string();
         // Each profile's browser CDP range spans 100 ports above its base.
         let rescue_port = loop {
@@ -48,7 +62,6 @@ impl Bench {
         for (key, value) in [
             ("rescue.watch.enabled", "true"),
             ("rescue.watch.intervalSeconds", "1"),
-            ("rescue.watch.failAfter", "1"),
         ] {
             home.config_set("rescue", key, value).expect_code(0);
         }
@@ -56,6 +69,7 @@ impl Bench {
             api,
             home,
             main_port,
+            rescue_port,
             rescue: None,
         }
     }
@@ -233,6 +247,106 @@ fn watch_commands_show_pause_and_resume() {
     assert!(resumed.contains("watching main again"), "{resumed}");
     b.wait_audit("/watch off main");
     b.wait_audit("/watch on main");
+}
+
+// ---- a target embedded in the desktop app ----------------------------------
+
+/// Asks the desktop app of `home` to `op` main, as `omniclaw gateway` does.
+fn ask_app(home: &Home, op: Op) -> Reply {
+    let socket = desktopctl::socket_path(home.path());
+    desktopctl::call(&socket, &Request::new(op, "main"), desktopctl::REPLY_WAIT)
+        .expect("the app answers on its control socket")
+}
+
+/// The desktop app runs main and the rescue; main's gateway ends without
+/// anyone meaning it (a stop that records no intent, as its failure inside
+/// the app would leave it) and its start fails because another process took
+/// its port meanwhile; that process lets the port go. Nothing in the app
+/// starts main again: the rescue does, through the app's control socket,
+/// and tells its operator in one message that ends in "recovered"; the
+/// app's tray shows main's watch line and the app notifies the outage, the
+/// rung and the recovery once each.
+#[cfg(unix)]
+#[test]
+fn an_embedded_target_whose_port_was_taken_at_restart_is_restarted_through_the_app() {
+    let b = Bench::set_up();
+    let session = Session::start();
+    let notifications = session.notifications();
+    b.home.write(
+        ".omniclaw/desktop.json",
+        r#"{"startWithApp": ["main", "rescue"]}"#,
+    );
+    let mut app = session.launch(&b.home);
+    desktop::wait_until("main and the rescue to listen", || {
+        desktop::listening(b.main_port) && desktop::listening(b.rescue_port)
+    });
+    b.wait_status("main — healthy");
+    // The tray shows what the rescue sees of main, as `status` does.
+    session.wait_for("main's watch line", |t| t.has("main — healthy"));
+
+    let stopped = ask_app(&b.home, Op::Stop);
+    assert!(stopped.ok, "{stopped:?}");
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", b.main_port)).expect("take the port");
+    let start = ask_app(&b.home, Op::Start);
+    assert!(!start.ok, "main cannot start on a taken port: {start:?}");
+    drop(squatter);
+    session.wait_for("main failed in the tray", |t| t.has_prefix("main — failed"));
+
+    let done = b.wait_told("recovered");
+    assert!(done.starts_with("main is down"), "{done}");
+    assert!(done.contains("restart through the desktop app"), "{done}");
+    assert!(
+        done.contains("restart: started profile main in the desktop app"),
+        "{done}"
+    );
+    let last = done.lines().last().unwrap_or_default();
+    assert!(last.starts_with("recovered"), "ends recovered: {done}");
+    desktop::wait_until("main to listen again", || desktop::listening(b.main_port));
+    session.wait_for("main running in the app again", |t| {
+        t.has(&desktop::label("main", "running · embedded", b.main_port))
+    });
+    b.wait_status("main — healthy");
+    session.wait_for("main's watch line healthy again", |t| {
+        t.has("main — healthy")
+    });
+    // The app told the outage, the rung and the recovery, each once.
+    let told = |summary: &str| {
+        notifications.wait_for(summary, |n| n["summary"] == summary);
+    };
+    told("main is down");
+    told("Rescue rescue repairs main");
+    told("main recovered");
+    watch_for(Duration::from_secs(3));
+    b.assert_one_incident();
+    let shown = notifications.all();
+    for summary in [
+        "main is down",
+        "Rescue rescue repairs main",
+        "main recovered",
+    ] {
+        let times = shown.iter().filter(|n| n["summary"] == summary).count();
+        assert_eq!(times, 1, "{summary}: {shown:#?}");
+    }
+    let repair = shown
+        .iter()
+        .find(|n| n["summary"] == "Rescue rescue repairs main")
+        .expect("told");
+    assert!(
+        repair["body"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("1. restart through the desktop app")),
+        "{repair}"
+    );
+    let audit = b.wait_audit("recovered");
+    for step in [
+        "\"command\":\"watch: restart main (Embedded)\",\"result\":\"ok\"",
+        "\"command\":\"watch: report main\",\"result\":\"1. restart through the desktop app",
+        "\"command\":\"watch: report main\",\"result\":\"recovered",
+    ] {
+        assert!(audit.contains(step), "{step}: {audit}");
+    }
+    session.click_item("", "Quit");
+    desktop::wait_exit(&mut app.0, desktop::PATIENCE).expect("the app quits");
 }
 
 // ---- a target run as a service ------------------------------------------------

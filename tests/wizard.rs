@@ -172,9 +172,11 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
     assert!(who.contains("31337"), "{who}");
     web.click("[data-testid=wz-me]");
 
-    // Step 4: every other profile is offered, all chosen.
+    // Step 4: every other profile is offered, all chosen; the watch may
+    // also roll back.
     let targets = web.wait_contains("[data-testid=wz-targets]", "main", PATIENCE);
     assert!(!targets.contains("rescue"), "{targets}");
+    web.click("[data-testid=wz-rollback]");
     web.click("[data-testid=wz-next]");
 
     // Step 5: finish; success only once health is green.
@@ -233,6 +235,31 @@ fn the_wizard_sets_up_a_rescue_bot_and_a_cancel_leaves_nothing() {
         settings.contains("rescue"),
         "start with the app: {settings}"
     );
+    // Every other profile chosen: no target named, the watch on for all
+    // of them, rollback allowed as ticked.
+    let get = |key: &str| {
+        cli(
+            &home,
+            &session,
+            &["--profile", "rescue", "config", "get", key],
+        )
+    };
+    assert_eq!(get("rescue.watch.enabled").stdout.trim(), "true");
+    let actions = get("rescue.watch.actions").stdout;
+    assert!(
+        actions.contains("restart") && actions.contains("rollback"),
+        "{actions}"
+    );
+    assert!(!config.contains("targets"), "{config}");
+    let start = std::time::Instant::now();
+    loop {
+        let status = cli(&home, &session, &["status"]).stdout;
+        if status.contains("watch: main — ") {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "main is not watched:\n{status}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Opens the wizard of a home without profiles and goes on to the token

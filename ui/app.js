@@ -1010,6 +1010,7 @@ async function wzFinish() {
     port: wz.plan.base,
     allowFrom: wz.operator ? [wz.operator.id] : [],
     targets: wzTargets(),
+    watchRollback: $("wz-rollback").checked,
     installService: $("wz-service").checked,
     startAtLogin: $("wz-login").checked,
     startWithApp: $("wz-with-app").checked && !$("wz-service").checked,

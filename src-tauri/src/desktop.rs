@@ -701,7 +701,11 @@ impl Desktop {
         let action = match request.op {
             Op::Start => Action::Start,
             Op::Stop => Action::Stop,
-            Op::Restart => Action::Restart,
+            // A rescue's watch asks to restart a gateway that failed.
+            Op::Restart => self
+                .gateway_of(name)
+                .await
+                .map_or(Action::Restart, |g| tray::restart_request(&g)),
             Op::Status => {
                 return match self.status_of(name).await {
                     Some(status) => Reply::ok(
@@ -723,9 +727,9 @@ impl Desktop {
         let status = self.status_of(name).await;
         match result {
             Ok(()) => {
-                let verb = match request.op {
-                    Op::Start => "started",
-                    Op::Stop => "stopped",
+                let verb = match action {
+                    Action::Start => "started",
+                    Action::Stop => "stopped",
                     _ => "restarted",
                 };
                 let place = match self.host.addrs(name) {
@@ -747,15 +751,17 @@ impl Desktop {
     /// `name`'s state as the tray shows it, `None` for an unknown profile.
     #[cfg(unix)]
     async fn status_of(self: &Arc<Self>, name: &str) -> Option<String> {
+        self.gateway_of(name).await.map(|g| g.status.label())
+    }
+
+    /// `name`'s gateway as the tray shows it, `None` for an unknown profile.
+    #[cfg(unix)]
+    async fn gateway_of(self: &Arc<Self>, name: &str) -> Option<tray::Gateway> {
         let me = Arc::clone(self);
         let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
             .await
             .ok()?;
-        view.snapshot
-            .gateways
-            .iter()
-            .find(|g| g.name == name)
-            .map(|g| g.status.label())
+        view.snapshot.gateways.into_iter().find(|g| g.name == name)
     }
 
     /// Runs `omniclaw --profile NAME gateway <verb>` for the service manager.

@@ -346,6 +346,7 @@ pub(crate) fn telegram_draft(wizard: &Wizard, name: &str) -> Option<TelegramAnsw
         api_root: d.api_root.clone(),
         allow_from: Vec::new(),
         targets: Vec::new(),
+        watch: false,
         watch_rollback: false,
     })
 }
@@ -358,6 +359,10 @@ pub struct FinishArgs {
     port: Option<u16>,
     allow_from: Vec<u64>,
     targets: Vec<String>,
+    /// The rescue's watch may roll a target back (`"rollback"` in
+    /// `rescue.watch.actions`).
+    #[serde(default)]
+    watch_rollback: bool,
     install_service: bool,
     start_at_login: bool,
     start_with_app: bool,
@@ -415,8 +420,10 @@ pub async fn onboard_finish(
             api_root: d.api_root.clone(),
             allow_from: args.allow_from.clone(),
             targets,
-            // The wizard does not ask yet: the watch restarts only.
-            watch_rollback: false,
+            // The rescue bot the wizard sets up watches what it looks
+            // after: the targets ticked, or every other profile.
+            watch: true,
+            watch_rollback: args.watch_rollback,
         }
     };
     let answers = Answers {

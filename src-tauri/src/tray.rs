@@ -271,6 +271,7 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
             });
         }
         ItemId::Gateway(_)
+        | ItemId::Watched(..)
         | ItemId::Spend(_)
         | ItemId::NoGateways
         | ItemId::PairingRequests

@@ -357,6 +357,18 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
     } else {
         Vec::new()
     };
+    let rescue = record
+        .config
+        .value()
+        .is_some_and(|v| omniclaw_channels::telegram::is_rescue(record.profile.name(), v))
+        || record.profile.name().eq_ignore_ascii_case("rescue");
+    // The running rescue's watch file, as `status` reads it; a stopped
+    // one's is stale.
+    let watch = if rescue && running {
+        omniclaw_os::rescue::read_watched(&record.state_dir)
+    } else {
+        Vec::new()
+    };
     Gateway {
         status,
         base_port,
@@ -366,11 +378,8 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
         refused_edit,
         spend,
         approvals,
-        rescue: record
-            .config
-            .value()
-            .is_some_and(|v| omniclaw_channels::telegram::is_rescue(record.profile.name(), v))
-            || record.profile.name().eq_ignore_ascii_case("rescue"),
+        rescue,
+        watch,
         name,
     }
 }

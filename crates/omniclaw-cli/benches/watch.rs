@@ -144,6 +144,7 @@ fn idle() {
         &targets,
         Parts {
             clock: clock.clone(),
+            profiles: Arc::new(Vec::<Profile>::new()),
             prober: Arc::new(TargetProber::new(env, store)),
             repairs: Arc::new(Idle),
             tell: Arc::new(Idle),

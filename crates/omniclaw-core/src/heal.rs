@@ -385,44 +385,76 @@ impl Incident {
     /// moves on): the cause with the target's real errors, each rung with
     /// its result and time since the outage began, and how it ended.
     pub fn render(&self) -> String {
-        let since = |ms: u64| format!("+{} s", ms.saturating_sub(self.opened_ms) / 1000);
-        let mut out = vec![format!("{} is down: {}", self.target, self.cause)];
-        for (i, step) in self.steps.iter().enumerate() {
-            let what = match step.rung {
-                Rung::Restart => step.owner.restart_words().to_string(),
-                Rung::Rollback => format!(
-                    "roll back to the last good config, then {}",
-                    step.owner.restart_words()
-                ),
-            };
-            let result = match &step.result {
-                StepResult::Pending => "checking…".to_string(),
-                StepResult::Healthy => "healthy".to_string(),
-                StepResult::Failed(f) => format!("still down: {f}"),
-            };
-            out.push(format!(
-                "{}. {what} ({}) — {result}",
-                i + 1,
-                since(step.at_ms)
-            ));
+        self.render_with(&[])
+    }
+
+    /// [`Incident::render`] with what the repairs said (`notes`, such as
+    /// the keys a rollback restored) under the steps: the outcome stays
+    /// the last line, so the message ends with how the incident ended.
+    pub fn render_with(&self, notes: &[String]) -> String {
+        let mut out = vec![self.headline()];
+        out.extend(self.step_lines());
+        if !notes.is_empty() {
+            out.push(String::new());
+            out.extend(notes.iter().cloned());
         }
+        out.extend(self.outcome_lines());
+        out.join("\n")
+    }
+
+    /// "main is down: nothing listens on port 18789".
+    pub fn headline(&self) -> String {
+        format!("{} is down: {}", self.target, self.cause)
+    }
+
+    /// One line per rung tried, with its result and the time since the
+    /// outage began.
+    pub fn step_lines(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let what = match step.rung {
+                    Rung::Restart => step.owner.restart_words().to_string(),
+                    Rung::Rollback => format!(
+                        "roll back to the last good config, then {}",
+                        step.owner.restart_words()
+                    ),
+                };
+                let result = match &step.result {
+                    StepResult::Pending => "checking…".to_string(),
+                    StepResult::Healthy => "healthy".to_string(),
+                    StepResult::Failed(f) => format!("still down: {f}"),
+                };
+                format!("{}. {what} ({}) — {result}", i + 1, self.since(step.at_ms))
+            })
+            .collect()
+    }
+
+    /// How it ended (with the log's last lines when the ladder stopped);
+    /// empty while it is open.
+    pub fn outcome_lines(&self) -> Vec<String> {
         match &self.outcome {
-            None => {}
+            None => Vec::new(),
             Some(Outcome::Recovered { at_ms }) => {
-                out.push(format!("recovered ({})", since(*at_ms)))
+                vec![format!("recovered ({})", self.since(*at_ms))]
             }
             Some(Outcome::StoppedOnPurpose { by }) => {
-                out.push(format!("stopped on purpose {}: not repaired", by.words()));
+                vec![format!("stopped on purpose {}: not repaired", by.words())]
             }
             Some(Outcome::Halted { why, log_tail }) => {
-                out.push(format!("stopped trying: {why}"));
+                let mut out = vec![format!("stopped trying: {why}")];
                 if !log_tail.is_empty() {
                     out.push("last log lines:".to_string());
                     out.extend(log_tail.iter().map(|l| format!("  {l}")));
                 }
+                out
             }
         }
-        out.join("\n")
+    }
+
+    fn since(&self, ms: u64) -> String {
+        format!("+{} s", ms.saturating_sub(self.opened_ms) / 1000)
     }
 
     fn tried(&self, rung: Rung) -> bool {
@@ -831,6 +863,15 @@ mod tests {
             incident.render(),
             "main is down: nothing listens on port 18789\n\
              1. restart through the service manager (+0 s) — healthy\n\
+             recovered (+10 s)"
+        );
+        // What the repair said goes under the steps; the outcome stays last.
+        assert_eq!(
+            incident.render_with(&["restart: restarted omniclaw-gateway-main.service".into()]),
+            "main is down: nothing listens on port 18789\n\
+             1. restart through the service manager (+0 s) — healthy\n\
+             \n\
+             restart: restarted omniclaw-gateway-main.service\n\
              recovered (+10 s)"
         );
         // The same incident, reported as it opened and as it ended.

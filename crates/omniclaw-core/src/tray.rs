@@ -94,6 +94,42 @@ pub struct Gateway {
     /// named `rescue`): its own stop or failure is told, as nothing watches
     /// its targets meanwhile.
     pub rescue: bool,
+    /// The targets a running rescue gateway watches, as its watch last
+    /// recorded them; empty otherwise.
+    pub watch: Vec<Watched>,
+}
+
+/// A target a rescue gateway watches, as its watch last recorded it
+/// (`<state dir>/rescue/watch.json`, the file `status` reads too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub target: String,
+    /// "main — down · rescue repairing (2/3)": see
+    /// [`crate::heal::Watch::summary`].
+    pub summary: String,
+    /// The current or last outage.
+    pub incident: Option<WatchedIncident>,
+}
+
+/// One outage of a watched target, in the words of
+/// [`crate::heal::Incident`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedIncident {
+    /// Tells one outage from the next.
+    pub opened_ms: u64,
+    /// "main is down: nothing listens on port 18789".
+    pub headline: String,
+    /// One line per rung tried, with its result.
+    pub steps: Vec<String>,
+    /// How it ended; `None` while it is open.
+    pub outcome: Option<Ended>,
+}
+
+/// How an outage ended, with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub recovered: bool,
+    pub lines: Vec<String>,
 }
 
 /// A command an assistant wants to run, waiting for an operator's answer.
@@ -202,6 +238,7 @@ impl Gateway {
             spend: None,
             approvals: Vec::new(),
             rescue: false,
+            watch: Vec::new(),
         }
     }
 }
@@ -297,6 +334,18 @@ pub enum Refusal {
     RunningEmbedded { name: String },
 }
 
+/// What a restart asked through the app's control socket does to
+/// `gateway`: one that is not running (stopped, or failed) is started, as
+/// `systemctl restart` starts a stopped unit. A rescue's watch restarts an
+/// embedded target that failed this way; the tray's Restart item stays
+/// disabled for it (see [`route`]), since Start is the item a person reads.
+pub fn restart_request(gateway: &Gateway) -> Action {
+    match gateway.status {
+        Status::Stopped | Status::Failed { .. } => Action::Start,
+        Status::Starting | Status::Running(_) => Action::Restart,
+    }
+}
+
 /// Decides whether `action` makes sense for `gateway` and who carries it out.
 /// Menu items and dashboard buttons are enabled exactly when this is `Ok`.
 pub fn route(gateway: &Gateway, action: Action) -> Result<Via, Refusal> {
@@ -387,6 +436,8 @@ pub enum ItemId {
     Spend(String),
     /// The line saying commands wait for approval; opens the chat.
     Approvals(String),
+    /// The disabled line with the watch of a target (rescue, target).
+    Watched(String, String),
     /// The disabled line shown while no profile exists.
     NoGateways,
     SetUpRescue,
@@ -406,6 +457,7 @@ impl fmt::Display for ItemId {
             ItemId::Chat(name) => write!(f, "chat:{name}"),
             ItemId::Spend(name) => write!(f, "spend:{name}"),
             ItemId::Approvals(name) => write!(f, "approvals:{name}"),
+            ItemId::Watched(rescue, target) => write!(f, "watched:{rescue}:{target}"),
             ItemId::Warning(n) => write!(f, "warning:{n}"),
             ItemId::PairingRequests => f.write_str("pairing-requests"),
             ItemId::PairingRequest(name, code) => write!(f, "pairing:{name}:{code}"),
@@ -457,6 +509,14 @@ impl FromStr for ItemId {
         };
         let name = arg.to_string();
         Ok(match kind {
+            // `watched:<rescue>:<target>`: a profile name has no ':'.
+            "watched" => {
+                let (rescue, target) = arg.split_once(':').ok_or_else(unknown)?;
+                if rescue.is_empty() || target.is_empty() || target.contains(':') {
+                    return Err(unknown());
+                }
+                ItemId::Watched(rescue.to_string(), target.to_string())
+            }
             "pairing" => {
                 let (name, code) = pairing()?;
                 ItemId::PairingRequest(name, code)
@@ -582,6 +642,16 @@ pub fn menu(snapshot: &Snapshot) -> Menu {
     }
     for gateway in &snapshot.gateways {
         items.push(gateway_submenu(gateway));
+    }
+    // What each running rescue sees of its targets, at a glance.
+    for gateway in &snapshot.gateways {
+        for w in &gateway.watch {
+            items.push(Item::action(
+                ItemId::Watched(gateway.name.clone(), w.target.clone()),
+                w.summary.clone(),
+                false,
+            ));
+        }
     }
     if snapshot.gateways.is_empty() {
         items.push(Item::action(
@@ -907,6 +977,24 @@ pub enum Notice {
     BudgetNear { name: String, spend: Spend },
     /// Gateway `name`'s assistant spent its daily cap: it stops replying.
     BudgetReached { name: String, spend: Spend },
+    /// Rescue gateway `rescue` found its target down ("main is down: …").
+    Outage {
+        rescue: String,
+        target: String,
+        headline: String,
+    },
+    /// Rescue gateway `rescue` tried a rung of its ladder on `target`.
+    Repair {
+        rescue: String,
+        target: String,
+        step: String,
+    },
+    /// An outage of `target` ended: recovered, or the ladder stopped.
+    OutageEnded {
+        rescue: String,
+        target: String,
+        ended: Ended,
+    },
 }
 
 impl Notice {
@@ -925,6 +1013,14 @@ impl Notice {
                 format!("{name}: {BUDGET_NEAR_PERCENT} % of today's budget spent")
             }
             Notice::BudgetReached { name, .. } => format!("{name}: today's budget is spent"),
+            Notice::Outage { target, .. } => format!("{target} is down"),
+            Notice::Repair { rescue, target, .. } => format!("Rescue {rescue} repairs {target}"),
+            Notice::OutageEnded { target, ended, .. } if ended.recovered => {
+                format!("{target} recovered")
+            }
+            Notice::OutageEnded { rescue, target, .. } => {
+                format!("Rescue {rescue} stopped repairing {target}")
+            }
         }
     }
 
@@ -956,6 +1052,14 @@ impl Notice {
                 "The cap of {} is reached: {name}'s assistant makes no model call until local midnight. Raise the cap on its card in the dashboard to go on today.",
                 spend.cap.map(usd_text).unwrap_or_default()
             ),
+            Notice::Outage {
+                rescue, headline, ..
+            } => format!(
+                "{}. Rescue {rescue} repairs it as rescue.watch.actions allows and tells its Telegram operators each step.",
+                first_line(headline, 200)
+            ),
+            Notice::Repair { step, .. } => first_line(step, 200),
+            Notice::OutageEnded { ended, .. } => ended.lines.join("\n"),
         }
     }
 }
@@ -998,6 +1102,13 @@ pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
             _ => {}
         }
     }
+    for gateway in &after.gateways {
+        let was = before.gateways.iter().find(|g| g.name == gateway.name);
+        for now in &gateway.watch {
+            let prev = was.and_then(|g| g.watch.iter().find(|w| w.target == now.target));
+            out.extend(watch_notices(&gateway.name, prev, now));
+        }
+    }
     let old: BTreeSet<String> = warnings(&before.conflicts).into_iter().collect();
     for label in warnings(&after.conflicts) {
         if !old.contains(&label) {
@@ -1038,6 +1149,51 @@ pub fn notices(before: &Snapshot, after: &Snapshot) -> Vec<Notice> {
                     command: wait.command.clone(),
                 });
             }
+        }
+    }
+    out
+}
+
+/// What changed in the watch of one target: an outage once, each rung
+/// tried once, and how it ended once. A target first seen (the app or the
+/// rescue just started) with an outage going on is told it; one that
+/// already ended is old news.
+fn watch_notices(rescue: &str, prev: Option<&Watched>, now: &Watched) -> Vec<Notice> {
+    let Some(incident) = &now.incident else {
+        return Vec::new();
+    };
+    let outage = || Notice::Outage {
+        rescue: rescue.to_string(),
+        target: now.target.clone(),
+        headline: incident.headline.clone(),
+    };
+    let Some(prev) = prev else {
+        return match incident.outcome {
+            None => vec![outage()],
+            Some(_) => Vec::new(),
+        };
+    };
+    let seen = prev
+        .incident
+        .as_ref()
+        .filter(|p| p.opened_ms == incident.opened_ms);
+    let mut out = Vec::new();
+    if seen.is_none() {
+        out.push(outage());
+    }
+    let told = seen.map_or(0, |p| p.steps.len());
+    out.extend(incident.steps.iter().skip(told).map(|step| Notice::Repair {
+        rescue: rescue.to_string(),
+        target: now.target.clone(),
+        step: step.clone(),
+    }));
+    if let Some(ended) = &incident.outcome {
+        if seen.is_none_or(|p| p.outcome.is_none()) {
+            out.push(Notice::OutageEnded {
+                rescue: rescue.to_string(),
+                target: now.target.clone(),
+                ended: ended.clone(),
+            });
         }
     }
     out
@@ -1168,6 +1324,24 @@ mod tests {
             Vec::new(),
             false,
         )
+    }
+
+    #[test]
+    fn a_restart_request_starts_a_gateway_that_is_not_running() {
+        let check = |status: Status, expected: Action| {
+            let g = gw("main", 18789, status.clone());
+            assert_eq!(restart_request(&g), expected, "{status:?}");
+        };
+        check(Status::Stopped, Action::Start);
+        check(
+            Status::Failed {
+                reason: "port 18789 is in use".into(),
+            },
+            Action::Start,
+        );
+        check(Status::Running(Owner::Embedded), Action::Restart);
+        check(Status::Running(Owner::Service), Action::Restart);
+        check(Status::Starting, Action::Restart);
     }
 
     #[test]
@@ -1401,6 +1575,13 @@ mod tests {
             ("chat:main", Some(ItemId::Chat(main()))),
             ("spend:main", Some(ItemId::Spend(main()))),
             ("approvals:main", Some(ItemId::Approvals(main()))),
+            (
+                "watched:rescue:main",
+                Some(ItemId::Watched("rescue".into(), main())),
+            ),
+            ("watched:rescue", None),
+            ("watched::main", None),
+            ("watched:rescue:", None),
             ("chat:", None),
             ("warning:2", Some(ItemId::Warning(2))),
             ("pairing-requests", Some(ItemId::PairingRequests)),
@@ -1505,6 +1686,148 @@ mod tests {
         let mut main_stopped = running.clone();
         main_stopped.gateways[0].status = Status::Stopped;
         check_notices(&running, &main_stopped, &[]);
+    }
+
+    /// main and a running rescue watching it, its watch line `summary`
+    /// and its outage `incident`.
+    fn watching(summary: &str, incident: Option<WatchedIncident>) -> Snapshot {
+        let mut s = main_and_rescue(Status::Stopped, Status::Running(Owner::Embedded));
+        s.gateways[1].rescue = true;
+        s.gateways[1].watch = vec![Watched {
+            target: "main".into(),
+            summary: summary.into(),
+            incident,
+        }];
+        s
+    }
+
+    fn outage(opened_ms: u64, steps: &[&str], outcome: Option<Ended>) -> Option<WatchedIncident> {
+        Some(WatchedIncident {
+            opened_ms,
+            headline: "main is down: nothing listens on port 18789".into(),
+            steps: steps.iter().map(|s| (*s).to_string()).collect(),
+            outcome,
+        })
+    }
+
+    #[test]
+    fn the_tray_shows_each_watched_target_on_its_own_line() {
+        let s = watching("main — down · rescue repairing (2/3)", None);
+        let menu = menu(&s);
+        let line = menu
+            .items
+            .iter()
+            .find(|i| i.id() == Some(&ItemId::Watched("rescue".into(), "main".into())))
+            .expect("the watch line");
+        assert_eq!(
+            line,
+            &Item::action(
+                ItemId::Watched("rescue".into(), "main".into()),
+                "main — down · rescue repairing (2/3)",
+                false
+            )
+        );
+        // After the gateways' submenus, so "main — " finds main's submenu first.
+        let at = |id: &ItemId| menu.items.iter().position(|i| i.id() == Some(id));
+        assert!(
+            at(&ItemId::Gateway("rescue".into()))
+                < at(&ItemId::Watched("rescue".into(), "main".into()))
+        );
+        let healthy = watching("main — healthy", None);
+        assert_eq!(
+            crate::tray::menu(&healthy).shape(),
+            menu.shape(),
+            "the same line, other words"
+        );
+        let unwatched = main_and_rescue(Status::Stopped, Status::Running(Owner::Embedded));
+        assert!(!crate::tray::menu(&unwatched)
+            .shape()
+            .into_iter()
+            .flatten()
+            .any(|id| matches!(id, ItemId::Watched(..))));
+    }
+
+    #[test]
+    fn an_outage_each_rung_and_the_recovery_are_told_once() {
+        let step = "1. restart through the desktop app (+0 s) — checking…";
+        let done = "1. restart through the desktop app (+0 s) — healthy";
+        let recovered = Ended {
+            recovered: true,
+            lines: vec!["recovered (+1 s)".into()],
+        };
+        let healthy = watching("main — healthy", None);
+        let failing = watching("main — failing (1/3 checks)", None);
+        let down = watching("main — down · rescue repairing (0/3)", outage(5, &[], None));
+        let repairing = watching(
+            "main — down · rescue repairing (1/3)",
+            outage(5, &[step], None),
+        );
+        let back = watching(
+            "main — healthy",
+            outage(5, &[done], Some(recovered.clone())),
+        );
+        let told_outage = Notice::Outage {
+            rescue: "rescue".into(),
+            target: "main".into(),
+            headline: "main is down: nothing listens on port 18789".into(),
+        };
+        let told_step = Notice::Repair {
+            rescue: "rescue".into(),
+            target: "main".into(),
+            step: step.into(),
+        };
+        let told_end = Notice::OutageEnded {
+            rescue: "rescue".into(),
+            target: "main".into(),
+            ended: recovered.clone(),
+        };
+        check_notices(&healthy, &failing, &[]);
+        check_notices(&failing, &down, std::slice::from_ref(&told_outage));
+        check_notices(&down, &repairing, std::slice::from_ref(&told_step));
+        check_notices(&repairing, &repairing, &[]);
+        check_notices(&repairing, &back, std::slice::from_ref(&told_end));
+        check_notices(&back, &back, &[]);
+        // All between two looks: each told, in order.
+        check_notices(
+            &healthy,
+            &back,
+            &[
+                told_outage.clone(),
+                Notice::Repair {
+                    rescue: "rescue".into(),
+                    target: "main".into(),
+                    step: done.into(),
+                },
+                told_end.clone(),
+            ],
+        );
+        // The next outage is a new one.
+        let again = watching("main — down", outage(99, &[], None));
+        check_notices(&back, &again, std::slice::from_ref(&told_outage));
+        // First seen (the app just started): an outage going on is told,
+        // one that ended is old news.
+        let started = Snapshot::default();
+        check_notices(&started, &repairing, std::slice::from_ref(&told_outage));
+        check_notices(&started, &back, &[]);
+
+        assert_eq!(told_outage.title(), "main is down");
+        assert_eq!(
+            told_outage.body(),
+            "main is down: nothing listens on port 18789. Rescue rescue repairs it as rescue.watch.actions allows and tells its Telegram operators each step."
+        );
+        assert_eq!(told_step.title(), "Rescue rescue repairs main");
+        assert_eq!(told_step.body(), step);
+        assert_eq!(told_end.title(), "main recovered");
+        assert_eq!(told_end.body(), "recovered (+1 s)");
+        let halted = Notice::OutageEnded {
+            rescue: "rescue".into(),
+            target: "main".into(),
+            ended: Ended {
+                recovered: false,
+                lines: vec!["stopped trying: every allowed repair was tried".into()],
+            },
+        };
+        assert_eq!(halted.title(), "Rescue rescue stopped repairing main");
     }
 
     #[test]

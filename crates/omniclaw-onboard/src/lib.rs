@@ -574,6 +574,9 @@ pub struct TelegramAnswers {
     pub api_root: Option<String>,
     pub allow_from: Vec<u64>,
     pub targets: Vec<Profile>,
+    /// Turn the rescue's watch on (`rescue.watch.enabled`): of `targets`,
+    /// or of every other profile when `targets` is empty.
+    pub watch: bool,
     /// The watch may roll a target back to its last good config
     /// (`"rollback"` added to `rescue.watch.actions`).
     pub watch_rollback: bool,
@@ -588,6 +591,7 @@ impl std::fmt::Debug for TelegramAnswers {
             .field("api_root", &self.api_root)
             .field("allow_from", &self.allow_from)
             .field("targets", &self.targets)
+            .field("watch", &self.watch)
             .field("watch_rollback", &self.watch_rollback)
             .finish()
     }
@@ -645,8 +649,10 @@ fn telegram_edits(tg: &TelegramAnswers) -> Vec<(&'static str, String)> {
     if !tg.targets.is_empty() {
         let names: Vec<Value> = tg.targets.iter().map(|p| json!(p.name())).collect();
         edits.push(("rescue.targets", Value::Array(names).to_string()));
-        // Targets named on purpose are watched; a profile onboarded
-        // without them never starts repairing by itself.
+    }
+    // Only a watch asked for is turned on: a profile onboarded without it
+    // never starts repairing by itself.
+    if tg.watch {
         edits.push(("rescue.watch.enabled", "true".into()));
         let actions = if tg.watch_rollback {
             r#"["restart", "rollback"]"#
@@ -1217,6 +1223,7 @@ mod tests {
     const TOKEN: &str = "555555555:AAHonboard-token-for-tests_abcdefghij";
     const OTHER_TOKEN: &str = "555555556:AAHonboard-token-for-tests_klmnopqrst";
     const THIRD_TOKEN: &str = "555555557:AAHonboard-token-for-tests_uvwxyzabcd";
+    const FOURTH_TOKEN: &str = "555555558:AAHonboard-token-for-tests_efghijklmn";
     const SPARE: &str = "666666666:AAHanother-token-for-tests_abcdefghij";
 
     fn home() -> (tempfile::TempDir, EnvSnapshot) {
@@ -1258,6 +1265,7 @@ mod tests {
                 api_root: Some("http://127.0.0.1:9".into()),
                 allow_from: vec![42],
                 targets: vec![Profile::parse("main").expect("profile")],
+                watch: true,
                 watch_rollback: false,
             }),
             model: None,
@@ -1366,12 +1374,31 @@ mod tests {
             vec![WatchAction::Restart, WatchAction::Rollback]
         );
 
-        // No targets named: nothing starts repairing by itself.
+        // No watch asked for: nothing starts repairing by itself.
         let mut none = answers(25100, THIRD_TOKEN);
         if let Some(tg) = none.telegram.as_mut() {
             tg.targets.clear();
+            tg.watch = false;
         }
         assert!(!watch("rescue2", &none).enabled);
+
+        // Every other profile (no target named) watched, rollback allowed.
+        let mut every = answers(25300, FOURTH_TOKEN);
+        if let Some(tg) = every.telegram.as_mut() {
+            tg.targets.clear();
+            tg.watch_rollback = true;
+        }
+        let all = watch("rescue3", &every);
+        assert!(all.enabled);
+        assert_eq!(
+            all.actions,
+            vec![WatchAction::Restart, WatchAction::Rollback]
+        );
+        let p = resolve(&env, "rescue3");
+        let text = std::fs::read_to_string(&p.config_path).expect("config");
+        let loaded = config::load(&text).expect("valid");
+        let targets = loaded.config.rescue_targets();
+        assert!(targets.is_empty(), "every other profile: {targets:?}");
     }
 
     #[test]

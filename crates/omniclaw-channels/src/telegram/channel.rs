@@ -46,7 +46,9 @@ use omniclaw_os::rescue::{append_audit, write_channel_status, AuditEntry, Pairin
 use super::api::{ApiError, BotApi, Button, Me};
 use super::exec::{Executor, SecretSource};
 use super::format;
-use super::heal::{self, CliRepairs, Parts, Prober, Sent, SystemClock, Tell, Watcher};
+use super::heal::{
+    self, CliRepairs, OtherProfiles, Parts, Prober, Sent, SystemClock, Tell, Watcher,
+};
 use super::hooks::{Approvals, Assistant, Decision, Notice, Submitted, Turn};
 use super::inbox::{Delivery, Inbox};
 use super::tools::{proposed, PROPOSE};
@@ -2196,6 +2198,10 @@ fn watcher(
         &settings.targets,
         Parts {
             clock: Arc::new(SystemClock),
+            profiles: Arc::new(OtherProfiles {
+                home: home.clone(),
+                own: settings.profile.clone(),
+            }),
             prober,
             repairs: Arc::new(CliRepairs { exec, home }),
             tell: operators,

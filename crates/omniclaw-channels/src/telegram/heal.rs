@@ -26,7 +26,8 @@ use omniclaw_core::config::WatchSettings;
 use omniclaw_core::heal::{Action, Check, Facts, Notice, Owner, Phase, Watch};
 use omniclaw_core::profile::Profile;
 use omniclaw_os::desktopctl::{self, Op, Request};
-use omniclaw_os::rescue::{append_audit, write_watch_state, AuditEntry};
+use omniclaw_os::discovery;
+use omniclaw_os::rescue::{append_audit, incident_json, write_watch_state, AuditEntry};
 
 use super::exec::Executor;
 
@@ -65,6 +66,42 @@ pub trait Prober: Send + Sync {
 pub trait Repairs: Send + Sync {
     async fn restart(&self, target: &Profile, owner: Owner) -> Result<String, String>;
     async fn rollback(&self, target: &Profile) -> Result<String, String>;
+}
+
+/// The profiles an empty `rescue.targets` means: every other local
+/// profile, looked up again at each check, so one set up later is watched
+/// from then on.
+pub trait Profiles: Send + Sync {
+    fn others(&self) -> Vec<Profile>;
+}
+
+/// A fixed list (tests, benches).
+impl Profiles for Vec<Profile> {
+    fn others(&self) -> Vec<Profile> {
+        self.clone()
+    }
+}
+
+/// Every profile set up under a home but the rescue's own.
+pub struct OtherProfiles {
+    pub home: PathBuf,
+    pub own: Profile,
+}
+
+impl Profiles for OtherProfiles {
+    fn others(&self) -> Vec<Profile> {
+        match discovery::scan(&self.home) {
+            Ok((found, _)) => found
+                .into_iter()
+                .map(|f| f.profile)
+                .filter(|p| *p != self.own)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the profiles to watch");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Where a message to the operators went: (chat, message id) per operator.
@@ -150,6 +187,9 @@ pub struct Watcher {
     /// The rescue profile's state dir (audit log, watch.json).
     state_dir: PathBuf,
     settings: WatchSettings,
+    /// `rescue.targets` as configured; empty means every other profile.
+    named: Vec<Profile>,
+    profiles: Arc<dyn Profiles>,
     targets: BTreeMap<Profile, Target>,
     clock: Arc<dyn Clock>,
     prober: Arc<dyn Prober>,
@@ -160,6 +200,8 @@ pub struct Watcher {
 /// What the watcher is handed.
 pub struct Parts {
     pub clock: Arc<dyn Clock>,
+    /// What an empty `rescue.targets` means.
+    pub profiles: Arc<dyn Profiles>,
     pub prober: Arc<dyn Prober>,
     pub repairs: Arc<dyn Repairs>,
     pub tell: Arc<dyn Tell>,
@@ -175,13 +217,15 @@ impl Watcher {
         let mut w = Watcher {
             state_dir: state_dir.to_path_buf(),
             settings,
+            named: targets.to_vec(),
+            profiles: parts.profiles,
             targets: BTreeMap::new(),
             clock: parts.clock,
             prober: parts.prober,
             repairs: parts.repairs,
             tell: parts.tell,
         };
-        w.set_targets(targets);
+        w.set_targets();
         w
     }
 
@@ -189,11 +233,17 @@ impl Watcher {
     /// fresh, removed ones are dropped, the others keep their state.
     pub fn reconfigure(&mut self, settings: WatchSettings, targets: &[Profile]) {
         self.settings = settings;
-        self.set_targets(targets);
+        self.named = targets.to_vec();
+        self.set_targets();
         self.persist();
     }
 
-    fn set_targets(&mut self, targets: &[Profile]) {
+    /// The targets named, or every other profile when none is.
+    fn set_targets(&mut self) {
+        let targets = match self.named.is_empty() {
+            true => self.profiles.others(),
+            false => self.named.clone(),
+        };
         self.targets.retain(|p, _| targets.contains(p));
         for t in targets {
             self.targets.entry(t.clone()).or_insert_with(|| Target {
@@ -211,6 +261,9 @@ impl Watcher {
 
     /// Checks every target that is not paused once.
     pub async fn tick(&mut self) {
+        if self.named.is_empty() {
+            self.set_targets();
+        }
         let names: Vec<Profile> = self
             .targets
             .iter()
@@ -281,11 +334,7 @@ impl Watcher {
         };
         match notice {
             Notice::Incident(incident) => {
-                let mut text = incident.render();
-                if !t.notes.is_empty() {
-                    text.push_str("\n\n");
-                    text.push_str(&t.notes.join("\n"));
-                }
+                let text = incident.render_with(&t.notes);
                 let ended = incident.outcome.is_some();
                 let same = t
                     .message
@@ -433,6 +482,7 @@ impl Watcher {
                         "summary": line_of(t, &self.settings),
                         "paused": t.paused,
                         "repairs": t.watch.repairs.len(),
+                        "incident": t.watch.incident.as_ref().map(incident_json),
                     }),
                 )
             })
@@ -614,6 +664,7 @@ mod tests {
             &[main()],
             Parts {
                 clock: clock.clone(),
+                profiles: Arc::new(Vec::<Profile>::new()),
                 prober: Arc::new(Script(Mutex::new(probes.into()))),
                 repairs: repairs.clone(),
                 tell: tell.clone(),
@@ -649,6 +700,75 @@ mod tests {
         }
     }
 
+    /// Profiles that can change between checks.
+    struct Changing(Mutex<Vec<Profile>>);
+    impl Profiles for Changing {
+        fn others(&self) -> Vec<Profile> {
+            self.0.lock().expect("lock").clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn no_target_named_watches_every_other_profile_as_it_is_then() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ops = Profile::parse("ops").expect("profile");
+        let profiles = Arc::new(Changing(Mutex::new(vec![main()])));
+        let healthy = || probe(Check::Healthy, Some(Owner::Service));
+        let mut watcher = Watcher::new(
+            dir.path(),
+            WatchSettings {
+                enabled: true,
+                ..WatchSettings::default()
+            },
+            &[],
+            Parts {
+                clock: Arc::new(ManualClock(AtomicU64::new(0))),
+                profiles: profiles.clone(),
+                prober: Arc::new(Script(Mutex::new(vec![healthy(); 3].into()))),
+                repairs: Arc::new(Record::default()),
+                tell: Arc::new(Record::default()),
+            },
+        );
+        watcher.tick().await;
+        let watched = |dir: &Path| -> Vec<String> {
+            omniclaw_os::rescue::read_watched(dir)
+                .into_iter()
+                .map(|w| w.summary)
+                .collect()
+        };
+        assert_eq!(watched(dir.path()), ["main — healthy"]);
+        // A profile set up since is watched from the next check on.
+        profiles.0.lock().expect("lock").push(ops.clone());
+        watcher.tick().await;
+        assert_eq!(watched(dir.path()), ["main — healthy", "ops — healthy"]);
+        // Named targets are the list, whatever else exists.
+        watcher.reconfigure(watcher.settings().clone(), &[ops]);
+        assert_eq!(watched(dir.path()), ["ops — healthy"]);
+    }
+
+    #[test]
+    fn every_other_profile_is_every_profile_of_the_home_but_the_rescue() {
+        let home = tempfile::tempdir().expect("tempdir");
+        for dir in [
+            ".omniclaw-main",
+            ".omniclaw-rescue",
+            ".omniclaw-ops",
+            ".openclaw",
+        ] {
+            std::fs::create_dir(home.path().join(dir)).expect("mkdir");
+        }
+        let others = OtherProfiles {
+            home: home.path().to_path_buf(),
+            own: Profile::parse("rescue").expect("profile"),
+        };
+        let names: Vec<String> = others
+            .others()
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
+        assert_eq!(names, ["main", "ops"]);
+    }
+
     #[tokio::test]
     async fn a_service_that_is_down_is_restarted_and_one_message_ends_recovered() {
         let mut r = rig(
@@ -675,6 +795,17 @@ mod tests {
         assert!(told[1].starts_with("edit 1: "), "{told:?}");
         assert!(told[1].contains("\nrecovered (+10 s)"), "{}", told[1]);
         assert_eq!(r.status_line(), "main — healthy");
+        // The incident is in watch.json too, for the desktop app's notices.
+        let watched = omniclaw_os::rescue::read_watched(r.dir.path());
+        let incident = watched[0].incident.as_ref().expect("the incident");
+        assert_eq!(
+            incident.headline,
+            "main is down: nothing listens on port 18789"
+        );
+        assert_eq!(incident.steps.len(), 1, "{incident:?}");
+        let ended = incident.outcome.as_ref().expect("ended");
+        assert!(ended.recovered);
+        assert_eq!(ended.lines, ["recovered (+10 s)"]);
         let audit: Vec<String> = read_audit(r.dir.path())
             .expect("audit")
             .into_iter()

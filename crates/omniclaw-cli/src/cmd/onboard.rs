@@ -274,6 +274,8 @@ fn non_interactive(a: &Asked) -> Result<Plan, CliError> {
                 username,
                 api_root,
                 allow_from: args.allow_from.clone(),
+                // Targets named on purpose are watched.
+                watch: !targets.is_empty(),
                 targets,
                 watch_rollback: args.watch_rollback,
             })
@@ -481,6 +483,7 @@ fn interactive(a: &Asked) -> Result<Plan, CliError> {
             username,
             api_root,
             allow_from,
+            watch: !targets.is_empty(),
             targets,
             watch_rollback,
         });

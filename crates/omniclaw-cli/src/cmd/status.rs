@@ -359,12 +359,8 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         let watch = holder
             .as_ref()
             .and_then(|_| omniclaw_os::rescue::read_watch_state(&p.state_dir));
-        if let Some(targets) = watch.as_ref().and_then(|w| w["targets"].as_object()) {
-            for t in targets.values() {
-                if let Some(summary) = t["summary"].as_str() {
-                    infos.push((p.label.clone(), format!("watch: {summary}")));
-                }
-            }
+        for w in watch.iter().flat_map(omniclaw_os::rescue::watched_of) {
+            infos.push((p.label.clone(), format!("watch: {}", w.summary)));
         }
         let spend = spend_today(&p.state_dir, &p.config);
         if let Some(s) = &spend {
