@@ -181,20 +181,27 @@ impl Remotes {
     pub fn add(&mut self, remote: Remote, locals: &Locals) -> Result<(), RemoteError> {
         self.check_new(&remote.name, locals)?;
         if let Some(port) = remote.local_port() {
-            if let Some(by) = self.tunnel_owner(port) {
-                return Err(RemoteError::LocalPortTaken {
-                    port,
-                    by: format!("the tunnel of the remote {by}"),
-                });
-            }
-            if let Some(by) = locals.planner(port) {
-                return Err(RemoteError::LocalPortTaken {
-                    port,
-                    by: by.to_string(),
-                });
-            }
+            self.check_local_port(port, locals)?;
         }
         self.list.push(remote);
+        Ok(())
+    }
+
+    /// Whether a new tunnel may listen on `port`: no other tunnel does and
+    /// no local profile plans it.
+    pub fn check_local_port(&self, port: u16, locals: &Locals) -> Result<(), RemoteError> {
+        if let Some(by) = self.tunnel_owner(port) {
+            return Err(RemoteError::LocalPortTaken {
+                port,
+                by: format!("the tunnel of the remote {by}"),
+            });
+        }
+        if let Some(by) = locals.planner(port) {
+            return Err(RemoteError::LocalPortTaken {
+                port,
+                by: by.to_string(),
+            });
+        }
         Ok(())
     }
 
