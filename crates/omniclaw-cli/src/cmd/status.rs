@@ -434,10 +434,18 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();
     let ok = problems.is_empty() && notes.is_empty();
+    // Remote gateways are listed, marked remote; they live elsewhere, so
+    // one that is down is shown, not counted as a problem of this machine.
+    let remotes = if only.is_none() {
+        super::remote::probe_all(ctx, &a.inv.home)?
+    } else {
+        Vec::new()
+    };
     if ctx.json {
         out::json(&json!({
             "ok": ok,
             "profiles": list,
+            "remotes": remotes.iter().map(super::remote::Probed::to_json).collect::<Vec<_>>(),
             "attention": notes.iter().map(|(p, text, fix)| json!({"profile": p, "message": text, "fix": fix})).collect::<Vec<_>>(),
             "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
         }));
@@ -450,6 +458,10 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             "{}",
             out::table(&["PROFILE", "STATE", "PORT", "CONFIG", "STATE DIR"], &rows)
         );
+    }
+    if !remotes.is_empty() {
+        println!();
+        print!("{}", super::remote::table(&remotes));
     }
     if !infos.is_empty() || !notes.is_empty() {
         let n = notes.len();
