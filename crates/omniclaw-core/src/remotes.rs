@@ -139,7 +139,7 @@ pub fn parse_fingerprint(raw: &str) -> Result<String, RemoteError> {
 pub struct Locals {
     /// The names of the local profiles.
     pub profiles: Vec<String>,
-    /// The ports local profiles plan, with who plans them (`main's gateway`).
+    /// The ports local profiles plan, with who plans them (`main's base port`).
     pub ports: Vec<(crate::ports::PortRange, String)>,
 }
 
@@ -151,7 +151,7 @@ impl Locals {
             ports: plan
                 .rows
                 .iter()
-                .map(|r| (r.range, format!("{}'s {}", r.instance, r.surface)))
+                .map(|r| (r.range, format!("{}'s {} port", r.instance, r.surface)))
                 .collect(),
         }
     }

@@ -111,6 +111,15 @@ pub fn update<T>(
     })
 }
 
+/// The local ports the remotes' tunnels take: a new profile's ports step
+/// over them. A remotes file that cannot be read reserves nothing (the
+/// `remote` commands say what is wrong with it).
+pub fn tunnel_ports(home: &Path) -> Vec<u16> {
+    load(home)
+        .map(|r| r.tunnel_ports().iter().map(|(p, _)| *p).collect())
+        .unwrap_or_default()
+}
+
 /// One host key a server offered: its known-hosts line and fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostKey {
