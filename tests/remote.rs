@@ -210,23 +210,29 @@ fn far() -> Option<Far> {
     })
 }
 
-/// `remote add NAME --ssh … --token-stdin` with `extra` flags.
-fn add_ssh(home: &Home, far: &Far, name: &str, extra: &[&str]) -> omniclaw_tests::Run {
-    let target = far.sshd.target();
-    let port = far.port.to_string();
-    let identity = far.sshd.identity().display().to_string();
-    let mut args = vec![
+/// `remote add NAME --ssh USER@127.0.0.1:PORT --remote-port N
+/// --identity-file KEY` for the far machine.
+fn ssh_add_args(far: &Far, name: &str) -> Vec<String> {
+    [
         "remote",
         "add",
         name,
         "--ssh",
-        &target,
+        &far.sshd.target(),
         "--remote-port",
-        &port,
+        &far.port.to_string(),
         "--identity-file",
-        &identity,
-        "--token-stdin",
-    ];
+        &far.sshd.identity().display().to_string(),
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// `remote add NAME --ssh … --token-stdin` with `extra` flags.
+fn add_ssh(home: &Home, far: &Far, name: &str, extra: &[&str]) -> omniclaw_tests::Run {
+    let owned = ssh_add_args(far, name);
+    let mut args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    args.push("--token-stdin");
     args.extend_from_slice(extra);
     home.run_stdin(&args, &far.token, &[])
 }
@@ -380,6 +386,9 @@ fn a_gateway_through_a_real_sshd() {
         home.run(&["remote", "tunnel", "vps"])
             .expect_code(1)
             .expect_output("another process keeps the tunnel of vps up already");
+        home.run(&["remote", "remove", "vps"])
+            .expect_code(1)
+            .expect_output("stop it first");
         tunnel.kill9();
     }
 
@@ -393,6 +402,104 @@ fn a_gateway_through_a_real_sshd() {
     assert!(!home.path().join(".omniclaw/remotes/vps").exists());
     let after = home.run(&["remote", "list", "--json"]).json();
     assert_eq!(after["remotes"], serde_json::json!([]));
+}
+
+/// Runs `omniclaw ARGS` on a terminal (`script` gives it a pty): answers
+/// each prompt that appears with its reply, in order, and returns
+/// everything the terminal showed and the exit code.
+fn on_terminal(home: &Home, args: &[&str], answers: &[(&str, &str)]) -> (String, i32) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut line = omniclaw_tests::omniclaw_bin().display().to_string();
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut cmd = Command::new("script");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OMNICLAW_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["-qefc", &line, "/dev/null"])
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                shown
+                    .lock()
+                    .expect("shown")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    for (prompt, reply) in answers {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !shown.lock().expect("shown").contains(prompt) {
+            assert!(
+                Instant::now() < deadline,
+                "no prompt {prompt:?}:\n{}",
+                shown.lock().expect("shown")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stdin
+            .write_all(format!("{reply}\n").as_bytes())
+            .expect("answer");
+    }
+    let status = child.wait().expect("wait");
+    drop(stdin);
+    let _ = reader.join();
+    let text = shown.lock().expect("shown").clone();
+    (text, status.code().unwrap_or(-1))
+}
+
+#[test]
+fn an_interactive_add_shows_the_fingerprint_and_asks() {
+    let Some(far) = far() else { return };
+    let home = Home::new();
+    let owned = ssh_add_args(&far, "vps");
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let fingerprint = far.sshd.fingerprint();
+    // Declined: nothing is written.
+    let before = home.snapshot();
+    let (shown, code) = on_terminal(
+        &home,
+        &args,
+        &[("(input hidden)", &far.token), ("[y/N]", "n")],
+    );
+    assert_eq!(code, 2, "{shown}");
+    assert!(
+        shown.contains(&format!("ssh-ed25519 {fingerprint}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("was not accepted; nothing was added"),
+        "{shown}"
+    );
+    assert_eq!(home.snapshot(), before);
+    // Accepted: added, and the gateway answers through the tunnel.
+    let (shown, code) = on_terminal(
+        &home,
+        &args,
+        &[("(input hidden)", &far.token), ("[y/N]", "y")],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains(&far.token), "the token was echoed: {shown}");
+    home.run(&["remote", "test", "vps"])
+        .expect_code(0)
+        .expect_output("vps: running");
 }
 
 /// `tunnel re-established after a kill`, p50 over 10 kills, for

@@ -538,6 +538,12 @@ pub fn table(probed: &[Probed]) -> String {
 fn remove(ctx: &Ctx, raw: &str) -> CmdResult {
     let home = home(ctx)?;
     let remote = find(&home, raw)?;
+    if store::kept_elsewhere(&home, &remote.name) {
+        return Err(CliError::failed(format!(
+            "another process keeps the tunnel of {} up (`omniclaw remote tunnel {}`, or the app): stop it first, then remove the remote",
+            remote.name, remote.name
+        )));
+    }
     let scope = scope(&home, &remote.name);
     // Secrets first: while the directory is there, a file store is found.
     for n in [
