@@ -159,6 +159,12 @@ fn a_new_profile_steps_over_a_tunnel_port() {
     let base = home.run(&["--profile", "main", "config", "get", "gateway.port"]);
     let base: u16 = base.expect_code(0).stdout.trim().parse().expect("a port");
     assert_ne!(base, 18789, "the plan took the tunnel's port");
+    // A config edit that moves a port onto the tunnel's is refused.
+    let before = home.snapshot();
+    home.config_set("main", "gateway.port", "18791")
+        .expect_code(2)
+        .expect_output("port 18791 is the local end of the remote gateway vps's SSH tunnel");
+    assert_eq!(home.snapshot(), before);
     // And `remote add` refuses a tunnel port a profile plans.
     refused(
         &home,
