@@ -2,8 +2,9 @@
 //! OmniClaw gateway reached through a real `sshd` (Debian's openssh-server
 //! on a loopback port, with a host key and an authorized key made by the
 //! test): added once its fingerprint is accepted, shown running with its
-//! version, its tunnel started again after ssh is killed, a changed host
-//! key refused, and everything of it gone after `remote remove`.
+//! version, its tunnel started again after ssh is killed, a chat turn and
+//! `logs.tail` through the tunnel, a changed host key refused, and
+//! everything of it gone after `remote remove`.
 //!
 //! Run under scripts/session.sh (the gateway's and the remote's tokens
 //! live in the Secret Service).
@@ -408,6 +409,66 @@ fn a_gateway_through_a_real_sshd() {
     assert!(!home.path().join(".omniclaw/remotes/vps").exists());
     let after = home.run(&["remote", "list", "--json"]).json();
     assert_eq!(after["remotes"], serde_json::json!([]));
+}
+
+/// A chat turn and `logs.tail` through a tunnel `remote tunnel` keeps up,
+/// to a gateway whose assistant answers from the provider double.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_and_logs_through_a_kept_tunnel() {
+    use omniclaw_tests::chat::{send_params, text_of, Conn, Reply, Rig, TOKEN as FAR_TOKEN};
+    use serde_json::json;
+    if let Some(why) = sshd::unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sshd = Sshd::start();
+    let rig = Rig::one("openai-completions", &[]);
+    let home = Home::new();
+    let target = sshd.target();
+    let identity = sshd.identity().display().to_string();
+    let fingerprint = sshd.fingerprint();
+    let remote_port = rig.assistant.port.to_string();
+    home.run_stdin(
+        &[
+            "remote",
+            "add",
+            "far",
+            "--ssh",
+            &target,
+            "--remote-port",
+            &remote_port,
+            "--identity-file",
+            &identity,
+            "--host-key-fingerprint",
+            &fingerprint,
+            "--token-stdin",
+        ],
+        FAR_TOKEN,
+        &[],
+    )
+    .expect_code(0);
+    let listed = home.run(&["remote", "list", "--json"]).json();
+    let local_port = listed["remotes"][0]["localPort"].as_u64().expect("port") as u16;
+    let tunnel = GatewayProc::start(&home, &["remote", "tunnel", "far"]);
+    tunnel_up(&tunnel, None, Duration::from_secs(20));
+
+    let scopes = ["operator.read", "operator.write"];
+    let c = Conn::connect(local_port, FAR_TOKEN, &scopes, &[])
+        .await
+        .unwrap_or_else(|e| panic!("connect through the tunnel refused: {e}"));
+    rig.double.push(Reply::text("Hello from the far side."));
+    c.send("chat.send", send_params("main", "hello", "T1"))
+        .await;
+    let end = c.terminal("T1").await;
+    assert_eq!(end["state"], "final", "{end}");
+    assert_eq!(text_of(&end["message"]), "Hello from the far side.");
+    let logs = c.ok("logs.tail", json!({})).await;
+    let lines = logs["lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no lines: {logs}"));
+    assert!(!lines.is_empty(), "no log lines through the tunnel: {logs}");
+    drop(c);
+    tunnel.kill9();
 }
 
 /// Runs `omniclaw ARGS` on a terminal (`script` gives it a pty): answers
