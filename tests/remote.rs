@@ -132,6 +132,24 @@ fn bad_input_is_refused_and_nothing_is_written() {
         "a remote named \"home\" exists already",
     );
     assert!(!home.all_text().contains(TOKEN), "the token reached a file");
+    // A broken remotes file: the remote commands say so, status still
+    // shows the profiles and names the file.
+    let good = home.read(".omniclaw/remotes.json");
+    home.write(
+        ".omniclaw/remotes.json",
+        "{\"remotes\": [{\"name\": \"x\", \"url\": \"ws://8.8.8.8:1\"}]}",
+    );
+    home.run(&["remote", "list"])
+        .expect_code(1)
+        .expect_output("is not a valid remotes file");
+    let status = home.run(&["status", "--json"]).json();
+    assert_eq!(status["profiles"][0]["profile"], "main", "{status}");
+    let attention = status["attention"].to_string();
+    assert!(
+        attention.contains("remotes.json is not a valid remotes file"),
+        "{attention}"
+    );
+    home.write(".omniclaw/remotes.json", &good);
     home.run(&["remote", "remove", "home"]).expect_code(0);
     assert!(home
         .read(".omniclaw/remotes.json")

@@ -433,14 +433,22 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();
-    let ok = problems.is_empty() && notes.is_empty();
     // Remote gateways are listed, marked remote; they live elsewhere, so
     // one that is down is shown, not counted as a problem of this machine.
+    // A remotes file that cannot be read is one, and hides no profile.
     let remotes = if only.is_none() {
-        super::remote::probe_all(ctx, &a.inv.home)?
+        super::remote::probe_all(ctx, &a.inv.home).unwrap_or_else(|e| {
+            notes.push((
+                "remotes".into(),
+                e.message().to_string(),
+                "`omniclaw remote list` shows the same error".into(),
+            ));
+            Vec::new()
+        })
     } else {
         Vec::new()
     };
+    let ok = problems.is_empty() && notes.is_empty();
     if ctx.json {
         out::json(&json!({
             "ok": ok,
