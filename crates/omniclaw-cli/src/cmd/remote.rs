@@ -158,6 +158,7 @@ fn add(ctx: &Ctx, args: &RemoteAddArgs) -> CmdResult {
             let accepted = accept_key(&tunnel.target.to_string(), &keys, fingerprint.as_deref())?;
             tunnel.host_key = accepted[0].fingerprint.clone();
             store::write_known_hosts(&home, &name, &accepted).map_err(|e| {
+                let _ = store::remove_dir(&home, &name);
                 CliError::failed(format!(
                     "cannot write {}: {e}",
                     store::known_hosts(&home, &name).display()
