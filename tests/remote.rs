@@ -414,7 +414,12 @@ fn a_gateway_through_a_real_sshd() {
         home.run(&["remote", "remove", "vps"])
             .expect_code(1)
             .expect_output("stop it first");
-        tunnel.kill9();
+        // A SIGTERM to the command alone ends its ssh too.
+        tunnel.signal("TERM");
+        assert!(
+            omniclaw_tests::port_is_free(local_port),
+            "the tunnel's ssh outlived `remote tunnel`"
+        );
     }
 
     // A server whose host key changed is refused.

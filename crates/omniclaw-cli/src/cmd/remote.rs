@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use omniclaw_core::remote::{parse_ssh, parse_url};
 use omniclaw_core::remotes::{self, Kind, Locals, Remote, SshTunnel};
+use omniclaw_core::tunnel::TunnelState;
 use omniclaw_gateway::client::RpcError;
 use omniclaw_gateway::Auth;
 use omniclaw_os::remote::{
@@ -635,6 +636,7 @@ fn keep_up(ctx: &Ctx, raw: &str) -> CmdResult {
             port: t.local_port,
         }));
     }
+    let rt = runtime()?;
     let spec = TunnelSpec::new(&home, &remote.name, t);
     let mut sup = Supervisor::start(SshLaunch(spec), SystemClock::new());
     println!(
@@ -642,27 +644,49 @@ fn keep_up(ctx: &Ctx, raw: &str) -> CmdResult {
         remote.name, t.local_port, t.target, t.remote_port
     );
     println!("Press Ctrl+C to stop.");
-    let mut shown = String::new();
-    loop {
-        sup.poll();
-        let line = match sup.state() {
-            omniclaw_core::tunnel::TunnelState::Up { .. } => format!(
-                "tunnel up (ssh pid {})",
-                sup.pid().map_or("?".into(), |p| p.to_string())
-            ),
-            omniclaw_core::tunnel::TunnelState::Starting { .. } => format!(
-                "starting ssh (pid {})",
-                sup.pid().map_or("?".into(), |p| p.to_string())
-            ),
-            omniclaw_core::tunnel::TunnelState::Waiting {
-                reason, failures, ..
-            } => format!("ssh exited: {reason}; starting it again (attempt {failures})"),
-        };
-        if line != shown {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
-            shown = line;
+    rt.block_on(async {
+        let stop = stopped();
+        tokio::pin!(stop);
+        let mut shown = String::new();
+        loop {
+            sup.poll();
+            let pid = sup.pid().map_or("?".into(), |p| p.to_string());
+            let line = match sup.state() {
+                TunnelState::Up { .. } => format!("tunnel up (ssh pid {pid})"),
+                TunnelState::Starting { .. } => format!("starting ssh (pid {pid})"),
+                TunnelState::Waiting {
+                    reason, failures, ..
+                } => format!("ssh exited: {reason}; starting it again (attempt {failures})"),
+            };
+            if line != shown {
+                println!("{line}");
+                let _ = std::io::stdout().flush();
+                shown = line;
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    // Dropping the supervisor ends its ssh: no tunnel outlives the command.
+    drop(sup);
+    println!("Stopped the tunnel of {}.", remote.name);
+    Ok(Outcome::Ok)
+}
+
+/// Resolves on Ctrl+C or, on Unix, SIGTERM (a service manager, `kill`).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
     }
+    let _ = tokio::signal::ctrl_c().await;
 }
