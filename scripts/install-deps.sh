@@ -2,7 +2,9 @@
 # Installs what building and testing the whole OmniClaw workspace needs on a
 # fresh Debian 12: the Tauri/WebKitGTK build libraries, a virtual X display,
 # a D-Bus session with a Secret Service (gnome-keyring), a browser and its
-# WebDriver, systemd-analyze, rustfmt + clippy for the Rust toolchain, and
+# WebDriver, systemd-analyze, OpenSSH's server and client (the remote
+# gateway tests run a real sshd on a loopback port; the package's own
+# service is not needed), rustfmt + clippy for the Rust toolchain, and
 # the mingw-w64 toolchain with Rust's x86_64-pc-windows-gnu target for the
 # Windows compile lane.
 #
@@ -43,6 +45,9 @@ PACKAGES=(
   # The Windows tests run under Wine (scripts/wine-test.sh).
   wine
   wine64
+  # The remote gateway test runs a real sshd.
+  openssh-client
+  openssh-server
 )
 RUST_COMPONENTS=(rustfmt clippy)
 # The Windows compile lane: the workspace is checked for this target too.

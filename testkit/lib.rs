@@ -5,6 +5,7 @@ pub mod botapi;
 pub mod chat;
 pub mod desktop;
 pub mod service;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -72,6 +72,75 @@ pub enum Command {
     /// Telegram users waiting for access to this profile's bot: list, approve or deny their codes.
     #[command(subcommand)]
     Pairing(PairingCommand),
+    /// Gateways on other machines, reached directly (a tailnet, a LAN, wss://) or through an SSH
+    /// tunnel: add, list, remove, test, or keep a tunnel up.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote gateway; its token (or password) is read from stdin into the secret store.
+    Add(RemoteAddArgs),
+    /// Every remote gateway: name, kind, URL or SSH target, the tunnel's local port, and its state
+    /// (each one is reached, through a short-lived tunnel when no other process keeps one up).
+    List,
+    /// Take a remote gateway off this machine: its entry, its secret and its known-hosts file.
+    Remove {
+        /// The remote's name.
+        name: String,
+    },
+    /// Reach a remote gateway, prove it is the gateway with the stored token, print its version;
+    /// exit 1 when it cannot be reached or refuses the token.
+    Test {
+        /// The remote's name.
+        name: String,
+    },
+    /// Keep an SSH remote's tunnel up in the foreground, starting ssh again (with backoff) when
+    /// it dies; other commands then use this tunnel. Ctrl+C stops it.
+    Tunnel {
+        /// The remote's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    /// The remote's name (letters, digits, '-', '_'); not a local profile's.
+    pub name: String,
+    /// The gateway's URL: wss://HOST:PORT, or ws://HOST:PORT on loopback, a private or link-local
+    /// address, a tailnet (100.64.0.0/10, *.ts.net) or *.local; http(s) is taken as ws(s).
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "ssh",
+        conflicts_with = "ssh"
+    )]
+    pub url: Option<String>,
+    /// Reach the gateway through an SSH tunnel to USER@HOST[:PORT] (it listens on that host's
+    /// loopback, at --remote-port).
+    #[arg(long, value_name = "USER@HOST[:PORT]", allow_hyphen_values = true)]
+    pub ssh: Option<String>,
+    /// The gateway's port on the SSH host (required with --ssh).
+    #[arg(long, value_name = "N", value_parser = parse_port, requires = "ssh")]
+    pub remote_port: Option<u16>,
+    /// The port on this machine's loopback the tunnel listens on. Default: a free port no local
+    /// profile plans. Kept: when it is busy later, commands say so rather than pick another.
+    #[arg(long, value_name = "L", value_parser = parse_port, requires = "ssh")]
+    pub local_port: Option<u16>,
+    /// Accept the SSH host key only if its fingerprint is this (SHA256:..., as `ssh-keygen -lf`
+    /// prints it on the server); without it the fingerprint is shown and asked about.
+    #[arg(long, value_name = "SHA256:...", requires = "ssh")]
+    pub host_key_fingerprint: Option<String>,
+    /// The private key ssh logs in with (default: ssh's own choice, e.g. ~/.ssh/id_ed25519 or the agent).
+    #[arg(long, value_name = "PATH", requires = "ssh")]
+    pub identity_file: Option<PathBuf>,
+    /// Read the gateway's token from stdin (never from the command line).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Read the gateway's password from stdin instead of a token.
+    #[arg(long, conflicts_with = "token_stdin")]
+    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]

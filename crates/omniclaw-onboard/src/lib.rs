@@ -266,14 +266,16 @@ fn check_ownership(resolved: &Resolved, inv: &Inventory) -> Result<(), OnboardEr
 }
 
 /// The first base port from the profile's preferred one whose derived
-/// ports collide with no other instance and no listening process.
+/// ports collide with no other instance, no listening process and no
+/// remote gateway's tunnel.
 fn free_base(
     profile: &Profile,
     others: &[Instance],
     listening: &std::collections::HashMap<u16, Holder>,
+    tunnels: &[u16],
 ) -> Option<u16> {
     ports::free_base(others, ports::preferred_base(profile), |p| {
-        listening.contains_key(&p)
+        listening.contains_key(&p) || tunnels.contains(&p)
     })
     .ok()
 }
@@ -296,7 +298,8 @@ pub fn plan_ports(
         .collect();
     let existing = existing(resolved)?;
     let listening = portowner::listening();
-    let suggested = free_base(&resolved.profile, &others, &listening);
+    let tunnels = omniclaw_os::remote::tunnel_ports(&resolved.home);
+    let suggested = free_base(&resolved.profile, &others, &listening, &tunnels);
     let base = match port
         .or(resolved.env_port)
         .or_else(|| existing.as_ref().and_then(|e| e.config.gateway_port()))

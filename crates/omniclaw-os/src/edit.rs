@@ -383,9 +383,18 @@ fn held_ports(
     let running: HashMap<String, u32> = own.map(|pid| (me.to_string(), pid)).into_iter().collect();
     let listening = portowner::listening();
     let states = live::check_with(&moved, &running, &listening);
-    let held = |p: u16| listening.contains_key(&p);
+    // A remote gateway's tunnel takes its local port even while it is down.
+    let tunnels = crate::remote::load(&resolved.home)
+        .map(|r| {
+            r.tunnel_ports()
+                .into_iter()
+                .map(|(p, n)| (p, n.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let held = |p: u16| listening.contains_key(&p) || tunnels.iter().any(|(t, _)| *t == p);
     let free = ports::free_base(others, candidate.ports.base, held).ok();
-    moved
+    let mut clashes: Vec<Clash> = moved
         .iter()
         .zip(states)
         .filter_map(|(row, state)| match state {
@@ -394,7 +403,29 @@ fn held_ports(
             }
             _ => None,
         })
-        .collect()
+        .collect();
+    for row in &moved {
+        for (port, remote) in tunnels.iter().filter(|(p, _)| row.range.contains(*p)) {
+            if listening.contains_key(port) {
+                // Up right now: its holder (ssh) is named above.
+                continue;
+            }
+            let fix = move_fix(
+                resolved,
+                row,
+                free,
+                format!("choose another value for {}", row.key),
+            );
+            clashes.push(Clash {
+                message: format!(
+                    "{me} {} port {port} is the local end of the remote gateway {remote}'s SSH tunnel",
+                    row.surface
+                ),
+                fix,
+            });
+        }
+    }
+    clashes
 }
 
 fn held_clash(
@@ -405,16 +436,27 @@ fn held_clash(
     holder: &Holder,
     free: Option<u16>,
 ) -> Clash {
-    let fix = match (row.key == ports::PortKey::GatewayPort, free) {
+    let fix = move_fix(
+        resolved,
+        row,
+        free,
+        format!("stop {holder} or choose another value for {}", row.key),
+    );
+    Clash {
+        message: format!("{me} {} port {port} is held by {holder}", row.surface),
+        fix,
+    }
+}
+
+/// How to move a surface off a taken port: a free base when the base port
+/// places it, else `otherwise`.
+fn move_fix(resolved: &Resolved, row: &ports::Row, free: Option<u16>, otherwise: String) -> String {
+    match (row.key == ports::PortKey::GatewayPort, free) {
         (true, Some(base)) => format!(
             "choose a base whose ports are free, e.g. {base}: {} config set gateway.port {base}",
             command(resolved)
         ),
-        _ => format!("stop {holder} or choose another value for {}", row.key),
-    };
-    Clash {
-        message: format!("{me} {} port {port} is held by {holder}", row.surface),
-        fix,
+        _ => otherwise,
     }
 }
 

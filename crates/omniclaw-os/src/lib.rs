@@ -20,6 +20,7 @@ pub mod lock;
 pub mod logs;
 pub mod portowner;
 pub mod profiles;
+pub mod remote;
 pub mod rescue;
 pub mod runtime;
 pub mod secrets;

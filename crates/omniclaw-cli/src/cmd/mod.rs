@@ -11,6 +11,7 @@ mod onboard;
 mod pairing;
 mod ports;
 mod probe;
+mod remote;
 mod remove;
 mod secrets;
 mod service;
@@ -54,5 +55,6 @@ pub fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Onboard(args) => onboard::run(ctx, &args),
         Command::Pairing(cmd) => pairing::run(ctx, cmd),
         Command::Remove => remove::run(ctx),
+        Command::Remote(cmd) => remote::run(ctx, cmd),
     }
 }

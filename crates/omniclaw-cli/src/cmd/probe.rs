@@ -34,6 +34,10 @@ struct Row {
     result: &'static str,
     detail: String,
     identity: Option<Value>,
+    /// A remote gateway (`omniclaw remote add`): known, so never a stranger.
+    remote: bool,
+    /// The gateway's version from `hello-ok`.
+    version: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
@@ -149,6 +153,12 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
                             "stateDir": s.get("stateDir"),
                         })
                     }),
+                    remote: false,
+                    version: reached
+                        .hello
+                        .pointer("/server/version")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 },
                 Err(e) => {
                     // A refused or timed-out connection is unreachable; any
@@ -174,6 +184,8 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
                             e.to_string()
                         },
                         identity: None,
+                        remote: false,
+                        version: None,
                     }
                 }
             };
@@ -181,6 +193,32 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
         }
         rows
     });
+    let mut rows = rows;
+    let remotes = super::remote::probe_all(ctx, &inv.home).unwrap_or_else(|e| {
+        // The local gateways are probed all the same.
+        eprintln!("warning: {e}");
+        Vec::new()
+    });
+    for p in remotes {
+        rows.push(Row {
+            target: format!("remote {}", p.remote.name),
+            url: p.remote.dial_url(),
+            expected: None,
+            isolated: true,
+            result: match p.state {
+                "running" => "ok",
+                "unauthenticated" => "unauthenticated",
+                _ => "unreachable",
+            },
+            identity: p
+                .profile
+                .as_ref()
+                .map(|profile| json!({"profile": profile})),
+            detail: p.detail,
+            remote: true,
+            version: p.version,
+        });
+    }
 
     let reachable = rows.iter().filter(|r| r.result != "unreachable").count();
     let strangers: Vec<(&Row, String)> = rows
@@ -196,7 +234,7 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
     if ctx.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|r| json!({"target": r.target, "url": r.url, "result": r.result, "detail": r.detail, "identity": r.identity}))
+            .map(|r| json!({"target": r.target, "url": r.url, "result": r.result, "detail": r.detail, "identity": r.identity, "remote": r.remote, "version": r.version}))
             .collect();
         out::json(&json!({
             "ok": reachable > 0,
@@ -210,11 +248,15 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             .iter()
             .map(|r| {
                 let who = r.identity.as_ref().map_or(String::new(), |i| {
-                    format!(
-                        "profile {} · {}",
-                        i["profile"].as_str().unwrap_or("?"),
-                        i["configPath"].as_str().unwrap_or("?")
-                    )
+                    let profile = i["profile"].as_str().unwrap_or("?");
+                    match (r.remote, &r.version) {
+                        (true, Some(v)) => format!("profile {profile} · remote · v{v}"),
+                        (true, None) => format!("profile {profile} · remote"),
+                        (false, _) => format!(
+                            "profile {profile} · {}",
+                            i["configPath"].as_str().unwrap_or("?")
+                        ),
+                    }
                 });
                 vec![
                     r.target.clone(),
@@ -264,7 +306,7 @@ struct ProbeTarget {
 /// Why a reachable gateway is not a known, isolated profile of this
 /// machine; `None` when it is one (or did not answer).
 fn unexpected(r: &Row) -> Option<String> {
-    if r.result == "unreachable" {
+    if r.result == "unreachable" || r.remote {
         return None;
     }
     let Some(expected) = &r.expected else {

@@ -45,8 +45,18 @@ fn name_of(raw: &str) -> Result<SecretName, CliError> {
 /// The secret from a hidden prompt on a terminal, else all of stdin
 /// without its final line break.
 fn read_value(name: SecretName) -> Result<String, CliError> {
+    read_secret(
+        &name.to_string(),
+        &format!("printf %s \"$TOKEN\" | omniclaw secrets set {name}"),
+    )
+}
+
+/// A single-line secret called `what`, from a hidden prompt on a terminal,
+/// else all of stdin without its final line break; `example` is the
+/// command that pipes it in, shown when none came.
+pub fn read_secret(what: &str, example: &str) -> Result<String, CliError> {
     let value = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("{name} (input hidden): ")).map_err(|e| {
+        rpassword::prompt_password(format!("{what} (input hidden): ")).map_err(|e| {
             CliError::failed(format!("cannot read the value from the terminal: {e}"))
         })?
     } else {
@@ -59,12 +69,12 @@ fn read_value(name: SecretName) -> Result<String, CliError> {
     };
     if value.is_empty() {
         return Err(CliError::usage(format!(
-            "no value for {name}: pipe it in (e.g. `printf %s \"$TOKEN\" | omniclaw secrets set {name}`) or type it at the prompt; values are never taken from the command line"
+            "no value for {what}: pipe it in (e.g. `{example}`) or type it at the prompt; values are never taken from the command line"
         )));
     }
     if value.contains('\n') {
         return Err(CliError::usage(format!(
-            "the value for {name} spans several lines: give a single-line secret"
+            "the value for {what} spans several lines: give a single-line secret"
         )));
     }
     Ok(value)

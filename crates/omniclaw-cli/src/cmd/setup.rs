@@ -135,8 +135,9 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> CmdResult {
         // One free base for every fix and the hint, clear of every instance
         // and of the ports processes hold right now.
         let listening = portowner::listening();
+        let tunnels = omniclaw_os::remote::tunnel_ports(&resolved.home);
         let free = ports::free_base(&others, candidate.ports.base, |p| {
-            listening.contains_key(&p)
+            listening.contains_key(&p) || tunnels.contains(&p)
         })
         .ok();
         let lines: Vec<String> = mine
@@ -513,11 +514,12 @@ pub fn redirect_fix(resolved: &Resolved) -> String {
 
 /// A free base port for a new profile: `main` and the default profile
 /// prefer 18789, `rescue` 19789; ports held right now by another process
-/// are skipped too.
+/// are skipped too, and the local ports of remote gateways' tunnels.
 fn free_base(resolved: &Resolved, others: &[Instance]) -> Result<u16, CliError> {
     let listening = portowner::listening();
+    let tunnels = omniclaw_os::remote::tunnel_ports(&resolved.home);
     ports::free_base(others, ports::preferred_base(&resolved.profile), |p| {
-        listening.contains_key(&p)
+        listening.contains_key(&p) || tunnels.contains(&p)
     })
     .map_err(|e| {
         CliError::failed(match e {

@@ -474,6 +474,21 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     if let Some((what, fix)) = app.as_ref().and_then(super::versions::App::gap) {
         notes.push(("app".into(), what, fix));
     }
+    // Remote gateways are listed, marked remote; they live elsewhere, so
+    // one that is down is shown, not counted as a problem of this machine.
+    // A remotes file that cannot be read is one, and hides no profile.
+    let remotes = if only.is_none() {
+        super::remote::probe_all(ctx, &a.inv.home).unwrap_or_else(|e| {
+            notes.push((
+                "remotes".into(),
+                e.message().to_string(),
+                "`omniclaw remote list` shows the same error".into(),
+            ));
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
     let ok = problems.is_empty() && notes.is_empty();
     if ctx.json {
         out::json(&json!({
@@ -483,6 +498,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 "app": app.as_ref().and_then(|a| a.version.as_ref().ok()),
             },
             "profiles": list,
+            "remotes": remotes.iter().map(super::remote::Probed::to_json).collect::<Vec<_>>(),
             "attention": notes.iter().map(|(p, text, fix)| json!({"profile": p, "message": text, "fix": fix})).collect::<Vec<_>>(),
             "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
         }));
@@ -495,6 +511,10 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             "{}",
             out::table(&["PROFILE", "STATE", "PORT", "CONFIG", "STATE DIR"], &rows)
         );
+    }
+    if !remotes.is_empty() {
+        println!();
+        print!("{}", super::remote::table(&remotes));
     }
     if !infos.is_empty() || !notes.is_empty() {
         let n = notes.len();
