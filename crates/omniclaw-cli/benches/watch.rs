@@ -1,13 +1,13 @@
 //! The rescue watch, two measurements (`cargo bench -p omniclaw-cli
-//! --bench watch -- [idle|restart] [--samples N | --quick]`, both without a
-//! mode):
+//! --bench watch -- [idle|restart] [--hours N] [--samples N | --quick]`,
+//! both without a mode):
 //!
 //! `idle` — the watch's own cost at idle: three healthy `omniclaw gateway`
 //! processes, watched by the real watcher with the real probe (identity
 //! over the protocol, the port's holder, the lock, the config, the log's
-//! tail), for an hour of checks at the default interval (10 s) — 360
-//! checks of each target — run back to back with an injected clock that
-//! moves 10 s a check. Prints the CPU time of the watching process, what
+//! tail), for an hour (or `--hours N`) of checks at the default interval
+//! (10 s) — 360 checks of each target an hour — run back to back with an
+//! injected clock that moves 10 s a check. Prints the CPU time of the watching process, what
 //! it comes to as a share of one core at the real pace, the time one round
 //! of three checks takes, and the RSS after each half hour (growth would
 //! show there). Goal: CPU ≤ 0.1 % of a core, no RSS growth.
@@ -102,7 +102,7 @@ fn rss_kb() -> u64 {
         .expect("VmRSS")
 }
 
-fn idle() {
+fn idle(hours: usize) {
     let home = Home::new();
     let mut bases: Vec<u16> = Vec::new();
     for name in TARGETS {
@@ -172,27 +172,27 @@ fn idle() {
     );
     let rss_start = rss_kb();
     let cpu_start = cpu();
-    let mut rounds = Vec::with_capacity(CHECKS_PER_HOUR);
-    let mut rss_half = 0;
-    for i in 0..CHECKS_PER_HOUR {
+    let mut rounds = Vec::with_capacity(CHECKS_PER_HOUR * hours);
+    // RSS at every half hour of watching.
+    let mut rss_marks = Vec::new();
+    for i in 0..CHECKS_PER_HOUR * hours {
         rounds.push(round(&mut watcher));
-        if i + 1 == CHECKS_PER_HOUR / 2 {
-            rss_half = rss_kb();
+        if (i + 1) % (CHECKS_PER_HOUR / 2) == 0 {
+            rss_marks.push(rss_kb());
         }
     }
-    let cpu_hour = cpu() - cpu_start;
-    let rss_end = rss_kb();
+    let cpu_hour = (cpu() - cpu_start) / u32::try_from(hours).unwrap_or(1);
     rounds.sort();
     let pct = |p: usize| rounds[(rounds.len() - 1) * p / 100];
     let share = cpu_hour.as_secs_f64() / 3600.0 * 100.0;
     println!(
-        "watch of {} healthy gateways, {} checks each (an hour at {} s):",
+        "watch of {} healthy gateways, {} checks each ({hours} h at {} s):",
         TARGETS.len(),
-        CHECKS_PER_HOUR,
+        CHECKS_PER_HOUR * hours,
         INTERVAL_MS / 1000
     );
     println!(
-        "  CPU {:.2} s for the hour = {:.4} % of one core at the real pace (goal ≤ {GOAL_CPU_PERCENT} %)",
+        "  CPU {:.2} s an hour = {:.4} % of one core at the real pace (goal ≤ {GOAL_CPU_PERCENT} %)",
         cpu_hour.as_secs_f64(),
         share
     );
@@ -203,8 +203,10 @@ fn idle() {
         pct(90).as_secs_f64() * 1000.0,
         rounds[rounds.len() - 1].as_secs_f64() * 1000.0
     );
+    let marks: Vec<String> = rss_marks.iter().map(|kb| format!("{kb}")).collect();
     println!(
-        "  RSS after warm-up {rss_start} kB, after 30 min {rss_half} kB, after 60 min {rss_end} kB"
+        "  RSS after warm-up {rss_start} kB, then every 30 min: {} kB",
+        marks.join(" / ")
     );
     if share > GOAL_CPU_PERCENT {
         println!("  goal NOT met: CPU share {share:.4} %");
@@ -365,12 +367,20 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let mut samples = 5;
+    let mut hours = 1;
     let mut modes: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "idle" | "restart" => modes.push(a.as_str()),
             "--quick" => samples = 2,
+            "--hours" => {
+                hours = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| panic!("--hours takes a count of 1 or more"));
+            }
             "--samples" => {
                 samples = it
                     .next()
@@ -378,7 +388,9 @@ fn main() {
                     .filter(|n| *n > 0)
                     .unwrap_or_else(|| panic!("--samples takes a count of 1 or more"));
             }
-            other => panic!("unknown argument {other:?}: idle, restart, --samples N, --quick"),
+            other => {
+                panic!("unknown argument {other:?}: idle, restart, --hours N, --samples N, --quick")
+            }
         }
     }
     if modes.is_empty() {
@@ -386,7 +398,7 @@ fn main() {
     }
     for mode in modes {
         match mode {
-            "idle" => idle(),
+            "idle" => idle(hours),
             _ => restart(samples),
         }
     }
