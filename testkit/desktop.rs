@@ -8,7 +8,7 @@
 //! binary must be built next to the test executable (`cargo test --workspace`
 //! does it, or `cargo build -p omniclaw-desktop`).
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -609,21 +609,7 @@ impl Tray {
 
 /// A base port whose gateway, browser control and canvas ports are free.
 pub fn free_base(avoid: &[u16]) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base > 65_000 || avoid.iter().any(|a| base.abs_diff(*a) < 250) {
-            continue;
-        }
-        let free = [base, base + 2, base + 4]
-            .iter()
-            .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no free base port found");
+    crate::free_base_avoiding(avoid, 250)
 }
 
 pub fn listening(port: u16) -> bool {

@@ -420,11 +420,37 @@ pub fn assert_mode(path: &Path, mode: u32) {
 }
 
 pub fn free_base() -> u16 {
-    for _ in 0..200 {
+    free_base_avoiding(&[], 0)
+}
+
+/// Bases handed out in this test process. The tests of one binary run at
+/// once, and a port the kernel lent one of them for a moment (a bind to
+/// port 0) may be lent to another before the first test's gateway binds
+/// it: a base is never handed out twice, nor one within a profile's span
+/// of ports (its derived ports, its browser's CDP range) of another.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// How far apart two handed-out bases stay.
+const SPAN: u16 = 120;
+
+/// A base port `p` such that p, p+2 and p+4 are free right now, at least
+/// `apart` from each port of `avoid` and clear of every base this process
+/// handed out before.
+pub fn free_base_avoiding(avoid: &[u16], apart: u16) -> u16 {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for attempt in 0..400 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let p = l.local_addr().expect("addr").port();
         drop(l);
-        if p < 64000 && [p, p + 2, p + 4].iter().all(|q| port_is_free(*q)) {
+        // After many tries the ephemeral range may be crowded with bases
+        // handed out long ago (their tests are over): those are let go.
+        let clear_of_handed = attempt >= 300 || handed.iter().all(|h| p.abs_diff(*h) >= SPAN);
+        if p < 64000
+            && clear_of_handed
+            && avoid.iter().all(|a| p.abs_diff(*a) >= apart)
+            && [p, p + 2, p + 4].iter().all(|q| port_is_free(*q))
+        {
+            handed.push(p);
             return p;
         }
     }

@@ -212,8 +212,10 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
                         reached.millis
                     ),
                 );
+                // Seven letters, as the widest other label: the
+                // column stays where scripts and people expect it.
                 rep.line(
-                    "versions",
+                    "version",
                     super::versions::side_by_side(
                         Some(version.as_deref().unwrap_or("?")),
                         app.as_ref(),
