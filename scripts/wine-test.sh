@@ -28,4 +28,5 @@ fi
 # Under Wine, `cargo metadata` is out of reach of insta: name the workspace.
 export INSTA_WORKSPACE_ROOT="$root" INSTA_UPDATE=no
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
-cargo test --locked --target x86_64-pc-windows-gnu -p omniclaw-core -p omniclaw-os --no-fail-fast "$@"
+# Warnings fail here as in the Windows check (dependencies keep their own).
+RUSTFLAGS="-D warnings" cargo test --locked --target x86_64-pc-windows-gnu -p omniclaw-core -p omniclaw-os --no-fail-fast "$@"

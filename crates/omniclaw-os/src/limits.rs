@@ -50,11 +50,10 @@ pub fn raise_open_files() -> Option<OpenFiles> {
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn the_soft_limit_ends_at_the_hard_one() {
         let got = raise_open_files().expect("unix has the limit");

@@ -615,33 +615,32 @@ mod tests {
         );
     }
 
+    /// A file others can read is refused as a source (Unix modes).
+    #[cfg(unix)]
     #[test]
     fn a_source_that_cannot_be_read_moves_nothing() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let scope = Scope::new("main", dir.path());
         let routed = Routed::new(Box::new(MemoryStore::default()), false);
         FileStore
             .set(&scope, SecretName::GatewayAuthToken, "tok")
             .expect("set");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(scope.secrets_file(), std::fs::Permissions::from_mode(0o644))
-                .expect("chmod");
-            let err = routed
-                .move_to(&scope, &SecretName::ALL, Destination::Keychain)
-                .expect_err("refused");
-            assert!(matches!(err, MoveError::Source { .. }), "{err}");
-            assert!(uses_file(dir.path()), "the file stays");
-            assert_eq!(
-                routed
-                    .keychain
-                    .get(&scope, SecretName::GatewayAuthToken)
-                    .expect("get"),
-                None,
-                "nothing reached the keychain"
-            );
-        }
+        std::fs::set_permissions(scope.secrets_file(), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let err = routed
+            .move_to(&scope, &SecretName::ALL, Destination::Keychain)
+            .expect_err("refused");
+        assert!(matches!(err, MoveError::Source { .. }), "{err}");
+        assert!(uses_file(dir.path()), "the file stays");
+        assert_eq!(
+            routed
+                .keychain
+                .get(&scope, SecretName::GatewayAuthToken)
+                .expect("get"),
+            None,
+            "nothing reached the keychain"
+        );
     }
 
     #[test]
