@@ -195,6 +195,9 @@ pub struct Watcher {
     prober: Arc<dyn Prober>,
     repairs: Arc<dyn Repairs>,
     tell: Arc<dyn Tell>,
+    /// What `watch.json` holds now (its time left out): a check that
+    /// changes nothing writes nothing.
+    persisted: Option<Value>,
 }
 
 /// What the watcher is handed.
@@ -224,6 +227,7 @@ impl Watcher {
             prober: parts.prober,
             repairs: parts.repairs,
             tell: parts.tell,
+            persisted: None,
         };
         w.set_targets();
         w
@@ -471,7 +475,7 @@ impl Watcher {
     }
 
     /// Writes `watch.json` for `status`.
-    fn persist(&self) {
+    fn persist(&mut self) {
         let targets: serde_json::Map<String, Value> = self
             .targets
             .iter()
@@ -487,14 +491,21 @@ impl Watcher {
                 )
             })
             .collect();
-        let state = json!({
+        let mut state = json!({
             "intervalSeconds": self.settings.interval_seconds,
             "maxRepairsPerHour": self.settings.max_repairs_per_hour,
-            "updatedMs": self.clock.now_ms(),
             "targets": targets,
         });
-        if let Err(e) = write_watch_state(&self.state_dir, &state) {
-            tracing::error!(error = %e, "cannot record the watch state");
+        // At idle every check says "healthy" again: the file (written
+        // and synced to disk) is left as it is.
+        if self.persisted.as_ref() == Some(&state) {
+            return;
+        }
+        let unchanged = state.clone();
+        state["updatedMs"] = json!(self.clock.now_ms());
+        match write_watch_state(&self.state_dir, &state) {
+            Ok(()) => self.persisted = Some(unchanged),
+            Err(e) => tracing::error!(error = %e, "cannot record the watch state"),
         }
     }
 }
@@ -767,6 +778,39 @@ mod tests {
             .map(|p| p.name().to_string())
             .collect();
         assert_eq!(names, ["main", "ops"]);
+    }
+
+    /// At idle the watch writes its state once, not at every check; a
+    /// change is written again.
+    #[tokio::test]
+    async fn checks_that_change_nothing_write_nothing() {
+        let healthy = || probe(Check::Healthy, Some(Owner::Service));
+        let mut r = rig(
+            vec![
+                healthy(),
+                healthy(),
+                healthy(),
+                probe(down(), Some(Owner::Service)),
+            ],
+            vec![WatchAction::Restart],
+        );
+        r.ticks(1).await;
+        let file = r.dir.path().join("rescue/watch.json");
+        assert!(
+            r.status_line().ends_with("— healthy"),
+            "{}",
+            r.status_line()
+        );
+        std::fs::remove_file(&file).expect("remove watch.json");
+        r.ticks(2).await;
+        assert!(!file.exists(), "rewritten though nothing changed");
+        r.ticks(1).await;
+        assert!(file.exists(), "a failed check is written");
+        assert!(
+            !r.status_line().ends_with("— healthy"),
+            "{}",
+            r.status_line()
+        );
     }
 
     #[tokio::test]

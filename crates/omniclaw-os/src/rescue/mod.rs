@@ -61,15 +61,15 @@ pub fn write_channel_status(
 }
 
 /// `<state dir>/rescue/watch.json`: the watch's state of each target,
-/// written by the running rescue gateway after every check so `status`
-/// and the tray (other processes) can show "main — down · rescue repairing
-/// (2/3)".
+/// written by the running rescue gateway after each check that changed it,
+/// so `status` and the tray (other processes) can show "main — down ·
+/// rescue repairing (2/3)".
 pub fn watch_state_path(state_dir: &Path) -> PathBuf {
     state_dir.join("rescue").join("watch.json")
 }
 
 /// Records the watch's state (`{"targets": {"main": {"summary": …,
-/// "paused": …, "updatedMs": …}}}`, no secrets).
+/// "paused": …}}, "updatedMs": …}`, the time it last changed; no secrets).
 pub fn write_watch_state(state_dir: &Path, state: &serde_json::Value) -> Result<(), StateError> {
     ensure_dir(&state_dir.join("rescue"))?;
     let path = watch_state_path(state_dir);
