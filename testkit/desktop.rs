@@ -714,12 +714,16 @@ fn transient(error: &str) -> bool {
         "Resource temporarily unavailable",
         "timed out",
         "not an HTTP response",
+        NO_ANSWER,
         "no JSON in response",
         "HTTP/1.1 5",
     ]
     .iter()
     .any(|t| error.contains(t))
 }
+
+/// What a request gets when the driver closes the connection unanswered.
+const NO_ANSWER: &str = "the driver closed the connection without an answer";
 
 /// A minimal WebDriver client: JSON over HTTP/1.1 on loopback.
 pub struct WebDriver {
@@ -763,6 +767,9 @@ impl WebDriver {
         stream
             .read_to_string(&mut response)
             .map_err(|e| e.to_string())?;
+        if response.is_empty() {
+            return Err(NO_ANSWER.to_string());
+        }
         let (head, rest) = response
             .split_once("\r\n\r\n")
             .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
@@ -811,9 +818,24 @@ impl WebDriver {
         WebDriver { port, session }
     }
 
+    /// A command of this session. tauri-driver forwards it to
+    /// WebKitWebDriver over a pooled keep-alive connection; when
+    /// WebKitWebDriver closes that idle connection as the command goes
+    /// out, tauri-driver fails the forward and closes ours with no answer.
+    /// A connection closed as idle carried no command out, so the command
+    /// is sent again.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
         let path = format!("/session/{}{path}", self.session);
-        WebDriver::request(self.port, method, &path, body)
+        let mut tries = 0;
+        loop {
+            match WebDriver::request(self.port, method, &path, body) {
+                Err(e) if e == NO_ANSWER && tries < 3 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The element matching a CSS selector, once it exists.
