@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use omniclaw_tests::sshd::{self, Sshd};
-use omniclaw_tests::{free_base, GatewayProc, Home};
+use omniclaw_tests::{GatewayProc, Home};
 
 const TOKEN: &str = "remote-gateway-token-0123456789";
 
@@ -215,17 +215,7 @@ fn far() -> Option<Far> {
         eprintln!("skipped: {why}");
         return None;
     }
-    let home = Home::new();
-    let port = free_base();
-    home.run(&["--profile", "main", "setup", "--port", &port.to_string()])
-        .expect_code(0);
-    let token = home
-        .run(&["--profile", "main", "secrets", "get", "gateway.auth.token"])
-        .expect_code(0)
-        .stdout
-        .trim()
-        .to_string();
-    let gateway = GatewayProc::start(&home, &["--profile", "main", "gateway"]);
+    let (home, gateway, port, token) = over_there();
     Some(Far {
         sshd: Sshd::start(),
         _home: home,
@@ -233,6 +223,20 @@ fn far() -> Option<Far> {
         port,
         token,
     })
+}
+
+/// A home with its main gateway running: its port and token.
+fn over_there() -> (Home, GatewayProc, u16, String) {
+    let home = Home::new();
+    let port = home.setup_file_secrets_on_free_port("main");
+    let token = home
+        .run(&["--profile", "main", "secrets", "get", "gateway.auth.token"])
+        .expect_code(0)
+        .stdout
+        .trim()
+        .to_string();
+    let gateway = GatewayProc::start(&home, &["--profile", "main", "gateway"]);
+    (home, gateway, port, token)
 }
 
 /// `remote add NAME --ssh USER@127.0.0.1:PORT --remote-port N
@@ -616,4 +620,165 @@ fn tunnel_reestablished_bench() {
         ms(&times[0]),
         ms(&times[times.len() - 1])
     );
+}
+
+/// OpenClaw's own way to point a profile at a gateway elsewhere,
+/// `gateway.mode: "remote"` with `gateway.remote.{url, token}`, is
+/// honoured as a remote: shown running with its version by `status` and
+/// `gateway probe`, reached by the profile's clients, never started nor
+/// installed here, and its port kept out of this machine's plan.
+#[test]
+fn a_profile_in_remote_mode_is_a_remote_gateway() {
+    // The machine over there, reached directly (a tailnet or LAN address
+    // in real life; loopback here).
+    let (_there, _far, far_port, far_token) = over_there();
+
+    let home = Home::new();
+    let port = home.setup_file_secrets_on_free_port("main");
+    // The same port as main's: it is the far machine's, so no conflict.
+    home.write(
+        ".omniclaw-laptop/omniclaw.json",
+        &format!(
+            r#"{{"gateway": {{"mode": "remote", "port": {port},
+                "remote": {{"url": "ws://127.0.0.1:{far_port}", "token": "${{FAR_TOKEN}}"}}}}}}"#
+        ),
+    );
+    let env = [("FAR_TOKEN", far_token.as_str())];
+    let version = env!("CARGO_PKG_VERSION");
+
+    let status = home.run_env(&["status", "--json"], &env);
+    let status = status.json();
+    // (Other tests' processes may sit on main's ports: only what concerns
+    // the remote-mode profile and the tunnel counts here.)
+    let about_laptop = |problems: &serde_json::Value| -> Vec<String> {
+        problems
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|p| p.to_string())
+                    .filter(|p| p.contains("laptop") || p.contains("tunnel"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        about_laptop(&status["problems"]),
+        Vec::<String>::new(),
+        "{status:#}"
+    );
+    let laptop = status["remotes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "laptop"))
+        .unwrap_or_else(|| panic!("laptop is not among the remotes: {status:#}"));
+    assert_eq!(laptop["kind"], "gateway.mode", "{laptop}");
+    assert_eq!(laptop["state"], "running", "{laptop}");
+    assert_eq!(laptop["version"], version, "{laptop}");
+    assert_eq!(laptop["profile"], "main", "the far gateway serves its main");
+    let text = home.run_env(&["status"], &env).stdout;
+    assert!(
+        text.contains("remote (gateway.mode): see below")
+            && text.contains(&format!("running · v{version} · healthy")),
+        "{text}"
+    );
+
+    let probe = home.run_env(&["gateway", "probe", "--json"], &env).json();
+    let row = probe["results"]
+        .as_array()
+        .or_else(|| probe["targets"].as_array())
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["target"] == "laptop (gateway.mode remote)")
+        })
+        .unwrap_or_else(|| panic!("no laptop row in the probe: {probe:#}"));
+    assert_eq!(row["result"], "ok", "{row}");
+    assert_eq!(row["remote"], true, "{row}");
+
+    // The profile's own commands reach the far gateway with its token.
+    home.run_env(&["--profile", "laptop", "gateway", "status"], &env)
+        .expect_code(0)
+        .expect_output("remote (gateway.mode), not run here")
+        .expect_output(&format!("ws://127.0.0.1:{far_port}/ (gateway.remote.url)"));
+    home.run_env(&["--profile", "laptop", "health"], &env)
+        .expect_code(0);
+    // Without its token it cannot prove the gateway's identity.
+    home.run(&["--profile", "laptop", "health"])
+        .expect_code(2)
+        .expect_output("gateway.remote.token of profile laptop");
+
+    // `ports` and `doctor` show the gateways elsewhere: the remote-mode
+    // profile with no port here, and a tunnel's local end, flagged when
+    // another program holds it.
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let held = squatter.local_addr().expect("addr").port();
+    home.write(
+        ".omniclaw/remotes.json",
+        &format!(
+            r#"{{"remotes": [{{"name": "vps", "ssh": "ada@vps.example.com", "remotePort": 18789,
+                "localPort": {held}, "hostKey": "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}}]}}"#
+        ),
+    );
+    let ports = home.run(&["ports", "--json"]).json();
+    let kinds: Vec<(&str, &str)> = ports["remotes"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap_or(""),
+                        e["kind"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        [("vps", "ssh tunnel"), ("laptop", "gateway.mode remote")],
+        "{ports:#}"
+    );
+    assert!(
+        ports["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().all(|r| r["profile"] != "laptop")),
+        "the remote-mode profile planned a port here: {ports:#}"
+    );
+    let blocked = format!(
+        "port {held}, the local end of the remote gateway vps's SSH tunnel, is held by pid {}",
+        std::process::id()
+    );
+    assert_eq!(ports["ok"], false, "{ports:#}");
+    home.run(&["ports"])
+        .expect_code(1)
+        .expect_output("Gateways elsewhere")
+        .expect_output(&blocked);
+    home.run(&["doctor"])
+        .expect_output(&blocked)
+        .expect_output("profile laptop points at a gateway elsewhere (gateway.mode remote");
+    drop(squatter);
+    let ports = home.run(&["ports", "--json"]).json();
+    assert_eq!(
+        about_laptop(&ports["problems"]),
+        Vec::<String>::new(),
+        "{ports:#}"
+    );
+
+    // Never run nor installed here; nothing written.
+    let before = home.snapshot();
+    home.run_env(&["--profile", "laptop", "gateway"], &env)
+        .expect_code(2)
+        .expect_output("profile laptop has gateway.mode \"remote\": its gateway runs at");
+    home.run_env(
+        &["--profile", "laptop", "gateway", "install"],
+        &[
+            ("FAR_TOKEN", &far_token),
+            ("OMNICLAW_SERVICE_MANAGER", "systemd"),
+        ],
+    )
+    .expect_code(2)
+    .expect_output("refusing to install: profile laptop has gateway.mode \"remote\"");
+    // Its URL keeps the rules of `remote add --url`.
+    home.config_set("laptop", "gateway.remote.url", "\"ws://8.8.8.8:18789\"")
+        .expect_code(2)
+        .expect_output("gateway.remote.url: would send the token unencrypted to 8.8.8.8");
+    assert_eq!(home.snapshot(), before, "a refused command wrote something");
 }

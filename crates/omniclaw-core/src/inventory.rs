@@ -117,11 +117,18 @@ pub fn instance(
             cdp_urls.push((format!("browser.profiles.{pname}.cdpUrl"), url.to_string()));
         }
     }
+    // A profile in `gateway.mode: "remote"` runs no gateway here: its
+    // gateway's ports are another machine's, never this machine's plan.
+    let remote = get(v, &["gateway", "mode"]).and_then(Value::as_str) == Some("remote");
+    if remote {
+        ports.browser_enabled = false;
+        ports.canvas_enabled = false;
+    }
     Instance {
         name: name.to_string(),
         foreign,
         ports,
-        has_ports: value.is_some(),
+        has_ports: value.is_some() && !remote,
         config_path: Some(paths.config_path.clone()),
         state_dir: Some(paths.state_dir.clone()),
         workspace: Some(paths.workspace.clone()),
@@ -283,6 +290,23 @@ mod tests {
         assert_ne!(a.bot_token_fingerprint.as_deref(), Some("123:abc"));
         let unknown = instance("x", false, None, &paths("x"), &env);
         assert!(!unknown.has_ports);
+    }
+
+    #[test]
+    fn a_profile_in_remote_mode_plans_no_port_here() {
+        let env = EnvSnapshot::default();
+        let remote = json!({"gateway": {"mode": "remote", "port": 18789, "remote": {"url": "wss://gw.example.com"}}});
+        let local = json!({"gateway": {"mode": "local", "port": 18789}});
+        let far = instance("far", false, Some(&remote), &paths("far"), &env);
+        let main = instance("main", false, Some(&local), &paths("main"), &env);
+        assert!(!far.has_ports && !far.ports.browser_enabled && !far.ports.canvas_enabled);
+        assert!(main.has_ports);
+        let plan = crate::ports::plan(&[main, far]);
+        assert!(
+            plan.conflicts.is_empty(),
+            "the remote-mode profile's port is another machine's: {:?}",
+            plan.conflicts
+        );
     }
 
     #[test]

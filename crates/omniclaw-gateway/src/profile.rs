@@ -10,11 +10,12 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::Value;
 
-use omniclaw_core::config::{AuthMode, BindMode, Config, SecretRef};
+use omniclaw_core::config::{AuthMode, BindMode, Config, GatewayMode, SecretRef};
 use omniclaw_core::env::{ChildEnv, EnvSnapshot};
 use omniclaw_core::inventory;
 use omniclaw_core::paths::{self, Resolved};
 use omniclaw_core::ports::{self, PortError, Surface as PlanSurface};
+use omniclaw_core::remote::{parse_url, WsTarget};
 use omniclaw_os::secrets::{Scope, SecretName, SecretStore, StoreMode};
 
 use crate::spec::{Auth, GatewaySpec};
@@ -63,6 +64,14 @@ pub enum SpecError {
     },
     #[error("gateway.bind is custom but gateway.customBindHost {host:?} is not an IP address: set it to an address of this machine, e.g. 192.168.1.10")]
     CustomHost { host: String },
+    #[error("profile {profile} has gateway.mode \"remote\": its gateway runs at {url}, not on this machine, so none is started here. `{command} gateway probe` checks it; to run one here instead: `{command} config set gateway.mode '\"local\"'`")]
+    RemoteMode {
+        profile: String,
+        url: String,
+        command: String,
+    },
+    #[error("cannot read gateway.remote.token of profile {profile}: {reason}")]
+    RemoteToken { profile: String, reason: String },
 }
 
 /// Builds the spec of `resolved`'s gateway. `config` is `None` when the
@@ -76,6 +85,13 @@ pub fn spec_for(
     env: &EnvSnapshot,
     store: &dyn SecretStore,
 ) -> Result<GatewaySpec, SpecError> {
+    if let Some(c) = config.filter(|c| c.gateway_mode() == GatewayMode::Remote) {
+        return Err(SpecError::RemoteMode {
+            profile: resolved.profile.name().to_string(),
+            url: c.gateway.remote.url.clone().unwrap_or_default(),
+            command: command_of(resolved),
+        });
+    }
     let mut spec = layout(resolved, config, value, overrides)?;
     let default_config = Config::default();
     spec.auth = credentials(
@@ -163,6 +179,65 @@ fn bind_address(mode: BindMode, config: &Config) -> Result<IpAddr, SpecError> {
     })
 }
 
+/// The gateway a profile in `gateway.mode: "remote"` points at, from
+/// `gateway.remote.url`; `None` for a profile that runs its own gateway
+/// (or whose URL validation refuses).
+pub fn remote_of(config: &Config) -> Option<WsTarget> {
+    if config.gateway_mode() != GatewayMode::Remote {
+        return None;
+    }
+    parse_url(config.gateway.remote.url.as_deref()?).ok()
+}
+
+/// The credentials given on the command line, which win over any other.
+fn given(overrides: &Overrides) -> Option<Auth> {
+    match (&overrides.token, &overrides.password) {
+        (Some(t), _) => Some(Auth::Token(t.clone())),
+        (None, Some(p)) => Some(Auth::Password(p.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The credentials a profile in remote mode presents to its gateway (after
+/// the command line's): `gateway.remote.token` (plaintext, `${VAR}` or the
+/// secret store), else none.
+fn remote_credentials(
+    resolved: &Resolved,
+    config: &Config,
+    env: &EnvSnapshot,
+    store: &dyn SecretStore,
+) -> Result<Auth, SpecError> {
+    let fail = |reason: String| SpecError::RemoteToken {
+        profile: resolved.profile.name().to_string(),
+        reason,
+    };
+    match &config.gateway.remote.token {
+        None => Ok(Auth::None),
+        Some(SecretRef::Plain(t)) => Ok(Auth::Token(t.clone())),
+        Some(SecretRef::Env(var)) => {
+            env.get(var)
+                .map(|v| Auth::Token(v.to_string()))
+                .ok_or_else(|| {
+                    fail(format!(
+                        "it refers to ${{{var}}}, which is not set: set it, or pass --token"
+                    ))
+                })
+        }
+        Some(SecretRef::Keychain) => {
+            let scope = scope(resolved);
+            match store.get(&scope, SecretName::GatewayRemoteToken) {
+                Ok(Some(t)) => Ok(Auth::Token(t)),
+                Ok(None) => Err(fail(format!(
+                    "the {} holds none: store it with `{} secrets set gateway.remote.token` (or pass --token)",
+                    store.mode(&scope),
+                    command_of(resolved)
+                ))),
+                Err(e) => Err(fail(e.to_string())),
+            }
+        }
+    }
+}
+
 /// The secret store scope of a resolved profile.
 pub fn scope(resolved: &Resolved) -> Scope {
     Scope::new(resolved.profile.name(), resolved.state_dir.clone())
@@ -178,7 +253,8 @@ fn command_of(resolved: &Resolved) -> String {
 /// Credentials, by precedence: `--token`/`--password`, then
 /// `OMNICLAW_GATEWAY_TOKEN`/`_PASSWORD`, then the config's reference
 /// (plaintext, `${VAR}`, or the profile's entry in `store`). A flag also
-/// selects the mode.
+/// selects the mode. A profile in `gateway.mode: "remote"` presents
+/// `gateway.remote.token` to its gateway elsewhere.
 pub fn credentials(
     resolved: &Resolved,
     config: &Config,
@@ -186,11 +262,11 @@ pub fn credentials(
     env: &EnvSnapshot,
     store: &dyn SecretStore,
 ) -> Result<Auth, SpecError> {
-    if let Some(t) = &overrides.token {
-        return Ok(Auth::Token(t.clone()));
+    if let Some(given) = given(overrides) {
+        return Ok(given);
     }
-    if let Some(p) = &overrides.password {
-        return Ok(Auth::Password(p.clone()));
+    if remote_of(config).is_some() {
+        return remote_credentials(resolved, config, env, store);
     }
     let (mode, var, configured) = match config.auth_mode() {
         AuthMode::None => return Ok(Auth::None),
@@ -300,6 +376,53 @@ mod tests {
             token: Some(t.into()),
             ..Overrides::default()
         }
+    }
+
+    #[test]
+    fn a_profile_in_remote_mode_is_not_run_here_and_presents_the_remote_token() {
+        let text = "{ gateway: { mode: 'remote', remote: { url: 'wss://gw.example.com', token: { source: 'keychain' } } } }";
+        let err = build(text, Overrides::default(), &[]).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "profile main has gateway.mode \"remote\": its gateway runs at wss://gw.example.com, not on this machine, so none is started here. `omniclaw --profile main gateway probe` checks it; to run one here instead: `omniclaw --profile main config set gateway.mode '\"local\"'`"
+        );
+
+        let env = EnvSnapshot::from_vars([("HOME", "/h"), ("FAR", "far-token")]);
+        let r = resolved(Some("main"), &env);
+        let store = MemoryStore::default();
+        let cfg = config::load(text).expect("valid").config;
+        assert_eq!(
+            remote_of(&cfg).map(|t| t.url),
+            Some("wss://gw.example.com/".to_string())
+        );
+        let missing = super::credentials(&r, &cfg, &Overrides::default(), &env, &store)
+            .expect_err("nothing stored");
+        assert!(
+            missing.to_string().contains(
+                "`omniclaw --profile main secrets set gateway.remote.token` (or pass --token)"
+            ),
+            "{missing}"
+        );
+        store
+            .set(&scope(&r), SecretName::GatewayRemoteToken, "stored")
+            .expect("set");
+        let got = super::credentials(&r, &cfg, &Overrides::default(), &env, &store);
+        assert_eq!(got, Ok(Auth::Token("stored".into())));
+        let got = super::credentials(&r, &cfg, &token("flag"), &env, &store);
+        assert_eq!(got, Ok(Auth::Token("flag".into())));
+
+        let by_env = config::load(
+            "{ gateway: { mode: 'remote', remote: { url: 'ws://127.0.0.1:1', token: '${FAR}' } } }",
+        )
+        .expect("valid")
+        .config;
+        let got = super::credentials(&r, &by_env, &Overrides::default(), &env, &store);
+        assert_eq!(got, Ok(Auth::Token("far-token".into())));
+
+        let local = config::load("{ gateway: { remote: { url: 'wss://gw.example.com' } } }")
+            .expect("valid")
+            .config;
+        assert_eq!(remote_of(&local), None, "mode local runs its own gateway");
     }
 
     #[test]

@@ -45,7 +45,98 @@ pub struct Unknown {
     pub fix: String,
 }
 
+/// A gateway on another machine as this one sees it: the local end of a
+/// remote's SSH tunnel (the only port of it on this machine), or a profile
+/// in `gateway.mode: "remote"` (none).
+pub struct Elsewhere {
+    pub name: String,
+    /// `ssh tunnel` or `gateway.mode remote`.
+    pub kind: &'static str,
+    /// The tunnel's local port.
+    pub port: Option<u16>,
+    /// Where the gateway is.
+    pub target: String,
+    /// Who holds the tunnel's port now, when someone does.
+    pub holder: Option<Holder>,
+}
+
+impl Elsewhere {
+    /// Another program than `ssh` on the tunnel's port: the tunnel cannot
+    /// start there.
+    pub fn blocked(&self) -> Option<Problem> {
+        let holder = self.holder.as_ref().filter(|h| h.name != "ssh")?;
+        let port = self.port?;
+        Some(Problem {
+            kind: "tunnel port",
+            message: format!(
+                "port {port}, the local end of the remote gateway {}'s SSH tunnel, is held by {holder}: the tunnel cannot listen there",
+                self.name
+            ),
+            fix: format!(
+                "stop pid {}, or give the remote another port: `omniclaw remote remove {}` and add it again with --local-port",
+                holder.pid, self.name
+            ),
+            profiles: Vec::new(),
+        })
+    }
+
+    /// `free`, `listening (pid N)`, or who blocks it; `–` with no port.
+    pub fn now(&self) -> String {
+        match (self.port, &self.holder) {
+            (None, _) => "–".into(),
+            (Some(_), None) => "free".into(),
+            (Some(_), Some(h)) if h.name == "ssh" => format!("listening (pid {}, ssh)", h.pid),
+            (Some(_), Some(h)) => format!("held by {h}"),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "kind": self.kind,
+            "port": self.port,
+            "target": self.target,
+            "holder": self.holder.as_ref().map(|h| json!({"pid": h.pid, "process": h.name})),
+        })
+    }
+}
+
 impl Audit {
+    /// The gateways of other machines that touch this one: the remotes'
+    /// tunnels, then the profiles in remote mode. A remotes file that
+    /// cannot be read gives none (`remote list` says what is wrong).
+    pub fn elsewhere(&self) -> Vec<Elsewhere> {
+        let mut out = Vec::new();
+        if let Ok(remotes) = omniclaw_os::remote::load(&self.inv.home) {
+            for r in &remotes.list {
+                let Some(port) = r.local_port() else {
+                    continue;
+                };
+                out.push(Elsewhere {
+                    name: r.name.clone(),
+                    kind: "ssh tunnel",
+                    port: Some(port),
+                    target: r.target(),
+                    holder: self.listening.get(&port).cloned(),
+                });
+            }
+        }
+        for p in &self.inv.profiles {
+            if let ConfigState::Valid { loaded, .. } = &p.config {
+                if let Some(far) = omniclaw_gateway::profile::remote_of(&loaded.config) {
+                    out.push(Elsewhere {
+                        name: p.label.clone(),
+                        kind: "gateway.mode remote",
+                        port: None,
+                        target: far.url,
+                        holder: None,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     pub fn run(ctx: &Ctx) -> Result<Audit, CliError> {
         // Who listens where comes from the OS's socket tables, a read of
         // its own: it runs beside loading the inventory.

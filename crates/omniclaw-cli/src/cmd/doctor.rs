@@ -122,6 +122,35 @@ pub fn run(ctx: &Ctx, _args: &DoctorArgs) -> CmdResult {
             fix: a.held_fix(r, s),
         });
     }
+    // Gateways of other machines: a tunnel's local end is this machine's
+    // port (blocked by another program, the tunnel cannot start).
+    for e in a.elsewhere() {
+        let (status, message, fix) = match e.blocked() {
+            Some(p) => (Status::Warn, p.message, p.fix),
+            None => (
+                Status::Ok,
+                match e.port {
+                    Some(port) => format!(
+                        "remote {}: its SSH tunnel's local port {port} is outside the plan ({})",
+                        e.name,
+                        e.now()
+                    ),
+                    None => format!(
+                        "profile {} points at a gateway elsewhere (gateway.mode remote, {}): no port here",
+                        e.name, e.target
+                    ),
+                },
+                String::new(),
+            ),
+        };
+        checks.push(Check {
+            scope: iso.clone(),
+            name: "remote",
+            status,
+            message,
+            fix,
+        });
+    }
     if a.plan.conflicts.is_empty() && a.plan.errors.is_empty() && a.live_problems().next().is_none()
     {
         // Only what was compared: not a profile that is not set up, nor

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::ctx::Ctx;
 use crate::out::{self, CmdResult, Outcome};
 
-use super::audit::{self, Audit, RowOut};
+use super::audit::{self, Audit, Elsewhere, RowOut};
 
 /// `ports --json`: the rows and the problems, in this order.
 #[derive(Serialize)]
@@ -17,16 +17,25 @@ struct Report<'a> {
     problems: Vec<Value>,
     /// Gateways running on other ports than their config says.
     moved: Vec<Value>,
+    /// Gateways of other machines: their tunnels' local ends, and the
+    /// profiles in remote mode (no port here).
+    remotes: Vec<Value>,
 }
 
 pub fn run(ctx: &Ctx) -> CmdResult {
     let a = Audit::run(ctx)?;
-    let clean = a.is_clean();
+    let elsewhere = a.elsewhere();
+    let blocked: Vec<audit::Problem> = elsewhere.iter().filter_map(Elsewhere::blocked).collect();
+    let clean = a.is_clean() && blocked.is_empty();
     if ctx.json {
         let report = Report {
             ok: clean,
             rows: a.rows_out(),
-            problems: a.problems_json(),
+            problems: {
+                let mut all = a.problems_json();
+                all.extend(blocked.iter().map(audit::Problem::to_json));
+                all
+            },
             moved: a
                 .moved()
                 .into_iter()
@@ -34,6 +43,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                     json!({"profile": name, "runningOn": live, "configured": configured})
                 })
                 .collect(),
+            remotes: elsewhere.iter().map(Elsewhere::to_json).collect(),
         };
         // Serializing these types cannot fail; `out::json` keeps the output
         // valid JSON anyway.
@@ -76,7 +86,30 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 "note: {name} is running on {live}, config says {configured}: planned where it runs (its next start without --port uses {configured})"
             );
         }
-        let problems = print_problems(&a);
+        if !elsewhere.is_empty() {
+            let rows: Vec<Vec<String>> = elsewhere
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.name.clone(),
+                        e.kind.to_string(),
+                        e.port.map_or("– (none here)".into(), |p| p.to_string()),
+                        e.target.clone(),
+                        e.now(),
+                    ]
+                })
+                .collect();
+            println!(
+                "\nGateways elsewhere (outside this machine's plan but for a tunnel's local port):"
+            );
+            print!(
+                "{}",
+                out::table(&["REMOTE", "KIND", "LOCAL PORT", "TARGET", "NOW"], &rows)
+            );
+        }
+        let mut all = a.problems();
+        all.extend(blocked);
+        let problems = print_list(&all);
         if problems == 0 {
             println!("\nNo conflicts.");
         }
@@ -86,11 +119,6 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     // it over a thousand profiles); the OS takes the memory back at once.
     std::mem::forget(a);
     Ok(if clean { Outcome::Ok } else { Outcome::Problem })
-}
-
-/// Prints conflicts, port errors and live holders with their fixes; returns how many.
-pub fn print_problems(a: &Audit) -> usize {
-    print_list(&a.problems())
 }
 
 /// Prints problems with their fixes under a count; returns how many.

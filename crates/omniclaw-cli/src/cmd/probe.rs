@@ -89,6 +89,10 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
             ConfigState::Valid { loaded, .. } => (Some(&loaded.config), Some(loaded.doc.value())),
             other => (None, other.value()),
         };
+        // A profile in remote mode is probed at its remote URL, below.
+        if cfg.and_then(profile::remote_of).is_some() {
+            continue;
+        }
         let Ok(mut layout) = profile::layout(&resolved, cfg, value, &Overrides::default()) else {
             continue;
         };
@@ -194,14 +198,19 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
         rows
     });
     let mut rows = rows;
-    let remotes = super::remote::probe_all(ctx, &inv.home).unwrap_or_else(|e| {
+    let configured = super::remote::configured(ctx, &inv, &current);
+    let remotes = super::remote::probe_all(ctx, &inv.home, configured).unwrap_or_else(|e| {
         // The local gateways are probed all the same.
         eprintln!("warning: {e}");
         Vec::new()
     });
     for p in remotes {
         rows.push(Row {
-            target: format!("remote {}", p.remote.name),
+            target: if p.configured {
+                format!("{} (gateway.mode remote)", p.remote.name)
+            } else {
+                format!("remote {}", p.remote.name)
+            },
             url: p.remote.dial_url(),
             expected: None,
             isolated: true,

@@ -356,6 +356,8 @@ pub struct Probed {
     /// Whose tunnel carried it: `own` (opened for this command), `kept`
     /// (another process keeps it up), or none for a direct remote.
     pub via: Option<&'static str>,
+    /// A profile in `gateway.mode: "remote"` rather than a `remote add`.
+    pub configured: bool,
 }
 
 impl Probed {
@@ -372,7 +374,19 @@ impl Probed {
         v["profile"] = json!(self.profile);
         v["detail"] = json!(self.detail);
         v["tunnel"] = json!(self.via);
+        if self.configured {
+            v["kind"] = json!(CONFIGURED);
+        }
         v
+    }
+
+    /// `url`, `ssh`, or `gateway.mode` for a profile pointing elsewhere.
+    pub fn kind_word(&self) -> &'static str {
+        if self.configured {
+            CONFIGURED
+        } else {
+            self.remote.kind_word()
+        }
     }
 
     /// `running · v0.1.0 · healthy`, for tables.
@@ -421,6 +435,48 @@ fn auth_of(ctx: &Ctx, home: &Path, name: &str) -> Result<Auth, String> {
 /// Reaches `remote` (through a tunnel for SSH) and proves its identity with
 /// the stored token, as `gateway probe` does.
 pub fn probe_remote(ctx: &Ctx, home: &Path, remote: &Remote) -> Probed {
+    probe_with(home, remote, auth_of(ctx, home, &remote.name))
+}
+
+/// The kind word of a profile whose `gateway.mode` is `"remote"`.
+const CONFIGURED: &str = "gateway.mode";
+
+/// The profiles in `gateway.mode: "remote"` (OpenClaw's way to point a
+/// profile at a gateway elsewhere), as remotes named by their profile:
+/// dialed at `gateway.remote.url` with `gateway.remote.token`.
+pub fn configured(
+    ctx: &Ctx,
+    inv: &omniclaw_os::profiles::Inventory,
+    current: &omniclaw_core::paths::Resolved,
+) -> Vec<(Remote, Result<Auth, String>)> {
+    let mut out = Vec::new();
+    for p in &inv.profiles {
+        let omniclaw_os::profiles::ConfigState::Valid { loaded, .. } = &p.config else {
+            continue;
+        };
+        let Some(target) = omniclaw_gateway::profile::remote_of(&loaded.config) else {
+            continue;
+        };
+        let resolved = super::target::resolved_of(p, current);
+        let auth = omniclaw_gateway::profile::credentials(
+            &resolved,
+            &loaded.config,
+            &omniclaw_gateway::profile::Overrides::default(),
+            &ctx.env,
+            &ctx.store,
+        )
+        .map_err(|e| e.to_string());
+        let remote = Remote {
+            name: p.label.clone(),
+            kind: Kind::Direct(target),
+        };
+        out.push((remote, auth));
+    }
+    out
+}
+
+/// Reaches `remote` with `auth`; see [`probe_remote`].
+fn probe_with(home: &Path, remote: &Remote, auth: Result<Auth, String>) -> Probed {
     let mut probed = Probed {
         remote: remote.clone(),
         state: "unreachable",
@@ -429,6 +485,7 @@ pub fn probe_remote(ctx: &Ctx, home: &Path, remote: &Remote) -> Probed {
         profile: None,
         detail: String::new(),
         via: None,
+        configured: false,
     };
     let kept = matches!(remote.kind, Kind::Ssh(_)) && store::kept_elsewhere(home, &remote.name);
     let (url, tunnel) = match reach(home, remote) {
@@ -444,7 +501,7 @@ pub fn probe_remote(ctx: &Ctx, home: &Path, remote: &Remote) -> Probed {
         (None, true) => Some("kept"),
         (None, false) => None,
     };
-    let auth = match auth_of(ctx, home, &remote.name) {
+    let auth = match auth {
         Ok(a) => a,
         Err(why) => {
             probed.detail = why;
@@ -493,18 +550,35 @@ pub fn probe_remote(ctx: &Ctx, home: &Path, remote: &Remote) -> Probed {
     probed
 }
 
-/// Every remote, probed.
-pub fn probe_all(ctx: &Ctx, home: &Path) -> Result<Vec<Probed>, CliError> {
-    Ok(load(home)?
-        .list
-        .iter()
-        .map(|r| probe_remote(ctx, home, r))
-        .collect())
+/// Every remote, probed: the profiles in `gateway.mode: "remote"`
+/// (`configured`, see [`configured`]), then those of `remote add`.
+pub fn probe_all(
+    ctx: &Ctx,
+    home: &Path,
+    configured: Vec<(Remote, Result<Auth, String>)>,
+) -> Result<Vec<Probed>, CliError> {
+    let mut out = probe_configured(home, configured);
+    out.extend(load(home)?.list.iter().map(|r| probe_remote(ctx, home, r)));
+    Ok(out)
+}
+
+/// The profiles in `gateway.mode: "remote"`, probed.
+pub fn probe_configured(
+    home: &Path,
+    configured: Vec<(Remote, Result<Auth, String>)>,
+) -> Vec<Probed> {
+    configured
+        .into_iter()
+        .map(|(r, auth)| Probed {
+            configured: true,
+            ..probe_with(home, &r, auth)
+        })
+        .collect()
 }
 
 fn list(ctx: &Ctx) -> CmdResult {
     let home = home(ctx)?;
-    let probed = probe_all(ctx, &home)?;
+    let probed = probe_all(ctx, &home, Vec::new())?;
     if ctx.json {
         out::json(&json!({
             "ok": true,
@@ -527,7 +601,7 @@ pub fn table(probed: &[Probed]) -> String {
         .map(|p| {
             vec![
                 p.remote.name.clone(),
-                p.remote.kind_word().to_string(),
+                p.kind_word().to_string(),
                 p.remote.target(),
                 p.remote.local_port().map_or("–".into(), |l| l.to_string()),
                 p.summary(),

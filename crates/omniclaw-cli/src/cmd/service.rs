@@ -551,6 +551,12 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> CmdResult {
             "refusing to install: gateway.port would make {shown_config} invalid:\n{e}"
         ))
     })?;
+    if let Some(far) = omniclaw_gateway::profile::remote_of(&loaded.config) {
+        return Err(CliError::usage(format!(
+            "refusing to install: profile {} has gateway.mode \"remote\" in {shown_config}: its gateway runs at {}, not here, so a service here would have nothing to run. To run one here instead: `{cmd} config set gateway.mode '\"local\"'`",
+            resolved.profile, far.url
+        )));
+    }
     let port = args
         .port
         .unwrap_or_else(|| service::config_port(&loaded.config));

@@ -101,7 +101,8 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
         Err(_) => None,
     };
     let mut warnings = Vec::new();
-    if let Some(Ok(reached)) = &probe {
+    // A remote gateway serves its own machine's paths.
+    if let Some(Ok(reached)) = probe.as_ref().filter(|_| t.remote.is_none()) {
         let cfg = reached.snapshot("configPath").map(Path::new);
         let state = reached.snapshot("stateDir").map(Path::new);
         if cfg != Some(r.config_path.as_path()) || state != Some(r.state_dir.as_path()) {
@@ -150,7 +151,8 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
             "stateDir": r.state_dir,
             "config": config_state,
             "running": holder.as_ref().map(|h| json!({"pid": h.pid, "owner": h.owner.map(|o| o.as_str())})),
-            "port": t.layout.port,
+            "port": t.remote.is_none().then_some(t.layout.port),
+            "remote": t.remote.is_some(),
             "url": url,
             "rpc": probe.as_ref().map(|p| match p {
                 Ok(reached) => json!({"ok": true, "millis": reached.millis, "health": reached.health, "server": reached.hello.get("server")}),
@@ -169,6 +171,7 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
             h.owner.map_or("unknown owner", |o| o.as_str())
         ),
         None if unset => "not set up".to_string(),
+        None if t.remote.is_some() => "remote (gateway.mode), not run here".to_string(),
         None => "not running".to_string(),
     };
     let mark = match (ok, reachable) {
@@ -181,7 +184,10 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
         "config",
         format!("{} ({config_state})", r.display(&r.config_path)),
     );
-    rep.line("port", format!("{} ({url})", t.layout.port));
+    match &t.remote {
+        Some(_) => rep.line("url", format!("{url} (gateway.remote.url)")),
+        None => rep.line("port", format!("{} ({url})", t.layout.port)),
+    };
     if unset {
         rep.line(
             "rpc",
@@ -330,6 +336,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 h.pid,
                 version.map_or(String::new(), |v| format!(" · {v}"))
             ),
+            None if remote_mode(&p.config) => "remote (gateway.mode): see below".to_string(),
             None => "stopped".to_string(),
         };
         if let Some((what, fix)) = holder
@@ -479,8 +486,12 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     // Remote gateways are listed, marked remote; they live elsewhere, so
     // one that is down is shown, not counted as a problem of this machine.
     // A remotes file that cannot be read is one, and hides no profile.
+    let configured: Vec<_> = super::remote::configured(ctx, &a.inv, &a.resolved)
+        .into_iter()
+        .filter(|(r, _)| shown(&r.name))
+        .collect();
     let remotes = if only.is_none() {
-        super::remote::probe_all(ctx, &a.inv.home).unwrap_or_else(|e| {
+        super::remote::probe_all(ctx, &a.inv.home, configured).unwrap_or_else(|e| {
             notes.push((
                 "remotes".into(),
                 e.message().to_string(),
@@ -489,7 +500,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             Vec::new()
         })
     } else {
-        Vec::new()
+        super::remote::probe_configured(&a.inv.home, configured)
     };
     let ok = problems.is_empty() && notes.is_empty();
     if ctx.json {
@@ -584,6 +595,11 @@ fn not_set_up(ctx: &Ctx, a: &Audit) -> CmdResult {
         println!("{message}");
     }
     Ok(Outcome::Problem)
+}
+
+/// Whether this profile points at a gateway elsewhere (`gateway.mode: "remote"`).
+fn remote_mode(config: &ConfigState) -> bool {
+    matches!(config, ConfigState::Valid { loaded, .. } if omniclaw_gateway::profile::remote_of(&loaded.config).is_some())
 }
 
 fn config_word(state: &ConfigState) -> &'static str {

@@ -20,6 +20,9 @@ pub struct Target {
     pub layout: GatewaySpec,
     /// The credentials to present, or why there are none.
     pub auth: Result<Auth, SpecError>,
+    /// Where the gateway runs when the profile is in `gateway.mode:
+    /// "remote"`: its clients dial `gateway.remote.url` instead.
+    pub remote: Option<omniclaw_core::remote::WsTarget>,
 }
 
 impl Target {
@@ -52,18 +55,24 @@ impl Target {
         if let Some(live) = runtime::read_live(&resolved.state_dir) {
             apply_live(&mut layout, &live);
         }
+        let remote = cfg.and_then(profile::remote_of);
         let auth = credentials_of(&resolved, &config, overrides, &ctx.env, &ctx.store);
         Ok(Target {
             resolved,
             config,
             layout,
             auth,
+            remote,
         })
     }
 
-    /// `ws://HOST:PORT` of the gateway; a wildcard bind is reached on loopback.
+    /// `ws://HOST:PORT` of the gateway; a wildcard bind is reached on
+    /// loopback; a profile in remote mode, at `gateway.remote.url`.
     pub fn url(&self) -> String {
-        ws_url(self.layout.bind, self.layout.port)
+        match &self.remote {
+            Some(far) => far.url.clone(),
+            None => ws_url(self.layout.bind, self.layout.port),
+        }
     }
 }
 

@@ -561,6 +561,19 @@ impl Validator<'_> {
                 doc.key_pos("gateway.mode"),
             ));
         }
+        // Past its type (a ws:// or wss:// URL), the rules a careful client
+        // keeps: those of `omniclaw remote add --url`.
+        if let Some(url) = text(&["gateway", "remote", "url"])
+            .filter(|u| u.starts_with("ws://") || u.starts_with("wss://"))
+        {
+            if let Err(e) = crate::remote::parse_url(url) {
+                found.push(diag(
+                    "gateway.remote.url",
+                    &remote_url_message(&e),
+                    doc.value_pos("gateway.remote.url"),
+                ));
+            }
+        }
         if text(&["channels", "telegram", "dmPolicy"]) == Some("allowlist") {
             let allow = root
                 .get("channels")
@@ -744,6 +757,31 @@ fn is_host(text: &str) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
+}
+
+/// Why `gateway.remote.url` is refused, said for the config file: the
+/// rules of `omniclaw remote add --url`, with the fixes a file takes.
+fn remote_url_message(e: &crate::remote::UrlError) -> String {
+    use crate::remote::UrlError;
+    const TOKEN: &str =
+        "gateway.remote.token holds the token (`omniclaw secrets set gateway.remote.token`)";
+    match e {
+        UrlError::Unparsable { reason, .. } => {
+            format!("not a URL ({reason}): give ws://HOST:PORT or wss://HOST:PORT")
+        }
+        UrlError::Scheme { scheme, .. } => {
+            format!("the scheme {scheme} is not a gateway's: give ws:// or wss://")
+        }
+        UrlError::UserInfo { .. } => {
+            format!("carries a user name or password: remove it; {TOKEN}")
+        }
+        UrlError::Query { .. } => format!("has a query (?...): remove it; {TOKEN}"),
+        UrlError::Fragment { .. } => "has a fragment (#...): remove it".to_string(),
+        UrlError::NoHost { .. } => "names no host: give ws://HOST:PORT".to_string(),
+        UrlError::PlainToPublic { host, .. } => format!(
+            "would send the token unencrypted to {host}, which is not a loopback, private, link-local or tailnet address: use wss://, or a tailnet name (*.ts.net) or address"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -1169,6 +1207,28 @@ pub(crate) mod tests {
                 Some("\"http://bad_host!:1\" has an invalid host \"bad_host!\""),
             ),
             ("gateway.remote.url", "wss://gw.example.com", None),
+            ("gateway.remote.url", "ws://192.168.1.20:18789", None),
+            ("gateway.remote.url", "ws://box.tail1234.ts.net:18789", None),
+            (
+                "gateway.remote.url",
+                "ws://gw.example.com:18789",
+                Some("would send the token unencrypted to gw.example.com, which is not a loopback, private, link-local or tailnet address: use wss://, or a tailnet name (*.ts.net) or address"),
+            ),
+            (
+                "gateway.remote.url",
+                "wss://me:pw@gw.example.com",
+                Some("carries a user name or password: remove it; gateway.remote.token holds the token (`omniclaw secrets set gateway.remote.token`)"),
+            ),
+            (
+                "gateway.remote.url",
+                "wss://gw.example.com/?token=x",
+                Some("has a query (?...): remove it; gateway.remote.token holds the token (`omniclaw secrets set gateway.remote.token`)"),
+            ),
+            (
+                "gateway.remote.url",
+                "wss://gw.example.com/#x",
+                Some("has a fragment (#...): remove it"),
+            ),
             (
                 "gateway.remote.url",
                 "https://gw.example.com",
