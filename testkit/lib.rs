@@ -6,6 +6,7 @@ pub mod chat;
 pub mod desktop;
 pub mod service;
 pub mod sshd;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -782,3 +782,44 @@ fn a_profile_in_remote_mode_is_a_remote_gateway() {
         .expect_output("gateway.remote.url: would send the token unencrypted to 8.8.8.8");
     assert_eq!(home.snapshot(), before, "a refused command wrote something");
 }
+
+/// A `wss://` remote (a gateway behind a TLS reverse proxy) is reached
+/// over TLS, its certificate checked against the authorities this machine
+/// trusts: one from an unknown authority is refused, saying why.
+#[test]
+fn a_wss_remote_is_reached_over_tls_and_an_untrusted_certificate_is_refused() {
+    use omniclaw_tests::tls::TlsFront;
+    let (_there, _far, far_port, far_token) = over_there();
+    let front = TlsFront::start(far_port);
+    let home = Home::new();
+    let url = format!("wss://localhost:{}", front.port);
+    home.run_stdin(
+        &[
+            "--secrets-file",
+            "remote",
+            "add",
+            "vps",
+            "--url",
+            &url,
+            "--token-stdin",
+        ],
+        &far_token,
+        &[],
+    )
+    .expect_code(0);
+    let ca = front.ca_file.display().to_string();
+    let trusted = [("SSL_CERT_FILE", ca.as_str())];
+    let version = env!("CARGO_PKG_VERSION");
+    home.run_env(&["remote", "test", "vps"], &trusted)
+        .expect_code(0)
+        .expect_output(&format!("running · v{version} · healthy"))
+        .expect_output("profile: main (there)");
+    let status = home.run_env(&["status", "--json"], &trusted).json();
+    assert_eq!(status["remotes"][0]["state"], "running", "{status:#}");
+
+    // This machine does not trust the test's authority by itself.
+    home.run(&["remote", "test", "vps"])
+        .expect_code(1)
+        .expect_output("unreachable")
+        .expect_output("the server's certificate must name its host and come from an authority this machine trusts");
+}

@@ -39,7 +39,7 @@ pub enum RpcError {
     /// The connection ended; `code`/`reason` come from the close frame.
     #[error("connection closed{}", match code { Some(c) if reason.is_empty() => format!(" ({c})"), Some(c) => format!(" ({c}: {reason})"), None => String::new() })]
     Closed { code: Option<u16>, reason: String },
-    #[error("cannot connect to {url}: {message}; is the gateway running on that port?")]
+    #[error("cannot connect to {url}: {message}")]
     Connect { url: String, message: String },
     #[error("no answer to {what} within {} ms", timeout.as_millis())]
     Timeout { what: String, timeout: Duration },
@@ -143,6 +143,27 @@ async fn next_json(read: &mut SplitStream<Socket>) -> Result<Value, RpcError> {
     }
 }
 
+/// Why a connection failed, with where to look: a TLS failure is about the
+/// certificate (which a `wss://` server must prove), anything else about
+/// whether a gateway listens there.
+fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    // rustls reports a refused certificate as an I/O error of the stream.
+    let tls = match e {
+        Error::Tls(_) => true,
+        Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
+    match tls {
+        true => format!(
+            "{e}: the server's certificate must name its host and come from an authority this machine trusts (the system's, or those in the file SSL_CERT_FILE names)"
+        ),
+        false => format!("{e}; is the gateway running on that port?"),
+    }
+}
+
 impl Client {
     /// Connects to `url` (`ws://127.0.0.1:PORT`) with `auth` and `scopes`.
     pub async fn connect(url: &str, auth: Auth, scopes: &[&str]) -> Result<Client, RpcError> {
@@ -158,7 +179,7 @@ impl Client {
                     .await
                     .map_err(|e| RpcError::Connect {
                         url: url.to_string(),
-                        message: e.to_string(),
+                        message: connect_failure(&e),
                     })?;
             let (mut sink, mut read) = socket.split();
             let challenge = next_json(&mut read).await?;
