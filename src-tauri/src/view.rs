@@ -296,6 +296,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         gateways,
         conflicts: plan.conflicts.clone(),
         autostart,
+        versions: desktop.versions(),
     };
     let menu = tray::menu(&snapshot);
     let dashboard = Dashboard {
@@ -369,10 +370,18 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
     } else {
         Vec::new()
     };
+    let service_installed = service_installed(desktop.home(), &record.profile);
+    let service_drift = if service_installed {
+        desktop.service_drift(&name)
+    } else {
+        Vec::new()
+    };
     Gateway {
+        version: running.then(|| desktop.links.version(&name)).flatten(),
+        service_drift,
         status,
         base_port,
-        service_installed: service_installed(desktop.home(), &record.profile),
+        service_installed,
         config_problem,
         pairing: Vec::new(),
         refused_edit,

@@ -1,0 +1,183 @@
+//! Versions in the desktop app, and its login item: the tray's versions
+//! line and "About OmniClaw" (the app's, the CLI's beside it and each
+//! running gateway's from its `hello-ok`), "Update service" for a service
+//! whose unit differs from what `gateway install` writes now, and the
+//! autostart entry pointing at the path the app was started by. The real
+//! app in a private D-Bus session and X display, its tray read and clicked
+//! over D-Bus; services run by a stand-in `systemctl`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use omniclaw_tests::desktop::*;
+use omniclaw_tests::service::fake_systemctl;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `dir` first on `PATH`.
+fn path_with(dir: &Path) -> OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+/// Stops main's service gateway the stand-in started, whatever happens.
+struct StopService {
+    systemctl: PathBuf,
+    home: PathBuf,
+}
+
+impl Drop for StopService {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.systemctl)
+            .args(["--user", "stop", "omniclaw-gateway-main.service"])
+            .env("HOME", &self.home)
+            .status();
+    }
+}
+
+#[test]
+fn about_and_versions_show_and_a_drifted_service_is_updated() {
+    let session = Session::start();
+    let notifications = session.notifications();
+    let (home, main, _rescue) = two_profiles();
+    let tools = tempfile::tempdir().expect("tools dir");
+    let systemctl = fake_systemctl(tools.path());
+    let _stop = StopService {
+        systemctl: systemctl.clone(),
+        home: home.path().to_path_buf(),
+    };
+    let path = path_with(tools.path());
+    let path_text = path.to_str().expect("utf-8 PATH").to_string();
+
+    // A service installed by an older build, elsewhere: its unit runs
+    // another binary than `gateway install` from the app's CLI writes now.
+    let old = tempfile::tempdir().expect("old build dir");
+    let old_bin = old.path().join("omniclaw");
+    std::os::unix::fs::symlink(omniclaw_tests::omniclaw_bin(), &old_bin).expect("old binary");
+    home.run_env(
+        &[
+            "--profile",
+            "main",
+            "gateway",
+            "install",
+            "--binary",
+            old_bin.to_str().expect("utf-8"),
+        ],
+        &[("PATH", &path_text)],
+    )
+    .expect_code(0);
+    let unit = home
+        .path()
+        .join(".config/systemd/user/omniclaw-gateway-main.service");
+    let text = std::fs::read_to_string(&unit).expect("the unit");
+    assert!(text.contains(&old_bin.display().to_string()), "{text}");
+    wait_until("main's service gateway to listen", || listening(main));
+
+    let _app = session.launch_with(&home, &desktop_bin(), &[("PATH", path.as_os_str())]);
+    let main_prefix = "main — ";
+    let tray = session.wait_for("main's service, its version and its update", |t| {
+        t.has(&label("main", "running · service", main))
+            && t.has(&format!(
+                "Versions: app {VERSION} · omniclaw {VERSION} · main {VERSION}"
+            ))
+            && t.find(main_prefix, "Update service").is_some()
+    });
+    // The reason, in the words of `gateway status --deep`.
+    let why = tray
+        .labels()
+        .into_iter()
+        .find(|l| l.starts_with("⚠ its service differs: it runs"))
+        .unwrap_or_else(|| panic!("no reason line:\n{}", tray.labels().join("\n")));
+    assert!(why.contains(&old_bin.display().to_string()), "{why}");
+    // About: the app, the CLI beside it with its path, each gateway.
+    let cli = desktop_bin().with_file_name("omniclaw");
+    for line in [
+        format!("OmniClaw app {VERSION}"),
+        format!("omniclaw CLI {VERSION} — {}", cli.display()),
+        format!("Gateway main {VERSION} (running · service)"),
+        "Gateway rescue: stopped".to_string(),
+    ] {
+        assert!(
+            tray.find("About OmniClaw", &line).is_some(),
+            "About lacks {line:?}:\n{}",
+            tray.labels().join("\n")
+        );
+    }
+    // Nothing to update on a profile without a service.
+    assert!(tray.find("rescue — ", "Update service").is_none());
+
+    session.click_item(main_prefix, "Update service");
+    wait_until("the unit rewritten for the app's CLI", || {
+        std::fs::read_to_string(&unit).is_ok_and(|t| {
+            t.contains(&cli.display().to_string()) && !t.contains(&old_bin.display().to_string())
+        })
+    });
+    let shown = notifications.wait_for("the update's result", |n| {
+        n["summary"] == "Service of main updated"
+    });
+    assert!(
+        shown["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("omniclaw-gateway-main")),
+        "the CLI's words: {shown}"
+    );
+    let calls = std::fs::read_to_string(tools.path().join("calls.log")).expect("calls");
+    assert!(
+        calls.contains("systemctl --user restart omniclaw-gateway-main.service"),
+        "the service restarted onto the new unit:\n{calls}"
+    );
+    let tray = session.wait_for("the update gone", |t| {
+        t.find(main_prefix, "Update service").is_none()
+            && t.has(&label("main", "running · service", main))
+    });
+    assert!(!tray.has_prefix("⚠"), "{}", tray.labels().join("\n"));
+}
+
+#[test]
+fn the_login_item_starts_the_app_by_the_path_it_was_started_by() {
+    let session = Session::start();
+    let (home, _main, _rescue) = two_profiles();
+    // The app reached through a symlink, as from ~/.local/bin.
+    let links = tempfile::tempdir().expect("links dir");
+    let link = links.path().join("omniclaw-desktop");
+    std::os::unix::fs::symlink(desktop_bin(), &link).expect("symlink the app");
+    let _app = session.launch_from(&home, &link);
+
+    // No CLI beside the link: the one beside the app's build is used.
+    let cli = desktop_bin().with_file_name("omniclaw");
+    let tray = session.wait_for("About", |t| {
+        t.find(
+            "About OmniClaw",
+            &format!("omniclaw CLI {VERSION} — {}", cli.display()),
+        )
+        .is_some()
+    });
+    assert!(
+        tray.has(&format!("Versions: app {VERSION} · omniclaw {VERSION}")),
+        "{}",
+        tray.labels().join("\n")
+    );
+
+    session.click_item("", "Start at login");
+    let entry = home.path().join(".config/autostart/OmniClaw.desktop");
+    wait_until("the autostart entry", || entry.is_file());
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .unwrap_or_else(|| panic!("no Exec= line:\n{text}"));
+    assert_eq!(
+        exec.trim_end(),
+        format!("{} --hidden", link.display()),
+        "the symlink, not its resolved build folder"
+    );
+    session.wait_for("Start at login checked", |t| {
+        t.find("", "Start at login")
+            .is_some_and(|i| i["toggleState"] == 1)
+    });
+    session.click_item("", "Start at login");
+    wait_until("the autostart entry removed", || !entry.exists());
+}
