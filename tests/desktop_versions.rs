@@ -181,3 +181,27 @@ fn the_login_item_starts_the_app_by_the_path_it_was_started_by() {
     session.click_item("", "Start at login");
     wait_until("the autostart entry removed", || !entry.exists());
 }
+
+#[test]
+fn the_dashboard_about_shows_the_versions_side_by_side() {
+    let session = Session::start();
+    let (home, main, rescue) = two_profiles();
+    let web = session.dashboard(&home, &[main, rescue]);
+    web.click("#tab-settings");
+    let cli = desktop_bin().with_file_name("omniclaw");
+    let about = web.wait_contains(
+        "[data-testid=about]",
+        &format!("omniclaw CLI {VERSION} — {}", cli.display()),
+        PATIENCE,
+    );
+    for line in [
+        format!("OmniClaw app {VERSION}"),
+        "Gateway main: stopped".to_string(),
+        "Gateway rescue: stopped".to_string(),
+    ] {
+        assert!(
+            about.contains(&line),
+            "{line:?} missing from About:\n{about}"
+        );
+    }
+}

@@ -82,9 +82,12 @@ impl ActionError {
     }
 }
 
-/// The CLI's `--version` (or why it was not read), and the file's
-/// modification time it was read at.
-type CliVersion = (Option<std::time::SystemTime>, Result<String, String>);
+/// The CLI's `--version` (or why it was not read, or that it is being
+/// read), and the file's modification time it is for.
+struct CliVersion {
+    modified: Option<std::time::SystemTime>,
+    version: Result<String, String>,
+}
 
 /// A folder "Open logs" / "Open config folder" could not open: its path
 /// is shown on the card instead, to select and copy.
@@ -128,7 +131,7 @@ pub struct Desktop {
     cli: PathBuf,
     /// The CLI's version as last read, with the file's modification time
     /// it was read at (an upgrade replaces the file).
-    cli_version: Mutex<Option<CliVersion>>,
+    cli_version: Arc<Mutex<Option<CliVersion>>>,
     /// The control socket this app bound, removed on quit.
     control: Mutex<Option<PathBuf>>,
     /// Per running gateway, why it refused the newest edit of its config
@@ -193,7 +196,7 @@ impl Desktop {
             app_problems: Mutex::new(problems),
             changed: Notify::new(),
             cli: cli_path(),
-            cli_version: Mutex::new(None),
+            cli_version: Arc::new(Mutex::new(None)),
             control: Mutex::new(None),
             refused: Mutex::new(HashMap::new()),
             links: crate::link::Links::default(),
@@ -772,8 +775,10 @@ impl Desktop {
         view.snapshot.gateways.into_iter().find(|g| g.name == name)
     }
 
-    /// The app's version and the CLI's it runs services with: the CLI's
-    /// `--version` is asked again only when its file changed.
+    /// The app's version and the CLI's it runs services with. The CLI's
+    /// `--version` (which also asks the running gateways) is read on its
+    /// own thread, once per change of its file: a gathering never waits on
+    /// it, and the next one shows it.
     pub fn versions(&self) -> tray::Versions {
         let app = env!("CARGO_PKG_VERSION").to_string();
         if !self.cli.is_file() {
@@ -782,11 +787,23 @@ impl Desktop {
         let modified = std::fs::metadata(&self.cli).and_then(|m| m.modified()).ok();
         let mut cached = guard(&self.cli_version);
         let version = match cached.as_ref() {
-            Some((at, version)) if *at == modified => version.clone(),
+            Some(read) if read.modified == modified => read.version.clone(),
             _ => {
-                let version = omniclaw_os::version::of_program(&self.cli, "omniclaw");
-                *cached = Some((modified, version.clone()));
-                version
+                let reading = Err("its version is being read".to_string());
+                *cached = Some(CliVersion {
+                    modified,
+                    version: reading.clone(),
+                });
+                let slot = Arc::clone(&self.cli_version);
+                let cli = self.cli.clone();
+                std::thread::spawn(move || {
+                    let version = omniclaw_os::version::of_program(&cli, "omniclaw");
+                    // Kept only if the file did not change meanwhile.
+                    if let Some(read) = guard(&slot).as_mut().filter(|r| r.modified == modified) {
+                        read.version = version;
+                    }
+                });
+                reading
             }
         };
         tray::Versions {

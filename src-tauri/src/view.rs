@@ -41,6 +41,9 @@ pub struct View {
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {
     pub version: &'static str,
+    /// "About OmniClaw": the app's, the CLI's and each gateway's version,
+    /// the tray's lines.
+    pub about: Vec<String>,
     /// `none` (no gateway set up yet), `ok`, `warning` or `error`, like
     /// the tray icon.
     pub health: &'static str,
@@ -301,6 +304,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
     let menu = tray::menu(&snapshot);
     let dashboard = Dashboard {
         version: env!("CARGO_PKG_VERSION"),
+        about: tray::about_lines(&snapshot),
         health: match menu.icon {
             tray::Icon::Idle => "none",
             tray::Icon::Ok => "ok",

@@ -832,17 +832,14 @@ fn running(gateway: &Gateway) -> bool {
     matches!(gateway.status, Status::Running(_))
 }
 
-/// "About OmniClaw": the app's version, the CLI beside it (path and
-/// version, or that there is none), and each running gateway's version
-/// (from its `hello-ok`).
-fn about_submenu(snapshot: &Snapshot) -> Item {
+/// What "About OmniClaw" says, a line each: the app's version, the CLI
+/// beside it (path and version, or that there is none), and each
+/// gateway's version (from its `hello-ok` while it runs). The tray's
+/// submenu and the dashboard's About show these lines.
+pub fn about_lines(snapshot: &Snapshot) -> Vec<String> {
     let versions = &snapshot.versions;
-    let mut items = vec![Item::action(
-        ItemId::AboutApp,
-        format!("OmniClaw app {}", versions.app),
-        false,
-    )];
-    let cli = match &versions.cli {
+    let mut lines = vec![format!("OmniClaw app {}", versions.app)];
+    lines.push(match &versions.cli {
         Some(Cli {
             path,
             version: Ok(v),
@@ -852,27 +849,35 @@ fn about_submenu(snapshot: &Snapshot) -> Item {
             version: Err(e),
         }) => format!("omniclaw CLI at {path}: {}", first_line(e, REASON_CHARS)),
         None => "omniclaw CLI: not found beside the app".to_string(),
-    };
-    items.push(Item::action(ItemId::AboutCli, cli, false));
+    });
     // Every gateway, so the menu keeps its shape as they start and stop.
     for g in &snapshot.gateways {
-        let label = match g.version.as_deref().filter(|_| running(g)) {
+        lines.push(match g.version.as_deref().filter(|_| running(g)) {
             Some(v) => format!("Gateway {} {v} ({})", g.name, g.status.label()),
             None if running(g) => {
                 format!("Gateway {}: version unknown ({})", g.name, g.status.label())
             }
             None => format!("Gateway {}: {}", g.name, g.status.label()),
-        };
-        items.push(Item::action(
-            ItemId::AboutGateway(g.name.clone()),
-            label,
-            false,
-        ));
+        });
     }
+    lines
+}
+
+/// "About OmniClaw": [`about_lines`] as disabled items.
+fn about_submenu(snapshot: &Snapshot) -> Item {
+    let ids = [ItemId::AboutApp, ItemId::AboutCli].into_iter().chain(
+        snapshot
+            .gateways
+            .iter()
+            .map(|g| ItemId::AboutGateway(g.name.clone())),
+    );
     Item::Submenu {
         id: ItemId::About,
         label: "About OmniClaw".to_string(),
-        items,
+        items: ids
+            .zip(about_lines(snapshot))
+            .map(|(id, line)| Item::action(id, line, false))
+            .collect(),
     }
 }
 
