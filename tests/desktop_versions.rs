@@ -38,45 +38,74 @@ impl Drop for StopService {
     }
 }
 
+/// A stand-in `systemctl` first on `PATH` for `home`, stopping main's
+/// service gateway when dropped.
+struct Services {
+    // First: stops the gateway while the stand-in in `tools` is still there.
+    _stop: StopService,
+    tools: tempfile::TempDir,
+    path: OsString,
+}
+
+impl Services {
+    fn new(home: &omniclaw_tests::Home) -> Services {
+        let tools = tempfile::tempdir().expect("tools dir");
+        let systemctl = fake_systemctl(tools.path());
+        Services {
+            path: path_with(tools.path()),
+            _stop: StopService {
+                systemctl,
+                home: home.path().to_path_buf(),
+            },
+            tools,
+        }
+    }
+
+    /// `gateway install --binary bin` of main; waits until it listens.
+    fn install_main(&self, home: &omniclaw_tests::Home, bin: &Path, port: u16) {
+        let path = self.path.to_str().expect("utf-8 PATH");
+        home.run_env(
+            &[
+                "--profile",
+                "main",
+                "gateway",
+                "install",
+                "--binary",
+                bin.to_str().expect("utf-8"),
+            ],
+            &[("PATH", path)],
+        )
+        .expect_code(0);
+        wait_until("main's service gateway to listen", || listening(port));
+    }
+
+    /// Whether the service manager was asked to restart main's service.
+    fn restarted_main(&self) -> bool {
+        std::fs::read_to_string(self.tools.path().join("calls.log"))
+            .is_ok_and(|c| c.contains("systemctl --user restart omniclaw-gateway-main.service"))
+    }
+}
+
 #[test]
 fn about_and_versions_show_and_a_drifted_service_is_updated() {
     let session = Session::start();
     let notifications = session.notifications();
     let (home, main, _rescue) = two_profiles();
-    let tools = tempfile::tempdir().expect("tools dir");
-    let systemctl = fake_systemctl(tools.path());
-    let _stop = StopService {
-        systemctl: systemctl.clone(),
-        home: home.path().to_path_buf(),
-    };
-    let path = path_with(tools.path());
-    let path_text = path.to_str().expect("utf-8 PATH").to_string();
+    let services = Services::new(&home);
 
     // A service installed by an older build, elsewhere: its unit runs
     // another binary than `gateway install` from the app's CLI writes now.
     let old = tempfile::tempdir().expect("old build dir");
     let old_bin = old.path().join("omniclaw");
     std::os::unix::fs::symlink(omniclaw_tests::omniclaw_bin(), &old_bin).expect("old binary");
-    home.run_env(
-        &[
-            "--profile",
-            "main",
-            "gateway",
-            "install",
-            "--binary",
-            old_bin.to_str().expect("utf-8"),
-        ],
-        &[("PATH", &path_text)],
-    )
-    .expect_code(0);
+    services.install_main(&home, &old_bin, main);
     let unit = home
         .path()
         .join(".config/systemd/user/omniclaw-gateway-main.service");
     let text = std::fs::read_to_string(&unit).expect("the unit");
     assert!(text.contains(&old_bin.display().to_string()), "{text}");
-    wait_until("main's service gateway to listen", || listening(main));
 
-    let _app = session.launch_with(&home, &desktop_bin(), &[("PATH", path.as_os_str())]);
+    let _app = session.launch_with(&home, &desktop_bin(), &[("PATH", &services.path)]);
     let main_prefix = "main — ";
     let tray = session.wait_for("main's service, its version and its update", |t| {
         t.has(&label("main", "running · service", main))
@@ -124,16 +153,74 @@ fn about_and_versions_show_and_a_drifted_service_is_updated() {
             .is_some_and(|b| b.contains("omniclaw-gateway-main")),
         "the CLI's words: {shown}"
     );
-    let calls = std::fs::read_to_string(tools.path().join("calls.log")).expect("calls");
     assert!(
-        calls.contains("systemctl --user restart omniclaw-gateway-main.service"),
-        "the service restarted onto the new unit:\n{calls}"
+        services.restarted_main(),
+        "the service restarted onto the new unit"
     );
     let tray = session.wait_for("the update gone", |t| {
         t.find(main_prefix, "Update service").is_none()
             && t.has(&label("main", "running · service", main))
     });
     assert!(!tray.has_prefix("⚠"), "{}", tray.labels().join("\n"));
+}
+
+#[test]
+fn a_service_running_another_version_than_the_cli_is_restarted() {
+    use std::os::unix::fs::PermissionsExt;
+    let session = Session::start();
+    let notifications = session.notifications();
+    let (home, main, _rescue) = two_profiles();
+    let services = Services::new(&home);
+    // The app and a newer CLI side by side, as a package upgrade leaves
+    // them under a service still running the old gateway: the CLI says it
+    // is 9.9.9 and otherwise is the real one.
+    let links = tempfile::tempdir().expect("links dir");
+    let app = links.path().join("omniclaw-desktop");
+    std::os::unix::fs::symlink(desktop_bin(), &app).expect("symlink the app");
+    let cli = links.path().join("omniclaw");
+    std::fs::write(
+        &cli,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'omniclaw 9.9.9'; exit 0; fi\nexec '{}' \"$@\"\n",
+            omniclaw_tests::omniclaw_bin().display()
+        ),
+    )
+    .expect("the newer CLI");
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // Its unit fits: installed for that CLI.
+    services.install_main(&home, &cli, main);
+
+    let _app = session.launch_with(&home, &app, &[("PATH", &services.path)]);
+    let main_prefix = "main — ";
+    let tray = session.wait_for("main out of step with the CLI", |t| {
+        t.has(&format!(
+            "Versions: app {VERSION} · omniclaw 9.9.9 · main {VERSION}"
+        )) && t.find(main_prefix, "Update service").is_some()
+    });
+    let reason = format!("⚠ its service runs OmniClaw {VERSION}, omniclaw is 9.9.9");
+    assert!(
+        tray.find(main_prefix, &reason).is_some(),
+        "{reason:?} missing:\n{}",
+        tray.labels().join("\n")
+    );
+    assert!(
+        tray.find(
+            "About OmniClaw",
+            &format!("omniclaw CLI 9.9.9 — {}", cli.display())
+        )
+        .is_some(),
+        "the CLI beside the path the app was started by:\n{}",
+        tray.labels().join("\n")
+    );
+
+    session.click_item(main_prefix, "Update service");
+    notifications.wait_for("the restart's result", |n| {
+        n["summary"] == "Service of main updated"
+    });
+    assert!(
+        services.restarted_main(),
+        "restarted through the service manager"
+    );
 }
 
 #[test]
