@@ -25,7 +25,7 @@ const PROGRAM: &str = "omniclaw-desktop";
 
 impl Login {
     /// The login item named `app_name` (its entry's file name) for this
-    /// process, started as `argv[0]` from `cwd` with `PATH` `path_var`.
+    /// process, from its `argv[0]`, working directory and `PATH`.
     pub fn for_this_app(app_name: &str) -> Login {
         let path_var = std::env::var_os("PATH");
         let cwd = std::env::current_dir().ok();
