@@ -194,8 +194,16 @@ impl Session {
 
     /// [`Session::launch`] with the app at `bin` (an installed one).
     pub fn launch_from(&self, home: &Home, bin: &Path) -> Proc {
+        self.launch_with(home, bin, &[])
+    }
+
+    /// [`Session::launch_from`] with `extra` variables set (a `PATH` with
+    /// a stand-in service manager first).
+    pub fn launch_with(&self, home: &Home, bin: &Path, extra: &[(&str, &std::ffi::OsStr)]) -> Proc {
+        let mut command = self.desktop_from(home, bin);
+        command.envs(extra.iter().copied());
         let mut app = Proc(
-            self.desktop_from(home, bin)
+            command
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
         );

@@ -441,6 +441,7 @@ function renderPorts(state) {
 function renderSettings(state) {
   $("autostart").checked = state.settings.autostart;
   $("settings-file").textContent = state.settings.file;
+  $("about").replaceChildren(...state.about.map((line) => el("li", {}, line)));
   const marked = new Set(state.settings.startWithApp);
   $("start-with-app").replaceChildren(
     ...state.gateways.map((g) =>

@@ -82,6 +82,13 @@ impl ActionError {
     }
 }
 
+/// The CLI's `--version` (or why it was not read, or that it is being
+/// read), and the file's modification time it is for.
+struct CliVersion {
+    modified: Option<std::time::SystemTime>,
+    version: Result<String, String>,
+}
+
 /// A folder "Open logs" / "Open config folder" could not open: its path
 /// is shown on the card instead, to select and copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +129,9 @@ pub struct Desktop {
     /// Poked whenever something changed; the refresher wakes up at once.
     pub changed: Notify,
     cli: PathBuf,
+    /// The CLI's version as last read, with the file's modification time
+    /// it was read at (an upgrade replaces the file).
+    cli_version: Arc<Mutex<Option<CliVersion>>>,
     /// The control socket this app bound, removed on quit.
     control: Mutex<Option<PathBuf>>,
     /// Per running gateway, why it refused the newest edit of its config
@@ -186,6 +196,7 @@ impl Desktop {
             app_problems: Mutex::new(problems),
             changed: Notify::new(),
             cli: cli_path(),
+            cli_version: Arc::new(Mutex::new(None)),
             control: Mutex::new(None),
             refused: Mutex::new(HashMap::new()),
             links: crate::link::Links::default(),
@@ -764,6 +775,107 @@ impl Desktop {
         view.snapshot.gateways.into_iter().find(|g| g.name == name)
     }
 
+    /// The app's version and the CLI's it runs services with. The CLI's
+    /// `--version` (which also asks the running gateways) is read on its
+    /// own thread, once per change of its file: a gathering never waits on
+    /// it, and the next one shows it.
+    pub fn versions(&self) -> tray::Versions {
+        let app = env!("CARGO_PKG_VERSION").to_string();
+        if !self.cli.is_file() {
+            return tray::Versions { app, cli: None };
+        }
+        let modified = std::fs::metadata(&self.cli).and_then(|m| m.modified()).ok();
+        let mut cached = guard(&self.cli_version);
+        let version = match cached.as_ref() {
+            Some(read) if read.modified == modified => read.version.clone(),
+            _ => {
+                let reading = Err("its version is being read".to_string());
+                *cached = Some(CliVersion {
+                    modified,
+                    version: reading.clone(),
+                });
+                let slot = Arc::clone(&self.cli_version);
+                let cli = self.cli.clone();
+                std::thread::spawn(move || {
+                    let version = omniclaw_os::version::of_program(&cli, "omniclaw");
+                    // Kept only if the file did not change meanwhile.
+                    if let Some(read) = guard(&slot).as_mut().filter(|r| r.modified == modified) {
+                        read.version = version;
+                    }
+                });
+                reading
+            }
+        };
+        tray::Versions {
+            app,
+            cli: Some(tray::Cli {
+                path: self.cli.display().to_string(),
+                version,
+            }),
+        }
+    }
+
+    /// Why `name`'s installed service differs from what `gateway install`
+    /// run by this app would write now (the CLI it runs is the binary the
+    /// unit would name), as `gateway status --deep` says it; empty when it
+    /// fits, when there is none, or when no service manager is native here.
+    pub fn service_drift(&self, name: &str) -> Vec<String> {
+        let (Some(platform), Ok(resolved)) = (
+            omniclaw_core::service::Platform::native(),
+            resolve(&self.env, Some(name)),
+        ) else {
+            return Vec::new();
+        };
+        let file = platform.command_path(&resolved.home, &resolved.service_names());
+        if !file.is_file() {
+            return Vec::new();
+        }
+        let binary = self.cli.is_absolute().then(|| paths::normalize(&self.cli));
+        let now = omniclaw_os::service::Now {
+            binary: binary.as_deref(),
+            resolved: Some(&resolved),
+        };
+        let (_, stale) =
+            omniclaw_os::service::inspect(platform, &resolved.home, &resolved.profile, &file, now);
+        stale
+            .iter()
+            // A removed profile's service is uninstalled, not updated; it
+            // has no entry in the tray anyway.
+            .filter(|s| !matches!(s, omniclaw_core::service::Stale::ProfileGone { .. }))
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// "Update service": runs the CLI's fix for `name`'s service as the
+    /// current view decides it (`gateway install --force`, which restarts
+    /// it, for a unit that drifted; `gateway restart` for a service that
+    /// runs another version). `Ok` with what the CLI said, `Err` with the
+    /// CLI's own error text.
+    pub async fn update_service(self: &Arc<Self>, name: &str) -> Result<String, String> {
+        let me = Arc::clone(self);
+        let view = tauri::async_runtime::spawn_blocking(move || crate::view::gather(&me, false))
+            .await
+            .map_err(|e| format!("could not read the state of {name}: {e}"))?;
+        let gateway = view
+            .snapshot
+            .gateways
+            .iter()
+            .find(|g| g.name == name)
+            .ok_or_else(|| ActionError::UnknownProfile(name.to_string()).to_string())?;
+        let update = tray::service_update(gateway, view.snapshot.versions.cli_version())
+            .ok_or_else(|| {
+                format!("the service of {name} is in step with omniclaw: nothing to update")
+            })?;
+        let result = self.run_cli(update.args(name)).await;
+        match &result {
+            Ok(said) => self.succeed(name, format!("service updated: {said}")),
+            Err(e) => {
+                self.fail(name, ActionError::failed(name, e));
+            }
+        }
+        result
+    }
+
     /// Runs `omniclaw --profile NAME gateway <verb>` for the service manager.
     async fn service(&self, name: &str, action: Action) -> Result<(), ActionError> {
         let verb = match action {
@@ -1252,15 +1364,16 @@ fn config_text(resolved: &Resolved) -> Result<String, String> {
     }
 }
 
-/// The `omniclaw` CLI: next to this executable when it is there (a build
-/// tree or an install), else whatever `PATH` finds.
+/// The `omniclaw` CLI installed with this app (the package's, else the
+/// one beside the path the app was started by, else beside its resolved
+/// executable: see [`omniclaw_os::executable::beside`]), else whatever
+/// `PATH` finds.
 fn cli_path() -> PathBuf {
-    let name = format!("omniclaw{}", std::env::consts::EXE_SUFFIX);
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(name))
+    let path_var = std::env::var_os("PATH");
+    let cwd = std::env::current_dir().ok();
+    omniclaw_os::executable::beside("omniclaw", path_var.as_deref(), cwd.as_deref())
+        .map(|p| paths::normalize(&p))
+        .unwrap_or_else(|| PathBuf::from(format!("omniclaw{}", std::env::consts::EXE_SUFFIX)))
 }
 
 #[cfg(test)]

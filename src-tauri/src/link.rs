@@ -163,6 +163,13 @@ impl Links {
         })
     }
 
+    /// The version `name`'s `hello-ok` reported, while connected.
+    pub fn version(&self, name: &str) -> Option<String> {
+        lock(&self.clients)
+            .get(name)
+            .and_then(|c| omniclaw_os::version::from_hello(c.hello()))
+    }
+
     /// Whether the app is connected to `name`.
     pub fn connected(&self, name: &str) -> bool {
         lock(&self.clients).contains_key(name)
@@ -360,6 +367,8 @@ async fn follow_one(app: AppHandle<Wry>, desktop: Arc<Desktop>, name: String) {
         if let Some(client) = connect(&desktop, &name).await {
             let events = client.events();
             lock(&desktop.links.clients).insert(name.clone(), Arc::clone(&client));
+            // Its version (from `hello-ok`) reaches the tray at once.
+            desktop.changed.notify_one();
             read_health(&desktop, &name, &client).await;
             read_approvals(&desktop, &name, &client).await;
             // `session.message` and `session.tool` of every session.

@@ -19,6 +19,7 @@ mod chat;
 mod commands;
 mod desktop;
 mod link;
+mod login;
 mod markdown;
 mod memory;
 mod onboarding;
@@ -32,7 +33,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tauri::{Manager, RunEvent};
-use tauri_plugin_autostart::MacosLauncher;
 
 use crate::desktop::Desktop;
 
@@ -85,10 +85,6 @@ fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             tray::navigate(app, "gateways");
         }))
-        .plugin(tauri_plugin_autostart::init(
-            MacosLauncher::LaunchAgent,
-            Some(vec![HIDDEN_FLAG]),
-        ))
         .plugin(tauri_plugin_notification::init())
         .manage(Arc::clone(&desktop))
         .manage(window::PendingPage::default())
@@ -132,6 +128,7 @@ fn run() -> anyhow::Result<()> {
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
+            app.manage(login::Login::for_this_app(&app.package_info().name));
             let desktop = for_setup;
             let view = view::gather(&desktop, false);
             tray::install(&handle, &omniclaw_core::tray::menu(&view.snapshot))?;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use omniclaw_core::tray::{self, Notice, Snapshot};
+use tauri::Manager as _;
 use tauri::{AppHandle, Emitter, Wry};
-use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_notification::NotificationExt as _;
 
 use crate::changes::{self, Stamp};
@@ -27,7 +27,7 @@ pub const STATE_EVENT: &str = "omniclaw://state";
 
 /// Gathers the current view off the async threads.
 pub async fn current(app: &AppHandle<Wry>, desktop: &Arc<Desktop>) -> Option<View> {
-    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
+    let autostart = app.state::<crate::login::Login>().is_enabled();
     let desktop = Arc::clone(desktop);
     tauri::async_runtime::spawn_blocking(move || view::gather(&desktop, autostart))
         .await
@@ -92,7 +92,7 @@ fn show(app: &AppHandle<Wry>, before: Option<&View>, view: &View) {
 
 /// Shows one desktop notification; without a notification daemon (a bare
 /// session) it is only logged.
-fn notify(app: &AppHandle<Wry>, notice: Notice) {
+pub fn notify(app: &AppHandle<Wry>, notice: Notice) {
     let app = app.clone();
     tauri::async_runtime::spawn_blocking(move || {
         let shown = app

@@ -24,7 +24,6 @@ use tauri::menu::{
 };
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Wry};
-use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::desktop::{self, Desktop};
 use crate::window;
@@ -257,6 +256,16 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
         ItemId::Warning(_) => navigate(app, "ports"),
         ItemId::SetUpRescue => navigate(app, "setup"),
         ItemId::OpenDashboard => navigate(app, "gateways"),
+        ItemId::UpdateService(name) => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let result = desktop.update_service(&name).await;
+                if let Err(e) = &result {
+                    eprintln!("omniclaw-desktop: update service of {name}: {e}");
+                }
+                crate::refresh::notify(&app, model::Notice::ServiceUpdated { name, result });
+            });
+        }
         ItemId::StartAtLogin => {
             if let Err(e) = toggle_autostart(app) {
                 eprintln!("omniclaw-desktop: {e}");
@@ -274,6 +283,12 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
         | ItemId::Watched(..)
         | ItemId::Spend(_)
         | ItemId::NoGateways
+        | ItemId::ServiceDrift(_)
+        | ItemId::Versions
+        | ItemId::About
+        | ItemId::AboutApp
+        | ItemId::AboutCli
+        | ItemId::AboutGateway(_)
         | ItemId::PairingRequests
         | ItemId::PairingRequest(..) => {}
     }
@@ -307,23 +322,15 @@ pub fn navigate(app: &AppHandle<Wry>, page: &str) {
 
 /// Flips "Start at login".
 pub fn toggle_autostart(app: &AppHandle<Wry>) -> Result<bool, String> {
-    let on = !app.autolaunch().is_enabled().unwrap_or(false);
-    set_autostart(app, on)?;
+    let login = app.state::<crate::login::Login>();
+    let on = !login.is_enabled();
+    login.set(on)?;
     Ok(on)
 }
 
 /// Turns "Start at login" on or off.
 pub fn set_autostart(app: &AppHandle<Wry>, on: bool) -> Result<(), String> {
-    let launcher = app.autolaunch();
-    let result = if on {
-        launcher.enable()
-    } else {
-        launcher.disable()
-    };
-    result.map_err(|e| {
-        let verb = if on { "turn on" } else { "turn off" };
-        format!("could not {verb} start at login: {e}")
-    })
+    app.state::<crate::login::Login>().set(on)
 }
 
 /// Which folder of a profile to open.

@@ -41,6 +41,9 @@ pub struct View {
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {
     pub version: &'static str,
+    /// "About OmniClaw": the app's, the CLI's and each gateway's version,
+    /// the tray's lines.
+    pub about: Vec<String>,
     /// `none` (no gateway set up yet), `ok`, `warning` or `error`, like
     /// the tray icon.
     pub health: &'static str,
@@ -296,10 +299,12 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         gateways,
         conflicts: plan.conflicts.clone(),
         autostart,
+        versions: desktop.versions(),
     };
     let menu = tray::menu(&snapshot);
     let dashboard = Dashboard {
         version: env!("CARGO_PKG_VERSION"),
+        about: tray::about_lines(&snapshot),
         health: match menu.icon {
             tray::Icon::Idle => "none",
             tray::Icon::Ok => "ok",
@@ -369,10 +374,18 @@ fn gateway_of(desktop: &Desktop, record: &ProfileRecord, plan: &Plan) -> Gateway
     } else {
         Vec::new()
     };
+    let service_installed = service_installed(desktop.home(), &record.profile);
+    let service_drift = if service_installed {
+        desktop.service_drift(&name)
+    } else {
+        Vec::new()
+    };
     Gateway {
+        version: running.then(|| desktop.links.version(&name)).flatten(),
+        service_drift,
         status,
         base_port,
-        service_installed: service_installed(desktop.home(), &record.profile),
+        service_installed,
         config_problem,
         pairing: Vec::new(),
         refused_edit,

@@ -103,6 +103,28 @@ pub fn choose(
     inv.resolved.clone().map(Chosen::Resolved)
 }
 
+/// The program `sibling` (`omniclaw` beside the app, `omniclaw-desktop`
+/// beside the CLI) installed with the running one: the package's when
+/// installed from one, else the one beside the path the user invoked (a
+/// symlink farm such as `~/.local/bin` holding both), else the one beside
+/// the running executable as resolved (a build folder holds both).
+pub fn beside(
+    inv: &Invocation,
+    sibling: &str,
+    is_file: &mut dyn FnMut(&Path) -> bool,
+) -> Option<PathBuf> {
+    let file = format!("{sibling}{}", inv.exe_suffix);
+    let own = match choose(inv, sibling, is_file)? {
+        Chosen::Packaged(installed) => return Some(installed),
+        Chosen::Invoked(p) | Chosen::Resolved(p) => p,
+    };
+    [Some(own), inv.resolved.clone()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.with_file_name(&file))
+        .find(|c| is_file(c))
+}
+
 /// `argv[0]` as the file the shell ran: absolute against the working
 /// directory when it holds a separator, else searched on `PATH`.
 fn invoked(inv: &Invocation, is_file: &mut dyn FnMut(&Path) -> bool) -> Option<PathBuf> {
@@ -377,6 +399,65 @@ mod tests {
             resolved("/x/omniclaw"),
         );
         check("omniclaw", NONE, None);
+    }
+
+    #[test]
+    #[cfg_attr(windows, ignore = "a table of Unix paths")]
+    fn the_program_beside() {
+        let check = |argv0: &str, resolved: &str, files: &[&str], expected: Option<&str>| {
+            let inv = Invocation {
+                argv0: Some(PathBuf::from(argv0)),
+                cwd: Some(PathBuf::from("/home/u")),
+                path_dirs: vec![PathBuf::from("/home/u/.local/bin")],
+                resolved: Some(PathBuf::from(resolved)),
+                exe_suffix: String::new(),
+            };
+            let got = beside(&inv, "omniclaw", &mut |p| {
+                files.iter().any(|f| Path::new(f) == p)
+            });
+            assert_eq!(
+                got.as_deref(),
+                expected.map(Path::new),
+                "{argv0} -> {resolved}"
+            );
+        };
+        // Installed from a package: the package's CLI.
+        check(
+            "omniclaw-desktop",
+            "/usr/bin/omniclaw-desktop",
+            &["/usr/bin/omniclaw-desktop", "/usr/bin/omniclaw"],
+            Some("/usr/bin/omniclaw"),
+        );
+        // Symlinks in ~/.local/bin to a build: the CLI's symlink beside the app's.
+        check(
+            "omniclaw-desktop",
+            "/src/target/debug/omniclaw-desktop",
+            &[
+                "/home/u/.local/bin/omniclaw-desktop",
+                "/home/u/.local/bin/omniclaw",
+                "/src/target/debug/omniclaw-desktop",
+                "/src/target/debug/omniclaw",
+            ],
+            Some("/home/u/.local/bin/omniclaw"),
+        );
+        // Only the app is linked: the CLI in the build folder it resolves to.
+        check(
+            "omniclaw-desktop",
+            "/src/target/debug/omniclaw-desktop",
+            &[
+                "/home/u/.local/bin/omniclaw-desktop",
+                "/src/target/debug/omniclaw-desktop",
+                "/src/target/debug/omniclaw",
+            ],
+            Some("/src/target/debug/omniclaw"),
+        );
+        // No CLI anywhere near.
+        check(
+            "/opt/apps/omniclaw-desktop",
+            "/opt/apps/omniclaw-desktop",
+            &["/opt/apps/omniclaw-desktop"],
+            None,
+        );
     }
 
     #[test]

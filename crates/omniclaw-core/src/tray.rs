@@ -97,6 +97,12 @@ pub struct Gateway {
     /// The targets a running rescue gateway watches, as its watch last
     /// recorded them; empty otherwise.
     pub watch: Vec<Watched>,
+    /// The version a running gateway's `hello-ok` reports.
+    pub version: Option<String>,
+    /// Why its installed service differs from what `gateway install`
+    /// writes now (another binary, an older unit, a changed path); empty
+    /// when it fits or there is none. See [`service_update`].
+    pub service_drift: Vec<String>,
 }
 
 /// A target a rescue gateway watches, as its watch last recorded it
@@ -239,8 +245,95 @@ impl Gateway {
             approvals: Vec::new(),
             rescue: false,
             watch: Vec::new(),
+            version: None,
+            service_drift: Vec::new(),
         }
     }
+}
+
+/// The CLI the app runs gateway services with, as the app found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cli {
+    /// Where it is.
+    pub path: String,
+    /// Its `--version`, or why it could not be read.
+    pub version: Result<String, String>,
+}
+
+/// The versions beside the gateways': the app's own and its CLI's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Versions {
+    /// This app's version.
+    pub app: String,
+    /// The CLI installed with the app; `None` when none is beside it.
+    pub cli: Option<Cli>,
+}
+
+impl Versions {
+    /// The CLI's version, when it was read.
+    pub fn cli_version(&self) -> Option<&str> {
+        self.cli.as_ref().and_then(|c| c.version.as_deref().ok())
+    }
+}
+
+/// How a gateway's service is brought in step with the installed
+/// `omniclaw`, and why: the fixes `gateway status --deep` and `status` name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceUpdate {
+    /// The unit differs from what `gateway install` writes now:
+    /// `gateway install --force` rewrites it and restarts the service.
+    Reinstall { why: String },
+    /// The unit fits, but the service runs another version than the CLI
+    /// (the package was upgraded under it): `gateway restart`.
+    Restart { running: String, cli: String },
+}
+
+impl ServiceUpdate {
+    /// The `omniclaw` arguments that carry it out for profile `name`.
+    pub fn args(&self, name: &str) -> Vec<String> {
+        let verb: &[&str] = match self {
+            ServiceUpdate::Reinstall { .. } => &["install", "--force"],
+            ServiceUpdate::Restart { .. } => &["restart"],
+        };
+        ["--profile", name, "gateway"]
+            .into_iter()
+            .chain(verb.iter().copied())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Why, in a line: `its service differs: …` / `runs 0.0.9, omniclaw is 0.1.0`.
+    pub fn why(&self) -> String {
+        match self {
+            ServiceUpdate::Reinstall { why } => format!("its service differs: {why}"),
+            ServiceUpdate::Restart { running, cli } => {
+                format!("its service runs OmniClaw {running}, omniclaw is {cli}")
+            }
+        }
+    }
+}
+
+/// What brings `gateway`'s service in step with the installed CLI
+/// (version `cli`), if anything: a unit that drifted is reinstalled, a
+/// service that runs another version than the CLI is restarted.
+pub fn service_update(gateway: &Gateway, cli: Option<&str>) -> Option<ServiceUpdate> {
+    if !gateway.service_installed {
+        return None;
+    }
+    if !gateway.service_drift.is_empty() {
+        return Some(ServiceUpdate::Reinstall {
+            why: gateway.service_drift.join("; "),
+        });
+    }
+    let running = gateway
+        .version
+        .as_deref()
+        .filter(|_| gateway.status == Status::Running(Owner::Service))?;
+    let cli = cli.filter(|c| *c != running)?;
+    Some(ServiceUpdate::Restart {
+        running: running.to_string(),
+        cli: cli.to_string(),
+    })
 }
 
 /// Everything the menu is built from.
@@ -252,6 +345,8 @@ pub struct Snapshot {
     pub conflicts: Vec<Conflict>,
     /// Whether the app starts at login.
     pub autostart: bool,
+    /// The app's and its CLI's versions.
+    pub versions: Versions,
 }
 
 /// A lifecycle action on one gateway.
@@ -440,6 +535,17 @@ pub enum ItemId {
     Watched(String, String),
     /// The disabled line shown while no profile exists.
     NoGateways,
+    /// "Update service": reinstall or restart a service out of step.
+    UpdateService(String),
+    /// The disabled line saying why a service is out of step.
+    ServiceDrift(String),
+    /// The disabled line with the versions side by side.
+    Versions,
+    /// The "About OmniClaw" submenu and its lines.
+    About,
+    AboutApp,
+    AboutCli,
+    AboutGateway(String),
     SetUpRescue,
     OpenDashboard,
     StartAtLogin,
@@ -464,6 +570,13 @@ impl fmt::Display for ItemId {
             ItemId::ApprovePairing(name, code) => write!(f, "approve-pairing:{name}:{code}"),
             ItemId::DenyPairing(name, code) => write!(f, "deny-pairing:{name}:{code}"),
             ItemId::NoGateways => f.write_str("no-gateways"),
+            ItemId::UpdateService(name) => write!(f, "update-service:{name}"),
+            ItemId::ServiceDrift(name) => write!(f, "service-drift:{name}"),
+            ItemId::Versions => f.write_str("versions"),
+            ItemId::About => f.write_str("about"),
+            ItemId::AboutApp => f.write_str("about-app"),
+            ItemId::AboutCli => f.write_str("about-cli"),
+            ItemId::AboutGateway(name) => write!(f, "about-gateway:{name}"),
             ItemId::SetUpRescue => f.write_str("set-up-rescue"),
             ItemId::OpenDashboard => f.write_str("open-dashboard"),
             ItemId::StartAtLogin => f.write_str("start-at-login"),
@@ -489,6 +602,10 @@ impl FromStr for ItemId {
             "open-dashboard" => Some(ItemId::OpenDashboard),
             "start-at-login" => Some(ItemId::StartAtLogin),
             "quit" => Some(ItemId::Quit),
+            "versions" => Some(ItemId::Versions),
+            "about" => Some(ItemId::About),
+            "about-app" => Some(ItemId::AboutApp),
+            "about-cli" => Some(ItemId::AboutCli),
             _ => None,
         };
         if let Some(id) = fixed {
@@ -536,6 +653,9 @@ impl FromStr for ItemId {
             "chat" => ItemId::Chat(name),
             "spend" => ItemId::Spend(name),
             "approvals" => ItemId::Approvals(name),
+            "update-service" => ItemId::UpdateService(name),
+            "service-drift" => ItemId::ServiceDrift(name),
+            "about-gateway" => ItemId::AboutGateway(name),
             "warning" => ItemId::Warning(arg.parse().map_err(|_| unknown())?),
             other => ItemId::GatewayAction(Action::parse(other).ok_or_else(unknown)?, name),
         })
@@ -641,7 +761,7 @@ pub fn menu(snapshot: &Snapshot) -> Menu {
         items.push(Item::Separator);
     }
     for gateway in &snapshot.gateways {
-        items.push(gateway_submenu(gateway));
+        items.push(gateway_submenu(gateway, &snapshot.versions));
     }
     // What each running rescue sees of its targets, at a glance.
     for gateway in &snapshot.gateways {
@@ -673,11 +793,102 @@ pub fn menu(snapshot: &Snapshot) -> Menu {
         checked: snapshot.autostart,
     });
     items.push(Item::Separator);
+    items.push(Item::action(
+        ItemId::Versions,
+        versions_label(snapshot),
+        false,
+    ));
+    items.push(about_submenu(snapshot));
+    items.push(Item::Separator);
     items.push(Item::action(ItemId::Quit, "Quit", true));
     Menu {
         icon: icon(snapshot),
         tooltip: tooltip(snapshot),
         items,
+    }
+}
+
+/// `Versions: app 0.1.0 · omniclaw 0.1.0 · main 0.0.9`: the app's, the
+/// CLI's and each running gateway's version side by side.
+pub fn versions_label(snapshot: &Snapshot) -> String {
+    let versions = &snapshot.versions;
+    let mut parts = vec![format!("app {}", versions.app)];
+    parts.push(match &versions.cli {
+        Some(Cli { version: Ok(v), .. }) => format!("omniclaw {v}"),
+        Some(Cli {
+            version: Err(_), ..
+        }) => "omniclaw ?".to_string(),
+        None => "omniclaw not found beside the app".to_string(),
+    });
+    for g in &snapshot.gateways {
+        if let Some(v) = g.version.as_ref().filter(|_| running(g)) {
+            parts.push(format!("{} {v}", g.name));
+        }
+    }
+    format!("Versions: {}", parts.join(" · "))
+}
+
+fn running(gateway: &Gateway) -> bool {
+    matches!(gateway.status, Status::Running(_))
+}
+
+/// What "About OmniClaw" says, a line each: the app's version, the CLI
+/// beside it (path and version, or that there is none), and each
+/// gateway's version (from its `hello-ok` while it runs). The tray's
+/// submenu and the dashboard's About show these lines.
+pub fn about_lines(snapshot: &Snapshot) -> Vec<String> {
+    let versions = &snapshot.versions;
+    let mut lines = vec![format!("OmniClaw app {}", versions.app)];
+    lines.push(match &versions.cli {
+        Some(Cli {
+            path,
+            version: Ok(v),
+        }) => format!("omniclaw CLI {v} — {path}"),
+        Some(Cli {
+            path,
+            version: Err(e),
+        }) => format!("omniclaw CLI at {path}: {}", first_line(e, REASON_CHARS)),
+        None => "omniclaw CLI: not found beside the app".to_string(),
+    });
+    // Every gateway, so the menu keeps its shape as they start and stop.
+    for g in &snapshot.gateways {
+        lines.push(match g.version.as_deref().filter(|_| running(g)) {
+            Some(v) => format!("Gateway {} {v} ({})", g.name, g.status.label()),
+            None if running(g) => {
+                format!("Gateway {}: version unknown ({})", g.name, g.status.label())
+            }
+            None => format!("Gateway {}: {}", g.name, g.status.label()),
+        });
+    }
+    lines
+}
+
+/// "About OmniClaw": [`about_lines`] as disabled items.
+fn about_submenu(snapshot: &Snapshot) -> Item {
+    let ids = [ItemId::AboutApp, ItemId::AboutCli].into_iter().chain(
+        snapshot
+            .gateways
+            .iter()
+            .map(|g| ItemId::AboutGateway(g.name.clone())),
+    );
+    Item::Submenu {
+        id: ItemId::About,
+        label: "About OmniClaw".to_string(),
+        items: ids
+            .zip(about_lines(snapshot))
+            .map(|(id, line)| Item::action(id, line, false))
+            .collect(),
+    }
+}
+
+/// ` · v0.0.9 (app 0.1.0)` for a running gateway of another version than
+/// the app; empty otherwise.
+fn version_gap(gateway: &Gateway, versions: &Versions) -> String {
+    match gateway.version.as_deref() {
+        Some(v) if running(gateway) && v != versions.app => {
+            format!(" · v{v} (app {})", versions.app)
+        }
+        _ => String::new(),
     }
 }
 
@@ -697,9 +908,17 @@ pub fn gateway_label(gateway: &Gateway) -> String {
     format!("{} — {status} — {port}", gateway.name)
 }
 
-fn gateway_submenu(gateway: &Gateway) -> Item {
+fn gateway_submenu(gateway: &Gateway, versions: &Versions) -> Item {
     let name = &gateway.name;
+    let update = service_update(gateway, versions.cli_version());
     let mut items = Vec::new();
+    if let Some(update) = &update {
+        items.push(Item::action(
+            ItemId::ServiceDrift(name.clone()),
+            format!("⚠ {}", first_line(&update.why(), REASON_CHARS)),
+            false,
+        ));
+    }
     if let Some(waiting) = approvals_label(gateway) {
         // First: the assistant is stopped until someone answers.
         items.push(Item::action(ItemId::Approvals(name.clone()), waiting, true));
@@ -745,6 +964,13 @@ fn gateway_submenu(gateway: &Gateway) -> Item {
     } else {
         Action::InstallService
     };
+    if update.is_some() {
+        items.push(Item::action(
+            ItemId::UpdateService(name.clone()),
+            "Update service",
+            true,
+        ));
+    }
     items.push(Item::action(
         ItemId::GatewayAction(service, name.clone()),
         service.label(),
@@ -763,7 +989,11 @@ fn gateway_submenu(gateway: &Gateway) -> Item {
     ));
     Item::Submenu {
         id: ItemId::Gateway(name.clone()),
-        label: gateway_label(gateway),
+        label: format!(
+            "{}{}",
+            gateway_label(gateway),
+            version_gap(gateway, versions)
+        ),
         items,
     }
 }
@@ -887,6 +1117,7 @@ fn icon(snapshot: &Snapshot) -> Icon {
                 || refused_label(g).is_some()
                 || approvals_label(g).is_some()
                 || capped(g)
+                || service_update(g, snapshot.versions.cli_version()).is_some()
         });
     if failed {
         Icon::Error
@@ -995,6 +1226,12 @@ pub enum Notice {
         target: String,
         ended: Ended,
     },
+    /// "Update service" of gateway `name` ran: what the CLI said, or its
+    /// error in its own words.
+    ServiceUpdated {
+        name: String,
+        result: Result<String, String>,
+    },
 }
 
 impl Notice {
@@ -1021,6 +1258,10 @@ impl Notice {
             Notice::OutageEnded { rescue, target, .. } => {
                 format!("Rescue {rescue} stopped repairing {target}")
             }
+            Notice::ServiceUpdated { name, result } => match result {
+                Ok(_) => format!("Service of {name} updated"),
+                Err(_) => format!("Service of {name} not updated"),
+            },
         }
     }
 
@@ -1060,6 +1301,9 @@ impl Notice {
             ),
             Notice::Repair { step, .. } => first_line(step, 200),
             Notice::OutageEnded { ended, .. } => ended.lines.join("\n"),
+            Notice::ServiceUpdated { result, .. } => match result {
+                Ok(said) | Err(said) => said.clone(),
+            },
         }
     }
 }
@@ -1315,6 +1559,17 @@ mod tests {
             gateways,
             conflicts,
             autostart,
+            versions: versions("0.1.0", Some(Ok("0.1.0"))),
+        }
+    }
+
+    fn versions(app: &str, cli: Option<Result<&str, &str>>) -> Versions {
+        Versions {
+            app: app.to_string(),
+            cli: cli.map(|v| Cli {
+                path: "/usr/bin/omniclaw".to_string(),
+                version: v.map(str::to_string).map_err(str::to_string),
+            }),
         }
     }
 
@@ -1365,6 +1620,146 @@ mod tests {
         s.gateways[0].service_installed = true;
         s.autostart = true;
         insta::assert_snapshot!(menu(&s).to_string());
+    }
+
+    fn service_gateway(version: &str, drift: &[&str]) -> Gateway {
+        Gateway {
+            service_installed: true,
+            version: Some(version.to_string()),
+            service_drift: drift.iter().map(|d| d.to_string()).collect(),
+            ..gw("main", 18789, Status::Running(Owner::Service))
+        }
+    }
+
+    #[test]
+    fn a_service_out_of_step_is_reinstalled_or_restarted() {
+        let check = |g: Gateway, cli: Option<&str>, expected: Option<ServiceUpdate>| {
+            assert_eq!(service_update(&g, cli), expected, "{g:?} cli {cli:?}");
+        };
+        let drifted =
+            "it runs /old/omniclaw but `gateway install` would now write /usr/bin/omniclaw";
+        // A unit that drifted is rewritten, whatever runs.
+        check(
+            service_gateway("0.1.0", &[drifted]),
+            Some("0.1.0"),
+            Some(ServiceUpdate::Reinstall {
+                why: drifted.to_string(),
+            }),
+        );
+        check(
+            Gateway {
+                status: Status::Stopped,
+                ..service_gateway("0.1.0", &[drifted, "another"])
+            },
+            None,
+            Some(ServiceUpdate::Reinstall {
+                why: format!("{drifted}; another"),
+            }),
+        );
+        // A fitting unit whose gateway runs another version is restarted.
+        check(
+            service_gateway("0.0.9", &[]),
+            Some("0.1.0"),
+            Some(ServiceUpdate::Restart {
+                running: "0.0.9".into(),
+                cli: "0.1.0".into(),
+            }),
+        );
+        // In step, or nothing to compare with, or not the service running it.
+        check(service_gateway("0.1.0", &[]), Some("0.1.0"), None);
+        check(service_gateway("0.0.9", &[]), None, None);
+        check(
+            Gateway {
+                status: Status::Running(Owner::External),
+                ..service_gateway("0.0.9", &[])
+            },
+            Some("0.1.0"),
+            None,
+        );
+        // No service: nothing to update.
+        check(
+            Gateway {
+                service_installed: false,
+                ..service_gateway("0.0.9", &[drifted])
+            },
+            Some("0.1.0"),
+            None,
+        );
+    }
+
+    #[test]
+    fn an_update_runs_the_clis_fix() {
+        let reinstall = ServiceUpdate::Reinstall { why: "x".into() };
+        assert_eq!(
+            reinstall.args("main"),
+            ["--profile", "main", "gateway", "install", "--force"]
+        );
+        let restart = ServiceUpdate::Restart {
+            running: "0.0.9".into(),
+            cli: "0.1.0".into(),
+        };
+        assert_eq!(
+            restart.args("rescue"),
+            ["--profile", "rescue", "gateway", "restart"]
+        );
+        assert_eq!(
+            restart.why(),
+            "its service runs OmniClaw 0.0.9, omniclaw is 0.1.0"
+        );
+    }
+
+    #[test]
+    fn versions_side_by_side() {
+        let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        s.gateways[0].version = Some("0.1.0".into());
+        // A stopped gateway's last version is not shown.
+        s.gateways[1].version = Some("0.0.1".into());
+        assert_eq!(
+            versions_label(&s),
+            "Versions: app 0.1.0 · omniclaw 0.1.0 · main 0.1.0"
+        );
+        s.versions = versions("0.2.0", None);
+        assert_eq!(
+            versions_label(&s),
+            "Versions: app 0.2.0 · omniclaw not found beside the app · main 0.1.0"
+        );
+        s.versions = versions("0.2.0", Some(Err("it did not answer")));
+        assert_eq!(
+            versions_label(&s),
+            "Versions: app 0.2.0 · omniclaw ? · main 0.1.0"
+        );
+        // The gateway's label shows its version only where it differs.
+        let m = menu(&s);
+        let label = |id: &ItemId| match m.items.iter().find(|i| i.id() == Some(id)) {
+            Some(Item::Submenu { label, .. }) => label.clone(),
+            other => panic!("{id}: {other:?}"),
+        };
+        assert_eq!(
+            label(&ItemId::Gateway("main".into())),
+            "main — running · embedded — port 18789 · v0.1.0 (app 0.2.0)"
+        );
+        assert_eq!(
+            label(&ItemId::Gateway("rescue".into())),
+            "rescue — stopped — port 19789"
+        );
+    }
+
+    #[test]
+    fn a_service_out_of_step_offers_its_update() {
+        let drifted = service_gateway(
+            "0.1.0",
+            &["it runs /home/u/old/omniclaw but `gateway install` would now write /usr/bin/omniclaw"],
+        );
+        let old = Gateway {
+            name: "rescue".into(),
+            base_port: Some(19789),
+            ..service_gateway("0.0.9", &[])
+        };
+        let mut s = snapshot(vec![drifted, old], Vec::new(), false);
+        s.versions = versions("0.1.0", Some(Ok("0.1.0")));
+        let m = menu(&s);
+        assert_eq!(m.icon, Icon::Warning);
+        insta::assert_snapshot!(m.to_string());
     }
 
     #[test]
@@ -1575,6 +1970,14 @@ mod tests {
             ("chat:main", Some(ItemId::Chat(main()))),
             ("spend:main", Some(ItemId::Spend(main()))),
             ("approvals:main", Some(ItemId::Approvals(main()))),
+            ("update-service:main", Some(ItemId::UpdateService(main()))),
+            ("service-drift:main", Some(ItemId::ServiceDrift(main()))),
+            ("versions", Some(ItemId::Versions)),
+            ("about", Some(ItemId::About)),
+            ("about-app", Some(ItemId::AboutApp)),
+            ("about-cli", Some(ItemId::AboutCli)),
+            ("about-gateway:main", Some(ItemId::AboutGateway(main()))),
+            ("update-service:", None),
             (
                 "watched:rescue:main",
                 Some(ItemId::Watched("rescue".into(), main())),

@@ -29,3 +29,9 @@ pub fn invocation(path_var: Option<&OsStr>, cwd: Option<&Path>) -> Invocation {
 pub fn choose(name: &str, path_var: Option<&OsStr>, cwd: Option<&Path>) -> Option<Chosen> {
     executable::choose(&invocation(path_var, cwd), name, &mut |p| p.is_file())
 }
+
+/// The program `sibling` installed with this one (the CLI beside the app,
+/// the app beside the CLI), by [`omniclaw_core::executable::beside`].
+pub fn beside(sibling: &str, path_var: Option<&OsStr>, cwd: Option<&Path>) -> Option<PathBuf> {
+    executable::beside(&invocation(path_var, cwd), sibling, &mut |p| p.is_file())
+}

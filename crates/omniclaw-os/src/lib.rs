@@ -25,4 +25,5 @@ pub mod rescue;
 pub mod runtime;
 pub mod secrets;
 pub mod service;
+pub mod version;
 pub mod watch;

@@ -1311,60 +1311,6 @@ pub struct Section {
     pub warnings: Vec<String>,
 }
 
-/// What `gateway install` would write now, for `--deep` to compare an
-/// installed service with: the binary it picks, and for the current
-/// profile the whole spec.
-#[derive(Clone, Copy, Default)]
-struct Now<'a> {
-    binary: Option<&'a Path>,
-    resolved: Option<&'a Resolved>,
-}
-
-/// Facts about one installed OmniClaw service file, and why it is stale.
-fn inspect(
-    platform: Platform,
-    home: &Path,
-    profile: &omniclaw_core::profile::Profile,
-    command_file: &Path,
-    now: Now<'_>,
-) -> (service::Installed, Vec<service::Stale>) {
-    let text = fs::read(command_file)
-        .ok()
-        .and_then(|b| ServiceFile::decode(&b))
-        .unwrap_or_default();
-    let installed = service::parse(platform, &text);
-    let state_dir = installed
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| paths::default_state_dir(home, profile));
-    let config_path = installed
-        .config_path
-        .clone()
-        .unwrap_or_else(|| state_dir.join(paths::CONFIG_FILE));
-    let config_port = match profiles::read_config(&config_path) {
-        ConfigState::Valid { loaded, .. } => Some(service::config_port(&loaded.config)),
-        _ => None,
-    };
-    let facts = service::Facts {
-        profile: profile.clone(),
-        state_dir_exists: state_dir.is_dir(),
-        binary_exists: installed.binary.as_ref().is_some_and(|b| b.is_file()),
-        config_port,
-    };
-    let mut stale = service::stale_reasons(&installed, &facts);
-    // The port `drift` leaves to `stale_reasons`; the spec's is not compared.
-    let spec = now.resolved.zip(now.binary).map(|(r, b)| {
-        ServiceSpec::for_profile(r, b, installed.port.unwrap_or(paths::DEFAULT_GATEWAY_PORT))
-    });
-    if facts.state_dir_exists {
-        stale.extend(service::drift(&installed, now.binary, spec.as_ref()));
-    }
-    if let Some(spec) = spec.filter(|_| stale.is_empty()) {
-        stale.extend(service::outdated(&spec, platform, &text));
-    }
-    (installed, stale)
-}
-
 /// The service manager for `gateway status`: an unknown
 /// `OMNICLAW_SERVICE_MANAGER` is bad input (exit 2), as for install; an
 /// unreachable one is reported as `Err(Section)` and the status goes on.
@@ -1406,11 +1352,11 @@ pub fn status_section(ctx: &Ctx, resolved: &Resolved, deep: bool) -> Result<Sect
         });
     }
     let binary_now = deep.then(|| chosen_binary(ctx)).flatten();
-    let now = Now {
+    let now = omniclaw_os::service::Now {
         binary: binary_now.as_deref(),
         resolved: deep.then_some(resolved),
     };
-    let (installed, stale) = inspect(
+    let (installed, stale) = omniclaw_os::service::inspect(
         platform,
         &resolved.home,
         &resolved.profile,
@@ -1532,11 +1478,12 @@ pub fn deep_section(ctx: &Ctx, resolved: &Resolved) -> Result<Section, CliError>
                 if path != platform.command_path(home, &names) {
                     continue;
                 }
-                let now = Now {
+                let now = omniclaw_os::service::Now {
                     binary: binary_now.as_deref(),
                     resolved: (profile == resolved.profile).then_some(resolved),
                 };
-                let (installed, stale) = inspect(platform, home, &profile, &path, now);
+                let (installed, stale) =
+                    omniclaw_os::service::inspect(platform, home, &profile, &path, now);
                 let unit = Unit {
                     name: platform.service_name(&names).to_string(),
                     definition: platform.definition_path(home, &names),

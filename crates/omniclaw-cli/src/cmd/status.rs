@@ -121,10 +121,10 @@ pub fn gateway_status(ctx: &Ctx, args: &GatewayStatusArgs) -> CmdResult {
         _ => {}
     }
     let reachable = matches!(probe, Some(Ok(_)));
-    let app = super::versions::app();
+    let app = super::versions::app(ctx);
     warnings.extend(app.as_ref().and_then(super::versions::App::out_of_step));
     let version = match &probe {
-        Some(Ok(reached)) => super::versions::reported_version(&reached.hello),
+        Some(Ok(reached)) => omniclaw_os::version::from_hello(&reached.hello),
         _ => None,
     };
     if let (Some(v), Some(h)) = (&version, &holder) {
@@ -479,7 +479,7 @@ pub fn run(ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.concerns(o)))
         .collect();
-    let app = super::versions::app();
+    let app = super::versions::app(ctx);
     if let Some((what, fix)) = app.as_ref().and_then(super::versions::App::gap) {
         notes.push(("app".into(), what, fix));
     }

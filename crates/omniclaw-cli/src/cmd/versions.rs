@@ -5,13 +5,12 @@
 //! restart that brings it in step; an app beside the CLI at another
 //! version, with the reinstall.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
 use omniclaw_os::lock::{InstanceLock, Owner};
+use omniclaw_os::version;
 
 use crate::ctx::Ctx;
 use crate::out::CliError;
@@ -119,51 +118,15 @@ pub fn side_by_side(gateway: Option<&str>, app: Option<&App>) -> String {
     parts.join(" · ")
 }
 
-/// The desktop app next to the running `omniclaw`, if there is one.
-pub fn app() -> Option<App> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.with_file_name(format!("omniclaw-desktop{}", std::env::consts::EXE_SUFFIX));
-    path.is_file().then(|| App {
-        version: version_of(&path, "omniclaw-desktop"),
+/// The desktop app installed with this `omniclaw`, if there is one (see
+/// [`omniclaw_os::executable::beside`]).
+pub fn app(ctx: &Ctx) -> Option<App> {
+    let path_var = ctx.env.get("PATH").map(std::ffi::OsStr::new);
+    let path = omniclaw_os::executable::beside("omniclaw-desktop", path_var, ctx.cwd.as_deref())?;
+    Some(App {
+        version: version::of_program(&path, "omniclaw-desktop"),
         path,
     })
-}
-
-/// `PROGRAM --version` of the binary at `path`: its first line,
-/// `NAME VERSION`. Never waits more than a few seconds.
-fn version_of(path: &Path, name: &str) -> Result<String, String> {
-    let mut child = Command::new(path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{} --version did not answer", path.display()));
-            }
-        }
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .next()
-        .and_then(|l| l.strip_prefix(name))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| format!("{} --version printed no version", path.display()))
 }
 
 /// Every profile whose gateway runs now, asked for its version.
@@ -202,22 +165,14 @@ pub fn ask_version(t: &Target) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .block_on(super::status::probe(&t.url(), auth, "cli"))
         .map_err(|e| e.to_string())?;
-    reported_version(&reached.hello).ok_or_else(|| "its hello-ok names no version".into())
-}
-
-/// `hello-ok.server.version`.
-pub fn reported_version(hello: &Value) -> Option<String> {
-    hello
-        .pointer("/server/version")
-        .and_then(Value::as_str)
-        .map(str::to_string)
+    version::from_hello(&reached.hello).ok_or_else(|| "its hello-ok names no version".into())
 }
 
 /// `omniclaw --version`: this CLI's version first (the line scripts read),
 /// then the app beside it and every running gateway, each flagged when out
 /// of step. Exit 1 when anything is.
 pub fn print(ctx: &Ctx) -> Result<bool, CliError> {
-    let app = app();
+    let app = app(ctx);
     let running = running(ctx)?;
     let mut problems: Vec<String> = app.iter().filter_map(App::out_of_step).collect();
     problems.extend(running.iter().filter_map(Running::out_of_step));
@@ -306,12 +261,5 @@ mod tests {
             );
             assert!(said.contains(fix), "{owner:?}: {said}");
         }
-    }
-
-    #[test]
-    fn the_version_is_read_from_hello_ok() {
-        let hello = json!({"type": "hello-ok", "server": {"version": "2026.9.6", "connId": "c1"}});
-        assert_eq!(reported_version(&hello).as_deref(), Some("2026.9.6"));
-        assert_eq!(reported_version(&json!({"server": {}})), None);
     }
 }

@@ -8,6 +8,7 @@
 //! (the caller does, at the [`Step::WriteFiles`] of a plan) and never decide
 //! policy; every failure names the command and the fix.
 
+mod inspect;
 mod launchd;
 mod process;
 mod runner;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use omniclaw_core::env::EnvSnapshot;
 use omniclaw_core::service::Platform;
 
+pub use inspect::{inspect, Now};
 pub use launchd::Launchd;
 pub use process::{current_uid, terminate_cli_gateway, TerminateError};
 pub use runner::{Cmd, CmdOutput, CommandRunner, NoRunner, SystemRunner};
