@@ -54,3 +54,24 @@ exit 0
         bin = bin.display()
     )
 }
+
+/// Stops the stand-in's service when dropped, so a test that fails
+/// between starting and stopping it leaves no gateway behind.
+pub struct StopOnDrop(PathBuf);
+
+/// A [`StopOnDrop`] for the stand-in written into `dir`.
+pub fn stop_on_drop(dir: &Path) -> StopOnDrop {
+    StopOnDrop(dir.join("main.pid"))
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let Ok(pid) = std::fs::read_to_string(&self.0) else {
+            return;
+        };
+        let _ = std::process::Command::new("kill")
+            .arg(pid.trim())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

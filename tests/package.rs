@@ -266,6 +266,7 @@ fn the_installed_package_runs_the_app_and_its_services_and_leaves_user_data_when
     let fakebin = home.path().join("fakebin");
     std::fs::create_dir_all(&fakebin).expect("mkdir fakebin");
     let systemctl = omniclaw_tests::service::fake_systemctl_running(&fakebin, &cli);
+    let _service = omniclaw_tests::service::stop_on_drop(&fakebin);
     let service_path = format!("{}:{path}", fakebin.display());
     ok(Command::new(&cli)
         .args(["--profile", "main", "gateway", "install"])
