@@ -12,6 +12,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The `omniclaw` a bench measures: `OMNICLAW_BENCH_BIN` when set (a
+/// packaged or differently built binary), else `built`, the one cargo
+/// built for the bench.
+pub fn bench_bin(built: &'static str) -> String {
+    std::env::var("OMNICLAW_BENCH_BIN").unwrap_or_else(|_| built.to_string())
+}
+
 /// The built `omniclaw` binary, next to the test executable's deps folder.
 pub fn omniclaw_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

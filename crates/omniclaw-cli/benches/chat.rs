@@ -626,8 +626,9 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(30usize);
     let with_openclaw = !args.iter().any(|a| a == "--no-openclaw");
-    let bin = env!("CARGO_BIN_EXE_omniclaw");
-    let double_bin = Path::new(bin).with_file_name("provider-double");
+    let built = env!("CARGO_BIN_EXE_omniclaw");
+    let bin = &omniclaw_tests::bench_bin(built);
+    let double_bin = Path::new(built).with_file_name("provider-double");
     if !double_bin.exists() {
         fail(format!(
             "{} is missing: cargo build --release -p omniclaw-agent --features double --bin provider-double",

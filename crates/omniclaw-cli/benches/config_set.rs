@@ -16,7 +16,7 @@ fn main() {
     for profiles in [2, 100] {
         let home = tempfile::tempdir().expect("temp home");
         populate(home.path(), profiles);
-        let bin = env!("CARGO_BIN_EXE_omniclaw");
+        let bin = &omniclaw_tests::bench_bin(env!("CARGO_BIN_EXE_omniclaw"));
         let set = |key: &str, value: &str| {
             let start = Instant::now();
             let out = Command::new(bin)

@@ -37,7 +37,7 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 fn main() {
-    let bin = env!("CARGO_BIN_EXE_omniclaw");
+    let bin = &omniclaw_tests::bench_bin(env!("CARGO_BIN_EXE_omniclaw"));
     let home = tempfile::tempdir().expect("home");
     let setup = Command::new(bin)
         .args(["--profile", "bench", "setup"])

@@ -14,7 +14,7 @@ const RUNS: usize = 30;
 fn main() {
     let home = tempfile::tempdir().expect("temp home");
     populate(home.path());
-    let bin = env!("CARGO_BIN_EXE_omniclaw");
+    let bin = &omniclaw_tests::bench_bin(env!("CARGO_BIN_EXE_omniclaw"));
     let run = || {
         let start = Instant::now();
         let out = Command::new(bin)
