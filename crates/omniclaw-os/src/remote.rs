@@ -25,6 +25,7 @@ use omniclaw_core::remotes::{RemoteError, Remotes, SshTunnel, FILE};
 use omniclaw_core::tunnel::{ssh_args, TunnelAction, TunnelEvent, TunnelState};
 
 use crate::fsx;
+use crate::secrets::Scope;
 
 /// `<home>/.omniclaw`, where OmniClaw keeps what belongs to no profile.
 pub fn omniclaw_dir(home: &Path) -> PathBuf {
@@ -45,6 +46,12 @@ pub fn dir(home: &Path, name: &str) -> PathBuf {
 /// The remote's own known-hosts file.
 pub fn known_hosts(home: &Path, name: &str) -> PathBuf {
     dir(home, name).join("known_hosts")
+}
+
+/// The secret store scope of a remote: its own, beside no profile's
+/// (account `remote-NAME/…`, file store in its directory).
+pub fn scope(home: &Path, name: &str) -> Scope {
+    Scope::new(format!("remote-{name}"), dir(home, name))
 }
 
 /// Why the remotes file could not be read or changed.
