@@ -65,6 +65,7 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
 
     // The tray: its own entry marked remote, running with its version, no
     // Start / Stop / Install for it, the app's tunnel up.
+    let notifications = session.notifications();
     let mut app = session.launch(&home);
     let first = tunnel_up(&session, None);
     assert!(
@@ -82,6 +83,16 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
             "{item} offered for a remote"
         );
     }
+    // "Test connection" connects anew and tells how it went.
+    session.click_item(&parent, "Test connection");
+    let told = notifications.wait_for("the connection test", |n| {
+        n["summary"] == "Remote gateway far answers"
+    });
+    let body = told["body"].as_str().unwrap_or_default();
+    assert!(
+        body.starts_with(&format!("running · v{VERSION} · healthy (")),
+        "{told}"
+    );
     // The CLI uses the app's tunnel instead of opening its own.
     home.run(&["remote", "test", "far"])
         .expect_code(0)
@@ -185,6 +196,13 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
     assert_eq!(
         listed["remotes"][0]["localPort"], local_port,
         "the saved port stays"
+    );
+
+    web.click("[data-testid=remote-test-far]");
+    web.wait_contains(
+        "#toast",
+        &format!("far: running · v{VERSION} · healthy"),
+        PATIENCE,
     );
 
     rig.double.push(Reply::text("Hello from the far side."));
