@@ -240,12 +240,23 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
     );
     assert!(log.contains("hello far"), "{log}");
 
-    web.click("#tab-gateways");
-    web.click("[data-testid=remote-logs-far]");
+    // The tray's Logs… opens the dashboard on far's log (logs.tail);
+    // the card's button reads it again.
+    session.click_item(&format!("far — remote · running · v{VERSION}"), "Logs…");
     let lines = web.eventually_text("[data-testid=remote-log-far]");
     assert!(
         !lines.trim().is_empty() && !lines.contains("Nothing logged yet"),
         "logs.tail read nothing: {lines}"
+    );
+    assert_eq!(
+        web.text("[data-testid=remote-logs-far]").as_deref(),
+        Ok("Read log again")
+    );
+    web.click("[data-testid=remote-logs-far]");
+    web.wait_contains(
+        "[data-testid=remote-log-far]",
+        lines.lines().next().unwrap_or_default(),
+        PATIENCE,
     );
 
     // The driver kills the app outright: its ssh ends with it all the same.
