@@ -189,8 +189,7 @@ impl Kept {
                 },
             },
             Keep::Elsewhere { .. } => TunnelView::KeptElsewhere,
-            Keep::Broken { reason, .. } => TunnelView::Reconnecting {
-                attempt: 0,
+            Keep::Broken { reason, .. } => TunnelView::Failed {
                 reason: reason.clone(),
             },
         }
@@ -295,7 +294,10 @@ pub fn snapshot(desktop: &Desktop) -> Vec<tray::Remote> {
             let links = &desktop.links;
             let state = if links.connected(&name) {
                 RemoteState::Running
-            } else if let Some(TunnelView::Reconnecting { reason, .. }) = &e.tunnel {
+            } else if let Some(
+                TunnelView::Reconnecting { reason, .. } | TunnelView::Failed { reason },
+            ) = &e.tunnel
+            {
                 RemoteState::Unreachable {
                     reason: format!("its SSH tunnel is down: {reason}"),
                 }
@@ -404,7 +406,9 @@ pub async fn test(desktop: &Arc<Desktop>, name: &str) -> Result<String, String> 
         .remotes
         .get(name)
         .ok_or_else(|| format!("no remote gateway named {name:?}"))?;
-    if let Some(TunnelView::Reconnecting { reason, .. }) = &entry.tunnel {
+    if let Some(TunnelView::Reconnecting { reason, .. } | TunnelView::Failed { reason }) =
+        &entry.tunnel
+    {
         return Err(format!("its SSH tunnel is down: {reason}"));
     }
     let me = Arc::clone(desktop);
@@ -461,6 +465,12 @@ mod tests {
             (Some(TunnelView::Up { pid: Some(7) }), true),
             (Some(TunnelView::KeptElsewhere), true),
             (Some(TunnelView::Starting), false),
+            (
+                Some(TunnelView::Failed {
+                    reason: "lock".into(),
+                }),
+                false,
+            ),
             (
                 Some(TunnelView::Reconnecting {
                     attempt: 1,

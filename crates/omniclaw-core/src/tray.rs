@@ -302,6 +302,8 @@ pub enum TunnelView {
     Reconnecting { attempt: u32, reason: String },
     /// Another process (`omniclaw remote tunnel NAME`) keeps it up.
     KeptElsewhere,
+    /// Nobody can keep it up (its keep lock cannot be taken), and why.
+    Failed { reason: String },
 }
 
 impl TunnelView {
@@ -316,6 +318,9 @@ impl TunnelView {
                 first_line(reason, REASON_CHARS)
             ),
             TunnelView::KeptElsewhere => "tunnel kept by `omniclaw remote tunnel`".to_string(),
+            TunnelView::Failed { reason } => {
+                format!("tunnel failed: {}", first_line(reason, REASON_CHARS))
+            }
         }
     }
 }
@@ -1910,6 +1915,13 @@ mod tests {
         assert_eq!(
             TunnelView::KeptElsewhere.label(),
             "tunnel kept by `omniclaw remote tunnel`"
+        );
+        assert_eq!(
+            TunnelView::Failed {
+                reason: "cannot take the tunnel's lock".into()
+            }
+            .label(),
+            "tunnel failed: cannot take the tunnel's lock"
         );
     }
 
