@@ -420,7 +420,7 @@ function remoteCard(r) {
       {},
       el("h2", { id: `remote-title-${r.name}` }, r.name),
       el("span", { class: "badge remote", "data-testid": `remote-badge-${r.name}` }, "remote"),
-      el("span", { class: `badge ${r.state}`, "data-testid": `remote-state-${r.name}` }, REMOTE_STATE_TEXT[r.state] || r.state),
+      el("span", { class: `badge ${r.state}`, "data-testid": `remote-state-${r.name}`, title: r.status }, REMOTE_STATE_TEXT[r.state] || r.state),
     ),
     el(
       "dl",

@@ -345,7 +345,6 @@ pub fn cards(desktop: &Desktop, remotes: &[tray::Remote]) -> Vec<Card> {
         .iter()
         .map(|r| {
             let entry = desktop.remotes.get(&r.name);
-            let label = tray::remote_label(r);
             Card {
                 name: r.name.clone(),
                 kind: entry.as_ref().map_or("url", |e| e.remote.kind_word()),
@@ -355,9 +354,7 @@ pub fn cards(desktop: &Desktop, remotes: &[tray::Remote]) -> Vec<Card> {
                     .unwrap_or_default(),
                 local_port: entry.as_ref().and_then(|e| e.remote.local_port()),
                 state: r.state.word(),
-                status: label
-                    .split_once(" — ")
-                    .map_or(label.clone(), |(_, s)| s.to_string()),
+                status: tray::remote_status(r),
                 version: r.version.clone(),
                 healthy: r.healthy,
                 reason: match &r.state {

@@ -868,6 +868,12 @@ fn gateway_submenu(gateway: &Gateway) -> Item {
 
 /// The remote's submenu label: `far — remote · running · v0.1.0`.
 pub fn remote_label(remote: &Remote) -> String {
+    format!("{} — {}", remote.name, remote_status(remote))
+}
+
+/// `remote · running · v0.1.0` (`· unhealthy` when its health says so):
+/// the label without the name, as the dashboard's card shows it.
+pub fn remote_status(remote: &Remote) -> String {
     let mut parts = vec!["remote", remote.state.word()];
     let version = remote.version.as_ref().map(|v| format!("v{v}"));
     if let Some(v) = &version {
@@ -876,7 +882,7 @@ pub fn remote_label(remote: &Remote) -> String {
     if remote.healthy == Some(false) {
         parts.push("unhealthy");
     }
-    format!("{} — {}", remote.name, parts.join(" · "))
+    parts.join(" · ")
 }
 
 /// A remote's submenu: chat, logs and a connection test, its tunnel and
