@@ -45,6 +45,16 @@ fn keygen(path: &Path) {
 }
 
 impl Sshd {
+    /// [`Sshd::start`] where an sshd can run; elsewhere says why the test
+    /// is skipped and gives `None`.
+    pub fn start_or_skip() -> Option<Sshd> {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(Sshd::start())
+    }
+
     /// Makes the keys and config and starts the server on a free port.
     pub fn start() -> Sshd {
         let dir = tempfile::tempdir().expect("sshd dir");
@@ -149,6 +159,47 @@ impl Sshd {
             String::from_utf8_lossy(&user.stdout).trim(),
             self.port
         )
+    }
+
+    /// `omniclaw [FLAGS] remote add NAME --ssh …` in `home` for a gateway
+    /// on this server's loopback `remote_port`, its host key accepted by
+    /// fingerprint and `token` on stdin; the tunnel's local port.
+    pub fn add_remote(
+        &self,
+        home: &crate::Home,
+        flags: &[&str],
+        name: &str,
+        remote_port: u16,
+        token: &str,
+    ) -> u16 {
+        let identity = self.identity().display().to_string();
+        let (target, port, fingerprint) =
+            (self.target(), remote_port.to_string(), self.fingerprint());
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&[
+            "remote",
+            "add",
+            name,
+            "--ssh",
+            &target,
+            "--remote-port",
+            &port,
+            "--identity-file",
+            &identity,
+            "--host-key-fingerprint",
+            &fingerprint,
+            "--token-stdin",
+        ]);
+        home.run_stdin(&args, token, &[]).expect_code(0);
+        let listed = home.run(&["remote", "list", "--json"]).json();
+        listed["remotes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["localPort"].as_u64())
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no local port for {name}: {listed}"))
     }
 
     /// What the server logged so far.

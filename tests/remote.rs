@@ -444,38 +444,12 @@ fn a_gateway_through_a_real_sshd() {
 async fn chat_and_logs_through_a_kept_tunnel() {
     use omniclaw_tests::chat::{send_params, text_of, Conn, Reply, Rig, TOKEN as FAR_TOKEN};
     use serde_json::json;
-    if let Some(why) = sshd::unavailable() {
-        eprintln!("skipped: {why}");
+    let Some(sshd) = Sshd::start_or_skip() else {
         return;
-    }
-    let sshd = Sshd::start();
+    };
     let rig = Rig::one("openai-completions", &[]);
     let home = Home::new();
-    let target = sshd.target();
-    let identity = sshd.identity().display().to_string();
-    let fingerprint = sshd.fingerprint();
-    let remote_port = rig.assistant.port.to_string();
-    home.run_stdin(
-        &[
-            "remote",
-            "add",
-            "far",
-            "--ssh",
-            &target,
-            "--remote-port",
-            &remote_port,
-            "--identity-file",
-            &identity,
-            "--host-key-fingerprint",
-            &fingerprint,
-            "--token-stdin",
-        ],
-        FAR_TOKEN,
-        &[],
-    )
-    .expect_code(0);
-    let listed = home.run(&["remote", "list", "--json"]).json();
-    let local_port = listed["remotes"][0]["localPort"].as_u64().expect("port") as u16;
+    let local_port = sshd.add_remote(&home, &[], "far", rig.assistant.port, FAR_TOKEN);
     let tunnel = GatewayProc::start(&home, &["remote", "tunnel", "far"]);
     tunnel_up(&tunnel, None, Duration::from_secs(20));
 

@@ -80,6 +80,7 @@ function showPage(page) {
   document.body.dataset.page = page;
   if (page === "chat") chatEnter();
   else if (was === "chat") chatLeave();
+  if (page === "gateways" && tauri) remoteLogsEnter();
 }
 
 function setUpTabs() {
@@ -375,7 +376,87 @@ function card(g) {
   );
 }
 
+// ---- Remote gateways ---------------------------------------------------------
+//
+// Gateways on other machines (`omniclaw remote add`): the app keeps their
+// SSH tunnels up and speaks the protocol to them; this page only shows
+// what it says and asks for their log (`logs.tail`) through a command.
+
+const REMOTE_STATE_TEXT = { connecting: "Connecting…", running: "Running", unreachable: "Unreachable" };
+/** The log lines (or the error) of each remote whose log is open. */
+const remoteLogs = new Map();
+let lastState = null;
+
+async function remoteShowLogs(name, button) {
+  if (button) button.disabled = true;
+  try {
+    remoteLogs.set(name, { lines: await call("remote_logs", { name }) });
+  } catch (error) {
+    remoteLogs.set(name, { error: errText(error) });
+  } finally {
+    if (button) button.disabled = false;
+  }
+  if (lastState) renderGateways(lastState);
+}
+
+/** The tray's "Logs…" of a remote opened this page: show that log. */
+async function remoteLogsEnter() {
+  let target = null;
+  try {
+    target = await call("remote_logs_target");
+  } catch (_) {
+    return;
+  }
+  if (target) await remoteShowLogs(target, null);
+}
+
+function remoteCard(r) {
+  const log = remoteLogs.get(r.name);
+  return el(
+    "article",
+    { class: `gateway remote state-${r.state}`, "data-testid": `remote-card-${r.name}`, "data-state": r.state, "aria-labelledby": `remote-title-${r.name}` },
+    el(
+      "header",
+      {},
+      el("h2", { id: `remote-title-${r.name}` }, r.name),
+      el("span", { class: "badge remote", "data-testid": `remote-badge-${r.name}` }, "remote"),
+      el("span", { class: `badge ${r.state}`, "data-testid": `remote-state-${r.name}`, title: r.status }, REMOTE_STATE_TEXT[r.state] || r.state),
+    ),
+    el(
+      "dl",
+      { class: "facts" },
+      el("dt", {}, r.kind === "ssh" ? "SSH" : "URL"),
+      el("dd", {}, r.target),
+      r.localPort && [el("dt", {}, "Local port"), el("dd", {}, r.localPort)],
+      el("dt", {}, "Version"),
+      el("dd", { "data-testid": `remote-version-${r.name}` }, r.version ? `v${r.version}` : "unknown"),
+      r.healthy !== null && [el("dt", {}, "Health"), el("dd", {}, r.healthy ? "healthy" : "unhealthy")],
+      r.tunnel && [el("dt", {}, "Tunnel"), el("dd", { "data-testid": `remote-tunnel-${r.name}` }, r.tunnel)],
+    ),
+    r.reason && el("p", { class: "error", "data-testid": `remote-reason-${r.name}` }, r.reason),
+    log &&
+      el(
+        "details",
+        { class: "log", open: true },
+        el("summary", {}, log.error ? "Log (not read)" : `Log (${log.lines.length} lines, from logs.tail)`),
+        el("pre", { "data-testid": `remote-log-${r.name}`, class: log.error ? "error" : "" }, log.error || (log.lines.length ? log.lines.join("\n") : "Nothing logged yet.")),
+      ),
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "button", class: "quiet", "data-testid": `remote-chat-${r.name}`, disabled: r.state !== "running", onclick: () => chatWith(r.name) }, "Chat"),
+      el("button", { type: "button", class: "quiet", "data-testid": `remote-logs-${r.name}`, disabled: r.state !== "running", onclick: (e) => remoteShowLogs(r.name, e.currentTarget) }, log ? "Read log again" : "Logs"),
+      el(
+        "button",
+        { type: "button", class: "quiet", "data-testid": `remote-test-${r.name}`, onclick: (e) => act(e.currentTarget, "remote_test", { name: r.name }, (summary) => `${r.name}: ${summary}`) },
+        "Test connection",
+      ),
+    ),
+  );
+}
+
 function renderGateways(state) {
+  lastState = state;
   const cards = $("cards");
   // Keep focus on the same button across re-renders (keyboard users).
   const focused = document.activeElement?.dataset?.testid;
@@ -383,6 +464,7 @@ function renderGateways(state) {
     ...(state.gateways.length
       ? state.gateways.map(card)
       : [el("p", { class: "empty" }, "No gateways yet. ", el("button", { type: "button", "data-testid": "set-up-assistant", onclick: () => asOpen(null) }, "Set up assistant…"), " creates your main bot (so does ", el("code", {}, "omniclaw setup"), " in a terminal); “Rescue bot” creates a rescue gateway.")]),
+    ...state.remotes.map(remoteCard),
   );
   if (focused) cards.querySelector(`[data-testid="${focused}"]`)?.focus();
 }
@@ -575,9 +657,12 @@ function chatRenderLog(entries) {
   $("chat-stop").disabled = !chatRunning();
 }
 
-/** The gateways the chat can reach: running ones the app is connected to. */
+/** The gateways the chat can reach: running ones the app is connected to,
+ * local first, then the remote ones. */
 function chatGateways() {
-  return chat.state ? chat.state.gateways.filter((g) => g.chat) : [];
+  if (!chat.state) return [];
+  const remotes = chat.state.remotes.filter((r) => r.state === "running").map((r) => ({ name: r.name, owner: "remote", approvals: [] }));
+  return [...chat.state.gateways.filter((g) => g.chat), ...remotes];
 }
 
 function chatRenderApprovals() {

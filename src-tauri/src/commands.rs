@@ -45,6 +45,24 @@ pub async fn gateway_action(
         .map_err(|e| e.to_string())
 }
 
+/// The newest lines of remote gateway `name`'s log (`logs.tail`).
+#[tauri::command]
+pub async fn remote_logs(desktop: Shared<'_>, name: String) -> Result<Vec<String>, String> {
+    crate::remotes::logs(desktop.inner(), &name).await
+}
+
+/// Connects to remote gateway `name` anew: its summary, or why not.
+#[tauri::command]
+pub async fn remote_test(desktop: Shared<'_>, name: String) -> Result<String, String> {
+    crate::remotes::test(desktop.inner(), &name).await
+}
+
+/// The remote whose log the tray's "Logs…" asked for, once.
+#[tauri::command]
+pub fn remote_logs_target(desktop: Shared<'_>) -> Option<String> {
+    desktop.remotes.take_logs_target()
+}
+
 /// Turns "Start at login" on or off.
 #[tauri::command]
 pub fn set_autostart(app: AppHandle<Wry>, desktop: Shared<'_>, on: bool) -> Result<(), String> {

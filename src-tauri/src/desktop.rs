@@ -139,6 +139,8 @@ pub struct Desktop {
     refused: Mutex<HashMap<String, String>>,
     /// The app's connection to each running gateway and what it tells.
     pub links: crate::link::Links,
+    /// The remote gateways and the SSH tunnels the app keeps up to them.
+    pub remotes: crate::remotes::Remotes,
     /// Profiles whose keychain refused (or could not be reached) when
     /// this app last needed one of their secrets.
     keychain_problems: Mutex<HashMap<String, String>>,
@@ -200,6 +202,7 @@ impl Desktop {
             control: Mutex::new(None),
             refused: Mutex::new(HashMap::new()),
             links: crate::link::Links::default(),
+            remotes: crate::remotes::Remotes::default(),
             keychain_problems: Mutex::new(HashMap::new()),
             unopened: Mutex::new(HashMap::new()),
             service_notes: Mutex::new(HashMap::new()),
@@ -245,13 +248,7 @@ impl Desktop {
     /// Records `name`'s `reload.lastError` (`None`: the last edit applied,
     /// or it stopped); wakes the refresher when it changed.
     pub fn set_refused(&self, name: &str, why: Option<String>) {
-        let mut all = guard(&self.refused);
-        let changed = match why {
-            Some(why) => all.insert(name.to_string(), why.clone()) != Some(why),
-            None => all.remove(name).is_some(),
-        };
-        drop(all);
-        if changed {
+        if crate::link::replace(&self.refused, name, why) {
             self.changed.notify_one();
         }
     }
@@ -613,6 +610,8 @@ impl Desktop {
             }
         }
         self.host.shutdown_all().await;
+        // No tunnel outlives the app.
+        self.remotes.stop();
         for (state_dir, stop) in &recorded {
             keep_stop(state_dir, stop);
         }
@@ -1336,8 +1335,15 @@ pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, Act
 }
 
 /// Where `name`'s running gateway listens (its runtime file) and the
-/// credentials to connect with: `(ws://HOST:PORT, auth)`.
+/// credentials to connect with: `(ws://HOST:PORT, auth)`. A remote
+/// gateway is dialled at its URL (an SSH tunnel's local end) with the
+/// credentials `omniclaw remote add` stored.
 pub fn endpoint(desktop: &Desktop, name: &str) -> Result<(String, Auth), ActionError> {
+    if let Some(entry) = desktop.remotes.get(name) {
+        let auth = omniclaw_gateway::profile::remote_auth(&*desktop.store, &desktop.home, name)
+            .map_err(|why| ActionError::failed(name, why))?;
+        return Ok((entry.remote.dial_url(), auth));
+    }
     let (resolved, auth) = desktop.credentials(name)?;
     let live = runtime::read_live(&resolved.state_dir)
         .ok_or_else(|| ActionError::failed(name, "it is not running"))?;

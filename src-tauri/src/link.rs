@@ -12,6 +12,10 @@
 //! shows at once. Works alike for gateways this app embeds and for those
 //! a service or a terminal runs: the address comes from the gateway's
 //! runtime file, the credentials from its config and the secret store.
+//! Remote gateways ([`crate::remotes`]) are followed the same way while
+//! they can be dialled, at their URL (an SSH tunnel's local end) with the
+//! credentials `omniclaw remote add` stored; what this connection knows
+//! (connected, version, `health.ok`, why it failed) is their state.
 //! The web view never connects to a gateway.
 //!
 //! A connection ends when its gateway no longer runs ([`follow`] is told
@@ -146,11 +150,29 @@ pub struct Links {
     watching: Mutex<Option<(String, String)>>,
     /// The gateway the tray's "Chat…" asked for.
     target: Mutex<Option<String>>,
+    /// `health.ok` of each connected gateway.
+    healthy: Mutex<HashMap<String, bool>>,
+    /// Why the last connection attempt to a gateway failed, until one works.
+    failures: Mutex<HashMap<String, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every mutex here holds plain data; a panic elsewhere cannot tear it.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sets (or, with `None`, removes) `name`'s value in `map`; whether it
+/// changed, so the caller wakes the refresher only then.
+pub fn replace<T: Clone + PartialEq>(
+    map: &Mutex<HashMap<String, T>>,
+    name: &str,
+    next: Option<T>,
+) -> bool {
+    let mut all = lock(map);
+    match next {
+        Some(v) => all.insert(name.to_string(), v.clone()) != Some(v),
+        None => all.remove(name).is_some(),
+    }
 }
 
 impl Links {
@@ -173,6 +195,22 @@ impl Links {
     /// Whether the app is connected to `name`.
     pub fn connected(&self, name: &str) -> bool {
         lock(&self.clients).contains_key(name)
+    }
+
+    /// `health.ok` of `name`, once read.
+    pub fn healthy(&self, name: &str) -> Option<bool> {
+        lock(&self.healthy).get(name).copied()
+    }
+
+    /// Why the app could not connect to `name` the last time it tried.
+    pub fn failure(&self, name: &str) -> Option<String> {
+        lock(&self.failures).get(name).cloned()
+    }
+
+    fn set_failure(&self, desktop: &Desktop, name: &str, why: Option<String>) {
+        if replace(&self.failures, name, why) {
+            desktop.changed.notify_one();
+        }
     }
 
     pub fn assistant(&self, name: &str) -> Option<Assistant> {
@@ -240,13 +278,7 @@ impl Links {
     }
 
     fn set_assistant(&self, desktop: &Desktop, name: &str, next: Option<Assistant>) {
-        let mut all = lock(&self.assistants);
-        let changed = match next {
-            Some(a) => all.insert(name.to_string(), a.clone()) != Some(a),
-            None => all.remove(name).is_some(),
-        };
-        drop(all);
-        if changed {
+        if replace(&self.assistants, name, next) {
             desktop.changed.notify_one();
         }
     }
@@ -264,6 +296,8 @@ impl Links {
     /// Everything of a gateway that stopped.
     fn forget(&self, name: &str) {
         lock(&self.clients).remove(name);
+        lock(&self.healthy).remove(name);
+        lock(&self.failures).remove(name);
         lock(&self.assistants).remove(name);
         lock(&self.approvals).remove(name);
         lock(&self.runs).remove(name);
@@ -325,15 +359,33 @@ async fn connect(desktop: &Arc<Desktop>, name: &str) -> Option<Arc<Client>> {
     let who = name.to_string();
     let endpoint =
         tauri::async_runtime::spawn_blocking(move || crate::desktop::endpoint(&me, &who)).await;
-    let Ok(Ok((url, auth))) = endpoint else {
-        return None;
+    let (url, auth) = match endpoint {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            desktop
+                .links
+                .set_failure(desktop, name, Some(e.to_string()));
+            return None;
+        }
+        Err(_) => return None,
     };
     let mut opts = ConnectOptions::new(auth, SCOPES);
     opts.timeout = Duration::from_secs(10);
     opts.mode = "ui".into();
     opts.caps = vec!["tool-events".into()];
     opts.event_buffer = EVENT_BUFFER;
-    Client::connect_with(&url, opts).await.ok().map(Arc::new)
+    match Client::connect_with(&url, opts).await {
+        Ok(client) => {
+            desktop.links.set_failure(desktop, name, None);
+            Some(Arc::new(client))
+        }
+        Err(e) => {
+            desktop
+                .links
+                .set_failure(desktop, name, Some(format!("{url}: {e}")));
+            None
+        }
+    }
 }
 
 /// Reads `health` and records what it says.
@@ -344,6 +396,10 @@ async fn read_health(desktop: &Arc<Desktop>, name: &str, client: &Client) {
 }
 
 fn take_health(desktop: &Desktop, name: &str, health: &Value) {
+    let ok = health.get("ok") == Some(&json!(true));
+    if lock(&desktop.links.healthy).insert(name.to_string(), ok) != Some(ok) {
+        desktop.changed.notify_one();
+    }
     desktop.set_refused(name, last_error(health));
     desktop
         .links
@@ -375,6 +431,8 @@ async fn follow_one(app: AppHandle<Wry>, desktop: Arc<Desktop>, name: String) {
             let _ = client.call("sessions.subscribe", json!({})).await;
             serve(&app, &desktop, &name, &client, events).await;
             lock(&desktop.links.clients).remove(&name);
+            lock(&desktop.links.healthy).remove(&name);
+            desktop.changed.notify_one();
             // Approvals cannot be answered without the connection.
             desktop.links.set_approvals(&desktop, &name, Vec::new());
         }

@@ -24,6 +24,7 @@ mod markdown;
 mod memory;
 mod onboarding;
 mod refresh;
+mod remotes;
 mod settings;
 mod tray;
 mod view;
@@ -106,6 +107,9 @@ fn run() -> anyhow::Result<()> {
             commands::roll_back,
             commands::use_secrets_file,
             commands::set_daily_cap,
+            commands::remote_logs,
+            commands::remote_test,
+            commands::remote_logs_target,
             chat::chat_open,
             chat::chat_close,
             chat::chat_send,
@@ -139,6 +143,7 @@ fn run() -> anyhow::Result<()> {
             } else if !hidden {
                 window::show_dashboard(&handle, "gateways")?;
             }
+            remotes::keep_tunnels(&desktop);
             refresh::spawn(handle.clone(), Arc::clone(&desktop));
             desktop.serve_control();
             tauri::async_runtime::spawn(async move { desktop.start_marked().await });

@@ -44,13 +44,22 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
             let stamp = Stamp::of(desktop.home());
             let gathered = Instant::now();
             if let Some(view) = current(&app, &desktop).await {
-                let running = view
+                let mut running: std::collections::BTreeSet<String> = view
                     .snapshot
                     .gateways
                     .iter()
                     .filter(|g| matches!(g.status, tray::Status::Running(_)))
                     .map(|g| g.name.clone())
                     .collect();
+                // Remote gateways are followed while their URL can be dialled.
+                running.extend(
+                    desktop
+                        .remotes
+                        .entries()
+                        .into_iter()
+                        .filter(crate::remotes::Entry::reachable)
+                        .map(|e| e.remote.name),
+                );
                 crate::link::follow(&app, &desktop, &running);
                 if last.as_ref() != Some(&view) {
                     show(&app, last.as_ref(), &view);

@@ -10,7 +10,9 @@
 //! every action is in the right-click menu. Clicks never block: actions run
 //! on the async runtime. Approve / Deny of a pending Telegram pairing
 //! request go through `Desktop::decide_pairing`, like the dashboard's
-//! buttons and `omniclaw pairing approve|deny`.
+//! buttons and `omniclaw pairing approve|deny`. A remote gateway's
+//! "Chat…" and "Logs…" open the dashboard on it; "Test connection" tells
+//! how it went in a notification.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -253,6 +255,21 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
             desktop.links.set_target(&name);
             navigate(app, "chat");
         }
+        ItemId::RemoteChat(name) => {
+            desktop.links.set_target(&name);
+            navigate(app, "chat");
+        }
+        ItemId::RemoteLogs(name) => {
+            desktop.remotes.set_logs_target(&name);
+            navigate(app, "gateways");
+        }
+        ItemId::RemoteTest(name) => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let outcome = crate::remotes::test(&desktop, &name).await;
+                crate::refresh::notify(&app, model::Notice::RemoteTested { name, outcome });
+            });
+        }
         ItemId::Warning(_) => navigate(app, "ports"),
         ItemId::SetUpRescue => navigate(app, "setup"),
         ItemId::OpenDashboard => navigate(app, "gateways"),
@@ -290,7 +307,10 @@ fn on_menu_event(app: &AppHandle<Wry>, event: MenuEvent) {
         | ItemId::AboutCli
         | ItemId::AboutGateway(_)
         | ItemId::PairingRequests
-        | ItemId::PairingRequest(..) => {}
+        | ItemId::PairingRequest(..)
+        | ItemId::Remote(_)
+        | ItemId::RemoteTunnel(_)
+        | ItemId::RemoteProblem(_) => {}
     }
 }
 

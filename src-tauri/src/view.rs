@@ -48,6 +48,8 @@ pub struct Dashboard {
     /// the tray icon.
     pub health: &'static str,
     pub gateways: Vec<Card>,
+    /// The remote gateways (`omniclaw remote`), each marked remote.
+    pub remotes: Vec<crate::remotes::Card>,
     /// Every surface of every profile and OpenClaw install.
     pub port_map: Vec<PortRow>,
     pub conflicts: Vec<ConflictView>,
@@ -295,11 +297,15 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         ));
         gateways.push(gateway);
     }
+    if let Some(problem) = desktop.remotes.problem() {
+        problems.push(problem);
+    }
     let snapshot = Snapshot {
         gateways,
         conflicts: plan.conflicts.clone(),
         autostart,
         versions: desktop.versions(),
+        remotes: crate::remotes::snapshot(desktop),
     };
     let menu = tray::menu(&snapshot);
     let dashboard = Dashboard {
@@ -312,6 +318,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
             tray::Icon::Error => "error",
         },
         gateways: cards,
+        remotes: crate::remotes::cards(desktop, &snapshot.remotes),
         port_map: plan
             .rows
             .iter()

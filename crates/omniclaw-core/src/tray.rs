@@ -347,6 +347,77 @@ pub struct Snapshot {
     pub autostart: bool,
     /// The app's and its CLI's versions.
     pub versions: Versions,
+    /// The remote gateways (`omniclaw remote`), after the local ones.
+    pub remotes: Vec<Remote>,
+}
+
+/// A gateway on another machine, as the app sees it: never started,
+/// stopped or installed from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    pub state: RemoteState,
+    /// From its `hello-ok`, once connected.
+    pub version: Option<String>,
+    /// `health.ok`, once read.
+    pub healthy: Option<bool>,
+    /// The SSH tunnel to it; `None` for a remote dialled at its URL.
+    pub tunnel: Option<TunnelView>,
+}
+
+/// Whether the app is connected to a remote gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteState {
+    /// Not connected yet (or again): the tunnel or the connection is on its way.
+    Connecting,
+    /// Connected with its stored credentials.
+    Running,
+    /// The last attempt failed, and why.
+    Unreachable { reason: String },
+}
+
+impl RemoteState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            RemoteState::Connecting => "connecting",
+            RemoteState::Running => "running",
+            RemoteState::Unreachable { .. } => "unreachable",
+        }
+    }
+}
+
+/// The SSH tunnel of a remote as the menu shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelView {
+    /// `ssh` runs and its local port answers.
+    Up { pid: Option<u32> },
+    /// `ssh` was started; its local port does not answer yet.
+    Starting,
+    /// `ssh` exited (or could not start): started again after a pause.
+    Reconnecting { attempt: u32, reason: String },
+    /// Another process (`omniclaw remote tunnel NAME`) keeps it up.
+    KeptElsewhere,
+    /// Nobody can keep it up (its keep lock cannot be taken), and why.
+    Failed { reason: String },
+}
+
+impl TunnelView {
+    /// `tunnel up (ssh pid 4242)`, `tunnel reconnecting (attempt 2): …`.
+    pub fn label(&self) -> String {
+        match self {
+            TunnelView::Up { pid: Some(pid) } => format!("tunnel up (ssh pid {pid})"),
+            TunnelView::Up { pid: None } => "tunnel up".to_string(),
+            TunnelView::Starting => "tunnel starting".to_string(),
+            TunnelView::Reconnecting { attempt, reason } => format!(
+                "tunnel reconnecting (attempt {attempt}): {}",
+                first_line(reason, REASON_CHARS)
+            ),
+            TunnelView::KeptElsewhere => "tunnel kept by `omniclaw remote tunnel`".to_string(),
+            TunnelView::Failed { reason } => {
+                format!("tunnel failed: {}", first_line(reason, REASON_CHARS))
+            }
+        }
+    }
 }
 
 /// A lifecycle action on one gateway.
@@ -533,6 +604,18 @@ pub enum ItemId {
     Approvals(String),
     /// The disabled line with the watch of a target (rescue, target).
     Watched(String, String),
+    /// A remote gateway's submenu (its label carries "remote" and its state).
+    Remote(String),
+    /// "Chat…" with a remote gateway's assistant.
+    RemoteChat(String),
+    /// "Logs…": the remote gateway's log, read with `logs.tail`.
+    RemoteLogs(String),
+    /// "Test connection": connects anew and tells how it went.
+    RemoteTest(String),
+    /// The disabled line with the remote's SSH tunnel.
+    RemoteTunnel(String),
+    /// The disabled line saying why the remote is unreachable.
+    RemoteProblem(String),
     /// The disabled line shown while no profile exists.
     NoGateways,
     /// "Update service": reinstall or restart a service out of step.
@@ -564,6 +647,12 @@ impl fmt::Display for ItemId {
             ItemId::Spend(name) => write!(f, "spend:{name}"),
             ItemId::Approvals(name) => write!(f, "approvals:{name}"),
             ItemId::Watched(rescue, target) => write!(f, "watched:{rescue}:{target}"),
+            ItemId::Remote(name) => write!(f, "remote:{name}"),
+            ItemId::RemoteChat(name) => write!(f, "remote-chat:{name}"),
+            ItemId::RemoteLogs(name) => write!(f, "remote-logs:{name}"),
+            ItemId::RemoteTest(name) => write!(f, "remote-test:{name}"),
+            ItemId::RemoteTunnel(name) => write!(f, "remote-tunnel:{name}"),
+            ItemId::RemoteProblem(name) => write!(f, "remote-problem:{name}"),
             ItemId::Warning(n) => write!(f, "warning:{n}"),
             ItemId::PairingRequests => f.write_str("pairing-requests"),
             ItemId::PairingRequest(name, code) => write!(f, "pairing:{name}:{code}"),
@@ -656,6 +745,12 @@ impl FromStr for ItemId {
             "update-service" => ItemId::UpdateService(name),
             "service-drift" => ItemId::ServiceDrift(name),
             "about-gateway" => ItemId::AboutGateway(name),
+            "remote" => ItemId::Remote(name),
+            "remote-chat" => ItemId::RemoteChat(name),
+            "remote-logs" => ItemId::RemoteLogs(name),
+            "remote-test" => ItemId::RemoteTest(name),
+            "remote-tunnel" => ItemId::RemoteTunnel(name),
+            "remote-problem" => ItemId::RemoteProblem(name),
             "warning" => ItemId::Warning(arg.parse().map_err(|_| unknown())?),
             other => ItemId::GatewayAction(Action::parse(other).ok_or_else(unknown)?, name),
         })
@@ -772,6 +867,9 @@ pub fn menu(snapshot: &Snapshot) -> Menu {
                 false,
             ));
         }
+    }
+    for remote in &snapshot.remotes {
+        items.push(remote_submenu(remote));
     }
     if snapshot.gateways.is_empty() {
         items.push(Item::action(
@@ -998,6 +1096,57 @@ fn gateway_submenu(gateway: &Gateway, versions: &Versions) -> Item {
     }
 }
 
+/// The remote's submenu label: `far — remote · running · v0.1.0`.
+pub fn remote_label(remote: &Remote) -> String {
+    format!("{} — {}", remote.name, remote_status(remote))
+}
+
+/// `remote · running · v0.1.0` (`· unhealthy` when its health says so):
+/// the label without the name, as the dashboard's card shows it.
+pub fn remote_status(remote: &Remote) -> String {
+    let mut parts = vec!["remote", remote.state.word()];
+    let version = remote.version.as_ref().map(|v| format!("v{v}"));
+    if let Some(v) = &version {
+        parts.push(v);
+    }
+    if remote.healthy == Some(false) {
+        parts.push("unhealthy");
+    }
+    parts.join(" · ")
+}
+
+/// A remote's submenu: chat, logs and a connection test, its tunnel and
+/// what went wrong; nothing that starts, stops or installs it.
+fn remote_submenu(remote: &Remote) -> Item {
+    let name = &remote.name;
+    let running = remote.state == RemoteState::Running;
+    let mut items = vec![
+        Item::action(ItemId::RemoteChat(name.clone()), "Chat…", running),
+        Item::action(ItemId::RemoteLogs(name.clone()), "Logs…", running),
+        Item::action(ItemId::RemoteTest(name.clone()), "Test connection", true),
+    ];
+    if let Some(tunnel) = &remote.tunnel {
+        items.push(Item::Separator);
+        items.push(Item::action(
+            ItemId::RemoteTunnel(name.clone()),
+            tunnel.label(),
+            false,
+        ));
+    }
+    if let RemoteState::Unreachable { reason } = &remote.state {
+        items.push(Item::action(
+            ItemId::RemoteProblem(name.clone()),
+            first_line(reason, REASON_CHARS),
+            false,
+        ));
+    }
+    Item::Submenu {
+        id: ItemId::Remote(name.clone()),
+        label: remote_label(remote),
+        items,
+    }
+}
+
 /// `⚠ Edit of gateway.port refused: runs on the last good config…` for a
 /// running gateway that refused an edit; `None` otherwise.
 pub fn refused_label(gateway: &Gateway) -> Option<String> {
@@ -1208,6 +1357,11 @@ pub enum Notice {
     BudgetNear { name: String, spend: Spend },
     /// Gateway `name`'s assistant spent its daily cap: it stops replying.
     BudgetReached { name: String, spend: Spend },
+    /// "Test connection" of a remote gateway: its summary, or why not.
+    RemoteTested {
+        name: String,
+        outcome: Result<String, String>,
+    },
     /// Rescue gateway `rescue` found its target down ("main is down: …").
     Outage {
         rescue: String,
@@ -1250,6 +1404,10 @@ impl Notice {
                 format!("{name}: {BUDGET_NEAR_PERCENT} % of today's budget spent")
             }
             Notice::BudgetReached { name, .. } => format!("{name}: today's budget is spent"),
+            Notice::RemoteTested { name, outcome } => match outcome {
+                Ok(_) => format!("Remote gateway {name} answers"),
+                Err(_) => format!("Remote gateway {name} does not answer"),
+            },
             Notice::Outage { target, .. } => format!("{target} is down"),
             Notice::Repair { rescue, target, .. } => format!("Rescue {rescue} repairs {target}"),
             Notice::OutageEnded { target, ended, .. } if ended.recovered => {
@@ -1299,6 +1457,9 @@ impl Notice {
                 "{}. Rescue {rescue} repairs it as rescue.watch.actions allows and tells its Telegram operators each step.",
                 first_line(headline, 200)
             ),
+            Notice::RemoteTested { outcome, .. } => match outcome {
+                Ok(line) | Err(line) => first_line(line, 200),
+            },
             Notice::Repair { step, .. } => first_line(step, 200),
             Notice::OutageEnded { ended, .. } => ended.lines.join("\n"),
             Notice::ServiceUpdated { result, .. } => match result {
@@ -1560,6 +1721,7 @@ mod tests {
             conflicts,
             autostart,
             versions: versions("0.1.0", Some(Ok("0.1.0"))),
+            remotes: Vec::new(),
         }
     }
 
@@ -1982,6 +2144,19 @@ mod tests {
                 "watched:rescue:main",
                 Some(ItemId::Watched("rescue".into(), main())),
             ),
+            ("remote:far", Some(ItemId::Remote("far".into()))),
+            ("remote-chat:far", Some(ItemId::RemoteChat("far".into()))),
+            ("remote-logs:far", Some(ItemId::RemoteLogs("far".into()))),
+            ("remote-test:far", Some(ItemId::RemoteTest("far".into()))),
+            (
+                "remote-tunnel:far",
+                Some(ItemId::RemoteTunnel("far".into())),
+            ),
+            (
+                "remote-problem:far",
+                Some(ItemId::RemoteProblem("far".into())),
+            ),
+            ("remote-logs:", None),
             ("watched:rescue", None),
             ("watched::main", None),
             ("watched:rescue:", None),
@@ -2032,6 +2207,131 @@ mod tests {
             let unique: BTreeSet<_> = ids.iter().collect();
             assert_eq!(unique.len(), ids.len(), "{ids:?}");
         }
+    }
+
+    fn remote(name: &str, state: RemoteState, tunnel: Option<TunnelView>) -> Remote {
+        Remote {
+            name: name.into(),
+            state,
+            version: None,
+            healthy: None,
+            tunnel,
+        }
+    }
+
+    /// The labels of a submenu's items, separators as `---`, disabled
+    /// items in brackets.
+    fn submenu_labels(menu: &Menu, id: &ItemId) -> (String, Vec<String>) {
+        let found = menu.items.iter().find(|i| i.id() == Some(id));
+        let Some(Item::Submenu { label, items, .. }) = found else {
+            panic!("no submenu {id:?} in {menu:?}");
+        };
+        let lines = items
+            .iter()
+            .map(|i| match i {
+                Item::Action {
+                    label,
+                    enabled: true,
+                    ..
+                } => label.clone(),
+                Item::Action { label, .. } => format!("[{label}]"),
+                Item::Separator => "---".into(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        (label.clone(), lines)
+    }
+
+    #[test]
+    fn remotes_have_their_own_entries_marked_remote() {
+        let mut s = main_and_rescue(Status::Running(Owner::Embedded), Status::Stopped);
+        let mut far = remote(
+            "far",
+            RemoteState::Running,
+            Some(TunnelView::Up { pid: Some(4242) }),
+        );
+        far.version = Some("0.1.0".into());
+        far.healthy = Some(true);
+        let home = remote(
+            "home",
+            RemoteState::Unreachable {
+                reason: "connection refused\nsecond line".into(),
+            },
+            None,
+        );
+        let vps = remote(
+            "vps",
+            RemoteState::Connecting,
+            Some(TunnelView::Reconnecting {
+                attempt: 2,
+                reason: "ssh exited".into(),
+            }),
+        );
+        s.remotes = vec![far, home, vps];
+        let m = menu(&s);
+        let cases = [
+            (
+                "far",
+                "far — remote · running · v0.1.0",
+                vec![
+                    "Chat…",
+                    "Logs…",
+                    "Test connection",
+                    "---",
+                    "[tunnel up (ssh pid 4242)]",
+                ],
+            ),
+            (
+                "home",
+                "home — remote · unreachable",
+                vec![
+                    "[Chat…]",
+                    "[Logs…]",
+                    "Test connection",
+                    "[connection refused]",
+                ],
+            ),
+            (
+                "vps",
+                "vps — remote · connecting",
+                vec![
+                    "[Chat…]",
+                    "[Logs…]",
+                    "Test connection",
+                    "---",
+                    "[tunnel reconnecting (attempt 2): ssh exited]",
+                ],
+            ),
+        ];
+        for (name, label, items) in cases {
+            let (got_label, got_items) = submenu_labels(&m, &ItemId::Remote(name.into()));
+            assert_eq!(got_label, label);
+            assert_eq!(got_items, items, "{name}");
+        }
+        // After the local gateways and before the app's own items; no
+        // lifecycle item names a remote.
+        let at = |id: &ItemId| m.items.iter().position(|i| i.id() == Some(id));
+        assert!(at(&ItemId::Gateway("rescue".into())) < at(&ItemId::Remote("far".into())));
+        assert!(at(&ItemId::Remote("vps".into())) < at(&ItemId::SetUpRescue));
+        assert!(!m.shape().iter().flatten().any(|id| matches!(
+            id,
+            ItemId::GatewayAction(_, n) | ItemId::OpenLogs(n) if ["far", "home", "vps"].contains(&n.as_str())
+        )));
+        // An unhealthy one says so.
+        let mut sick = remote("far", RemoteState::Running, None);
+        sick.healthy = Some(false);
+        assert_eq!(remote_label(&sick), "far — remote · running · unhealthy");
+        assert_eq!(
+            TunnelView::KeptElsewhere.label(),
+            "tunnel kept by `omniclaw remote tunnel`"
+        );
+        assert_eq!(
+            TunnelView::Failed {
+                reason: "cannot take the tunnel's lock".into()
+            }
+            .label(),
+            "tunnel failed: cannot take the tunnel's lock"
+        );
     }
 
     #[test]

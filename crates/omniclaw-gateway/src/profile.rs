@@ -20,6 +20,27 @@ use omniclaw_os::secrets::{Scope, SecretName, SecretStore, StoreMode};
 
 use crate::spec::{Auth, GatewaySpec};
 
+/// The stored credentials of the remote gateway `name` (its token, else its
+/// password, from its own scope of `store`): what `omniclaw remote` and
+/// the desktop app present to it.
+pub fn remote_auth(
+    store: &dyn SecretStore,
+    home: &std::path::Path,
+    name: &str,
+) -> Result<Auth, String> {
+    let scope = omniclaw_os::remote::scope(home, name);
+    let get = |n| store.get(&scope, n).map_err(|e| e.to_string());
+    if let Some(t) = get(SecretName::GatewayAuthToken)? {
+        return Ok(Auth::Token(t));
+    }
+    if let Some(p) = get(SecretName::GatewayAuthPassword)? {
+        return Ok(Auth::Password(p));
+    }
+    Err(format!(
+        "no token stored for the remote {name}: add it again with `omniclaw remote remove {name}` and `omniclaw remote add {name} … --token-stdin`"
+    ))
+}
+
 /// Environment variable holding the gateway token when no flag gives one.
 pub const TOKEN_ENV: &str = "OMNICLAW_GATEWAY_TOKEN";
 /// Environment variable holding the gateway password when no flag gives one.

@@ -25,6 +25,7 @@ use omniclaw_core::remotes::{RemoteError, Remotes, SshTunnel, FILE};
 use omniclaw_core::tunnel::{ssh_args, TunnelAction, TunnelEvent, TunnelState};
 
 use crate::fsx;
+use crate::secrets::Scope;
 
 /// `<home>/.omniclaw`, where OmniClaw keeps what belongs to no profile.
 pub fn omniclaw_dir(home: &Path) -> PathBuf {
@@ -45,6 +46,12 @@ pub fn dir(home: &Path, name: &str) -> PathBuf {
 /// The remote's own known-hosts file.
 pub fn known_hosts(home: &Path, name: &str) -> PathBuf {
     dir(home, name).join("known_hosts")
+}
+
+/// The secret store scope of a remote: its own, beside no profile's
+/// (account `remote-NAME/…`, file store in its directory).
+pub fn scope(home: &Path, name: &str) -> Scope {
+    Scope::new(format!("remote-{name}"), dir(home, name))
 }
 
 /// Why the remotes file could not be read or changed.
@@ -320,6 +327,28 @@ impl TunnelSpec {
     }
 }
 
+/// On Linux, `ssh` gets SIGTERM when the thread that started it ends, the
+/// whole process killed included (`PR_SET_PDEATHSIG`): a tunnel never
+/// outlives its keeper, even one killed with SIGKILL that could not drop
+/// it. Callers keep a tunnel on the thread that opened it.
+#[cfg(target_os = "linux")]
+fn end_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec; it only
+    // calls prctl(2), which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn end_with_parent(_command: &mut Command) {}
+
 /// A running `ssh -N -L` process; killed when dropped.
 #[derive(Debug)]
 pub struct Tunnel {
@@ -339,13 +368,14 @@ impl Tunnel {
                 port: spec.tunnel.local_port,
             });
         }
-        let mut child = Command::new(&spec.program)
+        let mut command = Command::new(&spec.program);
+        command
             .args(ssh_args(&spec.tunnel, &spec.known_hosts))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(TunnelError::Spawn)?;
+            .stderr(Stdio::piped());
+        end_with_parent(&mut command);
+        let mut child = command.spawn().map_err(TunnelError::Spawn)?;
         let said = Arc::new(Mutex::new(String::new()));
         if let Some(mut stderr) = child.stderr.take() {
             let said = said.clone();

@@ -24,7 +24,7 @@ use omniclaw_gateway::Auth;
 use omniclaw_os::remote::{
     self as store, HostKey, SshLaunch, Supervisor, SystemClock, Tunnel, TunnelSpec,
 };
-use omniclaw_os::secrets::{FileStore, Scope, SecretName, SecretStore};
+use omniclaw_os::secrets::{FileStore, SecretName, SecretStore};
 
 use crate::cli::{RemoteAddArgs, RemoteCommand};
 use crate::ctx::Ctx;
@@ -47,11 +47,6 @@ pub fn run(ctx: &Ctx, cmd: RemoteCommand) -> CmdResult {
 /// The OmniClaw home (`OMNICLAW_HOME`, else `HOME`), where remotes are kept.
 fn home(ctx: &Ctx) -> Result<std::path::PathBuf, CliError> {
     Ok(ctx.resolve()?.home)
-}
-
-/// The secret store scope of a remote: its own, beside no profile's.
-pub fn scope(home: &Path, name: &str) -> Scope {
-    Scope::new(format!("remote-{name}"), store::dir(home, name))
 }
 
 fn load(home: &Path) -> Result<remotes::Remotes, CliError> {
@@ -176,7 +171,7 @@ fn add(ctx: &Ctx, args: &RemoteAddArgs) -> CmdResult {
     let undo = |home: &Path| {
         let _ = store::remove_dir(home, &name);
     };
-    let scope = scope(&home, &name);
+    let scope = store::scope(&home, &name);
     let file_mode = ctx.secrets_file || omniclaw_os::secrets::uses_file(&current.state_dir);
     let stored = (|| {
         if file_mode {
@@ -419,17 +414,7 @@ pub fn reach(home: &Path, remote: &Remote) -> Result<(String, Option<Tunnel>), s
 
 /// The stored credentials of a remote.
 fn auth_of(ctx: &Ctx, home: &Path, name: &str) -> Result<Auth, String> {
-    let scope = scope(home, name);
-    let get = |n| ctx.store.get(&scope, n).map_err(|e| e.to_string());
-    if let Some(t) = get(SecretName::GatewayAuthToken)? {
-        return Ok(Auth::Token(t));
-    }
-    if let Some(p) = get(SecretName::GatewayAuthPassword)? {
-        return Ok(Auth::Password(p));
-    }
-    Err(format!(
-        "no token stored for the remote {name}: add it again with `omniclaw remote remove {name}` and `omniclaw remote add {name} … --token-stdin`"
-    ))
+    omniclaw_gateway::profile::remote_auth(&ctx.store, home, name)
 }
 
 /// Reaches `remote` (through a tunnel for SSH) and proves its identity with
@@ -620,7 +605,7 @@ fn remove(ctx: &Ctx, raw: &str) -> CmdResult {
             remote.name, remote.name
         )));
     }
-    let scope = scope(&home, &remote.name);
+    let scope = store::scope(&home, &remote.name);
     // Secrets first: while the directory is there, a file store is found.
     for n in [
         SecretName::GatewayAuthToken,
