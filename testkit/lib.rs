@@ -271,6 +271,22 @@ impl Home {
     }
 }
 
+/// Another machine's home with its main gateway running (file secrets):
+/// the home, the gateway, its port and its token. A remote gateway for
+/// tests that reach one directly.
+pub fn over_there() -> (Home, GatewayProc, u16, String) {
+    let home = Home::new();
+    let port = home.setup_file_secrets_on_free_port("main");
+    let token = home
+        .run(&["--profile", "main", "secrets", "get", "gateway.auth.token"])
+        .expect_code(0)
+        .stdout
+        .trim()
+        .to_string();
+    let gateway = GatewayProc::start(&home, &["--profile", "main", "gateway"]);
+    (home, gateway, port, token)
+}
+
 /// A gateway process started by a test; killed (with its whole process
 /// group, so a shell that started it takes it along) when dropped.
 pub struct GatewayProc {

@@ -263,3 +263,57 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
     drop(web);
     wait_until("the killed app's ssh to end", || !alive(dashboard_ssh));
 }
+
+/// A profile in `gateway.mode: "remote"` (OpenClaw's way to point a
+/// profile at a gateway elsewhere) shows among the remote gateways, dialled
+/// at `gateway.remote.url` with its `gateway.remote.token`, never as a
+/// local gateway to start.
+#[test]
+fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
+    // The machine over there (loopback here; a tailnet address in life).
+    let (_there, _far, far_port, token) = omniclaw_tests::over_there();
+
+    let home = Home::new();
+    home.write(
+        ".omniclaw-laptop/omniclaw.json",
+        &format!(
+            r#"{{"gateway": {{"mode": "remote", "remote": {{"url": "ws://127.0.0.1:{far_port}", "token": {{"source": "keychain"}}}}}}}}"#
+        ),
+    );
+    home.run_stdin(
+        &[
+            "--profile",
+            "laptop",
+            "--secrets-file",
+            "secrets",
+            "set",
+            "gateway.remote.token",
+        ],
+        &token,
+        &[],
+    )
+    .expect_code(0);
+
+    let session = Session::start();
+    let _app = session.launch(&home);
+    let running = format!("laptop — remote · running · v{VERSION}");
+    let tray = session.wait_for("the remote-mode profile running as a remote", |t| {
+        t.has(&running)
+    });
+    for item in ["Chat…", "Logs…", "Test connection"] {
+        assert!(tray.enabled(&running, item), "{item} of laptop");
+    }
+    assert!(
+        tray.labels()
+            .iter()
+            .all(|l| !l.starts_with("laptop — stopped") && !l.starts_with("laptop — running —")),
+        "the remote-mode profile shows as a local gateway too:\n{}",
+        tray.labels().join("\n")
+    );
+    for item in ["Start", "Install as service"] {
+        assert!(
+            tray.find(&running, item).is_none(),
+            "{item} offered for a profile in remote mode"
+        );
+    }
+}

@@ -215,7 +215,7 @@ fn far() -> Option<Far> {
         eprintln!("skipped: {why}");
         return None;
     }
-    let (home, gateway, port, token) = over_there();
+    let (home, gateway, port, token) = omniclaw_tests::over_there();
     Some(Far {
         sshd: Sshd::start(),
         _home: home,
@@ -223,20 +223,6 @@ fn far() -> Option<Far> {
         port,
         token,
     })
-}
-
-/// A home with its main gateway running: its port and token.
-fn over_there() -> (Home, GatewayProc, u16, String) {
-    let home = Home::new();
-    let port = home.setup_file_secrets_on_free_port("main");
-    let token = home
-        .run(&["--profile", "main", "secrets", "get", "gateway.auth.token"])
-        .expect_code(0)
-        .stdout
-        .trim()
-        .to_string();
-    let gateway = GatewayProc::start(&home, &["--profile", "main", "gateway"]);
-    (home, gateway, port, token)
 }
 
 /// `remote add NAME --ssh USER@127.0.0.1:PORT --remote-port N
@@ -605,7 +591,7 @@ fn tunnel_reestablished_bench() {
 fn a_profile_in_remote_mode_is_a_remote_gateway() {
     // The machine over there, reached directly (a tailnet or LAN address
     // in real life; loopback here).
-    let (_there, _far, far_port, far_token) = over_there();
+    let (_there, _far, far_port, far_token) = omniclaw_tests::over_there();
 
     let home = Home::new();
     let port = home.setup_file_secrets_on_free_port("main");
@@ -763,7 +749,7 @@ fn a_profile_in_remote_mode_is_a_remote_gateway() {
 #[test]
 fn a_wss_remote_is_reached_over_tls_and_an_untrusted_certificate_is_refused() {
     use omniclaw_tests::tls::TlsFront;
-    let (_there, _far, far_port, far_token) = over_there();
+    let (_there, _far, far_port, far_token) = omniclaw_tests::over_there();
     let front = TlsFront::start(far_port);
     let home = Home::new();
     let url = format!("wss://localhost:{}", front.port);

@@ -1340,8 +1340,13 @@ pub fn resolve(env: &EnvSnapshot, profile: Option<&str>) -> Result<Resolved, Act
 /// credentials `omniclaw remote add` stored.
 pub fn endpoint(desktop: &Desktop, name: &str) -> Result<(String, Auth), ActionError> {
     if let Some(entry) = desktop.remotes.get(name) {
-        let auth = omniclaw_gateway::profile::remote_auth(&*desktop.store, &desktop.home, name)
-            .map_err(|why| ActionError::failed(name, why))?;
+        // A profile in remote mode presents its `gateway.remote.token`.
+        let auth = if entry.configured {
+            desktop.credentials(name)?.1
+        } else {
+            omniclaw_gateway::profile::remote_auth(&*desktop.store, &desktop.home, name)
+                .map_err(|why| ActionError::failed(name, why))?
+        };
         return Ok((entry.remote.dial_url(), auth));
     }
     let (resolved, auth) = desktop.credentials(name)?;

@@ -53,6 +53,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Entry {
     pub remote: Remote,
     pub tunnel: Option<TunnelView>,
+    /// A profile in `gateway.mode: "remote"` (named by the profile, its
+    /// credentials `gateway.remote.token`), not a `remote add`.
+    pub configured: bool,
 }
 
 impl Entry {
@@ -71,6 +74,8 @@ impl Entry {
 #[derive(Default)]
 pub struct Remotes {
     entries: Mutex<Vec<Entry>>,
+    /// The profiles in `gateway.mode: "remote"`, from the last gathering.
+    configured: Mutex<Vec<Remote>>,
     /// Why `remotes.json` could not be read, while it cannot.
     problem: Mutex<Option<String>>,
     stop: Arc<AtomicBool>,
@@ -80,17 +85,30 @@ pub struct Remotes {
 }
 
 impl Remotes {
-    /// Every remote, in the file's order.
+    /// Every remote: the profiles in remote mode, then the file's, in its
+    /// order.
     pub fn entries(&self) -> Vec<Entry> {
-        lock(&self.entries).clone()
+        let mut all: Vec<Entry> = lock(&self.configured)
+            .iter()
+            .map(|r| Entry {
+                remote: r.clone(),
+                tunnel: None,
+                configured: true,
+            })
+            .collect();
+        all.extend(lock(&self.entries).iter().cloned());
+        all
     }
 
     /// The remote called `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<Entry> {
-        lock(&self.entries)
-            .iter()
-            .find(|e| e.remote.name == name)
-            .cloned()
+        self.entries().into_iter().find(|e| e.remote.name == name)
+    }
+
+    /// The profiles in `gateway.mode: "remote"` as the last gathering
+    /// found them.
+    pub fn set_configured(&self, remotes: Vec<Remote>) {
+        *lock(&self.configured) = remotes;
     }
 
     pub fn problem(&self) -> Option<String> {
@@ -262,6 +280,7 @@ fn run(desktop: &Desktop, stop: &AtomicBool) {
             .map(|r| Entry {
                 remote: r.clone(),
                 tunnel: kept.get(&r.name).map(Kept::view),
+                configured: false,
             })
             .collect();
         let changed = {
@@ -323,7 +342,7 @@ pub fn snapshot(desktop: &Desktop) -> Vec<tray::Remote> {
 #[serde(rename_all = "camelCase")]
 pub struct Card {
     pub name: String,
-    /// `ssh` or `url`.
+    /// `ssh`, `url`, or `gateway.mode` for a profile in remote mode.
     pub kind: &'static str,
     /// Its URL, or `USER@HOST:PORT → port R` for SSH.
     pub target: String,
@@ -347,7 +366,10 @@ pub fn cards(desktop: &Desktop, remotes: &[tray::Remote]) -> Vec<Card> {
             let entry = desktop.remotes.get(&r.name);
             Card {
                 name: r.name.clone(),
-                kind: entry.as_ref().map_or("url", |e| e.remote.kind_word()),
+                kind: entry.as_ref().map_or("url", |e| match e.configured {
+                    true => "gateway.mode",
+                    false => e.remote.kind_word(),
+                }),
                 target: entry
                     .as_ref()
                     .map(|e| e.remote.target())
@@ -480,6 +502,7 @@ mod tests {
             let entry = Entry {
                 remote: remote.clone(),
                 tunnel: tunnel.clone(),
+                configured: false,
             };
             assert_eq!(entry.reachable(), expected, "{tunnel:?}");
         }

@@ -249,6 +249,14 @@ pub struct SettingsView {
     pub file: String,
 }
 
+/// Where a profile in `gateway.mode: "remote"` points.
+fn remote_of(p: &ProfileRecord) -> Option<omniclaw_core::remote::WsTarget> {
+    match &p.config {
+        ConfigState::Valid { loaded, .. } => omniclaw_gateway::profile::remote_of(&loaded.config),
+        _ => None,
+    }
+}
+
 /// Gathers the view; `autostart` is whether the login entry exists.
 pub fn gather(desktop: &Desktop, autostart: bool) -> View {
     let env = desktop.env();
@@ -263,11 +271,24 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
             None
         }
     };
-    let records: Vec<&ProfileRecord> = inventory
+    // A profile in `gateway.mode: "remote"` runs no gateway here: it is
+    // shown among the remote gateways, dialled at `gateway.remote.url`.
+    let (configured, records): (Vec<&ProfileRecord>, Vec<&ProfileRecord>) = inventory
         .iter()
         .flat_map(|inv| inv.profiles.iter())
         .filter(|p| p.set_up)
-        .collect();
+        .partition(|p| remote_of(p).is_some());
+    desktop.remotes.set_configured(
+        configured
+            .iter()
+            .filter_map(|p| {
+                Some(omniclaw_core::remotes::Remote {
+                    name: p.label.clone(),
+                    kind: omniclaw_core::remotes::Kind::Direct(remote_of(p)?),
+                })
+            })
+            .collect(),
+    );
     let plan = inventory
         .as_ref()
         .map(|inv| ports::plan(&inv.instances(env)))
