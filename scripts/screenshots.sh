@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders screenshots of the desktop dashboard for the README: a healthy
 # setup (the main bot on the default profile, running; the rescue bot on
-# profile `rescue`), its port map, the first step of the rescue-bot wizard,
+# profile `rescue`, and a remote gateway), its port map, the About
+# panel with the versions, the remote gateway's card, the first step of the rescue-bot wizard,
 # in a picture of its own, a port conflict with its fix, and the chat with
 # the main bot's assistant (on the model-provider double): a command
 # waiting for approval, then the reply.
@@ -47,7 +48,16 @@ MD
 assistant_on_double "$bin" -- "$reply" --call exec '{"command": "df -h /"}'
 "$bin/omniclaw" config set tools.exec.mode '"ask"' >/dev/null
 
-"$bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
+# A remote gateway beside them, dialled at its URL (here the main bot's
+# own gateway stands in for one on another machine).
+"$bin/omniclaw" secrets get gateway.auth.token |
+  "$bin/omniclaw" --secrets-file remote add vps --url "ws://127.0.0.1:$base" --token-stdin >/dev/null
+
+# Started as a user who linked the build into ~/.local/bin would: the
+# About panel shows the CLI beside that path.
+mkdir -p "$HOME/.local/bin"
+ln -s "$bin/omniclaw" "$bin/omniclaw-desktop" "$HOME/.local/bin/"
+"$HOME/.local/bin/omniclaw-desktop" >"$work/app.log" 2>&1 &
 pids+=("$!")
 
 window="$(dashboard_window)"
@@ -62,6 +72,19 @@ import -window "$window" "$out/dashboard.png"
 xdotool mousemove --window "$window" 224 85 click 1
 sleep 1.5
 import -window "$window" "$out/port-map.png"
+
+# Settings: About OmniClaw, the versions side by side.
+xdotool mousemove --window "$window" 310 85 click 1
+sleep 1.5
+import -window "$window" "$out/about.png"
+
+# Back on the gateways page, down to the remote gateway's card.
+xdotool mousemove --window "$window" 60 85 click 1
+sleep 1
+xdotool mousemove --window "$window" 500 500 click 5 click 5 click 5 click 5 click 5
+sleep 1
+import -window "$window" "$out/remote.png"
+xdotool click 4 click 4 click 4 click 4 click 4
 
 # "Set up rescue bot…" opens the wizard's first step.
 setup="$(tray_item "Set up rescue bot")"
@@ -118,4 +141,4 @@ warning="$(tray_item "⚠")"
 sleep 1.5
 import -window "$window" "$out/port-conflict.png"
 
-echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/rescue-wizard.png, $out/port-conflict.png, $out/approval.png, $out/chat.png and $out/assistant-wizard.png"
+echo "screenshots: wrote $out/dashboard.png, $out/port-map.png, $out/about.png, $out/remote.png, $out/rescue-wizard.png, $out/port-conflict.png, $out/approval.png, $out/chat.png and $out/assistant-wizard.png"

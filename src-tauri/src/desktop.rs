@@ -808,7 +808,8 @@ impl Desktop {
         tray::Versions {
             app,
             cli: Some(tray::Cli {
-                path: self.cli.display().to_string(),
+                // Shown as the dashboard shows every path: `~` for the home.
+                path: paths::tilde(&self.cli, &self.home),
                 version,
             }),
         }
