@@ -72,9 +72,14 @@ mod tests {
     use omniclaw_core::service::Stale;
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "a systemd unit names its binary by a Unix absolute path"
+    )]
     fn a_unit_install_would_write_again_fits_and_another_binary_does_not() {
         let home = tempfile::tempdir().expect("temp home");
-        let env = EnvSnapshot::from_vars([("HOME", home.path().to_str().expect("utf-8"))]);
+        // The home by the variable every platform reads first.
+        let env = EnvSnapshot::from_vars([("OMNICLAW_HOME", home.path().to_str().expect("utf-8"))]);
         let resolved = paths::resolve(paths::Inputs {
             profile_flag: Some("main"),
             env: &env,
