@@ -115,8 +115,8 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
         start.elapsed()
     );
 
-    // A remote added while the app runs gets its tunnel; one taken out of
-    // remotes.json (by hand: `remote remove` waits for the app) loses it.
+    // A remote added while the app runs gets its tunnel; one removed loses
+    // it.
     let near_port = sshd.add_remote(
         &home,
         &["--secrets-file"],
@@ -127,13 +127,15 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
     session.wait_for("the added remote running", |t| {
         t.has(&format!("near — remote · running · v{VERSION}"))
     });
-    let mut file: serde_json::Value =
-        serde_json::from_str(&home.read(".omniclaw/remotes.json")).expect("remotes.json");
-    file["remotes"]
-        .as_array_mut()
-        .expect("remotes")
-        .retain(|r| r["name"] != "near");
-    home.write(".omniclaw/remotes.json", &file.to_string());
+    // `remote remove` while the app keeps the tunnel: the app follows
+    // remotes.json, closes it and lets go; then the rest goes.
+    home.run(&["--secrets-file", "remote", "remove", "near"])
+        .expect_code(0)
+        .expect_output("Removed the remote gateway near");
+    assert!(
+        !home.path().join(".omniclaw/remotes/near").exists(),
+        "near's directory is gone"
+    );
     session.wait_for("the removed remote gone", |t| {
         !t.has_prefix("near — ") && t.has_prefix("far — remote · running")
     });

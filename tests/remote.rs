@@ -455,7 +455,26 @@ async fn chat_and_logs_through_a_kept_tunnel() {
         .unwrap_or_else(|| panic!("no lines: {logs}"));
     assert!(!lines.is_empty(), "no log lines through the tunnel: {logs}");
     drop(c);
-    tunnel.kill9();
+    // Removed while `remote tunnel` keeps it up: the tunnel command sees
+    // the entry go, closes its ssh and ends; the rest of it goes too.
+    let removed = home.run(&["remote", "remove", "far"]);
+    removed
+        .expect_code(0)
+        .expect_output("Removed the remote gateway far");
+    let start = Instant::now();
+    while !tunnel.printed().contains("The remote far was removed") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the tunnel command did not end: {}",
+            tunnel.printed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        omniclaw_tests::port_is_free(local_port),
+        "the tunnel's port is free"
+    );
+    assert!(!home.path().join(".omniclaw/remotes/far").exists());
 }
 
 /// Runs `omniclaw ARGS` on a terminal (`script` gives it a pty): answers

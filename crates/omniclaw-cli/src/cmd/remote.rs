@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -423,6 +423,13 @@ pub fn probe_remote(ctx: &Ctx, home: &Path, remote: &Remote) -> Probed {
     probe_with(home, remote, auth_of(ctx, home, &remote.name))
 }
 
+/// How long `remote remove` waits for the process keeping a tunnel up
+/// to close it once the remote left remotes.json.
+const LET_GO: Duration = Duration::from_secs(10);
+
+/// How often `remote tunnel` looks whether its remote is still listed.
+const FOLLOW_FILE: Duration = Duration::from_millis(500);
+
 /// The kind word of a profile whose `gateway.mode` is `"remote"`.
 const CONFIGURED: &str = "gateway.mode";
 
@@ -599,11 +606,36 @@ pub fn table(probed: &[Probed]) -> String {
 fn remove(ctx: &Ctx, raw: &str) -> CmdResult {
     let home = home(ctx)?;
     let remote = find(&home, raw)?;
+    let mut unlisted = false;
     if store::kept_elsewhere(&home, &remote.name) {
-        return Err(CliError::failed(format!(
-            "another process keeps the tunnel of {} up (`omniclaw remote tunnel {}`, or the app): stop it first, then remove the remote",
-            remote.name, remote.name
-        )));
+        // The keeper (the app, `remote tunnel`) follows remotes.json: the
+        // entry goes first, and it closes the tunnel and lets go.
+        let at = store::update(&home, |r| {
+            let at = r.list.iter().position(|x| x.name == remote.name);
+            r.remove(&remote.name).map(|_| at)
+        })
+        .map_err(CliError::failed)?;
+        unlisted = true;
+        let deadline = Instant::now() + LET_GO;
+        while store::kept_elsewhere(&home, &remote.name) {
+            if Instant::now() >= deadline {
+                // Put back as it was: nothing is half removed.
+                let back = remote.clone();
+                store::update(&home, move |r| {
+                    r.list
+                        .insert(at.unwrap_or(r.list.len()).min(r.list.len()), back);
+                    Ok(())
+                })
+                .map_err(CliError::failed)?;
+                return Err(CliError::failed(format!(
+                    "another process keeps the tunnel of {} up and did not close it within {} s (an older `omniclaw remote tunnel {}`?): stop it, then remove the remote",
+                    remote.name,
+                    LET_GO.as_secs(),
+                    remote.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let scope = store::scope(&home, &remote.name);
     // Secrets first: while the directory is there, a file store is found.
@@ -624,7 +656,9 @@ fn remove(ctx: &Ctx, raw: &str) -> CmdResult {
             store::dir(&home, &remote.name).display()
         ))
     })?;
-    store::update(&home, |r| r.remove(&remote.name)).map_err(CliError::failed)?;
+    if !unlisted {
+        store::update(&home, |r| r.remove(&remote.name)).map_err(CliError::failed)?;
+    }
     if ctx.json {
         out::json(&json!({"ok": true, "removed": remote.name}));
     } else {
@@ -703,6 +737,8 @@ fn keep_up(ctx: &Ctx, raw: &str) -> CmdResult {
         remote.name, t.local_port, t.target, t.remote_port
     );
     println!("Press Ctrl+C to stop.");
+    let mut gone = false;
+    let mut checked = Instant::now();
     rt.block_on(async {
         let stop = stopped();
         tokio::pin!(stop);
@@ -722,6 +758,19 @@ fn keep_up(ctx: &Ctx, raw: &str) -> CmdResult {
                 let _ = std::io::stdout().flush();
                 shown = line;
             }
+            // Removed (`remote remove`) or changed: this tunnel is done.
+            if checked.elapsed() >= FOLLOW_FILE {
+                checked = Instant::now();
+                let current = store::load(&home).ok();
+                let still = current
+                    .as_ref()
+                    .and_then(|r| r.get(&remote.name))
+                    .is_some_and(|r| r == &remote);
+                if current.is_some() && !still {
+                    gone = true;
+                    break;
+                }
+            }
             tokio::select! {
                 _ = &mut stop => break,
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
@@ -730,7 +779,14 @@ fn keep_up(ctx: &Ctx, raw: &str) -> CmdResult {
     });
     // Dropping the supervisor ends its ssh: no tunnel outlives the command.
     drop(sup);
-    println!("Stopped the tunnel of {}.", remote.name);
+    if gone {
+        println!(
+            "The remote {} was removed or changed in remotes.json: stopped its tunnel.",
+            remote.name
+        );
+    } else {
+        println!("Stopped the tunnel of {}.", remote.name);
+    }
     Ok(Outcome::Ok)
 }
 
