@@ -401,9 +401,6 @@ fn a_gateway_through_a_real_sshd() {
         home.run(&["remote", "tunnel", "vps"])
             .expect_code(1)
             .expect_output("another process keeps the tunnel of vps up already");
-        home.run(&["remote", "remove", "vps"])
-            .expect_code(1)
-            .expect_output("stop it first");
         // A SIGTERM to the command alone ends its ssh too.
         tunnel.signal("TERM");
         assert!(
@@ -801,4 +798,28 @@ fn a_wss_remote_is_reached_over_tls_and_an_untrusted_certificate_is_refused() {
         .expect_code(1)
         .expect_output("unreachable")
         .expect_output("the server's certificate must name its host and come from an authority this machine trusts");
+}
+
+/// `remote remove` while a process keeps the tunnel up and does not let
+/// go when the entry leaves remotes.json: after its wait, the entry is
+/// put back and the command says so; nothing is half removed.
+#[test]
+fn a_keeper_that_does_not_let_go_keeps_the_remote_whole() {
+    let home = Home::new();
+    home.write(
+        ".omniclaw/remotes.json",
+        r#"{"remotes": [{"name": "vps", "ssh": "ada@vps.example.com", "remotePort": 18789,
+            "localPort": 18791, "hostKey": "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}]}"#,
+    );
+    // This process keeps the tunnel, and never looks at remotes.json.
+    let _keeper = omniclaw_os::remote::try_keep(home.path(), "vps")
+        .expect("the keep lock")
+        .expect("nobody else keeps it");
+    home.run(&["remote", "remove", "vps"])
+        .expect_code(1)
+        .expect_output("did not close it within 10 s");
+    let listed = home.run(&["remote", "list", "--json"]).json();
+    assert_eq!(listed["remotes"][0]["name"], "vps", "{listed}");
+    assert_eq!(listed["remotes"][0]["localPort"], 18791, "{listed}");
+    assert!(home.path().join(".omniclaw/remotes/vps").is_dir());
 }
