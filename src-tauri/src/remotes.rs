@@ -445,11 +445,7 @@ pub async fn test(desktop: &Arc<Desktop>, name: &str) -> Result<String, String> 
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let health = client.call("health", json!({})).await.ok();
-    let version = client
-        .hello()
-        .pointer("/server/version")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let version = omniclaw_os::version::from_hello(client.hello());
     client.close().await;
     let mut parts = vec!["running".to_string()];
     if let Some(v) = version {

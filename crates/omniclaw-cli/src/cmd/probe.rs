@@ -158,11 +158,7 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> CmdResult {
                         })
                     }),
                     remote: false,
-                    version: reached
-                        .hello
-                        .pointer("/server/version")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    version: omniclaw_os::version::from_hello(&reached.hello),
                 },
                 Err(e) => {
                     // A refused or timed-out connection is unreachable; any

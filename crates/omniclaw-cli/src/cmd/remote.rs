@@ -515,11 +515,7 @@ fn probe_with(home: &Path, remote: &Remote, auth: Result<Auth, String>) -> Probe
     match reached {
         Ok(r) => {
             probed.state = "running";
-            probed.version = r
-                .hello
-                .pointer("/server/version")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            probed.version = omniclaw_os::version::from_hello(&r.hello);
             probed.profile = r
                 .hello
                 .pointer("/snapshot/profile")
