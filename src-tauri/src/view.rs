@@ -249,14 +249,6 @@ pub struct SettingsView {
     pub file: String,
 }
 
-/// Where a profile in `gateway.mode: "remote"` points.
-fn remote_of(p: &ProfileRecord) -> Option<omniclaw_core::remote::WsTarget> {
-    match &p.config {
-        ConfigState::Valid { loaded, .. } => omniclaw_gateway::profile::remote_of(&loaded.config),
-        _ => None,
-    }
-}
-
 /// Gathers the view; `autostart` is whether the login entry exists.
 pub fn gather(desktop: &Desktop, autostart: bool) -> View {
     let env = desktop.env();
@@ -277,16 +269,11 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
         .iter()
         .flat_map(|inv| inv.profiles.iter())
         .filter(|p| p.set_up)
-        .partition(|p| remote_of(p).is_some());
+        .partition(|p| omniclaw_gateway::profile::as_remote(p).is_some());
     desktop.remotes.set_configured(
         configured
             .iter()
-            .filter_map(|p| {
-                Some(omniclaw_core::remotes::Remote {
-                    name: p.label.clone(),
-                    kind: omniclaw_core::remotes::Kind::Direct(remote_of(p)?),
-                })
-            })
+            .filter_map(|p| omniclaw_gateway::profile::as_remote(p))
             .collect(),
     );
     let plan = inventory

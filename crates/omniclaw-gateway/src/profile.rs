@@ -210,6 +210,20 @@ pub fn remote_of(config: &Config) -> Option<WsTarget> {
     parse_url(config.gateway.remote.url.as_deref()?).ok()
 }
 
+/// A profile in `gateway.mode: "remote"` as a remote gateway, named by its
+/// label and dialled at its `gateway.remote.url`; `None` for any other.
+pub fn as_remote(
+    p: &omniclaw_os::profiles::ProfileRecord,
+) -> Option<omniclaw_core::remotes::Remote> {
+    let omniclaw_os::profiles::ConfigState::Valid { loaded, .. } = &p.config else {
+        return None;
+    };
+    Some(omniclaw_core::remotes::Remote {
+        name: p.label.clone(),
+        kind: omniclaw_core::remotes::Kind::Direct(remote_of(&loaded.config)?),
+    })
+}
+
 /// The credentials given on the command line, which win over any other.
 fn given(overrides: &Overrides) -> Option<Auth> {
     match (&overrides.token, &overrides.password) {

@@ -443,10 +443,10 @@ pub fn configured(
 ) -> Vec<(Remote, Result<Auth, String>)> {
     let mut out = Vec::new();
     for p in &inv.profiles {
-        let omniclaw_os::profiles::ConfigState::Valid { loaded, .. } = &p.config else {
+        let Some(remote) = omniclaw_gateway::profile::as_remote(p) else {
             continue;
         };
-        let Some(target) = omniclaw_gateway::profile::remote_of(&loaded.config) else {
+        let omniclaw_os::profiles::ConfigState::Valid { loaded, .. } = &p.config else {
             continue;
         };
         let resolved = super::target::resolved_of(p, current);
@@ -458,10 +458,6 @@ pub fn configured(
             &ctx.store,
         )
         .map_err(|e| e.to_string());
-        let remote = Remote {
-            name: p.label.clone(),
-            kind: Kind::Direct(target),
-        };
         out.push((remote, auth));
     }
     out
