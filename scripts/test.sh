@@ -27,6 +27,11 @@ if [ ! -x .tools/cargo/bin/tauri-driver ]; then
     { echo "test: cargo install tauri-driver failed" >&2; exit 1; }
 fi
 
+# CI builds once from a fresh clone: an incremental cache only takes disk.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
