@@ -94,6 +94,21 @@ fn rss_mb(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time `pid` has used so far (user and system), from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 /// The RSS of `pid` and of every process below it, in MB.
 fn tree_rss_mb(pid: u32) -> f64 {
     let mut total = rss_mb(pid).0;
@@ -356,7 +371,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// 1. `chat.send` → first delta and → final, turn after turn.
-fn overhead(port: u16) {
+fn overhead(port: u16, gateway: u32, double: u32) {
+    let cpu_before = (cpu_time(gateway), cpu_time(double));
+    let started = Instant::now();
     runtime().block_on(async {
         let mut ws = Ws::connect(port, TOKEN).await;
         let mut first = Vec::new();
@@ -401,6 +418,14 @@ fn overhead(port: u16) {
         summary("chat.send → first chat delta", first);
         summary("chat.send → final chat event", whole);
     });
+    let turns = (WARM_UP + SESSIONS * TURNS_PER_SESSION) as u32;
+    let per_turn = |before: Duration, pid: u32| cpu_time(pid).saturating_sub(before) / turns;
+    println!(
+        "CPU per turn (user + system): gateway {:.3} ms, provider double {:.3} ms; {:.0} turns/s",
+        ms(per_turn(cpu_before.0, gateway)),
+        ms(per_turn(cpu_before.1, double)),
+        f64::from(turns) / started.elapsed().as_secs_f64()
+    );
 }
 
 /// 2. `agent` → final, on one session: the first turn, then warm turns.
@@ -638,7 +663,7 @@ fn main() {
     // A thousand provider connections and as many clients need descriptors.
     let _ = omniclaw_os::limits::raise_open_files();
     let home = tempfile::tempdir().expect("home");
-    let (_instant, addr) = double(&double_bin, &[]);
+    let (instant, addr) = double(&double_bin, &[]);
     let (_slow, slow_addr) = double(
         &double_bin,
         &[LONG_REPLY, "--chunk-bytes", "256", "--delay-ms", "50"],
@@ -647,7 +672,7 @@ fn main() {
     // 1 and 2, our side.
     let port = omniclaw_profile(bin, home.path(), "bench", &addr);
     let gw = omniclaw_gateway(bin, home.path(), "bench", port);
-    overhead(port);
+    overhead(port, gw.pid(), instant.pid());
     let ours = agent_turns(port, TOKEN, AGENT_TURNS, "omniclaw");
     let (rss, peak) = rss_mb(gw.pid());
     println!(
@@ -691,11 +716,15 @@ fn main() {
     }
 
     // 3.
-    let port = omniclaw_profile(bin, home.path(), "streaming", &slow_addr);
-    let gw = omniclaw_gateway(bin, home.path(), "streaming", port);
+    // Each part in a home of its own: a free port picked for one profile
+    // could otherwise lie in the derived ranges of an earlier one.
+    let streaming_home = tempfile::tempdir().expect("home");
+    let port = omniclaw_profile(bin, streaming_home.path(), "streaming", &slow_addr);
+    let gw = omniclaw_gateway(bin, streaming_home.path(), "streaming", port);
     streaming(port, gw.pid());
     drop(gw);
 
     // 4.
-    idle_with_stored(bin, home.path(), &addr);
+    let stored_home = tempfile::tempdir().expect("home");
+    idle_with_stored(bin, stored_home.path(), &addr);
 }

@@ -26,10 +26,13 @@ fn free_base() -> u16 {
     }
 }
 
-fn rss_kb(pid: u32) -> Option<u64> {
+/// A `/proc/PID/status` field in kB: `VmRSS` (all resident pages) or
+/// `RssAnon` (the process's own memory, without the pages of its binary and
+/// libraries, which the page cache shares).
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -77,8 +80,11 @@ fn main() {
         starts.push(t0.elapsed());
         if i < 3 {
             std::thread::sleep(Duration::from_secs(2));
-            if let Some(kb) = rss_kb(child.id()) {
-                rss.push(kb);
+            if let (Some(all), Some(own)) = (
+                status_kb(child.id(), "VmRSS:"),
+                status_kb(child.id(), "RssAnon:"),
+            ) {
+                rss.push((all, own));
             }
         }
         let _ = Command::new("kill")
@@ -94,10 +100,11 @@ fn main() {
         ms(starts[STARTS * 9 / 10]),
         ms(starts[0])
     );
-    if let Some(max) = rss.iter().max() {
+    if let Some((all, own)) = rss.iter().max() {
         println!(
-            "omniclaw gateway idle RSS after 2 s: {:.1} MB (max of {} runs)",
-            *max as f64 / 1024.0,
+            "omniclaw gateway idle RSS after 2 s: {:.1} MB, of which its own memory (RssAnon) {:.1} MB and the rest pages of its binary and libraries (max of {} runs)",
+            *all as f64 / 1024.0,
+            *own as f64 / 1024.0,
             rss.len()
         );
     }
