@@ -13,6 +13,8 @@
 //!
 //! The file is WAL with `synchronous=NORMAL`: a killed process loses no
 //! committed call; a power cut may lose the last calls, never the file.
+//! The WAL is copied into the file by a thread of the store's own
+//! ([`checkpoint`]), not by whichever commit fills it.
 //! One process owns the file (a lock file beside it): opening it closes
 //! unfinished runs, which would be wrong while another process runs them.
 //!
@@ -21,6 +23,7 @@
 //! reads take a connection of their own from a small pool, so a long
 //! listing never holds up a `begin_run`.
 
+mod checkpoint;
 mod export;
 mod schema;
 mod tails;
@@ -170,6 +173,10 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     /// Decoded histories of the sessions used last ([`tails`]).
     tails: Mutex<tails::Tails>,
+    /// Copies the WAL into the file off the writer's path; `None` for a
+    /// read-only view (or when its thread could not start: SQLite then
+    /// checkpoints in the writer as it does by default).
+    checkpointer: Option<checkpoint::Checkpointer>,
     /// Held for the store's life; the OS drops it when the process dies.
     _owner: Option<File>,
 }
@@ -230,6 +237,17 @@ impl SqliteStore {
         }
         configure(&path, &conn)?;
         schema::migrate(&mut conn).map_err(|e| map_err(&path, e))?;
+        let checkpointer = match checkpoint::Checkpointer::start(&path) {
+            Ok(c) => {
+                conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_BOUND_PAGES)
+                    .map_err(|e| map_err(&path, e))?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "the session store's checkpoint thread did not start: SQLite copies its WAL as the writer commits");
+                None
+            }
+        };
 
         let store = SqliteStore {
             path,
@@ -238,6 +256,7 @@ impl SqliteStore {
             writer: Some(Mutex::new(conn)),
             readers: Mutex::new(Vec::new()),
             tails: Mutex::default(),
+            checkpointer,
             _owner: Some(owner),
         };
         store.close_interrupted_runs()?;
@@ -281,6 +300,7 @@ impl SqliteStore {
             writer: None,
             readers: Mutex::new(vec![conn]),
             tails: Mutex::default(),
+            checkpointer: None,
             _owner: None,
         }))
     }
@@ -641,7 +661,12 @@ impl SqliteStore {
             });
         };
         let conn = lock(writer);
-        in_transaction(&conn, "BEGIN IMMEDIATE", f).map_err(|e| map_err(&self.path, e))
+        let out =
+            in_transaction(&conn, "BEGIN IMMEDIATE", f).map_err(|e| map_err(&self.path, e))?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+        Ok(out)
     }
 
     /// Runs `f` on a read connection, in one read transaction: one

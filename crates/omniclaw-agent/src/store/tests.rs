@@ -857,3 +857,64 @@ fn a_lookup_by_run_id_is_planned_once_whatever_the_id() {
         "SQLite no longer re-prepares here; stable_plans may go"
     );
 }
+
+/// The size of the database file itself (not its WAL).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits up to 10 s for the WAL to be copied into the file: the file grows.
+fn copied_into_file(path: &Path, before: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if file_len(path) > before {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_busy_store_copies_its_wal_off_the_writers_path() {
+    let f = Fixture::new();
+    let store = f.open();
+    let before = file_len(&f.path);
+    // 100 commits: far fewer pages than SQLite's own checkpoint waits for.
+    for i in 0..20 {
+        turn(
+            &store,
+            &key("busy"),
+            &format!("r{i}"),
+            "what is six times seven?",
+        );
+    }
+    assert!(
+        copied_into_file(&f.path, before),
+        "the WAL was not copied into {} ({before} bytes)",
+        f.path.display()
+    );
+    assert_eq!(
+        store.history(&key("busy"), 1000).expect("history").len(),
+        80
+    );
+}
+
+#[test]
+fn a_quiet_store_copies_its_last_commits_within_a_second_or_two() {
+    let f = Fixture::new();
+    let store = f.open();
+    let before = file_len(&f.path);
+    turn(&store, &key("quiet"), "r1", "hello");
+    assert!(
+        copied_into_file(&f.path, before),
+        "one turn was not copied into {} ({before} bytes)",
+        f.path.display()
+    );
+    drop(store);
+    // Dropping the store stopped its thread: the file opens again at once.
+    assert_eq!(
+        f.open().history(&key("quiet"), 10).expect("history").len(),
+        4
+    );
+}
