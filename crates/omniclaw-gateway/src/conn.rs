@@ -292,17 +292,32 @@ async fn run(mut socket: WebSocket, state: AppState, peer: SocketAddr, pending: 
                 Some(Err(RecvError::Closed)) | None => return,
             },
             out = outbound.recv() => {
-                let frame = match out {
-                    Some((Outbound::Event { name, payload, .. }, dropped)) => {
-                        // Dropped events keep their numbers: the gap says so.
-                        seq += 1 + dropped;
-                        protocol::event(name, &*payload, Some(seq))
+                // Frames already queued behind this one (a run's `agent`
+                // event and its `chat` delta) go out in one write.
+                let mut out = out;
+                for queued in 1.. {
+                    let frame = match out {
+                        Some((Outbound::Event { name, payload, .. }, dropped)) => {
+                            // Dropped events keep their numbers: the gap says so.
+                            seq += 1 + dropped;
+                            protocol::event(name, &*payload, Some(seq))
+                        }
+                        Some((Outbound::Res { id, result: Ok(payload) }, _)) => protocol::res_ok(&id, payload),
+                        Some((Outbound::Res { id, result: Err(e) }, _)) => protocol::res_err(&id, &e),
+                        None => return,
+                    };
+                    if socket.feed(Message::Text(frame.into())).await.is_err() {
+                        return;
                     }
-                    Some((Outbound::Res { id, result: Ok(payload) }, _)) => protocol::res_ok(&id, payload),
-                    Some((Outbound::Res { id, result: Err(e) }, _)) => protocol::res_err(&id, &e),
-                    None => return,
-                };
-                if !send(&mut socket, frame).await {
+                    if queued == MAX_BURST {
+                        break;
+                    }
+                    match outbound.try_recv() {
+                        Some(next) => out = Some(next),
+                        None => break,
+                    }
+                }
+                if socket.flush().await.is_err() {
                     return;
                 }
             },

@@ -67,7 +67,7 @@ impl Queue {
         Some(self.took(out))
     }
 
-    #[cfg(test)]
+    /// A frame already queued, if there is one.
     pub fn try_recv(&mut self) -> Option<(Outbound, u64)> {
         let out = self.rx.try_recv().ok()?;
         Some(self.took(out))
