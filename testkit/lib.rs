@@ -12,6 +12,31 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// User + system CPU time process `pid` (`"self"` for this one) has used,
+/// from `/proc/PID/stat`; `None` when it cannot be read.
+pub fn cpu_time(pid: impl std::fmt::Display) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on Linux.
+    Some(std::time::Duration::from_millis(ticks * 10))
+}
+
+/// A field of `/proc/PID/status` in kB (`pid` may be `"self"`): `VmRSS:`
+/// (all resident pages), `VmHWM:` (their peak), `RssAnon:` (the process's
+/// own memory, without the pages of its binary and libraries).
+pub fn status_kb(pid: impl std::fmt::Display, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The `omniclaw` a bench measures: `OMNICLAW_BENCH_BIN` when set (a
 /// packaged or differently built binary), else `built`, the one cargo
 /// built for the bench.

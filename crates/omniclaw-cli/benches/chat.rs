@@ -83,30 +83,13 @@ fn summary(name: &str, mut xs: Vec<Duration>) -> Duration {
 
 /// `VmRSS` and `VmHWM` (peak) of `pid`, in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let mb = |field| omniclaw_tests::status_kb(pid, field).map_or(0.0, |kb| kb as f64 / 1024.0);
+    (mb("VmRSS:"), mb("VmHWM:"))
 }
 
-/// CPU time `pid` has used so far (user and system), from `/proc/PID/stat`.
+/// CPU time `pid` has used so far (user and system).
 fn cpu_time(pid: u32) -> Duration {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses.
-    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    // The kernel's USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
+    omniclaw_tests::cpu_time(pid).unwrap_or_default()
 }
 
 /// The RSS of `pid` and of every process below it, in MB.
@@ -118,21 +101,6 @@ fn tree_rss_mb(pid: u32) -> f64 {
         total += tree_rss_mb(child);
     }
     total
-}
-
-fn free_base() -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        drop(l);
-        if p < 65000
-            && [p, p + 2, p + 4]
-                .iter()
-                .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
-        {
-            return p;
-        }
-    }
 }
 
 /// A child process, stopped (with its process group) when dropped.
@@ -200,7 +168,7 @@ fn wait_listening(port: u16, within: Duration) -> Duration {
 
 /// One profile of `omniclaw` in `home` pointed at the double at `addr`.
 fn omniclaw_profile(bin: &str, home: &Path, profile: &str, addr: &str) -> u16 {
-    let port = free_base();
+    let port = omniclaw_tests::free_base();
     let run = |args: &[&str]| {
         let out = Command::new(bin)
             .args(["--profile", profile])
@@ -618,7 +586,7 @@ fn idle_with_stored(bin: &str, home: &Path, addr: &str) {
 
 /// The real OpenClaw gateway in `home`, pointed at the double at `addr`.
 fn openclaw_gateway(launcher: &Path, home: &Path, addr: &str) -> (Proc, u16, Duration) {
-    let port = free_base();
+    let port = omniclaw_tests::free_base();
     let dir = home.join(".openclaw");
     std::fs::create_dir_all(&dir).expect("openclaw dir");
     let config = format!(
@@ -716,15 +684,11 @@ fn main() {
     }
 
     // 3.
-    // Each part in a home of its own: a free port picked for one profile
-    // could otherwise lie in the derived ranges of an earlier one.
-    let streaming_home = tempfile::tempdir().expect("home");
-    let port = omniclaw_profile(bin, streaming_home.path(), "streaming", &slow_addr);
-    let gw = omniclaw_gateway(bin, streaming_home.path(), "streaming", port);
+    let port = omniclaw_profile(bin, home.path(), "streaming", &slow_addr);
+    let gw = omniclaw_gateway(bin, home.path(), "streaming", port);
     streaming(port, gw.pid());
     drop(gw);
 
     // 4.
-    let stored_home = tempfile::tempdir().expect("home");
-    idle_with_stored(bin, stored_home.path(), &addr);
+    idle_with_stored(bin, home.path(), &addr);
 }

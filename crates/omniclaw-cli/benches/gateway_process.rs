@@ -5,39 +5,11 @@
 //!
 //! Run with `cargo bench -p omniclaw-cli --bench gateway_process`.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STARTS: usize = 30;
-
-fn free_base() -> u16 {
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        drop(l);
-        if p < 65000
-            && [p, p + 2, p + 4]
-                .iter()
-                .all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok())
-        {
-            return p;
-        }
-    }
-}
-
-/// A `/proc/PID/status` field in kB: `VmRSS` (all resident pages) or
-/// `RssAnon` (the process's own memory, without the pages of its binary and
-/// libraries, which the page cache shares).
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 fn main() {
     let bin = &omniclaw_tests::bench_bin(env!("CARGO_BIN_EXE_omniclaw"));
@@ -52,7 +24,7 @@ fn main() {
     let mut starts = Vec::new();
     let mut rss = Vec::new();
     for i in 0..STARTS {
-        let base = free_base();
+        let base = omniclaw_tests::free_base();
         let t0 = Instant::now();
         let mut child = Command::new(bin)
             .args([
@@ -81,8 +53,8 @@ fn main() {
         if i < 3 {
             std::thread::sleep(Duration::from_secs(2));
             if let (Some(all), Some(own)) = (
-                status_kb(child.id(), "VmRSS:"),
-                status_kb(child.id(), "RssAnon:"),
+                omniclaw_tests::status_kb(child.id(), "VmRSS:"),
+                omniclaw_tests::status_kb(child.id(), "RssAnon:"),
             ) {
                 rss.push((all, own));
             }
