@@ -22,6 +22,7 @@ pub mod clock;
 pub mod double;
 pub mod fallover;
 pub mod message;
+pub mod net;
 pub mod prompt;
 pub mod provider;
 pub mod run;

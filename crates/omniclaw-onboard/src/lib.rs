@@ -543,7 +543,7 @@ pub async fn wait_for_operator(
             let poll = left.min(Duration::from_secs(20));
             let updates = api.get_updates(offset, poll).await.map_err(api_error)?;
             for u in updates {
-                offset = i64::from(u.update_id) + 1;
+                offset = u.update_id + 1;
                 let UpdateContent::Message(m) = u.content else {
                     continue;
                 };

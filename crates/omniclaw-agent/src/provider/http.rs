@@ -57,7 +57,7 @@ impl Http {
                 host: host.to_string(),
             });
         }
-        let client = reqwest::Client::builder()
+        let client = crate::net::client_builder()
             .connect_timeout(endpoint.timeout)
             // Proxies come from the config or not at all: the agent never
             // reads the process environment.

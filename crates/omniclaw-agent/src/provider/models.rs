@@ -344,7 +344,7 @@ mod tests {
         }
         // A chat with that key is refused the same way.
         double.push(Reply::text("never sent"));
-        let client = reqwest::Client::new();
+        let client = crate::net::client_builder().build().expect("a client");
         let chat = client
             .post(format!(
                 "{}/chat/completions",

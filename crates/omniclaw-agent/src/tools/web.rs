@@ -103,7 +103,7 @@ impl WebFetchTool {
     pub fn new(settings: WebFetchSettings) -> Result<WebFetchTool, String> {
         settings.check()?;
         let policy = Arc::new(settings.ssrf.clone());
-        let client = reqwest::Client::builder()
+        let client = crate::net::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(Arc::new(Guarded {

@@ -1,6 +1,5 @@
-//! The Telegram Bot API methods the bots use, over `frankenstein`
-//! (reqwest + rustls), with a configurable API root so a local double can
-//! stand in for Telegram.
+//! The Telegram Bot API methods the bots use, over reqwest (rustls), with a
+//! configurable API root so a local double can stand in for Telegram.
 //!
 //! Errors are sorted into what the poller acts on: a bad token (401),
 //! another poller (409), flood control (429), the network, anything else.
@@ -10,18 +9,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use frankenstein::client_reqwest::Bot;
-use frankenstein::methods::{
-    AnswerCallbackQueryParams, DeleteMessageParams, DeleteWebhookParams, EditMessageTextParams,
-    GetUpdatesParams, SendChatActionParams, SendMessageParams,
-};
-use frankenstein::types::{
-    AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup,
-    ReplyParameters,
-};
-use frankenstein::updates::Update;
-use frankenstein::AsyncTelegramApi;
-use frankenstein::ParseMode;
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::types::{BotUser, Sent, Update};
 use omniclaw_core::advice::{host_of, NetFailure};
 
 /// Telegram's own API root.
@@ -77,11 +72,29 @@ pub struct Me {
 /// An inline keyboard button: label and callback data.
 pub type Button = (String, String);
 
+/// Every Bot API reply: `ok` with a `result`, or an error code, a
+/// description and, under flood control, `parameters.retry_after`.
+#[derive(Deserialize)]
+struct Reply<T> {
+    ok: bool,
+    result: Option<T>,
+    error_code: Option<u64>,
+    description: Option<String>,
+    parameters: Option<ReplyParameters>,
+}
+
+#[derive(Deserialize)]
+struct ReplyParameters {
+    retry_after: Option<u64>,
+}
+
 /// A Bot API client for one token.
 #[derive(Clone)]
 pub struct BotApi {
-    bot: Bot,
+    client: reqwest::Client,
     root: String,
+    /// `{root}/bot{token}`: holds the token, so it is never printed.
+    base: String,
 }
 
 // The token is in the client's URL; never print it.
@@ -97,7 +110,7 @@ impl BotApi {
     /// long-poll timeout).
     pub fn new(root: &str, token: &str, poll: Duration) -> Result<BotApi, ApiError> {
         let root = root.trim_end_matches('/').to_string();
-        let client = frankenstein::reqwest::Client::builder()
+        let client = omniclaw_agent::net::client_builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(poll + Duration::from_secs(15))
             .build()
@@ -106,54 +119,99 @@ impl BotApi {
                 failure: net_failure(&e),
                 reason: e.without_url().to_string(),
             })?;
-        let bot = Bot::builder()
-            .api_url(format!("{root}/bot{token}"))
-            .client(client)
-            .build();
-        Ok(BotApi { bot, root })
+        let base = format!("{root}/bot{token}");
+        Ok(BotApi { client, root, base })
     }
 
     pub fn root(&self) -> &str {
         &self.root
     }
 
-    fn sort(&self, method: &'static str, e: frankenstein::Error) -> ApiError {
-        match e {
-            frankenstein::Error::Api(r) => match r.error_code {
-                401 | 404 if method == "getMe" => ApiError::Unauthorized,
-                401 => ApiError::Unauthorized,
-                409 => ApiError::Conflict,
-                429 => ApiError::RetryAfter(
-                    r.parameters
-                        .and_then(|p| p.retry_after)
-                        .map_or(5, |s| u64::from(s).max(1)),
-                ),
-                code => ApiError::Refused {
-                    method,
-                    code,
-                    description: r.description,
-                },
-            },
-            frankenstein::Error::HttpReqwest(e) => ApiError::Network {
-                root: self.root.clone(),
-                failure: net_failure(&e),
-                reason: error_chain(&e),
-            },
-            other => ApiError::Network {
-                root: self.root.clone(),
-                failure: net_failure(&other),
-                reason: other.to_string(),
+    /// Calls `method` with `params` and reads its `result`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: &Value,
+    ) -> Result<T, ApiError> {
+        let response = self
+            .client
+            .post(format!("{}/{method}", self.base))
+            .header(CONTENT_TYPE, "application/json")
+            .body(params.to_string())
+            .send()
+            .await
+            .map_err(|e| self.network(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| self.network(e))?;
+        match serde_json::from_slice::<Reply<T>>(&bytes) {
+            Ok(Reply {
+                ok: true,
+                result: Some(result),
+                ..
+            }) => Ok(result),
+            Ok(reply) => Err(self.sort(
+                method,
+                reply.error_code.unwrap_or(u64::from(status.as_u16())),
+                reply
+                    .description
+                    .unwrap_or_else(|| "a reply without a result".into()),
+                reply.parameters.and_then(|p| p.retry_after),
+            )),
+            // Not the Bot API speaking (a proxy's page, a cut body): the
+            // status says what it can.
+            Err(e) => match status {
+                StatusCode::UNAUTHORIZED | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
+                    Err(self.sort(
+                        method,
+                        u64::from(status.as_u16()),
+                        String::new(),
+                        retry_after(&headers),
+                    ))
+                }
+                _ => Err(ApiError::Network {
+                    root: self.root.clone(),
+                    failure: NetFailure::Other,
+                    reason: format!(
+                        "{method}: HTTP {status} with a body that is not a Bot API reply ({e})"
+                    ),
+                }),
             },
         }
     }
 
+    fn sort(
+        &self,
+        method: &'static str,
+        code: u64,
+        description: String,
+        retry_after: Option<u64>,
+    ) -> ApiError {
+        match code {
+            401 | 404 if method == "getMe" => ApiError::Unauthorized,
+            401 => ApiError::Unauthorized,
+            409 => ApiError::Conflict,
+            429 => ApiError::RetryAfter(retry_after.map_or(5, |s| s.max(1))),
+            code => ApiError::Refused {
+                method,
+                code,
+                description,
+            },
+        }
+    }
+
+    fn network(&self, e: reqwest::Error) -> ApiError {
+        // The URL holds the token.
+        let e = e.without_url();
+        ApiError::Network {
+            root: self.root.clone(),
+            failure: net_failure(&e),
+            reason: error_chain(&e),
+        }
+    }
+
     pub async fn get_me(&self) -> Result<Me, ApiError> {
-        let me = self
-            .bot
-            .get_me()
-            .await
-            .map_err(|e| self.sort("getMe", e))?
-            .result;
+        let me: BotUser = self.call("getMe", &json!({})).await?;
         Ok(Me {
             id: me.id,
             username: me.username.unwrap_or_default(),
@@ -161,11 +219,7 @@ impl BotApi {
     }
 
     pub async fn delete_webhook(&self) -> Result<(), ApiError> {
-        let params = DeleteWebhookParams::builder().build();
-        self.bot
-            .delete_webhook(&params)
-            .await
-            .map_err(|e| self.sort("deleteWebhook", e))?;
+        self.call::<bool>("deleteWebhook", &json!({})).await?;
         Ok(())
     }
 
@@ -175,17 +229,21 @@ impl BotApi {
         offset: i64,
         timeout: Duration,
     ) -> Result<Vec<Update>, ApiError> {
-        let params = GetUpdatesParams::builder()
-            .offset(offset)
-            .timeout(u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX))
-            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
-            .build();
-        Ok(self
-            .bot
-            .get_updates(&params)
-            .await
-            .map_err(|e| self.sort("getUpdates", e))?
-            .result)
+        let list: Vec<Box<RawValue>> = self
+            .call(
+                "getUpdates",
+                &json!({
+                    "offset": offset,
+                    "timeout": timeout.as_secs(),
+                    "allowed_updates": ["message", "callback_query"],
+                }),
+            )
+            .await?;
+        Update::parse_all(&list).map_err(|e| ApiError::Refused {
+            method: "getUpdates",
+            code: 200,
+            description: format!("an update without an update_id: {e}"),
+        })
     }
 
     /// Sends `text` to `chat_id`, as a reply to `reply_to` when given, with
@@ -197,7 +255,7 @@ impl BotApi {
         reply_to: Option<i32>,
         buttons: &[Button],
     ) -> Result<i32, ApiError> {
-        self.send(chat_id, text, None, reply_to, buttons).await
+        self.send(chat_id, text, false, reply_to, buttons).await
     }
 
     /// Sends `html` (Telegram's HTML); when Telegram cannot parse it, sends
@@ -210,13 +268,10 @@ impl BotApi {
         reply_to: Option<i32>,
         buttons: &[Button],
     ) -> Result<i32, ApiError> {
-        match self
-            .send(chat_id, html, Some(ParseMode::Html), reply_to, buttons)
-            .await
-        {
+        match self.send(chat_id, html, true, reply_to, buttons).await {
             Err(e) if e.is_parse_error() => {
                 tracing::warn!(error = %e, "telegram refused the formatting; sent as plain text");
-                self.send(chat_id, plain, None, reply_to, buttons).await
+                self.send(chat_id, plain, false, reply_to, buttons).await
             }
             other => other,
         }
@@ -226,31 +281,23 @@ impl BotApi {
         &self,
         chat_id: i64,
         text: &str,
-        parse_mode: Option<ParseMode>,
+        html: bool,
         reply_to: Option<i32>,
         buttons: &[Button],
     ) -> Result<i32, ApiError> {
-        let reply = reply_to.map(|id| {
-            ReplyParameters::builder()
-                .message_id(id)
-                .allow_sending_without_reply(true)
-                .build()
-        });
-        let markup = keyboard(buttons).map(ReplyMarkup::InlineKeyboardMarkup);
-        let params = SendMessageParams::builder()
-            .chat_id(chat_id)
-            .text(text)
-            .maybe_parse_mode(parse_mode)
-            .maybe_reply_parameters(reply)
-            .maybe_reply_markup(markup)
-            .build();
-        Ok(self
-            .bot
-            .send_message(&params)
-            .await
-            .map_err(|e| self.sort("sendMessage", e))?
-            .result
-            .message_id)
+        let mut params = json!({"chat_id": chat_id, "text": text});
+        if html {
+            params["parse_mode"] = json!("HTML");
+        }
+        if let Some(id) = reply_to {
+            params["reply_parameters"] =
+                json!({"message_id": id, "allow_sending_without_reply": true});
+        }
+        if let Some(markup) = keyboard(buttons) {
+            params["reply_markup"] = markup;
+        }
+        let sent: Sent = self.call("sendMessage", &params).await?;
+        Ok(sent.message_id)
     }
 
     /// Replaces the text of a message the bot sent (its buttons go unless
@@ -262,7 +309,7 @@ impl BotApi {
         text: &str,
         buttons: &[Button],
     ) -> Result<(), ApiError> {
-        self.edit(chat_id, message_id, text, None, buttons).await
+        self.edit(chat_id, message_id, text, false, buttons).await
     }
 
     /// [`edit_message`](Self::edit_message) with Telegram's HTML, falling
@@ -274,13 +321,10 @@ impl BotApi {
         html: &str,
         plain: &str,
     ) -> Result<(), ApiError> {
-        match self
-            .edit(chat_id, message_id, html, Some(ParseMode::Html), &[])
-            .await
-        {
+        match self.edit(chat_id, message_id, html, true, &[]).await {
             Err(e) if e.is_parse_error() => {
                 tracing::warn!(error = %e, "telegram refused the formatting; edited as plain text");
-                self.edit(chat_id, message_id, plain, None, &[]).await
+                self.edit(chat_id, message_id, plain, false, &[]).await
             }
             other => other,
         }
@@ -291,78 +335,73 @@ impl BotApi {
         chat_id: i64,
         message_id: i32,
         text: &str,
-        parse_mode: Option<ParseMode>,
+        html: bool,
         buttons: &[Button],
     ) -> Result<(), ApiError> {
-        let params = EditMessageTextParams::builder()
-            .chat_id(chat_id)
-            .message_id(message_id)
-            .text(text)
-            .maybe_parse_mode(parse_mode)
-            .maybe_reply_markup(keyboard(buttons))
-            .build();
-        match self.bot.edit_message_text(&params).await {
+        let mut params = json!({"chat_id": chat_id, "message_id": message_id, "text": text});
+        if html {
+            params["parse_mode"] = json!("HTML");
+        }
+        if let Some(markup) = keyboard(buttons) {
+            params["reply_markup"] = markup;
+        }
+        // The edited message, or `true` for an inline message's.
+        match self.call::<IgnoredResult>("editMessageText", &params).await {
             Ok(_) => Ok(()),
-            Err(e) => match self.sort("editMessageText", e) {
-                e if e.is_not_modified() => Ok(()),
-                e => Err(e),
-            },
+            Err(e) if e.is_not_modified() => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
     /// Shows "typing…" in `chat_id` (Telegram keeps it up to 5 s).
     pub async fn typing(&self, chat_id: i64) -> Result<(), ApiError> {
-        let params = SendChatActionParams::builder()
-            .chat_id(chat_id)
-            .action(ChatAction::Typing)
-            .build();
-        self.bot
-            .send_chat_action(&params)
-            .await
-            .map_err(|e| self.sort("sendChatAction", e))?;
+        self.call::<bool>(
+            "sendChatAction",
+            &json!({"chat_id": chat_id, "action": "typing"}),
+        )
+        .await?;
         Ok(())
     }
 
     /// Deletes a message the bot sent.
     pub async fn delete_message(&self, chat_id: i64, message_id: i32) -> Result<(), ApiError> {
-        let params = DeleteMessageParams::builder()
-            .chat_id(chat_id)
-            .message_id(message_id)
-            .build();
-        self.bot
-            .delete_message(&params)
-            .await
-            .map_err(|e| self.sort("deleteMessage", e))?;
+        self.call::<bool>(
+            "deleteMessage",
+            &json!({"chat_id": chat_id, "message_id": message_id}),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), ApiError> {
-        let params = AnswerCallbackQueryParams::builder()
-            .callback_query_id(id)
-            .text(text)
-            .build();
-        self.bot
-            .answer_callback_query(&params)
-            .await
-            .map_err(|e| self.sort("answerCallbackQuery", e))?;
+        self.call::<bool>(
+            "answerCallbackQuery",
+            &json!({"callback_query_id": id, "text": text}),
+        )
+        .await?;
         Ok(())
     }
 }
 
+/// A result whose content does not matter.
+type IgnoredResult = serde::de::IgnoredAny;
+
+/// `Retry-After` in seconds, when a 429 came without the Bot API's body.
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// One row of inline buttons, or none.
-fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
+fn keyboard(buttons: &[Button]) -> Option<Value> {
     (!buttons.is_empty()).then(|| {
-        InlineKeyboardMarkup::builder()
-            .inline_keyboard(vec![buttons
-                .iter()
-                .map(|(label, data)| {
-                    InlineKeyboardButton::builder()
-                        .text(label.clone())
-                        .callback_data(data.clone())
-                        .build()
-                })
-                .collect()])
-            .build()
+        let row: Vec<Value> = buttons
+            .iter()
+            .map(|(label, data)| json!({"text": label, "callback_data": data}))
+            .collect();
+        json!({ "inline_keyboard": [row] })
     })
 }
 
@@ -375,8 +414,8 @@ fn net_failure(e: &(dyn std::error::Error + 'static)) -> NetFailure {
     let mut cause = Some(e);
     while let Some(err) = cause {
         if err
-            .downcast_ref::<frankenstein::reqwest::Error>()
-            .is_some_and(frankenstein::reqwest::Error::is_timeout)
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
         {
             return NetFailure::Timeout;
         }
@@ -476,6 +515,123 @@ mod tests {
         for (e, want) in cases {
             assert_eq!(net_failure(&e), want, "{}", error_chain(&e));
         }
+    }
+
+    /// A server that answers every method with `status`, `headers` and
+    /// `body`, as Telegram or a proxy in front of it might.
+    async fn answering(
+        status: u16,
+        headers: &'static [(&'static str, &'static str)],
+        body: &'static str,
+    ) -> String {
+        use axum::response::IntoResponse;
+        let app = axum::Router::new().fallback(move || async move {
+            let mut r = (
+                axum::http::StatusCode::from_u16(status).expect("a status"),
+                body,
+            )
+                .into_response();
+            for (k, v) in headers {
+                r.headers_mut()
+                    .insert(*k, v.parse().expect("a header value"));
+            }
+            r
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    const TOKEN: &str = "123456:SECRET-token-part";
+
+    async fn send_to(root: &str) -> Result<i32, ApiError> {
+        let api = BotApi::new(root, TOKEN, Duration::from_secs(1)).expect("a client");
+        api.send_message(1, "hi", None, &[]).await
+    }
+
+    #[tokio::test]
+    async fn replies_are_sorted_by_the_bot_apis_words_or_else_by_the_status() {
+        let flood = answering(
+            429,
+            &[],
+            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
+        )
+        .await;
+        assert_eq!(send_to(&flood).await, Err(ApiError::RetryAfter(7)));
+
+        let proxy_flood = answering(429, &[("retry-after", "3")], "<html>slow down</html>").await;
+        assert_eq!(send_to(&proxy_flood).await, Err(ApiError::RetryAfter(3)));
+
+        let bad_token = answering(
+            401,
+            &[],
+            r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
+        )
+        .await;
+        assert_eq!(send_to(&bad_token).await, Err(ApiError::Unauthorized));
+
+        let not_found = answering(
+            404,
+            &[],
+            r#"{"ok":false,"error_code":404,"description":"Not Found"}"#,
+        )
+        .await;
+        let api = BotApi::new(&not_found, TOKEN, Duration::from_secs(1)).expect("a client");
+        assert_eq!(api.get_me().await, Err(ApiError::Unauthorized));
+
+        let refused = answering(
+            400,
+            &[],
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities"}"#,
+        )
+        .await;
+        let e = send_to(&refused).await.expect_err("refused");
+        assert!(e.is_parse_error(), "{e:?}");
+
+        let gateway_page = answering(502, &[], "<html>Bad Gateway</html>").await;
+        match send_to(&gateway_page).await {
+            Err(ApiError::Network { reason, .. }) => {
+                assert!(reason.contains("sendMessage: HTTP 502"), "{reason}");
+            }
+            other => panic!("a proxy's page is not the Bot API: {other:?}"),
+        }
+
+        let sent = answering(
+            200,
+            &[],
+            r#"{"ok":true,"result":{"message_id":41,"date":1,"chat":{"id":1,"type":"private"},"text":"hi"}}"#,
+        )
+        .await;
+        assert_eq!(send_to(&sent).await, Ok(41));
+    }
+
+    #[tokio::test]
+    async fn no_error_carries_the_token() {
+        // A port nobody listens on: the client's error names the URL,
+        // which holds the token, unless it is stripped.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let e = send_to(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect_err("nobody listens");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            matches!(
+                e,
+                ApiError::Network {
+                    failure: NetFailure::Refused,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

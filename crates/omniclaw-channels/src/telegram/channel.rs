@@ -25,8 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use frankenstein::types::{ChatType, MaybeInaccessibleMessage, Message, User};
-use frankenstein::updates::{Update, UpdateContent};
+use super::types::{ChatType, Message, Update, UpdateContent, User};
 use omniclaw_agent::run::RunEvent;
 use omniclaw_agent::session::{dm_session, DmSender, RunOutcome, RunStatus, SessionKey};
 use serde_json::{json, Value};
@@ -812,7 +811,7 @@ impl Poller {
                     );
                 }
                 for stored in open {
-                    match serde_json::from_str::<Update>(&stored.body) {
+                    match Update::parse(&stored.body) {
                         Ok(update) => dispatch(&shared, &mut tasks, &mut lanes, update),
                         Err(e) => {
                             tracing::warn!(update = stored.update_id, error = %e, "a stored telegram update cannot be read; skipped");
@@ -846,13 +845,8 @@ impl Poller {
                     });
                     let batch: Vec<(i64, String)> = updates
                         .iter()
-                        .filter(|u| i64::from(u.update_id) >= offset)
-                        .map(|u| {
-                            (
-                                i64::from(u.update_id),
-                                serde_json::to_string(u).unwrap_or_default(),
-                            )
-                        })
+                        .filter(|u| u.update_id >= offset)
+                        .map(|u| (u.update_id, u.raw.clone()))
                         .collect();
                     if batch.is_empty() {
                         continue;
@@ -869,7 +863,7 @@ impl Poller {
                     };
                     offset = shared.inbox.offset().unwrap_or(offset);
                     for update in updates {
-                        if fresh.contains(&i64::from(update.update_id)) {
+                        if fresh.contains(&update.update_id) {
                             dispatch(&shared, &mut tasks, &mut lanes, update);
                         }
                     }
@@ -969,7 +963,7 @@ fn dispatch(
     lanes: &mut HashMap<i64, mpsc::UnboundedSender<Job>>,
     update: Update,
 ) {
-    let update_id = i64::from(update.update_id);
+    let update_id = update.update_id;
     let mut lane = |chat: i64, job: Job| {
         let tx = lanes.entry(chat).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -1002,17 +996,13 @@ fn dispatch(
             let s = shared.clone();
             tasks.spawn(async move {
                 let sender = Sender::of(&q.from);
-                let chat_id = match &q.message {
-                    Some(MaybeInaccessibleMessage::Message(m)) => Some(m.chat.id),
-                    Some(MaybeInaccessibleMessage::InaccessibleMessage(m)) => Some(m.chat.id),
-                    None => None,
-                };
+                let chat_id = q.message.as_ref().map(|m| m.chat.id);
                 let data = q.data.clone().unwrap_or_default();
                 on_callback(&s, &sender, &q.id, chat_id, &data).await;
                 let _ = s.inbox.handled(update_id, "button");
             });
         }
-        _ => {
+        UpdateContent::Other => {
             let _ = shared.inbox.handled(update_id, "ignored");
         }
     }

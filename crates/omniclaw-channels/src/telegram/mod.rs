@@ -2,7 +2,7 @@
 //! bot whose slash commands operate on other gateways (and whose assistant
 //! may only read them and propose changes).
 //!
-//! - [`api`] — the Bot API methods over `frankenstein`, with a configurable
+//! - [`api`] — the Bot API methods over reqwest, with a configurable
 //!   root (`channels.telegram.apiRoot`) and errors sorted by what to do.
 //! - [`channel`] — long polling into the durable [`inbox`], access control
 //!   (`dmPolicy`, groups), the assistant's replies (typing, previews per
@@ -32,6 +32,7 @@ pub mod heal;
 pub mod hooks;
 pub mod inbox;
 pub mod tools;
+pub mod types;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,10 +51,9 @@ use omniclaw_os::secrets::{Scope, SecretName, SecretStore};
 pub use api::{ApiError, BotApi, Me, DEFAULT_API_ROOT};
 pub use channel::{Channel, ChannelState, Hooks, Role, Settings, Streaming};
 pub use exec::{Executor, SecretSource};
-/// The Bot API types callers read updates with (onboarding waits for `/start`).
-pub use frankenstein::types::ChatType;
-pub use frankenstein::updates::UpdateContent;
 pub use hooks::{Approvals, Ask, Assistant, Decision, Notice, Submitted, Turn};
+/// The Bot API types callers read updates with (onboarding waits for `/start`).
+pub use types::{ChatType, Update, UpdateContent};
 
 /// Long-poll timeout of `getUpdates`.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
