@@ -171,7 +171,19 @@ fn serve(ctx: &Ctx, args: &RunArgs, resolved: &Resolved) -> CmdResult {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One worker thread runs the gateway's tasks: a gateway serves a
+    // handful of clients, and handing each turn's work between two workers
+    // cost more CPU and latency than running it side by side saved
+    // (docs/benchmarks.md). Slow work (files, logs, the store's pruning,
+    // HTML) goes to the blocking pool. A multi-thread runtime with one
+    // worker rather than a current-thread one: a task woken by the running
+    // one runs next, so a delta goes out before the rest of the reply is
+    // read. `TOKIO_WORKER_THREADS` still sets another count.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        runtime.worker_threads(1);
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
