@@ -273,7 +273,7 @@ fn a_remote_gateway_in_the_tray_and_the_dashboard() {
 #[test]
 fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
     // The machine over there (loopback here; a tailnet address in life).
-    let (_there, _far, far_port, token) = omniclaw_tests::over_there();
+    let (_there, far, far_port, token) = omniclaw_tests::over_there();
 
     let home = Home::new();
     home.write(
@@ -297,6 +297,7 @@ fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
     .expect_code(0);
 
     let session = Session::start();
+    let notifications = session.notifications();
     let _app = session.launch(&home);
     let running = format!("laptop — remote · running · v{VERSION}");
     let tray = session.wait_for("the remote-mode profile running as a remote", |t| {
@@ -318,4 +319,66 @@ fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
             "{item} offered for a profile in remote mode"
         );
     }
+    assert_eq!(badge(&session), OK_GREEN, "the ok icon while it runs");
+
+    // The machine over there goes away: the tray says so, its icon turns
+    // to the warning one, and one notification tells it, however often
+    // the app retries.
+    drop(far);
+    session.wait_for("the remote unreachable", |t| {
+        t.has_prefix("laptop — remote · unreachable")
+    });
+    let told = notifications.wait_for("the remote unreachable", |n| {
+        n["summary"] == "Remote gateway laptop is unreachable"
+    });
+    let body = told["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("omniclaw remote test laptop"),
+        "the notice says what to run: {told}"
+    );
+    let start = Instant::now();
+    while badge(&session) != WARNING_ORANGE {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the icon never turned to warning: {:?}",
+            badge(&session)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Several retries later, still one notice.
+    std::thread::sleep(Duration::from_secs(6));
+    let unreachable = notifications
+        .all()
+        .iter()
+        .filter(|n| n["summary"] == "Remote gateway laptop is unreachable")
+        .count();
+    assert_eq!(unreachable, 1, "{:?}", notifications.all());
 }
+
+/// The tray icon's badge colour: the pixel at (48, 48) of its 64×64 image.
+fn badge(session: &Session) -> (u8, u8, u8) {
+    let icon = session.icon().expect("the icon's properties");
+    let path = icon["IconName"].as_str().unwrap_or_default().to_string();
+    let out = std::process::Command::new("convert")
+        .args([
+            &path,
+            "-format",
+            "%[fx:round(p{48,48}.r*255)] %[fx:round(p{48,48}.g*255)] %[fx:round(p{48,48}.b*255)]",
+            "info:",
+        ])
+        .output()
+        .expect("ImageMagick convert");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rgb: Vec<u8> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    match rgb[..] {
+        [r, g, b] => (r, g, b),
+        _ => panic!("not a colour from {path}: {text}"),
+    }
+}
+
+/// The badges of `icons/tray-ok.png` and `icons/tray-warning.png`.
+const OK_GREEN: (u8, u8, u8) = (46, 204, 113);
+const WARNING_ORANGE: (u8, u8, u8) = (245, 166, 35);

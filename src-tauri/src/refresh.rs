@@ -40,6 +40,8 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
         let mut last: Option<View> = None;
         // Budget levels told so far: once per level, day and cap.
         let mut told = tray::BudgetTold::new();
+        // Remotes told unreachable: once until they answer again.
+        let mut remotes_told = tray::RemotesTold::new();
         loop {
             let stamp = Stamp::of(desktop.home());
             let gathered = Instant::now();
@@ -65,6 +67,11 @@ pub fn spawn(app: AppHandle<Wry>, desktop: Arc<Desktop>) {
                     show(&app, last.as_ref(), &view);
                     let (notices, next) = tray::budget_notices(&told, &view.snapshot);
                     told = next;
+                    for notice in notices {
+                        notify(&app, notice);
+                    }
+                    let (notices, next) = tray::remote_notices(&remotes_told, &view.snapshot);
+                    remotes_told = next;
                     for notice in notices {
                         notify(&app, notice);
                     }

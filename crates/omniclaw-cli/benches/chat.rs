@@ -560,6 +560,8 @@ fn idle_with_stored(bin: &str, home: &Path, addr: &str) {
     let gw = omniclaw_gateway(bin, home, "stored", port);
     std::thread::sleep(Duration::from_secs(2));
     let (idle, _) = rss_mb(gw.pid());
+    // The rest of the RSS is pages of the binary and its libraries.
+    let own = omniclaw_tests::status_kb(gw.pid(), "RssAnon:").map_or(0.0, |kb| kb as f64 / 1024.0);
     let listed = runtime().block_on(async {
         let mut ws = Ws::connect(port, TOKEN).await;
         let list = ws.call("sessions.list", json!({"limit": 100})).await;
@@ -579,7 +581,7 @@ fn idle_with_stored(bin: &str, home: &Path, addr: &str) {
         ));
     }
     println!(
-        "idle gateway with {STORED_SESSIONS} stored sessions (written in {:.1} s): RSS {idle:.1} MB 2 s after start; {after:.1} MB after sessions.list and chat.history (peak {peak:.1} MB)",
+        "idle gateway with {STORED_SESSIONS} stored sessions (written in {:.1} s): RSS {idle:.1} MB 2 s after start (its own memory, RssAnon, {own:.1} MB); {after:.1} MB after sessions.list and chat.history (peak {peak:.1} MB)",
         filled.as_secs_f64()
     );
 }

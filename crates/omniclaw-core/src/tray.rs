@@ -1260,7 +1260,13 @@ fn icon(snapshot: &Snapshot) -> Icon {
         .gateways
         .iter()
         .any(|g| matches!(g.status, Status::Failed { .. }));
+    // A remote that cannot be reached is a warning, not an error: the
+    // network between may be what failed, and nothing here can fix it.
     let uneasy = !snapshot.conflicts.is_empty()
+        || snapshot
+            .remotes
+            .iter()
+            .any(|r| matches!(r.state, RemoteState::Unreachable { .. }))
         || snapshot.gateways.iter().any(|g| {
             g.config_problem.is_some()
                 || refused_label(g).is_some()
@@ -1272,7 +1278,7 @@ fn icon(snapshot: &Snapshot) -> Icon {
         Icon::Error
     } else if uneasy {
         Icon::Warning
-    } else if snapshot.gateways.is_empty() {
+    } else if snapshot.gateways.is_empty() && snapshot.remotes.is_empty() {
         Icon::Idle
     } else {
         Icon::Ok
@@ -1357,6 +1363,11 @@ pub enum Notice {
     BudgetNear { name: String, spend: Spend },
     /// Gateway `name`'s assistant spent its daily cap: it stops replying.
     BudgetReached { name: String, spend: Spend },
+    /// Remote gateway `name` could not be reached (told once until it
+    /// answers again).
+    RemoteUnreachable { name: String, reason: String },
+    /// Remote gateway `name`, told unreachable, answers again.
+    RemoteBack { name: String },
     /// "Test connection" of a remote gateway: its summary, or why not.
     RemoteTested {
         name: String,
@@ -1404,6 +1415,10 @@ impl Notice {
                 format!("{name}: {BUDGET_NEAR_PERCENT} % of today's budget spent")
             }
             Notice::BudgetReached { name, .. } => format!("{name}: today's budget is spent"),
+            Notice::RemoteUnreachable { name, .. } => {
+                format!("Remote gateway {name} is unreachable")
+            }
+            Notice::RemoteBack { name } => format!("Remote gateway {name} answers again"),
             Notice::RemoteTested { name, outcome } => match outcome {
                 Ok(_) => format!("Remote gateway {name} answers"),
                 Err(_) => format!("Remote gateway {name} does not answer"),
@@ -1460,6 +1475,11 @@ impl Notice {
             Notice::RemoteTested { outcome, .. } => match outcome {
                 Ok(line) | Err(line) => first_line(line, 200),
             },
+            Notice::RemoteUnreachable { name, reason } => format!(
+                "{}. The app keeps trying; `omniclaw remote test {name}` says what it finds.",
+                first_line(reason, 200)
+            ),
+            Notice::RemoteBack { .. } => "Connected again.".to_string(),
             Notice::Repair { step, .. } => first_line(step, 200),
             Notice::OutageEnded { ended, .. } => ended.lines.join("\n"),
             Notice::ServiceUpdated { result, .. } => match result {
@@ -1636,6 +1656,45 @@ pub fn budget_notices(told: &BudgetTold, snapshot: &Snapshot) -> (Vec<Notice>, B
             gateway.name.clone(),
             (spend.resets_at_ms, spend.cap, level.max(before)),
         );
+    }
+    (out, next)
+}
+
+/// The remote gateways told unreachable, by name.
+pub type RemotesTold = BTreeSet<String>;
+
+/// The remote notices due for `snapshot` given what was told already: a
+/// remote that cannot be reached is told once, however often the app
+/// retries in between (its state goes back to connecting at each try),
+/// and told again only after it answered; one told unreachable that
+/// answers again is told so. Returns the notices and what has been told
+/// after them.
+pub fn remote_notices(told: &RemotesTold, snapshot: &Snapshot) -> (Vec<Notice>, RemotesTold) {
+    let mut out = Vec::new();
+    let mut next = RemotesTold::new();
+    for remote in &snapshot.remotes {
+        let name = &remote.name;
+        match &remote.state {
+            RemoteState::Unreachable { reason } => {
+                if !told.contains(name) {
+                    out.push(Notice::RemoteUnreachable {
+                        name: name.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                next.insert(name.clone());
+            }
+            RemoteState::Running => {
+                if told.contains(name) {
+                    out.push(Notice::RemoteBack { name: name.clone() });
+                }
+            }
+            RemoteState::Connecting => {
+                if told.contains(name) {
+                    next.insert(name.clone());
+                }
+            }
+        }
     }
     (out, next)
 }
@@ -2217,6 +2276,88 @@ mod tests {
             healthy: None,
             tunnel,
         }
+    }
+
+    #[test]
+    fn an_unreachable_remote_turns_the_icon_to_warning() {
+        let far = |state| Snapshot {
+            remotes: vec![remote("far", state, None)],
+            ..Snapshot::default()
+        };
+        check_icon(far(RemoteState::Running), Icon::Ok);
+        check_icon(far(RemoteState::Connecting), Icon::Ok);
+        check_icon(
+            far(RemoteState::Unreachable {
+                reason: "connection refused".into(),
+            }),
+            Icon::Warning,
+        );
+        let mut failed = main_and_rescue(Status::Failed { reason: "x".into() }, Status::Stopped);
+        failed.remotes = far(RemoteState::Unreachable { reason: "x".into() }).remotes;
+        check_icon(failed, Icon::Error);
+    }
+
+    #[test]
+    fn an_unreachable_remote_is_told_once_until_it_answers() {
+        let at = |states: &[(&str, RemoteState)]| Snapshot {
+            remotes: states
+                .iter()
+                .map(|(n, st)| remote(n, st.clone(), None))
+                .collect(),
+            ..Snapshot::default()
+        };
+        let down = |why: &str| RemoteState::Unreachable { reason: why.into() };
+        let titles = |notices: &[Notice]| notices.iter().map(Notice::title).collect::<Vec<_>>();
+        let mut told = RemotesTold::new();
+        let mut said = Vec::new();
+        // The app starts, retries with other reasons, connects, loses it.
+        for snapshot in [
+            at(&[
+                ("far", RemoteState::Connecting),
+                ("near", RemoteState::Running),
+            ]),
+            at(&[
+                ("far", down("connection refused")),
+                ("near", RemoteState::Running),
+            ]),
+            at(&[
+                ("far", RemoteState::Connecting),
+                ("near", RemoteState::Running),
+            ]),
+            at(&[("far", down("timed out")), ("near", RemoteState::Running)]),
+            at(&[
+                ("far", RemoteState::Running),
+                ("near", RemoteState::Running),
+            ]),
+            at(&[
+                ("far", RemoteState::Running),
+                ("near", down("host key changed")),
+            ]),
+        ] {
+            let (notices, next) = remote_notices(&told, &snapshot);
+            said.extend(titles(&notices));
+            told = next;
+        }
+        assert_eq!(
+            said,
+            [
+                "Remote gateway far is unreachable",
+                "Remote gateway far answers again",
+                "Remote gateway near is unreachable",
+            ]
+        );
+        let (notices, _) = remote_notices(&told, &at(&[("near", down("host key changed"))]));
+        assert!(notices.is_empty(), "told already: {:?}", titles(&notices));
+        // A removed remote is forgotten: added again and unreachable, told.
+        let (_, forgot) = remote_notices(&told, &at(&[]));
+        let (notices, _) = remote_notices(&forgot, &at(&[("near", down("refused"))]));
+        assert_eq!(titles(&notices), ["Remote gateway near is unreachable"]);
+        let body = notices[0].body();
+        assert!(
+            body.starts_with("refused. The app keeps trying")
+                && body.contains("omniclaw remote test near"),
+            "{body}"
+        );
     }
 
     /// The labels of a submenu's items, separators as `---`, disabled
