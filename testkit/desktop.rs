@@ -355,6 +355,35 @@ impl Session {
         serde_json::from_str(&text).map_err(|e| format!("icon is not JSON ({e}): {text}"))
     }
 
+    /// The tray icon's badge colour as (r, g, b): the pixel at (48, 48) of
+    /// its 64×64 image (green ok, orange warning, red error).
+    pub fn icon_badge(&self) -> (u8, u8, u8) {
+        let icon = self.icon().expect("the icon's properties");
+        let path = icon["IconName"].as_str().unwrap_or_default().to_string();
+        assert!(
+            std::path::Path::new(&path).is_file(),
+            "the icon is a file: {icon}"
+        );
+        let out = Command::new("convert")
+            .args([
+                &path,
+                "-format",
+                "%[fx:round(p{48,48}.r*255)] %[fx:round(p{48,48}.g*255)] %[fx:round(p{48,48}.b*255)]",
+                "info:",
+            ])
+            .output()
+            .expect("ImageMagick convert");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rgb: Vec<u8> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        match rgb[..] {
+            [r, g, b] => (r, g, b),
+            _ => panic!("not a colour from {path}: {text}"),
+        }
+    }
+
     /// Runs the tray reader with `args`; its stdout on success.
     pub fn tray(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(python())

@@ -319,7 +319,7 @@ fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
             "{item} offered for a profile in remote mode"
         );
     }
-    assert_eq!(badge(&session), OK_GREEN, "the ok icon while it runs");
+    assert_eq!(session.icon_badge(), OK_GREEN, "the ok icon while it runs");
 
     // The machine over there goes away: the tray says so, its icon turns
     // to the warning one, and one notification tells it, however often
@@ -337,11 +337,11 @@ fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
         "the notice says what to run: {told}"
     );
     let start = Instant::now();
-    while badge(&session) != WARNING_ORANGE {
+    while session.icon_badge() != WARNING_ORANGE {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the icon never turned to warning: {:?}",
-            badge(&session)
+            session.icon_badge()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -353,30 +353,6 @@ fn a_profile_in_remote_mode_shows_as_a_remote_gateway() {
         .filter(|n| n["summary"] == "Remote gateway laptop is unreachable")
         .count();
     assert_eq!(unreachable, 1, "{:?}", notifications.all());
-}
-
-/// The tray icon's badge colour: the pixel at (48, 48) of its 64×64 image.
-fn badge(session: &Session) -> (u8, u8, u8) {
-    let icon = session.icon().expect("the icon's properties");
-    let path = icon["IconName"].as_str().unwrap_or_default().to_string();
-    let out = std::process::Command::new("convert")
-        .args([
-            &path,
-            "-format",
-            "%[fx:round(p{48,48}.r*255)] %[fx:round(p{48,48}.g*255)] %[fx:round(p{48,48}.b*255)]",
-            "info:",
-        ])
-        .output()
-        .expect("ImageMagick convert");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rgb: Vec<u8> = text
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    match rgb[..] {
-        [r, g, b] => (r, g, b),
-        _ => panic!("not a colour from {path}: {text}"),
-    }
 }
 
 /// The badges of `icons/tray-ok.png` and `icons/tray-warning.png`.

@@ -81,10 +81,14 @@ fn summary(name: &str, mut xs: Vec<Duration>) -> Duration {
     pct(&xs, 0.5)
 }
 
+/// A field of `pid`'s `/proc/PID/status`, in MB (0 when unreadable).
+fn status_mb(pid: u32, field: &str) -> f64 {
+    omniclaw_tests::status_kb(pid, field).map_or(0.0, |kb| kb as f64 / 1024.0)
+}
+
 /// `VmRSS` and `VmHWM` (peak) of `pid`, in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
-    let mb = |field| omniclaw_tests::status_kb(pid, field).map_or(0.0, |kb| kb as f64 / 1024.0);
-    (mb("VmRSS:"), mb("VmHWM:"))
+    (status_mb(pid, "VmRSS:"), status_mb(pid, "VmHWM:"))
 }
 
 /// CPU time `pid` has used so far (user and system).
@@ -561,7 +565,7 @@ fn idle_with_stored(bin: &str, home: &Path, addr: &str) {
     std::thread::sleep(Duration::from_secs(2));
     let (idle, _) = rss_mb(gw.pid());
     // The rest of the RSS is pages of the binary and its libraries.
-    let own = omniclaw_tests::status_kb(gw.pid(), "RssAnon:").map_or(0.0, |kb| kb as f64 / 1024.0);
+    let own = status_mb(gw.pid(), "RssAnon:");
     let listed = runtime().block_on(async {
         let mut ws = Ws::connect(port, TOKEN).await;
         let list = ws.call("sessions.list", json!({"limit": 100})).await;

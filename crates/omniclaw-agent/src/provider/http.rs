@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
@@ -193,11 +193,7 @@ impl Http {
         cancel: &CancellationToken,
     ) -> ProviderError {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, self.endpoint.clock.now_ms()));
+        let retry_after = crate::net::retry_after(response.headers(), self.endpoint.clock.now_ms());
         let body = tokio::select! {
             _ = cancel.cancelled() => None,
             r = tokio::time::timeout(self.endpoint.timeout, response.text()) => r.ok().and_then(Result::ok),
@@ -345,18 +341,6 @@ where
     .boxed()
 }
 
-/// `retry-after`: seconds, or an HTTP date (turned into a wait from `now`).
-pub(crate) fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let at_ms = i64::try_from(at.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
-    let wait = u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(0);
-    Some(Duration::from_millis(wait))
-}
-
 /// The human part of an error body: `error.message` (OpenAI, Anthropic),
 /// `error` (Ollama), else the text itself; cut short.
 fn error_text(body: &str) -> String {
@@ -395,36 +379,9 @@ fn without_url(e: reqwest::Error) -> String {
     detail
 }
 
-/// Epoch ms of a `SystemTime` (for tests of `retry_after`).
-#[cfg(test)]
-fn ms(t: std::time::SystemTime) -> i64 {
-    i64::try_from(
-        t.duration_since(UNIX_EPOCH)
-            .expect("after epoch")
-            .as_millis(),
-    )
-    .expect("fits")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        let now = ms(httpdate::parse_http_date("Sun, 06 Dec 2026 10:00:00 GMT").expect("date"));
-        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(
-            retry_after("Sun, 06 Dec 2026 10:00:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after("Sun, 06 Dec 2026 09:00:00 GMT", now),
-            Some(Duration::ZERO),
-            "a date in the past means now"
-        );
-        assert_eq!(retry_after("soon", now), None);
-    }
 
     #[test]
     fn error_texts_come_from_each_apis_shape() {

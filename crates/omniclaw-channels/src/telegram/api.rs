@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::types::{BotUser, Sent, Update};
+use omniclaw_agent::clock::{Clock as _, SystemClock};
 use omniclaw_core::advice::{host_of, NetFailure};
 
 /// Telegram's own API root.
@@ -142,7 +143,10 @@ impl BotApi {
             .await
             .map_err(|e| self.network(e))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        // Used only for a 429 that is not the Bot API's JSON (a proxy's).
+        let retry_after =
+            omniclaw_agent::net::retry_after(response.headers(), SystemClock.now_ms())
+                .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
         let bytes = response.bytes().await.map_err(|e| self.network(e))?;
         match serde_json::from_slice::<Reply<T>>(&bytes) {
             Ok(Reply {
@@ -166,7 +170,7 @@ impl BotApi {
                         method,
                         u64::from(status.as_u16()),
                         String::new(),
-                        retry_after(&headers),
+                        retry_after,
                     ))
                 }
                 _ => Err(ApiError::Network {
@@ -385,14 +389,6 @@ impl BotApi {
 
 /// A result whose content does not matter.
 type IgnoredResult = serde::de::IgnoredAny;
-
-/// `Retry-After` in seconds, when a 429 came without the Bot API's body.
-fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
 
 /// One row of inline buttons, or none.
 fn keyboard(buttons: &[Button]) -> Option<Value> {
