@@ -424,17 +424,27 @@ fn dashboard_cards_show_state_and_buttons_start_and_stop() {
     web.click("#tab-ports");
     web.click("[data-testid=fix-rescue]");
     let start = Instant::now();
+    // What the app said about the click, for a failure's message: an error
+    // toast shows for 10 s only.
+    let mut said = String::new();
     let moved = loop {
         let port = home.run(&["--profile", "rescue", "config", "get", "gateway.port"]);
         let port: u16 = port.stdout.trim().parse().unwrap_or(clash);
         if port != clash || start.elapsed() > PATIENCE {
             break port;
         }
+        if let Ok(serde_json::Value::String(text)) =
+            web.script("return document.getElementById('toast').textContent")
+        {
+            if !text.is_empty() {
+                said = text;
+            }
+        }
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(
         moved.abs_diff(main) >= 111,
-        "rescue moved clear of main: {moved}"
+        "rescue moved clear of main {main}: {moved}; the app said: {said:?}"
     );
     let start = Instant::now();
     let mut text = web.eventually_text("[data-testid=conflicts]");

@@ -276,10 +276,11 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
             .filter_map(|p| omniclaw_gateway::profile::as_remote(p))
             .collect(),
     );
-    let plan = inventory
+    let instances = inventory
         .as_ref()
-        .map(|inv| ports::plan(&inv.instances(env)))
+        .map(|inv| inv.instances(env))
         .unwrap_or_default();
+    let plan = ports::plan(&instances);
     let settings = desktop.settings();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -332,7 +333,7 @@ pub fn gather(desktop: &Desktop, autostart: bool) -> View {
             .iter()
             .map(|row| port_row(row, &plan.conflicts))
             .collect(),
-        conflicts: conflict_views(&plan, &snapshot),
+        conflicts: conflict_views(&plan, &instances, &snapshot, HeldNow::default()),
         settings: SettingsView {
             autostart,
             start_with_app: settings.start_with_app.iter().cloned().collect(),
@@ -680,7 +681,32 @@ fn port_row(row: &ports::Row, conflicts: &[Conflict]) -> PortRow {
     }
 }
 
-fn conflict_views(plan: &Plan, snapshot: &Snapshot) -> Vec<ConflictView> {
+/// Ports some process listens on, read from the OS tables once, and only
+/// when a fix needs them (the view is gathered every second).
+#[derive(Default)]
+struct HeldNow(std::cell::OnceCell<std::collections::HashSet<u16>>);
+
+impl HeldNow {
+    #[cfg(test)]
+    fn of(ports: &[u16]) -> Self {
+        let held = Self::default();
+        let _ = held.0.set(ports.iter().copied().collect());
+        held
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        self.0
+            .get_or_init(|| omniclaw_os::portowner::listening().into_keys().collect())
+            .contains(&port)
+    }
+}
+
+fn conflict_views(
+    plan: &Plan,
+    instances: &[ports::Instance],
+    snapshot: &Snapshot,
+    held: HeldNow,
+) -> Vec<ConflictView> {
     plan.conflicts
         .iter()
         .map(|c| {
@@ -694,7 +720,7 @@ fn conflict_views(plan: &Plan, snapshot: &Snapshot) -> Vec<ConflictView> {
                 } if snapshot.gateways.iter().any(|g| &g.name == b) => Some(FixView {
                     profile: b.clone(),
                     key: b_key.to_string(),
-                    port: *port,
+                    port: clear_of_held(instances, b, b_key, *port, &held),
                 }),
                 _ => None,
             };
@@ -706,6 +732,28 @@ fn conflict_views(plan: &Plan, snapshot: &Snapshot) -> Vec<ConflictView> {
             }
         })
         .collect()
+}
+
+/// The plan's suggested base for `name` moved on, when another process
+/// holds one of its ports right now, to the next base clear of every other
+/// instance and every held port: the edit would refuse a held one, and a
+/// one-click fix that fails is no fix. Other keys keep the suggestion.
+fn clear_of_held(
+    instances: &[ports::Instance],
+    name: &str,
+    key: &ports::PortKey,
+    suggestion: u16,
+    held: &HeldNow,
+) -> u16 {
+    if *key != ports::PortKey::GatewayPort {
+        return suggestion;
+    }
+    let others: Vec<ports::Instance> = instances
+        .iter()
+        .filter(|i| i.name != name)
+        .cloned()
+        .collect();
+    ports::free_base(&others, suggestion, |p| held.contains(p)).unwrap_or(suggestion)
 }
 
 /// The last lines of the newest log file in a profile's logs folder,
@@ -748,6 +796,64 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("gateway.2026-01-31.log"), content).expect("write");
         assert_eq!(log_tail(dir.path()), expected, "{content:?}");
+    }
+
+    #[test]
+    fn a_one_click_port_fix_skips_ports_held_right_now() {
+        use omniclaw_core::ports::{Instance, PortInputs};
+        let main = 30_000;
+        let instances = vec![
+            Instance::new("main", PortInputs::with_base(main)),
+            Instance::new("rescue", PortInputs::with_base(main + 20)),
+        ];
+        let plan = ports::plan(&instances);
+        let snapshot = Snapshot {
+            gateways: vec![
+                Gateway::new("main", main),
+                Gateway::new("rescue", main + 20),
+            ],
+            conflicts: plan.conflicts.clone(),
+            ..Snapshot::default()
+        };
+        let fixes = |held: &[u16]| -> Vec<u16> {
+            conflict_views(&plan, &instances, &snapshot, HeldNow::of(held))
+                .iter()
+                .filter_map(|c| c.apply.as_ref())
+                .inspect(|f| {
+                    assert_eq!(
+                        (f.profile.as_str(), f.key.as_str()),
+                        ("rescue", "gateway.port")
+                    )
+                })
+                .map(|f| f.port)
+                .collect()
+        };
+        let free = fixes(&[]);
+        assert!(
+            !free.is_empty(),
+            "the overlap has a fix: {:?}",
+            plan.conflicts
+        );
+        let suggested = free[0];
+        assert!(free.iter().all(|p| *p == suggested));
+        assert!(suggested.abs_diff(main) > 110, "clear of main: {suggested}");
+        // Another process listens on the moved canvas port: the fix goes on
+        // to a base whose every port is free.
+        let taken = suggested + 4;
+        let moved = fixes(&[taken])[0];
+        assert!(moved > suggested, "{moved} after {suggested}");
+        let allocs = ports::allocate(&PortInputs::with_base(moved)).expect("allocates");
+        assert!(
+            allocs.iter().all(|a| !a.range.contains(taken)),
+            "{moved} spans {taken}"
+        );
+        let rescue = Instance::new("rescue", PortInputs::with_base(moved));
+        assert!(
+            ports::plan(&[instances[0].clone(), rescue])
+                .conflicts
+                .is_empty(),
+            "{moved} is clear of main"
+        );
     }
 
     #[test]
