@@ -42,9 +42,11 @@ PACKAGES=(
   # binutils strips the debug build it packages.
   rpm
   binutils
-  # The Windows tests run under Wine (scripts/wine-test.sh).
+  # The Windows tests run under Wine (scripts/wine-test.sh), the Windows
+  # installer's hooks in an installer makensis builds.
   wine
   wine64
+  nsis
   # The remote gateway test runs a real sshd.
   openssh-client
   openssh-server

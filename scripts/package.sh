@@ -3,7 +3,8 @@
 # the tray app and the `omniclaw` CLI (both in /usr/bin), the desktop entry,
 # icons in every size and the licence. The other systems' bundles (NSIS,
 # dmg) are configured in src-tauri/tauri.<os>.conf.json and are built on
-# their own system.
+# their own system; on Windows (Git Bash) `--bundles nsis` stages the
+# `.exe` binaries where tauri.windows.conf.json takes the CLI from.
 #
 # usage: scripts/package.sh [--profile dist|release|dev] [--bundles deb,rpm]
 #   --profile dist   what releases ship (full LTO, stripped); the default
@@ -52,9 +53,13 @@ cargo build --locked --profile "$profile" -p omniclaw-cli -p omniclaw-desktop \
 stage="$root/target/package"
 rm -rf "$stage"
 mkdir -p "$stage/release"
-cp "target/$out/omniclaw" "target/$out/omniclaw-desktop" "$stage/release/"
+exe=
+case "$(uname -s)" in
+  MINGW* | MSYS* | CYGWIN*) exe=.exe ;;
+esac
+cp "target/$out/omniclaw$exe" "target/$out/omniclaw-desktop$exe" "$stage/release/"
 if [ "$profile" = dev ]; then
-  strip --strip-debug "$stage/release/omniclaw" "$stage/release/omniclaw-desktop"
+  strip --strip-debug "$stage/release/omniclaw$exe" "$stage/release/omniclaw-desktop$exe"
 fi
 
 echo "== bundling $bundles" >&2
@@ -64,4 +69,4 @@ echo "== bundling $bundles" >&2
   --bundles "$bundles" \
   --config '{"productName": "omniclaw", "mainBinaryName": "omniclaw-desktop"}') >&2
 
-find "$stage/release/bundle" -type f \( -name '*.deb' -o -name '*.rpm' \) | sort
+find "$stage/release/bundle" -type f \( -name '*.deb' -o -name '*.rpm' -o -name '*-setup.exe' \) | sort

@@ -3,7 +3,9 @@
 # crate's (its pure and command-runner tests), built for
 # x86_64-pc-windows-gnu and run under Wine. Tests that need a real Windows
 # (its services, its credential store, its lock and TCP-table semantics)
-# are ignored there, each with its reason.
+# are ignored there, each with its reason. Then the Windows installer's
+# hooks (the CLI onto the user's PATH and off again), built into an
+# installer with makensis and run under Wine (tests/windows_installer.rs).
 #
 # usage: scripts/wine-test.sh [extra cargo test args]
 set -euo pipefail
@@ -30,3 +32,7 @@ export INSTA_WORKSPACE_ROOT="$root" INSTA_UPDATE=no
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # Warnings fail here as in the Windows check (dependencies keep their own).
 RUSTFLAGS="-D warnings" cargo test --locked --target x86_64-pc-windows-gnu -p omniclaw-core -p omniclaw-os --no-fail-fast "$@"
+
+# The installer's hooks: a test of the host's workspace, run here because it
+# needs this Wine prefix (and nothing else may use the prefix meanwhile).
+cargo test --locked -p omniclaw-tests --test windows_installer -- --ignored

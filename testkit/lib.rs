@@ -468,6 +468,20 @@ pub fn assert_mode(path: &Path, mode: u32) {
     let _ = (path, mode);
 }
 
+/// `out` of the command `what`, which must have succeeded: else a panic
+/// with its status and everything it printed.
+#[track_caller]
+pub fn succeeded(what: impl std::fmt::Display, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn free_base() -> u16 {
     free_base_avoiding(&[], 0)
 }

@@ -21,14 +21,7 @@ const PACKAGE: &str = "omniclaw";
 /// Runs `cmd`, which must succeed; returns what it printed.
 fn ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    omniclaw_tests::succeeded(format!("{cmd:?}"), out)
 }
 
 fn text(bytes: &[u8]) -> String {

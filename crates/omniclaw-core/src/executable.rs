@@ -7,7 +7,8 @@
 //!    resolved, lies in a package's directory (see [`is_package_dir`]):
 //!    `/usr/bin`, `/usr/local/bin`, `/bin`, `/opt/omniclaw…`,
 //!    `/usr/lib/omniclaw…`, an app bundle under `/Applications`, or
-//!    `Program Files` / `AppData\Local\Programs` on Windows. Then the
+//!    `Program Files`, `AppData\Local\Programs` or the folder OmniClaw's
+//!    installer uses, `AppData\Local\OmniClaw`, on Windows. Then the
 //!    program named `name` in that directory is used: the installed CLI
 //!    beside the installed CLI or app. The package manager keeps that path
 //!    through upgrades.
@@ -180,15 +181,18 @@ pub fn is_package_dir(dir: &Path) -> bool {
     if s.starts_with("/Applications/") && s.ends_with(".app/Contents/MacOS") {
         return true;
     }
-    // `C:/Program Files/...`, `C:/Program Files (x86)/...`, and a per-user
-    // installer's `C:/Users/u/AppData/Local/Programs/...`.
+    // `C:/Program Files/...`, `C:/Program Files (x86)/...`, a per-user
+    // installer's `C:/Users/u/AppData/Local/Programs/...`, and the folder
+    // OmniClaw's own per-user installer (NSIS) installs into,
+    // `C:/Users/u/AppData/Local/OmniClaw`.
     let drive = lower.as_bytes();
     let on_drive =
         drive.len() > 3 && drive[0].is_ascii_alphabetic() && drive[1] == b':' && drive[2] == b'/';
     on_drive
         && (lower[3..].starts_with("program files/")
             || lower[3..].starts_with("program files (x86)/")
-            || lower.contains("/appdata/local/programs/"))
+            || lower.contains("/appdata/local/programs/")
+            || lower.ends_with("/appdata/local/omniclaw"))
 }
 
 #[cfg(test)]
@@ -213,6 +217,8 @@ mod tests {
             (r"C:\Program Files\OmniClaw", true),
             (r"D:\Program Files (x86)\OmniClaw", true),
             (r"C:\Users\u\AppData\Local\Programs\OmniClaw", true),
+            (r"C:\Users\u\AppData\Local\OmniClaw", true),
+            (r"C:\Users\u\AppData\Local\OmniClaw\services", false),
             // Build folders, user folders and versioned stores are not.
             ("/home/u/src/omniclaw/target/release", false),
             ("/home/u/.local/bin", false),
@@ -491,18 +497,21 @@ mod tests {
             };
             choose(&inv, "omniclaw", &mut |p| files.iter().any(|f| f == p))
         };
-        // The installed CLI, whichever program of the package runs.
-        let cli = Path::new(programs).join("omniclaw.exe");
-        let app = Path::new(programs).join("omniclaw-desktop.exe");
-        assert_eq!(
-            choose_for(
-                "omniclaw-desktop",
-                &[programs],
-                &app.to_string_lossy(),
-                &[cli.clone(), app.clone()]
-            ),
-            Some(Chosen::Packaged(cli))
-        );
+        // The installed CLI, whichever program of the package runs, in a
+        // per-user installer's folder or OmniClaw's own installer's.
+        for programs in [programs, r"C:\Users\u\AppData\Local\OmniClaw"] {
+            let cli = Path::new(programs).join("omniclaw.exe");
+            let app = Path::new(programs).join("omniclaw-desktop.exe");
+            assert_eq!(
+                choose_for(
+                    "omniclaw-desktop",
+                    &[programs],
+                    &app.to_string_lossy(),
+                    &[cli.clone(), app.clone()]
+                ),
+                Some(Chosen::Packaged(cli))
+            );
+        }
         // A build run by its path: that path.
         let built = r"C:\src\omniclaw\target\debug\omniclaw.exe";
         assert_eq!(

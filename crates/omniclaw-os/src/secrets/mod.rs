@@ -29,7 +29,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::{FileStore, FILE_NAME};
-pub use keyring::Keyring;
+pub use keyring::{Keyring, SERVICE as KEYRING_SERVICE};
 pub use known::{known_values, profile_values};
 pub use memory::MemoryStore;
 
