@@ -140,28 +140,27 @@ impl Wine {
     }
 }
 
-/// What `tauri.windows.conf.json` puts in the installer: the hooks file and
-/// the CLI's place in the install folder.
+/// The hooks `tauri.windows.conf.json` gives the installer. They take the
+/// CLI from where scripts/package.sh stages it.
 fn configured_hooks() -> PathBuf {
     let dir = repo_root().join("src-tauri");
     let text = std::fs::read_to_string(dir.join("tauri.windows.conf.json")).expect("read conf");
     let conf: Value = serde_json::from_str(&text).expect("the Windows conf is JSON");
-    let bundle = &conf["bundle"];
-    let resources = bundle["resources"].as_object().expect("resources map");
-    let cli = resources
-        .iter()
-        .find(|(_, to)| to.as_str() == Some("omniclaw.exe"))
-        .map(|(from, _)| from.clone())
-        .unwrap_or_else(|| panic!("the CLI is not among the resources: {resources:?}"));
-    assert!(
-        cli.ends_with("target/package/release/omniclaw.exe"),
-        "the CLI comes from where scripts/package.sh stages it: {cli}"
-    );
-    let hooks = bundle["windows"]["nsis"]["installerHooks"]
+    let hooks = conf["bundle"]["windows"]["nsis"]["installerHooks"]
         .as_str()
         .expect("installerHooks");
-    let hooks = dir.join(hooks);
-    assert!(hooks.is_file(), "{} is missing", hooks.display());
+    let hooks = dir
+        .join(hooks)
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{hooks}: {e}"));
+    let text = std::fs::read_to_string(&hooks).expect("read the hooks");
+    // Two folders up from the hooks is the repository.
+    let root = repo_root().canonicalize().expect("repo root");
+    let up = hooks.parent().and_then(Path::parent).and_then(Path::parent);
+    assert!(
+        up == Some(root.as_path()) && text.contains(r"\..\..\target\package\release\omniclaw.exe"),
+        "the hooks take the CLI from target/package/release, where scripts/package.sh stages it"
+    );
     hooks
 }
 
@@ -174,7 +173,7 @@ fn build_installer(hooks: &Path, out_dir: &Path) -> PathBuf {
         .arg("-V2")
         .arg(format!("-DOUT={}", setup.display()))
         .arg(format!("-DHOOKS={}", hooks.display()))
-        .arg(format!("-DCLI={}", cli.display()))
+        .arg(format!("-DOMNICLAW_CLI={}", cli.display()))
         .arg(repo_root().join("testkit/nsis/installer.nsi"))
         .output()
         .unwrap_or_else(|e| panic!("run makensis: {e} (scripts/install-deps.sh installs nsis)"));

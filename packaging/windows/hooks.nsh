@@ -1,8 +1,13 @@
 ; OmniClaw's hooks into the NSIS installer that `tauri bundle` writes
 ; (src-tauri/tauri.windows.conf.json: bundle > windows > nsis >
-; installerHooks). The `omniclaw` CLI is installed beside the app
-; (bundle > resources); these hooks put that folder on the user's PATH,
-; take it off again on removal, and say what the user set up is left.
+; installerHooks). They install the `omniclaw` CLI beside the app, put
+; that folder on the user's PATH, take both off again on removal, and say
+; what the user set up is left.
+;
+; The CLI is taken from where scripts/package.sh stages it (or from
+; OMNICLAW_CLI, defined on makensis' command line). It is not a bundle
+; resource: every build of the app would then need a CLI built first, as
+; the app's build script checks that each resource exists.
 ;
 ; The user's PATH is edited entry by entry: every other entry, its order,
 ; its case and the value's type (REG_EXPAND_SZ, so %VARIABLES% keep
@@ -17,6 +22,10 @@
 !include WinMessages.nsh
 
 !define OMNICLAW_ENV_KEY "Environment"
+
+!ifndef OMNICLAW_CLI
+  !define OMNICLAW_CLI "${__FILEDIR__}\..\..\target\package\release\omniclaw.exe"
+!endif
 
 ; Defines `${UN}OmniClawPathEdit`: reads HKCU\Environment\Path and rebuilds
 ; it without any entry naming $INSTDIR (with or without a trailing
@@ -114,6 +123,8 @@ FunctionEnd
 !macroend
 
 !macro NSIS_HOOK_POSTINSTALL
+  SetOutPath $INSTDIR
+  File "/oname=omniclaw.exe" "${OMNICLAW_CLI}"
   Call OmniClawPathEdit
   ${If} $R7 == "1"
     DetailPrint "Your PATH is longer than the installer can read (or not text), so it was left as it is: add $INSTDIR to it yourself to run omniclaw from any terminal."
@@ -132,6 +143,10 @@ FunctionEnd
 !macroend
 
 !macro NSIS_HOOK_POSTUNINSTALL
+  ; After the app's files: a CLI left by a failed delete (a gateway still
+  ; running from it) does not keep the app from being removed.
+  Delete "$INSTDIR\omniclaw.exe"
+  RMDir "$INSTDIR"
   ; An update uninstalls the old version first (/UPDATE): the folder stays
   ; on the PATH for the version about to be installed.
   ${If} $UpdateMode <> 1

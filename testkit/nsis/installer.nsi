@@ -5,7 +5,7 @@
 ; own template needs its plugins, which only come with its download of
 ; NSIS; this one builds with Debian's makensis and runs under Wine.
 ;
-; makensis -DOUT=setup.exe -DHOOKS=hooks.nsh -DCLI=omniclaw.exe installer.nsi
+; makensis -DOUT=setup.exe -DHOOKS=hooks.nsh -DOMNICLAW_CLI=omniclaw.exe installer.nsi
 Unicode true
 Target amd64-unicode
 Name "OmniClaw"
@@ -27,7 +27,6 @@ FunctionEnd
 
 Section Install
   SetOutPath $INSTDIR
-  File "/oname=omniclaw.exe" "${CLI}"
   WriteUninstaller "$INSTDIR\uninstall.exe"
   !ifmacrodef NSIS_HOOK_POSTINSTALL
     !insertmacro NSIS_HOOK_POSTINSTALL
@@ -46,7 +45,6 @@ Section Uninstall
   !ifmacrodef NSIS_HOOK_PREUNINSTALL
     !insertmacro NSIS_HOOK_PREUNINSTALL
   !endif
-  Delete "$INSTDIR\omniclaw.exe"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
   !ifmacrodef NSIS_HOOK_POSTUNINSTALL
