@@ -10,6 +10,18 @@ fn two_profiles() -> Home {
     home
 }
 
+/// The port in the fix `ports` prints for a held port of main's `key`.
+fn fix_port(stdout: &str, key: &str) -> u16 {
+    let prefix = format!("or move main with `omniclaw --profile main config set {key} ");
+    let fix = stdout
+        .split(&prefix)
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no fix with a port for {key}:\n{stdout}"));
+    fix.parse()
+        .unwrap_or_else(|_| panic!("not a port: {fix:?}"))
+}
+
 #[test]
 fn openclaw_installs_reserve_their_ports() {
     let home = Home::new();
@@ -115,16 +127,7 @@ fn a_port_held_by_another_process_is_named() {
         .expect_output(&format!("main's base port {port} is held by pid {pid}"));
     // The fix names a real base, clear of the held port: running it clears
     // the problem while the port is still held.
-    let prefix = "or move main with `omniclaw --profile main config set gateway.port ";
-    let fix = run
-        .stdout
-        .split(prefix)
-        .nth(1)
-        .and_then(|t| t.split('`').next())
-        .unwrap_or_else(|| panic!("no fix with a port:\n{}", run.stdout));
-    let free: u16 = fix
-        .parse()
-        .unwrap_or_else(|_| panic!("not a port: {fix:?}"));
+    let free = fix_port(&run.stdout, "gateway.port");
     assert!(
         !(free..=free + 110).contains(&port),
         "{free} covers the held {port}"
@@ -255,4 +258,35 @@ fn unreadable_configs_get_fixes_that_fit_them() {
         .expect_output("openclaw:.openclaw-e: ports unknown — ~/.openclaw-e/openclaw.json is not UTF-8 text (invalid byte at offset 29)")
         .expect_output("fix: fix ~/.openclaw-e/openclaw.json so OmniClaw can keep clear of its ports");
     assert!(!ports.stdout.contains("setup again"), "{}", ports.stdout);
+}
+
+#[test]
+fn a_held_port_of_another_key_moves_only_that_key() {
+    let home = Home::new();
+    let base = home.setup_on_free_port("main");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    home.config_set("main", "canvasHost.port", &port.to_string())
+        .expect_code(0);
+    // Now another process listens on main's canvas port.
+    let Ok(_listener) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+        eprintln!("skipped: port {port} was taken between two binds");
+        return;
+    };
+    let pid = std::process::id();
+    let run = home.run(&["ports"]);
+    run.expect_code(1)
+        .expect_output(&format!("main's canvas port {port} is held by pid {pid}"));
+    // The fix moves the canvas alone, to a port nothing holds.
+    let moved = fix_port(&run.stdout, "canvasHost.port");
+    assert_ne!(moved, port);
+    home.shell(&format!(
+        "omniclaw --profile main config set canvasHost.port {moved}"
+    ))
+    .expect_code(0);
+    home.run(&["ports"]).expect_code(0);
+    home.run(&["--profile", "main", "config", "get", "gateway.port"])
+        .expect_code(0)
+        .expect_output(&base.to_string());
 }

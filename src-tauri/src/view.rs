@@ -720,7 +720,7 @@ fn conflict_views(
                 } if snapshot.gateways.iter().any(|g| &g.name == b) => Some(FixView {
                     profile: b.clone(),
                     key: b_key.to_string(),
-                    port: clear_of_held(instances, b, b_key, *port, &held),
+                    port: clear_of_held(plan, instances, b, b_key, *port, &held),
                 }),
                 _ => None,
             };
@@ -734,26 +734,20 @@ fn conflict_views(
         .collect()
 }
 
-/// The plan's suggested base for `name` moved on, when another process
-/// holds one of its ports right now, to the next base clear of every other
-/// instance and every held port: the edit would refuse a held one, and a
-/// one-click fix that fails is no fix. Other keys keep the suggestion.
+/// The plan's suggested value for `key` of `name` moved on, when another
+/// process holds one of the ports it would place right now, to the next
+/// place clear of every other instance and every held port: the edit would
+/// refuse a held one, and a one-click fix that fails is no fix.
 fn clear_of_held(
+    plan: &Plan,
     instances: &[ports::Instance],
     name: &str,
     key: &ports::PortKey,
     suggestion: u16,
     held: &HeldNow,
 ) -> u16 {
-    if *key != ports::PortKey::GatewayPort {
-        return suggestion;
-    }
-    let others: Vec<ports::Instance> = instances
-        .iter()
-        .filter(|i| i.name != name)
-        .cloned()
-        .collect();
-    ports::free_base(&others, suggestion, |p| held.contains(p)).unwrap_or(suggestion)
+    ports::free_place(plan, instances, name, key, suggestion, |p| held.contains(p))
+        .unwrap_or(suggestion)
 }
 
 /// The last lines of the newest log file in a profile's logs folder,
@@ -796,6 +790,45 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("gateway.2026-01-31.log"), content).expect("write");
         assert_eq!(log_tail(dir.path()), expected, "{content:?}");
+    }
+
+    #[test]
+    fn a_one_click_fix_of_another_key_skips_ports_held_right_now() {
+        use omniclaw_core::ports::{Instance, PortInputs};
+        let main = Instance::new("main", PortInputs::with_base(30_000));
+        let mut rescue = Instance::new("rescue", PortInputs::with_base(31_000));
+        rescue.ports.canvas_port = Some(30_004);
+        let instances = vec![main.clone(), rescue.clone()];
+        let plan = ports::plan(&instances);
+        let snapshot = Snapshot {
+            gateways: vec![Gateway::new("main", 30_000), Gateway::new("rescue", 31_000)],
+            conflicts: plan.conflicts.clone(),
+            ..Snapshot::default()
+        };
+        let fix = |held: &[u16]| -> u16 {
+            let views = conflict_views(&plan, &instances, &snapshot, HeldNow::of(held));
+            let fix = views
+                .iter()
+                .find_map(|c| c.apply.as_ref())
+                .expect("the overlap has a one-click fix");
+            assert_eq!(
+                (fix.profile.as_str(), fix.key.as_str()),
+                ("rescue", "canvasHost.port")
+            );
+            fix.port
+        };
+        let clear = |port: u16| {
+            let mut moved = rescue.clone();
+            moved.ports.canvas_port = Some(port);
+            ports::plan(&[main.clone(), moved]).conflicts.is_empty()
+        };
+        let suggested = fix(&[]);
+        assert!(clear(suggested), "{suggested}");
+        let moved = fix(&[suggested]);
+        assert!(
+            moved != suggested && clear(moved),
+            "{moved} after {suggested}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod reserve;
 use std::fmt;
 
 pub use plan::{new_conflicts, plan, Conflict, Instance, PathKind, Plan, PortProblem, Row};
-pub use reserve::{free_base, preferred_base, suggest_base, NoFreeBase};
+pub use reserve::{free_base, free_place, preferred_base, suggest_base, NoFreeBase};
 
 /// Default base port of the default profile (and of `main` when free).
 pub const DEFAULT_BASE: u16 = 18789;

@@ -144,9 +144,10 @@ impl BotApi {
             .map_err(|e| self.network(e))?;
         let status = response.status();
         // Used only for a 429 that is not the Bot API's JSON (a proxy's).
-        let retry_after =
-            omniclaw_agent::net::retry_after(response.headers(), SystemClock.now_ms())
-                .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| omniclaw_agent::net::retry_after(response.headers(), SystemClock.now_ms()))
+            .flatten()
+            .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
         let bytes = response.bytes().await.map_err(|e| self.network(e))?;
         match serde_json::from_slice::<Reply<T>>(&bytes) {
             Ok(Reply {

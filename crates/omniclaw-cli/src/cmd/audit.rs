@@ -196,48 +196,27 @@ impl Audit {
     }
 
     /// A value of the row's key that puts what the key places clear of
-    /// every other instance and every held port.
+    /// every other instance and every held port: a new base from the
+    /// profile's preferred one, another key from where it is now.
     fn free_place(&self, r: &ports::Row) -> Option<u16> {
-        let held = |p: u16| self.listening.contains_key(&p);
-        let others: Vec<Instance> = self
-            .instances
-            .iter()
-            .filter(|i| i.name != r.instance)
-            .cloned()
-            .collect();
-        let me = self.instances.iter().find(|i| i.name == r.instance)?;
-        if r.key == PortKey::GatewayPort {
-            let preferred = self
-                .inv
+        let from = if r.key == PortKey::GatewayPort {
+            self.inv
                 .profiles
                 .iter()
                 .find(|p| p.label == r.instance)
-                .map_or(ports::DEFAULT_BASE, |p| ports::preferred_base(&p.profile));
-            return ports::free_base(&others, preferred, held).ok();
-        }
-        // Everything the key places, from its value to its farthest port.
-        let from = r.key.value_in(&me.ports)?;
-        let mine = |row: &&ports::Row| row.instance == r.instance && row.key == r.key;
-        let len = self
-            .plan
-            .rows
-            .iter()
-            .filter(mine)
-            .map(|row| u32::from(row.range.end()).saturating_sub(u32::from(from)) + 1)
-            .max()
-            .unwrap_or(1);
-        let mut taken: Vec<(u32, u32)> = self
-            .plan
-            .rows
-            .iter()
-            .filter(|row| !mine(row))
-            .map(|row| (u32::from(row.range.start()), u32::from(row.range.end())))
-            .chain(self.listening.keys().map(|&p| (u32::from(p), u32::from(p))))
-            .collect();
-        taken.sort_unstable();
-        first_gap(&taken, u32::from(from), len)
-            .or_else(|| first_gap(&taken, 1024, len))
-            .and_then(|p| u16::try_from(p).ok())
+                .map_or(ports::DEFAULT_BASE, |p| ports::preferred_base(&p.profile))
+        } else {
+            let me = self.instances.iter().find(|i| i.name == r.instance)?;
+            r.key.value_in(&me.ports)?
+        };
+        ports::free_place(
+            &self.plan,
+            &self.instances,
+            &r.instance,
+            &r.key,
+            from,
+            |p| self.listening.contains_key(&p),
+        )
     }
 
     /// How many instances the plan compared: those whose ports are known.
@@ -454,22 +433,6 @@ pub fn command_of(instance: &str) -> String {
     }
 }
 
-/// The lowest start at or above `from` of `len` ports that touch no range
-/// of `taken` (sorted by start) and end at 65535 at the latest.
-fn first_gap(taken: &[(u32, u32)], from: u32, len: u32) -> Option<u32> {
-    let mut start = from;
-    for &(s, e) in taken {
-        if e < start {
-            continue;
-        }
-        if s >= start + len {
-            break;
-        }
-        start = e + 1;
-    }
-    (start + len - 1 <= u32::from(u16::MAX)).then_some(start)
-}
-
 /// The current profile's state dir or config, when another profile owns
 /// it: the same refusal as `setup`'s, with the same fix.
 fn ownership(resolved: &Resolved, inv: &Inventory) -> Option<Unknown> {
@@ -556,21 +519,4 @@ fn unknown_ports(inv: &Inventory) -> Vec<Unknown> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gaps() {
-        let taken = [(10, 19), (15, 25), (30, 30), (40, 49)];
-        assert_eq!(first_gap(&taken, 1, 5), Some(1));
-        assert_eq!(first_gap(&taken, 8, 5), Some(31));
-        assert_eq!(first_gap(&taken, 20, 4), Some(26));
-        assert_eq!(first_gap(&taken, 20, 5), Some(31));
-        assert_eq!(first_gap(&taken, 20, 10), Some(50));
-        assert_eq!(first_gap(&[(65530, 65535)], 65500, 31), None);
-        assert_eq!(first_gap(&[(65530, 65535)], 65500, 30), Some(65500));
-    }
 }

@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    allocate, derive, Derivation, Instance, PortInputs, PortKey, DEFAULT_BASE, MIN_SPACING,
-    RESCUE_BASE,
+    allocate, derive, Derivation, Instance, Plan, PortInputs, PortKey, Row, DEFAULT_BASE,
+    MIN_SPACING, RESCUE_BASE,
 };
 use crate::profile::Profile;
 
@@ -379,9 +379,151 @@ pub fn free_base(
     Err(NoFreeBase::AllHeld)
 }
 
+/// A value of `key` for the instance `name` that puts everything the key
+/// places clear of every other instance in `plan` and of every port `held`
+/// says a running process listens on right now, searching from `from`.
+/// A move of `gateway.port` takes the whole slot of a new base
+/// ([`free_base`]); another key moves only its own ports, to the first gap
+/// at or above `from`, else the first from 1024. `None` when the instance
+/// is not in `instances`, the key is not set, or nothing is free.
+///
+/// What `ports` and `doctor` print as the fix of a held port, and what the
+/// dashboard's one-click fix writes: a fix whose port is taken would be
+/// refused by the edit, and a suggested fix that fails is no fix.
+pub fn free_place(
+    plan: &Plan,
+    instances: &[Instance],
+    name: &str,
+    key: &PortKey,
+    from: u16,
+    held: impl Fn(u16) -> bool,
+) -> Option<u16> {
+    let me = instances.iter().find(|i| i.name == name)?;
+    if *key == PortKey::GatewayPort {
+        let others: Vec<Instance> = instances
+            .iter()
+            .filter(|i| i.name != name)
+            .cloned()
+            .collect();
+        return free_base(&others, from, held).ok();
+    }
+    // Everything the key places, from its value to its farthest port.
+    let value = key.value_in(&me.ports)?;
+    let mine = |row: &&Row| row.instance == name && row.key == *key;
+    let len = plan
+        .rows
+        .iter()
+        .filter(mine)
+        .map(|row| u32::from(row.range.end()).saturating_sub(u32::from(value)) + 1)
+        .max()
+        .unwrap_or(1);
+    let mut taken: Vec<(u32, u32)> = plan
+        .rows
+        .iter()
+        .filter(|row| !mine(row))
+        .map(|row| (u32::from(row.range.start()), u32::from(row.range.end())))
+        .collect();
+    taken.sort_unstable();
+    let clear = |mut start: u32| loop {
+        start = first_gap(&taken, start, len)?;
+        // Past the last held port of the gap, else it is the place.
+        match (start..start + len)
+            .rev()
+            .find(|p| u16::try_from(*p).is_ok_and(&held))
+        {
+            Some(busy) => start = busy + 1,
+            None => return u16::try_from(start).ok(),
+        }
+    };
+    clear(u32::from(from)).or_else(|| clear(u32::from(WRAP_START)))
+}
+
+/// The lowest start at or above `from` of `len` ports that touch no range
+/// of `taken` (sorted by start) and end at 65535 at the latest.
+fn first_gap(taken: &[(u32, u32)], from: u32, len: u32) -> Option<u32> {
+    let mut start = from;
+    for &(s, e) in taken {
+        if e < start {
+            continue;
+        }
+        if s >= start + len {
+            break;
+        }
+        start = e + 1;
+    }
+    (start + len - 1 <= TOP).then_some(start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_place_moves_one_key_past_held_ports() {
+        let main = Instance::new("main", PortInputs::with_base(30_000));
+        let mut rescue = Instance::new("rescue", PortInputs::with_base(31_000));
+        rescue.ports.canvas_port = Some(30_004);
+        let instances = [main.clone(), rescue.clone()];
+        let overlapping = plan(&instances);
+        assert!(
+            !overlapping.conflicts.is_empty(),
+            "rescue's canvas is main's"
+        );
+        let canvas = PortKey::CanvasHostPort;
+        let place = |held: &dyn Fn(u16) -> bool| {
+            free_place(&overlapping, &instances, "rescue", &canvas, 30_004, held)
+        };
+        let clear = |port: u16| {
+            let mut moved = rescue.clone();
+            moved.ports.canvas_port = Some(port);
+            plan(&[main.clone(), moved]).conflicts.is_empty()
+        };
+        let free = place(&|_| false).expect("a place");
+        assert!(free > 30_004 && clear(free), "{free}");
+        // Another process listens there: the fix moves on, still clear of main.
+        let next = place(&|p| p == free).expect("a place");
+        assert!(next > free && clear(next), "{next} after {free}");
+        assert_eq!(place(&|_| true), None, "every port held");
+        // A move of the base takes a whole free slot, as `free_base` does.
+        let held = |p: u16| p == 30_200;
+        assert_eq!(
+            free_place(
+                &overlapping,
+                &instances,
+                "rescue",
+                &PortKey::GatewayPort,
+                30_000,
+                held
+            ),
+            free_base(std::slice::from_ref(&main), 30_000, held).ok()
+        );
+        // Nothing to move: an unknown instance, a key that is not set.
+        assert_eq!(
+            free_place(&overlapping, &instances, "nobody", &canvas, 30_004, |_| {
+                false
+            }),
+            None
+        );
+        let control = PortKey::BrowserControlPort;
+        assert_eq!(
+            free_place(&overlapping, &instances, "rescue", &control, 30_002, |_| {
+                false
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn gaps() {
+        let taken = [(10, 19), (15, 25), (30, 30), (40, 49)];
+        assert_eq!(first_gap(&taken, 1, 5), Some(1));
+        assert_eq!(first_gap(&taken, 8, 5), Some(31));
+        assert_eq!(first_gap(&taken, 20, 4), Some(26));
+        assert_eq!(first_gap(&taken, 20, 5), Some(31));
+        assert_eq!(first_gap(&taken, 20, 10), Some(50));
+        assert_eq!(first_gap(&[(65530, 65535)], 65500, 31), None);
+        assert_eq!(first_gap(&[(65530, 65535)], 65500, 30), Some(65500));
+    }
 
     #[test]
     fn a_free_base_skips_ports_held_right_now() {
