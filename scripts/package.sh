@@ -43,6 +43,9 @@ if [ ! -x "$cli/node_modules/.bin/tauri" ] ||
   (cd "$cli" && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
 
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repository).
+built="${CARGO_TARGET_DIR:-target}"
+
 echo "== cargo build --profile $profile: omniclaw, omniclaw-desktop (embedded web UI)" >&2
 cargo build --locked --profile "$profile" -p omniclaw-cli -p omniclaw-desktop \
   --features omniclaw-desktop/custom-protocol >&2
@@ -57,7 +60,7 @@ exe=
 case "$(uname -s)" in
   MINGW* | MSYS* | CYGWIN*) exe=.exe ;;
 esac
-cp "target/$out/omniclaw$exe" "target/$out/omniclaw-desktop$exe" "$stage/release/"
+cp "$built/$out/omniclaw$exe" "$built/$out/omniclaw-desktop$exe" "$stage/release/"
 if [ "$profile" = dev ]; then
   strip --strip-debug "$stage/release/omniclaw$exe" "$stage/release/omniclaw-desktop$exe"
 fi
