@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::fallover::Cooldowns;
 use crate::provider::Provider;
-use crate::run::{Deps, Run, RunEvent, RunRequest};
+use crate::run::{Deps, Offered, Run, RunEvent, RunRequest};
 use crate::session::{RunOutcome, SessionKey, SessionStore};
 use crate::tool::Tool;
 
@@ -84,7 +84,7 @@ pub struct Agent {
 }
 
 struct Inner {
-    setup: RwLock<Arc<Setup>>,
+    setup: RwLock<Current>,
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     cooldowns: Arc<Cooldowns>,
@@ -94,11 +94,28 @@ struct Inner {
     active: Mutex<HashMap<String, (SessionKey, CancellationToken)>>,
 }
 
+/// The setup new runs take, with the tools it offers the model worked out
+/// once (their JSON Schemas are built and measured here, not on every call).
+#[derive(Clone)]
+struct Current {
+    setup: Arc<Setup>,
+    offered: Arc<Offered>,
+}
+
+impl Current {
+    fn new(setup: Setup) -> Current {
+        Current {
+            offered: Arc::new(Offered::of(&setup)),
+            setup: Arc::new(setup),
+        }
+    }
+}
+
 impl Agent {
     pub fn new(setup: Setup, store: Arc<dyn SessionStore>, clock: Arc<dyn Clock>) -> Agent {
         Agent {
             inner: Arc::new(Inner {
-                setup: RwLock::new(Arc::new(setup)),
+                setup: RwLock::new(Current::new(setup)),
                 store,
                 clock,
                 cooldowns: Arc::new(Cooldowns::default()),
@@ -110,8 +127,9 @@ impl Agent {
 
     /// Runs submitted from now on use `setup`; running ones keep theirs.
     pub fn reconfigure(&self, setup: Setup) {
+        let next = Current::new(setup);
         let mut current = self.inner.setup.write().unwrap_or_else(|p| p.into_inner());
-        *current = Arc::new(setup);
+        *current = next;
     }
 
     /// Queues a run. Never calls a model for an empty message.
@@ -143,12 +161,14 @@ impl Agent {
             let id = request.run_id.clone();
             let outcome = {
                 let _turn = queue.lock().await;
+                let Current { setup, offered } = inner
+                    .setup
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 let deps = Deps {
-                    setup: inner
-                        .setup
-                        .read()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
+                    setup,
+                    offered,
                     store: inner.store.clone(),
                     clock: inner.clock.clone(),
                     cooldowns: inner.cooldowns.clone(),

@@ -11,6 +11,7 @@
 //! files are left out.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::message::{Message, StopReason};
 
@@ -119,33 +120,43 @@ pub fn cut_file(name: &str, text: &str, max: usize) -> String {
 /// message with everything after it up to the next one, so a tool call is
 /// never separated from its result; the newest turn always stays. Failed
 /// calls that said nothing are left out.
-pub fn fit_history(messages: Vec<Message>, budget: usize) -> Vec<Message> {
-    let messages: Vec<Message> = messages
-        .into_iter()
-        .filter(|m| !is_empty_failure(m))
+///
+/// The result shares `messages` when nothing is left out (the usual case),
+/// so a turn does not copy its whole history to send it.
+pub fn fit_history(messages: &Arc<Vec<Message>>, budget: usize) -> Arc<Vec<Message>> {
+    let kept: Vec<usize> = (0..messages.len())
+        .filter(|&i| !is_empty_failure(&messages[i]))
         .collect();
-    let mut turns: Vec<Vec<Message>> = Vec::new();
-    for m in messages {
-        match (&m, turns.last_mut()) {
-            (Message::User(_), _) | (_, None) => turns.push(vec![m]),
-            (_, Some(turn)) => turn.push(m),
+    // Turns as ranges of `kept`.
+    let mut turns: Vec<(usize, usize)> = Vec::new();
+    for (k, &i) in kept.iter().enumerate() {
+        match (&messages[i], turns.last_mut()) {
+            (Message::User(_), _) | (_, None) => turns.push((k, k + 1)),
+            (_, Some(turn)) => turn.1 = k + 1,
         }
     }
     // A history must start with a user turn (Anthropic refuses otherwise).
-    while turns
-        .first()
-        .is_some_and(|t| !matches!(t.first(), Some(Message::User(_))))
-    {
-        turns.remove(0);
-    }
-    let sizes: Vec<usize> = turns.iter().map(|t| t.iter().map(tokens).sum()).collect();
+    let lead = turns
+        .iter()
+        .take_while(|&&(start, _)| !matches!(messages[kept[start]], Message::User(_)))
+        .count();
+    let turns = &turns[lead..];
+    let sizes: Vec<usize> = turns
+        .iter()
+        .map(|&(start, end)| kept[start..end].iter().map(|&i| tokens(&messages[i])).sum())
+        .collect();
     let mut total: usize = sizes.iter().sum();
     let mut first = 0;
     while total > budget && first + 1 < turns.len() {
         total -= sizes[first];
         first += 1;
     }
-    turns.into_iter().skip(first).flatten().collect()
+    let from = turns.get(first).map_or(kept.len(), |&(start, _)| start);
+    let chosen = &kept[from..];
+    if chosen.len() == messages.len() {
+        return messages.clone();
+    }
+    Arc::new(chosen.iter().map(|&i| messages[i].clone()).collect())
 }
 
 /// Estimated tokens of a message (four characters a token, plus a little
@@ -264,16 +275,21 @@ mod tests {
             call("c2"),
             result("c2", "small"),
         ];
-        let all = fit_history(history.clone(), 10_000);
+        let shared = Arc::new(history.clone());
+        let all = fit_history(&shared, 10_000);
         assert_eq!(all.len(), 9);
+        assert!(
+            Arc::ptr_eq(&all, &shared),
+            "nothing left out: the history is shared, not copied"
+        );
         // Room for the last turn and the one before, not the first.
-        let cut = fit_history(history.clone(), 130);
+        let cut = fit_history(&Arc::new(history.clone()), 130);
         assert_eq!(
             shape(&cut),
             ["u:two", &format!("a:{big}"), "u:three", "call:c2", "r:c2"]
         );
         // Too small for anything: the newest turn stays whole.
-        let tiny = fit_history(history, 1);
+        let tiny = fit_history(&Arc::new(history), 1);
         assert_eq!(shape(&tiny), ["u:three", "call:c2", "r:c2"]);
     }
 
@@ -281,7 +297,10 @@ mod tests {
     fn failed_calls_that_said_nothing_are_left_out() {
         let failed = assistant(Vec::new(), StopReason::Error);
         let history = vec![call("orphan"), user("hi"), failed, said("hello")];
-        assert_eq!(shape(&fit_history(history, 1000)), ["u:hi", "a:hello"]);
+        let shared = Arc::new(history);
+        let fitted = fit_history(&shared, 1000);
+        assert_eq!(shape(&fitted), ["u:hi", "a:hello"]);
+        assert_eq!(shared.len(), 4, "the run's history keeps every message");
     }
 
     #[test]

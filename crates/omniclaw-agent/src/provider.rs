@@ -37,8 +37,8 @@ pub struct CompletionRequest {
     /// The provider-local model id (`gpt-4o`, `llama3.1:8b`).
     pub model: String,
     pub system: String,
-    pub messages: Vec<Message>,
-    pub tools: Vec<ToolSpec>,
+    pub messages: Arc<Vec<Message>>,
+    pub tools: Arc<[ToolSpec]>,
     /// Most tokens to generate (`maxTokens` of the model or provider).
     pub max_tokens: Option<u32>,
     /// The model's context window; Ollama is sent it as `num_ctx`.
@@ -242,7 +242,144 @@ pub fn redact_key(text: &str, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::message::{
+        AssistantBlock, AssistantMessage, TextBlock, ToolCall, ToolResultMessage, Usage,
+        UserMessage,
+    };
+
+    /// Every kind of message a body writes: a system prompt, text, a reply
+    /// with text and a call, a reply with only a call, an empty reply (left
+    /// out), tool results (an error among them), text that needs escaping,
+    /// and a tool.
+    fn every_kind() -> CompletionRequest {
+        let user = |text: &str| {
+            Message::User(UserMessage {
+                content: text.into(),
+                timestamp: 1,
+                idempotency_key: Some("r:user".into()),
+            })
+        };
+        let assistant = |content: Vec<AssistantBlock>| {
+            Message::Assistant(AssistantMessage {
+                content,
+                api: "openai-completions".into(),
+                provider: "p".into(),
+                model: "m".into(),
+                usage: Usage::default(),
+                stop_reason: StopReason::Stop,
+                error_message: None,
+                timestamp: 2,
+            })
+        };
+        let call = |id: &str| {
+            AssistantBlock::ToolCall(ToolCall {
+                id: id.into(),
+                name: "calc".into(),
+                arguments: json!({"b": 7, "a": 6}),
+            })
+        };
+        let result = |id: &str, text: &str, is_error: bool| {
+            Message::ToolResult(ToolResultMessage {
+                tool_call_id: id.into(),
+                tool_name: "calc".into(),
+                content: vec![
+                    TextBlock { text: text.into() },
+                    TextBlock { text: "!".into() },
+                ],
+                is_error,
+                timestamp: 3,
+            })
+        };
+        CompletionRequest {
+            model: "m1".into(),
+            system: "Be brief.".into(),
+            messages: vec![
+                user("what is \"6*7\"?\n"),
+                assistant(vec![
+                    AssistantBlock::Text {
+                        text: "Let me ".into(),
+                    },
+                    AssistantBlock::Text {
+                        text: "compute.".into(),
+                    },
+                    call("c1"),
+                ]),
+                result("c1", "42", false),
+                assistant(vec![call("c2"), call("c3")]),
+                result("c2", "no", true),
+                result("c3", "42", false),
+                assistant(Vec::new()),
+                assistant(vec![AssistantBlock::Text {
+                    text: String::new(),
+                }]),
+                assistant(vec![AssistantBlock::Text {
+                    text: "6*7 = 42.".into(),
+                }]),
+                user("thanks"),
+            ]
+            .into(),
+            tools: vec![ToolSpec {
+                name: "calc".into(),
+                description: "Multiplies.".into(),
+                parameters: json!({"type": "object", "properties": {"b": {"type": "number"}, "a": {"type": "number"}}, "required": ["a", "b"]}),
+            }]
+            .into(),
+            max_tokens: None,
+            context_window: Some(8192),
+        }
+    }
+
+    /// The exact bytes each API is sent, key order included.
+    #[test]
+    fn each_api_is_sent_its_exact_body() {
+        let request = every_kind();
+        assert_eq!(
+            text(&openai::body(&request, Some(99))),
+            r#"{"model":"m1","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"what is \"6*7\"?\n"},{"role":"assistant","content":"Let me compute.","tool_calls":[{"id":"c1","type":"function","function":{"name":"calc","arguments":"{\"b\":7,\"a\":6}"}}]},{"role":"tool","tool_call_id":"c1","content":"42!"},{"role":"assistant","content":null,"tool_calls":[{"id":"c2","type":"function","function":{"name":"calc","arguments":"{\"b\":7,\"a\":6}"}},{"id":"c3","type":"function","function":{"name":"calc","arguments":"{\"b\":7,\"a\":6}"}}]},{"role":"tool","tool_call_id":"c2","content":"no!"},{"role":"tool","tool_call_id":"c3","content":"42!"},{"role":"assistant","content":"6*7 = 42."},{"role":"user","content":"thanks"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":99,"tools":[{"type":"function","function":{"name":"calc","description":"Multiplies.","parameters":{"type":"object","properties":{"b":{"type":"number"},"a":{"type":"number"}},"required":["a","b"]}}}]}"#
+        );
+        assert_eq!(
+            text(&ollama::body(&request, Some(99))),
+            r#"{"model":"m1","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"what is \"6*7\"?\n"},{"role":"assistant","content":"Let me compute.","tool_calls":[{"function":{"name":"calc","arguments":{"b":7,"a":6}}}]},{"role":"tool","content":"42!","tool_name":"calc"},{"role":"assistant","content":"","tool_calls":[{"function":{"name":"calc","arguments":{"b":7,"a":6}}},{"function":{"name":"calc","arguments":{"b":7,"a":6}}}]},{"role":"tool","content":"no!","tool_name":"calc"},{"role":"tool","content":"42!","tool_name":"calc"},{"role":"assistant","content":"6*7 = 42."},{"role":"user","content":"thanks"}],"stream":true,"options":{"num_ctx":8192,"num_predict":99},"tools":[{"type":"function","function":{"name":"calc","description":"Multiplies.","parameters":{"type":"object","properties":{"b":{"type":"number"},"a":{"type":"number"}},"required":["a","b"]}}}]}"#
+        );
+        assert_eq!(
+            text(&anthropic::body(&request, Some(99))),
+            r#"{"model":"m1","max_tokens":99,"messages":[{"role":"user","content":[{"type":"text","text":"what is \"6*7\"?\n"}]},{"role":"assistant","content":[{"type":"text","text":"Let me "},{"type":"text","text":"compute."},{"type":"tool_use","id":"c1","name":"calc","input":{"b":7,"a":6}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"42!","is_error":false}]},{"role":"assistant","content":[{"type":"tool_use","id":"c2","name":"calc","input":{"b":7,"a":6}},{"type":"tool_use","id":"c3","name":"calc","input":{"b":7,"a":6}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"c2","content":"no!","is_error":true},{"type":"tool_result","tool_use_id":"c3","content":"42!","is_error":false}]},{"role":"assistant","content":[{"type":"text","text":"6*7 = 42."}]},{"role":"user","content":[{"type":"text","text":"thanks"}]}],"stream":true,"system":"Be brief.","tools":[{"name":"calc","description":"Multiplies.","input_schema":{"type":"object","properties":{"b":{"type":"number"},"a":{"type":"number"}},"required":["a","b"]}}]}"#
+        );
+        let bare = CompletionRequest {
+            system: String::new(),
+            tools: Vec::new().into(),
+            messages: vec![user_only()].into(),
+            context_window: None,
+            ..request
+        };
+        assert_eq!(
+            text(&openai::body(&bare, None)),
+            r#"{"model":"m1","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        assert_eq!(
+            text(&ollama::body(&bare, None)),
+            r#"{"model":"m1","messages":[{"role":"user","content":"hi"}],"stream":true}"#
+        );
+        assert_eq!(
+            text(&anthropic::body(&bare, None)),
+            r#"{"model":"m1","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stream":true}"#
+        );
+    }
+
+    fn user_only() -> Message {
+        Message::User(UserMessage {
+            content: "hi".into(),
+            timestamp: 1,
+            idempotency_key: None,
+        })
+    }
+
+    fn text(body: &impl serde::Serialize) -> String {
+        serde_json::to_string(body).expect("a body serializes")
+    }
 
     #[test]
     fn key_fragments_are_redacted() {

@@ -131,9 +131,37 @@ enum Call {
     },
 }
 
+/// The tools a setup offers the model (those its policy allows), and their
+/// estimated tokens.
+pub(crate) struct Offered {
+    pub specs: Arc<[ToolSpec]>,
+    pub tokens: usize,
+}
+
+impl Offered {
+    pub fn of(setup: &Setup) -> Offered {
+        let policy = ToolPolicy {
+            allow: setup.config.tools.allow.clone(),
+            deny: setup.config.tools.deny.clone(),
+        };
+        let specs: Arc<[ToolSpec]> = setup
+            .tools
+            .iter()
+            .map(|t| t.spec())
+            .filter(|s| policy.check(&s.name).is_ok())
+            .collect();
+        let tokens = specs
+            .iter()
+            .map(|t| prompt::text_tokens(&format!("{}{}{}", t.name, t.description, t.parameters)))
+            .sum();
+        Offered { specs, tokens }
+    }
+}
+
 /// Everything a run needs, handed in by the agent.
 pub(crate) struct Deps {
     pub setup: Arc<Setup>,
+    pub offered: Arc<Offered>,
     pub store: Arc<dyn SessionStore>,
     pub clock: Arc<dyn Clock>,
     pub cooldowns: Arc<Cooldowns>,
@@ -147,7 +175,8 @@ pub(crate) struct Run {
     timed_out: Arc<AtomicBool>,
     started_at: Millis,
     system: String,
-    history: Vec<Message>,
+    /// Shared with the request of a model call, which sends it whole.
+    history: Arc<Vec<Message>>,
     text: String,
     usage: Usage,
     rounds: u32,
@@ -171,7 +200,7 @@ impl Run {
             timed_out: Arc::new(AtomicBool::new(false)),
             started_at,
             system: String::new(),
-            history: Vec::new(),
+            history: Arc::default(),
             text: String::new(),
             usage: Usage::default(),
             rounds: 0,
@@ -288,7 +317,7 @@ impl Run {
         let setup = self.deps.setup.clone();
         let key = &self.request.session_key;
         match self.deps.store.history(key, HISTORY_LIMIT) {
-            Ok(stored) => self.history = stored.into_iter().map(|s| s.message).collect(),
+            Ok(stored) => self.history = Arc::new(stored.into_iter().map(|s| s.message).collect()),
             Err(e) => return State::Failed(format!("the history cannot be read: {e}")),
         }
         let with_memory = self.request.sender_is_owner && key.is_main();
@@ -503,7 +532,7 @@ impl Run {
                 model: m.model.clone(),
                 api: provider.api().to_string(),
             });
-            let request = self.completion(&setup, &m, &def);
+            let request = self.completion(&m, &def);
             match self.stream_one(provider.as_ref(), &m, &def, request).await {
                 Ok(message) => {
                     self.deps.cooldowns.succeeded(&m.provider);
@@ -552,36 +581,20 @@ impl Run {
 
     /// The request for `m`: the system prompt, the history cut to its
     /// window, the tools the policy lets it see.
-    fn completion(&self, setup: &Setup, m: &ModelRef, def: &ModelDef) -> CompletionRequest {
+    fn completion(&self, m: &ModelRef, def: &ModelDef) -> CompletionRequest {
         let window = def.context_window.and_then(|w| u32::try_from(w).ok());
         let max_tokens = def.max_tokens.and_then(|n| u32::try_from(n).ok());
-        let policy = ToolPolicy {
-            allow: setup.config.tools.allow.clone(),
-            deny: setup.config.tools.deny.clone(),
-        };
-        let tools: Vec<ToolSpec> = setup
-            .tools
-            .iter()
-            .map(|t| t.spec())
-            .filter(|s| policy.check(&s.name).is_ok())
-            .collect();
         let w = window.unwrap_or(prompt::DEFAULT_CONTEXT_WINDOW);
         let answer = max_tokens.unwrap_or(DEFAULT_ANSWER_TOKENS).min(w / 4);
-        let fixed = prompt::text_tokens(&self.system)
-            + tools
-                .iter()
-                .map(|t| {
-                    prompt::text_tokens(&format!("{}{}{}", t.name, t.description, t.parameters))
-                })
-                .sum::<usize>();
+        let fixed = prompt::text_tokens(&self.system) + self.deps.offered.tokens;
         let budget = usize::try_from(w.saturating_sub(answer))
             .unwrap_or(usize::MAX)
             .saturating_sub(fixed);
         CompletionRequest {
             model: m.model.clone(),
             system: self.system.clone(),
-            messages: prompt::fit_history(self.history.clone(), budget),
-            tools,
+            messages: prompt::fit_history(&self.history, budget),
+            tools: self.deps.offered.specs.clone(),
             max_tokens,
             context_window: window,
         }
@@ -793,7 +806,7 @@ impl Run {
                     id: stored.id,
                     message: message.clone(),
                 });
-                self.history.push(message);
+                Arc::make_mut(&mut self.history).push(message);
                 Ok(())
             }
             Err(e) => Err(State::Failed(format!(

@@ -229,6 +229,55 @@ async fn a_refused_or_unknown_tool_goes_back_to_the_model_as_an_error() {
     assert!(double.chats()[0].body.get("tools").is_none());
 }
 
+#[tokio::test]
+async fn a_new_setup_changes_the_tools_offered_from_the_next_run() {
+    let double = Double::start().await.expect("double");
+    let api = "openai-completions";
+    let text = one_provider(&double, api, "");
+    let rig = rig(&text, vec![Arc::new(Calc)]);
+    let offered = |i: usize| -> Vec<String> {
+        double.chats()[i].body["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|t| {
+                        t["function"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let reconfigure = |extra: &str| {
+        let config = agent_config(&one_provider(&double, api, extra));
+        rig.agent.reconfigure(setup(
+            &config,
+            &rig.clock,
+            vec![Arc::new(Calc)],
+            rig.workspace.path(),
+        ));
+    };
+    for (i, (extra, expected)) in [
+        ("", vec!["calc"]),
+        ("tools: { deny: ['calc'] }", vec![]),
+        ("tools: { allow: ['calc'] }", vec!["calc"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            reconfigure(extra);
+        }
+        double.push(Reply::text("ok"));
+        let events = run(&rig, request(&format!("R{i}"), "go")).await;
+        assert_eq!(outcome(&events).status, RunStatus::Ok, "{extra}");
+        assert_eq!(offered(i), expected, "{extra}");
+    }
+}
+
 /// Two providers at the double, a then b.
 fn two_providers(double: &Double, api: &str, extra: &str) -> String {
     let url = double.base_url(api);

@@ -34,8 +34,9 @@ fn ask() -> CompletionRequest {
             content: "hi".into(),
             timestamp: 0,
             idempotency_key: None,
-        })],
-        tools: Vec::new(),
+        })]
+        .into(),
+        tools: Vec::new().into(),
         max_tokens: None,
         context_window: None,
     }

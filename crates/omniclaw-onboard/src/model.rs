@@ -669,8 +669,9 @@ pub async fn test_message(
             content: TEST_PROMPT.to_string(),
             timestamp: clock.now_ms(),
             idempotency_key: None,
-        })],
-        tools: Vec::new(),
+        })]
+        .into(),
+        tools: Vec::new().into(),
         max_tokens: None,
         context_window: model.context_window.and_then(|n| u32::try_from(n).ok()),
     };

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Decoder, Endpoint, Http};
@@ -69,68 +70,113 @@ impl Provider for Anthropic {
     }
 }
 
-/// The request body. Turns alternate, so consecutive messages of one role
-/// (tool results of several calls) are merged into one turn.
-pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Value {
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for m in &request.messages {
+/// The request body, written straight from the request (a turn's body
+/// holds the whole history; see `chat` for why no `Value` tree is built).
+/// Turns alternate, so consecutive messages of one role (tool results of
+/// several calls) are merged into one turn.
+#[derive(Serialize)]
+pub(crate) struct Body<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    messages: Vec<Turn<'a>>,
+    stream: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    system: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+}
+
+#[derive(Serialize)]
+struct Turn<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: String,
+        is_error: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Body<'_> {
+    let mut turns: Vec<Turn> = Vec::new();
+    for m in request.messages.iter() {
         let (role, blocks) = match m {
-            Message::User(u) => ("user", vec![json!({"type": "text", "text": u.content})]),
+            Message::User(u) => ("user", vec![Block::Text { text: &u.content }]),
             Message::Assistant(a) => {
-                let blocks: Vec<Value> = a
+                let blocks: Vec<Block> = a
                     .content
                     .iter()
                     .filter_map(|b| match b {
                         AssistantBlock::Text { text } if text.is_empty() => None,
-                        AssistantBlock::Text { text } => {
-                            Some(json!({"type": "text", "text": text}))
-                        }
-                        AssistantBlock::ToolCall(c) => Some(json!({
-                            "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments,
-                        })),
+                        AssistantBlock::Text { text } => Some(Block::Text { text }),
+                        AssistantBlock::ToolCall(c) => Some(Block::ToolUse {
+                            id: &c.id,
+                            name: &c.name,
+                            input: &c.arguments,
+                        }),
                     })
                     .collect();
                 ("assistant", blocks)
             }
             Message::ToolResult(r) => (
                 "user",
-                vec![json!({
-                    "type": "tool_result",
-                    "tool_use_id": r.tool_call_id,
-                    "content": r.text(),
-                    "is_error": r.is_error,
-                })],
+                vec![Block::ToolResult {
+                    tool_use_id: &r.tool_call_id,
+                    content: r.text(),
+                    is_error: r.is_error,
+                }],
             ),
         };
         if blocks.is_empty() {
             continue;
         }
         match turns.last_mut() {
-            Some((last, content)) if *last == role => content.extend(blocks),
-            _ => turns.push((role, blocks)),
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => turns.push(Turn {
+                role,
+                content: blocks,
+            }),
         }
     }
-    let messages: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect();
-    let mut body = json!({
-        "model": request.model,
-        "max_tokens": request.max_tokens.or(default_max).unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": messages,
-        "stream": true,
-    });
-    if !request.system.is_empty() {
-        body["system"] = json!(request.system);
-    }
-    if !request.tools.is_empty() {
-        body["tools"] = json!(request
+    Body {
+        model: &request.model,
+        max_tokens: request
+            .max_tokens
+            .or(default_max)
+            .unwrap_or(DEFAULT_MAX_TOKENS),
+        messages: turns,
+        stream: true,
+        system: &request.system,
+        tools: request
             .tools
             .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
-            .collect::<Vec<_>>());
+            .map(|t| Tool {
+                name: &t.name,
+                description: &t.description,
+                input_schema: &t.parameters,
+            })
+            .collect(),
     }
-    body
 }
 
 /// Reads the events of one message.

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::chat::{self, Shape};
+use super::chat::{self, FunctionTools, Messages, Shape};
 use super::http::{self, Decoder, Endpoint, Http};
 use super::{CompletionRequest, EventStream, Provider, ProviderError, ProviderEvent, TokenCounts};
 use crate::message::StopReason;
@@ -83,7 +84,7 @@ impl Provider for Ollama {
                 model = request.model,
                 "the model cannot call tools; asking without them"
             );
-            request.tools.clear();
+            request.tools = Vec::new().into();
         }
         let key = self.http.key()?;
         let auth = chat::bearer(key.as_deref());
@@ -112,34 +113,49 @@ pub(crate) fn native(mut endpoint: Endpoint) -> Endpoint {
 }
 
 /// How Ollama writes a call (arguments as an object) and a result.
-const SHAPE: Shape = Shape {
+static SHAPE: Shape = Shape {
     call: |c| json!({"function": {"name": c.name, "arguments": c.arguments}}),
     result: |r| json!({"role": "tool", "content": r.text(), "tool_name": r.tool_name}),
     no_text: Value::String(String::new()),
 };
 
-/// The request body.
-pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Value {
-    let messages = chat::messages(request, &SHAPE);
-    let mut options = serde_json::Map::new();
-    if let Some(ctx) = request.context_window {
-        options.insert("num_ctx".into(), json!(ctx));
+/// The request body, written straight from the request (see [`chat`]).
+#[derive(Serialize)]
+pub(crate) struct Body<'a> {
+    model: &'a str,
+    messages: Messages<'a>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Options::is_empty")]
+    options: Options,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<FunctionTools<'a>>,
+}
+
+#[derive(Serialize)]
+struct Options {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_ctx: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_predict: Option<u32>,
+}
+
+impl Options {
+    fn is_empty(&self) -> bool {
+        self.num_ctx.is_none() && self.num_predict.is_none()
     }
-    if let Some(max) = request.max_tokens.or(default_max) {
-        options.insert("num_predict".into(), json!(max));
+}
+
+pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Body<'_> {
+    Body {
+        model: &request.model,
+        messages: Messages::new(request, &SHAPE),
+        stream: true,
+        options: Options {
+            num_ctx: request.context_window,
+            num_predict: request.max_tokens.or(default_max),
+        },
+        tools: chat::function_tools(request),
     }
-    let mut body = json!({
-        "model": request.model,
-        "messages": messages,
-        "stream": true,
-    });
-    if !options.is_empty() {
-        body["options"] = Value::Object(options);
-    }
-    if !request.tools.is_empty() {
-        body["tools"] = chat::function_tools(&request.tools);
-    }
-    body
 }
 
 /// Reads the lines of one answer.

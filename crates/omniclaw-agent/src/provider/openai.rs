@@ -5,10 +5,11 @@
 //! `stream_options.include_usage` is set.
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::chat::{self, Shape};
+use super::chat::{self, FunctionTools, Messages, Shape};
 use super::http::{self, Decoder, Endpoint, Http};
 use super::{CompletionRequest, EventStream, Provider, ProviderError, ProviderEvent, TokenCounts};
 use crate::message::StopReason;
@@ -58,7 +59,7 @@ impl Provider for OpenAi {
 }
 
 /// How OpenAI writes a call (arguments as JSON text) and a result.
-const SHAPE: Shape = Shape {
+static SHAPE: Shape = Shape {
     call: |c| {
         json!({
             "id": c.id,
@@ -70,21 +71,35 @@ const SHAPE: Shape = Shape {
     no_text: Value::Null,
 };
 
-/// The request body.
-pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Value {
-    let mut body = json!({
-        "model": request.model,
-        "messages": chat::messages(request, &SHAPE),
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if let Some(max) = request.max_tokens.or(default_max) {
-        body["max_tokens"] = json!(max);
+/// The request body, written straight from the request (see [`chat`]).
+#[derive(Serialize)]
+pub(crate) struct Body<'a> {
+    model: &'a str,
+    messages: Messages<'a>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<FunctionTools<'a>>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+pub(crate) fn body(request: &CompletionRequest, default_max: Option<u32>) -> Body<'_> {
+    Body {
+        model: &request.model,
+        messages: Messages::new(request, &SHAPE),
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        max_tokens: request.max_tokens.or(default_max),
+        tools: chat::function_tools(request),
     }
-    if !request.tools.is_empty() {
-        body["tools"] = chat::function_tools(&request.tools);
-    }
-    body
 }
 
 /// Reads the chunks of one completion.

@@ -233,6 +233,26 @@ pub fn one_provider(double: &Double, api: &str, extra: &str) -> String {
 pub fn rig(text: &str, tools: Vec<Arc<dyn Tool>>) -> Rig {
     let config = agent_config(text);
     let clock = Arc::new(ManualClock::new(NOW, 2 * 3600));
+    let workspace = tempfile::tempdir().expect("workspace");
+    let store = Arc::new(MemStore::default());
+    let setup = setup(&config, &clock, tools, workspace.path());
+    let agent = Agent::new(setup, store.clone(), clock.clone());
+    Rig {
+        agent,
+        store,
+        clock,
+        workspace,
+        config,
+    }
+}
+
+/// The setup of `config` (every provider's key is [`KEY`]) with `tools`.
+pub fn setup(
+    config: &AgentConfig,
+    clock: &Arc<ManualClock>,
+    tools: Vec<Arc<dyn Tool>>,
+    workspace: &std::path::Path,
+) -> Setup {
     let keys: HashMap<String, String> = config
         .providers
         .iter()
@@ -245,23 +265,13 @@ pub fn rig(text: &str, tools: Vec<Arc<dyn Tool>>) -> Rig {
         |_| Vec::new(),
     )
     .expect("providers");
-    let workspace = tempfile::tempdir().expect("workspace");
-    let store = Arc::new(MemStore::default());
-    let setup = Setup {
+    Setup {
         config: config.clone(),
         providers,
         tools,
-        workspace: workspace.path().to_path_buf(),
+        workspace: workspace.to_path_buf(),
         child_env: BTreeMap::new(),
         base_prompt: BASE_PROMPT.into(),
-    };
-    let agent = Agent::new(setup, store.clone(), clock.clone());
-    Rig {
-        agent,
-        store,
-        clock,
-        workspace,
-        config,
     }
 }
 
