@@ -1343,11 +1343,12 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// One plan per statement, whatever its bound values. Without it SQLite
-/// (built with STAT4) marks a statement to be compiled again whenever a
-/// value bound to it changes and a partial index (`runs_running`) might
-/// apply: every lookup by run id was parsed and planned anew on each
-/// call, the cached statements notwithstanding.
+/// One plan per statement, whatever its bound values. Without it a SQLite
+/// built with STAT4 (ours was, before `.cargo/config.toml` dropped it)
+/// marks a statement to be compiled again whenever a value bound to it
+/// changes and a partial index (`runs_running`) might apply: every lookup
+/// by run id was parsed and planned anew on each call, the cached
+/// statements notwithstanding.
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
