@@ -108,7 +108,7 @@ impl Matcher for DictionaryMatch {
         let do_trials = move |matches: &mut Vec<Match>,
                               password: &str,
                               dictionary_name: DictionaryType,
-                              ranked_dict: &HashMap<&str, usize>| {
+                              ranked_dict: &crate::frequency_lists::Ranks| {
             let len = password.chars().count();
             for i in 0..len {
                 for j in i..len {
